@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# Plain-HTTP local use: browsers would drop Secure cookies on http://127.0.0.1.
+RUN_SETTINGS := --set session_cookie_secure=false
+
+.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help
+
+help:
+	@echo "make run   - install, migrate, seed the demo and serve LTS with its trading loop"
+	@echo "make test  - install and run the whole test suite"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("LTS needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/flask lts $(RUN_SETTINGS) init-db
+	$(BIN)/flask lts $(RUN_SETTINGS) demo
+	$(BIN)/flask lts $(RUN_SETTINGS) run
+
+# Debian's chromium for the browser tests; never a downloaded browser build.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	      || echo "could not install chromium: browser tests will be skipped"; \
+	  else echo "chromium missing (run: sudo apt-get install chromium): browser tests skip"; fi; \
+	fi
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-unit test-integration test-system test-acceptance: $(STAMP)
+	$(BIN)/python -m pytest tests/$(@:test-%=%)
+
+lint: $(STAMP)
+	$(BIN)/ruff check lts tests bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

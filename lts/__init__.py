@@ -1,0 +1,128 @@
+"""LTS, the Live Trading System: the application factory.
+
+Nothing here reads configuration at import time and no global ``app`` exists: every
+process (gunicorn worker, CLI command, test) builds its own app with
+:func:`create_app`, passing its configuration in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from lts.config import ConfigSources, merge_config
+
+__version__ = "0.1.0"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY_FILE = "secret_key"
+
+
+def create_app(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config: Mapping[str, Any] | None = None,
+    instance_path: str | os.PathLike[str] | None = None,
+) -> Flask:
+    """Build a configured LTS application.
+
+    ``config`` is an already merged configuration (the CLI merges its layers once and
+    passes the result); without it, defaults and the ``LTS_*`` environment are merged
+    here. ``overrides`` go on top: lower-case keys are LTS settings, validated like any
+    other layer; upper-case keys are raw Flask settings such as ``TESTING``.
+    """
+    overrides = dict(overrides or {})
+    flask_overrides = {k: v for k, v in overrides.items() if k.isupper()}
+    setting_overrides = {k: v for k, v in overrides.items() if not k.isupper()}
+    if config is None:
+        settings = merge_config(ConfigSources(environ=os.environ), setting_overrides)
+    else:
+        settings = merge_config(ConfigSources(), {**config, **setting_overrides})
+
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        instance_relative_config=True,
+    )
+    _apply_settings(app, settings)
+    app.config.update(flask_overrides)
+    logging.getLogger("lts").setLevel(settings["log_level"])
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    return app
+
+
+def _apply_settings(app: Flask, settings: dict[str, Any]) -> None:
+    """Translate LTS settings into the Flask and extension settings they drive."""
+    from lts.database import engine_options, resolve_database_url
+
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    database_url = resolve_database_url(settings["database_url"], PROJECT_ROOT)
+    settings = {**settings, "database_url": database_url}
+    app.config["LTS"] = settings
+    app.config.update(
+        SECRET_KEY=settings["secret_key"] or _instance_secret_key(Path(app.instance_path)),
+        SQLALCHEMY_DATABASE_URI=database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url),
+        MAX_CONTENT_LENGTH=settings["max_content_length"],
+        SESSION_COOKIE_SECURE=settings["session_cookie_secure"],
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="lts_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["session_lifetime_hours"]),
+        RATELIMIT_STORAGE_URI=settings["redis_url"] or "memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session
+    )
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """Read the instance folder's secret key, creating it (mode 0600) on first run."""
+    path = instance / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_hex(32)
+    # O_EXCL: two processes starting at once must not write two different keys.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def _init_extensions(app: Flask) -> None:
+    """Bind the extension objects to this app."""
+    from lts import models  # noqa: F401  (every table registered before Alembic looks)
+    from lts.database import install_sqlite_pragmas
+    from lts.extensions import csrf, db, limiter, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        install_sqlite_pragmas(db.engine)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    """Register every blueprint, the error handlers and the navigation context."""
+    from lts.blueprints.dashboard import bp as dashboard_bp
+    from lts.blueprints.errors import register_error_handlers
+    from lts.blueprints.health import bp as health_bp
+    from lts.navigation import register_navigation
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(dashboard_bp)
+    register_error_handlers(app)
+    register_navigation(app)

@@ -1,0 +1,147 @@
+"""``flask lts ...``: thin click wrappers around the services.
+
+The group is registered as a Flask CLI plugin (entry point ``flask.commands``), so
+Flask finds it without building the app first; the group's options are merged into a
+configuration, and only then is the app created, from exactly that configuration.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import ScriptInfo, with_appcontext
+
+from lts.config import ConfigError, ConfigSources, masked, merge_config, save_config
+
+
+@click.group(invoke_without_command=True)
+@click.option("--load-config", "config_file", type=click.Path(dir_okay=False),
+              help="JSON file of settings (above the defaults).")
+@click.option("--set", "cli_sets", multiple=True, metavar="KEY=VALUE",
+              help="Override one setting (above file and environment). Repeatable.")
+@click.option("--remote-config", "remote_url", metavar="URL",
+              help="Fetch a JSON object of settings from URL (highest layer).")
+@click.option("--save-config", "save_path", type=click.Path(dir_okay=False),
+              help="Write the merged configuration (secrets masked) to this file.")
+@click.pass_context
+def lts(ctx: click.Context, config_file: str | None, cli_sets: tuple[str, ...],
+        remote_url: str | None, save_path: str | None) -> None:
+    """LTS, the Live Trading System: database, users, demo data and the server."""
+    info = ctx.ensure_object(ScriptInfo)
+    if config_file or cli_sets or remote_url or save_path:
+        import os
+
+        from lts import create_app
+
+        try:
+            merged = merge_config(ConfigSources(config_file=config_file, environ=os.environ,
+                                                cli_sets=cli_sets, remote_url=remote_url))
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        if save_path:
+            save_config(save_path, merged)
+            click.echo(f"Saved the merged configuration to {save_path} (secrets masked).")
+        info.create_app = lambda: create_app(config=merged)
+    if ctx.invoked_subcommand is None and not save_path:
+        click.echo(ctx.get_help())
+
+
+def _fail(message: str) -> None:
+    """Print an error and exit non-zero."""
+    raise click.ClickException(message)
+
+
+@lts.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """Create or upgrade the database to the newest migration."""
+    from flask_migrate import upgrade
+
+    from lts.services.schema import migration_status
+
+    upgrade()
+    status = migration_status()
+    click.echo(f"Database at revision {status.current} (head {status.head}).")
+
+
+@lts.command("show-schema")
+@with_appcontext
+def show_schema() -> None:
+    """Print every table of the database with its columns and types."""
+    from lts.services.schema import live_schema
+
+    tables = live_schema()
+    if not tables:
+        _fail("the database has no tables yet: run `flask lts init-db` first")
+    for table, columns in tables.items():
+        click.echo(f"{table}")
+        width = max(len(c.name) for c in columns)
+        for column in columns:
+            flags = " ".join(f for f, on in (("PK", column.primary_key),
+                                             ("NULL", column.nullable)) if on)
+            click.echo(f"  {column.name:<{width}}  {column.type:<16} {flags}".rstrip())
+        click.echo("")
+
+
+@lts.command("create-user")
+@click.argument("username")
+@click.option("--email", required=True, help="The user's email address.")
+@click.option("--role", type=click.Choice(["admin", "user"]), default="user", show_default=True)
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+@with_appcontext
+def create_user_command(username: str, email: str, role: str, password_stdin: bool) -> None:
+    """Create a user (prompts for the password unless --password-stdin)."""
+    from lts.services.errors import ServiceError
+    from lts.services.users import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(username, email, role, password)
+    except ServiceError as exc:
+        details = "; ".join(f"{field} {msg}" for field, msgs in exc.fields.items()
+                            for msg in msgs)
+        _fail(f"{exc.message}: {details}" if details else exc.message)
+    click.echo(f"Created {user.role} '{user.username}' (id {user.id}).")
+
+
+@lts.command("demo")
+@with_appcontext
+def demo() -> None:
+    """Seed the demo admin and a paper-trading portfolio (safe to run again)."""
+    from lts.services.demo import seed_demo
+
+    seed = seed_demo()
+    settings: dict[str, Any] = current_app.config["LTS"]
+    verb = "Created" if seed.created else "Found"
+    click.echo(f"{verb} demo admin and '{seed.portfolio.name}' "
+               f"({len(seed.portfolio.assets)} assets, paper broker).")
+    click.echo(f"Open http://{settings['host']}:{settings['port']}/ and log in as "
+               f"{seed.user.username} / {seed.password}")
+
+
+@lts.command("config")
+@with_appcontext
+def show_config() -> None:
+    """Print the merged configuration (secrets masked)."""
+    import json
+
+    click.echo(json.dumps(masked(current_app.config["LTS"]), indent=2, sort_keys=True))
+
+
+@lts.command("run")
+@with_appcontext
+def run() -> None:
+    """Serve LTS with gunicorn on the configured host and port."""
+    from lts.server import serve
+
+    settings = dict(current_app.config["LTS"])
+    click.echo(f"LTS listening on http://{settings['host']}:{settings['port']}/ "
+               f"({settings['web_workers']} worker(s)); Ctrl+C stops it.")
+    serve(settings)

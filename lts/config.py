@@ -1,0 +1,314 @@
+"""Layered configuration: one declared list of settings, merged from five sources.
+
+Merge order, later wins (SPEC section 4): built-in defaults < ``--load-config``
+JSON file < ``LTS_*`` environment < ``--set key=value`` < ``--remote-config URL``.
+Runtime keys may then be overridden by rows of the Config table; that lookup lives
+in :mod:`lts.services.runtime_config` because this module must not touch the database.
+
+Every value is validated once, here. A bad value never reaches the app: the merge
+raises :class:`ConfigError` naming the source and the key, and the caller exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "LTS_"
+MASK = "********"
+
+
+class ConfigError(ValueError):
+    """A configuration source holds something unusable; the message names source and key."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared configuration key: its type, default and limits."""
+
+    key: str
+    type: type
+    default: Any
+    description: str
+    secret: bool = False
+    runtime: bool = False
+    nullable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+_SETTINGS: tuple[Setting, ...] = (
+    Setting("database_url", str, "sqlite:///instance/lts.db",
+            "SQLAlchemy URL; relative SQLite paths are relative to the project folder."),
+    Setting("secret_key", str, "", "Flask secret key; generated into the instance folder "
+            "on first run when empty.", secret=True),
+    Setting("global_latency", float, 1.0, "Minutes between two ticks of the trading loop.",
+            runtime=True, minimum=0.001),
+    Setting("default_portfolio_latency", int, 60,
+            "Minutes between two executions of a new portfolio.", runtime=True, minimum=1),
+    Setting("loop_enabled", bool, True, "Run the trading loop inside this process."),
+    Setting("host", str, "127.0.0.1", "Address the web server listens on."),
+    Setting("port", int, 8000, "Port the web server listens on.", minimum=1, maximum=65535),
+    Setting("web_workers", int, 1, "gunicorn worker processes for `flask lts run`.", minimum=1),
+    Setting("web_threads", int, 4, "Threads per gunicorn worker.", minimum=1),
+    Setting("registration_open", bool, False, "Let visitors create their own account.",
+            runtime=True),
+    Setting("session_idle_minutes", int, 30, "Browser sessions end after this idle time.",
+            minimum=1),
+    Setting("session_lifetime_hours", int, 12, "Browser sessions end this long after login.",
+            minimum=1),
+    Setting("session_cookie_secure", bool, True,
+            "Send cookies only over HTTPS; turn off for plain-HTTP local use."),
+    Setting("remember_me_days", int, 0, "Remember-me cookie lifetime; 0 disables it.",
+            minimum=0),
+    Setting("token_ttl_hours", int, 720, "Default lifetime of API bearer tokens.", minimum=1),
+    Setting("login_rate_limit", str, "10 per minute",
+            "Flask-Limiter rate for login and token endpoints."),
+    Setting("max_failed_logins", int, 5, "Failed logins before the account is locked.",
+            minimum=1),
+    Setting("lockout_minutes", int, 30, "How long a locked account stays locked.", minimum=1),
+    Setting("redis_url", str, "", "Redis URL for shared rate-limit counters (empty: memory)."),
+    Setting("smtp_host", str, "", "SMTP server for password-reset mail (empty: no mail)."),
+    Setting("smtp_port", int, 587, "SMTP port.", minimum=1, maximum=65535),
+    Setting("smtp_user", str, "", "SMTP user name."),
+    Setting("smtp_password", str, "", "SMTP password.", secret=True),
+    Setting("smtp_from", str, "", "Sender address of LTS mail."),
+    Setting("smtp_starttls", bool, True, "Use STARTTLS with the SMTP server."),
+    Setting("data_dir", str, "data", "Folder of CSV market data (relative to the project)."),
+    Setting("aaa_plugin", str, "default", "Authentication/authorization/accounting plugin."),
+    Setting("core_plugin", str, "default", "Core plugin that runs the trading loop."),
+    Setting("safe_mode", bool, False, "Load built-in plugins only (third-party plugins off)."),
+    Setting("plugin_timeout_seconds", float, 10.0,
+            "A plugin call running longer fails that asset's step.", runtime=True,
+            minimum=0.01),
+    Setting("max_order_notional", float, None,
+            "Largest notional (quantity x price) of one order; empty: no limit.",
+            runtime=True, nullable=True, minimum=0),
+    Setting("max_orders_per_minute", int, 60, "Orders one portfolio may send per minute.",
+            runtime=True, minimum=1),
+    Setting("flatten_on_kill", bool, False,
+            "Close a portfolio's positions when its kill switch trips.", runtime=True),
+    Setting("kill_switch", bool, False, "Global kill switch: no order is sent while on.",
+            runtime=True),
+    Setting("lease_seconds", float, 30.0,
+            "Lifetime of the scheduler lease; a dead leader is replaced after it.",
+            minimum=1),
+    Setting("log_level", str, "INFO", "Logging level.",
+            choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    Setting("max_content_length", int, 1_048_576, "Largest request body in bytes.",
+            minimum=1024),
+)
+
+SETTINGS: dict[str, Setting] = {s.key: s for s in _SETTINGS}
+
+
+def defaults() -> dict[str, Any]:
+    """Return the built-in default of every setting."""
+    return {s.key: s.default for s in _SETTINGS}
+
+
+def _coerce_text(setting: Setting, raw: str) -> Any:
+    """Turn the text of an environment variable or ``--set`` pair into the setting's type."""
+    text = raw.strip()
+    if setting.nullable and text.lower() in ("", "null", "none"):
+        return None
+    if setting.type is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true/false, got {raw!r}")
+    if setting.type is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+    if setting.type is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+    return raw
+
+
+def _check_json_value(setting: Setting, value: Any) -> Any:
+    """Check a value that came from JSON (file, remote, Config table) without coercion."""
+    if value is None:
+        if setting.nullable:
+            return None
+        raise ValueError("must not be null")
+    if setting.type is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true/false, got {type(value).__name__}")
+        return value
+    if setting.type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {type(value).__name__}")
+        return value
+    if setting.type is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {type(value).__name__}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _check_limits(setting: Setting, value: Any) -> Any:
+    """Enforce the declared minimum, maximum and choices."""
+    if value is None:
+        return value
+    if setting.minimum is not None and value < setting.minimum:
+        raise ValueError(f"must be >= {setting.minimum:g}, got {value}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ValueError(f"must be <= {setting.maximum:g}, got {value}")
+    if setting.choices is not None and value not in setting.choices:
+        raise ValueError(f"must be one of {', '.join(setting.choices)}, got {value!r}")
+    return value
+
+
+def validate_value(key: str, value: Any, *, source: str, from_text: bool = False) -> Any:
+    """Validate one value for ``key``; raise ConfigError naming ``source`` and ``key``."""
+    setting = SETTINGS.get(key)
+    if setting is None:
+        raise ConfigError(f"{source}: unknown key '{key}'")
+    try:
+        if from_text:
+            value = _coerce_text(setting, value)
+        else:
+            value = _check_json_value(setting, value)
+        return _check_limits(setting, value)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: key '{key}': {exc}") from None
+
+
+def _validate_mapping(values: Mapping[str, Any], source: str, from_text: bool) -> dict[str, Any]:
+    """Validate every entry of one layer."""
+    return {k: validate_value(k, v, source=source, from_text=from_text) for k, v in values.items()}
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a JSON config file (the ``--load-config`` layer)."""
+    source = f"config file {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    return _parse_json_layer(text, source)
+
+
+def _parse_json_layer(text: str, source: str) -> dict[str, Any]:
+    """Parse a JSON object layer and validate its keys and values."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: "
+                          f"{exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    return _validate_mapping(data, source, from_text=False)
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Collect ``LTS_*`` variables; an ``LTS_`` variable naming no setting is an error."""
+    values = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith("LTS_TEST_"):
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        values[key] = validate_value(key, raw, source=f"environment {name}", from_text=True)
+    return values
+
+
+def parse_set_options(pairs: Iterable[str]) -> dict[str, Any]:
+    """Parse ``--set key=value`` pairs from the command line."""
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair}: expected key=value")
+        key = key.strip()
+        values[key] = validate_value(key, raw, source=f"--set {key}", from_text=True)
+    return values
+
+
+def fetch_remote_config(url: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Fetch the ``--remote-config`` JSON layer; any failure names the URL."""
+    import requests  # only needed when a remote config is asked for
+
+    source = f"remote config {url}"
+    try:
+        response = requests.get(url, timeout=timeout)
+    except requests.RequestException as exc:
+        raise ConfigError(f"{source}: unreachable: {exc.__class__.__name__}") from None
+    if response.status_code != 200:
+        raise ConfigError(f"{source}: HTTP {response.status_code}")
+    return _parse_json_layer(response.text, source)
+
+
+@dataclass(frozen=True)
+class ConfigSources:
+    """Where the layers above the defaults come from; empty means "not given"."""
+
+    config_file: str | None = None
+    environ: Mapping[str, str] | None = None
+    cli_sets: tuple[str, ...] = ()
+    remote_url: str | None = None
+
+
+def merge_config(sources: ConfigSources, overrides: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """Merge defaults < file < environment < ``--set`` < remote < ``overrides``.
+
+    ``overrides`` is what tests and embedding code pass to ``create_app``; they are
+    validated like JSON values.
+    """
+    merged = defaults()
+    if sources.config_file:
+        merged.update(read_config_file(sources.config_file))
+    if sources.environ is not None:
+        merged.update(read_environment(sources.environ))
+    if sources.cli_sets:
+        merged.update(parse_set_options(sources.cli_sets))
+    if sources.remote_url:
+        merged.update(fetch_remote_config(sources.remote_url))
+    if overrides:
+        merged.update(_validate_mapping(overrides, "overrides", from_text=False))
+    return merged
+
+
+def masked(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy with every secret value replaced by a mask (empty secrets stay empty)."""
+    result = dict(config)
+    for key, setting in SETTINGS.items():
+        if setting.secret and result.get(key):
+            result[key] = MASK
+    if "database_url" in result:
+        result["database_url"] = mask_url_password(result["database_url"])
+    return result
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password of a database URL such as ``postgresql://u:pw@host/db``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    if ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:{MASK}@{host}"
+
+
+def save_config(path: str | os.PathLike[str], config: Mapping[str, Any]) -> None:
+    """Write the merged configuration as JSON with secrets masked."""
+    data = {k: v for k, v in masked(config).items() if k in SETTINGS}
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Data files shipped with LTS (the common-password list)."""

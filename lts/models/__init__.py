@@ -1,0 +1,23 @@
+"""All LTS models, imported here so Alembic and ``db.create_all`` see every table."""
+
+from lts.models.audit import AuditLog
+from lts.models.portfolio import Asset, Portfolio
+from lts.models.settings import ConfigEntry, Statistic
+from lts.models.trading import Order, Position, SchedulerLease
+from lts.models.types import UTCDateTime, utcnow
+from lts.models.user import User, UserSession
+
+__all__ = [
+    "Asset",
+    "AuditLog",
+    "ConfigEntry",
+    "Order",
+    "Portfolio",
+    "Position",
+    "SchedulerLease",
+    "Statistic",
+    "UTCDateTime",
+    "User",
+    "UserSession",
+    "utcnow",
+]

@@ -1,0 +1,53 @@
+"""Run LTS under gunicorn from Python, so `flask lts run` serves like production does."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class LTSServer(BaseApplication):
+    """A gunicorn application whose workers each build the app from the merged settings.
+
+    The app is created in each worker (no preload): database connections and scheduler
+    threads must never be shared across a fork.
+    """
+
+    def __init__(self, settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self.options = dict(options)
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Hand our options to gunicorn's config."""
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):  # type: ignore[no-untyped-def]
+        """Build the WSGI app inside the worker."""
+        from lts import create_app
+
+        return create_app(config=self.settings)
+
+
+def gunicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """gunicorn options derived from LTS settings."""
+    return {
+        "bind": f"{settings['host']}:{settings['port']}",
+        "workers": settings["web_workers"],
+        "threads": settings["web_threads"],
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": settings["log_level"].lower(),
+        "preload_app": False,
+    }
+
+
+def serve(settings: Mapping[str, Any]) -> None:
+    """Serve until interrupted."""
+    LTSServer(settings, gunicorn_options(settings)).run()

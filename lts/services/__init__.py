@@ -1,0 +1,1 @@
+"""Business rules used alike by pages, the API, the CLI and the scheduler."""

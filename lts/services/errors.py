@@ -1,0 +1,43 @@
+"""Errors raised by services; the pages, API and CLI each turn them into their own answer."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every rule violation a service reports to its caller."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class ValidationFailed(ServiceError):
+    """Input broke a rule; ``fields`` names each offending field and why."""
+
+    status = 422
+    code = "validation_error"
+
+
+class NotFound(ServiceError):
+    """The object does not exist, or the caller may not know it exists."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    """The change clashes with what is stored (duplicate name, stale version)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Forbidden(ServiceError):
+    """The caller is known but not allowed to do this."""
+
+    status = 403
+    code = "forbidden"
