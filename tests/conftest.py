@@ -1,0 +1,123 @@
+"""Shared fixtures: a real migrated SQLite file per test, PostgreSQL when configured.
+
+The schema is migrated once per test session into a template file; each test gets a
+byte copy of it, so every test runs against a real database built by the real
+migrations, in milliseconds, and no test sees another's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from lts import create_app
+
+POSTGRES_URL_VARIABLE = "LTS_TEST_DATABASE_URL"
+
+
+def make_test_app(database_url: str, tmp_path: Path, **overrides: object) -> Flask:
+    """Build an app for tests: its own database, instance folder and fixed secret key."""
+    settings: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": "test-secret-key-not-for-production",
+        "loop_enabled": False,
+        "session_cookie_secure": False,
+        "TESTING": True,
+    }
+    settings.update(overrides)
+    return create_app(settings, instance_path=tmp_path / "instance")
+
+
+def migrate_to_head(app: Flask) -> None:
+    """Run the real Alembic migrations up to head."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per test session (per xdist worker)."""
+    folder = tmp_path_factory.mktemp("template-db")
+    path = folder / "template.db"
+    app = make_test_app(f"sqlite:///{path}", folder)
+    migrate_to_head(app)
+    with app.app_context():
+        from lts.extensions import db
+
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def database_path(template_database: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the migrated database file."""
+    path = tmp_path / "lts.db"
+    shutil.copyfile(template_database, path)
+    return path
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, object]:
+    """Settings a test module can override for its ``app`` (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_path: Path, tmp_path: Path, app_overrides: dict[str, object]
+        ) -> Iterator[Flask]:
+    """An LTS app on a fresh migrated SQLite file."""
+    application = make_test_app(f"sqlite:///{database_path}", tmp_path, **app_overrides)
+    yield application
+    with application.app_context():
+        from lts.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """Flask's CLI runner bound to ``app``."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app: Flask):  # type: ignore[no-untyped-def]
+    """The Flask-SQLAlchemy object, inside an app context."""
+    from lts.extensions import db as database
+
+    with app.app_context():
+        yield database
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards.
+
+    Skips when ``LTS_TEST_DATABASE_URL`` is unset; CI sets it when PostgreSQL answers.
+    """
+    base = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not base:
+        pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set")
+    schema = f"lts_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -1,0 +1,51 @@
+"""Test factories: real rows through the real services, with readable defaults."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from lts.extensions import db
+from lts.models import Asset, Portfolio, User
+from lts.services.users import create_user
+
+DEFAULT_PASSWORD = "correct-horse-battery-42"
+_counter = itertools.count(1)
+
+
+def gen_user(username: str | None = None, *, role: str = "user",
+             password: str = DEFAULT_PASSWORD, email: str | None = None) -> User:
+    """Create a user through the users service (so the password policy applies)."""
+    username = username or f"user{next(_counter)}"
+    return create_user(username, email or f"{username}@example.com", role, password)
+
+
+def gen_portfolio(user: User, name: str | None = None, **fields: Any) -> Portfolio:
+    """Create a portfolio owned by ``user``."""
+    values: dict[str, Any] = {
+        "name": name or f"portfolio {next(_counter)}",
+        "total_capital": 10_000.0,
+        "portfolio_plugin": "equal_weight",
+        "portfolio_config": {},
+        "portfolio_latency": 60,
+    }
+    values.update(fields)
+    portfolio = Portfolio(user_id=user.id, **values)
+    db.session.add(portfolio)
+    db.session.commit()
+    return portfolio
+
+
+def gen_asset(portfolio: Portfolio, symbol: str | None = None, **fields: Any) -> Asset:
+    """Create an asset in ``portfolio`` on the synthetic pipeline and paper broker."""
+    values: dict[str, Any] = {
+        "symbol": symbol or f"SYM{next(_counter)}",
+        "pipeline_plugin": "synthetic",
+        "strategy_plugin": "prediction_threshold",
+        "broker_plugin": "paper",
+    }
+    values.update(fields)
+    asset = Asset(portfolio_id=portfolio.id, **values)
+    db.session.add(asset)
+    db.session.commit()
+    return asset
