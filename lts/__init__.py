@@ -57,6 +57,7 @@ def create_app(
 
     _init_extensions(app)
     _register_blueprints(app)
+    _init_security(app)
     return app
 
 
@@ -82,6 +83,18 @@ def _apply_settings(app: Flask, settings: dict[str, Any]) -> None:
         RATELIMIT_HEADERS_ENABLED=True,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session
     )
+
+
+def _register_aaa_blueprints(app: Flask) -> None:
+    """Register the login pages, the admin pages and the JSON API."""
+    from lts.blueprints.admin import bp as admin_bp
+    from lts.blueprints.api import URL_PREFIX
+    from lts.blueprints.api import bp as api_bp
+    from lts.blueprints.auth import bp as auth_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix=URL_PREFIX)
 
 
 def _instance_secret_key(instance: Path) -> str:
@@ -115,6 +128,13 @@ def _init_extensions(app: Flask) -> None:
     limiter.init_app(app)
 
 
+def _init_security(app: Flask) -> None:
+    """Install authentication, authorization, CSRF and security headers (lts.security)."""
+    from lts.security import init_security
+
+    init_security(app)
+
+
 def _register_blueprints(app: Flask) -> None:
     """Register every blueprint, the error handlers and the navigation context."""
     from lts.blueprints.dashboard import bp as dashboard_bp
@@ -124,5 +144,6 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health_bp)
     app.register_blueprint(dashboard_bp)
+    _register_aaa_blueprints(app)
     register_error_handlers(app)
     register_navigation(app)

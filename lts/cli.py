@@ -145,3 +145,31 @@ def run() -> None:
     click.echo(f"LTS listening on http://{settings['host']}:{settings['port']}/ "
                f"({settings['web_workers']} worker(s)); Ctrl+C stops it.")
     serve(settings)
+
+
+@lts.command("reset-password")
+@click.argument("username")
+@click.option("--base-url", metavar="URL",
+              help="Site address for the link (default: from host, port and cookie settings).")
+@with_appcontext
+def reset_password_command(username: str, base_url: str | None) -> None:
+    """Print a single-use, 30-minute password-reset link for USERNAME."""
+    from flask import url_for
+
+    from lts.plugins.aaa import current_aaa
+
+    aaa = current_aaa()
+    issued = aaa.make_reset_token(username)
+    if issued is None:
+        _fail(f"no active user '{username}'")
+        return
+    user, token = issued
+    settings: dict[str, Any] = current_app.config["LTS"]
+    scheme = "https" if settings["session_cookie_secure"] else "http"
+    base = base_url or f"{scheme}://{settings['host']}:{settings['port']}"
+    with current_app.test_request_context(base_url=base):
+        link = url_for("auth.reset_password", token=token, _external=True)
+    aaa.account(None, "password_reset.link_issued", f"user:{user.id}",
+                {"via": "cli", "username": user.username})
+    click.echo(f"Reset link for {user.username} (single use, valid 30 minutes):")
+    click.echo(link)

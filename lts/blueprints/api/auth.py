@@ -1,0 +1,168 @@
+"""``/api/v1/auth``: tokens for scripts, the current user, password change and reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from lts.blueprints.api import bp, load_json
+from lts.blueprints.errors import error_response
+from lts.extensions import db
+from lts.models import UserSession
+from lts.plugins.aaa import current_aaa
+from lts.schemas.auth import (
+    LoginSchema,
+    PasswordChangeSchema,
+    RegisterSchema,
+    ResetConfirmSchema,
+    ResetRequestSchema,
+    TokenCreateSchema,
+    TokenSchema,
+)
+from lts.schemas.users import UserSchema
+from lts.security import logout_browser_session
+from lts.security.authz import (
+    audit,
+    auth_method,
+    client_ip,
+    csrf_exempt_json,
+    current_session,
+    get_owned_or_404,
+    public,
+)
+from lts.security.limits import credential_limited, login_limited
+from lts.services.auth_reset import request_reset
+
+GENERIC_LOGIN_FAILURE = "invalid username or password, or the account is locked"
+RESET_ACCEPTED = "if an account matches, a reset link has been issued"
+
+
+def _token_body(row: UserSession, raw: str | None = None) -> dict[str, Any]:
+    """Serialize a token; the raw secret only right after creation."""
+    body: dict[str, Any] = TokenSchema().dump(row)
+    if raw is not None:
+        body["token"] = raw
+    return body
+
+
+@bp.post("/auth/login")
+@public
+@csrf_exempt_json
+@login_limited
+def login() -> Any:
+    """Exchange a username and password for a bearer token."""
+    data = load_json(LoginSchema())
+    aaa = current_aaa()
+    result = aaa.authenticate(data["username"], data["password"], ip=client_ip())
+    if not result.ok or result.user is None:
+        return error_response(401, GENERIC_LOGIN_FAILURE)
+    audit("login", f"user:{result.user.id}", {"via": "api"}, user=result.user)
+    issued = aaa.issue_token(result.user, data["name"], data["ttl_hours"], ip=client_ip())
+    return jsonify(_token_body(issued.row, issued.raw)), 201
+
+
+@bp.post("/auth/logout")
+def logout() -> Any:
+    """Revoke the token used for this call (or end the browser session)."""
+    row = current_session()
+    audit("logout", f"user:{current_user.id}", {"via": auth_method()})
+    if auth_method() == "token" and row is not None:
+        current_aaa().revoke_token(row.id)
+    else:
+        logout_browser_session()
+    return "", 204
+
+
+@bp.get("/auth/me")
+def me() -> Any:
+    """Return the current user."""
+    return jsonify(UserSchema().dump(current_user._get_current_object()))
+
+
+@bp.get("/auth/tokens")
+def list_tokens() -> Any:
+    """List the current user's API tokens (secrets never included)."""
+    rows = db.session.scalars(
+        select(UserSession)
+        .where(UserSession.user_id == current_user.id, UserSession.kind == "api")
+        .order_by(UserSession.created_at.desc())).all()
+    return jsonify({"items": TokenSchema(many=True).dump(rows)})
+
+
+@bp.post("/auth/tokens")
+@credential_limited
+def create_token() -> Any:
+    """Create a token; ``password`` is required when the last login is over 10 minutes old."""
+    data = load_json(TokenCreateSchema())
+    aaa = current_aaa()
+    user = current_user._get_current_object()
+    if aaa.needs_reauth(user):
+        if not data["password"]:
+            return error_response(401, "enter your password again to create a token",
+                                  {"password": ["is required (last login over 10 minutes)"]},
+                                  code="reauth_required")
+        if not aaa.check_password(user, data["password"], ip=client_ip()):
+            return error_response(401, "the password is not correct",
+                                  {"password": ["is not correct"]}, code="reauth_required")
+    issued = aaa.issue_token(user, data["name"], data["ttl_hours"], ip=client_ip())
+    return jsonify(_token_body(issued.row, issued.raw)), 201
+
+
+@bp.delete("/auth/tokens/<int:token_id>")
+def revoke_token(token_id: int) -> Any:
+    """Revoke one of the user's tokens; someone else's answers 404."""
+    token = get_owned_or_404(UserSession, token_id, "delete")
+    if current_aaa().revoke_token(token.id):
+        audit("token.revoke", f"token:{token.id}", {"name": token.name})
+    return "", 204
+
+
+@bp.post("/auth/password")
+def change_password() -> Any:
+    """Change the password; every other session and token of the user ends."""
+    data = load_json(PasswordChangeSchema())
+    row = current_session()
+    current_aaa().change_password(current_user._get_current_object(),
+                                  data["current_password"], data["new_password"],
+                                  keep_session_id=row.id if row else None)
+    return "", 204
+
+
+@bp.post("/auth/register")
+@public
+@csrf_exempt_json
+@credential_limited
+def register() -> Any:
+    """Self-registration while ``registration_open`` is true (404 otherwise)."""
+    if not current_app.config["LTS"]["registration_open"]:
+        return error_response(404, "registration is closed")
+    data = load_json(RegisterSchema())
+    user = current_aaa().register(data["username"], data["email"], data["password"])
+    return jsonify(UserSchema().dump(user)), 201
+
+
+@bp.post("/auth/password-reset")
+@public
+@csrf_exempt_json
+@credential_limited
+def password_reset_request() -> Any:
+    """Ask for a reset link; 202 whether or not the account exists."""
+    data = load_json(ResetRequestSchema())
+    request_reset(data["identifier"],
+                  lambda token: url_for("auth.reset_password", token=token, _external=True),
+                  ip=client_ip())
+    return jsonify({"message": RESET_ACCEPTED}), 202
+
+
+@bp.post("/auth/password-reset/confirm")
+@public
+@csrf_exempt_json
+@credential_limited
+def password_reset_confirm() -> Any:
+    """Set a new password with a reset token (single use, 30 minutes)."""
+    data = load_json(ResetConfirmSchema())
+    current_aaa().reset_password(data["token"], data["password"])
+    return "", 204

@@ -1,0 +1,73 @@
+"""``/api/v1/users``: user administration (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from flask_login import current_user
+
+from lts.blueprints.api import bp, load_json
+from lts.models import User
+from lts.schemas.users import UserCreateSchema, UserSchema, UserUpdateSchema
+from lts.security.authz import client_ip, get_owned_or_404, role_required
+from lts.services import auth_admin
+
+
+def _actor() -> User:
+    """Return the admin making the call."""
+    return current_user._get_current_object()
+
+
+@bp.get("/users")
+@role_required("admin")
+def list_users() -> Any:
+    """Every user."""
+    return jsonify({"items": UserSchema(many=True).dump(auth_admin.list_users())})
+
+
+@bp.post("/users")
+@role_required("admin")
+def create_user() -> Any:
+    """Create a user (any role)."""
+    data = load_json(UserCreateSchema())
+    user = auth_admin.admin_create_user(_actor(), data["username"], data["email"],
+                                        data["role"], data["password"], ip=client_ip())
+    return jsonify(UserSchema().dump(user)), 201
+
+
+@bp.get("/users/<int:user_id>")
+@role_required("admin")
+def get_user(user_id: int) -> Any:
+    """One user."""
+    return jsonify(UserSchema().dump(get_owned_or_404(User, user_id, "read")))
+
+
+@bp.patch("/users/<int:user_id>")
+@role_required("admin")
+def update_user(user_id: int) -> Any:
+    """Change role and/or active flag (never leaving no active admin)."""
+    user = get_owned_or_404(User, user_id, "update")
+    data = load_json(UserUpdateSchema())
+    if "role" in data:
+        auth_admin.set_role(_actor(), user, data["role"], ip=client_ip())
+    if "is_active" in data:
+        auth_admin.set_active(_actor(), user, data["is_active"], ip=client_ip())
+    return jsonify(UserSchema().dump(user))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@role_required("admin")
+def unlock_user(user_id: int) -> Any:
+    """Lift a lockout."""
+    user = get_owned_or_404(User, user_id, "update")
+    return jsonify(UserSchema().dump(auth_admin.unlock(_actor(), user, ip=client_ip())))
+
+
+@bp.post("/users/<int:user_id>/revoke-sessions")
+@role_required("admin")
+def revoke_user_sessions(user_id: int) -> Any:
+    """Sign a user out everywhere: every browser session and API token ends."""
+    user = get_owned_or_404(User, user_id, "update")
+    ended = auth_admin.revoke_sessions(_actor(), user, ip=client_ip())
+    return jsonify({"sessions_ended": ended})

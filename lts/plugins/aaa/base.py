@@ -1,0 +1,176 @@
+"""The contract of an aaa plugin: authentication, authorization and accounting.
+
+Views, the API and the CLI never check passwords, roles or ownership themselves: they
+go through :mod:`lts.security` (decorators and ``get_owned_or_404``), which asks the
+plugin selected by the ``aaa_plugin`` setting. Swapping the plugin swaps the policy.
+
+The plugin knows nothing of HTTP: the caller passes the client address in, and the
+plugin's clock is injected so expiry rules can be tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from marshmallow import Schema
+
+from lts.models import User, UserSession
+from lts.models.types import utcnow
+
+INTERFACE_VERSION = 1
+
+Clock = Callable[[], datetime]
+
+# Keys whose values never reach an audit row or a log line, whatever the caller passes.
+SECRET_KEY_RE = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|api[_-]?key|authori[sz]ation|cookie|credential"
+    r"|private",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+MAX_DETAIL_TEXT = 500
+
+
+def neutralise(text: str) -> str:
+    r"""Make user-supplied text safe for a log line: CR, LF and other controls escaped.
+
+    A username such as ``"bob\\nINFO login ok"`` must not forge a second log entry.
+    """
+    out = []
+    for char in text[:MAX_DETAIL_TEXT]:
+        if char == "\r":
+            out.append("\\r")
+        elif char == "\n":
+            out.append("\\n")
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def scrub(value: Any, _key: str = "") -> Any:
+    """Return ``value`` with secrets redacted (by key) and every string neutralised."""
+    if _key and SECRET_KEY_RE.search(_key):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {neutralise(str(k)): scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return neutralise(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return neutralise(str(value))
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """The outcome of a password check.
+
+    ``reason`` is for the audit trail only (``ok``, ``bad_credentials``, ``locked``,
+    ``inactive``); callers show users one generic message whatever it says.
+    """
+
+    user: User | None
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether the credentials were accepted."""
+        return self.user is not None and self.reason == "ok"
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    """A freshly issued session or token: the raw secret is shown once, never stored."""
+
+    raw: str
+    row: UserSession
+
+
+class AAAPlugin(ABC):
+    """Abstract base of every aaa plugin; one instance per app, built at start-up."""
+
+    kind: ClassVar[str] = "aaa"
+    interface_version: ClassVar[int] = INTERFACE_VERSION
+    name: ClassVar[str]
+    config_schema: ClassVar[type[Schema]]
+
+    def __init__(self, config: Mapping[str, Any], clock: Clock | None = None) -> None:
+        self.config = dict(config)
+        self.clock: Clock = clock or utcnow
+
+    # -- authentication -------------------------------------------------------
+    @abstractmethod
+    def authenticate(self, username: str, password: str, *, ip: str | None = None
+                     ) -> AuthResult:
+        """Check a username and password, applying lockout and hash upgrades."""
+
+    @abstractmethod
+    def check_password(self, user: User, password: str, *, ip: str | None = None) -> bool:
+        """Re-authentication of a logged-in user (counts towards lockout when wrong)."""
+
+    @abstractmethod
+    def needs_reauth(self, user: User) -> bool:
+        """Whether a sensitive action must ask for the password again."""
+
+    @abstractmethod
+    def open_session(self, user: User, *, ip: str | None = None, remember: bool = False
+                     ) -> IssuedSecret:
+        """Start a browser session; the cookie carries the raw secret."""
+
+    @abstractmethod
+    def verify_session(self, raw: str) -> UserSession | None:
+        """Return the live browser session for ``raw`` (touching it), or None."""
+
+    @abstractmethod
+    def issue_token(self, user: User, name: str, ttl_hours: int | None = None, *,
+                    ip: str | None = None) -> IssuedSecret:
+        """Create an API bearer token."""
+
+    @abstractmethod
+    def verify_token(self, raw: str) -> UserSession | None:
+        """Return the live API token for ``raw`` (touching it), or None."""
+
+    @abstractmethod
+    def revoke_token(self, session_id: int) -> bool:
+        """Revoke one session or token by id; False when it was not live."""
+
+    @abstractmethod
+    def revoke_all(self, user: User, *, except_id: int | None = None) -> int:
+        """Revoke every live session and token of ``user`` (but ``except_id``)."""
+
+    @abstractmethod
+    def change_password(self, user: User, current: str, new: str, *,
+                        keep_session_id: int | None = None) -> None:
+        """Change a password after checking the current one; ends other sessions."""
+
+    @abstractmethod
+    def register(self, username: str, email: str, password: str) -> User:
+        """Self-registration of a ``user`` account (callers check ``registration_open``)."""
+
+    @abstractmethod
+    def make_reset_token(self, identifier: str) -> tuple[User, str] | None:
+        """Return the user named by username or email and a reset token, or None."""
+
+    @abstractmethod
+    def reset_password(self, token: str, new: str) -> User:
+        """Set a new password from a reset token (single use, time-limited)."""
+
+    # -- authorization --------------------------------------------------------
+    @abstractmethod
+    def authorize(self, user: User | None, action: str, resource: Any = None) -> bool:
+        """Whether ``user`` may do ``action`` (on ``resource``, a model object or None)."""
+
+    # -- accounting -----------------------------------------------------------
+    @abstractmethod
+    def account(self, user: User | None, action: str, resource: str | None = None,
+                details: Mapping[str, Any] | None = None, outcome: str = "ok", *,
+                ip: str | None = None, commit: bool = True) -> None:
+        """Write an audit row; ``details`` are scrubbed of secrets and control characters."""

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: what the JSON API accepts and returns, one module per resource."""

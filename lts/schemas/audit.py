@@ -1,0 +1,33 @@
+"""Schemas of ``/api/v1/audit``: the query string in, audit rows out."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from lts.models.enums import AUDIT_OUTCOMES
+from lts.services.audit import MAX_PER_PAGE
+
+
+class AuditQuerySchema(Schema):
+    """Filters and pagination (all optional)."""
+
+    user = fields.String(load_default=None, validate=validate.Length(max=64))
+    action = fields.String(load_default=None, validate=validate.Length(max=64))
+    outcome = fields.String(load_default=None, validate=validate.OneOf(AUDIT_OUTCOMES))
+    date_from = fields.Date(load_default=None)
+    date_to = fields.Date(load_default=None)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
+class AuditLogSchema(Schema):
+    """One audit row."""
+
+    id = fields.Integer()
+    timestamp = fields.AwareDateTime()
+    user_id = fields.Integer(allow_none=True)
+    action = fields.String()
+    resource = fields.String(allow_none=True)
+    outcome = fields.String()
+    ip = fields.String(allow_none=True)
+    details = fields.Raw(allow_none=True)

@@ -1,0 +1,73 @@
+"""Schemas of ``/api/v1/auth``: credentials in, tokens and the current user out."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from lts.services.passwords import MAX_LENGTH
+
+MAX_TTL_HOURS = 24 * 366
+
+
+class LoginSchema(Schema):
+    """``POST /auth/login``: credentials and an optional name and lifetime for the token."""
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=1, max=MAX_LENGTH))
+    name = fields.String(load_default="api login", validate=validate.Length(min=1, max=100))
+    ttl_hours = fields.Integer(load_default=None,
+                               validate=validate.Range(min=1, max=MAX_TTL_HOURS))
+
+
+class TokenCreateSchema(Schema):
+    """``POST /auth/tokens``: the password is required when the last login is old."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    ttl_hours = fields.Integer(load_default=None,
+                               validate=validate.Range(min=1, max=MAX_TTL_HOURS))
+    password = fields.String(load_default=None, load_only=True)
+
+
+class TokenSchema(Schema):
+    """A token as listed: never its secret (only shown once, at creation)."""
+
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+    created_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()
+    last_used_at = fields.AwareDateTime(allow_none=True)
+    revoked_at = fields.AwareDateTime(allow_none=True)
+    ip = fields.String(allow_none=True)
+
+
+class PasswordChangeSchema(Schema):
+    """``POST /auth/password``."""
+
+    current_password = fields.String(required=True, load_only=True)
+    new_password = fields.String(required=True, load_only=True,
+                                 validate=validate.Length(max=MAX_LENGTH))
+
+
+class RegisterSchema(Schema):
+    """``POST /auth/register`` (only while registration is open)."""
+
+    username = fields.String(required=True)
+    email = fields.String(required=True)
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(max=MAX_LENGTH))
+
+
+class ResetRequestSchema(Schema):
+    """``POST /auth/password-reset``: username or email."""
+
+    identifier = fields.String(required=True, validate=validate.Length(min=1, max=254))
+
+
+class ResetConfirmSchema(Schema):
+    """``POST /auth/password-reset/confirm``."""
+
+    token = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(max=MAX_LENGTH))

@@ -1,0 +1,162 @@
+"""Wire authentication, CSRF, rate limits and security headers into an app.
+
+:func:`init_security` is the one call ``create_app`` makes. Per request, in order:
+
+1. a ``Bearer`` token on ``/api/`` authenticates the request (and only such a request
+   skips CSRF); an invalid token is refused at once, never silently downgraded to the
+   cookie;
+2. otherwise the browser session cookie is checked against its sessions-table row
+   (Flask-Login's user loader), so logout, revocation, password change and
+   deactivation end it for real;
+3. CSRF is checked on every unsafe method, JSON calls riding on the cookie included;
+4. every route not marked :func:`~lts.security.authz.public` needs a user.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app, g, request, session
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from lts.extensions import csrf, login_manager
+from lts.models import User
+from lts.plugins.aaa import EXTENSION_KEY, current_aaa, load_aaa_plugin
+from lts.security.authz import (
+    audit,
+    client_ip,
+    is_api_request,
+    unauthenticated,
+)
+from lts.security.headers import set_security_headers
+
+SESSION_KEY = "lts_sid"
+PUBLIC_ENDPOINTS = frozenset({"static"})
+
+
+def init_security(app: Flask) -> None:
+    """Load the aaa plugin and install the login manager and request hooks."""
+    settings = app.config["LTS"]
+    plugin_config = {**settings, "secret_key": app.config["SECRET_KEY"]}
+    app.extensions[EXTENSION_KEY] = load_aaa_plugin(
+        settings["aaa_plugin"], plugin_config, clock=app.config.get("LTS_CLOCK"),
+        safe_mode=settings["safe_mode"])
+
+    # CSRF is checked by our own hook, after bearer authentication has been decided.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    app.config["SESSION_PROTECTION"] = "strong"
+    if settings["remember_me_days"] > 0:
+        # Only remember-me sessions are permanent cookies; same flags as the session.
+        app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=settings["remember_me_days"])
+    app.config.update(REMEMBER_COOKIE_SECURE=settings["session_cookie_secure"],
+                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax")
+
+    login_manager.init_app(app)
+    login_manager.session_protection = "strong"
+    login_manager.login_view = "auth.login"
+    login_manager.user_loader(_load_user_from_session)
+    login_manager.unauthorized_handler(unauthenticated)
+
+    app.before_request(_authenticate_bearer)
+    app.before_request(_check_csrf)
+    app.before_request(enforce_authentication)
+    app.after_request(set_security_headers)
+    app.register_error_handler(CSRFError, _csrf_refused)
+
+
+def _load_user_from_session(user_id: str) -> User | None:
+    """Flask-Login's loader: the cookie's secret must match a live sessions row."""
+    raw = session.get(SESSION_KEY)
+    row = current_aaa().verify_session(raw) if raw else None
+    if row is None or str(row.user_id) != str(user_id):
+        session.clear()
+        return None
+    g.lts_auth_row = row
+    g.lts_auth_method = "web"
+    return row.user
+
+
+def _authenticate_bearer() -> Any:
+    """Authenticate ``/api/`` requests carrying ``Authorization: Bearer <token>``."""
+    header = request.headers.get("Authorization", "")
+    if not header or not is_api_request():
+        return None
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    row = current_aaa().verify_token(raw.strip())
+    if row is None:
+        audit("token.rejected", None, {"path": request.path}, "denied", user=None)
+        return unauthenticated()
+    # Flask-Login reads the request's user from g; the cookie session is never consulted.
+    g._login_user = row.user
+    g.lts_auth_row = row
+    g.lts_auth_method = "token"
+    return None
+
+
+def _check_csrf() -> None:
+    """CSRF on every unsafe method, except bearer-token calls and JSON credential posts."""
+    if request.method not in current_app.config.get(
+            "WTF_CSRF_METHODS", ("POST", "PUT", "PATCH", "DELETE")):
+        return
+    if not request.endpoint or g.get("lts_auth_method") == "token":
+        return
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "_lts_csrf_json_exempt", False) and request.is_json:
+        return
+    csrf.protect()
+
+
+def enforce_authentication() -> Any:
+    """Refuse anonymous requests to every route not marked public."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
+        return None  # 404/405 are answered by the error handlers
+    view = current_app.view_functions.get(endpoint)
+    if getattr(view, "_lts_public", False):
+        return None
+    if not current_user.is_authenticated:
+        return unauthenticated()
+    return None
+
+
+def _csrf_refused(exc: CSRFError) -> Any:
+    """Audit a missing or wrong CSRF token, then answer 400 like any bad request."""
+    from lts.blueprints.errors import _handle_http_exception
+
+    audit("csrf.refused", request.path, {"method": request.method, "reason": exc.description},
+          "denied")
+    return _handle_http_exception(exc)
+
+
+def login_browser_session(user: User, *, remember: bool = False) -> None:
+    """Start a browser session: rotate the cookie and bind it to a new sessions row."""
+    from flask_login import login_user
+
+    aaa = current_aaa()
+    old = session.get(SESSION_KEY)
+    if old:
+        previous = aaa.verify_session(old)
+        if previous is not None:
+            aaa.revoke_token(previous.id)
+    session.clear()  # rotation: nothing of the anonymous session survives the login
+    issued = aaa.open_session(user, ip=client_ip(), remember=remember)
+    session[SESSION_KEY] = issued.raw
+    session.permanent = bool(remember and current_app.config["LTS"]["remember_me_days"] > 0)
+    login_user(user, fresh=True)
+    g.lts_auth_row = issued.row
+    g.lts_auth_method = "web"
+
+
+def logout_browser_session() -> None:
+    """End the browser session for real: revoke its row and clear the cookie."""
+    from flask_login import logout_user
+
+    row = g.get("lts_auth_row")
+    if row is not None and g.get("lts_auth_method") == "web":
+        current_aaa().revoke_token(row.id)
+    logout_user()
+    session.clear()

@@ -1,0 +1,58 @@
+"""Rate limits on credential endpoints (Flask-Limiter), per client address and per username.
+
+The rate is the ``login_rate_limit`` setting. Counters live in Redis when ``redis_url``
+is set (shared by all workers) and in process memory otherwise. Limits are shared
+between the login page and the API login, so switching endpoint gains nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, request
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from lts.extensions import limiter
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def login_rate() -> str:
+    """Return the configured rate, e.g. ``10 per minute``."""
+    return str(current_app.config["LTS"]["login_rate_limit"])
+
+
+def username_key() -> str:
+    """Rate-limit key of the username being tried (form field or JSON body)."""
+    name = request.form.get("username")
+    if name is None and request.is_json:
+        body = request.get_json(silent=True)
+        name = body.get("username") if isinstance(body, dict) else None
+    return f"username:{str(name or '').strip().lower()[:64]}"
+
+
+def user_key() -> str:
+    """Rate-limit key of the logged-in user (token creation)."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"ip:{get_remote_address()}"
+
+
+def login_limited(view: F) -> F:
+    """Limit POSTs per client address and per username (scopes shared by login routes)."""
+    view = limiter.shared_limit(login_rate, scope="login-ip", key_func=get_remote_address,
+                                methods=["POST"])(view)
+    view = limiter.shared_limit(login_rate, scope="login-username", key_func=username_key,
+                                methods=["POST"])(view)
+    return view
+
+
+def credential_limited(view: F) -> F:
+    """Limit POSTs of other credential forms (reset, register, tokens) per address and user."""
+    view = limiter.shared_limit(login_rate, scope="credential-ip", key_func=get_remote_address,
+                                methods=["POST"])(view)
+    view = limiter.shared_limit(login_rate, scope="credential-user", key_func=user_key,
+                                methods=["POST"])(view)
+    return view

@@ -1,0 +1,82 @@
+"""Reading the audit log: filters and pagination shared by the admin page and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from lts.extensions import db
+from lts.models import AuditLog, User
+from lts.models.enums import AUDIT_OUTCOMES
+
+MAX_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What to show: every field optional; dates are inclusive UTC days."""
+
+    user: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of audit rows and what is needed to draw the pager."""
+
+    items: list[AuditLog]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (at least one)."""
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        """Whether a previous page exists."""
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        """Whether a next page exists."""
+        return self.page < self.pages
+
+
+def _filtered(statement: Select[Any], flt: AuditFilter) -> Select[Any]:
+    """Apply the filter to a statement over AuditLog."""
+    if flt.user:
+        statement = statement.join(User, User.id == AuditLog.user_id).where(
+            func.lower(User.username) == flt.user.lower())
+    if flt.action:
+        statement = statement.where(AuditLog.action.startswith(flt.action, autoescape=True))
+    if flt.outcome in AUDIT_OUTCOMES:
+        statement = statement.where(AuditLog.outcome == flt.outcome)
+    if flt.date_from:
+        statement = statement.where(
+            AuditLog.timestamp >= datetime.combine(flt.date_from, time.min, UTC))
+    if flt.date_to:
+        statement = statement.where(
+            AuditLog.timestamp < datetime.combine(flt.date_to + timedelta(days=1), time.min,
+                                                  UTC))
+    return statement
+
+
+def query_audit(flt: AuditFilter, page: int = 1, per_page: int = 50) -> AuditPage:
+    """Newest first, ``per_page`` rows of ``page`` (both clamped to sane values)."""
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    page = max(page, 1)
+    total = int(db.session.scalar(_filtered(select(func.count(AuditLog.id)), flt)) or 0)
+    items = list(db.session.scalars(
+        _filtered(select(AuditLog), flt)
+        .order_by(AuditLog.timestamp.desc(), AuditLog.id.desc())
+        .limit(per_page).offset((page - 1) * per_page)))
+    return AuditPage(items=items, page=page, per_page=per_page, total=total)

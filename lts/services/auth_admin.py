@@ -1,0 +1,89 @@
+"""User administration by admins: the rules hold for the page, the API and the CLI.
+
+Every change is audited with the acting admin. The last active admin can be neither
+demoted nor deactivated: LTS must never be left without someone able to administer it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from lts.extensions import db
+from lts.models import User
+from lts.models.enums import ROLES
+from lts.plugins.aaa import current_aaa
+from lts.services.errors import Conflict, ValidationFailed
+from lts.services.users import create_user
+
+
+def list_users() -> list[User]:
+    """All users, by username."""
+    return list(db.session.scalars(select(User).order_by(func.lower(User.username))))
+
+
+def _active_admins_other_than(user: User) -> int:
+    """How many active admins remain if ``user`` stops being one."""
+    return int(db.session.scalar(select(func.count(User.id)).where(
+        User.role == "admin", User.is_active.is_(True), User.id != user.id)) or 0)
+
+
+def _guard_last_admin(user: User) -> None:
+    """Refuse a change that would leave no active admin."""
+    if user.role == "admin" and user.is_active and _active_admins_other_than(user) == 0:
+        raise Conflict("the last active admin cannot be removed",
+                       {"user": ["is the last active admin"]})
+
+
+def admin_create_user(actor: User, username: str, email: str, role: str, password: str,
+                      *, ip: str | None = None) -> User:
+    """Create a user on an admin's behalf."""
+    user = create_user(username, email, role, password)
+    current_aaa().account(actor, "user.create", f"user:{user.id}",
+                          {"username": user.username, "role": role}, ip=ip)
+    return user
+
+
+def set_role(actor: User, user: User, role: str, *, ip: str | None = None) -> User:
+    """Change a user's role (not the last active admin's to ``user``)."""
+    if role not in ROLES:
+        raise ValidationFailed("the role was not changed",
+                               {"role": [f"must be one of: {', '.join(ROLES)}"]})
+    if role != user.role:
+        if role != "admin":
+            _guard_last_admin(user)
+        old, user.role = user.role, role
+        db.session.commit()
+        current_aaa().account(actor, "user.role", f"user:{user.id}",
+                              {"from": old, "to": role}, ip=ip)
+    return user
+
+
+def set_active(actor: User, user: User, active: bool, *, ip: str | None = None) -> User:
+    """Activate or deactivate; deactivation ends every session and token at once."""
+    if active == user.is_active:
+        return user
+    if not active:
+        _guard_last_admin(user)
+    user.is_active = active
+    db.session.commit()
+    ended = 0 if active else current_aaa().revoke_all(user)
+    current_aaa().account(actor, "user.activate" if active else "user.deactivate",
+                          f"user:{user.id}", {"sessions_ended": ended}, ip=ip)
+    return user
+
+
+def unlock(actor: User, user: User, *, ip: str | None = None) -> User:
+    """Lift a lockout and reset the failed-login counter."""
+    user.locked_until = None
+    user.failed_logins = 0
+    db.session.commit()
+    current_aaa().account(actor, "user.unlock", f"user:{user.id}", None, ip=ip)
+    return user
+
+
+def revoke_sessions(actor: User, user: User, *, ip: str | None = None) -> int:
+    """End every browser session and API token of ``user`` (admin sign-out)."""
+    ended = current_aaa().revoke_all(user)
+    current_aaa().account(actor, "user.sessions_revoked", f"user:{user.id}",
+                          {"sessions_ended": ended}, ip=ip)
+    return ended
