@@ -1,0 +1,1 @@
+"""Plugins of six kinds; contracts in :mod:`lts.plugins.base`, built-ins in sub-packages."""

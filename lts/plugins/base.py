@@ -1,0 +1,318 @@
+"""The plugin contracts: one abstract base class per kind, and what passes between them.
+
+Plugins never see ORM objects or HTTP: the engine hands them small frozen dataclasses
+built from the database rows, so a third-party plugin depends on this module only,
+and cannot change stored state behind the engine's back.
+
+``INTERFACE_VERSION`` is bumped when a contract changes incompatibly; the registry
+refuses plugins built for another major version.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+import marshmallow
+import pandas as pd
+
+INTERFACE_VERSION = "1.0"
+
+PLUGIN_KINDS = ("aaa", "core", "pipeline", "strategy", "broker", "portfolio")
+
+Side = Literal["buy", "sell"]
+PositionSide = Literal["long", "short"]
+OrderType = Literal["market", "limit", "stop"]
+Action = Literal["open", "close", "hold"]
+
+
+class PluginError(Exception):
+    """A plugin could not do its job; the engine records it against the asset."""
+
+
+class EmptyConfig(marshmallow.Schema):
+    """Config schema of a plugin that takes no settings."""
+
+    class Meta:
+        """Unknown keys are errors, so typos never pass silently."""
+
+        unknown = marshmallow.RAISE
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class PortfolioInfo:
+    """What plugins may know of a portfolio."""
+
+    id: int
+    user_id: int
+    name: str
+    total_capital: float
+    risk_state: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssetInfo:
+    """What plugins may know of an asset; ``*_config`` are the validated plugin configs."""
+
+    id: int
+    portfolio_id: int
+    symbol: str
+    name: str
+    allocated_capital: float
+    pipeline_config: Mapping[str, Any] = field(default_factory=dict)
+    strategy_config: Mapping[str, Any] = field(default_factory=dict)
+    broker_config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MarketSnapshot:
+    """Market data up to ``as_of``: never a bar from after it.
+
+    ``candles`` has columns open, high, low, close, volume on a UTC DatetimeIndex, oldest
+    first. ``predictions`` (optional) has at least a ``close`` column of forecast prices
+    indexed by the future times they forecast.
+    """
+
+    symbol: str
+    candles: pd.DataFrame
+    as_of: datetime
+    predictions: pd.DataFrame | None = None
+
+    @property
+    def last_price(self) -> float:
+        """Close of the newest bar."""
+        return float(self.candles["close"].iloc[-1])
+
+
+@dataclass(frozen=True)
+class PositionInfo:
+    """An open position as the strategy and broker see it."""
+
+    id: int
+    asset_id: int
+    side: PositionSide
+    quantity: float
+    entry_price: float
+    opened_at: datetime
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    current_price: float | None = None
+    broker_position_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the strategy wants for one asset this tick, and why.
+
+    ``quantity`` None lets the engine size the order from the allocation (SPEC 2a).
+    """
+
+    action: Action
+    side: Side | None = None
+    quantity: float | None = None
+    order_type: OrderType = "market"
+    price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    reason: str = ""
+
+    @classmethod
+    def hold(cls, reason: str = "") -> Decision:
+        """A decision to do nothing."""
+        return cls(action="hold", reason=reason)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order the engine asks a broker to execute; ``client_order_id`` makes it idempotent."""
+
+    client_order_id: str
+    asset: AssetInfo
+    side: Side
+    quantity: float
+    order_type: OrderType = "market"
+    price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    closes_position_id: int | None = None
+    snapshot: MarketSnapshot | None = None
+
+
+@dataclass(frozen=True)
+class Fill:
+    """An execution reported by the broker."""
+
+    client_order_id: str
+    quantity: float
+    price: float
+    time: datetime
+    commission: float = 0.0
+    position_id: int | None = None
+    reason: str = ""  # e.g. "stop_loss", "take_profit", "limit"
+
+
+BrokerStatus = Literal["submitted", "partially_filled", "filled", "cancelled", "rejected",
+                       "unknown", "not_found"]
+
+
+@dataclass(frozen=True)
+class BrokerResult:
+    """The broker's answer to a submit, close or lookup.
+
+    ``status`` ``unknown`` means the outcome is not known (timeout, 5xx): the engine must
+    look the order up later and never resend it. ``not_found`` (lookups only) is a
+    confirmed absence.
+    """
+
+    status: BrokerStatus
+    broker_order_id: str | None = None
+    fills: tuple[Fill, ...] = ()
+    message: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    """What the broker holds for one asset, for reconciliation."""
+
+    orders: Mapping[str, BrokerResult] = field(default_factory=dict)  # by client_order_id
+    positions: tuple[PositionInfo, ...] = ()
+    cash: float | None = None
+
+
+@dataclass(frozen=True)
+class AssetOutcome:
+    """What happened to one asset during a tick."""
+
+    asset_id: int
+    ok: bool
+    decision: Decision | None = None
+    order_ids: tuple[int, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """Summary of one tick, returned by ``CorePlugin.tick`` and printed by `flask lts tick`."""
+
+    started_at: datetime
+    finished_at: datetime
+    portfolios_run: tuple[int, ...] = ()
+    outcomes: tuple[AssetOutcome, ...] = ()
+    skipped_reason: str | None = None
+
+    @property
+    def duration_seconds(self) -> float:
+        """Wall time of the tick."""
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def errors(self) -> tuple[AssetOutcome, ...]:
+        """Outcomes of assets whose step failed."""
+        return tuple(o for o in self.outcomes if not o.ok)
+
+
+# ---------------------------------------------------------------------- contracts
+
+
+class Plugin(abc.ABC):
+    """Common base: a name, a kind, a config schema, and the validated config.
+
+    ``config`` is this plugin's own validated settings (from the portfolio or asset row);
+    ``app_config`` the merged LTS configuration (read-only).
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    description: ClassVar[str] = ""
+    interface_version: ClassVar[str] = INTERFACE_VERSION
+    config_schema: ClassVar[type[marshmallow.Schema]] = EmptyConfig
+
+    def __init__(self, config: Mapping[str, Any] | None = None,
+                 app_config: Mapping[str, Any] | None = None) -> None:
+        self.config: Mapping[str, Any] = dict(config or {})
+        self.app_config: Mapping[str, Any] = dict(app_config or {})
+
+
+class PipelinePlugin(Plugin):
+    """Turns market data (and optionally forecasts) into a snapshot for one asset."""
+
+    kind = "pipeline"
+
+    @abc.abstractmethod
+    def snapshot(self, asset: AssetInfo, now: datetime) -> MarketSnapshot:
+        """Return the last bars up to ``now`` (none later) and optional predictions."""
+
+
+class StrategyPlugin(Plugin):
+    """Decides whether to open, close or hold a position."""
+
+    kind = "strategy"
+
+    @abc.abstractmethod
+    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
+               allocation: float) -> Decision:
+        """Return the decision for this asset given its data, open position and capital."""
+
+
+class BrokerPlugin(Plugin):
+    """Executes orders. Every method may raise; a timeout is treated as ``unknown``."""
+
+    kind = "broker"
+
+    @abc.abstractmethod
+    def submit(self, request: OrderRequest) -> BrokerResult:
+        """Send an order; sending the same ``client_order_id`` twice must not trade twice."""
+
+    @abc.abstractmethod
+    def close(self, position: PositionInfo, request: OrderRequest) -> BrokerResult:
+        """Close ``position`` with the closing order ``request``."""
+
+    @abc.abstractmethod
+    def mark(self, asset: AssetInfo, snapshot: MarketSnapshot,
+             positions: Sequence[PositionInfo]) -> list[Fill]:
+        """Report fills triggered by new bars: stop loss, take profit, resting limits."""
+
+    @abc.abstractmethod
+    def lookup(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
+        """Find an order by client id; ``not_found`` only when the broker is sure."""
+
+    @abc.abstractmethod
+    def reconcile(self, asset: AssetInfo) -> BrokerState:
+        """Return what the broker holds for ``asset``."""
+
+
+class PortfolioPlugin(Plugin):
+    """Splits a portfolio's capital among its active assets."""
+
+    kind = "portfolio"
+
+    @abc.abstractmethod
+    def allocate(self, portfolio: PortfolioInfo, assets: Sequence[AssetInfo],
+                 snapshots: Mapping[int, MarketSnapshot]) -> dict[int, float]:
+        """Return capital per asset id: never negative, summing to at most the total."""
+
+
+class CorePlugin(Plugin):
+    """Runs the trading loop."""
+
+    kind = "core"
+
+    @abc.abstractmethod
+    def start(self, app: Any) -> None:
+        """Start ticking in the background for ``app``."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop ticking; return when no tick runs any more."""
+
+    @abc.abstractmethod
+    def tick(self, now: datetime) -> TickReport:
+        """Run one tick now."""
