@@ -121,3 +121,57 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+# --- authentication fixtures (AAA issue) --------------------------------------------
+
+
+@pytest.fixture
+def login_as(client):  # type: ignore[no-untyped-def]
+    """Log a user in through the real login form (CSRF included); returns the client.
+
+    ``login_as(user)`` uses the ``client`` fixture; pass ``client=`` to log in another.
+    """
+    from tests.factories import DEFAULT_PASSWORD
+    from tests.helpers import csrf_token
+
+    def _login(user, password: str = DEFAULT_PASSWORD, *, client=client,  # type: ignore[no-untyped-def]
+               remember: bool = False, expect_ok: bool = True):
+        data = {"csrf_token": csrf_token(client), "username": user.username,
+                "password": password}
+        if remember:
+            data["remember"] = "y"
+        response = client.post("/login", data=data)
+        if expect_ok:
+            assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def api_token(app: Flask):  # type: ignore[no-untyped-def]
+    """Issue a bearer token for a user straight through the aaa plugin: ``api_token(user)``."""
+
+    def _issue(user, name: str = "test token", ttl_hours: int | None = None) -> str:  # type: ignore[no-untyped-def]
+        return app.extensions["lts.aaa"].issue_token(user, name, ttl_hours).raw
+
+    return _issue
+
+
+@pytest.fixture
+def auth_headers(api_token):  # type: ignore[no-untyped-def]
+    """``auth_headers(user)``: an ``Authorization: Bearer ...`` header for the API."""
+
+    def _headers(user) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        return {"Authorization": f"Bearer {api_token(user)}"}
+
+    return _headers
+
+
+@pytest.fixture
+def htmx_client(app: Flask):  # type: ignore[no-untyped-def]
+    """A test client whose every request says ``HX-Request: true``, like htmx does."""
+    client = app.test_client()
+    client.environ_base["HTTP_HX_REQUEST"] = "true"
+    return client

@@ -8,8 +8,9 @@
 2. otherwise the browser session cookie is checked against its sessions-table row
    (Flask-Login's user loader), so logout, revocation, password change and
    deactivation end it for real;
-3. CSRF is checked on every unsafe method, JSON calls riding on the cookie included;
-4. every route not marked :func:`~lts.security.authz.public` needs a user.
+3. every route not marked :func:`~lts.security.authz.public` needs a user (anonymous
+   calls are refused before anything else, so they learn nothing from CSRF errors);
+4. CSRF is checked on every unsafe method, JSON calls riding on the cookie included.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def init_security(app: Flask) -> None:
     login_manager.unauthorized_handler(unauthenticated)
 
     app.before_request(_authenticate_bearer)
-    app.before_request(_check_csrf)
     app.before_request(enforce_authentication)
+    app.before_request(_check_csrf)
     app.after_request(set_security_headers)
     app.register_error_handler(CSRFError, _csrf_refused)
 

@@ -7,11 +7,12 @@ import re
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 
-def test_overview_shows_counts_from_the_database(client, db):
+def test_overview_shows_counts_from_the_database(client, db, login_as):
     owner = gen_user("olivia")
     portfolio = gen_portfolio(owner)
     gen_asset(portfolio, "EUR_USD")
     gen_asset(portfolio, "BTC_USD")
+    login_as(owner)
     page = client.get("/").get_data(as_text=True)
     assert "app-wrapper" in page  # the AdminLTE 4 shell
     counts = dict(re.findall(r'id="count-(\w+)">\s*<div class="inner">\s*<h3>(\d+)', page))
@@ -19,11 +20,13 @@ def test_overview_shows_counts_from_the_database(client, db):
                       "open_positions": "0", "orders": "0"}, counts
 
 
-def test_pages_load_no_asset_from_another_origin(client):
-    page = client.get("/").get_data(as_text=True)
-    for url in re.findall(r'(?:src|href)="([^"]+)"', page):
-        assert not url.startswith(("http:", "https:", "//")), url
-    assert "<script>" not in page and " style=" not in page
+def test_pages_load_no_asset_from_another_origin(client, db, login_as):
+    login_as(gen_user("pat"))
+    for path in ("/", "/login"):
+        page = client.get(path, follow_redirects=True).get_data(as_text=True)
+        for url in re.findall(r'(?:src|href)="([^"]+)"', page):
+            assert not url.startswith(("http:", "https:", "//")), url
+        assert "<script>" not in page and " style=" not in page
 
 
 def test_vendored_assets_are_served(client):

@@ -124,7 +124,7 @@ def revoke_sessions(user_id: int) -> Any:
 
 @bp.get("/audit")
 @role_required("admin")
-def audit_log() -> Any:
+def audit() -> Any:
     """Show the audit log with filters and pages; htmx gets the table fragment only."""
     form = AuditFilterForm(request.args)
     form.validate()

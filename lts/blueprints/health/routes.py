@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from lts.blueprints.health import bp
+from lts.security.authz import public
 from lts.services.schema import database_reachable, migration_status
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> tuple[Response, int]:
     """Answer 200 when the database answers and is at the migration head, else 503."""
     from lts import __version__

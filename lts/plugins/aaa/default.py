@@ -81,7 +81,7 @@ class DefaultAAAConfig(Schema):
 
         unknown = EXCLUDE
 
-    secret_key = fields.String(required=True, validate=validate.Length(min=16))
+    secret_key = fields.String(required=True, validate=validate.Length(min=1))
     session_idle_minutes = fields.Integer(required=True, validate=validate.Range(min=1))
     session_lifetime_hours = fields.Integer(required=True, validate=validate.Range(min=1))
     remember_me_days = fields.Integer(required=True, validate=validate.Range(min=0))

@@ -1,0 +1,43 @@
+"""Helpers shared by the AAA tests: an injectable clock and CSRF token extraction."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from lts.models.types import utcnow
+
+_CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+class FakeClock:
+    """A clock tests move by hand: pass it as ``LTS_CLOCK`` to the app."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form (or the meta tag) of a page."""
+    match = _CSRF_INPUT.search(html) or _CSRF_META.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """Fetch ``path`` with ``client`` and return the CSRF token it carries."""
+    response = client.get(path)
+    return csrf_from(response.get_data(as_text=True))
+
+
+def session_cookie(client) -> str | None:
+    """The value of the LTS session cookie in ``client``'s jar."""
+    cookie = client.get_cookie("lts_session")
+    return cookie.value if cookie else None
