@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from lts.models.types import utcnow
 
-_CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"'
+                         r'|type="hidden" name="csrf_token" value="([^"]+)"')
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
@@ -28,12 +29,12 @@ def csrf_from(html: str) -> str:
     """The CSRF token of the first form (or the meta tag) of a page."""
     match = _CSRF_INPUT.search(html) or _CSRF_META.search(html)
     assert match, "no CSRF token on the page"
-    return match.group(1)
+    return next(group for group in match.groups() if group)
 
 
 def csrf_token(client, path: str = "/login") -> str:
     """Fetch ``path`` with ``client`` and return the CSRF token it carries."""
-    response = client.get(path)
+    response = client.get(path, follow_redirects=True)
     return csrf_from(response.get_data(as_text=True))
 
 

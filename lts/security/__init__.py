@@ -81,6 +81,10 @@ def _load_user_from_session(user_id: str) -> User | None:
 
 def _authenticate_bearer() -> Any:
     """Authenticate ``/api/`` requests carrying ``Authorization: Bearer <token>``."""
+    # ``g`` belongs to the app context, which a caller (a test, a CLI command) may share
+    # between requests: never let one request inherit another's user.
+    for key in ("_login_user", "lts_auth_row", "lts_auth_method", "csrf_token", "csrf_valid"):
+        g.pop(key, None)
     header = request.headers.get("Authorization", "")
     if not header or not is_api_request():
         return None
@@ -144,6 +148,7 @@ def login_browser_session(user: User, *, remember: bool = False) -> None:
         if previous is not None:
             aaa.revoke_token(previous.id)
     session.clear()  # rotation: nothing of the anonymous session survives the login
+    g.pop("csrf_token", None)  # Flask-WTF caches the old session's token per request
     issued = aaa.open_session(user, ip=client_ip(), remember=remember)
     session[SESSION_KEY] = issued.raw
     session.permanent = bool(remember and current_app.config["LTS"]["remember_me_days"] > 0)

@@ -149,8 +149,8 @@ def _profile_context(**extra: Any) -> dict[str, Any]:
         .where(UserSession.user_id == current_user.id, UserSession.kind == "api")
         .order_by(UserSession.created_at.desc())).all()
     context: dict[str, Any] = {
-        "password_form": ChangePasswordForm(prefix="pw"),
-        "token_form": TokenForm(prefix="tok"),
+        "password_form": ChangePasswordForm(),
+        "token_form": TokenForm(),
         "revoke_form": ActionForm(),
         "tokens": tokens,
         "needs_reauth": current_aaa().needs_reauth(current_user._get_current_object()),
@@ -170,7 +170,7 @@ def profile() -> str:
 @bp.post("/profile/password")
 def change_password() -> Any:
     """Change one's password; every other session and token ends."""
-    form = ChangePasswordForm(prefix="pw")
+    form = ChangePasswordForm()
     if form.validate_on_submit():
         row = current_session()
         try:
@@ -191,7 +191,7 @@ def change_password() -> Any:
 @credential_limited
 def create_token() -> Any:
     """Create an API token, shown once; asks for the password after 10 minutes."""
-    form = TokenForm(prefix="tok")
+    form = TokenForm()
     user = current_user._get_current_object()
     aaa = current_aaa()
     if form.validate_on_submit():
