@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from lts.models.enums import AUDIT_OUTCOMES, ROLES
@@ -15,7 +16,7 @@ class UserCreateForm(FlaskForm):
 
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", choices=[(r, r) for r in ROLES], default="user")
+    role = SelectField("Role", choices=list(ROLES), default="user")
     password = PasswordField("Initial password",
                              validators=[DataRequired(), Length(max=MAX_LENGTH)])
 
@@ -23,7 +24,7 @@ class UserCreateForm(FlaskForm):
 class RoleForm(FlaskForm):
     """Change a user's role."""
 
-    role = SelectField("Role", choices=[(r, r) for r in ROLES])
+    role = SelectField("Role", choices=list(ROLES))
 
 
 class AuditFilterForm(FlaskForm):
@@ -36,7 +37,8 @@ class AuditFilterForm(FlaskForm):
 
     user = StringField("User", validators=[Optional(), Length(max=64)])
     action = StringField("Action", validators=[Optional(), Length(max=64)])
-    outcome = SelectField("Outcome", choices=[("", "any"), *[(o, o) for o in AUDIT_OUTCOMES]],
+    outcome = SelectField("Outcome",
+                          choices=[SelectChoice("", "any"), *map(SelectChoice, AUDIT_OUTCOMES)],
                           validators=[Optional()], default="")
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
