@@ -72,7 +72,10 @@ def _load_user_from_session(user_id: str) -> User | None:
     raw = session.get(SESSION_KEY)
     row = current_aaa().verify_session(raw) if raw else None
     if row is None or str(row.user_id) != str(user_id):
-        session.clear()
+        # Drop the dead login but keep the CSRF secret: a form built earlier in this
+        # request already carries a token derived from it.
+        for key in (SESSION_KEY, "_user_id", "_fresh", "_id"):
+            session.pop(key, None)
         return None
     g.lts_auth_row = row
     g.lts_auth_method = "web"

@@ -70,6 +70,14 @@ def _filtered(statement: Select[Any], flt: AuditFilter) -> Select[Any]:
     return statement
 
 
+def usernames(user_ids: set[int]) -> dict[int, str]:
+    """Map user ids to usernames (for showing audit rows), in one query."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return {user_id: username for user_id, username in rows}
+
+
 def query_audit(flt: AuditFilter, page: int = 1, per_page: int = 50) -> AuditPage:
     """Newest first, ``per_page`` rows of ``page`` (both clamped to sane values)."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)

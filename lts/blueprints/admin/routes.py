@@ -6,17 +6,15 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from lts.blueprints.admin import bp
 from lts.blueprints.admin.forms import AuditFilterForm, RoleForm, UserCreateForm
 from lts.blueprints.auth.forms import ActionForm
-from lts.extensions import db
 from lts.models import User
 from lts.plugins.aaa import current_aaa
 from lts.security.authz import client_ip, get_owned_or_404, is_htmx_request, role_required
 from lts.services import auth_admin
-from lts.services.audit import AuditFilter, query_audit
+from lts.services.audit import AuditFilter, query_audit, usernames
 from lts.services.errors import ServiceError
 
 AUDIT_PER_PAGE = 50
@@ -138,8 +136,7 @@ def audit() -> Any:
     page_number = request.args.get("page", 1, type=int) or 1
     page = query_audit(flt, page=page_number, per_page=AUDIT_PER_PAGE)
     ids = {row.user_id for row in page.items if row.user_id is not None}
-    names = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))
-                                    ).tuples().all()) if ids else {}
+    names = usernames(ids)
     filters = {k: v for k, v in request.args.items() if k != "page" and v}
     template = "partials/_audit_table.html" if is_htmx_request() else "admin/audit.html"
     return render_template(template, form=form, page=page, names=names, filters=filters)

@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify
-from sqlalchemy import select
 
 from lts.blueprints.api import bp, load_args
-from lts.extensions import db
-from lts.models import User
 from lts.schemas.audit import AuditLogSchema, AuditQuerySchema
 from lts.security.authz import role_required
-from lts.services.audit import AuditFilter, query_audit
+from lts.services.audit import AuditFilter, query_audit, usernames
 
 
 @bp.get("/audit")
@@ -25,8 +22,7 @@ def list_audit() -> Any:
                                    date_to=args["date_to"]),
                        page=args["page"], per_page=args["per_page"])
     ids = {row.user_id for row in page.items if row.user_id is not None}
-    names = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))
-                                    ).tuples().all()) if ids else {}
+    names = usernames(ids)
     items = AuditLogSchema(many=True).dump(page.items)
     for item in items:
         item["username"] = names.get(item["user_id"])
