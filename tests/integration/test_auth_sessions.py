@@ -139,7 +139,7 @@ def test_inactive_user_cannot_log_in(client, db):
 
 def test_session_cookie_flags(app, client, db, login_as):
     login_as(gen_user("alice"))
-    response = client.get("/")
+    client.get("/")
     cookie = client.get_cookie("lts_session")
     assert cookie.http_only and cookie.same_site == "Lax"
     assert cookie.expires is None  # a browser-session cookie: remember-me is off

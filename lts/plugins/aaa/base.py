@@ -28,7 +28,7 @@ Clock = Callable[[], datetime]
 
 # Keys whose values never reach an audit row or a log line, whatever the caller passes.
 SECRET_KEY_RE = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|api[_-]?key|authori[sz]ation|cookie|credential"
+    r"pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|authori[sz]ation|cookie|credential"
     r"|private",
     re.IGNORECASE,
 )
