@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from flask_wtf.csrf import CSRFError
 from lts.extensions import csrf, login_manager
 from lts.models import User
 from lts.plugins.aaa import EXTENSION_KEY, current_aaa, load_aaa_plugin
+from lts.plugins.aaa.base import neutralise
 from lts.security.authz import (
     audit,
     client_ip,
@@ -65,6 +67,21 @@ def init_security(app: Flask) -> None:
     app.before_request(_check_csrf)
     app.after_request(set_security_headers)
     app.register_error_handler(CSRFError, _csrf_refused)
+    for name in ("lts", "lts.audit"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, NeutraliseFilter) for f in logger.filters):
+            logger.addFilter(NeutraliseFilter())
+
+
+class NeutraliseFilter(logging.Filter):
+    """Escape CR/LF in log messages: request data must not forge extra log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Render the message once, escaped; tracebacks (``exc_info``) are untouched."""
+        message = record.getMessage()
+        if any(ord(c) < 32 for c in message):
+            record.msg, record.args = neutralise(message, limit=None), None
+        return True
 
 
 def _load_user_from_session(user_id: str) -> User | None:

@@ -180,6 +180,19 @@ def get_owned_or_404(model: type, object_id: Any, action: str = "read") -> Any:
     return obj
 
 
+def reauthenticate(password: str | None) -> bool:
+    """Ask for the password again before a sensitive action (token, broker keys).
+
+    True when the last password check is recent (10 minutes) or ``password`` is right;
+    a wrong password counts towards the lockout like a failed login.
+    """
+    user = current_user._get_current_object()
+    aaa = current_aaa()
+    if not aaa.needs_reauth(user):
+        return True
+    return bool(password) and aaa.check_password(user, password or "", ip=client_ip())
+
+
 def current_session() -> UserSession | None:
     """Return the sessions row authenticating this request (browser session or token)."""
     return g.get("lts_auth_row")

@@ -54,3 +54,11 @@ def test_owner_resolution_follows_parents():
     order = SimpleNamespace(asset=asset)
     assert owner_id(portfolio) == 7 and owner_id(asset) == 7 and owner_id(order) == 7
     assert owner_id(SimpleNamespace()) is None
+
+
+def test_log_filter_escapes_cr_lf_in_messages(app, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="lts")
+    logging.getLogger("lts").info("path %s", "/x\r\nINFO forged entry")
+    assert caplog.records[-1].getMessage() == "path /x\\r\\nINFO forged entry"

@@ -36,13 +36,13 @@ REDACTED = "[redacted]"
 MAX_DETAIL_TEXT = 500
 
 
-def neutralise(text: str) -> str:
+def neutralise(text: str, limit: int | None = MAX_DETAIL_TEXT) -> str:
     r"""Make user-supplied text safe for a log line: CR, LF and other controls escaped.
 
     A username such as ``"bob\\nINFO login ok"`` must not forge a second log entry.
     """
     out = []
-    for char in text[:MAX_DETAIL_TEXT]:
+    for char in text[:limit] if limit else text:
         if char == "\r":
             out.append("\\r")
         elif char == "\n":
