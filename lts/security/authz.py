@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Response, abort, current_app, g, redirect, request, url_for
+from flask import Response, abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user
 
 from lts.blueprints.errors import error_response
@@ -180,17 +181,47 @@ def get_owned_or_404(model: type, object_id: Any, action: str = "read") -> Any:
     return obj
 
 
+REAUTH_SESSION_KEY = "lts_reauth_at"
+
+
+def password_proven_at() -> datetime | None:
+    """When this request's session last proved the password.
+
+    A bearer token: its creation (API login or a re-authenticated creation). A browser
+    session: its login, or a later re-authentication recorded in the session.
+    """
+    row = current_session()
+    if row is None:
+        return None
+    proven = row.created_at
+    stamp = session.get(REAUTH_SESSION_KEY) if auth_method() == "web" else None
+    if stamp:
+        proven = max(proven, datetime.fromisoformat(stamp))
+    return proven
+
+
+def needs_reauth() -> bool:
+    """Whether the current user must type the password again (last proof > 10 min)."""
+    user = current_user._get_current_object()
+    return current_aaa().needs_reauth(user, password_proven_at())
+
+
 def reauthenticate(password: str | None) -> bool:
     """Ask for the password again before a sensitive action (token, broker keys).
 
-    True when the last password check is recent (10 minutes) or ``password`` is right;
-    a wrong password counts towards the lockout like a failed login.
+    True when this session proved the password in the last 10 minutes or ``password``
+    is right (then recorded for a browser session); a wrong password counts towards
+    the lockout like a failed login.
     """
-    user = current_user._get_current_object()
-    aaa = current_aaa()
-    if not aaa.needs_reauth(user):
+    if not needs_reauth():
         return True
-    return bool(password) and aaa.check_password(user, password or "", ip=client_ip())
+    aaa = current_aaa()
+    if not password or not aaa.check_password(current_user._get_current_object(), password,
+                                              ip=client_ip()):
+        return False
+    if auth_method() == "web":
+        session[REAUTH_SESSION_KEY] = aaa.clock().isoformat()
+    return True
 
 
 def current_session() -> UserSession | None:

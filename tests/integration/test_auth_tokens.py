@@ -175,3 +175,22 @@ def test_profile_token_creation_asks_password_after_ten_minutes(client, db, logi
     accepted = client.post("/profile/tokens", data={"csrf_token": csrf_from(page), "name": "x",
                                                      "password": DEFAULT_PASSWORD})
     assert accepted.status_code == 201
+
+
+def test_reauth_is_per_session_not_per_user(client, db, login_as, clock):
+    """A fresh API login elsewhere does not spare an old browser session the password."""
+    from tests.helpers import csrf_from
+
+    login_as(gen_user("alice"))
+    clock.advance(minutes=30)
+    assert api_login(client.application.test_client()).status_code == 201
+    page = client.get("/profile").get_data(as_text=True)
+    refused = client.post("/profile/tokens", data={"csrf_token": csrf_from(page), "name": "x"})
+    assert refused.status_code == 422
+    accepted = client.post("/profile/tokens", data={"csrf_token": csrf_from(page), "name": "y",
+                                                     "password": DEFAULT_PASSWORD})
+    assert accepted.status_code == 201
+    # The re-authentication counts for this browser session for ten minutes.
+    clock.advance(minutes=5)
+    again = client.post("/profile/tokens", data={"csrf_token": csrf_from(page), "name": "z"})
+    assert again.status_code == 201

@@ -31,7 +31,9 @@ from lts.security.authz import (
     csrf_exempt_json,
     current_session,
     get_owned_or_404,
+    needs_reauth,
     public,
+    reauthenticate,
 )
 from lts.security.limits import credential_limited, login_limited
 from lts.services.auth_reset import request_reset
@@ -99,12 +101,12 @@ def create_token() -> Any:
     data = load_json(TokenCreateSchema())
     aaa = current_aaa()
     user = current_user._get_current_object()
-    if aaa.needs_reauth(user):
+    if needs_reauth():
         if not data["password"]:
             return error_response(401, "enter your password again to create a token",
                                   {"password": ["is required (last login over 10 minutes)"]},
                                   code="reauth_required")
-        if not aaa.check_password(user, data["password"], ip=client_ip()):
+        if not reauthenticate(data["password"]):
             return error_response(401, "the password is not correct",
                                   {"password": ["is not correct"]}, code="reauth_required")
     issued = aaa.issue_token(user, data["name"], data["ttl_hours"], ip=client_ip())

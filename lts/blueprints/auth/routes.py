@@ -28,7 +28,9 @@ from lts.security.authz import (
     client_ip,
     current_session,
     get_owned_or_404,
+    needs_reauth,
     public,
+    reauthenticate,
     safe_next,
 )
 from lts.security.limits import credential_limited, login_limited
@@ -153,7 +155,7 @@ def _profile_context(**extra: Any) -> dict[str, Any]:
         "token_form": TokenForm(),
         "revoke_form": ActionForm(),
         "tokens": tokens,
-        "needs_reauth": current_aaa().needs_reauth(current_user._get_current_object()),
+        "needs_reauth": needs_reauth(),
         "now": current_aaa().clock(),
         "new_token": None,
     }
@@ -195,8 +197,7 @@ def create_token() -> Any:
     user = current_user._get_current_object()
     aaa = current_aaa()
     if form.validate_on_submit():
-        if aaa.needs_reauth(user) and not aaa.check_password(user, form.password.data or "",
-                                                             ip=client_ip()):
+        if not reauthenticate(form.password.data):
             form.password.errors = ["Enter your current password to create a token."]
         else:
             issued = aaa.issue_token(user, form.name.data or "", form.ttl_hours.data,

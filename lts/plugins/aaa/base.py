@@ -117,8 +117,12 @@ class AAAPlugin(ABC):
         """Re-authentication of a logged-in user (counts towards lockout when wrong)."""
 
     @abstractmethod
-    def needs_reauth(self, user: User) -> bool:
-        """Whether a sensitive action must ask for the password again."""
+    def needs_reauth(self, user: User, login_at: datetime | None = None) -> bool:
+        """Whether a sensitive action must ask for the password again.
+
+        ``login_at`` is when the caller's session last proved the password (its login or
+        a later re-authentication); without it the user's last login is used.
+        """
 
     @abstractmethod
     def open_session(self, user: User, *, ip: str | None = None, remember: bool = False

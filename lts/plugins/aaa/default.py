@@ -20,7 +20,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
@@ -170,9 +170,9 @@ class DefaultAAA(AAAPlugin):
         db.session.commit()
         return True
 
-    def needs_reauth(self, user: User) -> bool:
-        """Say whether the last password check is older than ten minutes."""
-        last = user.last_login_at
+    def needs_reauth(self, user: User, login_at: datetime | None = None) -> bool:
+        """Say whether the session's last password check is older than ten minutes."""
+        last = login_at or user.last_login_at
         return last is None or self.clock() - last > REAUTH_AFTER
 
     def _new_secret(self, user: User, kind: str, name: str | None, lifetime: timedelta,
