@@ -108,6 +108,10 @@ def create_user_command(username: str, email: str, role: str, password_stdin: bo
         details = "; ".join(f"{field} {msg}" for field, msgs in exc.fields.items()
                             for msg in msgs)
         _fail(f"{exc.message}: {details}" if details else exc.message)
+    from lts.plugins.aaa import current_aaa
+
+    current_aaa().account(None, "user.create", f"user:{user.id}",
+                          {"username": user.username, "role": user.role, "via": "cli"})
     click.echo(f"Created {user.role} '{user.username}' (id {user.id}).")
 
 

@@ -161,3 +161,15 @@ def test_audit_api_filters_and_paginates(client, db, audit_rows, auth_headers):
     today = client.get("/api/v1/audit", headers=headers,
                        query_string={"date_from": "2000-01-01", "date_to": "2000-01-02"})
     assert today.get_json()["total"] == 0
+
+
+def test_cli_user_creation_and_reset_links_are_audited(db, runner):
+    from lts.cli import lts
+
+    runner.invoke(lts, ["create-user", "carol", "--email", "carol@example.com",
+                        "--password-stdin"], input=f"{NEW_PASSWORD}\n")
+    runner.invoke(lts, ["reset-password", "carol"])
+    rows = {row.action: row for row in db.session.scalars(select(AuditLog))}
+    assert rows["user.create"].details["via"] == "cli"
+    assert rows["password_reset.link_issued"].details["via"] == "cli"
+    assert NEW_PASSWORD not in all_audit_text(db)
