@@ -81,3 +81,21 @@ def test_json_credential_endpoints_need_json_to_skip_csrf(client, db):
     as_json = client.post("/api/v1/auth/login",
                           json={"username": "alice", "password": DEFAULT_PASSWORD})
     assert as_json.status_code == 201
+
+
+def test_every_post_form_on_the_pages_carries_a_csrf_token(client, db, login_as):
+    import re
+
+    login_as(gen_user("root", role="admin"))
+    gen_user("bob")
+    for path in ("/profile", "/admin/users", "/login", "/reset"):
+        html = client.get(path).get_data(as_text=True)
+        forms = re.findall(r'<form[^>]*method="post"[^>]*>(.*?)</form>', html, flags=re.S)
+        assert forms or path in ("/login", "/reset"), path
+        for body in forms:
+            assert 'name="csrf_token"' in body, (path, body[:200])
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/profile")})
+    for path in ("/login", "/reset"):
+        html = client.get(path).get_data(as_text=True)
+        for body in re.findall(r'<form[^>]*method="post"[^>]*>(.*?)</form>', html, flags=re.S):
+            assert 'name="csrf_token"' in body, path
