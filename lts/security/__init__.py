@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app, g, request, session
-from flask_login import current_user
+from flask_login import current_user, session_protected
 from flask_wtf.csrf import CSRFError
 
 from lts.extensions import csrf, login_manager
@@ -61,6 +61,7 @@ def init_security(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.user_loader(_load_user_from_session)
     login_manager.unauthorized_handler(unauthenticated)
+    session_protected.connect(_end_hijacked_session, app)
 
     app.before_request(_authenticate_bearer)
     app.before_request(enforce_authentication)
@@ -97,6 +98,15 @@ def _load_user_from_session(user_id: str) -> User | None:
     g.lts_auth_row = row
     g.lts_auth_method = "web"
     return row.user
+
+
+def _end_hijacked_session(sender: Flask, **_: Any) -> None:
+    """Flask-Login saw the cookie from another address/browser: revoke its row too."""
+    raw = session.pop(SESSION_KEY, None)
+    row = current_aaa().verify_session(raw) if raw else None
+    if row is not None:
+        current_aaa().revoke_token(row.id)
+        audit("session.hijack_suspected", f"session:{row.id}", None, "denied", user=row.user)
 
 
 def _authenticate_bearer() -> Any:

@@ -210,3 +210,26 @@ def test_login_rehashes_an_outdated_password_hash(client, db, login_as):
     login_as(user)
     db.session.refresh(user)
     assert user.password_hash != old and "m=19456,t=2,p=1" in user.password_hash
+
+
+def test_api_logout_with_the_browser_session_needs_csrf_and_ends_it(client, db, login_as):
+    from tests.helpers import csrf_from
+
+    user = gen_user("alice")
+    login_as(user)
+    assert client.post("/api/v1/auth/logout").status_code == 400
+    token = csrf_from(client.get("/profile").get_data(as_text=True))
+    assert client.post("/api/v1/auth/logout", headers={"X-CSRFToken": token}).status_code == 204
+    assert client.get("/api/v1/auth/me").status_code == 401
+    assert web_sessions(db, user)[0].revoked_at is not None
+
+
+def test_cookie_used_from_another_browser_is_refused_and_revoked(client, db, login_as):
+    user = gen_user("alice")
+    login_as(user)
+    stolen = client.get("/", headers={"User-Agent": "attacker-browser/1.0"})
+    assert stolen.status_code == 302
+    assert web_sessions(db, user)[0].revoked_at is not None
+    assert client.get("/").status_code == 302
+    assert db.session.scalar(select(AuditLog).where(
+        AuditLog.action == "session.hijack_suspected")).outcome == "denied"
