@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
 from lts.extensions import db
 from lts.models import Asset, Portfolio, User
-from lts.services.users import create_user
+from lts.services.passwords import hash_password
+from lts.services.users import create_user, validate_new_user
 
 DEFAULT_PASSWORD = "correct-horse-battery-42"
 _counter = itertools.count(1)
 
 
+@functools.cache
+def _default_password_hash() -> str:
+    """One argon2id hash of DEFAULT_PASSWORD per process: hashing costs ~30 ms each."""
+    return hash_password(DEFAULT_PASSWORD)
+
+
 def gen_user(username: str | None = None, *, role: str = "user",
              password: str = DEFAULT_PASSWORD, email: str | None = None) -> User:
-    """Create a user through the users service (so the password policy applies)."""
+    """Create a user through the users service (so the password policy applies).
+
+    With the default password the service's rules are checked but the hash is reused,
+    which keeps the suite fast; any other password goes through ``create_user``.
+    """
     username = username or f"user{next(_counter)}"
-    return create_user(username, email or f"{username}@example.com", role, password)
+    email = email or f"{username}@example.com"
+    if password != DEFAULT_PASSWORD:
+        return create_user(username, email, role, password)
+    validate_new_user(username, email, role, password)
+    user = User(username=username, email=email.lower(), role=role,
+                password_hash=_default_password_hash())
+    db.session.add(user)
+    db.session.commit()
+    return user
 
 
 def gen_portfolio(user: User, name: str | None = None, **fields: Any) -> Portfolio:
