@@ -123,8 +123,8 @@ def _authenticate_bearer() -> Any:
         return None
     row = current_aaa().verify_token(raw.strip())
     if row is None:
-        audit("token.rejected", None, {"path": request.path}, "denied", user=None)
-        return unauthenticated()
+        audit("token.rejected", request.path, None, "denied", user=None)
+        return unauthenticated(audited=True)
     # Flask-Login reads the request's user from g; the cookie session is never consulted.
     g._login_user = row.user
     g.lts_auth_row = row

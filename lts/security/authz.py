@@ -98,10 +98,14 @@ def audit(action: str, resource: str | None = None, details: Mapping[str, Any] |
     current_aaa().account(user, action, resource, details, outcome, ip=client_ip())
 
 
-def unauthenticated() -> Response | tuple[Response, int]:
-    """Answer an anonymous request for a protected route."""
+def unauthenticated(*, audited: bool = False) -> Response | tuple[Response, int]:
+    """Answer an anonymous request for a protected route (``audited``: row already written)."""
     login_url = url_for("auth.login")
     if is_api_request():
+        # Scripts probing the API are worth a row; browsers whose session ended are not.
+        if not audited:
+            audit("access.unauthenticated", request.path, {"method": request.method},
+                  "denied", user=None)
         response, status = error_response(401, "authentication required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="lts"'
         return response, status

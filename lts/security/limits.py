@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import current_app, request
+from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
@@ -40,19 +41,27 @@ def user_key() -> str:
     return f"ip:{get_remote_address()}"
 
 
+def _audit_breach(limit: RequestLimit) -> None:
+    """Audit a refused attempt (no secrets: the limit and the path, not the body)."""
+    from lts.security.authz import audit
+
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    audit("rate_limited", request.path, {"limit": str(limit.limit)}, "denied", user=user)
+
+
+def _limited(view: F, prefix: str, second_key: Callable[[], str]) -> F:
+    """Apply the shared per-address and per-``second_key`` limits to POSTs of ``view``."""
+    view = limiter.shared_limit(login_rate, scope=f"{prefix}-ip", key_func=get_remote_address,
+                                methods=["POST"], on_breach=_audit_breach)(view)
+    return limiter.shared_limit(login_rate, scope=f"{prefix}-user", key_func=second_key,
+                                methods=["POST"], on_breach=_audit_breach)(view)
+
+
 def login_limited(view: F) -> F:
     """Limit POSTs per client address and per username (scopes shared by login routes)."""
-    view = limiter.shared_limit(login_rate, scope="login-ip", key_func=get_remote_address,
-                                methods=["POST"])(view)
-    view = limiter.shared_limit(login_rate, scope="login-username", key_func=username_key,
-                                methods=["POST"])(view)
-    return view
+    return _limited(view, "login", username_key)
 
 
 def credential_limited(view: F) -> F:
     """Limit POSTs of other credential forms (reset, register, tokens) per address and user."""
-    view = limiter.shared_limit(login_rate, scope="credential-ip", key_func=get_remote_address,
-                                methods=["POST"])(view)
-    view = limiter.shared_limit(login_rate, scope="credential-user", key_func=user_key,
-                                methods=["POST"])(view)
-    return view
+    return _limited(view, "credential", user_key)

@@ -89,6 +89,8 @@ def test_login_is_rate_limited_per_client_address(client, db):
                             json={"username": f"user{i}", "password": "x"}).status_code
                 for i in range(4)]
     assert statuses == [401, 401, 401, 429]
+    assert db.session.scalar(select(AuditLog).where(AuditLog.action == "rate_limited")
+                             ).outcome == "denied"
     assert client.post("/api/v1/auth/login", json={"username": "alice",
                                                    "password": DEFAULT_PASSWORD}
                        ).get_json()["error"]["code"] == "rate_limited"

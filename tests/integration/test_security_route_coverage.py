@@ -65,6 +65,18 @@ def test_every_non_public_route_refuses_anonymous_requests(app, client) -> None:
     assert not failures, "routes reachable anonymously:\n" + "\n".join(failures)
 
 
+def test_anonymous_api_calls_are_audited_but_page_redirects_are_not(client, db) -> None:
+    from sqlalchemy import select
+
+    from lts.models import AuditLog
+
+    client.get("/api/v1/users")
+    client.get("/profile")
+    rows = db.session.scalars(select(AuditLog)).all()
+    assert [(r.action, r.resource, r.outcome) for r in rows] == [
+        ("access.unauthenticated", "/api/v1/users", "denied")]
+
+
 @pytest.mark.parametrize("path", ["/healthz", "/login", "/reset"])
 def test_public_pages_answer_anonymous_requests(client, path: str) -> None:
     assert client.get(path).status_code == 200
