@@ -35,6 +35,7 @@ browser:
 	fi
 
 test: $(STAMP) browser
+	$(BIN)/ruff check lts tests bench
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-unit test-integration test-system test-acceptance: $(STAMP)

@@ -181,11 +181,8 @@ def validate_value(key: str, value: Any, *, source: str, from_text: bool = False
     if setting is None:
         raise ConfigError(f"{source}: unknown key '{key}'")
     try:
-        if from_text:
-            value = _coerce_text(setting, value)
-        else:
-            value = _check_json_value(setting, value)
-        return _check_limits(setting, value)
+        checked = _coerce_text(setting, value) if from_text else _check_json_value(setting, value)
+        return _check_limits(setting, checked)
     except ValueError as exc:
         raise ConfigError(f"{source}: key '{key}': {exc}") from None
 

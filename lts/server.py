@@ -33,7 +33,7 @@ class LTSServer(BaseApplication):
 
 
 def gunicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """gunicorn options derived from LTS settings."""
+    """Gunicorn options derived from LTS settings."""
     return {
         "bind": f"{settings['host']}:{settings['port']}",
         "workers": settings["web_workers"],

@@ -30,7 +30,7 @@ def remote_server():
     state: dict[str, object] = {"status": 200, "body": "{}"}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             body = str(state["body"]).encode()
             self.send_response(int(state["status"]))
             self.send_header("Content-Type", "application/json")
