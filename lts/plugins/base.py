@@ -304,6 +304,21 @@ class BrokerPlugin(Plugin):
     def reconcile(self, asset: AssetInfo) -> BrokerState:
         """Return what the broker holds for ``asset``."""
 
+    def cancel(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
+        """Cancel a resting order; a broker that cannot answers ``rejected``."""
+        return BrokerResult(status="rejected",
+                            message=f"broker {self.name!r} cannot cancel orders")
+
+    @property
+    def leverage(self) -> float:
+        """Capital multiplier for sizing (SPEC 2a): ``leverage`` from the config, default 1."""
+        return float(self.config.get("leverage", 1.0))
+
+    @property
+    def lot_step(self) -> float:
+        """Smallest quantity increment: ``lot_step`` from the config, default 1."""
+        return float(self.config.get("lot_step", 1.0))
+
 
 class PortfolioPlugin(Plugin):
     """Splits a portfolio's capital among its active assets."""
