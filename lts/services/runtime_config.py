@@ -33,7 +33,7 @@ def effective_setting(key: str, session: Session | None = None) -> Any:
     fallback = current_app.config["LTS"].get(key, setting.default)
     if not setting.runtime:
         return fallback
-    session = session or db.session
+    session = session or db.session()
     row = session.execute(select(ConfigEntry.value).where(ConfigEntry.key == key)).first()
     if row is None:
         return fallback
@@ -46,7 +46,7 @@ def effective_setting(key: str, session: Session | None = None) -> Any:
 
 def effective_settings(keys: tuple[str, ...], session: Session | None = None) -> dict[str, Any]:
     """Return several runtime settings at once (one query)."""
-    session = session or db.session
+    session = session or db.session()
     rows = dict(session.execute(
         select(ConfigEntry.key, ConfigEntry.value).where(ConfigEntry.key.in_(keys))
     ).all())
@@ -70,7 +70,7 @@ def set_runtime_setting(key: str, value: Any, session: Session | None = None) ->
     if setting is None or not setting.runtime:
         raise ConfigError(f"config table: key '{key}' is not a runtime setting")
     value = validate_value(key, value, source="config table")
-    session = session or db.session
+    session = session or db.session()
     row = session.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
     if row is None:
         session.add(ConfigEntry(key=key, value=value))

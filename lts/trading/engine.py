@@ -101,7 +101,7 @@ class Engine:
     @property
     def session(self) -> Session:
         """The engine's session: the current app context's."""
-        return db.session
+        return db.session()
 
     def close(self) -> None:
         """Stop the plugin worker thread."""
