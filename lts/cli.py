@@ -145,3 +145,63 @@ def run() -> None:
     click.echo(f"LTS listening on http://{settings['host']}:{settings['port']}/ "
                f"({settings['web_workers']} worker(s)); Ctrl+C stops it.")
     serve(settings)
+
+
+@lts.command("tick")
+@with_appcontext
+def tick() -> None:
+    """Run one tick of the trading loop now and print its report."""
+    from lts.trading.loop import run_tick
+    from lts.trading.report import format_report
+
+    report = run_tick(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(format_report(report))
+    if report.errors:
+        sys.exit(1)
+
+
+@lts.command("loop")
+@with_appcontext
+def loop() -> None:
+    """Run the trading loop in this process until interrupted (web workers can skip it)."""
+    import signal
+    import threading
+
+    from lts.trading.loop import start_loop, stop_loop
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    start_loop(app)
+    click.echo(f"Trading loop running (every {app.config['LTS']['global_latency']:g} min); "
+               "Ctrl+C stops it.")
+    try:
+        stopping.wait()
+    finally:
+        stop_loop(app)
+        click.echo("Trading loop stopped.")
+
+
+@lts.command("plugins")
+@with_appcontext
+def plugins() -> None:
+    """List every plugin with its kind, origin and config fields, then load errors."""
+    from lts.plugins.registry import get_registry
+
+    registry = get_registry(current_app._get_current_object())  # type: ignore[attr-defined]
+    infos = registry.infos()
+    width = max((len(i.name) for i in infos), default=4)
+    for info in infos:
+        fields = ", ".join(info.config_fields) or "-"
+        click.echo(f"{info.kind:<9} {info.name:<{width}}  {info.origin:<24} config: {fields}")
+    errors = registry.errors
+    if errors:
+        click.echo("")
+        click.echo(f"{len(errors)} plugin(s) failed to load:")
+        for error in errors:
+            click.echo(f"  {error}")

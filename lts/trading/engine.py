@@ -54,7 +54,8 @@ from lts.trading.units import AssetUnit, build_unit, portfolio_info
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-TICK_SETTING_KEYS = (*RISK_SETTING_KEYS, "plugin_timeout_seconds", "flatten_on_kill")
+TICK_SETTING_KEYS = (*RISK_SETTING_KEYS, "plugin_timeout_seconds", "flatten_on_kill",
+                     "global_latency")
 _EPSILON = 1e-9
 
 
@@ -122,7 +123,10 @@ class Engine:
                        timeout=context.timeout)
         portfolios_run: list[int] = []
         outcomes: list[AssetOutcome] = []
-        for portfolio_id, observed in self._due_portfolios(now):
+        # Half a tick of slack: a tick that fires a few ms early must not skip a portfolio
+        # for a whole interval; less than a tick, so none runs twice in one interval.
+        slack = timedelta(minutes=float(settings["global_latency"])) / 2
+        for portfolio_id, observed in self._due_portfolios(now, slack):
             if not self._claim(portfolio_id, observed, now):
                 continue  # another engine took it for this interval
             portfolios_run.append(portfolio_id)
@@ -133,7 +137,8 @@ class Engine:
         return TickReport(started_at=now, finished_at=now + timedelta(seconds=elapsed),
                           portfolios_run=tuple(portfolios_run), outcomes=tuple(outcomes))
 
-    def _due_portfolios(self, now: datetime) -> list[tuple[int, datetime | None]]:
+    def _due_portfolios(self, now: datetime, slack: timedelta = timedelta(0)
+                        ) -> list[tuple[int, datetime | None]]:
         """(id, last_execution) of active portfolios of active users that are due."""
         rows = self.session.execute(
             select(Portfolio.id, Portfolio.last_execution, Portfolio.portfolio_latency)
@@ -144,7 +149,7 @@ class Engine:
         ).all()
         self.session.commit()
         return [(pid, last) for pid, last, latency in rows
-                if last is None or last <= now - timedelta(minutes=latency)]
+                if last is None or last <= now - timedelta(minutes=latency) + slack]
 
     def _claim(self, portfolio_id: int, observed: datetime | None, now: datetime) -> bool:
         """Set ``last_execution`` if nobody changed it since we read it (compare-and-set)."""

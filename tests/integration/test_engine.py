@@ -13,7 +13,14 @@ from lts.services.runtime_config import set_runtime_setting
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.trading_fakes import EPOCH, FAKE_ASSET, BookBroker, HangingStrategy, fake_source, reset_book
+from tests.trading_fakes import (
+    EPOCH,
+    FAKE_ASSET,
+    BookBroker,
+    HangingStrategy,
+    fake_source,
+    reset_book,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +86,7 @@ def test_portfolio_not_due_is_skipped_until_its_latency_passes(db, engine, clock
 
 
 def test_halted_portfolio_and_inactive_user_are_not_run(db, engine):
-    halted, _ = make_portfolio(db, risk_state="halted")
+    _halted, _ = make_portfolio(db, risk_state="halted")
     idle, _ = make_portfolio(db)
     from lts.models import User
 
@@ -89,7 +96,7 @@ def test_halted_portfolio_and_inactive_user_are_not_run(db, engine):
 
 
 def test_raising_plugin_fails_only_its_asset(db, engine):
-    portfolio, (good, bad) = make_portfolio(db, assets=("AAA", "BBB"))
+    _portfolio, (good, bad) = make_portfolio(db, assets=("AAA", "BBB"))
     bad.strategy_plugin = "raising"
     db.session.commit()
     report = engine.tick()
@@ -105,7 +112,7 @@ def test_raising_plugin_fails_only_its_asset(db, engine):
 
 def test_hanging_plugin_times_out_and_the_tick_goes_on(db, app, engine):
     set_runtime_setting("plugin_timeout_seconds", 0.2)
-    portfolio, (hung, good) = make_portfolio(db, assets=("AAA", "BBB"))
+    _portfolio, (hung, good) = make_portfolio(db, assets=("AAA", "BBB"))
     hung.strategy_plugin = "hanging"
     db.session.commit()
     report = engine.tick()
@@ -119,7 +126,7 @@ def test_hanging_plugin_times_out_and_the_tick_goes_on(db, app, engine):
 
 def test_broker_exception_after_sending_leaves_order_unknown_then_lookup_resolves(db, engine,
                                                                                    clock):
-    portfolio, (asset,) = make_portfolio(db)
+    _portfolio, (asset,) = make_portfolio(db)
     asset.strategy_plugin = "fixed"
     asset.strategy_config = {"action": "open", "side": "sell"}
     db.session.commit()
