@@ -204,6 +204,10 @@ class PaperBroker(BrokerPlugin):
         except RuntimeError as exc:  # outside an app context
             raise PluginError(f"paper broker needs an app context: {exc}") from exc
 
+    def _write(self) -> Any:
+        """Return a write transaction context: SQLite takes its write lock up front."""
+        return self._engine().execution_options(sqlite_immediate=True).begin()
+
     def _rows(self, condition: Any) -> list[Mapping[str, Any]]:
         """Read paper orders matching ``condition`` in a short read."""
         with self._engine().connect() as connection:
@@ -218,7 +222,7 @@ class PaperBroker(BrokerPlugin):
     def _insert(self, values: dict[str, Any]) -> Mapping[str, Any]:
         """Book a new order in its own transaction; on a duplicate id return the first."""
         try:
-            with self._engine().begin() as connection:
+            with self._write() as connection:
                 connection.execute(insert(_TABLE).values(**values))
         except IntegrityError:
             # Same client id submitted concurrently (or replayed): the first one stands.
@@ -378,7 +382,7 @@ class PaperBroker(BrokerPlugin):
 
     def cancel(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
         """Cancel a resting order; a filled or unknown one is answered as it stands."""
-        with self._engine().begin() as connection:
+        with self._write() as connection:
             connection.execute(
                 update(_TABLE)
                 .where(and_(_TABLE.c.client_order_id == client_order_id,
@@ -441,7 +445,7 @@ class PaperBroker(BrokerPlugin):
         if not filled and not new_rows:
             return fills
         try:
-            with self._engine().begin() as connection:
+            with self._write() as connection:
                 done = [row_id for row_id, price, commission, when in filled
                         if self._fill_row(connection, row_id, price, commission, when)]
                 for values in new_rows:
