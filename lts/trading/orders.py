@@ -14,6 +14,7 @@ up by ``client_order_id``; the order is never sent a second time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -115,25 +116,34 @@ class OrderExecutor:
 
     # ------------------------------------------------------------------ placing
 
-    def place(self, intent: OrderIntent, coid: str, asset: AssetInfo, broker: BrokerPlugin,
-              snapshot: MarketSnapshot | None, now: datetime, *, leverage: float = 1.0,
-              user_id: int | None = None) -> PlacedOrder:
-        """Check, write ``pending``, commit, send, and book the answer."""
+    def place(self, intent: OrderIntent, coid: str | Callable[[Session], str],
+              asset: AssetInfo, broker: BrokerPlugin, snapshot: MarketSnapshot | None,
+              now: datetime, *, leverage: float = 1.0, user_id: int | None = None
+              ) -> PlacedOrder:
+        """Check, write ``pending``, commit, send, and book the answer.
+
+        ``coid`` may be a function of the session, called inside the write transaction
+        (manual orders count existing ids there, so two at once cannot pick the same).
+        """
         created = self._insert_pending(intent, coid, asset, snapshot, now, leverage, user_id)
         if not isinstance(created, tuple):
             return created
         order_id, request, position = created
         result = self._send(broker, request, position)
-        return self._book(order_id, coid, result, now)
+        return self._book(order_id, request.client_order_id, result, now)
 
-    def _insert_pending(self, intent: OrderIntent, coid: str, asset: AssetInfo,
-                        snapshot: MarketSnapshot | None, now: datetime, leverage: float,
-                        user_id: int | None
+    def _insert_pending(self, intent: OrderIntent, coid: str | Callable[[Session], str],
+                        asset: AssetInfo, snapshot: MarketSnapshot | None, now: datetime,
+                        leverage: float, user_id: int | None
                         ) -> tuple[int, OrderRequest, Any] | PlacedOrder:
         """Step 1: the risk checks and the ``pending`` row in one write transaction."""
         session = self.session
+        make_coid = coid if callable(coid) else None
+        coid = coid if isinstance(coid, str) else f"lts-{intent.asset_id}-pending"
         try:
             with write_transaction(session):
+                if make_coid is not None:
+                    coid = make_coid(session)
                 portfolio = session.scalar(select(Portfolio).where(
                     Portfolio.id == asset.portfolio_id).with_for_update())
                 asset_row = session.get(Asset, intent.asset_id)
