@@ -295,11 +295,12 @@ class PluginRegistry:
             except Exception as exc:  # import errors are reported, never raised
                 self._fail(kind, entry_point.name, origin, f"import failed: {exc!r}")
                 continue
-            if isinstance(loaded, type) and getattr(loaded, "name", None) not in (
-                    None, entry_point.name):
-                self._fail(kind, entry_point.name, origin,
-                           f"entry point name {entry_point.name!r} differs from the "
+            problem = check_plugin_class(loaded, kind)
+            if problem is None and loaded.name != entry_point.name:
+                problem = (f"entry point name {entry_point.name!r} differs from the "
                            f"plugin's name {loaded.name!r}")
+            if problem is not None:
+                self._fail(kind, entry_point.name, origin, problem)
                 continue
             self.register(kind, loaded, origin, name=entry_point.name)
 
