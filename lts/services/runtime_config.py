@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lts.config import SETTINGS, ConfigError, validate_value
+from lts.database import write_transaction
 from lts.extensions import db
 from lts.models import ConfigEntry
 
@@ -71,10 +72,12 @@ def set_runtime_setting(key: str, value: Any, session: Session | None = None) ->
         raise ConfigError(f"config table: key '{key}' is not a runtime setting")
     value = validate_value(key, value, source="config table")
     session = session or db.session()
-    row = session.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
-    if row is None:
-        session.add(ConfigEntry(key=key, value=value))
-    else:
-        row.value = value
-    session.commit()
+    # Read-then-write under the write lock: a deferred transaction upgraded to a write
+    # after another process committed fails at once on SQLite ("database is locked").
+    with write_transaction(session):
+        row = session.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
+        if row is None:
+            session.add(ConfigEntry(key=key, value=value))
+        else:
+            row.value = value
     return value
