@@ -122,10 +122,8 @@ def test_leader_dies_and_the_other_takes_over_after_the_lease_expires(
         ran_by = []
         for minute in range(6):
             now = clock()
-            if minute < 3:
-                first = alive.run_once(now)
-            else:
-                first = None  # the first process is dead: no run, no renewal
+            # From minute 3 the first process is dead: no run, no renewal.
+            first = alive.run_once(now) if minute < 3 else None
             other = standby.run_once(now)
             ran_by.append(("first" if first else "") + ("second" if other else ""))
             clock.advance(minutes=1)

@@ -30,7 +30,7 @@ def make_order(status: str = "pending") -> Order:
     return Order(id=7, client_order_id="lts-1-1-1", status=status, side="buy", quantity=1.0)
 
 
-ALLOWED = [(a, b) for a, targets in TRANSITIONS.items() for b in targets]
+ALLOWED = sorted((a, b) for a, targets in TRANSITIONS.items() for b in targets)
 FORBIDDEN = [(a, b) for a in ORDER_STATUSES for b in ORDER_STATUSES
              if b not in TRANSITIONS[a]]
 
