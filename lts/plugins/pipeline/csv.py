@@ -233,5 +233,5 @@ class CsvPipeline(PipelinePlugin):
         bars = _cache.get(self.path_for(asset), str(self.config.get("timezone") or "UTC"))
         end = bars.index.searchsorted(pd.Timestamp(now), side="right")
         start = max(0, end - int(self.config["lookback"]))
-        return MarketSnapshot(symbol=asset.symbol, candles=bars.iloc[start:end].copy(),
-                              as_of=now)
+        # pandas copy-on-write: a strategy writing to the slice never touches the cache.
+        return MarketSnapshot(symbol=asset.symbol, candles=bars.iloc[start:end], as_of=now)
