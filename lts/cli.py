@@ -45,6 +45,12 @@ def lts(ctx: click.Context, config_file: str | None, cli_sets: tuple[str, ...],
             save_config(save_path, merged)
             click.echo(f"Saved the merged configuration to {save_path} (secrets masked).")
         info.create_app = lambda: create_app(config=merged)
+    elif info.create_app is None and info.app_import_path is None:
+        from lts import create_app
+
+        # Never fall back to wsgi.py: it starts the trading loop, which CLI commands
+        # (init-db, demo, tick, ...) must not do behind the user's back.
+        info.create_app = lambda: create_app()
     if ctx.invoked_subcommand is None and not save_path:
         click.echo(ctx.get_help())
 
