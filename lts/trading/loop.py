@@ -30,12 +30,28 @@ def start_loop(app: Flask) -> CorePlugin:
     with app.app_context():
         db.engine.dispose()
     settings = app.config["LTS"]
+    _ensure_log_handler()
     core = get_registry(app).create("core", settings["core_plugin"], {}, settings)
     assert isinstance(core, CorePlugin)
     core.start(app)
     app.extensions[EXTENSION_KEY] = core
     atexit.register(stop_loop, app)
     return core
+
+
+def _ensure_log_handler() -> None:
+    """Show the loop's INFO lines (ticks, leadership) on stderr in server processes.
+
+    gunicorn configures only its own loggers; without a handler, ``lts`` INFO records
+    would be dropped and `make run` would not show the loop trading.
+    """
+    logger = logging.getLogger("lts")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] "
+                                           "%(name)s: %(message)s"))
+    logger.addHandler(handler)
 
 
 def stop_loop(app: Flask) -> None:

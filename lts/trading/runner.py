@@ -77,6 +77,10 @@ class LoopRunner:
                 if settings["loop_paused"]:
                     return None
                 report = self.engine.tick(now)
+                orders = sum(len(o.order_ids) for o in report.outcomes)
+                log.info("tick: %d portfolio(s), %d asset(s), %d order(s), %d error(s), %.3f s",
+                         len(report.portfolios_run), len(report.outcomes), orders,
+                         len(report.errors), report.duration_seconds)
                 self.last_report = report
                 self.last_error = None
                 return report
