@@ -34,6 +34,7 @@ from lts.plugins.base import (
 )
 from lts.services.runtime_config import effective_settings
 from lts.trading import statistics
+from lts.trading.affinity import shared_cpu
 from lts.trading.clock import Clock, system_clock
 from lts.trading.errors import PluginCallError
 from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
@@ -47,7 +48,13 @@ from lts.trading.orders import (
 )
 from lts.trading.plugin_calls import PluginCaller, traceback_summary
 from lts.trading.plugin_source import PluginSource, RegistryPluginSource
-from lts.trading.positions import apply_fill, mark_to_market, position_info
+from lts.trading.positions import (
+    apply_fill,
+    mark_rows,
+    mark_to_market,
+    open_positions,
+    position_info,
+)
 from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits
 from lts.trading.sizing import round_to_step, size_quantity
 from lts.trading.units import AssetUnit, build_unit, portfolio_info
@@ -112,7 +119,11 @@ class Engine:
 
     def tick(self, now: datetime | None = None) -> TickReport:
         """Run every due portfolio once; return what happened to each asset."""
-        now = now or self.clock()
+        with shared_cpu(self.caller):
+            return self._tick(now or self.clock())
+
+    def _tick(self, now: datetime) -> TickReport:
+        """The tick itself (see :meth:`tick`)."""
         started = time.perf_counter()
         settings = effective_settings(TICK_SETTING_KEYS, self.session)
         context = TickContext(now=now, settings=settings, executor=OrderExecutor(
@@ -175,6 +186,7 @@ class Engine:
         assets = session.scalars(select(Asset).where(Asset.portfolio_id == portfolio_id,
                                                      Asset.is_active.is_(True))
                                  .order_by(Asset.id)).all()
+        asset_ids = [a.id for a in assets]  # rows expire at the first commit below
         outcomes: dict[int, AssetOutcome] = {}
         units: list[AssetUnit] = []
         for asset in assets:
@@ -195,13 +207,17 @@ class Engine:
                                                     context.now)
         units = self._allocate(context, pinfo, allocator_name, allocator_config, units,
                                snapshots)
+        # One read for every asset's open positions; each asset's step re-checks in its
+        # own write transactions (marks update open rows only, closes re-read the row).
+        held = open_positions(session, [u.info.id for u in units if u.info.id not in outcomes])
+        ensure_no_transaction(session)
         for unit in units:
             if unit.info.id in outcomes:
                 continue
-            outcomes[unit.info.id] = self._guarded_asset(context, unit,
-                                                         snapshots[unit.info.id])
+            outcomes[unit.info.id] = self._guarded_asset(
+                context, unit, snapshots[unit.info.id], held.get(unit.info.id, []))
         self._finish_portfolio(context, portfolio_id, units, snapshots)
-        return [outcomes[a.id] for a in assets if a.id in outcomes]
+        return [outcomes[a] for a in asset_ids if a in outcomes]
 
     def _allocate(self, context: TickContext, pinfo: Any, name: str, config: dict[str, Any],
                   units: list[AssetUnit], snapshots: dict[int, MarketSnapshot]
@@ -240,9 +256,8 @@ class Engine:
         with write_transaction(session):
             portfolio = session.get(Portfolio, portfolio_id)
             assert portfolio is not None
-            realized, unrealized = statistics.portfolio_pnl(session, portfolio_id)
+            realized, unrealized, per_asset = statistics.portfolio_pnl(session, portfolio_id)
             equity = portfolio.total_capital + realized + unrealized
-            per_asset = statistics.asset_unrealized(session, portfolio_id)
             if portfolio.max_drawdown_pct is not None and portfolio.risk_state != "halted":
                 peak = statistics.peak_equity(session, portfolio_id, portfolio.total_capital)
                 drawdown = (peak - equity) / peak * 100 if peak > 0 else 0.0
@@ -280,10 +295,11 @@ class Engine:
     # -------------------------------------------------------------------- asset
 
     def _guarded_asset(self, context: TickContext, unit: AssetUnit,
-                       snapshot: MarketSnapshot) -> AssetOutcome:
+                       snapshot: MarketSnapshot, held: list[tuple[PositionInfo, float]]
+                       ) -> AssetOutcome:
         """Run one asset's step; any failure is recorded against that asset only."""
         try:
-            return self._run_asset(context, unit, snapshot)
+            return self._run_asset(context, unit, snapshot, held)
         except PluginCallError as exc:
             return self._fail(unit.info.id, unit.info.portfolio_id, exc, context.now)
         except Exception as exc:
@@ -293,18 +309,17 @@ class Engine:
             return self._fail(unit.info.id, unit.info.portfolio_id, error, context.now)
 
     def _run_asset(self, context: TickContext, unit: AssetUnit,
-                   snapshot: MarketSnapshot) -> AssetOutcome:
+                   snapshot: MarketSnapshot, held: list[tuple[PositionInfo, float]]
+                   ) -> AssetOutcome:
         """Mark, let the broker report fills, decide, size and place orders."""
         session = self.session
         asset_id = unit.info.id
         now = context.now
-        rows = session.scalars(select(Position).where(Position.asset_id == asset_id,
-                                                      Position.status == "open")).all()
-        infos = [position_info(p) for p in rows]
+        infos = [info for info, _ in held]
         ensure_no_transaction(session)
         fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
                            snapshot, infos)
-        if fills or infos:
+        if fills:
             with write_transaction(session):
                 for fill in fills:
                     book_mark_fill(session, asset_id, fill, now)
@@ -313,6 +328,9 @@ class Engine:
                 for position in rows:
                     mark_to_market(position, snapshot.last_price, now)
                 infos = [position_info(p) for p in rows]
+        elif held:
+            with write_transaction(session):
+                infos = mark_rows(session, held, snapshot.last_price, now)
         decision = self._call(context, unit.strategy, "decide", unit.strategy.decide,
                               snapshot, infos[0] if infos else None,
                               unit.info.allocated_capital)

@@ -24,14 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lts.database import write_transaction
-from lts.models import Asset, AuditLog, Order, Portfolio, Position
+from lts.models import AuditLog, Order, Position
 from lts.plugins.base import AssetInfo, BrokerPlugin, BrokerResult, MarketSnapshot, OrderRequest
 from lts.trading.clock import epoch_seconds
 from lts.trading.errors import PluginCallError, RiskRejected
 from lts.trading.order_state import advance, is_terminal
 from lts.trading.plugin_calls import PluginCaller
 from lts.trading.positions import apply_fill, position_info
-from lts.trading.risk import OrderCheck, RiskLimits, check_order
+from lts.trading.risk import OrderCheck, RiskLimits, check_order, load_subject
 
 log = logging.getLogger(__name__)
 _EPSILON = 1e-9
@@ -144,14 +144,11 @@ class OrderExecutor:
             with write_transaction(session):
                 if make_coid is not None:
                     coid = make_coid(session)
-                portfolio = session.scalar(select(Portfolio).where(
-                    Portfolio.id == asset.portfolio_id).with_for_update())
-                asset_row = session.get(Asset, intent.asset_id)
-                assert portfolio is not None and asset_row is not None
                 check = OrderCheck(notional=intent.notional,
                                    closing=intent.closes_position_id is not None,
                                    flatten=intent.flatten, leverage=leverage)
-                check_order(session, portfolio, asset_row, check, self.limits, now)
+                check_order(session, load_subject(session, intent.asset_id), check,
+                            self.limits, now)
                 position = None
                 if intent.closes_position_id is not None:
                     position = session.get(Position, intent.closes_position_id)

@@ -8,6 +8,8 @@ own session and its own transactions, never the engine's.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import threading
 import time
@@ -32,6 +34,14 @@ def traceback_summary(exc: BaseException, limit: int = 3) -> str:
     return f"{text} (at {where})" if where else text
 
 
+def _set_thread_affinity(thread_id: int, cpus: set[int]) -> None:
+    """Pin a thread (0: the calling one) to ``cpus`` where the OS allows it."""
+    setter = getattr(os, "sched_setaffinity", None)
+    if setter is not None:
+        with contextlib.suppress(OSError):
+            setter(thread_id, cpus)
+
+
 class _Job:
     """One call waiting for a worker, and its outcome."""
 
@@ -48,13 +58,16 @@ class _Job:
 class _Worker(threading.Thread):
     """A daemon thread running jobs inside its own app context."""
 
-    def __init__(self, app: Flask | None) -> None:
+    def __init__(self, app: Flask | None, affinity: set[int] | None = None) -> None:
         super().__init__(name="lts-plugin-call", daemon=True)
         self.app = app
+        self.affinity = affinity
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def run(self) -> None:
         """Run jobs until told to stop."""
+        if self.affinity is not None:
+            _set_thread_affinity(0, self.affinity)
         context = self.app.app_context() if self.app is not None else None
         if context is not None:
             context.push()
@@ -92,13 +105,22 @@ class PluginCaller:
         self._lock = threading.Lock()
         self.plugin_seconds = 0.0
         self.calls = 0
+        self._affinity: set[int] | None = None
 
     def _current_worker(self) -> _Worker:
         """Return the live worker, started on first use."""
         if self._worker is None:
-            self._worker = _Worker(self.app)
+            self._worker = _Worker(self.app, self._affinity)
             self._worker.start()
         return self._worker
+
+    def set_affinity(self, cpus: set[int]) -> None:
+        """Run the worker thread (this one and any replacement) on ``cpus``."""
+        with self._lock:
+            self._affinity = set(cpus)
+            worker = self._worker
+            if worker is not None and worker.native_id is not None:
+                _set_thread_affinity(worker.native_id, self._affinity)
 
     def call(self, kind: str, name: str, method: str, func: Callable[..., T],
              *args: Any, timeout: float) -> T:

@@ -7,15 +7,28 @@ commissions paid so far, so equity never jumps when a position closes at its mar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from lts.models import Order, Position
 from lts.plugins.base import Fill, PositionInfo
 
 _EPSILON = 1e-9
+_TABLE = Position.__table__
+# Built once: the hot path of every tick runs these for every asset.
+_OPEN_POSITIONS = select(
+    _TABLE.c.id, _TABLE.c.asset_id, _TABLE.c.side, _TABLE.c.quantity, _TABLE.c.entry_price,
+    _TABLE.c.opened_at, _TABLE.c.stop_loss, _TABLE.c.take_profit, _TABLE.c.current_price,
+    _TABLE.c.broker_position_id, _TABLE.c.commission,
+).where(_TABLE.c.asset_id.in_(bindparam("asset_ids", expanding=True)),
+        _TABLE.c.status == "open").order_by(_TABLE.c.id)
+_MARK = update(_TABLE).where(_TABLE.c.id == bindparam("pid"), _TABLE.c.status == "open"
+                             ).values(current_price=bindparam("price"),
+                                      unrealized_pnl=bindparam("pnl"),
+                                      updated_at=bindparam("now"))
 
 
 def direction(side: str) -> int:
@@ -39,6 +52,32 @@ def position_info(position: Position) -> PositionInfo:
     )
 
 
+def open_positions(session: Session, asset_ids: list[int]
+                   ) -> dict[int, list[tuple[PositionInfo, float]]]:
+    """Open positions per asset with the commissions they paid, in one light query."""
+    held: dict[int, list[tuple[PositionInfo, float]]] = {}
+    if not asset_ids:
+        return held
+    for r in session.execute(_OPEN_POSITIONS, {"asset_ids": asset_ids}):
+        info = PositionInfo(id=r.id, asset_id=r.asset_id, side=r.side, quantity=r.quantity,
+                            entry_price=r.entry_price, opened_at=r.opened_at,
+                            stop_loss=r.stop_loss, take_profit=r.take_profit,
+                            current_price=r.current_price,
+                            broker_position_id=r.broker_position_id)
+        held.setdefault(r.asset_id, []).append((info, r.commission))
+    return held
+
+
+def mark_rows(session: Session, positions: list[tuple[PositionInfo, float]], price: float,
+              now: datetime) -> list[PositionInfo]:
+    """Mark open positions at ``price`` with one executemany UPDATE; return updated views."""
+    session.execute(_MARK, [
+        {"pid": info.id, "price": price, "now": now,
+         "pnl": pnl(info.side, info.entry_price, price, info.quantity, commission)}
+        for info, commission in positions])
+    return [replace(info, current_price=price) for info, _ in positions]
+
+
 def mark_to_market(position: Position, price: float, now: datetime) -> None:
     """Set ``current_price`` and ``unrealized_pnl`` of an open position."""
     position.current_price = price
@@ -58,18 +97,21 @@ def record_fill_on_order(order: Order, fill: Fill) -> None:
 
 def apply_fill(session: Session, order: Order, fill: Fill, now: datetime) -> Position | None:
     """Book one fill of ``order``: open/grow its position, or close the one it closes."""
+    first_fill = not order.filled_quantity
     record_fill_on_order(order, fill)
     closing = session.scalar(select(Position).where(Position.close_order_id == order.id,
                                                     Position.status == "open"))
     if closing is not None:
         _book_closing_fill(closing, order, fill, now)
         return closing
-    return _book_opening_fill(session, order, fill, now)
+    return _book_opening_fill(session, order, fill, now, first_fill)
 
 
-def _book_opening_fill(session: Session, order: Order, fill: Fill, now: datetime) -> Position:
+def _book_opening_fill(session: Session, order: Order, fill: Fill, now: datetime,
+                       first_fill: bool) -> Position:
     """Open the order's position, or grow it at the average entry price."""
-    position = session.scalar(select(Position).where(Position.order_id == order.id))
+    position = None if first_fill else session.scalar(
+        select(Position).where(Position.order_id == order.id))
     if position is None:
         position = Position(
             asset_id=order.asset_id, order_id=order.id,

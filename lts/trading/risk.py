@@ -50,7 +50,27 @@ class OrderCheck:
     leverage: float = 1.0
 
 
-def check_order(session: Session, portfolio: Portfolio, asset: Asset, order: OrderCheck,
+@dataclass(frozen=True)
+class RiskSubject:
+    """The portfolio and asset an order is checked against, read in its transaction."""
+
+    portfolio_id: int
+    risk_state: str
+    asset_id: int
+    allocated_capital: float
+
+
+def load_subject(session: Session, asset_id: int) -> RiskSubject:
+    """Read (and on PostgreSQL lock) the asset's portfolio row for the checks."""
+    row = session.execute(
+        select(Portfolio.id, Portfolio.risk_state, Asset.allocated_capital)
+        .join(Asset, Asset.portfolio_id == Portfolio.id)
+        .where(Asset.id == asset_id).with_for_update(of=Portfolio)
+    ).one()
+    return RiskSubject(row[0], row[1], asset_id, float(row[2]))
+
+
+def check_order(session: Session, subject: RiskSubject, order: OrderCheck,
                 limits: RiskLimits, now: datetime) -> None:
     """Raise RiskRejected naming the first check ``order`` fails.
 
@@ -58,32 +78,33 @@ def check_order(session: Session, portfolio: Portfolio, asset: Asset, order: Ord
     halted portfolio or the global kill switch stops them, and flatten orders sent by
     the kill switch itself pass even those.
     """
+    portfolio_id = subject.portfolio_id
     if limits.kill_switch and not order.flatten:
         raise RiskRejected("kill_switch", "the global kill switch is on")
-    if portfolio.risk_state == "halted" and not order.flatten:
-        raise RiskRejected("risk_state", f"portfolio {portfolio.id} is halted")
+    if subject.risk_state == "halted" and not order.flatten:
+        raise RiskRejected("risk_state", f"portfolio {portfolio_id} is halted")
     if order.closing:
         return
-    if portfolio.risk_state == "reducing":
+    if subject.risk_state == "reducing":
         raise RiskRejected("risk_state",
-                           f"portfolio {portfolio.id} is reducing: only closing orders pass")
+                           f"portfolio {portfolio_id} is reducing: only closing orders pass")
     if limits.max_order_notional is not None and \
             order.notional > limits.max_order_notional + _TOLERANCE:
         raise RiskRejected("max_order_notional",
                            f"notional {order.notional:.2f} exceeds "
                            f"{limits.max_order_notional:.2f}")
-    recent = _orders_last_minute(session, portfolio.id, now)
+    recent = _orders_last_minute(session, portfolio_id, now)
     if recent >= limits.max_orders_per_minute:
         raise RiskRejected("max_orders_per_minute",
-                           f"portfolio {portfolio.id} sent {recent} orders in the last minute "
+                           f"portfolio {portfolio_id} sent {recent} orders in the last minute "
                            f"(limit {limits.max_orders_per_minute})")
-    used = committed_capital(session, asset.id, order.leverage)
+    used = committed_capital(session, subject.asset_id, order.leverage)
     margin = order.notional / order.leverage
-    if used + margin > asset.allocated_capital * (1 + _TOLERANCE) + _TOLERANCE:
+    allocated = subject.allocated_capital
+    if used + margin > allocated * (1 + _TOLERANCE) + _TOLERANCE:
         raise RiskRejected("allocation",
-                           f"needs {margin:.2f} but only "
-                           f"{max(asset.allocated_capital - used, 0):.2f} of the "
-                           f"{asset.allocated_capital:.2f} allocated to asset {asset.id} is free")
+                           f"needs {margin:.2f} but only {max(allocated - used, 0):.2f} of the "
+                           f"{allocated:.2f} allocated to asset {subject.asset_id} is free")
 
 
 def _orders_last_minute(session: Session, portfolio_id: int, now: datetime) -> int:

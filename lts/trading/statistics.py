@@ -38,27 +38,22 @@ def record(session: Session, samples: Iterable[tuple[str, float]], now: datetime
         session.execute(insert(Statistic), rows)
 
 
-def portfolio_pnl(session: Session, portfolio_id: int) -> tuple[float, float]:
-    """(realized, unrealized) P&L over all positions of the portfolio's assets."""
-    row = session.execute(
-        select(func.coalesce(func.sum(Position.realized_pnl), 0.0),
+def portfolio_pnl(session: Session, portfolio_id: int
+                  ) -> tuple[float, float, dict[int, float]]:
+    """(realized, unrealized, unrealized per asset) over the portfolio's positions.
+
+    One grouped query: realized over all positions, unrealized over open ones.
+    """
+    rows = session.execute(
+        select(Position.asset_id, func.coalesce(func.sum(Position.realized_pnl), 0.0),
                func.coalesce(func.sum(case((Position.status == "open",
                                             Position.unrealized_pnl), else_=0.0)), 0.0))
         .join(Asset, Asset.id == Position.asset_id)
         .where(Asset.portfolio_id == portfolio_id)
-    ).one()
-    return float(row[0]), float(row[1])
-
-
-def asset_unrealized(session: Session, portfolio_id: int) -> dict[int, float]:
-    """Unrealized P&L of open positions per asset of the portfolio."""
-    rows = session.execute(
-        select(Position.asset_id, func.sum(Position.unrealized_pnl))
-        .join(Asset, Asset.id == Position.asset_id)
-        .where(Asset.portfolio_id == portfolio_id, Position.status == "open")
         .group_by(Position.asset_id)
     ).all()
-    return {int(asset_id): float(value or 0.0) for asset_id, value in rows}
+    per_asset = {int(asset_id): float(unrealized) for asset_id, _, unrealized in rows}
+    return (float(sum(r[1] for r in rows)), float(sum(per_asset.values())), per_asset)
 
 
 def peak_equity(session: Session, portfolio_id: int, floor: float) -> float:
