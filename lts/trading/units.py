@@ -30,14 +30,13 @@ class AssetUnit:
 
     @property
     def leverage(self) -> float:
-        """Leverage from the broker config (paper default 1)."""
-        return float(self.broker.config.get("leverage", 1.0) or 1.0)
+        """Leverage for sizing, as the broker plugin declares it (default 1)."""
+        return float(self.broker.leverage or 1.0)
 
     @property
     def lot_step(self) -> float:
-        """Smallest quantity increment from the broker config (default 1 unit)."""
-        config = self.broker.config
-        return float(config.get("lot_step", config.get("lot_size", 1.0)) or 1.0)
+        """Smallest quantity increment, as the broker plugin declares it (default 1)."""
+        return float(self.broker.lot_step or 1.0)
 
     def with_allocation(self, capital: float) -> AssetUnit:
         """Return a copy of the unit with a new allocated capital."""
