@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+_MAX_NUDGES = 10_000
+
 
 def capped(raw: Mapping[int, float], total: float) -> dict[int, float]:
     """Return ``raw`` made safe: no negative or non-finite share, summing to at most ``total``.
@@ -18,10 +20,19 @@ def capped(raw: Mapping[int, float], total: float) -> dict[int, float]:
               for asset_id, value in raw.items()}
     if total == 0.0:
         return dict.fromkeys(shares, 0.0)
-    summed = math.fsum(shares.values())
-    if summed > total:
-        scale = total / summed
-        shares = {asset_id: value * scale for asset_id, value in shares.items()}
-    while sum(shares.values()) > total or math.fsum(shares.values()) > total:
-        shares = {asset_id: value * (1.0 - 2.0**-40) for asset_id, value in shares.items()}
-    return shares
+    largest = max(shares.values(), default=0.0)
+    if largest == 0.0:
+        return shares
+    # Work with ratios to the largest share, so huge values cannot overflow the sum.
+    ratio_sum = math.fsum(value / largest for value in shares.values())
+    room = total / largest
+    if ratio_sum > room:
+        scale = room / ratio_sum
+        shares = {asset_id: (value / largest) * scale * largest
+                  for asset_id, value in shares.items()}
+    for _ in range(_MAX_NUDGES):
+        if sum(shares.values()) <= total and math.fsum(shares.values()) <= total:
+            return shares
+        shares = {asset_id: math.nextafter(value * (1.0 - 2.0**-40), 0.0)
+                  for asset_id, value in shares.items()}
+    return dict.fromkeys(shares, 0.0)  # unreachable in practice; never over-allocate
