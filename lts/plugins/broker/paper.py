@@ -42,7 +42,7 @@ import marshmallow
 import numpy as np
 import pandas as pd
 from marshmallow import fields, validate
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lts.models.paper import PaperOrder
@@ -60,6 +60,16 @@ from lts.plugins.base import (
 )
 
 _TABLE = PaperOrder.__table__
+_BY_CLIENT_ID = select(_TABLE).where(_TABLE.c.client_order_id == bindparam("client_order_id"))
+_RESTING_CONDITION = and_(_TABLE.c.asset_id == bindparam("asset_id"),
+                          _TABLE.c.status == "submitted",
+                          _TABLE.c.order_type.in_(("limit", "stop")))
+_RESTING = select(_TABLE).where(_RESTING_CONDITION).order_by(_TABLE.c.id)
+_RESTING_OR_EXITS = select(_TABLE).where(or_(
+    _RESTING_CONDITION,
+    and_(_TABLE.c.asset_id == bindparam("asset_id"),
+         _TABLE.c.client_order_id.in_(bindparam("exit_ids", expanding=True))),
+)).order_by(_TABLE.c.id)
 _BPS = 10_000.0
 _CAPITAL_TOLERANCE = 1e-9
 EXIT_PREFIX = "paper-exit-"
@@ -208,30 +218,31 @@ class PaperBroker(BrokerPlugin):
         """Return a write transaction context: SQLite takes its write lock up front."""
         return self._engine().execution_options(sqlite_immediate=True).begin()
 
-    def _rows(self, condition: Any) -> list[Mapping[str, Any]]:
-        """Read paper orders matching ``condition`` in a short read."""
+    def _rows(self, condition: Any, **parameters: Any) -> list[Mapping[str, Any]]:
+        """Read paper orders matching ``condition`` (a statement or a clause) briefly."""
+        statement = condition if isinstance(condition, Select) else (
+            select(_TABLE).where(condition).order_by(_TABLE.c.id))
         with self._engine().connect() as connection:
-            result = connection.execute(select(_TABLE).where(condition).order_by(_TABLE.c.id))
+            result = connection.execute(statement, parameters)
             return [row._mapping for row in result]
 
     def _row(self, client_order_id: str) -> Mapping[str, Any] | None:
         """Return the paper order with ``client_order_id``, if any."""
-        rows = self._rows(_TABLE.c.client_order_id == client_order_id)
+        rows = self._rows(_BY_CLIENT_ID, client_order_id=client_order_id)
         return rows[0] if rows else None
 
     def _insert(self, values: dict[str, Any]) -> Mapping[str, Any]:
         """Book a new order in its own transaction; on a duplicate id return the first."""
         try:
             with self._write() as connection:
-                connection.execute(insert(_TABLE).values(**values))
+                row = connection.execute(
+                    insert(_TABLE).values(**values).returning(*_TABLE.c)).one()._mapping
         except IntegrityError:
             # Same client id submitted concurrently (or replayed): the first one stands.
             existing = self._row(values["client_order_id"])
             if existing is None:
                 raise
             return existing
-        row = self._row(values["client_order_id"])
-        assert row is not None
         return row
 
     @staticmethod
@@ -397,11 +408,11 @@ class PaperBroker(BrokerPlugin):
         """Fill resting orders and stop/target exits the new bars trigger (see module doc)."""
         candles = snapshot.candles
         exit_ids = {f"{EXIT_PREFIX}{p.id}": p for p in positions if p.asset_id == asset.id}
-        condition = and_(_TABLE.c.status == "submitted",
-                         _TABLE.c.order_type.in_(("limit", "stop")))
+        # One indexed read per call, from statements built once (this runs every tick).
         if exit_ids:
-            condition = or_(condition, _TABLE.c.client_order_id.in_(list(exit_ids)))
-        rows = self._rows(and_(_TABLE.c.asset_id == asset.id, condition))
+            rows = self._rows(_RESTING_OR_EXITS, asset_id=asset.id, exit_ids=list(exit_ids))
+        else:
+            rows = self._rows(_RESTING, asset_id=asset.id)
         fills: list[Fill] = []
         booked_exits: set[str] = set()
         new_rows: list[dict[str, Any]] = []

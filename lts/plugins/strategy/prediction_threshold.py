@@ -39,9 +39,12 @@ class PredictionThresholdConfig(ExitsConfig):
 
 def naive_forecast(closes: np.ndarray, horizon: int) -> float:
     """Extrapolate the least-squares line through ``closes`` ``horizon`` steps ahead."""
-    x = np.arange(len(closes), dtype=np.float64)
-    slope, intercept = np.polyfit(x, closes, 1)
-    return float(intercept + slope * (len(closes) - 1 + horizon))
+    # Closed-form least squares (np.polyfit is several times slower for one line).
+    n = len(closes)
+    x = np.arange(n, dtype=np.float64)
+    x_mean, y_mean = (n - 1) / 2.0, float(closes.mean())
+    slope = float(np.dot(x - x_mean, closes - y_mean) / np.dot(x - x_mean, x - x_mean))
+    return y_mean + slope * (n - 1 + horizon - x_mean)
 
 
 class PredictionThreshold(StrategyPlugin):
