@@ -38,6 +38,7 @@ from lts.plugins.base import (
     CorePlugin,
     PipelinePlugin,
     Plugin,
+    PluginError,
     PortfolioPlugin,
     StrategyPlugin,
 )
@@ -198,6 +199,14 @@ def check_plugin_class(cls: Any, kind: str) -> str | None:
     return None
 
 
+def _safe_check(cls: Any, kind: str) -> str | None:
+    """Run :func:`check_plugin_class`, turning a crash of the check itself into a reason."""
+    try:
+        return check_plugin_class(cls, kind)
+    except Exception as exc:  # e.g. a hostile metaclass
+        return f"cannot be checked: {exc!r}"
+
+
 def _concrete_plugins(module: types.ModuleType, kind: str) -> list[type[Plugin]]:
     """Plugin classes defined in ``module`` that declare a name of their own."""
     found = []
@@ -258,7 +267,7 @@ class PluginRegistry:
                 return  # no built-ins of this kind (yet)
             self._fail(kind, package_name, BUILTIN, f"import failed: {exc!r}")
             return
-        except Exception as exc:  # a broken package must not stop start-up
+        except (Exception, SystemExit) as exc:  # a broken package must not stop start-up
             self._fail(kind, package_name, BUILTIN, f"import failed: {exc!r}")
             return
         for module_info in pkgutil.iter_modules(getattr(package, "__path__", [])):
@@ -267,7 +276,7 @@ class PluginRegistry:
             module_name = f"{package_name}.{module_info.name}"
             try:
                 module = importlib.import_module(module_name)
-            except Exception as exc:  # import errors are reported, never raised
+            except (Exception, SystemExit) as exc:  # reported, never raised
                 self._fail(kind, module_info.name, BUILTIN, f"import failed: {exc!r}")
                 continue
             for plugin_cls in _concrete_plugins(module, kind):
@@ -292,10 +301,10 @@ class PluginRegistry:
             origin = f"entry point {dist_name}"
             try:
                 loaded = entry_point.load()
-            except Exception as exc:  # import errors are reported, never raised
+            except (Exception, SystemExit) as exc:  # reported, never raised
                 self._fail(kind, entry_point.name, origin, f"import failed: {exc!r}")
                 continue
-            problem = check_plugin_class(loaded, kind)
+            problem = _safe_check(loaded, kind)
             if problem is None and loaded.name != entry_point.name:
                 problem = (f"entry point name {entry_point.name!r} differs from the "
                            f"plugin's name {loaded.name!r}")
@@ -316,7 +325,7 @@ class PluginRegistry:
         when the plugin was refused.
         """
         label = name or getattr(cls, "name", None) or getattr(cls, "__name__", repr(cls))
-        problem = check_plugin_class(cls, kind)
+        problem = _safe_check(cls, kind)
         if problem:
             self._fail(kind, str(label), origin, problem)
             return None
@@ -393,6 +402,9 @@ class PluginRegistry:
             messages = exc.messages if isinstance(exc.messages, dict) else {
                 "_schema": exc.messages}
             raise PluginConfigError(kind, name, messages) from None
+        except Exception as exc:  # a bug in the plugin's schema, not in the config
+            raise PluginConfigError(kind, name, {
+                "_schema": [f"the plugin's config schema failed: {exc!r}"]}) from exc
         return dict(loaded)
 
     def create(self, kind: str, name: str, config: Mapping[str, Any] | None = None,
@@ -400,7 +412,13 @@ class PluginRegistry:
         """Validate ``config`` and build the plugin with it and the merged app settings."""
         info = self.info(kind, name)
         loaded = self.validate_config(kind, name, config)
-        return info.cls(loaded, dict(_settings(app_config)))
+        try:
+            return info.cls(loaded, dict(_settings(app_config)))
+        except PluginError:
+            raise
+        except Exception as exc:  # a plugin's constructor may fail in any way
+            raise PluginError(f"{kind} plugin {name!r} could not be created: {exc!r}"
+                              ) from exc
 
     def config_json_schema(self, kind: str, name: str) -> dict[str, Any]:
         """JSON Schema of the plugin's config, for forms and API documentation."""

@@ -175,3 +175,34 @@ def test_a_broken_builtin_module_is_reported_and_the_rest_still_load(tmp_path: P
     assert "half_done" not in registry.names("strategy")
     with pytest.raises(UnknownPlugin, match="failed to load"):
         registry.info("strategy", "half_done")
+
+
+def test_a_plugin_whose_constructor_fails_raises_plugin_error_naming_it():
+    from lts.plugins.base import PluginError
+
+    class Fragile(StrategyPlugin):
+        """Breaks on construction."""
+
+        name = "fragile"
+
+        def __init__(self, config=None, app_config=None):  # type: ignore[no-untyped-def]
+            raise RuntimeError("no")
+
+        def decide(self, snapshot, position, allocation):  # type: ignore[no-untyped-def]
+            return Decision.hold("x")
+
+    registry = PluginRegistry.discover({"safe_mode": True})
+    assert registry.register("strategy", Fragile, "test") is not None
+    with pytest.raises(PluginError, match="strategy plugin 'fragile' could not be created"):
+        registry.create("strategy", "fragile", {})
+
+
+def test_a_plugin_calling_sys_exit_at_import_is_reported(tmp_path: Path, monkeypatch):
+    (tmp_path / "quitter.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.setattr(lts.plugins.strategy, "__path__",
+                        [*lts.plugins.strategy.__path__, str(tmp_path)])
+    try:
+        registry = PluginRegistry.discover({"safe_mode": True})
+    finally:
+        sys.modules.pop("lts.plugins.strategy.quitter", None)
+    assert any(e.name == "quitter" and "SystemExit" in e.message for e in registry.errors)
