@@ -11,7 +11,9 @@ Accepted layouts (header names are case-insensitive, surrounding spaces ignored)
   or epoch seconds (milliseconds when the numbers are that large);
 - ``date`` and ``time`` columns side by side (MetaTrader exports: ``2024.01.02,10:00``);
 - then ``open``, ``high``, ``low``, ``close`` (``o/h/l/c`` accepted) and an optional
-  ``volume`` (``vol``, ``tickvol``); other columns (``adj close``, ``spread``) are ignored.
+  ``volume`` (``vol``, ``tickvol``); other columns (``adj close``, ``spread``) are ignored;
+- no header row at all, when the first line starts with a date or an epoch number:
+  ``time,open,high,low,close[,volume]`` or ``date,time,open,high,low,close,volume``.
 
 Times without a zone are taken in ``timezone`` (default UTC). A row whose time or
 prices cannot be read, or whose high/low do not bracket its open/close, is reported as
@@ -21,6 +23,7 @@ cached by path, modification time and size, so a changed file is read again.
 
 from __future__ import annotations
 
+import re
 import threading
 import zoneinfo
 from datetime import datetime
@@ -44,6 +47,12 @@ _ALIASES = {
     "volume": ("volume", "vol", "tickvol", "tick_volume", "v"),
 }
 _MAX_REPORTED = 5
+#: Column names assumed for files without a header row, by column count.
+_HEADERLESS = {
+    5: ("timestamp", "open", "high", "low", "close"),
+    6: ("timestamp", "open", "high", "low", "close", "volume"),
+    7: ("date", "time", "open", "high", "low", "close", "volume"),
+}
 
 
 class CsvConfig(marshmallow.Schema):
@@ -158,9 +167,15 @@ def read_ohlcv(path: Path, timezone: str = "UTC") -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise PluginError(f"{path.name}: the file is empty") from None
     raw.columns = [_normalise(c) for c in raw.columns]
+    first_line = 2  # line numbers as a text editor shows them: the header is line 1
+    headerless = _HEADERLESS.get(len(raw.columns))
+    if headerless and re.match(r"^\d{4}[-./]\d{2}[-./]\d{2}|^\d{9,}$", str(raw.columns[0])):
+        # No header row (MetaTrader history exports): the first line is data.
+        raw = pd.read_csv(path, dtype=str, skipinitialspace=True, keep_default_na=False,
+                          header=None, names=list(headerless))
+        first_line = 1
     columns = list(raw.columns)
-    # Line numbers as a text editor shows them: the header is line 1.
-    raw.index = pd.RangeIndex(2, len(raw) + 2)
+    raw.index = pd.RangeIndex(first_line, len(raw) + first_line)
 
     date_col, time_col = _find(columns, ("date",)), _find(columns, ("time",))
     if date_col and time_col:

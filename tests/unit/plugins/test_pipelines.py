@@ -112,6 +112,10 @@ LAYOUTS = {
     "yahoo_with_extra_columns": "Date,Open,High,Low,Close,Adj Close,Volume\n"
                                 "2024-01-02 10:00:00,1.10,1.20,1.00,1.15,1.15,100\n"
                                 "2024-01-02 10:01:00,1.15,1.20,1.10,1.12,1.12,50\n",
+    "headerless_metatrader": "2024.01.02,10:00,1.10,1.20,1.00,1.15,100\n"
+                             "2024.01.02,10:01,1.15,1.20,1.10,1.12,50\n",
+    "headerless_epoch": "1704189600,1.10,1.20,1.00,1.15,100\n"
+                        "1704189660,1.15,1.20,1.10,1.12,50\n",
     "offsets_and_spaces": "datetime, open, high, low, close, volume\n"
                           "2024-01-02 11:00:00+01:00, 1.10, 1.20, 1.00, 1.15, 100\n"
                           "2024-01-02T10:01:00Z, 1.15, 1.20, 1.10, 1.12, 50\n",
@@ -177,6 +181,13 @@ def test_csv_bad_rows_name_file_and_line(tmp_path: Path, text: str, message: str
     with pytest.raises(PluginError) as caught:
         csv_pipeline(tmp_path, file="bad.csv").snapshot(sample_asset("X"), NOW)
     assert message in str(caught.value)
+
+
+def test_csv_headerless_bad_row_counts_lines_from_one(tmp_path: Path):
+    write(tmp_path, "bad.csv", "2024.01.02,10:00,1.1,1.2,1.0,1.15,100\n"
+                               "2024.01.02,10:01,1.1,oops,1.0,1.15,100\n")
+    with pytest.raises(PluginError, match=r"bad\.csv line 2: high"):
+        csv_pipeline(tmp_path, file="bad.csv").snapshot(sample_asset("X"), NOW)
 
 
 def test_csv_reports_many_bad_lines_briefly(tmp_path: Path):
