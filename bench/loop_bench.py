@@ -22,14 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import func, insert, select  # noqa: E402
+from flask_migrate import upgrade
+from sqlalchemy import func, insert, select
 
-from lts import create_app  # noqa: E402
-from lts.extensions import db  # noqa: E402
-from lts.models import Asset, Order, Portfolio, User  # noqa: E402
-from lts.trading.clock import ManualClock  # noqa: E402
-from lts.trading.engine import Engine  # noqa: E402
+from lts import create_app
+from lts.extensions import db
+from lts.models import Asset, Order, Portfolio, User
+from lts.trading.clock import ManualClock
+from lts.trading.engine import Engine
 
 
 def seed(portfolios: int, assets: int) -> None:
