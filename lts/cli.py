@@ -148,8 +148,10 @@ def run() -> None:
     from lts.server import serve
 
     settings = dict(current_app.config["LTS"])
+    loop = (f"trading loop every {settings['global_latency']:g} min"
+            if settings["loop_enabled"] else "trading loop off")
     click.echo(f"LTS listening on http://{settings['host']}:{settings['port']}/ "
-               f"({settings['web_workers']} worker(s)); Ctrl+C stops it.")
+               f"({settings['web_workers']} worker(s), {loop}); Ctrl+C stops it.")
     serve(settings)
 
 

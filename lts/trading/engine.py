@@ -168,7 +168,9 @@ class Engine:
                      else Portfolio.last_execution == observed)
         with write_transaction(self.session):
             result = self.session.execute(
-                update(Portfolio).where(Portfolio.id == portfolio_id, condition)
+                update(Portfolio).where(Portfolio.id == portfolio_id, condition,
+                                        Portfolio.is_active.is_(True),
+                                        Portfolio.risk_state != "halted")
                 .values(last_execution=now, updated_at=Portfolio.updated_at)
                 .execution_options(synchronize_session=False))
         return result.rowcount == 1  # type: ignore[attr-defined]
