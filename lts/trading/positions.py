@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from lts.models import Order, Position
@@ -97,21 +97,22 @@ def record_fill_on_order(order: Order, fill: Fill) -> None:
 
 def apply_fill(session: Session, order: Order, fill: Fill, now: datetime) -> Position | None:
     """Book one fill of ``order``: open/grow its position, or close the one it closes."""
-    first_fill = not order.filled_quantity
     record_fill_on_order(order, fill)
-    closing = session.scalar(select(Position).where(Position.close_order_id == order.id,
-                                                    Position.status == "open"))
+    # One query finds either the open position this order closes or the one it opened.
+    related = session.scalars(select(Position).where(or_(
+        and_(Position.close_order_id == order.id, Position.status == "open"),
+        Position.order_id == order.id))).all()
+    closing = next((p for p in related if p.close_order_id == order.id), None)
     if closing is not None:
         _book_closing_fill(closing, order, fill, now)
         return closing
-    return _book_opening_fill(session, order, fill, now, first_fill)
+    opened = next((p for p in related if p.order_id == order.id), None)
+    return _book_opening_fill(session, order, fill, now, opened)
 
 
 def _book_opening_fill(session: Session, order: Order, fill: Fill, now: datetime,
-                       first_fill: bool) -> Position:
+                       position: Position | None) -> Position:
     """Open the order's position, or grow it at the average entry price."""
-    position = None if first_fill else session.scalar(
-        select(Position).where(Position.order_id == order.id))
     if position is None:
         position = Position(
             asset_id=order.asset_id, order_id=order.id,

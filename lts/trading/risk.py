@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from lts.models import Asset, Order, Portfolio, Position
@@ -116,21 +116,29 @@ def _orders_last_minute(session: Session, portfolio_id: int, now: datetime) -> i
     ) or 0)
 
 
+_POSITIONS = Position.__table__
+_ORDERS = Order.__table__
+# One round trip: capital in open positions plus live opening orders of one asset.
+_COMMITTED = select(
+    select(func.coalesce(func.sum(_POSITIONS.c.quantity * _POSITIONS.c.entry_price), 0.0))
+    .where(_POSITIONS.c.asset_id == bindparam("asset_id"), _POSITIONS.c.status == "open")
+    .scalar_subquery(),
+    select(func.coalesce(func.sum(_ORDERS.c.quantity * func.coalesce(_ORDERS.c.price, 0.0)),
+                         0.0))
+    .where(_ORDERS.c.asset_id == bindparam("asset_id"),
+           _ORDERS.c.status.in_(OPEN_STATUSES),
+           _ORDERS.c.id.not_in(select(_POSITIONS.c.close_order_id).where(
+               _POSITIONS.c.asset_id == bindparam("asset_id"),
+               _POSITIONS.c.close_order_id.is_not(None))))
+    .scalar_subquery(),
+)
+
+
 def committed_capital(session: Session, asset_id: int, leverage: float = 1.0) -> float:
     """Capital tied up in the asset: open positions plus live opening orders.
 
     Notional is divided by ``leverage``; a partially filled order counts whole (its
     position too): erring on the safe side.
     """
-    positions = session.scalar(
-        select(func.coalesce(func.sum(Position.quantity * Position.entry_price), 0.0))
-        .where(Position.asset_id == asset_id, Position.status == "open")
-    ) or 0.0
-    closing_ids = select(Position.close_order_id).where(
-        Position.asset_id == asset_id, Position.close_order_id.is_not(None))
-    orders = session.scalar(
-        select(func.coalesce(func.sum(Order.quantity * func.coalesce(Order.price, 0.0)), 0.0))
-        .where(Order.asset_id == asset_id, Order.status.in_(OPEN_STATUSES),
-               Order.id.not_in(closing_ids))
-    ) or 0.0
-    return float(positions + orders) / leverage
+    positions, orders = session.execute(_COMMITTED, {"asset_id": asset_id}).one()
+    return float((positions or 0.0) + (orders or 0.0)) / leverage
