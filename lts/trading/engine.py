@@ -141,7 +141,7 @@ class Engine:
             if not self._claim(portfolio_id, observed, now):
                 continue  # another engine took it for this interval
             portfolios_run.append(portfolio_id)
-            outcomes.extend(self._run_portfolio(context, portfolio_id))
+            outcomes.extend(self._guarded_portfolio(context, portfolio_id))
         elapsed = time.perf_counter() - started
         with write_transaction(self.session):
             statistics.record(self.session, [(statistics.tick_seconds_key(), elapsed)], now)
@@ -176,6 +176,20 @@ class Engine:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
     # ---------------------------------------------------------------- portfolio
+
+    def _guarded_portfolio(self, context: TickContext, portfolio_id: int
+                           ) -> list[AssetOutcome]:
+        """Run one portfolio; an unexpected error stops it, never the other portfolios."""
+        try:
+            return self._run_portfolio(context, portfolio_id)
+        except Exception as exc:
+            self.session.rollback()
+            log.exception("portfolio %s failed", portfolio_id)
+            with write_transaction(self.session):
+                audit(self.session, "trading.portfolio_failed", f"portfolio:{portfolio_id}",
+                      context.now, outcome="error", plugin="engine",
+                      error=traceback_summary(exc))
+            return []
 
     def _run_portfolio(self, context: TickContext, portfolio_id: int) -> list[AssetOutcome]:
         """Allocate, run each asset, then write statistics and check the drawdown."""

@@ -162,3 +162,24 @@ def test_replayed_tick_maps_to_the_same_client_order_id_and_sends_nothing_twice(
     assert report.errors == ()
     assert db.session.scalar(select(Order.id).where(Order.id > 1)) is None
     assert len(BookBroker.submits) == 1
+
+
+def test_unexpected_error_in_one_portfolio_does_not_stop_the_others(db, engine, monkeypatch):
+    first, _ = make_portfolio(db)
+    second, _ = make_portfolio(db)
+    original = Engine._finish_portfolio
+
+    def broken(self, context, portfolio_id, units, snapshots):
+        if portfolio_id == first.id:
+            raise RuntimeError("disk full")
+        return original(self, context, portfolio_id, units, snapshots)
+
+    monkeypatch.setattr(Engine, "_finish_portfolio", broken)
+    report = engine.tick()
+    assert report.portfolios_run == (first.id, second.id)
+    failure = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "trading.portfolio_failed")).one()
+    assert failure.resource == f"portfolio:{first.id}" and "disk full" in \
+        failure.details["error"]
+    assert db.session.scalar(select(Statistic.id).where(
+        Statistic.key == f"portfolio.{second.id}.equity")) is not None
