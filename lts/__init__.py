@@ -30,6 +30,7 @@ def create_app(
     *,
     config: Mapping[str, Any] | None = None,
     instance_path: str | os.PathLike[str] | None = None,
+    start_loop: bool = False,
 ) -> Flask:
     """Build a configured LTS application.
 
@@ -37,6 +38,10 @@ def create_app(
     passes the result); without it, defaults and the ``LTS_*`` environment are merged
     here. ``overrides`` go on top: lower-case keys are LTS settings, validated like any
     other layer; upper-case keys are raw Flask settings such as ``TESTING``.
+
+    ``start_loop`` starts the trading loop in this process when ``loop_enabled`` is on.
+    Only server processes ask for it (gunicorn workers, ``wsgi.py``): CLI commands and
+    tests never run a background loop unless they start it themselves.
     """
     overrides = dict(overrides or {})
     flask_overrides = {k: v for k, v in overrides.items() if k.isupper()}
@@ -58,6 +63,10 @@ def create_app(
     _init_extensions(app)
     _register_blueprints(app)
     _init_security(app)
+    if start_loop and settings["loop_enabled"]:
+        from lts.trading.loop import start_loop as start_trading_loop
+
+        start_trading_loop(app)
     return app
 
 

@@ -45,6 +45,12 @@ def lts(ctx: click.Context, config_file: str | None, cli_sets: tuple[str, ...],
             save_config(save_path, merged)
             click.echo(f"Saved the merged configuration to {save_path} (secrets masked).")
         info.create_app = lambda: create_app(config=merged)
+    elif info.create_app is None and info.app_import_path is None:
+        from lts import create_app
+
+        # Never fall back to wsgi.py: it starts the trading loop, which CLI commands
+        # (init-db, demo, tick, ...) must not do behind the user's back.
+        info.create_app = lambda: create_app()
     if ctx.invoked_subcommand is None and not save_path:
         click.echo(ctx.get_help())
 
@@ -146,8 +152,10 @@ def run() -> None:
     from lts.server import serve
 
     settings = dict(current_app.config["LTS"])
+    loop = (f"trading loop every {settings['global_latency']:g} min"
+            if settings["loop_enabled"] else "trading loop off")
     click.echo(f"LTS listening on http://{settings['host']}:{settings['port']}/ "
-               f"({settings['web_workers']} worker(s)); Ctrl+C stops it.")
+               f"({settings['web_workers']} worker(s), {loop}); Ctrl+C stops it.")
     serve(settings)
 
 
@@ -177,3 +185,63 @@ def reset_password_command(username: str, base_url: str | None) -> None:
                 {"via": "cli", "username": user.username})
     click.echo(f"Reset link for {user.username} (single use, valid 30 minutes):")
     click.echo(link)
+
+
+@lts.command("tick")
+@with_appcontext
+def tick() -> None:
+    """Run one tick of the trading loop now and print its report."""
+    from lts.trading.loop import run_tick
+    from lts.trading.report import format_report
+
+    report = run_tick(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(format_report(report))
+    if report.errors:
+        sys.exit(1)
+
+
+@lts.command("loop")
+@with_appcontext
+def loop() -> None:
+    """Run the trading loop in this process until interrupted (web workers can skip it)."""
+    import signal
+    import threading
+
+    from lts.trading.loop import start_loop, stop_loop
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    start_loop(app)
+    click.echo(f"Trading loop running (every {app.config['LTS']['global_latency']:g} min); "
+               "Ctrl+C stops it.")
+    try:
+        stopping.wait()
+    finally:
+        stop_loop(app)
+        click.echo("Trading loop stopped.")
+
+
+@lts.command("plugins")
+@with_appcontext
+def plugins() -> None:
+    """List every plugin with its kind, origin and config fields, then load errors."""
+    from lts.plugins.registry import get_registry
+
+    registry = get_registry(current_app._get_current_object())  # type: ignore[attr-defined]
+    infos = registry.infos()
+    width = max((len(i.name) for i in infos), default=4)
+    for info in infos:
+        fields = ", ".join(info.config_fields) or "-"
+        click.echo(f"{info.kind:<9} {info.name:<{width}}  {info.origin:<24} config: {fields}")
+    errors = registry.errors
+    if errors:
+        click.echo("")
+        click.echo(f"{len(errors)} plugin(s) failed to load:")
+        for error in errors:
+            click.echo(f"  {error}")

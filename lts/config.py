@@ -95,6 +95,8 @@ _SETTINGS: tuple[Setting, ...] = (
             "Close a portfolio's positions when its kill switch trips.", runtime=True),
     Setting("kill_switch", bool, False, "Global kill switch: no order is sent while on.",
             runtime=True),
+    Setting("loop_paused", bool, False,
+            "Pause the trading loop: ticks are skipped until it is resumed.", runtime=True),
     Setting("lease_seconds", float, 30.0,
             "Lifetime of the scheduler lease; a dead leader is replaced after it.",
             minimum=1),

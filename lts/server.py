@@ -26,10 +26,22 @@ class LTSServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):  # type: ignore[no-untyped-def]
-        """Build the WSGI app inside the worker."""
+        """Build the WSGI app inside the worker, with the trading loop if enabled.
+
+        Every worker starts a scheduler; the database lease lets one of them tick.
+        """
         from lts import create_app
 
-        return create_app(config=self.settings)
+        return create_app(config=self.settings, start_loop=True)
+
+
+def stop_worker_loop(_server: Any, worker: Any) -> None:
+    """Gunicorn ``worker_exit`` hook: stop the worker's loop and release its lease."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        from lts.trading.loop import stop_loop
+
+        stop_loop(app)
 
 
 def gunicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -45,6 +57,7 @@ def gunicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": settings["log_level"].lower(),
         "preload_app": False,
+        "worker_exit": stop_worker_loop,
     }
 
 

@@ -1,6 +1,7 @@
 """All LTS models, imported here so Alembic and ``db.create_all`` see every table."""
 
 from lts.models.audit import AuditLog
+from lts.models.paper import PaperOrder
 from lts.models.portfolio import Asset, Portfolio
 from lts.models.settings import ConfigEntry, Statistic
 from lts.models.trading import Order, Position, SchedulerLease
@@ -12,6 +13,7 @@ __all__ = [
     "AuditLog",
     "ConfigEntry",
     "Order",
+    "PaperOrder",
     "Portfolio",
     "Position",
     "SchedulerLease",

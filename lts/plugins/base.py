@@ -42,6 +42,21 @@ class EmptyConfig(marshmallow.Schema):
         unknown = marshmallow.RAISE
 
 
+def config_defaults(schema: type[marshmallow.Schema]) -> dict[str, Any]:
+    """Return the ``load_default`` of every field of ``schema`` that has one.
+
+    :class:`Plugin` starts from these, so a plugin built directly (in a test) with a
+    partial config still sees every setting; the registry passes fully loaded configs.
+    """
+    defaults: dict[str, Any] = {}
+    for name, schema_field in schema._declared_fields.items():
+        default = schema_field.load_default
+        if default is marshmallow.missing:
+            continue
+        defaults[schema_field.attribute or name] = default() if callable(default) else default
+    return defaults
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -125,7 +140,7 @@ class Decision:
 
     @classmethod
     def hold(cls, reason: str = "") -> Decision:
-        """A decision to do nothing."""
+        """Return a decision to do nothing."""
         return cls(action="hold", reason=reason)
 
 
@@ -237,7 +252,8 @@ class Plugin(abc.ABC):
 
     def __init__(self, config: Mapping[str, Any] | None = None,
                  app_config: Mapping[str, Any] | None = None) -> None:
-        self.config: Mapping[str, Any] = dict(config or {})
+        self.config: Mapping[str, Any] = {**config_defaults(self.config_schema),
+                                          **dict(config or {})}
         self.app_config: Mapping[str, Any] = dict(app_config or {})
 
 
@@ -287,6 +303,21 @@ class BrokerPlugin(Plugin):
     @abc.abstractmethod
     def reconcile(self, asset: AssetInfo) -> BrokerState:
         """Return what the broker holds for ``asset``."""
+
+    def cancel(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
+        """Cancel a resting order; a broker that cannot answers ``rejected``."""
+        return BrokerResult(status="rejected",
+                            message=f"broker {self.name!r} cannot cancel orders")
+
+    @property
+    def leverage(self) -> float:
+        """Capital multiplier for sizing (SPEC 2a): ``leverage`` from the config, default 1."""
+        return float(self.config.get("leverage", 1.0))
+
+    @property
+    def lot_step(self) -> float:
+        """Smallest quantity increment: ``lot_step`` from the config, default 1."""
+        return float(self.config.get("lot_step", 1.0))
 
 
 class PortfolioPlugin(Plugin):

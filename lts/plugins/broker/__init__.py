@@ -1,0 +1,1 @@
+"""Built-in broker plugins: every module here is scanned by the registry."""

@@ -1,0 +1,489 @@
+"""Broker ``paper`` (the default): simulated fills, booked in the ``paper_orders`` table.
+
+Fill rules (SPEC 2a), with every cost in basis points (1 bp = 0.01 %) of the price so one
+config fits a 1.10 currency pair and a 4,000 index alike:
+
+- **market** orders fill at once at the snapshot's last close moved against the trader
+  by ``spread_bps / 2 + slippage_bps``: a buy at ``close * (1 + c)``, a sell at
+  ``close * (1 - c)`` with ``c = (spread_bps / 2 + slippage_bps) / 10_000``;
+- **limit** orders rest and fill on the first later bar that trades through the limit,
+  at the limit or at the bar's open when the open is better (a gap in the trader's
+  favour); **stop** entry orders likewise trigger on the first later bar through the
+  stop, at the stop or at the open when the bar gaps past it;
+- **stop loss / take profit** of open positions are checked by :meth:`PaperBroker.mark`
+  on every bar after the position was opened, oldest first: a long stops when
+  low <= stop (a short when high >= stop), takes profit when high >= target (short: low
+  <= target). When one bar touches both, the stop wins. A bar opening beyond the stop
+  fills at its open, not at the stop price. These exits pay no spread or slippage;
+- every fill pays ``commission_fixed + commission_pct / 100 * quantity * fill price``;
+- an opening order may not cost more than ``allocated_capital * leverage`` at the
+  reference price (the last close for market orders, the limit or stop price
+  otherwise): such an order is rejected, never shrunk.
+
+Each ``submit``/``close``/``mark`` writes its records in its own short transaction on
+its own connection, never inside the caller's session, so the book survives restarts
+and ``lookup``/``reconcile`` answer from it: that is what the engine's crash-safety
+reconciliation relies on. ``submit`` is idempotent on ``client_order_id``: a second
+submit returns the first answer and trades nothing.
+
+``mark`` reports the fills it makes, and again the stop-loss / take-profit exit of any
+position the caller still passes as open, so an exit the engine missed (crash) is
+reported until the engine records it; exits have the client id ``paper-exit-<id>``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import marshmallow
+import numpy as np
+import pandas as pd
+from marshmallow import fields, validate
+from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from lts.models.paper import PaperOrder
+from lts.models.types import utcnow
+from lts.plugins.base import (
+    AssetInfo,
+    BrokerPlugin,
+    BrokerResult,
+    BrokerState,
+    Fill,
+    MarketSnapshot,
+    OrderRequest,
+    PluginError,
+    PositionInfo,
+)
+
+_TABLE = PaperOrder.__table__
+_BY_CLIENT_ID = select(_TABLE).where(_TABLE.c.client_order_id == bindparam("client_order_id"))
+_RESTING_CONDITION = and_(_TABLE.c.asset_id == bindparam("asset_id"),
+                          _TABLE.c.status == "submitted",
+                          _TABLE.c.order_type.in_(("limit", "stop")))
+_RESTING = select(_TABLE).where(_RESTING_CONDITION).order_by(_TABLE.c.id)
+_RESTING_OR_EXITS = select(_TABLE).where(or_(
+    _RESTING_CONDITION,
+    and_(_TABLE.c.asset_id == bindparam("asset_id"),
+         _TABLE.c.client_order_id.in_(bindparam("exit_ids", expanding=True))),
+)).order_by(_TABLE.c.id)
+_BPS = 10_000.0
+_CAPITAL_TOLERANCE = 1e-9
+EXIT_PREFIX = "paper-exit-"
+
+
+class PaperConfig(marshmallow.Schema):
+    """Costs and leverage of the simulated exchange."""
+
+    class Meta:
+        """Unknown keys are errors, so typos never pass silently."""
+
+        unknown = marshmallow.RAISE
+
+    spread_bps = fields.Float(load_default=2.0, validate=validate.Range(min=0, max=10_000),
+                              metadata={"description": "Bid-ask spread in basis points of "
+                                                       "the price; market orders pay half."})
+    slippage_bps = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=10_000),
+                                metadata={"description": "Extra adverse move of market "
+                                                         "fills, in basis points."})
+    commission_fixed = fields.Float(load_default=0.0, validate=validate.Range(min=0),
+                                    metadata={"description": "Commission per fill, in the "
+                                                             "account currency."})
+    commission_pct = fields.Float(load_default=0.01, validate=validate.Range(min=0, max=100),
+                                  metadata={"description": "Commission per fill in percent "
+                                                           "of its notional (0.01 = 1 bp)."})
+    leverage = fields.Float(load_default=1.0,
+                            validate=validate.Range(min=0, max=1000, min_inclusive=False),
+                            metadata={"description": "Capital multiplier for sizing: an "
+                                                     "order may cost allocated capital x "
+                                                     "leverage."})
+    lot_step = fields.Float(load_default=1.0, validate=validate.Range(min=0, min_inclusive=False),
+                            metadata={"description": "Smallest quantity increment."})
+
+
+def _iso(value: datetime | None) -> str | None:
+    """Render a timestamp for JSON."""
+    return value.isoformat() if value is not None else None
+
+
+def _finite_positive(value: float | None) -> bool:
+    """Tell whether ``value`` is a finite number above zero."""
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def _first_cross(candles: pd.DataFrame, after: datetime, side: str, order_type: str,
+                 price: float) -> tuple[datetime, float] | None:
+    """Find the first bar after ``after`` that fills a resting order; its time and price."""
+    start = candles.index.searchsorted(pd.Timestamp(after), side="right")
+    if start >= len(candles):
+        return None
+    opens = candles["open"].to_numpy()[start:]
+    highs = candles["high"].to_numpy()[start:]
+    lows = candles["low"].to_numpy()[start:]
+    buy = side == "buy"
+    if order_type == "limit":
+        hit = lows <= price if buy else highs >= price
+    else:  # stop entry
+        hit = highs >= price if buy else lows <= price
+    if not hit.any():
+        return None
+    first = int(np.argmax(hit))
+    bar_open = float(opens[first])
+    if order_type == "limit":
+        fill = min(price, bar_open) if buy else max(price, bar_open)
+    else:
+        fill = max(price, bar_open) if buy else min(price, bar_open)
+    return candles.index[start + first].to_pydatetime(), fill
+
+
+def exit_trigger(candles: pd.DataFrame, position: PositionInfo
+                 ) -> tuple[datetime, float, str] | None:
+    """Find the first bar after the position opened that hits its stop or target.
+
+    Returns (bar time, fill price, ``stop_loss`` | ``take_profit``), or None. The stop
+    wins when one bar touches both; a bar opening beyond a level fills at its open.
+    """
+    stop, target = position.stop_loss, position.take_profit
+    if not _finite_positive(stop) and not _finite_positive(target):
+        return None
+    start = candles.index.searchsorted(pd.Timestamp(position.opened_at), side="right")
+    if start >= len(candles):
+        return None
+    opens = candles["open"].to_numpy()[start:]
+    highs = candles["high"].to_numpy()[start:]
+    lows = candles["low"].to_numpy()[start:]
+    long = position.side == "long"
+    stop_hit = np.zeros(len(opens), dtype=bool)
+    target_hit = np.zeros(len(opens), dtype=bool)
+    if _finite_positive(stop):
+        stop_hit = lows <= stop if long else highs >= stop
+    if _finite_positive(target):
+        target_hit = highs >= target if long else lows <= target
+    hit = stop_hit | target_hit
+    if not hit.any():
+        return None
+    first = int(np.argmax(hit))
+    bar_open = float(opens[first])
+    when = candles.index[start + first].to_pydatetime()
+    if stop_hit[first]:
+        assert stop is not None
+        price = min(stop, bar_open) if long else max(stop, bar_open)
+        return when, price, "stop_loss"
+    assert target is not None
+    price = max(target, bar_open) if long else min(target, bar_open)
+    return when, price, "take_profit"
+
+
+class PaperBroker(BrokerPlugin):
+    """Simulated exchange with spread, slippage, commission and a persistent order book."""
+
+    name = "paper"
+    description = ("Simulated fills with spread, slippage and commission; SL before TP "
+                   "when one bar touches both.")
+    config_schema = PaperConfig
+
+    # ---------------------------------------------------------------- pricing
+
+    def market_fill_price(self, side: str, reference: float) -> float:
+        """Return the fill price of a market order: ``reference`` moved against the trader."""
+        cost = (float(self.config["spread_bps"]) / 2 + float(self.config["slippage_bps"])) / _BPS
+        return reference * (1 + cost) if side == "buy" else reference * (1 - cost)
+
+    def commission(self, quantity: float, price: float) -> float:
+        """Return the commission of one fill."""
+        return (float(self.config["commission_fixed"])
+                + float(self.config["commission_pct"]) / 100.0 * quantity * price)
+
+    def max_quantity(self, allocation: float, price: float) -> float:
+        """Return the most an allocation buys at ``price`` (before lot rounding)."""
+        if price <= 0 or allocation <= 0:
+            return 0.0
+        return allocation * float(self.config["leverage"]) / price
+
+    # --------------------------------------------------------------- storage
+
+    def _engine(self) -> Any:
+        """Return the database engine of the current app (the book lives in its database)."""
+        from lts.extensions import db
+
+        try:
+            return db.engine
+        except RuntimeError as exc:  # outside an app context
+            raise PluginError(f"paper broker needs an app context: {exc}") from exc
+
+    def _write(self) -> Any:
+        """Return a write transaction context: SQLite takes its write lock up front."""
+        return self._engine().execution_options(sqlite_immediate=True).begin()
+
+    def _rows(self, condition: Any, **parameters: Any) -> list[Mapping[str, Any]]:
+        """Read paper orders matching ``condition`` (a statement or a clause) briefly."""
+        statement = condition if isinstance(condition, Select) else (
+            select(_TABLE).where(condition).order_by(_TABLE.c.id))
+        with self._engine().connect() as connection:
+            result = connection.execute(statement, parameters)
+            return [row._mapping for row in result]
+
+    def _row(self, client_order_id: str) -> Mapping[str, Any] | None:
+        """Return the paper order with ``client_order_id``, if any."""
+        rows = self._rows(_BY_CLIENT_ID, client_order_id=client_order_id)
+        return rows[0] if rows else None
+
+    def _insert(self, values: dict[str, Any]) -> Mapping[str, Any]:
+        """Book a new order in its own transaction; on a duplicate id return the first."""
+        try:
+            with self._write() as connection:
+                row = connection.execute(
+                    insert(_TABLE).values(**values).returning(*_TABLE.c)).one()._mapping
+        except IntegrityError:
+            # Same client id submitted concurrently (or replayed): the first one stands.
+            existing = self._row(values["client_order_id"])
+            if existing is None:
+                raise
+            return existing
+        return row
+
+    @staticmethod
+    def _fill_row(connection: Connection, row_id: int, price: float, commission: float,
+                  when: datetime) -> bool:
+        """Mark a resting order filled unless someone else did; tell whether we did."""
+        result = connection.execute(
+            update(_TABLE)
+            .where(and_(_TABLE.c.id == row_id, _TABLE.c.status == "submitted"))
+            .values(status="filled", fill_price=price, commission=commission, filled_at=when)
+        )
+        return bool(result.rowcount)
+
+    # -------------------------------------------------------------- results
+
+    @staticmethod
+    def _fill_of(row: Mapping[str, Any]) -> Fill:
+        """Return the fill of a filled paper order."""
+        return Fill(
+            client_order_id=row["client_order_id"],
+            quantity=float(row["quantity"]),
+            price=float(row["fill_price"]),
+            time=row["filled_at"],
+            commission=float(row["commission"]),
+            position_id=row["position_id"],
+            reason=row["kind"] if row["kind"] in ("stop_loss", "take_profit")
+            else row["order_type"],
+        )
+
+    def result_of(self, row: Mapping[str, Any]) -> BrokerResult:
+        """Return the broker answer describing a paper order."""
+        raw = {
+            "broker": "paper",
+            "id": row["id"],
+            "client_order_id": row["client_order_id"],
+            "status": row["status"],
+            "side": row["side"],
+            "order_type": row["order_type"],
+            "kind": row["kind"],
+            "quantity": row["quantity"],
+            "price": row["price"],
+            "fill_price": row["fill_price"],
+            "commission": row["commission"],
+            "stop_loss": row["stop_loss"],
+            "take_profit": row["take_profit"],
+            "position_id": row["position_id"],
+            "created_at": _iso(row["created_at"]),
+            "filled_at": _iso(row["filled_at"]),
+            "message": row["message"],
+        }
+        fills = (self._fill_of(row),) if row["status"] == "filled" else ()
+        return BrokerResult(status=row["status"], broker_order_id=f"paper-{row['id']}",
+                            fills=fills, message=row["message"] or "", raw=raw)
+
+    # ------------------------------------------------------------- contract
+
+    def submit(self, request: OrderRequest) -> BrokerResult:
+        """Book and (for market orders) fill ``request``; idempotent on its client id."""
+        existing = self._row(request.client_order_id)
+        if existing is not None:
+            return self.result_of(existing)
+        return self.result_of(self._insert(self._book(request, kind=(
+            "close" if request.closes_position_id is not None else "open"))))
+
+    def _book(self, request: OrderRequest, kind: str,
+              position: PositionInfo | None = None) -> dict[str, Any]:
+        """Decide what happens to ``request`` and return the row to book."""
+        snapshot = request.snapshot
+        now = snapshot.as_of if snapshot is not None else utcnow()
+        values: dict[str, Any] = {
+            "client_order_id": request.client_order_id,
+            "asset_id": request.asset.id,
+            "side": request.side,
+            "order_type": request.order_type,
+            "kind": kind,
+            "quantity": request.quantity,
+            "price": request.price if request.order_type != "market" else None,
+            "stop_loss": request.stop_loss,
+            "take_profit": request.take_profit,
+            "position_id": request.closes_position_id,
+            "created_at": now,
+            "status": "submitted",
+            "commission": 0.0,
+        }
+
+        def reject(message: str) -> dict[str, Any]:
+            values.update(status="rejected", message=message)
+            if not _finite_positive(values["quantity"]):
+                values["quantity"] = 1e-12  # keep the CHECK happy; the order never traded
+            return values
+
+        if request.side not in ("buy", "sell"):
+            return reject(f"unknown side {request.side!r}")
+        if not _finite_positive(request.quantity):
+            return reject(f"quantity must be a positive number, got {request.quantity!r}")
+        if request.order_type == "market":
+            if snapshot is None or snapshot.candles.empty:
+                return reject("a market order needs a snapshot with a last price")
+            reference = snapshot.last_price
+        elif request.order_type in ("limit", "stop"):
+            if not _finite_positive(request.price):
+                return reject(f"a {request.order_type} order needs a positive price")
+            assert request.price is not None
+            reference = request.price
+        else:
+            return reject(f"unknown order type {request.order_type!r}")
+        if not _finite_positive(reference):
+            return reject(f"no usable price (got {reference!r})")
+
+        if kind == "open":
+            affordable = self.max_quantity(request.asset.allocated_capital, reference)
+            if request.quantity > affordable * (1 + _CAPITAL_TOLERANCE):
+                return reject(
+                    f"quantity {request.quantity:g} exceeds what allocated capital "
+                    f"{request.asset.allocated_capital:g} x leverage "
+                    f"{float(self.config['leverage']):g} buys at {reference:g} "
+                    f"({affordable:g})")
+        elif position is not None:
+            expected = "sell" if position.side == "long" else "buy"
+            if request.side != expected:
+                return reject(f"closing a {position.side} position needs a {expected} order")
+            if request.quantity > position.quantity * (1 + _CAPITAL_TOLERANCE):
+                return reject(f"quantity {request.quantity:g} exceeds the position's "
+                              f"{position.quantity:g}")
+
+        if request.order_type == "market":
+            price = self.market_fill_price(request.side, reference)
+            values.update(status="filled", fill_price=price, filled_at=now,
+                          commission=self.commission(request.quantity, price),
+                          details={"reference_price": reference})
+        return values
+
+    def close(self, position: PositionInfo, request: OrderRequest) -> BrokerResult:
+        """Close ``position`` with ``request`` (normally a market order of its size)."""
+        existing = self._row(request.client_order_id)
+        if existing is not None:
+            return self.result_of(existing)
+        exit_row = self._row(f"{EXIT_PREFIX}{position.id}")
+        if exit_row is not None:
+            return BrokerResult(
+                status="rejected",
+                message=f"position {position.id} was already closed by its "
+                        f"{exit_row['kind'].replace('_', ' ')} ({exit_row['client_order_id']})",
+                raw={"broker": "paper", "exit_client_order_id": exit_row["client_order_id"]})
+        values = self._book(request, kind="close", position=position)
+        values["position_id"] = position.id
+        return self.result_of(self._insert(values))
+
+    def cancel(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
+        """Cancel a resting order; a filled or unknown one is answered as it stands."""
+        with self._write() as connection:
+            connection.execute(
+                update(_TABLE)
+                .where(and_(_TABLE.c.client_order_id == client_order_id,
+                            _TABLE.c.asset_id == asset.id,
+                            _TABLE.c.status == "submitted"))
+                .values(status="cancelled", message="cancelled")
+            )
+        return self.lookup(asset, client_order_id)
+
+    def mark(self, asset: AssetInfo, snapshot: MarketSnapshot,
+             positions: Sequence[PositionInfo], *, _retry: bool = False) -> list[Fill]:
+        """Fill resting orders and stop/target exits the new bars trigger (see module doc)."""
+        candles = snapshot.candles
+        exit_ids = {f"{EXIT_PREFIX}{p.id}": p for p in positions if p.asset_id == asset.id}
+        # One indexed read per call, from statements built once (this runs every tick).
+        if exit_ids:
+            rows = self._rows(_RESTING_OR_EXITS, asset_id=asset.id, exit_ids=list(exit_ids))
+        else:
+            rows = self._rows(_RESTING, asset_id=asset.id)
+        fills: list[Fill] = []
+        booked_exits: set[str] = set()
+        new_rows: list[dict[str, Any]] = []
+        filled: list[tuple[int, float, float, datetime]] = []
+        for row in rows:
+            if row["client_order_id"] in exit_ids:
+                booked_exits.add(row["client_order_id"])
+                fills.append(self._fill_of(row))
+                continue
+            if candles.empty:
+                continue
+            crossed = _first_cross(candles, row["created_at"], row["side"], row["order_type"],
+                                   float(row["price"]))
+            if crossed is not None:
+                when, price = crossed
+                filled.append((row["id"], price, self.commission(row["quantity"], price), when))
+        if not candles.empty:
+            for client_order_id, position in exit_ids.items():
+                if client_order_id in booked_exits:
+                    continue
+                trigger = exit_trigger(candles, position)
+                if trigger is None:
+                    continue
+                when, price, reason = trigger
+                new_rows.append({
+                    "client_order_id": client_order_id,
+                    "asset_id": asset.id,
+                    "side": "sell" if position.side == "long" else "buy",
+                    "order_type": "market",
+                    "kind": reason,
+                    "quantity": position.quantity,
+                    "price": position.stop_loss if reason == "stop_loss"
+                    else position.take_profit,
+                    "status": "filled",
+                    "fill_price": price,
+                    "commission": self.commission(position.quantity, price),
+                    "position_id": position.id,
+                    "created_at": when,
+                    "filled_at": when,
+                })
+        if not filled and not new_rows:
+            return fills
+        try:
+            with self._write() as connection:
+                done = [row_id for row_id, price, commission, when in filled
+                        if self._fill_row(connection, row_id, price, commission, when)]
+                for values in new_rows:
+                    connection.execute(insert(_TABLE).values(**values))
+        except IntegrityError:
+            if _retry:
+                raise
+            # Another caller booked the same exit first: report what the book now says.
+            return self.mark(asset, snapshot, positions, _retry=True)
+        if done:
+            fills.extend(self._fill_of(row) for row in self._rows(_TABLE.c.id.in_(done)))
+        fills.extend(self._fill_of(values) for values in new_rows)
+        return fills
+
+    def lookup(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
+        """Answer from the paper book; ``not_found`` when it never booked that id."""
+        row = self._row(client_order_id)
+        if row is None or row["asset_id"] != asset.id:
+            return BrokerResult(status="not_found",
+                                message=f"paper broker has no order {client_order_id!r}")
+        return self.result_of(row)
+
+    def reconcile(self, asset: AssetInfo) -> BrokerState:
+        """Return every order the paper book holds for ``asset``, by client id.
+
+        The paper broker keeps no position book of its own: positions are the engine's
+        ``positions`` table, built from these fills.
+        """
+        rows = self._rows(_TABLE.c.asset_id == asset.id)
+        return BrokerState(orders={row["client_order_id"]: self.result_of(row) for row in rows})

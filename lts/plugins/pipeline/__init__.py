@@ -1,0 +1,1 @@
+"""Built-in pipeline plugins: every module here is scanned by the registry."""

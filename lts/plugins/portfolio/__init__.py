@@ -1,0 +1,1 @@
+"""Built-in portfolio plugins: every module here is scanned by the registry."""

@@ -1,0 +1,23 @@
+"""Portfolio ``equal_weight`` (the default): the same capital for every active asset."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from lts.plugins.base import AssetInfo, MarketSnapshot, PortfolioInfo, PortfolioPlugin
+from lts.plugins.portfolio._common import capped
+
+
+class EqualWeight(PortfolioPlugin):
+    """Split ``total_capital`` evenly among the active assets."""
+
+    name = "equal_weight"
+    description = "Split the portfolio's capital evenly among its active assets."
+
+    def allocate(self, portfolio: PortfolioInfo, assets: Sequence[AssetInfo],
+                 snapshots: Mapping[int, MarketSnapshot]) -> dict[int, float]:
+        """Give each asset ``total_capital / len(assets)``."""
+        if not assets:
+            return {}
+        share = portfolio.total_capital / len(assets)
+        return capped({asset.id: share for asset in assets}, portfolio.total_capital)

@@ -1,0 +1,103 @@
+"""Strategy ``prediction_threshold`` (the default): trade when the forecast moves enough.
+
+The forecast is ``snapshot.predictions`` when the pipeline provides it (the close
+forecast ``horizon`` steps ahead, or the furthest one given), else a naive forecast:
+the least-squares line through the last ``forecast_window`` closes, extrapolated
+``horizon`` bars ahead. With the predicted relative move ``m``:
+
+- no position: open long when ``m > threshold``, short when ``m < -threshold`` (if
+  ``allow_short``), with stop loss and take profit from the config; otherwise hold;
+- a position: close it on the opposite signal (``m`` beyond ``threshold`` against it),
+  otherwise hold.
+
+The order is a market order with no quantity: the engine sizes it from the allocation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from marshmallow import fields, validate
+
+from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
+from lts.plugins.strategy._common import ExitsConfig, exit_prices, percent
+
+
+class PredictionThresholdConfig(ExitsConfig):
+    """Settings of the prediction-threshold strategy."""
+
+    threshold = fields.Float(load_default=0.001, validate=validate.Range(min=0),
+                             metadata={"description": "Smallest predicted relative move that "
+                                                      "opens or closes (0.001 = 0.1%)."})
+    forecast_window = fields.Integer(load_default=20, validate=validate.Range(min=2, max=10_000),
+                                     metadata={"description": "Closes used by the naive "
+                                                              "forecast when there are no "
+                                                              "predictions."})
+    horizon = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000),
+                             metadata={"description": "How many steps ahead the forecast "
+                                                      "looks."})
+
+
+def naive_forecast(closes: np.ndarray, horizon: int) -> float:
+    """Extrapolate the least-squares line through ``closes`` ``horizon`` steps ahead."""
+    # Closed-form least squares (np.polyfit is several times slower for one line).
+    n = len(closes)
+    x = np.arange(n, dtype=np.float64)
+    x_mean, y_mean = (n - 1) / 2.0, float(closes.mean())
+    slope = float(np.dot(x - x_mean, closes - y_mean) / np.dot(x - x_mean, x - x_mean))
+    return y_mean + slope * (n - 1 + horizon - x_mean)
+
+
+class PredictionThreshold(StrategyPlugin):
+    """Open when the predicted move exceeds a threshold; close on the opposite signal."""
+
+    name = "prediction_threshold"
+    description = ("Opens long/short when the predicted move exceeds a threshold; closes "
+                   "on the opposite signal; SL/TP in % or pips.")
+    config_schema = PredictionThresholdConfig
+
+    def forecast(self, snapshot: MarketSnapshot) -> tuple[float, str] | None:
+        """Return the forecast price and where it came from, or None without enough data."""
+        horizon = int(self.config["horizon"])
+        predictions = snapshot.predictions
+        if predictions is not None and "close" in predictions and len(predictions):
+            column = predictions["close"].dropna()
+            if len(column):
+                step = min(horizon, len(column)) - 1
+                return float(column.iloc[step]), "prediction"
+        window = int(self.config["forecast_window"])
+        closes = snapshot.candles["close"].to_numpy(dtype=np.float64)[-window:]
+        if len(closes) < window or not np.all(np.isfinite(closes)):
+            return None
+        return naive_forecast(closes, horizon), "naive forecast"
+
+    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
+               allocation: float) -> Decision:
+        """Open, close or hold from the predicted relative move (see the module doc)."""
+        if snapshot.candles.empty:
+            return Decision.hold("no market data")
+        price = snapshot.last_price
+        forecast = self.forecast(snapshot)
+        if forecast is None or price <= 0:
+            return Decision.hold("not enough data for a forecast")
+        predicted, source = forecast
+        move = (predicted - price) / price
+        threshold = float(self.config["threshold"])
+        described = f"{source} {percent(move)} vs threshold {percent(threshold)}"
+        up, down = move > threshold, move < -threshold
+
+        if position is not None:
+            if (position.side == "long" and down) or (position.side == "short" and up):
+                return Decision(action="close", reason=f"opposite signal: {described}")
+            return Decision.hold(f"keep {position.side}: {described}")
+
+        if allocation <= 0:
+            return Decision.hold(f"no capital allocated ({described})")
+        if up or (down and self.config["allow_short"]):
+            side = "buy" if up else "sell"
+            stop_loss, take_profit = exit_prices(side, price, self.config)
+            return Decision(action="open", side=side, order_type="market",
+                            stop_loss=stop_loss, take_profit=take_profit,
+                            reason=f"open {'long' if up else 'short'}: {described}")
+        if down:
+            return Decision.hold(f"short signal but shorts are off: {described}")
+        return Decision.hold(f"no signal: {described}")

@@ -1,0 +1,146 @@
+"""Contract suite for broker plugins: :class:`BrokerContract`.
+
+The suite trades for real against the plugin under test: point it at a sandbox. A
+broker that needs a database or app context overrides the ``plugin`` and ``asset``
+fixtures (the paper broker's own test shows how).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from lts.plugins.base import (
+    AssetInfo,
+    BrokerPlugin,
+    BrokerResult,
+    Fill,
+    MarketSnapshot,
+    OrderRequest,
+    PositionInfo,
+)
+from lts.testing.base_contract import PluginContract, make_snapshot, sample_asset
+
+_ids = itertools.count(1)
+ACCEPTED = ("submitted", "filled", "partially_filled")
+
+
+def client_id(prefix: str = "contract") -> str:
+    """Return a client order id unique within this test session."""
+    return f"{prefix}-{next(_ids)}"
+
+
+class BrokerContract(PluginContract):
+    """Idempotent submits, honest lookups, capital limits, closes and marks."""
+
+    kind = "broker"
+
+    @pytest.fixture
+    def asset(self) -> AssetInfo:
+        """The asset traded by the suite (10,000 allocated)."""
+        return sample_asset("TEST", allocated_capital=10_000.0)
+
+    @pytest.fixture
+    def snapshot(self) -> MarketSnapshot:
+        """Recent bars of the traded asset; the last close is the market price."""
+        return make_snapshot(symbol="TEST", seed=5)
+
+    def market(self, asset: AssetInfo, snapshot: MarketSnapshot, side: str = "buy",
+               quantity: float = 1.0, **extra: object) -> OrderRequest:
+        """A market order request for ``asset``."""
+        return OrderRequest(client_order_id=client_id(), asset=asset, side=side,  # type: ignore[arg-type]
+                            quantity=quantity, snapshot=snapshot, **extra)  # type: ignore[arg-type]
+
+    @staticmethod
+    def filled_quantity(result: BrokerResult) -> float:
+        """Total quantity of a result's fills."""
+        return sum(fill.quantity for fill in result.fills)
+
+    def test_market_order_is_accepted(self, plugin: BrokerPlugin, asset: AssetInfo,
+                                      snapshot: MarketSnapshot) -> None:
+        """A small market order within the allocation is accepted, fills positive."""
+        result = plugin.submit(self.market(asset, snapshot))
+        assert result.status in ACCEPTED, result.message
+        for fill in result.fills:
+            assert isinstance(fill, Fill) and fill.price > 0 and fill.quantity > 0
+
+    def test_market_fills_are_against_the_trader(self, plugin: BrokerPlugin,
+                                                 asset: AssetInfo,
+                                                 snapshot: MarketSnapshot) -> None:
+        """Buys fill at or above the last price, sells at or below."""
+        for side in ("buy", "sell"):
+            result = plugin.submit(self.market(asset, snapshot, side))
+            for fill in result.fills:
+                if side == "buy":
+                    assert fill.price >= snapshot.last_price
+                else:
+                    assert fill.price <= snapshot.last_price
+
+    def test_submit_is_idempotent_on_client_order_id(self, plugin: BrokerPlugin,
+                                                     asset: AssetInfo,
+                                                     snapshot: MarketSnapshot) -> None:
+        """Sending the same client id twice trades once and answers the same."""
+        request = self.market(asset, snapshot)
+        first = plugin.submit(request)
+        second = plugin.submit(request)
+        assert second.status == first.status
+        assert second.broker_order_id == first.broker_order_id
+        assert self.filled_quantity(second) == self.filled_quantity(first)
+        looked_up = plugin.lookup(asset, request.client_order_id)
+        assert self.filled_quantity(looked_up) == self.filled_quantity(first)
+
+    def test_lookup_finds_submitted_orders(self, plugin: BrokerPlugin, asset: AssetInfo,
+                                           snapshot: MarketSnapshot) -> None:
+        """A submitted order is found by its client id, with the same status."""
+        request = self.market(asset, snapshot)
+        submitted = plugin.submit(request)
+        found = plugin.lookup(asset, request.client_order_id)
+        assert found.status == submitted.status
+
+    def test_lookup_of_an_order_never_sent_is_not_found(self, plugin: BrokerPlugin,
+                                                        asset: AssetInfo) -> None:
+        """Confirmed absence (or honest uncertainty), never a fill."""
+        found = plugin.lookup(asset, client_id("never-sent"))
+        assert found.status in ("not_found", "unknown")
+        assert not found.fills
+
+    def test_reconcile_lists_submitted_orders(self, plugin: BrokerPlugin, asset: AssetInfo,
+                                              snapshot: MarketSnapshot) -> None:
+        """The broker's state for the asset includes the order by client id."""
+        request = self.market(asset, snapshot)
+        plugin.submit(request)
+        state = plugin.reconcile(asset)
+        assert request.client_order_id in state.orders
+
+    def test_order_larger_than_the_allocation_is_rejected(self, plugin: BrokerPlugin,
+                                                          asset: AssetInfo,
+                                                          snapshot: MarketSnapshot) -> None:
+        """A position never exceeds what allocated capital (x leverage) buys."""
+        too_many = asset.allocated_capital * plugin.leverage / snapshot.last_price * 2 + 1
+        result = plugin.submit(self.market(asset, snapshot, quantity=too_many))
+        assert result.status == "rejected"
+        assert not result.fills
+
+    def test_close_sells_a_long_position(self, plugin: BrokerPlugin, asset: AssetInfo,
+                                         snapshot: MarketSnapshot) -> None:
+        """Closing a long is a sell of its size, accepted."""
+        opened = plugin.submit(self.market(asset, snapshot, "buy", 2.0))
+        assert opened.status in ACCEPTED
+        entry = opened.fills[0].price if opened.fills else snapshot.last_price
+        position = PositionInfo(id=next(_ids), asset_id=asset.id, side="long", quantity=2.0,
+                                entry_price=entry, opened_at=snapshot.as_of)
+        request = self.market(asset, snapshot, "sell", 2.0, closes_position_id=position.id)
+        result = plugin.close(position, request)
+        assert result.status in ACCEPTED, result.message
+        assert self.filled_quantity(result) in (0.0, 2.0)
+
+    def test_mark_without_positions_reports_a_list_of_fills(
+            self, plugin: BrokerPlugin, asset: AssetInfo, snapshot: MarketSnapshot) -> None:
+        """Marking is safe to call every tick."""
+        later = MarketSnapshot(symbol=snapshot.symbol, candles=snapshot.candles,
+                               as_of=snapshot.as_of + timedelta(minutes=1))
+        fills = plugin.mark(asset, later, [])
+        assert isinstance(fills, list)
+        assert all(isinstance(fill, Fill) for fill in fills)

@@ -1,0 +1,539 @@
+"""The engine: one tick over every due portfolio (SPEC section 1).
+
+Every asset step runs in short transactions of its own, no transaction is open during
+a plugin call, and a plugin that raises or times out fails only its asset's step.
+Portfolios are claimed with a compare-and-set on ``last_execution``, so two engines on
+one database never run the same portfolio twice for one interval, lease or no lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from flask import Flask
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lts.database import write_transaction
+from lts.extensions import db
+from lts.models import Asset, Order, Portfolio, Position, User
+from lts.plugins.base import (
+    AssetOutcome,
+    Decision,
+    Fill,
+    MarketSnapshot,
+    PortfolioPlugin,
+    PositionInfo,
+    TickReport,
+)
+from lts.services.runtime_config import effective_settings
+from lts.trading import statistics
+from lts.trading.affinity import shared_cpu
+from lts.trading.clock import Clock, system_clock
+from lts.trading.errors import PluginCallError
+from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
+from lts.trading.orders import (
+    OrderExecutor,
+    OrderIntent,
+    apply_broker_result,
+    audit,
+    client_order_id,
+    ensure_no_transaction,
+)
+from lts.trading.plugin_calls import PluginCaller, traceback_summary
+from lts.trading.plugin_source import PluginSource, RegistryPluginSource
+from lts.trading.positions import (
+    apply_fill,
+    mark_rows,
+    mark_to_market,
+    open_positions,
+    position_info,
+)
+from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits
+from lts.trading.sizing import round_to_step, size_quantity
+from lts.trading.units import AssetUnit, build_unit, portfolio_info
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+TICK_SETTING_KEYS = (*RISK_SETTING_KEYS, "plugin_timeout_seconds", "flatten_on_kill",
+                     "global_latency")
+_EPSILON = 1e-9
+
+
+@dataclass
+class TickContext:
+    """What one tick shares across its portfolios."""
+
+    now: datetime
+    settings: dict[str, Any]
+    executor: OrderExecutor
+    order_counters: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a plugin call may take."""
+        return float(self.settings["plugin_timeout_seconds"])
+
+    def next_client_order_id(self, asset_id: int) -> str:
+        """Return the next deterministic client id of ``asset_id`` in this tick."""
+        self.order_counters[asset_id] += 1
+        return client_order_id(asset_id, self.now, self.order_counters[asset_id])
+
+
+@dataclass(frozen=True)
+class ReconcileChange:
+    """One order whose status reconciliation changed."""
+
+    order_id: int
+    client_order_id: str
+    before: str
+    after: str
+
+
+class Engine:
+    """Runs ticks for one app; one engine per process (or per thread in tests)."""
+
+    def __init__(self, app: Flask, *, plugins: PluginSource | None = None,
+                 clock: Clock = system_clock) -> None:
+        self.app = app
+        self.plugins = plugins or RegistryPluginSource(app)
+        self.clock = clock
+        self.caller = PluginCaller(app)
+
+    @property
+    def session(self) -> Session:
+        """The engine's session: the current app context's."""
+        return db.session()
+
+    def close(self) -> None:
+        """Stop the plugin worker thread."""
+        self.caller.close()
+
+    # --------------------------------------------------------------------- tick
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Run every due portfolio once; return what happened to each asset."""
+        with shared_cpu(self.caller):
+            return self._tick(now or self.clock())
+
+    def _tick(self, now: datetime) -> TickReport:
+        """The tick itself (see :meth:`tick`)."""
+        started = time.perf_counter()
+        settings = effective_settings(TICK_SETTING_KEYS, self.session)
+        context = TickContext(now=now, settings=settings, executor=OrderExecutor(
+            self.session, self.caller, RiskLimits.from_settings(settings),
+            float(settings["plugin_timeout_seconds"])))
+        self.reconcile(now, include_pending=False,
+                       pending_grace=timedelta(seconds=max(60.0, 3 * context.timeout)),
+                       timeout=context.timeout)
+        portfolios_run: list[int] = []
+        outcomes: list[AssetOutcome] = []
+        # Half a tick of slack: a tick that fires a few ms early must not skip a portfolio
+        # for a whole interval; less than a tick, so none runs twice in one interval.
+        slack = timedelta(minutes=float(settings["global_latency"])) / 2
+        for portfolio_id, observed in self._due_portfolios(now, slack):
+            if not self._claim(portfolio_id, observed, now):
+                continue  # another engine took it for this interval
+            portfolios_run.append(portfolio_id)
+            outcomes.extend(self._guarded_portfolio(context, portfolio_id))
+        elapsed = time.perf_counter() - started
+        with write_transaction(self.session):
+            statistics.record(self.session, [(statistics.tick_seconds_key(), elapsed)], now)
+        return TickReport(started_at=now, finished_at=now + timedelta(seconds=elapsed),
+                          portfolios_run=tuple(portfolios_run), outcomes=tuple(outcomes))
+
+    def _due_portfolios(self, now: datetime, slack: timedelta = timedelta(0)
+                        ) -> list[tuple[int, datetime | None]]:
+        """(id, last_execution) of active portfolios of active users that are due."""
+        rows = self.session.execute(
+            select(Portfolio.id, Portfolio.last_execution, Portfolio.portfolio_latency)
+            .join(User, User.id == Portfolio.user_id)
+            .where(User.is_active.is_(True), Portfolio.is_active.is_(True),
+                   Portfolio.risk_state != "halted")
+            .order_by(Portfolio.id)
+        ).all()
+        self.session.commit()
+        return [(pid, last) for pid, last, latency in rows
+                if last is None or last <= now - timedelta(minutes=latency) + slack]
+
+    def _claim(self, portfolio_id: int, observed: datetime | None, now: datetime) -> bool:
+        """Set ``last_execution`` if nobody changed it since we read it (compare-and-set)."""
+        condition = (Portfolio.last_execution.is_(None) if observed is None
+                     else Portfolio.last_execution == observed)
+        with write_transaction(self.session):
+            result = self.session.execute(
+                update(Portfolio).where(Portfolio.id == portfolio_id, condition,
+                                        Portfolio.is_active.is_(True),
+                                        Portfolio.risk_state != "halted")
+                .values(last_execution=now, updated_at=Portfolio.updated_at)
+                .execution_options(synchronize_session=False))
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    # ---------------------------------------------------------------- portfolio
+
+    def _guarded_portfolio(self, context: TickContext, portfolio_id: int
+                           ) -> list[AssetOutcome]:
+        """Run one portfolio; an unexpected error stops it, never the other portfolios."""
+        try:
+            return self._run_portfolio(context, portfolio_id)
+        except Exception as exc:
+            self.session.rollback()
+            log.exception("portfolio %s failed", portfolio_id)
+            with write_transaction(self.session):
+                audit(self.session, "trading.portfolio_failed", f"portfolio:{portfolio_id}",
+                      context.now, outcome="error", plugin="engine",
+                      error=traceback_summary(exc))
+            return []
+
+    def _run_portfolio(self, context: TickContext, portfolio_id: int) -> list[AssetOutcome]:
+        """Allocate, run each asset, then write statistics and check the drawdown."""
+        session = self.session
+        portfolio = session.get(Portfolio, portfolio_id)
+        assert portfolio is not None
+        pinfo = portfolio_info(portfolio)
+        allocator_name = portfolio.portfolio_plugin
+        allocator_config = dict(portfolio.portfolio_config or {})
+        assets = session.scalars(select(Asset).where(Asset.portfolio_id == portfolio_id,
+                                                     Asset.is_active.is_(True))
+                                 .order_by(Asset.id)).all()
+        asset_ids = [a.id for a in assets]  # rows expire at the first commit below
+        outcomes: dict[int, AssetOutcome] = {}
+        units: list[AssetUnit] = []
+        for asset in assets:
+            try:
+                units.append(build_unit(self.plugins, asset))
+            except PluginCallError as exc:
+                outcomes[asset.id] = self._fail(asset.id, portfolio_id, exc, context.now)
+        ensure_no_transaction(session)
+
+        snapshots: dict[int, MarketSnapshot] = {}
+        for unit in units:
+            try:
+                snapshots[unit.info.id] = self._call(
+                    context, unit.pipeline, "snapshot", unit.pipeline.snapshot,
+                    unit.info, context.now)
+            except PluginCallError as exc:
+                outcomes[unit.info.id] = self._fail(unit.info.id, portfolio_id, exc,
+                                                    context.now)
+        units = self._allocate(context, pinfo, allocator_name, allocator_config, units,
+                               snapshots)
+        # One read for every asset's open positions; each asset's step re-checks in its
+        # own write transactions (marks update open rows only, closes re-read the row).
+        held = open_positions(session, [u.info.id for u in units if u.info.id not in outcomes])
+        ensure_no_transaction(session)
+        for unit in units:
+            if unit.info.id in outcomes:
+                continue
+            outcomes[unit.info.id] = self._guarded_asset(
+                context, unit, snapshots[unit.info.id], held.get(unit.info.id, []))
+        self._finish_portfolio(context, portfolio_id, units, snapshots)
+        return [outcomes[a] for a in asset_ids if a in outcomes]
+
+    def _allocate(self, context: TickContext, pinfo: Any, name: str, config: dict[str, Any],
+                  units: list[AssetUnit], snapshots: dict[int, MarketSnapshot]
+                  ) -> list[AssetUnit]:
+        """Ask the portfolio plugin for allocations and store them; keep old ones on error."""
+        try:
+            try:
+                allocator: PortfolioPlugin = self.plugins.get(  # type: ignore[assignment]
+                    "portfolio", name, config)
+            except Exception as exc:
+                raise PluginCallError("portfolio", name, "load", traceback_summary(exc)) \
+                    from exc
+            raw = self._call(context, allocator, "allocate", allocator.allocate, pinfo,
+                             [u.info for u in units], snapshots)
+            allocation = validate_allocation(raw, pinfo.total_capital, [u.info.id for u in units])
+        except (PluginCallError, ValueError) as exc:
+            summary = exc.summary if isinstance(exc, PluginCallError) else str(exc)
+            log.warning("portfolio %s: allocation failed: %s", pinfo.id, summary)
+            with write_transaction(self.session):
+                audit(self.session, "trading.portfolio_failed", f"portfolio:{pinfo.id}",
+                      context.now, outcome="error", plugin=name, error=summary)
+            return units
+        changed = [{"id": u.info.id, "allocated_capital": allocation[u.info.id]}
+                   for u in units if abs(u.info.allocated_capital - allocation[u.info.id]) > 1e-12]
+        if changed:
+            with write_transaction(self.session):
+                self.session.execute(update(Asset), changed)
+        return [u.with_allocation(allocation[u.info.id]) for u in units]
+
+    def _finish_portfolio(self, context: TickContext, portfolio_id: int,
+                          units: list[AssetUnit], snapshots: dict[int, MarketSnapshot]) -> None:
+        """Statistics, and the drawdown kill switch (flattening only if configured)."""
+        session = self.session
+        now = context.now
+        tripped = False
+        with write_transaction(session):
+            portfolio = session.get(Portfolio, portfolio_id)
+            assert portfolio is not None
+            realized, unrealized, per_asset = statistics.portfolio_pnl(session, portfolio_id)
+            equity = portfolio.total_capital + realized + unrealized
+            if portfolio.max_drawdown_pct is not None and portfolio.risk_state != "halted":
+                peak = statistics.peak_equity(session, portfolio_id, portfolio.total_capital)
+                drawdown = (peak - equity) / peak * 100 if peak > 0 else 0.0
+                if drawdown >= portfolio.max_drawdown_pct - _EPSILON:
+                    portfolio.risk_state = "halted"
+                    tripped = True
+                    audit(session, "portfolio.kill_switch", f"portfolio:{portfolio_id}", now,
+                          outcome="ok", trigger="max_drawdown_pct", drawdown_pct=drawdown,
+                          limit_pct=portfolio.max_drawdown_pct, equity=equity, peak=peak)
+            samples = [(statistics.equity_key(portfolio_id), equity),
+                       (statistics.realized_key(portfolio_id), realized)]
+            samples += [(statistics.unrealized_key(u.info.id), per_asset.get(u.info.id, 0.0))
+                        for u in units]
+            statistics.record(session, samples, now)
+        if tripped and context.settings["flatten_on_kill"]:
+            self.flatten(context, units, snapshots)
+
+    def flatten(self, context: TickContext, units: list[AssetUnit],
+                snapshots: dict[int, MarketSnapshot]) -> None:
+        """Close every open position of ``units`` with orders that pass the kill switch."""
+        for unit in units:
+            positions = self.session.scalars(select(Position).where(
+                Position.asset_id == unit.info.id, Position.status == "open")).all()
+            infos = [position_info(p) for p in positions]
+            ensure_no_transaction(self.session)
+            snapshot = snapshots.get(unit.info.id)
+            for info in infos:
+                price = info.current_price or info.entry_price
+                intent = _closing_intent(unit.info.id, info, price, "kill switch: flatten",
+                                         source="risk", flatten=True)
+                context.executor.place(intent, context.next_client_order_id(unit.info.id),
+                                       unit.info, unit.broker, snapshot, context.now,
+                                       leverage=unit.leverage)
+
+    # -------------------------------------------------------------------- asset
+
+    def _guarded_asset(self, context: TickContext, unit: AssetUnit,
+                       snapshot: MarketSnapshot, held: list[tuple[PositionInfo, float]]
+                       ) -> AssetOutcome:
+        """Run one asset's step; any failure is recorded against that asset only."""
+        try:
+            return self._run_asset(context, unit, snapshot, held)
+        except PluginCallError as exc:
+            return self._fail(unit.info.id, unit.info.portfolio_id, exc, context.now)
+        except Exception as exc:
+            self.session.rollback()
+            log.exception("asset %s step failed", unit.info.id)
+            error = PluginCallError("engine", "engine", "step", traceback_summary(exc))
+            return self._fail(unit.info.id, unit.info.portfolio_id, error, context.now)
+
+    def _run_asset(self, context: TickContext, unit: AssetUnit,
+                   snapshot: MarketSnapshot, held: list[tuple[PositionInfo, float]]
+                   ) -> AssetOutcome:
+        """Mark, let the broker report fills, decide, size and place orders."""
+        session = self.session
+        asset_id = unit.info.id
+        now = context.now
+        infos = [info for info, _ in held]
+        ensure_no_transaction(session)
+        fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
+                           snapshot, infos)
+        if fills:
+            with write_transaction(session):
+                for fill in fills:
+                    book_mark_fill(session, asset_id, fill, now)
+                rows = session.scalars(select(Position).where(
+                    Position.asset_id == asset_id, Position.status == "open")).all()
+                for position in rows:
+                    mark_to_market(position, snapshot.last_price, now)
+                infos = [position_info(p) for p in rows]
+        elif held:
+            with write_transaction(session):
+                infos = mark_rows(session, held, snapshot.last_price, now)
+        decision = self._call(context, unit.strategy, "decide", unit.strategy.decide,
+                              snapshot, infos[0] if infos else None,
+                              unit.info.allocated_capital)
+        if not isinstance(decision, Decision):
+            raise PluginCallError("strategy", unit.strategy.name, "decide",
+                                  f"returned {type(decision).__name__}, not a Decision")
+        order_ids = []
+        for intent in decide_intents(decision, unit, snapshot, infos):
+            placed = context.executor.place(intent, context.next_client_order_id(asset_id),
+                                            unit.info, unit.broker, snapshot, now,
+                                            leverage=unit.leverage)
+            if placed.order_id is not None:
+                order_ids.append(placed.order_id)
+        return AssetOutcome(asset_id=asset_id, ok=True, decision=decision,
+                            order_ids=tuple(order_ids))
+
+    def _call(self, context: TickContext, plugin: Any, method: str, func: Callable[..., T],
+              *args: Any) -> T:
+        """Call a plugin method through the timeout guard."""
+        return self.caller.call(plugin.kind, plugin.name, method, func, *args,
+                                timeout=context.timeout)
+
+    def _fail(self, asset_id: int, portfolio_id: int, error: PluginCallError,
+              now: datetime) -> AssetOutcome:
+        """Audit a failed asset step and return its outcome."""
+        log.warning("asset %s: %s", asset_id, error)
+        if self.session.in_transaction():
+            self.session.rollback()
+        with write_transaction(self.session):
+            audit(self.session, "trading.asset_failed", f"asset:{asset_id}", now,
+                  outcome="error", portfolio_id=portfolio_id, kind=error.kind,
+                  plugin=error.name, method=error.method, error=error.summary,
+                  timed_out=error.timed_out)
+        return AssetOutcome(asset_id=asset_id, ok=False, error=str(error))
+
+    # ----------------------------------------------------------- reconciliation
+
+    def start_up(self, now: datetime | None = None) -> list[ReconcileChange]:
+        """Reconcile every order left live by a previous run (pending ones included)."""
+        settings = effective_settings(("plugin_timeout_seconds",), self.session)
+        return self.reconcile(now or self.clock(), include_pending=True,
+                              timeout=float(settings["plugin_timeout_seconds"]))
+
+    def reconcile(self, now: datetime, *, include_pending: bool,
+                  pending_grace: timedelta | None = None, timeout: float = 10.0
+                  ) -> list[ReconcileChange]:
+        """Look up live orders by ``client_order_id`` and book what the broker says.
+
+        ``pending`` orders are only looked up when ``include_pending`` (at start-up) or
+        once older than ``pending_grace``: a younger one may be in flight right now.
+        """
+        session = self.session
+        statuses = [s for s in OPEN_STATUSES if s != "pending"]
+        rows = session.execute(
+            select(Order.id, Order.client_order_id, Order.status, Order.created_at,
+                   Order.asset_id)
+            .where(Order.status.in_([*statuses, "pending"])).order_by(Order.id)
+        ).all()
+        todo = [r for r in rows if r.status != "pending" or include_pending
+                or (pending_grace is not None and r.created_at <= now - pending_grace)]
+        changes: list[ReconcileChange] = []
+        units: dict[int, AssetUnit | None] = {}
+        for row in todo:
+            if row.asset_id not in units:
+                asset = session.get(Asset, row.asset_id)
+                try:
+                    units[row.asset_id] = build_unit(self.plugins, asset) if asset else None
+                except PluginCallError as exc:
+                    log.warning("cannot reconcile asset %s: %s", row.asset_id, exc)
+                    units[row.asset_id] = None
+            unit = units[row.asset_id]
+            if unit is None:
+                continue
+            ensure_no_transaction(session)
+            try:
+                result = self.caller.call("broker", unit.broker.name, "lookup",
+                                          unit.broker.lookup, unit.info, row.client_order_id,
+                                          timeout=timeout)
+            except PluginCallError as exc:
+                log.warning("lookup of %s failed: %s", row.client_order_id, exc)
+                continue
+            with write_transaction(session):
+                order = session.get(Order, row.id)
+                assert order is not None
+                before = order.status
+                if before != row.status:
+                    continue  # someone else moved it meanwhile
+                apply_broker_result(session, order, result, now)
+                if order.status != before:
+                    audit(session, "order.reconciled", f"order:{order.id}", now,
+                          client_order_id=order.client_order_id, before=before,
+                          after=order.status)
+                    changes.append(ReconcileChange(order.id, order.client_order_id,
+                                                   before, order.status))
+        ensure_no_transaction(session)
+        return changes
+
+
+def validate_allocation(raw: Any, total: float, asset_ids: list[int]) -> dict[int, float]:
+    """Check a portfolio plugin's answer: never negative, never above the total."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"allocate returned {type(raw).__name__}, not a dict")
+    allocation = {asset_id: float(raw.get(asset_id, 0.0)) for asset_id in asset_ids}
+    negative = [a for a, v in allocation.items() if v < 0]
+    if negative:
+        raise ValueError(f"negative allocation for assets {negative}")
+    if sum(allocation.values()) > total * (1 + 1e-9) + 1e-9:
+        raise ValueError(f"allocations sum to {sum(allocation.values()):.2f}, "
+                         f"above the total capital {total:.2f}")
+    return allocation
+
+
+def _closing_intent(asset_id: int, position: PositionInfo, price: float, reason: str, *,
+                    source: str = "strategy", flatten: bool = False) -> OrderIntent:
+    """Build the order that closes ``position`` at market."""
+    return OrderIntent(asset_id=asset_id, side="sell" if position.side == "long" else "buy",
+                       quantity=position.quantity, reference_price=price, reason=reason,
+                       source=source, closes_position_id=position.id, flatten=flatten)
+
+
+def decide_intents(decision: Decision, unit: AssetUnit, snapshot: MarketSnapshot,
+                   positions: list[PositionInfo]) -> list[OrderIntent]:
+    """Turn a decision into orders: close, open (sized per SPEC 2a), or reverse."""
+    asset_id = unit.info.id
+    price = snapshot.last_price
+    if decision.action == "hold":
+        return []
+    if decision.action == "close":
+        return [_closing_intent(asset_id, p, price, decision.reason or "strategy close")
+                for p in positions]
+    if decision.action != "open" or decision.side not in ("buy", "sell"):
+        raise PluginCallError("strategy", unit.strategy.name, "decide",
+                              f"invalid decision {decision.action!r} side {decision.side!r}")
+    wanted = "long" if decision.side == "buy" else "short"
+    intents: list[OrderIntent] = []
+    for position in positions:
+        if position.side == wanted:
+            return []  # already holding it: one position per asset
+        intents.append(_closing_intent(asset_id, position, price,
+                                       decision.reason or "reverse"))
+    order_price = decision.price if decision.order_type != "market" else None
+    if decision.quantity is not None:
+        quantity = round_to_step(decision.quantity, unit.lot_step)
+    else:
+        quantity = size_quantity(unit.info.allocated_capital, order_price or price,
+                                 leverage=unit.leverage, lot_step=unit.lot_step)
+    if quantity <= 0:
+        return intents  # too little capital for one lot: a hold, not an error
+    intents.append(OrderIntent(
+        asset_id=asset_id, side=decision.side, quantity=quantity, reference_price=price,
+        order_type=decision.order_type, price=order_price, stop_loss=decision.stop_loss,
+        take_profit=decision.take_profit, reason=decision.reason))
+    return intents
+
+
+def book_mark_fill(session: Session, asset_id: int, fill: Fill, now: datetime) -> None:
+    """Book a fill the broker reported while marking (stop loss, take profit, limit).
+
+    A fill for a known order books on that order; a fill that closes a position with
+    no order of ours (stop loss, take profit) gets an exit Order row of its own.
+    """
+    order = session.scalar(select(Order).where(Order.client_order_id == fill.client_order_id)) \
+        if fill.client_order_id else None
+    if order is None:
+        position = session.get(Position, fill.position_id) if fill.position_id else None
+        if position is None or position.status != "open" or position.asset_id != asset_id:
+            log.warning("asset %s: ignoring fill %s for no open position", asset_id, fill)
+            return
+        reason = fill.reason or "broker exit"
+        order = Order(
+            asset_id=asset_id, side="sell" if position.side == "long" else "buy",
+            order_type={"stop_loss": "stop", "take_profit": "limit"}.get(reason, "market"),
+            quantity=position.quantity, price=fill.price, status="submitted",
+            client_order_id=fill.client_order_id or client_order_id(
+                asset_id, now, f"{reason}-{position.id}"),
+            reason=reason, source="risk", created_at=now, updated_at=now,
+        )
+        session.add(order)
+        session.flush()
+        position.close_order_id = order.id
+        audit(session, "order.created", f"order:{order.id}", now,
+              client_order_id=order.client_order_id, source="risk", reason=reason)
+    if is_terminal(order.status) or order.filled_quantity + _EPSILON >= order.quantity:
+        return  # already booked
+    apply_fill(session, order, fill, now)
+    if order.filled_quantity + _EPSILON >= order.quantity:
+        order.filled_at = fill.time
+        advance(session, order, "filled", now, fill.reason or None)
+    else:
+        advance(session, order, "partially_filled", now, fill.reason or None)

@@ -1,0 +1,73 @@
+"""The order state machine of SPEC 2a: the only place an order's status changes.
+
+Every transition is checked, stamps ``updated_at`` and writes an AuditLog row in the
+caller's session (so it commits, or not, with the change it describes).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from lts.models import AuditLog, Order
+from lts.models.enums import TERMINAL_ORDER_STATUSES
+from lts.trading.errors import InvalidTransition
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"submitted", "unknown", "rejected", "error"}),
+    "submitted": frozenset({"partially_filled", "filled", "cancelled", "rejected", "unknown"}),
+    "unknown": frozenset({"submitted", "partially_filled", "filled", "cancelled",
+                          "rejected", "error"}),
+    "partially_filled": frozenset({"filled", "cancelled"}),
+    "filled": frozenset(),
+    "cancelled": frozenset(),
+    "rejected": frozenset(),
+    "error": frozenset(),
+}
+OPEN_STATUSES = ("pending", "submitted", "unknown", "partially_filled")
+
+
+def is_terminal(status: str) -> bool:
+    """Whether no further transition may leave ``status``."""
+    return status in TERMINAL_ORDER_STATUSES
+
+
+def can_transition(current: str, target: str) -> bool:
+    """Whether the state machine allows ``current`` -> ``target``."""
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def transition(session: Session, order: Order, target: str, now: datetime,
+               reason: str | None = None) -> None:
+    """Move ``order`` to ``target``; raise InvalidTransition if SPEC 2a forbids it."""
+    current = order.status
+    if not can_transition(current, target):
+        raise InvalidTransition(
+            f"order {order.client_order_id}: {current} -> {target} is not allowed"
+        )
+    order.status = target
+    order.updated_at = now
+    if reason:
+        order.reason = reason
+    session.add(AuditLog(
+        action="order.status", timestamp=now, resource=f"order:{order.id}",
+        outcome="error" if target in ("error", "rejected") else "ok",
+        details={"client_order_id": order.client_order_id, "from": current, "to": target,
+                 "reason": reason or ""},
+    ))
+
+
+def advance(session: Session, order: Order, target: str, now: datetime,
+            reason: str | None = None) -> None:
+    """Move ``order`` to ``target``, through ``submitted`` when that is the only way.
+
+    A broker may answer ``filled`` to a ``pending`` order: the order was submitted and
+    filled, so both transitions are recorded. Staying in the same status is a no-op.
+    """
+    if order.status == target:
+        return
+    if not can_transition(order.status, target) and can_transition(order.status, "submitted") \
+            and can_transition("submitted", target):
+        transition(session, order, "submitted", now)
+    transition(session, order, target, now, reason)

@@ -1,0 +1,285 @@
+"""Placing orders: risk checks and the ``pending`` row in one transaction, then the broker.
+
+The sequence is the heart of crash safety:
+
+1. ``BEGIN IMMEDIATE``; lock the portfolio; run the risk checks; insert the Order row
+   ``pending`` with its deterministic ``client_order_id``; commit.
+2. Call the broker with no transaction open (the engine's session holds nothing).
+3. In a new short transaction, record what the broker said.
+
+A crash between 1 and 3 leaves a ``pending``/``unknown`` row that reconciliation looks
+up by ``client_order_id``; the order is never sent a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lts.database import write_transaction
+from lts.models import AuditLog, Order, Position
+from lts.plugins.base import AssetInfo, BrokerPlugin, BrokerResult, MarketSnapshot, OrderRequest
+from lts.trading.clock import epoch_seconds
+from lts.trading.errors import PluginCallError, RiskRejected
+from lts.trading.order_state import advance, is_terminal
+from lts.trading.plugin_calls import PluginCaller
+from lts.trading.positions import apply_fill, position_info
+from lts.trading.risk import OrderCheck, RiskLimits, check_order, load_subject
+
+log = logging.getLogger(__name__)
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """An order the engine (or a user) wants placed, before any row exists.
+
+    ``reference_price`` is the price the order was sized at; it is stored as the row's
+    ``price`` for market orders so risk checks can value orders not yet filled.
+    """
+
+    asset_id: int
+    side: str
+    quantity: float
+    reference_price: float
+    order_type: str = "market"
+    price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    reason: str = ""
+    source: str = "strategy"
+    closes_position_id: int | None = None
+    flatten: bool = False
+
+    @property
+    def notional(self) -> float:
+        """Quantity times the price it is expected to trade at."""
+        return self.quantity * (self.price if self.price is not None else self.reference_price)
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """What became of an intent: the row's id and status, or why there is no row."""
+
+    order_id: int | None
+    client_order_id: str
+    status: str
+    rejected_by: str | None = None
+    message: str = ""
+    duplicate: bool = False
+
+
+def client_order_id(asset_id: int, tick_time: datetime, n: int | str) -> str:
+    """``lts-<asset_id>-<tick epoch seconds>-<n>`` (SPEC 2a)."""
+    return f"lts-{asset_id}-{epoch_seconds(tick_time)}-{n}"
+
+
+def next_manual_client_order_id(session: Session, asset_id: int, now: datetime) -> str:
+    """Return a client id for a manual order: ``...-m<n>`` never collides with a tick's ids."""
+    prefix = client_order_id(asset_id, now, "m")
+    count = session.scalar(select(func.count(Order.id))
+                           .where(Order.client_order_id.like(f"{prefix}%"))) or 0
+    return f"{prefix}{count + 1}"
+
+
+def ensure_no_transaction(session: Session) -> None:
+    """End a read-only transaction before a broker call; unsaved changes are a bug."""
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("a broker call was about to run with unsaved changes")
+        session.commit()
+
+
+def audit(session: Session, action: str, resource: str, now: datetime, *,
+          outcome: str = "ok", user_id: int | None = None, **details: Any) -> None:
+    """Add an AuditLog row to the current transaction."""
+    session.add(AuditLog(action=action, resource=resource, timestamp=now, outcome=outcome,
+                         user_id=user_id, details=details))
+
+
+class OrderExecutor:
+    """Places orders and books broker answers, for the engine and for manual orders."""
+
+    def __init__(self, session: Session, caller: PluginCaller, limits: RiskLimits,
+                 timeout: float) -> None:
+        self.session = session
+        self.caller = caller
+        self.limits = limits
+        self.timeout = timeout
+
+    # ------------------------------------------------------------------ placing
+
+    def place(self, intent: OrderIntent, coid: str | Callable[[Session], str],
+              asset: AssetInfo, broker: BrokerPlugin, snapshot: MarketSnapshot | None,
+              now: datetime, *, leverage: float = 1.0, user_id: int | None = None
+              ) -> PlacedOrder:
+        """Check, write ``pending``, commit, send, and book the answer.
+
+        ``coid`` may be a function of the session, called inside the write transaction
+        (manual orders count existing ids there, so two at once cannot pick the same).
+        """
+        created = self._insert_pending(intent, coid, asset, snapshot, now, leverage, user_id)
+        if not isinstance(created, tuple):
+            return created
+        order_id, request, position = created
+        result = self._send(broker, request, position)
+        return self._book(order_id, request.client_order_id, result, now)
+
+    def _insert_pending(self, intent: OrderIntent, coid: str | Callable[[Session], str],
+                        asset: AssetInfo, snapshot: MarketSnapshot | None, now: datetime,
+                        leverage: float, user_id: int | None
+                        ) -> tuple[int, OrderRequest, Any] | PlacedOrder:
+        """Step 1: the risk checks and the ``pending`` row in one write transaction."""
+        session = self.session
+        make_coid = coid if callable(coid) else None
+        coid = coid if isinstance(coid, str) else f"lts-{intent.asset_id}-pending"
+        try:
+            with write_transaction(session):
+                if make_coid is not None:
+                    coid = make_coid(session)
+                check = OrderCheck(notional=intent.notional,
+                                   closing=intent.closes_position_id is not None,
+                                   flatten=intent.flatten, leverage=leverage)
+                check_order(session, load_subject(session, intent.asset_id), check,
+                            self.limits, now)
+                position = None
+                if intent.closes_position_id is not None:
+                    position = session.get(Position, intent.closes_position_id)
+                    if position is None or position.status != "open":
+                        raise RiskRejected("position", "the position is not open")
+                    if position.close_order_id is not None:
+                        prior = session.get(Order, position.close_order_id)
+                        if prior is not None and not is_terminal(prior.status):
+                            raise RiskRejected("position",
+                                               f"closing order {prior.client_order_id} "
+                                               "is still live")
+                order = Order(
+                    asset_id=intent.asset_id, order_type=intent.order_type, side=intent.side,
+                    quantity=intent.quantity,
+                    price=intent.price if intent.price is not None else intent.reference_price,
+                    stop_loss=intent.stop_loss, take_profit=intent.take_profit,
+                    status="pending", client_order_id=coid, reason=intent.reason or None,
+                    source=intent.source, created_at=now, updated_at=now,
+                )
+                session.add(order)
+                session.flush()
+                if position is not None:
+                    position.close_order_id = order.id
+                audit(session, "order.created", f"order:{order.id}", now, user_id=user_id,
+                      client_order_id=coid, side=intent.side, quantity=intent.quantity,
+                      source=intent.source, reason=intent.reason)
+                request = OrderRequest(
+                    client_order_id=coid, asset=asset, side=intent.side,  # type: ignore[arg-type]
+                    quantity=intent.quantity, order_type=intent.order_type,  # type: ignore[arg-type]
+                    price=intent.price, stop_loss=intent.stop_loss,
+                    take_profit=intent.take_profit,
+                    closes_position_id=intent.closes_position_id, snapshot=snapshot,
+                )
+                order_id = order.id
+                closing_info = position_info(position) if position is not None else None
+        except RiskRejected as exc:
+            with write_transaction(session):
+                audit(session, "order.risk_rejected", f"asset:{intent.asset_id}", now,
+                      outcome="denied", user_id=user_id, check=exc.check,
+                      message=exc.message, client_order_id=coid, source=intent.source)
+            return PlacedOrder(None, coid, "rejected", rejected_by=exc.check,
+                               message=exc.message)
+        except IntegrityError:
+            # The same decision of the same tick was already written (a replayed tick):
+            # the existing row is that order; reconciliation owns it from here.
+            existing = session.execute(select(Order.id, Order.status).where(
+                Order.client_order_id == coid)).first()
+            session.commit()
+            if existing is None:
+                raise
+            return PlacedOrder(existing[0], coid, existing[1], duplicate=True,
+                               message="client_order_id already exists: not sent again")
+        return order_id, request, closing_info
+
+    def _send(self, broker: BrokerPlugin, request: OrderRequest, position: Any) -> BrokerResult:
+        """Step 2: the broker call, with no transaction open; failures mean ``unknown``."""
+        ensure_no_transaction(self.session)
+        try:
+            if position is not None:
+                return self.caller.call("broker", broker.name, "close", broker.close,
+                                        position, request, timeout=self.timeout)
+            return self.caller.call("broker", broker.name, "submit", broker.submit, request,
+                                    timeout=self.timeout)
+        except PluginCallError as exc:
+            # It may have reached the broker: never 'failed', looked up later instead.
+            return BrokerResult(status="unknown", message=exc.summary)
+
+    def _book(self, order_id: int, coid: str, result: BrokerResult, now: datetime
+              ) -> PlacedOrder:
+        """Step 3: record the broker's answer in a new short transaction."""
+        with write_transaction(self.session):
+            order = self.session.get(Order, order_id)
+            assert order is not None
+            apply_broker_result(self.session, order, result, now)
+            status = order.status
+        return PlacedOrder(order_id, coid, status, message=result.message)
+
+
+def apply_broker_result(session: Session, order: Order, result: BrokerResult,
+                        now: datetime) -> None:
+    """Move ``order`` along the state machine to what the broker says, booking new fills.
+
+    Idempotent: fills already counted in ``filled_quantity`` are skipped, so the same
+    answer seen twice (submit, then a lookup) books nothing twice.
+    """
+    if result.broker_order_id:
+        order.broker_order_id = result.broker_order_id
+    response = dict(result.raw)
+    if result.message:
+        response.setdefault("message", result.message)
+    response.setdefault("status", result.status)
+    order.broker_response = response
+    status = result.status
+    if status == "not_found":
+        if order.status == "submitted":
+            advance(session, order, "unknown", now, "broker lost track of the order")
+        if order.status in ("pending", "unknown"):
+            advance(session, order, "error", now,
+                    f"the broker has no order {order.client_order_id}: never sent")
+            _release_position(session, order)
+        return
+    _book_new_fills(session, order, result, now)
+    if status == "unknown":
+        if order.status in ("pending", "submitted"):
+            advance(session, order, "unknown", now, result.message or "outcome unknown")
+        return
+    if order.status == "partially_filled" and status in ("submitted", "partially_filled"):
+        return
+    if is_terminal(order.status) or order.status == status:
+        return
+    if status == "filled":
+        order.filled_at = max((f.time for f in result.fills), default=now)
+    advance(session, order, status, now, result.message or None)
+    if status in ("cancelled", "rejected"):
+        _release_position(session, order)
+
+
+def _book_new_fills(session: Session, order: Order, result: BrokerResult,
+                    now: datetime) -> None:
+    """Apply the fills of ``result`` beyond what the order already has booked."""
+    seen = 0.0
+    for fill in result.fills:
+        seen += fill.quantity
+        if seen <= order.filled_quantity + _EPSILON:
+            continue
+        apply_fill(session, order, fill, now)
+
+
+def _release_position(session: Session, order: Order) -> None:
+    """Free the position of a closing order that died, for another closing order."""
+    position = session.scalar(select(Position).where(Position.close_order_id == order.id,
+                                                     Position.status == "open"))
+    if position is not None:
+        position.close_order_id = None

@@ -1,0 +1,149 @@
+"""Fills turn into positions: opening fills open or grow one, closing fills close it.
+
+P&L (SPEC 2a): long realized = (exit - entry) x qty - commissions, short the reverse.
+Unrealized P&L uses ``current_price`` the same way and already subtracts the
+commissions paid so far, so equity never jumps when a position closes at its mark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session
+
+from lts.models import Order, Position
+from lts.plugins.base import Fill, PositionInfo
+
+_EPSILON = 1e-9
+_TABLE = Position.__table__
+# Built once: the hot path of every tick runs these for every asset.
+_OPEN_POSITIONS = select(
+    _TABLE.c.id, _TABLE.c.asset_id, _TABLE.c.side, _TABLE.c.quantity, _TABLE.c.entry_price,
+    _TABLE.c.opened_at, _TABLE.c.stop_loss, _TABLE.c.take_profit, _TABLE.c.current_price,
+    _TABLE.c.broker_position_id, _TABLE.c.commission,
+).where(_TABLE.c.asset_id.in_(bindparam("asset_ids", expanding=True)),
+        _TABLE.c.status == "open").order_by(_TABLE.c.id)
+_MARK = update(_TABLE).where(_TABLE.c.id == bindparam("pid"), _TABLE.c.status == "open"
+                             ).values(current_price=bindparam("price"),
+                                      unrealized_pnl=bindparam("pnl"),
+                                      updated_at=bindparam("now"))
+
+
+def direction(side: str) -> int:
+    """+1 for a long position, -1 for a short one."""
+    return 1 if side == "long" else -1
+
+
+def pnl(side: str, entry: float, price: float, quantity: float, commission: float) -> float:
+    """P&L of ``quantity`` from ``entry`` to ``price``, less ``commission``."""
+    return direction(side) * (price - entry) * quantity - commission
+
+
+def position_info(position: Position) -> PositionInfo:
+    """Build the frozen view of a position plugins receive."""
+    return PositionInfo(
+        id=position.id, asset_id=position.asset_id, side=position.side,  # type: ignore[arg-type]
+        quantity=position.quantity, entry_price=position.entry_price,
+        opened_at=position.opened_at, stop_loss=position.stop_loss,
+        take_profit=position.take_profit, current_price=position.current_price,
+        broker_position_id=position.broker_position_id,
+    )
+
+
+def open_positions(session: Session, asset_ids: list[int]
+                   ) -> dict[int, list[tuple[PositionInfo, float]]]:
+    """Open positions per asset with the commissions they paid, in one light query."""
+    held: dict[int, list[tuple[PositionInfo, float]]] = {}
+    if not asset_ids:
+        return held
+    for r in session.execute(_OPEN_POSITIONS, {"asset_ids": asset_ids}):
+        info = PositionInfo(id=r.id, asset_id=r.asset_id, side=r.side, quantity=r.quantity,
+                            entry_price=r.entry_price, opened_at=r.opened_at,
+                            stop_loss=r.stop_loss, take_profit=r.take_profit,
+                            current_price=r.current_price,
+                            broker_position_id=r.broker_position_id)
+        held.setdefault(r.asset_id, []).append((info, r.commission))
+    return held
+
+
+def mark_rows(session: Session, positions: list[tuple[PositionInfo, float]], price: float,
+              now: datetime) -> list[PositionInfo]:
+    """Mark open positions at ``price`` with one executemany UPDATE; return updated views."""
+    session.execute(_MARK, [
+        {"pid": info.id, "price": price, "now": now,
+         "pnl": pnl(info.side, info.entry_price, price, info.quantity, commission)}
+        for info, commission in positions])
+    return [replace(info, current_price=price) for info, _ in positions]
+
+
+def mark_to_market(position: Position, price: float, now: datetime) -> None:
+    """Set ``current_price`` and ``unrealized_pnl`` of an open position."""
+    position.current_price = price
+    position.unrealized_pnl = pnl(position.side, position.entry_price, price,
+                                  position.quantity, position.commission)
+    position.updated_at = now
+
+
+def record_fill_on_order(order: Order, fill: Fill) -> None:
+    """Add a fill to the order's filled quantity, average price and commission."""
+    total = order.filled_quantity + fill.quantity
+    previous = (order.fill_price or 0.0) * order.filled_quantity
+    order.fill_price = (previous + fill.price * fill.quantity) / total if total else fill.price
+    order.filled_quantity = total
+    order.commission = (order.commission or 0.0) + fill.commission
+
+
+def apply_fill(session: Session, order: Order, fill: Fill, now: datetime) -> Position | None:
+    """Book one fill of ``order``: open/grow its position, or close the one it closes."""
+    record_fill_on_order(order, fill)
+    # One query finds either the open position this order closes or the one it opened.
+    related = session.scalars(select(Position).where(or_(
+        and_(Position.close_order_id == order.id, Position.status == "open"),
+        Position.order_id == order.id))).all()
+    closing = next((p for p in related if p.close_order_id == order.id), None)
+    if closing is not None:
+        _book_closing_fill(closing, order, fill, now)
+        return closing
+    opened = next((p for p in related if p.order_id == order.id), None)
+    return _book_opening_fill(session, order, fill, now, opened)
+
+
+def _book_opening_fill(session: Session, order: Order, fill: Fill, now: datetime,
+                       position: Position | None) -> Position:
+    """Open the order's position, or grow it at the average entry price."""
+    if position is None:
+        position = Position(
+            asset_id=order.asset_id, order_id=order.id,
+            side="long" if order.side == "buy" else "short",
+            quantity=fill.quantity, entry_price=fill.price, commission=fill.commission,
+            stop_loss=order.stop_loss, take_profit=order.take_profit,
+            status="open", opened_at=fill.time, updated_at=now, realized_pnl=0.0,
+        )
+        session.add(position)
+    else:
+        total = position.quantity + fill.quantity
+        position.entry_price = (position.entry_price * position.quantity
+                                + fill.price * fill.quantity) / total
+        position.quantity = total
+        position.commission += fill.commission
+    mark_to_market(position, fill.price, now)
+    return position
+
+
+def _book_closing_fill(position: Position, order: Order, fill: Fill, now: datetime) -> None:
+    """Charge the commission; once the whole quantity is filled, close with realized P&L."""
+    position.commission += fill.commission
+    if order.filled_quantity + _EPSILON < position.quantity:
+        mark_to_market(position, fill.price, now)
+        return
+    exit_price = order.fill_price if order.fill_price is not None else fill.price
+    position.exit_price = exit_price
+    position.current_price = exit_price
+    position.realized_pnl = pnl(position.side, position.entry_price, exit_price,
+                                position.quantity, position.commission)
+    position.unrealized_pnl = 0.0
+    position.status = "closed"
+    position.closed_at = fill.time
+    position.updated_at = now

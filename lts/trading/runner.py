@@ -1,0 +1,111 @@
+"""The body of the scheduled job: lease, pause switch, start-up reconciliation, tick.
+
+Kept apart from APScheduler so tests drive it with an injected clock, no sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask
+
+from lts.database import write_transaction
+from lts.extensions import db
+from lts.plugins.base import TickReport
+from lts.services.runtime_config import effective_settings
+from lts.trading.clock import Clock, system_clock
+from lts.trading.engine import Engine
+from lts.trading.lease import make_holder_id, release, try_acquire
+from lts.trading.orders import audit
+from lts.trading.plugin_calls import traceback_summary
+
+log = logging.getLogger(__name__)
+
+
+class LoopRunner:
+    """Runs one scheduled tick if this process holds the lease and the loop is not paused."""
+
+    def __init__(self, app: Flask, *, clock: Clock = system_clock, holder: str | None = None,
+                 engine_factory: Callable[[Flask], Engine] | None = None) -> None:
+        self.app = app
+        self.clock = clock
+        self.holder = holder or make_holder_id()
+        self._engine_factory = engine_factory or (lambda a: Engine(a, clock=clock))
+        self._engine: Engine | None = None
+        self.leading = False
+        self.interval_minutes: float = float(app.config["LTS"]["global_latency"])
+        self.last_report: TickReport | None = None
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, built on first use (after any fork)."""
+        if self._engine is None:
+            self._engine = self._engine_factory(self.app)
+        return self._engine
+
+    def heartbeat(self, now: datetime | None = None) -> bool:
+        """Renew (or try to take) the lease; True while this process leads."""
+        with self.app.app_context():
+            now = now or self.clock()
+            ttl = float(self.app.config["LTS"]["lease_seconds"])
+            leading = try_acquire(db.session(), self.holder, now, ttl)
+            if not leading:
+                self.leading = False
+            return leading
+
+    def run_once(self, now: datetime | None = None) -> TickReport | None:
+        """One scheduled tick: None when skipped (not the leader, or paused)."""
+        with self._lock, self.app.app_context():
+            now = now or self.clock()
+            session = db.session()
+            try:
+                settings = effective_settings(("loop_paused", "global_latency"), session)
+                self.interval_minutes = float(settings["global_latency"])
+                ttl = float(self.app.config["LTS"]["lease_seconds"])
+                if not try_acquire(session, self.holder, now, ttl):
+                    self.leading = False
+                    return None
+                if not self.leading:
+                    # Newly leading (first start or takeover): settle orders left live.
+                    self.engine.start_up(now)
+                    self.leading = True
+                if settings["loop_paused"]:
+                    return None
+                report = self.engine.tick(now)
+                orders = sum(len(o.order_ids) for o in report.outcomes)
+                log.info("tick: %d portfolio(s), %d asset(s), %d order(s), %d error(s), %.3f s",
+                         len(report.portfolios_run), len(report.outcomes), orders,
+                         len(report.errors), report.duration_seconds)
+                self.last_report = report
+                self.last_error = None
+                return report
+            except Exception as exc:
+                # The scheduler thread must survive anything; the next tick tries again.
+                log.exception("tick failed")
+                self.last_error = traceback_summary(exc)
+                session.rollback()
+                try:
+                    with write_transaction(session):
+                        audit(session, "loop.tick_failed", "loop", now, outcome="error",
+                              error=self.last_error, holder=self.holder)
+                except Exception:
+                    log.exception("could not audit the failed tick")
+                return None
+            finally:
+                db.session.remove()
+
+    def shutdown(self) -> None:
+        """Stop the engine's worker and give the lease up."""
+        if self._engine is not None:
+            self._engine.close()
+        with self.app.app_context():
+            try:
+                release(db.session(), self.holder)
+            finally:
+                db.session.remove()
+        self.leading = False

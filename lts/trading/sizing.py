@@ -1,0 +1,28 @@
+"""Order sizing (SPEC 2a): how much an allocation buys, rounded down to the lot step."""
+
+from __future__ import annotations
+
+import math
+
+# Tolerance for float noise such as 0.30000000000000004 / 0.1 = 2.9999999999999996.
+_EPSILON = 1e-9
+
+
+def size_quantity(allocation: float, price: float, *, leverage: float = 1.0,
+                  lot_step: float = 1.0) -> float:
+    """floor(allocation x leverage / price) to a multiple of ``lot_step``; 0 means hold.
+
+    Quantities are rounded to 10 decimals so multiples of a fractional lot step are
+    stored as the numbers a human would write (0.3, not 0.30000000000000004).
+    """
+    if allocation <= 0 or price <= 0 or leverage <= 0 or lot_step <= 0:
+        return 0.0
+    lots = math.floor(allocation * leverage / price / lot_step + _EPSILON)
+    return round(max(lots, 0) * lot_step, 10)
+
+
+def round_to_step(quantity: float, lot_step: float) -> float:
+    """Round a strategy-given quantity down to the lot step."""
+    if lot_step <= 0:
+        return quantity
+    return round(math.floor(quantity / lot_step + _EPSILON) * lot_step, 10)

@@ -1,0 +1,63 @@
+"""Statistics rows written by the loop: equity, P&L and tick duration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import case, func, insert, select
+from sqlalchemy.orm import Session
+
+from lts.models import Asset, Position, Statistic
+
+
+def tick_seconds_key() -> str:
+    """Key of the tick-duration series."""
+    return "loop.tick_seconds"
+
+
+def equity_key(portfolio_id: int) -> str:
+    """Key of a portfolio's equity series."""
+    return f"portfolio.{portfolio_id}.equity"
+
+
+def realized_key(portfolio_id: int) -> str:
+    """Key of a portfolio's realized P&L series."""
+    return f"portfolio.{portfolio_id}.realized_pnl"
+
+
+def unrealized_key(asset_id: int) -> str:
+    """Key of an asset's unrealized P&L series."""
+    return f"asset.{asset_id}.unrealized_pnl"
+
+
+def record(session: Session, samples: Iterable[tuple[str, float]], now: datetime) -> None:
+    """Insert samples in one statement, in the caller's transaction."""
+    rows = [{"key": key, "value": float(value), "timestamp": now} for key, value in samples]
+    if rows:
+        session.execute(insert(Statistic), rows)
+
+
+def portfolio_pnl(session: Session, portfolio_id: int
+                  ) -> tuple[float, float, dict[int, float]]:
+    """(realized, unrealized, unrealized per asset) over the portfolio's positions.
+
+    One grouped query: realized over all positions, unrealized over open ones.
+    """
+    rows = session.execute(
+        select(Position.asset_id, func.coalesce(func.sum(Position.realized_pnl), 0.0),
+               func.coalesce(func.sum(case((Position.status == "open",
+                                            Position.unrealized_pnl), else_=0.0)), 0.0))
+        .join(Asset, Asset.id == Position.asset_id)
+        .where(Asset.portfolio_id == portfolio_id)
+        .group_by(Position.asset_id)
+    ).all()
+    per_asset = {int(asset_id): float(unrealized) for asset_id, _, unrealized in rows}
+    return (float(sum(r[1] for r in rows)), float(sum(per_asset.values())), per_asset)
+
+
+def peak_equity(session: Session, portfolio_id: int, floor: float) -> float:
+    """Highest equity recorded for the portfolio, at least ``floor`` (its capital)."""
+    value = session.scalar(select(func.max(Statistic.value))
+                           .where(Statistic.key == equity_key(portfolio_id)))
+    return max(float(value), floor) if value is not None else floor

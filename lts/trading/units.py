@@ -1,0 +1,73 @@
+"""An asset's three plugins and the frozen views built from its row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lts.models import Asset, Portfolio
+from lts.plugins.base import (
+    AssetInfo,
+    BrokerPlugin,
+    PipelinePlugin,
+    PortfolioInfo,
+    StrategyPlugin,
+)
+from lts.trading.errors import PluginCallError
+from lts.trading.plugin_calls import traceback_summary
+from lts.trading.plugin_source import PluginSource
+
+
+@dataclass(frozen=True)
+class AssetUnit:
+    """One asset ready to trade: its plugins and what they may know of it."""
+
+    info: AssetInfo
+    pipeline: PipelinePlugin
+    strategy: StrategyPlugin
+    broker: BrokerPlugin
+
+    @property
+    def leverage(self) -> float:
+        """Leverage for sizing, as the broker plugin declares it (default 1)."""
+        return float(self.broker.leverage or 1.0)
+
+    @property
+    def lot_step(self) -> float:
+        """Smallest quantity increment, as the broker plugin declares it (default 1)."""
+        return float(self.broker.lot_step or 1.0)
+
+    def with_allocation(self, capital: float) -> AssetUnit:
+        """Return a copy of the unit with a new allocated capital."""
+        return replace(self, info=replace(self.info, allocated_capital=capital))
+
+
+def _get(plugins: PluginSource, kind: str, name: str, config: Mapping[str, Any] | None) -> Any:
+    """Fetch one plugin, turning any failure into a PluginCallError for the asset."""
+    try:
+        return plugins.get(kind, name, dict(config or {}))
+    except Exception as exc:
+        raise PluginCallError(kind, name, "load", traceback_summary(exc)) from exc
+
+
+def build_unit(plugins: PluginSource, asset: Asset) -> AssetUnit:
+    """Build the unit of ``asset`` from its row; raises PluginCallError naming the plugin."""
+    pipeline = _get(plugins, "pipeline", asset.pipeline_plugin, asset.pipeline_config)
+    strategy = _get(plugins, "strategy", asset.strategy_plugin, asset.strategy_config)
+    broker = _get(plugins, "broker", asset.broker_plugin, asset.broker_config)
+    info = AssetInfo(
+        id=asset.id, portfolio_id=asset.portfolio_id, symbol=asset.symbol, name=asset.name,
+        allocated_capital=asset.allocated_capital,
+        pipeline_config=dict(pipeline.config), strategy_config=dict(strategy.config),
+        broker_config=dict(broker.config),
+    )
+    return AssetUnit(info=info, pipeline=pipeline, strategy=strategy, broker=broker)
+
+
+def portfolio_info(portfolio: Portfolio) -> PortfolioInfo:
+    """Build the frozen view of a portfolio plugins receive."""
+    return PortfolioInfo(id=portfolio.id, user_id=portfolio.user_id, name=portfolio.name,
+                         total_capital=portfolio.total_capital,
+                         risk_state=portfolio.risk_state,
+                         config=dict(portfolio.portfolio_config or {}))

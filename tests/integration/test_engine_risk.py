@@ -1,0 +1,170 @@
+"""Pre-trade risk checks, kill switches and the drawdown trip, through the real paths."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lts.extensions import db as database
+from lts.models import AuditLog, Order, Position
+from lts.services.runtime_config import set_runtime_setting
+from lts.trading.clock import ManualClock
+from lts.trading.engine import Engine
+from lts.trading.manual import close_position, submit_manual_order
+from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
+
+NOW = EPOCH + timedelta(minutes=10)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_book() -> Iterator[None]:
+    reset_book()
+    yield
+    reset_book()
+
+
+def setup_asset(allocated: float = 5_000.0, **portfolio_fields):
+    user = gen_user()
+    portfolio = gen_portfolio(user, portfolio_plugin="split", portfolio_latency=1,
+                              **portfolio_fields)
+    asset = gen_asset(portfolio, "AAA", allocated_capital=allocated, **FAKE_ASSET)
+    return portfolio, asset
+
+
+def manual(asset, side="buy", quantity=10.0, **kwargs):
+    return submit_manual_order(asset.id, side, quantity, now=kwargs.pop("now", NOW),
+                               plugins=fake_source(), **kwargs)
+
+
+def test_manual_order_fills_through_the_same_path(db):
+    _, asset = setup_asset()
+    placed = manual(asset)
+    assert placed.status == "filled" and placed.rejected_by is None
+    assert placed.client_order_id == f"lts-{asset.id}-{int(NOW.timestamp())}-m1"
+    order = db.session.get(Order, placed.order_id)
+    assert order.source == "manual" and order.quantity == 10.0
+    assert manual(asset, now=NOW).client_order_id.endswith("-m2")
+
+
+def test_global_kill_switch_rejects_and_audits(db):
+    _, asset = setup_asset()
+    set_runtime_setting("kill_switch", True)
+    placed = manual(asset)
+    assert (placed.order_id, placed.rejected_by) == (None, "kill_switch")
+    denied = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "order.risk_rejected")).one()
+    assert denied.outcome == "denied" and denied.details["check"] == "kill_switch"
+    assert db.session.scalar(select(Order.id)) is None
+
+
+def test_halted_portfolio_rejects_everything_and_reducing_only_closes(db):
+    portfolio, asset = setup_asset()
+    opened = manual(asset)
+    position = db.session.scalars(select(Position)).one()
+    portfolio.risk_state = "reducing"
+    db.session.commit()
+    assert manual(asset).rejected_by == "risk_state"
+    portfolio.risk_state = "halted"
+    db.session.commit()
+    assert close_position(position.id, now=NOW, plugins=fake_source()).rejected_by == \
+        "risk_state"
+    portfolio.risk_state = "reducing"
+    db.session.commit()
+    closed = close_position(position.id, now=NOW, plugins=fake_source())
+    assert closed.status == "filled" and opened.status == "filled"
+    db.session.refresh(position)
+    assert position.status == "closed"
+    # Long from the fill price to the fill price: realized = 0 - 2 commissions.
+    assert position.realized_pnl == pytest.approx(-2.0)
+
+
+def test_max_order_notional(db):
+    _, asset = setup_asset()
+    set_runtime_setting("max_order_notional", 500.0)
+    placed = manual(asset, quantity=10)  # about 10 x 100
+    assert placed.rejected_by == "max_order_notional"
+    assert manual(asset, quantity=4).status == "filled"
+
+
+def test_max_orders_per_minute_per_portfolio(db):
+    _, asset = setup_asset()
+    set_runtime_setting("max_orders_per_minute", 2)
+    assert manual(asset, quantity=1).status == "filled"
+    assert manual(asset, quantity=1).status == "filled"
+    assert manual(asset, quantity=1).rejected_by == "max_orders_per_minute"
+    later = NOW + timedelta(seconds=61)
+    assert manual(asset, quantity=1, now=later).status == "filled"
+
+
+def test_allocation_limits_what_is_committed(db):
+    _, asset = setup_asset(allocated=1_000.0)
+    placed = manual(asset, quantity=20)  # ~2,000 needed
+    assert placed.rejected_by == "allocation"
+    assert manual(asset, quantity=6).status == "filled"
+    assert manual(asset, quantity=6).rejected_by == "allocation"  # 600 + 600 > 1,000
+
+
+def test_two_concurrent_orders_where_only_one_fits(app, db):
+    _, asset = setup_asset(allocated=1_000.0)
+    asset_id = asset.id
+    barrier = threading.Barrier(2)
+    results = []
+
+    def place() -> None:
+        with app.app_context():
+            barrier.wait()
+            results.append(submit_manual_order(asset_id, "buy", 6.0, now=NOW,
+                                               plugins=fake_source()))
+            database.session.remove()
+
+    threads = [threading.Thread(target=place) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    outcomes = sorted((r.status, r.rejected_by) for r in results)
+    assert outcomes == [("filled", None), ("rejected", "allocation")]
+    assert db.session.scalar(select(Order.id).where(Order.id > 1)) is None
+
+
+def test_drawdown_trips_the_kill_switch_without_flattening(app, db):
+    portfolio, asset = setup_asset(max_drawdown_pct=0.01)
+    asset.strategy_plugin = "fixed"
+    asset.strategy_config = {"action": "open", "side": "buy"}
+    database.session.commit()
+    clock = ManualClock(NOW)
+    engine = Engine(app, plugins=fake_source(), clock=clock)
+    try:
+        engine.tick()  # buys: equity = capital - 1 commission: a 0.01 % drawdown
+    finally:
+        engine.close()
+    db.session.refresh(portfolio)
+    assert portfolio.risk_state == "halted"
+    trip = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "portfolio.kill_switch")).one()
+    assert trip.details["trigger"] == "max_drawdown_pct"
+    assert db.session.scalars(select(Position)).one().status == "open"  # not flattened
+
+
+def test_drawdown_flattens_when_flatten_on_kill(app, db):
+    portfolio, asset = setup_asset(max_drawdown_pct=0.01)
+    asset.strategy_plugin = "fixed"
+    asset.strategy_config = {"action": "open", "side": "buy"}
+    database.session.commit()
+    set_runtime_setting("flatten_on_kill", True)
+    engine = Engine(app, plugins=fake_source(), clock=ManualClock(NOW))
+    try:
+        engine.tick()
+    finally:
+        engine.close()
+    db.session.refresh(portfolio)
+    assert portfolio.risk_state == "halted"
+    position = db.session.scalars(select(Position)).one()
+    assert position.status == "closed"
+    close = db.session.get(Order, position.close_order_id)
+    assert (close.source, close.status) == ("risk", "filled")

@@ -1,0 +1,77 @@
+"""Every built-in plugin passes the contract suite of its kind (lts.testing)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lts.plugins.base import AssetInfo
+from lts.plugins.broker.paper import PaperBroker
+from lts.plugins.pipeline.csv import CsvPipeline
+from lts.plugins.pipeline.synthetic import SyntheticPipeline
+from lts.plugins.portfolio.equal_weight import EqualWeight
+from lts.plugins.portfolio.fixed_weights import FixedWeights
+from lts.plugins.portfolio.inverse_volatility import InverseVolatility
+from lts.plugins.strategy.prediction_threshold import PredictionThreshold
+from lts.plugins.strategy.sma_cross import SmaCross
+from lts.testing.base_contract import SAMPLE_NOW
+from lts.testing.broker_contract import BrokerContract
+from lts.testing.pipeline_contract import PipelineContract
+from lts.testing.portfolio_contract import PortfolioContract
+from lts.testing.strategy_contract import StrategyContract
+
+
+class TestSyntheticPipelineContract(PipelineContract):
+    plugin_factory = SyntheticPipeline
+
+
+class TestCsvPipelineContract(PipelineContract):
+    plugin_factory = CsvPipeline
+
+    @pytest.fixture
+    def plugin(self, tmp_path: Path) -> CsvPipeline:
+        # Bars run two hours past SAMPLE_NOW: the pipeline must not return them.
+        index = pd.date_range(end=SAMPLE_NOW + timedelta(hours=2), periods=600, freq="1min")
+        closes = 100 + np.cumsum(np.random.default_rng(1).normal(0, 0.1, len(index)))
+        frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              "open": closes, "high": closes + 0.05, "low": closes - 0.05,
+                              "close": closes, "volume": 10})
+        frame.to_csv(tmp_path / "TEST.csv", index=False)
+        return CsvPipeline({}, {"data_dir": str(tmp_path)})
+
+
+class TestPredictionThresholdContract(StrategyContract):
+    plugin_factory = PredictionThreshold
+
+
+class TestSmaCrossContract(StrategyContract):
+    plugin_factory = SmaCross
+
+
+class TestEqualWeightContract(PortfolioContract):
+    plugin_factory = EqualWeight
+
+
+class TestFixedWeightsContract(PortfolioContract):
+    plugin_factory = FixedWeights
+    plugin_config = {"weights": {"AAA": 0.5, "BBB": 0.3, "CCC": 0.2}}
+
+
+class TestInverseVolatilityContract(PortfolioContract):
+    plugin_factory = InverseVolatility
+
+
+class TestPaperBrokerContract(BrokerContract):
+    plugin_factory = PaperBroker
+
+    @pytest.fixture
+    def plugin(self, db) -> PaperBroker:  # type: ignore[no-untyped-def]
+        return PaperBroker()
+
+    @pytest.fixture
+    def asset(self, asset_info: AssetInfo) -> AssetInfo:
+        return asset_info

@@ -1,0 +1,241 @@
+"""Paper broker arithmetic (SPEC 2a): spread, slippage, commission, exits, limits, book."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from lts.models import PaperOrder
+from lts.plugins.base import AssetInfo, MarketSnapshot, OrderRequest, PositionInfo
+from lts.plugins.broker.paper import PaperBroker
+
+T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
+
+
+def bars(*rows: tuple[float, float, float, float], start: datetime = T0) -> pd.DataFrame:
+    """Bars one minute apart from ``start``: (open, high, low, close) each."""
+    index = pd.date_range(start=start, periods=len(rows), freq="1min", name="time")
+    frame = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=index)
+    frame["volume"] = 100.0
+    return frame
+
+
+def snap(candles: pd.DataFrame) -> MarketSnapshot:
+    """A snapshot as of the newest bar."""
+    return MarketSnapshot("TEST", candles, candles.index[-1].to_pydatetime())
+
+
+def order(asset: AssetInfo, snapshot: MarketSnapshot | None, side: str = "buy",
+          quantity: float = 10.0, cid: str = "lts-1-1-0", **extra: object) -> OrderRequest:
+    return OrderRequest(client_order_id=cid, asset=asset, side=side,  # type: ignore[arg-type]
+                        quantity=quantity, snapshot=snapshot, **extra)  # type: ignore[arg-type]
+
+
+def position(side: str = "long", *, stop: float | None = 99.0, target: float | None = 101.0,
+             opened_at: datetime = T0, pid: int = 7, quantity: float = 10.0) -> PositionInfo:
+    return PositionInfo(id=pid, asset_id=0, side=side, quantity=quantity,  # type: ignore[arg-type]
+                        entry_price=100.0, opened_at=opened_at, stop_loss=stop,
+                        take_profit=target)
+
+
+@pytest.fixture
+def broker(db) -> PaperBroker:  # type: ignore[no-untyped-def]
+    return PaperBroker({"spread_bps": 10.0, "slippage_bps": 5.0, "commission_fixed": 1.0,
+                        "commission_pct": 0.1})
+
+
+def held(asset: AssetInfo, **kwargs: object) -> PositionInfo:
+    """A position on ``asset``."""
+    pos = position(**kwargs)  # type: ignore[arg-type]
+    return PositionInfo(**{**pos.__dict__, "asset_id": asset.id})
+
+
+def test_market_buy_pays_half_spread_plus_slippage_and_commission(broker, asset_info):
+    # close 100; half spread 5 bp + slippage 5 bp = 10 bp -> 100.10;
+    # commission 1 + 0.1% x 10 x 100.10 = 2.001
+    result = broker.submit(order(asset_info, snap(bars((100, 100, 100, 100)))))
+    assert result.status == "filled"
+    (fill,) = result.fills
+    assert fill.price == pytest.approx(100.10)
+    assert fill.commission == pytest.approx(2.001)
+    assert fill.quantity == 10.0
+
+
+def test_market_sell_fills_below_the_last_close(broker, asset_info):
+    result = broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), "sell"))
+    assert result.fills[0].price == pytest.approx(99.90)
+    assert result.fills[0].commission == pytest.approx(1 + 0.001 * 10 * 99.90)
+
+
+def test_stop_loss_wins_when_one_bar_touches_both(broker, asset_info):
+    candles = bars((100, 100, 100, 100), (100, 101.5, 98.5, 100))
+    (fill,) = broker.mark(asset_info, snap(candles), [held(asset_info)])
+    assert fill.reason == "stop_loss"
+    assert fill.price == 99.0
+    assert fill.position_id == 7
+    assert fill.commission == pytest.approx(1 + 0.001 * 10 * 99.0)
+
+
+def test_a_gap_through_the_stop_fills_at_the_open(broker, asset_info):
+    candles = bars((100, 100, 100, 100), (97, 97.5, 96, 97))
+    (fill,) = broker.mark(asset_info, snap(candles), [held(asset_info)])
+    assert (fill.reason, fill.price) == ("stop_loss", 97.0)
+
+
+def test_take_profit_fills_at_the_target_or_a_better_open(broker, asset_info):
+    candles = bars((100, 100, 100, 100), (100, 101.2, 99.5, 101))
+    (fill,) = broker.mark(asset_info, snap(candles), [held(asset_info)])
+    assert (fill.reason, fill.price) == ("take_profit", 101.0)
+    gap = bars((100, 100, 100, 100), (102, 102.5, 101.8, 102))
+    (fill,) = broker.mark(asset_info, snap(gap), [held(asset_info, pid=8)])
+    assert (fill.reason, fill.price) == ("take_profit", 102.0)
+
+
+def test_short_exits_mirror_the_long_ones(broker, asset_info):
+    short = held(asset_info, side="short", stop=101.0, target=99.0)
+    both = bars((100, 100, 100, 100), (100, 101.2, 98.8, 100))
+    (fill,) = broker.mark(asset_info, snap(both), [short])
+    assert (fill.reason, fill.price) == ("stop_loss", 101.0)
+    winner = held(asset_info, side="short", stop=101.0, target=99.0, pid=9)
+    falling = bars((100, 100, 100, 100), (99.6, 99.8, 98.9, 99.1))
+    (fill,) = broker.mark(asset_info, snap(falling), [winner])
+    assert (fill.reason, fill.price) == ("take_profit", 99.0)
+    # Short P&L as the engine books it: (entry - exit) x qty - commissions.
+    entry = broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), "sell",
+                                cid="short-open")).fills[0]
+    assert entry.price == pytest.approx(99.9)
+    pnl = (entry.price - fill.price) * 10 - entry.commission - fill.commission
+    assert pnl == pytest.approx((99.9 - 99.0) * 10 - (1 + 0.999) - (1 + 0.99))
+
+
+def test_bars_up_to_the_opening_time_never_trigger_exits(broker, asset_info):
+    candles = bars((100, 100, 100, 100), (100, 101.5, 98.5, 100))
+    opened_on_last_bar = held(asset_info, opened_at=candles.index[-1].to_pydatetime())
+    assert broker.mark(asset_info, snap(candles), [opened_on_last_bar]) == []
+
+
+def test_an_exit_is_booked_once_and_reported_until_recorded(broker, asset_info, db):
+    candles = bars((100, 100, 100, 100), (100, 100.5, 98.5, 99))
+    first = broker.mark(asset_info, snap(candles), [held(asset_info)])
+    more = bars((100, 100, 100, 100), (100, 100.5, 98.5, 99), (99, 99.2, 90, 91))
+    again = broker.mark(asset_info, snap(more), [held(asset_info)])
+    assert first == again  # same exit, same price: the first trigger stands
+    db.session.rollback()  # end the test session's read snapshot
+    count = db.session.scalar(select(func.count()).select_from(PaperOrder))
+    assert count == 1
+    assert broker.mark(asset_info, snap(more), []) == []
+
+
+def test_limit_buy_rests_then_fills_at_the_limit_or_a_better_open(broker, asset_info):
+    placed = bars((100, 100, 100, 100))
+    result = broker.submit(order(asset_info, snap(placed), order_type="limit", price=99.0,
+                                 cid="limit-1"))
+    assert result.status == "submitted" and not result.fills
+    assert broker.mark(asset_info, snap(bars((100, 100.5, 99.2, 99.5))), []) == []
+    touched = bars((100, 100, 100, 100), (99.5, 99.6, 98.9, 99.2))
+    (fill,) = broker.mark(asset_info, snap(touched), [])
+    assert (fill.client_order_id, fill.price, fill.reason) == ("limit-1", 99.0, "limit")
+    assert broker.lookup(asset_info, "limit-1").status == "filled"
+    assert broker.mark(asset_info, snap(touched), []) == []  # reported once
+
+    broker.submit(order(asset_info, snap(placed), order_type="limit", price=99.0,
+                        cid="limit-2"))
+    gapped = bars((100, 100, 100, 100), (98.5, 98.8, 98.0, 98.2))
+    (fill,) = broker.mark(asset_info, snap(gapped), [])
+    assert (fill.client_order_id, fill.price) == ("limit-2", 98.5)
+
+
+def test_limit_sell_fills_when_a_later_bar_trades_through(broker, asset_info):
+    broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), "sell",
+                        order_type="limit", price=101.0, cid="limit-sell"))
+    (fill,) = broker.mark(asset_info, snap(bars((100, 100, 100, 100),
+                                                (100.5, 101.3, 100.4, 101))), [])
+    assert fill.price == 101.0
+
+
+def test_stop_entry_triggers_at_the_stop_or_the_gap_open(broker, asset_info):
+    broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), order_type="stop",
+                        price=101.0, cid="stop-in"))
+    (fill,) = broker.mark(asset_info, snap(bars((100, 100, 100, 100),
+                                                (101.5, 102, 101.4, 101.8))), [])
+    assert (fill.client_order_id, fill.price, fill.reason) == ("stop-in", 101.5, "stop")
+
+
+def test_cancelled_limit_never_fills(broker, asset_info):
+    broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), order_type="limit",
+                        price=99.0, cid="to-cancel"))
+    assert broker.cancel(asset_info, "to-cancel").status == "cancelled"
+    assert broker.mark(asset_info, snap(bars((100, 100, 100, 100), (99, 99, 98, 98))), []) == []
+
+
+def test_leverage_sets_how_much_an_allocation_may_buy(db, asset_info):
+    broker = PaperBroker({"leverage": 2.0})
+    market = snap(bars((100, 100, 100, 100)))
+    assert broker.submit(order(asset_info, market, quantity=200, cid="lev-ok")).status \
+        == "filled"
+    rejected = broker.submit(order(asset_info, market, quantity=201, cid="lev-too-much"))
+    assert rejected.status == "rejected"
+    assert "exceeds" in rejected.message
+
+
+def test_closing_orders_are_not_limited_by_the_allocation(broker, asset_info):
+    pos = held(asset_info, quantity=500.0)
+    result = broker.close(pos, order(asset_info, snap(bars((100, 100, 100, 100))), "sell",
+                                     quantity=500.0, cid="close-big",
+                                     closes_position_id=pos.id))
+    assert result.status == "filled"
+    assert result.fills[0].position_id == pos.id
+
+
+def test_closing_with_the_wrong_side_is_rejected(broker, asset_info):
+    pos = held(asset_info)
+    result = broker.close(pos, order(asset_info, snap(bars((100, 100, 100, 100))), "buy",
+                                     cid="close-wrong", closes_position_id=pos.id))
+    assert result.status == "rejected"
+
+
+def test_close_after_an_exit_is_refused(broker, asset_info):
+    pos = held(asset_info)
+    broker.mark(asset_info, snap(bars((100, 100, 100, 100), (97, 97, 96, 96))), [pos])
+    result = broker.close(pos, order(asset_info, snap(bars((96, 96, 96, 96))), "sell",
+                                     cid="close-late", closes_position_id=pos.id))
+    assert result.status == "rejected" and "stop loss" in result.message
+
+
+def test_the_book_survives_a_new_broker_instance(broker, asset_info, db):
+    broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), cid="before-restart"))
+    db.session.remove()
+    restarted = PaperBroker()
+    found = restarted.lookup(asset_info, "before-restart")
+    assert found.status == "filled" and found.fills[0].price == pytest.approx(100.10)
+    assert restarted.lookup(asset_info, "never-sent").status == "not_found"
+    again = restarted.submit(order(asset_info, snap(bars((50, 50, 50, 50))),
+                                   cid="before-restart"))
+    assert again.fills[0].price == pytest.approx(100.10)  # idempotent across restarts
+
+
+def test_orders_without_a_price_are_rejected_not_raised(broker, asset_info):
+    assert broker.submit(order(asset_info, None, cid="no-snapshot")).status == "rejected"
+    assert broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))),
+                               order_type="limit", cid="no-limit")).status == "rejected"
+    assert broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), quantity=0,
+                               cid="zero")).status == "rejected"
+
+
+def test_lookup_of_another_assets_order_is_not_found(broker, asset_info):
+    broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), cid="mine"))
+    other = AssetInfo(id=asset_info.id + 1000, portfolio_id=1, symbol="X", name="X",
+                      allocated_capital=1.0)
+    assert broker.lookup(other, "mine").status == "not_found"
+
+
+def test_later_bars_only(broker, asset_info):
+    # A limit placed at T0+1 ignores the T0+1 bar itself even though it crosses.
+    placed = bars((100, 100, 100, 100), (100, 100, 98, 99))
+    broker.submit(order(asset_info, snap(placed), order_type="limit", price=99.0,
+                        cid="late-limit"))
+    assert broker.mark(asset_info, snap(placed), []) == []
+    assert placed.index[-1] == T0 + timedelta(minutes=1)

@@ -1,0 +1,125 @@
+"""Strategy decisions: thresholds, forecasts, SL/TP in % and pips, closes, crossovers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lts.plugins.base import PositionInfo
+from lts.plugins.strategy.prediction_threshold import PredictionThreshold, naive_forecast
+from lts.plugins.strategy.sma_cross import SmaCross
+from lts.testing.base_contract import SAMPLE_NOW, make_snapshot
+
+
+def predictions(*closes: float) -> pd.DataFrame:
+    index = pd.date_range(SAMPLE_NOW + timedelta(minutes=1), periods=len(closes), freq="1min")
+    return pd.DataFrame({"close": closes}, index=index)
+
+
+def flat_with_forecast(last: float, *forecast: float):
+    return make_snapshot([last] * 50, predictions=predictions(*forecast))
+
+
+def holding(side: str) -> PositionInfo:
+    return PositionInfo(id=1, asset_id=1, side=side, quantity=1.0,  # type: ignore[arg-type]
+                        entry_price=100.0, opened_at=SAMPLE_NOW - timedelta(hours=1))
+
+
+def test_prediction_above_threshold_opens_long_with_pct_exits():
+    decision = PredictionThreshold({"threshold": 0.005}).decide(
+        flat_with_forecast(100.0, 101.0), None, 1000.0)
+    assert (decision.action, decision.side, decision.order_type) == ("open", "buy", "market")
+    assert decision.quantity is None  # the engine sizes it
+    assert decision.stop_loss == pytest.approx(99.0)   # 1 % below
+    assert decision.take_profit == pytest.approx(102.0)  # 2 % above
+    assert "prediction +1.000%" in decision.reason
+
+
+def test_prediction_below_threshold_opens_short_with_pip_exits():
+    strategy = PredictionThreshold({"threshold": 0.001, "sl_tp_unit": "pips",
+                                    "stop_loss": 20, "take_profit": 40, "pip_size": 0.0001})
+    decision = strategy.decide(flat_with_forecast(1.1, 1.09), None, 1000.0)
+    assert (decision.action, decision.side) == ("open", "sell")
+    assert decision.stop_loss == pytest.approx(1.1020)
+    assert decision.take_profit == pytest.approx(1.0960)
+
+
+def test_shorts_can_be_turned_off():
+    decision = PredictionThreshold({"allow_short": False}).decide(
+        flat_with_forecast(100.0, 90.0), None, 1000.0)
+    assert decision.action == "hold" and "shorts are off" in decision.reason
+
+
+def test_small_predicted_move_holds():
+    decision = PredictionThreshold({"threshold": 0.01}).decide(
+        flat_with_forecast(100.0, 100.5), None, 1000.0)
+    assert decision.action == "hold" and "no signal" in decision.reason
+
+
+def test_opposite_signal_closes_and_same_signal_holds():
+    strategy = PredictionThreshold({"threshold": 0.001})
+    down, up = flat_with_forecast(100.0, 99.0), flat_with_forecast(100.0, 101.0)
+    assert strategy.decide(down, holding("long"), 1000.0).action == "close"
+    assert strategy.decide(up, holding("short"), 1000.0).action == "close"
+    kept = strategy.decide(up, holding("long"), 1000.0)
+    assert kept.action == "hold" and kept.reason.startswith("keep long")
+    assert strategy.decide(down, holding("short"), 1000.0).action == "hold"
+
+
+def test_even_with_shorts_off_a_long_closes_on_a_down_signal():
+    strategy = PredictionThreshold({"allow_short": False})
+    assert strategy.decide(flat_with_forecast(100.0, 95.0), holding("long"), 1.0).action \
+        == "close"
+
+
+def test_horizon_picks_the_forecast_step():
+    snapshot = flat_with_forecast(100.0, 100.0, 100.0, 103.0)
+    assert PredictionThreshold({"horizon": 1}).decide(snapshot, None, 1.0).action == "hold"
+    assert PredictionThreshold({"horizon": 3}).decide(snapshot, None, 1.0).side == "buy"
+    assert PredictionThreshold({"horizon": 9}).decide(snapshot, None, 1.0).side == "buy"
+
+
+def test_without_predictions_a_naive_trend_forecast_is_used():
+    rising = make_snapshot(list(np.linspace(100, 110, 50)))
+    decision = PredictionThreshold({"threshold": 0.001}).decide(rising, None, 1000.0)
+    assert decision.side == "buy" and "naive forecast" in decision.reason
+    assert naive_forecast(np.array([1.0, 2.0, 3.0]), 2) == pytest.approx(5.0)
+    falling = make_snapshot(list(np.linspace(110, 100, 50)))
+    assert PredictionThreshold({}).decide(falling, None, 1000.0).side == "sell"
+
+
+def test_not_enough_data_or_no_capital_holds():
+    strategy = PredictionThreshold({"forecast_window": 20})
+    short_history = make_snapshot(list(np.linspace(100, 110, 5)))
+    assert "not enough data" in strategy.decide(short_history, None, 1000.0).reason
+    rising = make_snapshot(list(np.linspace(100, 110, 50)))
+    assert "no capital" in strategy.decide(rising, None, 0.0).reason
+
+
+def test_zero_stop_and_target_mean_none():
+    decision = PredictionThreshold({"stop_loss": 0, "take_profit": None}).decide(
+        flat_with_forecast(100.0, 105.0), None, 1000.0)
+    assert decision.action == "open"
+    assert decision.stop_loss is None and decision.take_profit is None
+
+
+def test_sma_cross_opens_with_the_regime_and_closes_against_it():
+    strategy = SmaCross({"fast": 3, "slow": 8})
+    rising = make_snapshot(list(np.linspace(100, 120, 30)))
+    falling = make_snapshot(list(np.linspace(120, 100, 30)))
+    opened = strategy.decide(rising, None, 1000.0)
+    assert (opened.action, opened.side) == ("open", "buy")
+    assert opened.stop_loss < rising.last_price < opened.take_profit
+    assert strategy.decide(falling, None, 1000.0).side == "sell"
+    assert strategy.decide(falling, holding("long"), 1000.0).action == "close"
+    assert strategy.decide(rising, holding("long"), 1000.0).action == "hold"
+    assert SmaCross({"fast": 3, "slow": 8, "allow_short": False}).decide(
+        falling, None, 1000.0).action == "hold"
+
+
+def test_sma_cross_needs_slow_bars():
+    decision = SmaCross({"fast": 3, "slow": 50}).decide(make_snapshot([1.0] * 10), None, 1.0)
+    assert decision.action == "hold" and "needs 50" in decision.reason

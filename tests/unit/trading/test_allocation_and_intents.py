@@ -1,0 +1,84 @@
+"""Allocation checks and how decisions become orders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lts.plugins.base import AssetInfo, Decision, MarketSnapshot, PositionInfo
+from lts.trading.engine import decide_intents, validate_allocation
+from lts.trading.errors import PluginCallError
+from lts.trading.units import AssetUnit
+from tests.trading_fakes import BookBroker, MomentumStrategy, WalkPipeline
+
+NOW = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def test_allocation_missing_assets_get_zero():
+    assert validate_allocation({1: 100.0}, 1_000, [1, 2]) == {1: 100.0, 2: 0.0}
+
+
+@pytest.mark.parametrize("raw", [{1: -1.0}, {1: 600.0, 2: 600.0}, [1, 2]])
+def test_bad_allocations_are_refused(raw):
+    with pytest.raises(ValueError):
+        validate_allocation(raw, 1_000, [1, 2])
+
+
+@given(st.dictionaries(st.integers(1, 5), st.floats(0, 2_000)), st.floats(0, 5_000))
+def test_accepted_allocations_are_never_negative_nor_above_total(raw, total):
+    try:
+        allocation = validate_allocation(raw, total, [1, 2, 3, 4, 5])
+    except ValueError:
+        return
+    assert all(v >= 0 for v in allocation.values())
+    assert sum(allocation.values()) <= total * (1 + 1e-9) + 1e-9
+
+
+def unit(allocated=1_000.0, broker_config=None):
+    info = AssetInfo(id=1, portfolio_id=1, symbol="AAA", name="", allocated_capital=allocated)
+    return AssetUnit(info=info, pipeline=WalkPipeline(), strategy=MomentumStrategy(),
+                     broker=BookBroker(broker_config or {}))
+
+
+def snapshot(price=100.0):
+    frame = pd.DataFrame({"open": [price], "high": [price], "low": [price],
+                          "close": [price], "volume": [1.0]},
+                         index=pd.DatetimeIndex([NOW], tz=UTC))
+    return MarketSnapshot(symbol="AAA", candles=frame, as_of=NOW)
+
+
+def position(side="long"):
+    return PositionInfo(id=9, asset_id=1, side=side, quantity=5, entry_price=90.0,
+                        opened_at=NOW)
+
+
+def test_open_is_sized_from_allocation_leverage_and_lot_step():
+    (intent,) = decide_intents(Decision(action="open", side="buy", stop_loss=95.0),
+                               unit(1_000.0, {"leverage": 2, "lot_step": 3}), snapshot(), [])
+    assert (intent.side, intent.quantity, intent.stop_loss) == ("buy", 18.0, 95.0)
+
+
+def test_open_too_small_for_one_lot_is_a_hold():
+    assert decide_intents(Decision(action="open", side="buy"), unit(50.0), snapshot(), []) == []
+
+
+def test_open_while_holding_the_same_side_is_a_hold():
+    assert decide_intents(Decision(action="open", side="buy"), unit(), snapshot(),
+                          [position("long")]) == []
+
+
+def test_open_against_an_open_position_closes_it_first():
+    close, opened = decide_intents(Decision(action="open", side="sell"), unit(), snapshot(),
+                                   [position("long")])
+    assert (close.side, close.quantity, close.closes_position_id) == ("sell", 5, 9)
+    assert (opened.side, opened.quantity, opened.closes_position_id) == ("sell", 10.0, None)
+
+
+def test_close_without_position_does_nothing_and_invalid_decision_fails_the_asset():
+    assert decide_intents(Decision(action="close"), unit(), snapshot(), []) == []
+    with pytest.raises(PluginCallError):
+        decide_intents(Decision(action="open"), unit(), snapshot(), [])
