@@ -32,7 +32,8 @@ class PaperOrder(db.Model):
         CheckConstraint(check_in("order_type", ORDER_TYPES), name="order_type"),
         CheckConstraint(check_in("status", PAPER_ORDER_STATUSES), name="status"),
         CheckConstraint(check_in("kind", PAPER_ORDER_KINDS), name="kind"),
-        CheckConstraint("quantity > 0", name="quantity_positive"),
+        # A rejected order may carry the unusable quantity it was sent with (0 for NaN).
+        CheckConstraint("quantity > 0 OR status = 'rejected'", name="quantity_positive"),
         Index("ix_paper_orders_asset_id_status", "asset_id", "status"),
     )
 

@@ -42,7 +42,7 @@ def upgrade():
     sa.CheckConstraint("order_type IN ('market', 'limit', 'stop')", name=op.f('ck_paper_orders_order_type')),
     sa.CheckConstraint("status IN ('submitted', 'filled', 'cancelled', 'rejected')", name=op.f('ck_paper_orders_status')),
     sa.CheckConstraint("kind IN ('open', 'close', 'stop_loss', 'take_profit')", name=op.f('ck_paper_orders_kind')),
-    sa.CheckConstraint('quantity > 0', name=op.f('ck_paper_orders_quantity_positive')),
+    sa.CheckConstraint("quantity > 0 OR status = 'rejected'", name=op.f('ck_paper_orders_quantity_positive')),
     sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_paper_orders_asset_id_assets'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_paper_orders')),
     sa.UniqueConstraint('client_order_id', name=op.f('uq_paper_orders_client_order_id'))

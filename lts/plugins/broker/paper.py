@@ -330,8 +330,9 @@ class PaperBroker(BrokerPlugin):
 
         def reject(message: str) -> dict[str, Any]:
             values.update(status="rejected", message=message)
-            if not _finite_positive(values["quantity"]):
-                values["quantity"] = 1e-12  # keep the CHECK happy; the order never traded
+            quantity = values["quantity"]
+            if not isinstance(quantity, int | float) or quantity != quantity:
+                values["quantity"] = 0.0  # NaN or a non-number cannot be stored as sent
             return values
 
         if request.side not in ("buy", "sell"):

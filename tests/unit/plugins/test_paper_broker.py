@@ -225,6 +225,21 @@ def test_orders_without_a_price_are_rejected_not_raised(broker, asset_info):
                                cid="zero")).status == "rejected"
 
 
+@pytest.mark.parametrize(("sent", "stored"), [(0, 0.0), (-5.0, -5.0), (float("nan"), 0.0)])
+def test_a_rejected_quantity_is_booked_as_sent_and_named(broker, asset_info, db, sent, stored):
+    from lts.models import PaperOrder
+
+    result = broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), quantity=sent,
+                                 cid=f"bad-{stored}"))
+    assert result.status == "rejected"
+    assert "quantity must be a positive number" in result.message
+    db.session.rollback()  # end the test's read snapshot: the broker wrote in its own
+    row = db.session.query(PaperOrder).filter_by(client_order_id=f"bad-{stored}").one()
+    assert row.quantity == stored
+    assert broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), quantity=sent,
+                               cid=f"bad-{stored}")).status == "rejected"  # idempotent
+
+
 def test_lookup_of_another_assets_order_is_not_found(broker, asset_info):
     broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), cid="mine"))
     other = AssetInfo(id=asset_info.id + 1000, portfolio_id=1, symbol="X", name="X",
