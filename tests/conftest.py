@@ -175,3 +175,11 @@ def htmx_client(app: Flask):  # type: ignore[no-untyped-def]
     client = app.test_client()
     client.environ_base["HTTP_HX_REQUEST"] = "true"
     return client
+
+
+@pytest.fixture
+def clock():  # type: ignore[no-untyped-def]
+    """A fake clock; a module passes it to its app by overriding ``app_overrides``."""
+    from tests.helpers import FakeClock
+
+    return FakeClock()

@@ -11,14 +11,9 @@ from lts.cli import lts
 from lts.models import AuditLog, UserSession
 from lts.services.passwords import verify_password
 from tests.factories import DEFAULT_PASSWORD, gen_user
-from tests.helpers import FakeClock, csrf_from, csrf_token
+from tests.helpers import csrf_from, csrf_token
 
 NEW_PASSWORD = "a-brand-new-passphrase-77"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

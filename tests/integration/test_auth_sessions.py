@@ -7,12 +7,7 @@ from sqlalchemy import select
 
 from lts.models import AuditLog, User, UserSession
 from tests.factories import DEFAULT_PASSWORD, gen_user
-from tests.helpers import FakeClock, csrf_token, session_cookie
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+from tests.helpers import csrf_token, session_cookie
 
 
 @pytest.fixture

@@ -9,12 +9,6 @@ from sqlalchemy import select
 
 from lts.models import UserSession
 from tests.factories import DEFAULT_PASSWORD, gen_user
-from tests.helpers import FakeClock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
