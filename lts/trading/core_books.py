@@ -33,6 +33,12 @@ _POSITION_DEFAULTS: dict[str, Any] = {
     "exit_price": None, "commission": 0.0,
 }
 _MISSING = object()
+# Statements built once; the SET / VALUES columns come from the parameters' keys, so one
+# statement serves every combination of changed columns (SQLAlchemy caches each shape).
+_UPDATE_ORDER = update(_ORDERS).where(_ORDERS.c.id == bindparam("pk_"))
+_UPDATE_POSITION = update(_POSITIONS).where(_POSITIONS.c.id == bindparam("pk_"))
+_INSERT_POSITION = insert(_POSITIONS).returning(_POSITIONS.c.id)
+_INSERT_AUDIT = insert(_AUDIT)
 
 
 class Record:
@@ -68,8 +74,8 @@ def audit_row_values(row: AuditLog) -> dict[str, Any]:
 def write_audit_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert audit rows with one executemany (every dict has every column)."""
     if rows:
-        connection.execute(insert(_AUDIT), [{name: row.get(name) for name in _AUDIT_COLUMNS}
-                                            for row in rows])
+        connection.execute(_INSERT_AUDIT, [{name: row.get(name) for name in _AUDIT_COLUMNS}
+                                           for row in rows])
 
 
 class CoreBooks:
@@ -119,19 +125,15 @@ class CoreBooks:
         connection = self.connection
         changes = order.changes()
         if changes:
-            connection.execute(update(_ORDERS).where(_ORDERS.c.id == order.id)
-                               .values(**changes))
+            connection.execute(_UPDATE_ORDER, {"pk_": order.id, **changes})
         for position in self._positions:
             if position.id is None:
                 values = position.values()
                 del values["id"]
-                position.id = connection.execute(
-                    insert(_POSITIONS).values(**values).returning(_POSITIONS.c.id)
-                ).scalar_one()
+                position.id = connection.execute(_INSERT_POSITION, values).scalar_one()
             else:
                 changed = position.changes()
                 if changed:
-                    connection.execute(update(_POSITIONS)
-                                       .where(_POSITIONS.c.id == position.id).values(**changed))
+                    connection.execute(_UPDATE_POSITION, {"pk_": position.id, **changed})
         write_audit_rows(connection, self.audit_rows)
         self.audit_rows = []

@@ -300,10 +300,12 @@ class PaperBroker(BrokerPlugin):
     # ------------------------------------------------------------- contract
 
     def submit(self, request: OrderRequest) -> BrokerResult:
-        """Book and (for market orders) fill ``request``; idempotent on its client id."""
-        existing = self._row(request.client_order_id)
-        if existing is not None:
-            return self.result_of(existing)
+        """Book and (for market orders) fill ``request``; idempotent on its client id.
+
+        No read first: the unique ``client_order_id`` makes a repeated submit fail to
+        insert, and :meth:`_insert` then answers with the first booking. That saves a
+        connection round trip on every order, the common case.
+        """
         return self.result_of(self._insert(self._book(request, kind=(
             "close" if request.closes_position_id is not None else "open"))))
 
