@@ -137,11 +137,14 @@ class Engine:
         # Half a tick of slack: a tick that fires a few ms early must not skip a portfolio
         # for a whole interval; less than a tick, so none runs twice in one interval.
         slack = timedelta(minutes=float(settings["global_latency"])) / 2
-        for portfolio_id, observed in self._due_portfolios(now, slack):
-            if not self._claim(portfolio_id, observed, now):
-                continue  # another engine took it for this interval
-            portfolios_run.append(portfolio_id)
-            outcomes.extend(self._guarded_portfolio(context, portfolio_id))
+        try:
+            for portfolio_id, observed in self._due_portfolios(now, slack):
+                if not self._claim(portfolio_id, observed, now):
+                    continue  # another engine took it for this interval
+                portfolios_run.append(portfolio_id)
+                outcomes.extend(self._guarded_portfolio(context, portfolio_id))
+        finally:
+            context.executor.close()
         elapsed = time.perf_counter() - started
         with write_transaction(self.session):
             statistics.record(self.session, [(statistics.tick_seconds_key(), elapsed)], now)

@@ -13,8 +13,9 @@ up by ``client_order_id``; the order is never sent a second time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,6 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lts.database import write_transaction
 from lts.models import AuditLog, Order, Position
 from lts.plugins.base import (
     AssetInfo,
@@ -90,7 +90,8 @@ def client_order_id(asset_id: int, tick_time: datetime, n: int | str) -> str:
     return f"lts-{asset_id}-{epoch_seconds(tick_time)}-{n}"
 
 
-def next_manual_client_order_id(session: Session, asset_id: int, now: datetime) -> str:
+def next_manual_client_order_id(session: Session | Connection, asset_id: int,
+                                now: datetime) -> str:
     """Return a client id for a manual order: ``...-m<n>`` never collides with a tick's ids."""
     prefix = client_order_id(asset_id, now, "m")
     count = session.scalar(select(func.count(Order.id))
@@ -152,16 +153,41 @@ class OrderExecutor:
         self.caller = caller
         self.limits = limits
         self.timeout = timeout
+        self._connection: Connection | None = None
+
+    def close(self) -> None:
+        """Return the executor's connection to the pool (it holds no transaction)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite) on the executor's connection.
+
+        Why a connection of its own, kept for the executor's life (a tick): a session
+        transaction checks a connection out of the pool and back, and expires the
+        session's objects at every commit; with two write transactions per order that
+        bookkeeping cost more than the SQL. Only Core statements run here. The session
+        must hold no transaction of its own meanwhile, so a read snapshot never outlives
+        the write it should see.
+        """
+        ensure_no_transaction(self.session)
+        if self._connection is None:
+            self._connection = self.session.get_bind().connect().execution_options(
+                sqlite_immediate=True)
+        with self._connection.begin():
+            yield self._connection
 
     # ------------------------------------------------------------------ placing
 
-    def place(self, intent: OrderIntent, coid: str | Callable[[Session], str],
+    def place(self, intent: OrderIntent, coid: str | Callable[[Connection], str],
               asset: AssetInfo, broker: BrokerPlugin, snapshot: MarketSnapshot | None,
               now: datetime, *, leverage: float = 1.0, user_id: int | None = None
               ) -> PlacedOrder:
         """Check, write ``pending``, commit, send, and book the answer.
 
-        ``coid`` may be a function of the session, called inside the write transaction
+        ``coid`` may be a function of the connection, called inside the write transaction
         (manual orders count existing ids there, so two at once cannot pick the same).
         """
         created = self._insert_pending(intent, coid, asset, snapshot, now, leverage, user_id)
@@ -171,21 +197,20 @@ class OrderExecutor:
         result = self._send(broker, request, position)
         return self._book(order_id, request.client_order_id, result, now)
 
-    def _insert_pending(self, intent: OrderIntent, coid: str | Callable[[Session], str],
+    def _insert_pending(self, intent: OrderIntent,
+                        coid: str | Callable[[Connection], str],
                         asset: AssetInfo, snapshot: MarketSnapshot | None, now: datetime,
                         leverage: float, user_id: int | None
                         ) -> tuple[int, OrderRequest, Any] | PlacedOrder:
         """Step 1: the risk checks and the ``pending`` row in one write transaction."""
-        session = self.session
         make_coid = coid if callable(coid) else None
         coid = coid if isinstance(coid, str) else f"lts-{intent.asset_id}-pending"
         try:
-            with write_transaction(session):
-                # Core statements on the session's connection: the ORM unit of work cost
-                # more than the SQL itself here, and nothing below needs ORM objects.
-                connection = session.connection()
+            # Core statements: the ORM unit of work cost more than the SQL itself here,
+            # and nothing below needs ORM objects.
+            with self._write() as connection:
                 if make_coid is not None:
-                    coid = make_coid(session)
+                    coid = make_coid(connection)
                 check = OrderCheck(notional=intent.notional,
                                    closing=intent.closes_position_id is not None,
                                    flatten=intent.flatten, leverage=leverage)
@@ -218,18 +243,19 @@ class OrderExecutor:
                     closes_position_id=intent.closes_position_id, snapshot=snapshot,
                 )
         except RiskRejected as exc:
-            with write_transaction(session):
-                audit(session, "order.risk_rejected", f"asset:{intent.asset_id}", now,
-                      outcome="denied", user_id=user_id, check=exc.check,
-                      message=exc.message, client_order_id=coid, source=intent.source)
+            with self._write() as connection:
+                write_audit_rows(connection, [audit_values(
+                    "order.risk_rejected", f"asset:{intent.asset_id}", now,
+                    outcome="denied", user_id=user_id, check=exc.check,
+                    message=exc.message, client_order_id=coid, source=intent.source)])
             return PlacedOrder(None, coid, "rejected", rejected_by=exc.check,
                                message=exc.message)
         except IntegrityError:
             # The same decision of the same tick was already written (a replayed tick):
             # the existing row is that order; reconciliation owns it from here.
-            existing = session.execute(select(Order.id, Order.status).where(
-                Order.client_order_id == coid)).first()
-            session.commit()
+            with self._write() as connection:
+                existing = connection.execute(select(Order.id, Order.status).where(
+                    Order.client_order_id == coid)).first()
             if existing is None:
                 raise
             return PlacedOrder(existing[0], coid, existing[1], duplicate=True,
@@ -252,10 +278,10 @@ class OrderExecutor:
     def _book(self, order_id: int, coid: str, result: BrokerResult, now: datetime
               ) -> PlacedOrder:
         """Step 3: record the broker's answer in a new short transaction."""
-        with write_transaction(self.session):
+        with self._write() as connection:
             # One read of the row, the shared rules on plain records, then one statement
-            # per table (see core_books): about a fifth of the ORM's cost.
-            books = CoreBooks(self.session.connection())
+            # per table (see core_books): a fraction of the ORM's cost.
+            books = CoreBooks(connection)
             order = books.load_order(order_id)
             apply_broker_result(books, order, result, now)
             books.write(order)

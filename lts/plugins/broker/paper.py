@@ -216,7 +216,14 @@ class PaperBroker(BrokerPlugin):
 
     def _write(self) -> Any:
         """Return a write transaction context: SQLite takes its write lock up front."""
-        return self._engine().execution_options(sqlite_immediate=True).begin()
+        engine = self._engine()
+        # Building an option engine on every call showed in profiles (one per order);
+        # keep the one made for the current engine (tests and forks change engines).
+        cached = getattr(self, "_write_engine", None)
+        if cached is None or cached[0] is not engine:
+            cached = (engine, engine.execution_options(sqlite_immediate=True))
+            self._write_engine = cached
+        return cached[1].begin()
 
     def _rows(self, condition: Any, **parameters: Any) -> list[Mapping[str, Any]]:
         """Read paper orders matching ``condition`` (a statement or a clause) briefly."""
