@@ -22,9 +22,14 @@ _POSITIONS = Position.__table__
 _AUDIT = AuditLog.__table__
 _AUDIT_COLUMNS = tuple(c.name for c in _AUDIT.c if c.name != "id")
 _ORDER_BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
-_RELATED_POSITIONS = select(_POSITIONS).where(or_(
-    (_POSITIONS.c.close_order_id == bindparam("order_id")) & (_POSITIONS.c.status == "open"),
-    _POSITIONS.c.order_id == bindparam("order_id"))).order_by(_POSITIONS.c.id)
+# The asset condition changes no answer (an order only opens or closes positions of its
+# own asset) but lets SQLite search by the asset index: without it the planner scanned
+# every open position (status index) for each order booked.
+_RELATED_POSITIONS = select(_POSITIONS).where(
+    _POSITIONS.c.asset_id == bindparam("asset_id"),
+    or_((_POSITIONS.c.close_order_id == bindparam("order_id"))
+        & (_POSITIONS.c.status == "open"),
+        _POSITIONS.c.order_id == bindparam("order_id"))).order_by(_POSITIONS.c.id)
 _CLOSED_BY = select(_POSITIONS).where(_POSITIONS.c.close_order_id == bindparam("order_id"),
                                       _POSITIONS.c.status == "open")
 _POSITION_DEFAULTS: dict[str, Any] = {
@@ -97,7 +102,8 @@ class CoreBooks:
 
     def related_positions(self, order: Any) -> list[Any]:
         """The open position ``order`` closes and any it opened (already loaded ones reused)."""
-        rows = self.connection.execute(_RELATED_POSITIONS, {"order_id": order.id}).all()
+        rows = self.connection.execute(_RELATED_POSITIONS, {"order_id": order.id,
+                                                            "asset_id": order.asset_id}).all()
         return [self._known(dict(r._mapping)) for r in rows]
 
     def new_position(self, **values: Any) -> Any:

@@ -162,7 +162,7 @@ class OrderExecutor:
             self._connection = None
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite) on the executor's connection.
 
         Why a connection of its own, kept for the executor's life (a tick): a session
@@ -208,7 +208,7 @@ class OrderExecutor:
         try:
             # Core statements: the ORM unit of work cost more than the SQL itself here,
             # and nothing below needs ORM objects.
-            with self._write() as connection:
+            with self.transaction() as connection:
                 if make_coid is not None:
                     coid = make_coid(connection)
                 check = OrderCheck(notional=intent.notional,
@@ -243,7 +243,7 @@ class OrderExecutor:
                     closes_position_id=intent.closes_position_id, snapshot=snapshot,
                 )
         except RiskRejected as exc:
-            with self._write() as connection:
+            with self.transaction() as connection:
                 write_audit_rows(connection, [audit_values(
                     "order.risk_rejected", f"asset:{intent.asset_id}", now,
                     outcome="denied", user_id=user_id, check=exc.check,
@@ -253,7 +253,7 @@ class OrderExecutor:
         except IntegrityError:
             # The same decision of the same tick was already written (a replayed tick):
             # the existing row is that order; reconciliation owns it from here.
-            with self._write() as connection:
+            with self.transaction() as connection:
                 existing = connection.execute(select(Order.id, Order.status).where(
                     Order.client_order_id == coid)).first()
             if existing is None:
@@ -278,7 +278,7 @@ class OrderExecutor:
     def _book(self, order_id: int, coid: str, result: BrokerResult, now: datetime
               ) -> PlacedOrder:
         """Step 3: record the broker's answer in a new short transaction."""
-        with self._write() as connection:
+        with self.transaction() as connection:
             # One read of the row, the shared rules on plain records, then one statement
             # per table (see core_books): a fraction of the ORM's cost.
             books = CoreBooks(connection)
