@@ -70,6 +70,12 @@ _PORTFOLIOS = Portfolio.__table__
 _PORTFOLIO_LIMITS = select(_PORTFOLIOS.c.total_capital, _PORTFOLIOS.c.max_drawdown_pct,
                            _PORTFOLIOS.c.risk_state).where(_PORTFOLIOS.c.id == bindparam("pid"))
 _HALT = update(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid")).values(risk_state="halted")
+_PORTFOLIO_ROW = select(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid"))
+_ASSETS = Asset.__table__
+_ACTIVE_ASSETS = (select(_ASSETS).where(_ASSETS.c.portfolio_id == bindparam("pid"),
+                                        _ASSETS.c.is_active.is_(True)).order_by(_ASSETS.c.id))
+# Executemany by primary key; updated_at gets its onupdate default, as with the ORM.
+_SET_ALLOCATION = update(_ASSETS).where(_ASSETS.c.id == bindparam("pk_"))
 
 
 @dataclass
@@ -203,15 +209,15 @@ class Engine:
     def _run_portfolio(self, context: TickContext, portfolio_id: int) -> list[AssetOutcome]:
         """Allocate, run each asset, then write statistics and check the drawdown."""
         session = self.session
-        portfolio = session.get(Portfolio, portfolio_id)
+        # Core rows, not ORM objects: nothing here is written back through them, and
+        # plain rows neither expire at each commit below nor get reloaded afterwards.
+        portfolio = session.execute(_PORTFOLIO_ROW, {"pid": portfolio_id}).first()
         assert portfolio is not None
         pinfo = portfolio_info(portfolio)
         allocator_name = portfolio.portfolio_plugin
         allocator_config = dict(portfolio.portfolio_config or {})
-        assets = session.scalars(select(Asset).where(Asset.portfolio_id == portfolio_id,
-                                                     Asset.is_active.is_(True))
-                                 .order_by(Asset.id)).all()
-        asset_ids = [a.id for a in assets]  # rows expire at the first commit below
+        assets = session.execute(_ACTIVE_ASSETS, {"pid": portfolio_id}).all()
+        asset_ids = [a.id for a in assets]
         outcomes: dict[int, AssetOutcome] = {}
         units: list[AssetUnit] = []
         for asset in assets:
@@ -265,11 +271,11 @@ class Engine:
                 audit(self.session, "trading.portfolio_failed", f"portfolio:{pinfo.id}",
                       context.now, outcome="error", plugin=name, error=summary)
             return units
-        changed = [{"id": u.info.id, "allocated_capital": allocation[u.info.id]}
+        changed = [{"pk_": u.info.id, "allocated_capital": allocation[u.info.id]}
                    for u in units if abs(u.info.allocated_capital - allocation[u.info.id]) > 1e-12]
         if changed:
-            with write_transaction(self.session):
-                self.session.execute(update(Asset), changed)
+            with context.executor.transaction() as connection:
+                connection.execute(_SET_ALLOCATION, changed)
         return [u.with_allocation(allocation[u.info.id]) for u in units]
 
     def _finish_portfolio(self, context: TickContext, portfolio_id: int,
