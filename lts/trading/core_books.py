@@ -97,8 +97,12 @@ class CoreBooks:
         return Record(dict(row._mapping))
 
     def add(self, row: Any) -> None:
-        """Collect an audit row of the state machine (an AuditLog object)."""
+        """Collect an audit row given as an AuditLog object."""
         self.audit_rows.append(audit_row_values(row))
+
+    def add_audit_values(self, values: dict[str, Any]) -> None:
+        """Collect an audit row given as column values (the state machine's way)."""
+        self.audit_rows.append(values)
 
     def related_positions(self, order: Any) -> list[Any]:
         """The open position ``order`` closes and any it opened (already loaded ones reused)."""

@@ -362,8 +362,9 @@ class Engine:
                     mark_to_market(position, snapshot.last_price, now)
                 infos = [position_info(p) for p in rows]
         elif held:
-            with write_transaction(session):
-                infos = mark_rows(session, held, snapshot.last_price, now)
+            # The tick's write connection: cheaper than a session transaction per asset.
+            with context.executor.transaction() as connection:
+                infos = mark_rows(connection, held, snapshot.last_price, now)
         decision = self._call(context, unit.strategy, "decide", unit.strategy.decide,
                               snapshot, infos[0] if infos else None,
                               unit.info.allocated_capital)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from lts.models import Position
@@ -70,8 +70,8 @@ def open_positions(session: Session, asset_ids: list[int]
     return held
 
 
-def mark_rows(session: Session, positions: list[tuple[PositionInfo, float]], price: float,
-              now: datetime) -> list[PositionInfo]:
+def mark_rows(session: Session | Connection, positions: list[tuple[PositionInfo, float]],
+              price: float, now: datetime) -> list[PositionInfo]:
     """Mark open positions at ``price`` with one executemany UPDATE; return updated views."""
     session.execute(_MARK, [
         {"pid": info.id, "price": price, "now": now,
