@@ -20,13 +20,19 @@ from lts.trading.books import Books, as_books
 
 _EPSILON = 1e-9
 _TABLE = Position.__table__
+# ``status || '' = 'open'`` instead of ``status = 'open'`` where rows are searched by
+# asset: the same rows, but SQLite cannot use the status index for it, so it searches the
+# (far more selective) asset index. Without table statistics SQLite picked the status
+# index and scanned every open position of every asset, for each order's risk check.
+# PostgreSQL plans from statistics and uses the asset index either way.
+OPEN_BY_ASSET = _TABLE.c.status.concat("") == "open"
 # Built once: the hot path of every tick runs these for every asset.
 _OPEN_POSITIONS = select(
     _TABLE.c.id, _TABLE.c.asset_id, _TABLE.c.side, _TABLE.c.quantity, _TABLE.c.entry_price,
     _TABLE.c.opened_at, _TABLE.c.stop_loss, _TABLE.c.take_profit, _TABLE.c.current_price,
     _TABLE.c.broker_position_id, _TABLE.c.commission,
 ).where(_TABLE.c.asset_id.in_(bindparam("asset_ids", expanding=True)),
-        _TABLE.c.status == "open").order_by(_TABLE.c.id)
+        OPEN_BY_ASSET).order_by(_TABLE.c.id)
 _MARK = update(_TABLE).where(_TABLE.c.id == bindparam("pid"), _TABLE.c.status == "open"
                              ).values(current_price=bindparam("price"),
                                       unrealized_pnl=bindparam("pnl"),

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from lts.models import Asset, Order, Portfolio, Position
 from lts.trading.errors import RiskRejected
 from lts.trading.order_state import OPEN_STATUSES
+from lts.trading.positions import OPEN_BY_ASSET
 
 RISK_SETTING_KEYS = ("kill_switch", "max_order_notional", "max_orders_per_minute")
 # Float noise must not turn "exactly the allocation" into a rejection.
@@ -73,11 +74,14 @@ _ASSET_ID = bindparam("asset_id")
 # Capital in the asset's open positions, at entry.
 _POSITIONS_CAPITAL = select(
     func.coalesce(func.sum(_POSITIONS.c.quantity * _POSITIONS.c.entry_price), 0.0)
-).where(_POSITIONS.c.asset_id == _ASSET_ID, _POSITIONS.c.status == "open").scalar_subquery()
+).where(_POSITIONS.c.asset_id == _ASSET_ID, OPEN_BY_ASSET).scalar_subquery()
 # Capital in the asset's live opening orders (closing orders free capital, not use it).
+# The statuses are OR-ed equalities, not an expanding IN: that one is re-rendered into
+# SQL text at every execution, and this query runs for every order.
 _ORDERS_CAPITAL = select(
     func.coalesce(func.sum(_ORDERS.c.quantity * func.coalesce(_ORDERS.c.price, 0.0)), 0.0)
-).where(_ORDERS.c.asset_id == _ASSET_ID, _ORDERS.c.status.in_(OPEN_STATUSES),
+).where(_ORDERS.c.asset_id == _ASSET_ID,
+        or_(*(_ORDERS.c.status == status for status in OPEN_STATUSES)),
         _ORDERS.c.id.not_in(select(_POSITIONS.c.close_order_id).where(
             _POSITIONS.c.asset_id == _ASSET_ID,
             _POSITIONS.c.close_order_id.is_not(None)))).scalar_subquery()
