@@ -61,9 +61,11 @@ from lts.plugins.base import (
 
 _TABLE = PaperOrder.__table__
 _BY_CLIENT_ID = select(_TABLE).where(_TABLE.c.client_order_id == bindparam("client_order_id"))
+# OR-ed equalities, not an expanding IN: that one is re-rendered into SQL text at every
+# execution, and this runs for every asset on every tick.
 _RESTING_CONDITION = and_(_TABLE.c.asset_id == bindparam("asset_id"),
                           _TABLE.c.status == "submitted",
-                          _TABLE.c.order_type.in_(("limit", "stop")))
+                          or_(_TABLE.c.order_type == "limit", _TABLE.c.order_type == "stop"))
 _RESTING = select(_TABLE).where(_RESTING_CONDITION).order_by(_TABLE.c.id)
 _RESTING_OR_EXITS = select(_TABLE).where(or_(
     _RESTING_CONDITION,
