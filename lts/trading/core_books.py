@@ -49,13 +49,22 @@ _INSERT_AUDIT = insert(_AUDIT)
 class Record:
     """A table row as a plain mutable object whose attributes are the column names.
 
-    It remembers the values it was loaded with, so only changed columns are written
-    (and, as with the ORM, ``updated_at``'s onupdate default fills in when not set).
+    It remembers the values it was loaded with and the columns assigned since, so only
+    those are written. An assigned column is written even when the value is unchanged:
+    the state machine stamps ``updated_at`` with the tick time, and that stamp must win
+    over the column's onupdate default (wall-clock time), which fills in only when
+    ``updated_at`` was not assigned at all.
     """
 
     def __init__(self, values: dict[str, Any], *, new: bool = False) -> None:
         self.__dict__.update(values)
-        self._loaded = {} if new else dict(values)
+        self.__dict__["_loaded"] = {} if new else dict(values)
+        self.__dict__["_assigned"] = set()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set a column and remember that it was assigned."""
+        self.__dict__[name] = value
+        self._assigned.add(name)
 
     def __getattr__(self, name: str) -> Any:
         """Only called for unknown attributes: a typo must fail loudly."""
@@ -66,9 +75,9 @@ class Record:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def changes(self) -> dict[str, Any]:
-        """Return the columns whose value differs from the loaded one."""
+        """Return the columns assigned since loading or differing from the loaded value."""
         return {k: v for k, v in self.values().items()
-                if self._loaded.get(k, _MISSING) != v}
+                if k in self._assigned or self._loaded.get(k, _MISSING) != v}
 
 
 def audit_row_values(row: AuditLog) -> dict[str, Any]:
@@ -105,10 +114,20 @@ class CoreBooks:
         self.audit_rows.append(values)
 
     def related_positions(self, order: Any) -> list[Any]:
-        """The open position ``order`` closes and any it opened (already loaded ones reused)."""
+        """The open position ``order`` closes and any it opened, as they stand in memory.
+
+        The ORM flushes before it queries, so a second fill of one answer finds the
+        position the first fill opened or closed. Here nothing is written before
+        :meth:`write`, so the tracked records (new ones included) are matched in memory
+        with the same condition as the query.
+        """
         rows = self.connection.execute(_RELATED_POSITIONS, {"order_id": order.id,
                                                             "asset_id": order.asset_id}).all()
-        return [self._known(dict(r._mapping)) for r in rows]
+        for row in rows:
+            self._known(dict(row._mapping))
+        return [p for p in self._positions
+                if (p.close_order_id == order.id and p.status == "open")
+                or p.order_id == order.id]
 
     def new_position(self, **values: Any) -> Any:
         """Create a position record, inserted by :meth:`write`."""
@@ -117,9 +136,11 @@ class CoreBooks:
         return position
 
     def position_closed_by(self, order_id: int) -> Any | None:
-        """Read the open position ``order_id`` closes."""
-        row = self.connection.execute(_CLOSED_BY, {"order_id": order_id}).first()
-        return self._known(dict(row._mapping)) if row is not None else None
+        """Return the open position ``order_id`` closes, as it stands in memory."""
+        for row in self.connection.execute(_CLOSED_BY, {"order_id": order_id}):
+            self._known(dict(row._mapping))
+        return next((p for p in self._positions
+                     if p.close_order_id == order_id and p.status == "open"), None)
 
     def _known(self, values: dict[str, Any]) -> Record:
         """Return the record already tracked for this row, or track a new one."""

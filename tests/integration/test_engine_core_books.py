@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lts.database import write_transaction
 from lts.models import AuditLog, Order, Position
@@ -140,3 +140,31 @@ def test_orders_per_minute_counts_every_asset_of_the_portfolio_only(db):
     assert buy(second).status == "filled"
     assert buy(first).rejected_by == "max_orders_per_minute"
     assert buy(other).status == "filled"
+
+
+def test_core_books_match_the_orm_for_several_new_fills_in_one_answer(db):
+    asset = gen_asset(gen_portfolio(gen_user()), "AAA", **FAKE_ASSET)
+    orm, core = _pending(db, asset, "orm-open"), _pending(db, asset, "core-open")
+    for order, book in ((orm, _book_orm), (core, _book_core)):
+        coid = order.client_order_id
+        book(db, order.id, BrokerResult(status="filled", fills=(
+            _fill(coid, 1.0, 100.0, 1), _fill(coid, 3.0, 102.0, 2))))
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Position.id))) == 2  # one each, not three
+    assert _row(db, Position, POSITION_COLUMNS, order_id=orm.id) == \
+        _row(db, Position, POSITION_COLUMNS, order_id=core.id)
+    for opened, book in ((orm, _book_orm), (core, _book_core)):
+        position = db.session.scalars(select(Position).filter_by(order_id=opened.id)).one()
+        closing = _pending(db, asset, f"{opened.client_order_id}-close", side="sell")
+        position.close_order_id = closing.id
+        db.session.commit()
+        db.session.expire_all()
+        book(db, closing.id, BrokerResult(status="filled", fills=(
+            _fill(closing.client_order_id, 1.0, 99.0, 3),
+            _fill(closing.client_order_id, 3.0, 98.0, 4))))
+    db.session.expire_all()
+    closed = [_row(db, Position, POSITION_COLUMNS, order_id=o.id) for o in (orm, core)]
+    assert closed[0] == closed[1] and closed[0]["status"] == "closed"
+    assert db.session.scalar(select(func.count(Position.id))) == 2
+    assert _row(db, Order, ORDER_COLUMNS, client_order_id="orm-open-close") == \
+        _row(db, Order, ORDER_COLUMNS, client_order_id="core-open-close")
