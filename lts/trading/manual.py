@@ -10,8 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import Flask, current_app
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
 from lts.extensions import db
 from lts.models import Asset, Position
@@ -78,6 +77,7 @@ def submit_manual_order(asset_id: int, side: str, quantity: float | None = None,
     now = now or system_clock()
     unit = _unit(asset_id, plugins)
     caller = PluginCaller(app)
+    executor: OrderExecutor | None = None
     try:
         executor, timeout = _executor(caller)
         snapshot = caller.call("pipeline", unit.pipeline.name, "snapshot", unit.pipeline.snapshot,
@@ -102,6 +102,8 @@ def submit_manual_order(asset_id: int, side: str, quantity: float | None = None,
         raise ValidationFailed(str(exc), {f"{exc.kind}_plugin": [exc.summary]}) from exc
     finally:
         caller.close()
+        if executor is not None:
+            executor.close()
 
 
 def close_position(position_id: int, *, user_id: int | None = None,
@@ -119,6 +121,7 @@ def close_position(position_id: int, *, user_id: int | None = None,
     now = now or system_clock()
     unit = _unit(info.asset_id, plugins)
     caller = PluginCaller(app)
+    executor: OrderExecutor | None = None
     try:
         executor, timeout = _executor(caller)
         ensure_no_transaction(db.session())
@@ -135,11 +138,13 @@ def close_position(position_id: int, *, user_id: int | None = None,
         raise ValidationFailed(str(exc), {f"{exc.kind}_plugin": [exc.summary]}) from exc
     finally:
         caller.close()
+        if executor is not None:
+            executor.close()
 
 
-def _manual_coid(asset_id: int, now: datetime) -> Callable[[Session], str]:
+def _manual_coid(asset_id: int, now: datetime) -> Callable[[Connection], str]:
     """Build the manual client id inside the order's write transaction."""
-    return lambda session: next_manual_client_order_id(session, asset_id, now)
+    return lambda connection: next_manual_client_order_id(connection, asset_id, now)
 
 
 def _executor(caller: PluginCaller) -> tuple[OrderExecutor, float]:

@@ -7,12 +7,16 @@ caller's session (so it commits, or not, with the change it describes).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from lts.models import AuditLog, Order
 from lts.models.enums import TERMINAL_ORDER_STATUSES
 from lts.trading.errors import InvalidTransition
+
+if TYPE_CHECKING:
+    from lts.trading.books import Books
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"submitted", "unknown", "rejected", "error"}),
@@ -38,7 +42,7 @@ def can_transition(current: str, target: str) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 
 
-def transition(session: Session, order: Order, target: str, now: datetime,
+def transition(session: Session | Books, order: Order | Any, target: str, now: datetime,
                reason: str | None = None) -> None:
     """Move ``order`` to ``target``; raise InvalidTransition if SPEC 2a forbids it."""
     current = order.status
@@ -50,15 +54,22 @@ def transition(session: Session, order: Order, target: str, now: datetime,
     order.updated_at = now
     if reason:
         order.reason = reason
-    session.add(AuditLog(
-        action="order.status", timestamp=now, resource=f"order:{order.id}",
-        outcome="error" if target in ("error", "rejected") else "ok",
-        details={"client_order_id": order.client_order_id, "from": current, "to": target,
-                 "reason": reason or ""},
-    ))
+    values = {
+        "action": "order.status", "timestamp": now, "resource": f"order:{order.id}",
+        "outcome": "error" if target in ("error", "rejected") else "ok",
+        "details": {"client_order_id": order.client_order_id, "from": current, "to": target,
+                    "reason": reason or ""},
+    }
+    # Core-statement books take plain values (an ORM object per row cost more than its
+    # INSERT); a session gets an AuditLog object.
+    add_values = getattr(session, "add_audit_values", None)
+    if add_values is not None:
+        add_values(values)
+    else:
+        session.add(AuditLog(**values))
 
 
-def advance(session: Session, order: Order, target: str, now: datetime,
+def advance(session: Session | Books, order: Order | Any, target: str, now: datetime,
             reason: str | None = None) -> None:
     """Move ``order`` to ``target``, through ``submitted`` when that is the only way.
 

@@ -13,20 +13,29 @@ up by ``client_order_id``; the order is never sent a second time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lts.database import write_transaction
 from lts.models import AuditLog, Order, Position
-from lts.plugins.base import AssetInfo, BrokerPlugin, BrokerResult, MarketSnapshot, OrderRequest
+from lts.plugins.base import (
+    AssetInfo,
+    BrokerPlugin,
+    BrokerResult,
+    MarketSnapshot,
+    OrderRequest,
+    PositionInfo,
+)
+from lts.trading.books import Books, as_books
 from lts.trading.clock import epoch_seconds
+from lts.trading.core_books import CoreBooks, write_audit_rows
 from lts.trading.errors import PluginCallError, RiskRejected
 from lts.trading.order_state import advance, is_terminal
 from lts.trading.plugin_calls import PluginCaller
@@ -81,7 +90,8 @@ def client_order_id(asset_id: int, tick_time: datetime, n: int | str) -> str:
     return f"lts-{asset_id}-{epoch_seconds(tick_time)}-{n}"
 
 
-def next_manual_client_order_id(session: Session, asset_id: int, now: datetime) -> str:
+def next_manual_client_order_id(session: Session | Connection, asset_id: int,
+                                now: datetime) -> str:
     """Return a client id for a manual order: ``...-m<n>`` never collides with a tick's ids."""
     prefix = client_order_id(asset_id, now, "m")
     count = session.scalar(select(func.count(Order.id))
@@ -104,6 +114,36 @@ def audit(session: Session, action: str, resource: str, now: datetime, *,
                          user_id=user_id, details=details))
 
 
+def audit_values(action: str, resource: str, now: datetime, *, outcome: str = "ok",
+                 user_id: int | None = None, **details: Any) -> dict[str, Any]:
+    """Return the values of an AuditLog row, for a Core insert (see :func:`audit`)."""
+    return {"action": action, "resource": resource, "timestamp": now, "outcome": outcome,
+            "user_id": user_id, "details": details, "ip": None}
+
+
+_ORDERS = Order.__table__
+_POSITIONS = Position.__table__
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_SET_CLOSE_ORDER = (update(_POSITIONS).where(_POSITIONS.c.id == bindparam("pid"))
+                    .values(close_order_id=bindparam("closing_order")))
+_CLOSABLE = (select(_POSITIONS, _ORDERS.c.status.label("prior_status"),
+                    _ORDERS.c.client_order_id.label("prior_client_order_id"))
+             .outerjoin(_ORDERS, _ORDERS.c.id == _POSITIONS.c.close_order_id)
+             .where(_POSITIONS.c.id == bindparam("pid")))
+
+
+def _closable_position(connection: Connection, position_id: int) -> PositionInfo:
+    """Read the position a closing order closes; RiskRejected unless it may be closed."""
+    row = connection.execute(_CLOSABLE, {"pid": position_id}).first()
+    if row is None or row.status != "open":
+        raise RiskRejected("position", "the position is not open")
+    if row.close_order_id is not None and row.prior_status is not None \
+            and not is_terminal(row.prior_status):
+        raise RiskRejected("position",
+                           f"closing order {row.prior_client_order_id} is still live")
+    return position_info(row)
+
+
 class OrderExecutor:
     """Places orders and books broker answers, for the engine and for manual orders."""
 
@@ -113,16 +153,41 @@ class OrderExecutor:
         self.caller = caller
         self.limits = limits
         self.timeout = timeout
+        self._connection: Connection | None = None
+
+    def close(self) -> None:
+        """Return the executor's connection to the pool (it holds no transaction)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite) on the executor's connection.
+
+        Why a connection of its own, kept for the executor's life (a tick): a session
+        transaction checks a connection out of the pool and back, and expires the
+        session's objects at every commit; with two write transactions per order that
+        bookkeeping cost more than the SQL. Only Core statements run here. The session
+        must hold no transaction of its own meanwhile, so a read snapshot never outlives
+        the write it should see.
+        """
+        ensure_no_transaction(self.session)
+        if self._connection is None:
+            self._connection = self.session.get_bind().connect().execution_options(
+                sqlite_immediate=True)
+        with self._connection.begin():
+            yield self._connection
 
     # ------------------------------------------------------------------ placing
 
-    def place(self, intent: OrderIntent, coid: str | Callable[[Session], str],
+    def place(self, intent: OrderIntent, coid: str | Callable[[Connection], str],
               asset: AssetInfo, broker: BrokerPlugin, snapshot: MarketSnapshot | None,
               now: datetime, *, leverage: float = 1.0, user_id: int | None = None
               ) -> PlacedOrder:
         """Check, write ``pending``, commit, send, and book the answer.
 
-        ``coid`` may be a function of the session, called inside the write transaction
+        ``coid`` may be a function of the connection, called inside the write transaction
         (manual orders count existing ids there, so two at once cannot pick the same).
         """
         created = self._insert_pending(intent, coid, asset, snapshot, now, leverage, user_id)
@@ -132,49 +197,44 @@ class OrderExecutor:
         result = self._send(broker, request, position)
         return self._book(order_id, request.client_order_id, result, now)
 
-    def _insert_pending(self, intent: OrderIntent, coid: str | Callable[[Session], str],
+    def _insert_pending(self, intent: OrderIntent,
+                        coid: str | Callable[[Connection], str],
                         asset: AssetInfo, snapshot: MarketSnapshot | None, now: datetime,
                         leverage: float, user_id: int | None
                         ) -> tuple[int, OrderRequest, Any] | PlacedOrder:
         """Step 1: the risk checks and the ``pending`` row in one write transaction."""
-        session = self.session
         make_coid = coid if callable(coid) else None
         coid = coid if isinstance(coid, str) else f"lts-{intent.asset_id}-pending"
         try:
-            with write_transaction(session):
+            # Core statements: the ORM unit of work cost more than the SQL itself here,
+            # and nothing below needs ORM objects.
+            with self.transaction() as connection:
                 if make_coid is not None:
-                    coid = make_coid(session)
+                    coid = make_coid(connection)
                 check = OrderCheck(notional=intent.notional,
                                    closing=intent.closes_position_id is not None,
                                    flatten=intent.flatten, leverage=leverage)
-                check_order(session, load_subject(session, intent.asset_id), check,
-                            self.limits, now)
-                position = None
+                check_order(load_subject(connection, intent.asset_id, now), check, self.limits)
+                closing_info = None
                 if intent.closes_position_id is not None:
-                    position = session.get(Position, intent.closes_position_id)
-                    if position is None or position.status != "open":
-                        raise RiskRejected("position", "the position is not open")
-                    if position.close_order_id is not None:
-                        prior = session.get(Order, position.close_order_id)
-                        if prior is not None and not is_terminal(prior.status):
-                            raise RiskRejected("position",
-                                               f"closing order {prior.client_order_id} "
-                                               "is still live")
-                order = Order(
-                    asset_id=intent.asset_id, order_type=intent.order_type, side=intent.side,
-                    quantity=intent.quantity,
-                    price=intent.price if intent.price is not None else intent.reference_price,
-                    stop_loss=intent.stop_loss, take_profit=intent.take_profit,
-                    status="pending", client_order_id=coid, reason=intent.reason or None,
-                    source=intent.source, created_at=now, updated_at=now,
-                )
-                session.add(order)
-                session.flush()
-                if position is not None:
-                    position.close_order_id = order.id
-                audit(session, "order.created", f"order:{order.id}", now, user_id=user_id,
-                      client_order_id=coid, side=intent.side, quantity=intent.quantity,
-                      source=intent.source, reason=intent.reason)
+                    closing_info = _closable_position(connection, intent.closes_position_id)
+                order_id = connection.execute(_INSERT_ORDER, {
+                    "asset_id": intent.asset_id, "order_type": intent.order_type,
+                    "side": intent.side, "quantity": intent.quantity,
+                    "price": intent.price if intent.price is not None
+                    else intent.reference_price,
+                    "stop_loss": intent.stop_loss, "take_profit": intent.take_profit,
+                    "status": "pending", "client_order_id": coid,
+                    "reason": intent.reason or None, "source": intent.source,
+                    "created_at": now, "updated_at": now,
+                }).scalar_one()
+                if closing_info is not None:
+                    connection.execute(_SET_CLOSE_ORDER, {"pid": closing_info.id,
+                                                          "closing_order": order_id})
+                write_audit_rows(connection, [audit_values(
+                    "order.created", f"order:{order_id}", now, user_id=user_id,
+                    client_order_id=coid, side=intent.side, quantity=intent.quantity,
+                    source=intent.source, reason=intent.reason)])
                 request = OrderRequest(
                     client_order_id=coid, asset=asset, side=intent.side,  # type: ignore[arg-type]
                     quantity=intent.quantity, order_type=intent.order_type,  # type: ignore[arg-type]
@@ -182,21 +242,20 @@ class OrderExecutor:
                     take_profit=intent.take_profit,
                     closes_position_id=intent.closes_position_id, snapshot=snapshot,
                 )
-                order_id = order.id
-                closing_info = position_info(position) if position is not None else None
         except RiskRejected as exc:
-            with write_transaction(session):
-                audit(session, "order.risk_rejected", f"asset:{intent.asset_id}", now,
-                      outcome="denied", user_id=user_id, check=exc.check,
-                      message=exc.message, client_order_id=coid, source=intent.source)
+            with self.transaction() as connection:
+                write_audit_rows(connection, [audit_values(
+                    "order.risk_rejected", f"asset:{intent.asset_id}", now,
+                    outcome="denied", user_id=user_id, check=exc.check,
+                    message=exc.message, client_order_id=coid, source=intent.source)])
             return PlacedOrder(None, coid, "rejected", rejected_by=exc.check,
                                message=exc.message)
         except IntegrityError:
             # The same decision of the same tick was already written (a replayed tick):
             # the existing row is that order; reconciliation owns it from here.
-            existing = session.execute(select(Order.id, Order.status).where(
-                Order.client_order_id == coid)).first()
-            session.commit()
+            with self.transaction() as connection:
+                existing = connection.execute(select(Order.id, Order.status).where(
+                    Order.client_order_id == coid)).first()
             if existing is None:
                 raise
             return PlacedOrder(existing[0], coid, existing[1], duplicate=True,
@@ -219,21 +278,26 @@ class OrderExecutor:
     def _book(self, order_id: int, coid: str, result: BrokerResult, now: datetime
               ) -> PlacedOrder:
         """Step 3: record the broker's answer in a new short transaction."""
-        with write_transaction(self.session):
-            order = self.session.get(Order, order_id)
-            assert order is not None
-            apply_broker_result(self.session, order, result, now)
+        with self.transaction() as connection:
+            # One read of the row, the shared rules on plain records, then one statement
+            # per table (see core_books): a fraction of the ORM's cost.
+            books = CoreBooks(connection)
+            order = books.load_order(order_id)
+            apply_broker_result(books, order, result, now)
+            books.write(order)
             status = order.status
         return PlacedOrder(order_id, coid, status, message=result.message)
 
 
-def apply_broker_result(session: Session, order: Order, result: BrokerResult,
+def apply_broker_result(session: Session | Books, order: Any, result: BrokerResult,
                         now: datetime) -> None:
     """Move ``order`` along the state machine to what the broker says, booking new fills.
 
     Idempotent: fills already counted in ``filled_quantity`` are skipped, so the same
-    answer seen twice (submit, then a lookup) books nothing twice.
+    answer seen twice (submit, then a lookup) books nothing twice. ``session`` is an ORM
+    session (``order`` an Order) or :class:`~lts.trading.books.Books` (``order`` a record).
     """
+    session = as_books(session)
     if result.broker_order_id:
         order.broker_order_id = result.broker_order_id
     response = dict(result.raw)
@@ -266,7 +330,7 @@ def apply_broker_result(session: Session, order: Order, result: BrokerResult,
         _release_position(session, order)
 
 
-def _book_new_fills(session: Session, order: Order, result: BrokerResult,
+def _book_new_fills(session: Books, order: Any, result: BrokerResult,
                     now: datetime) -> None:
     """Apply the fills of ``result`` beyond what the order already has booked."""
     seen = 0.0
@@ -277,9 +341,8 @@ def _book_new_fills(session: Session, order: Order, result: BrokerResult,
         apply_fill(session, order, fill, now)
 
 
-def _release_position(session: Session, order: Order) -> None:
+def _release_position(session: Books, order: Any) -> None:
     """Free the position of a closing order that died, for another closing order."""
-    position = session.scalar(select(Position).where(Position.close_order_id == order.id,
-                                                     Position.status == "open"))
+    position = session.position_closed_by(order.id)
     if position is not None:
         position.close_order_id = None

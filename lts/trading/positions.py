@@ -9,22 +9,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from lts.models import Order, Position
+from lts.models import Position
 from lts.plugins.base import Fill, PositionInfo
+from lts.trading.books import Books, as_books
 
 _EPSILON = 1e-9
 _TABLE = Position.__table__
+# ``status || '' = 'open'`` instead of ``status = 'open'`` where rows are searched by
+# asset: the same rows, but SQLite cannot use the status index for it, so it searches the
+# (far more selective) asset index. Without table statistics SQLite picked the status
+# index and scanned every open position of every asset, for each order's risk check.
+# PostgreSQL plans from statistics and uses the asset index either way.
+OPEN_BY_ASSET = _TABLE.c.status.concat("") == "open"
 # Built once: the hot path of every tick runs these for every asset.
 _OPEN_POSITIONS = select(
     _TABLE.c.id, _TABLE.c.asset_id, _TABLE.c.side, _TABLE.c.quantity, _TABLE.c.entry_price,
     _TABLE.c.opened_at, _TABLE.c.stop_loss, _TABLE.c.take_profit, _TABLE.c.current_price,
     _TABLE.c.broker_position_id, _TABLE.c.commission,
 ).where(_TABLE.c.asset_id.in_(bindparam("asset_ids", expanding=True)),
-        _TABLE.c.status == "open").order_by(_TABLE.c.id)
+        OPEN_BY_ASSET).order_by(_TABLE.c.id)
 _MARK = update(_TABLE).where(_TABLE.c.id == bindparam("pid"), _TABLE.c.status == "open"
                              ).values(current_price=bindparam("price"),
                                       unrealized_pnl=bindparam("pnl"),
@@ -41,7 +49,7 @@ def pnl(side: str, entry: float, price: float, quantity: float, commission: floa
     return direction(side) * (price - entry) * quantity - commission
 
 
-def position_info(position: Position) -> PositionInfo:
+def position_info(position: Any) -> PositionInfo:
     """Build the frozen view of a position plugins receive."""
     return PositionInfo(
         id=position.id, asset_id=position.asset_id, side=position.side,  # type: ignore[arg-type]
@@ -68,8 +76,8 @@ def open_positions(session: Session, asset_ids: list[int]
     return held
 
 
-def mark_rows(session: Session, positions: list[tuple[PositionInfo, float]], price: float,
-              now: datetime) -> list[PositionInfo]:
+def mark_rows(session: Session | Connection, positions: list[tuple[PositionInfo, float]],
+              price: float, now: datetime) -> list[PositionInfo]:
     """Mark open positions at ``price`` with one executemany UPDATE; return updated views."""
     session.execute(_MARK, [
         {"pid": info.id, "price": price, "now": now,
@@ -78,7 +86,7 @@ def mark_rows(session: Session, positions: list[tuple[PositionInfo, float]], pri
     return [replace(info, current_price=price) for info, _ in positions]
 
 
-def mark_to_market(position: Position, price: float, now: datetime) -> None:
+def mark_to_market(position: Any, price: float, now: datetime) -> None:
     """Set ``current_price`` and ``unrealized_pnl`` of an open position."""
     position.current_price = price
     position.unrealized_pnl = pnl(position.side, position.entry_price, price,
@@ -86,7 +94,7 @@ def mark_to_market(position: Position, price: float, now: datetime) -> None:
     position.updated_at = now
 
 
-def record_fill_on_order(order: Order, fill: Fill) -> None:
+def record_fill_on_order(order: Any, fill: Fill) -> None:
     """Add a fill to the order's filled quantity, average price and commission."""
     total = order.filled_quantity + fill.quantity
     previous = (order.fill_price or 0.0) * order.filled_quantity
@@ -95,33 +103,34 @@ def record_fill_on_order(order: Order, fill: Fill) -> None:
     order.commission = (order.commission or 0.0) + fill.commission
 
 
-def apply_fill(session: Session, order: Order, fill: Fill, now: datetime) -> Position | None:
-    """Book one fill of ``order``: open/grow its position, or close the one it closes."""
+def apply_fill(session: Session | Books, order: Any, fill: Fill, now: datetime) -> Any:
+    """Book one fill of ``order``: open/grow its position, or close the one it closes.
+
+    ``session`` is an ORM session or any :class:`~lts.trading.books.Books`; ``order``
+    an Order or a record with the same attributes.
+    """
+    books = as_books(session)
     record_fill_on_order(order, fill)
-    # One query finds either the open position this order closes or the one it opened.
-    related = session.scalars(select(Position).where(or_(
-        and_(Position.close_order_id == order.id, Position.status == "open"),
-        Position.order_id == order.id))).all()
+    related = books.related_positions(order)
     closing = next((p for p in related if p.close_order_id == order.id), None)
     if closing is not None:
         _book_closing_fill(closing, order, fill, now)
         return closing
     opened = next((p for p in related if p.order_id == order.id), None)
-    return _book_opening_fill(session, order, fill, now, opened)
+    return _book_opening_fill(books, order, fill, now, opened)
 
 
-def _book_opening_fill(session: Session, order: Order, fill: Fill, now: datetime,
-                       position: Position | None) -> Position:
+def _book_opening_fill(books: Books, order: Any, fill: Fill, now: datetime,
+                       position: Any | None) -> Any:
     """Open the order's position, or grow it at the average entry price."""
     if position is None:
-        position = Position(
+        position = books.new_position(
             asset_id=order.asset_id, order_id=order.id,
             side="long" if order.side == "buy" else "short",
             quantity=fill.quantity, entry_price=fill.price, commission=fill.commission,
             stop_loss=order.stop_loss, take_profit=order.take_profit,
             status="open", opened_at=fill.time, updated_at=now, realized_pnl=0.0,
         )
-        session.add(position)
     else:
         total = position.quantity + fill.quantity
         position.entry_price = (position.entry_price * position.quantity
@@ -132,7 +141,7 @@ def _book_opening_fill(session: Session, order: Order, fill: Fill, now: datetime
     return position
 
 
-def _book_closing_fill(position: Position, order: Order, fill: Fill, now: datetime) -> None:
+def _book_closing_fill(position: Any, order: Any, fill: Fill, now: datetime) -> None:
     """Charge the commission; once the whole quantity is filled, close with realized P&L."""
     position.commission += fill.commission
     if order.filled_quantity + _EPSILON < position.quantity:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from lts.models import Asset, Order, Portfolio, Position
 from lts.trading.errors import RiskRejected
 from lts.trading.order_state import OPEN_STATUSES
+from lts.trading.positions import OPEN_BY_ASSET
 
 RISK_SETTING_KEYS = ("kill_switch", "max_order_notional", "max_orders_per_minute")
 # Float noise must not turn "exactly the allocation" into a rejection.
@@ -52,26 +52,72 @@ class OrderCheck:
 
 @dataclass(frozen=True)
 class RiskSubject:
-    """The portfolio and asset an order is checked against, read in its transaction."""
+    """The portfolio and asset an order is checked against, read in its transaction.
+
+    ``recent_orders`` counts the portfolio's orders of the last 60 s; ``committed`` is the
+    asset's capital in open positions plus live opening orders (before leverage).
+    """
 
     portfolio_id: int
     risk_state: str
     asset_id: int
     allocated_capital: float
+    recent_orders: int = 0
+    committed: float = 0.0
 
 
-def load_subject(session: Session, asset_id: int) -> RiskSubject:
-    """Read (and on PostgreSQL lock) the asset's portfolio row for the checks."""
-    row = session.execute(
-        select(Portfolio.id, Portfolio.risk_state, Asset.allocated_capital)
-        .join(Asset, Asset.portfolio_id == Portfolio.id)
-        .where(Asset.id == asset_id).with_for_update(of=Portfolio)
-    ).one()
-    return RiskSubject(row[0], row[1], asset_id, float(row[2]))
+_POSITIONS = Position.__table__
+_ORDERS = Order.__table__
+_ASSETS = Asset.__table__
+_PORTFOLIOS = Portfolio.__table__
+_ASSET_ID = bindparam("asset_id")
+# Capital in the asset's open positions, at entry.
+_POSITIONS_CAPITAL = select(
+    func.coalesce(func.sum(_POSITIONS.c.quantity * _POSITIONS.c.entry_price), 0.0)
+).where(_POSITIONS.c.asset_id == _ASSET_ID, OPEN_BY_ASSET).scalar_subquery()
+# Capital in the asset's live opening orders (closing orders free capital, not use it).
+# The statuses are OR-ed equalities, not an expanding IN: that one is re-rendered into
+# SQL text at every execution, and this query runs for every order.
+_ORDERS_CAPITAL = select(
+    func.coalesce(func.sum(_ORDERS.c.quantity * func.coalesce(_ORDERS.c.price, 0.0)), 0.0)
+).where(_ORDERS.c.asset_id == _ASSET_ID,
+        or_(*(_ORDERS.c.status == status for status in OPEN_STATUSES)),
+        _ORDERS.c.id.not_in(select(_POSITIONS.c.close_order_id).where(
+            _POSITIONS.c.asset_id == _ASSET_ID,
+            _POSITIONS.c.close_order_id.is_not(None)))).scalar_subquery()
+# The portfolio's orders of the last minute (max_orders_per_minute). The inner assets
+# table is an alias: correlating it with the outer one would count one asset's orders.
+_SIBLINGS = _ASSETS.alias("siblings")
+_RECENT_ORDERS = select(func.count(_ORDERS.c.id)).join(
+    _SIBLINGS, _SIBLINGS.c.id == _ORDERS.c.asset_id
+).where(_SIBLINGS.c.portfolio_id == _PORTFOLIOS.c.id,
+        _ORDERS.c.created_at > bindparam("since")).correlate(_PORTFOLIOS).scalar_subquery()
+_SUBJECT = (select(_PORTFOLIOS.c.id, _PORTFOLIOS.c.risk_state, _ASSETS.c.allocated_capital)
+            .join(_ASSETS, _ASSETS.c.portfolio_id == _PORTFOLIOS.c.id)
+            .where(_ASSETS.c.id == _ASSET_ID))
+# Everything the checks read, in one round trip: this runs for every order placed.
+_SUBJECT_AND_USAGE = _SUBJECT.add_columns(_RECENT_ORDERS, _POSITIONS_CAPITAL, _ORDERS_CAPITAL)
+_LOCK_PORTFOLIO = _SUBJECT.with_for_update(of=_PORTFOLIOS)
 
 
-def check_order(session: Session, subject: RiskSubject, order: OrderCheck,
-                limits: RiskLimits, now: datetime) -> None:
+def load_subject(connection: Connection, asset_id: int, now: datetime) -> RiskSubject:
+    """Read (and on PostgreSQL first lock) the asset's portfolio row and its usage.
+
+    On SQLite the write transaction (``BEGIN IMMEDIATE``) already serialises writers, so
+    one query reads everything. On PostgreSQL the portfolio row is locked by a statement
+    of its own *before* the usage is read: in READ COMMITTED each statement sees what was
+    committed when it started, so an order committed while we waited for the lock is
+    counted (subqueries of the locking statement itself would not see it).
+    """
+    if connection.dialect.name != "sqlite":
+        connection.execute(_LOCK_PORTFOLIO, {"asset_id": asset_id}).one()
+    row = connection.execute(_SUBJECT_AND_USAGE, {
+        "asset_id": asset_id, "since": now - timedelta(minutes=1)}).one()
+    return RiskSubject(row[0], row[1], asset_id, float(row[2]), int(row[3] or 0),
+                       float(row[4] or 0.0) + float(row[5] or 0.0))
+
+
+def check_order(subject: RiskSubject, order: OrderCheck, limits: RiskLimits) -> None:
     """Raise RiskRejected naming the first check ``order`` fails.
 
     Closing orders reduce risk, so they pass ``reducing`` and the size limits; only a
@@ -93,52 +139,16 @@ def check_order(session: Session, subject: RiskSubject, order: OrderCheck,
         raise RiskRejected("max_order_notional",
                            f"notional {order.notional:.2f} exceeds "
                            f"{limits.max_order_notional:.2f}")
-    recent = _orders_last_minute(session, portfolio_id, now)
+    recent = subject.recent_orders
     if recent >= limits.max_orders_per_minute:
         raise RiskRejected("max_orders_per_minute",
                            f"portfolio {portfolio_id} sent {recent} orders in the last minute "
                            f"(limit {limits.max_orders_per_minute})")
-    used = committed_capital(session, subject.asset_id, order.leverage)
+    # A partially filled order counts whole (its position too): erring on the safe side.
+    used = subject.committed / order.leverage
     margin = order.notional / order.leverage
     allocated = subject.allocated_capital
     if used + margin > allocated * (1 + _TOLERANCE) + _TOLERANCE:
         raise RiskRejected("allocation",
                            f"needs {margin:.2f} but only {max(allocated - used, 0):.2f} of the "
                            f"{allocated:.2f} allocated to asset {subject.asset_id} is free")
-
-
-def _orders_last_minute(session: Session, portfolio_id: int, now: datetime) -> int:
-    """Orders of the portfolio created in the 60 seconds before ``now``."""
-    return int(session.scalar(
-        select(func.count(Order.id)).join(Asset, Asset.id == Order.asset_id)
-        .where(Asset.portfolio_id == portfolio_id,
-               Order.created_at > now - timedelta(minutes=1))
-    ) or 0)
-
-
-_POSITIONS = Position.__table__
-_ORDERS = Order.__table__
-# One round trip: capital in open positions plus live opening orders of one asset.
-_COMMITTED = select(
-    select(func.coalesce(func.sum(_POSITIONS.c.quantity * _POSITIONS.c.entry_price), 0.0))
-    .where(_POSITIONS.c.asset_id == bindparam("asset_id"), _POSITIONS.c.status == "open")
-    .scalar_subquery(),
-    select(func.coalesce(func.sum(_ORDERS.c.quantity * func.coalesce(_ORDERS.c.price, 0.0)),
-                         0.0))
-    .where(_ORDERS.c.asset_id == bindparam("asset_id"),
-           _ORDERS.c.status.in_(OPEN_STATUSES),
-           _ORDERS.c.id.not_in(select(_POSITIONS.c.close_order_id).where(
-               _POSITIONS.c.asset_id == bindparam("asset_id"),
-               _POSITIONS.c.close_order_id.is_not(None))))
-    .scalar_subquery(),
-)
-
-
-def committed_capital(session: Session, asset_id: int, leverage: float = 1.0) -> float:
-    """Capital tied up in the asset: open positions plus live opening orders.
-
-    Notional is divided by ``leverage``; a partially filled order counts whole (its
-    position too): erring on the safe side.
-    """
-    positions, orders = session.execute(_COMMITTED, {"asset_id": asset_id}).one()
-    return float((positions or 0.0) + (orders or 0.0)) / leverage

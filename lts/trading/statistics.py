@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import Connection, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from lts.models import Asset, Position, Statistic
+
+_STATISTICS = Statistic.__table__
 
 
 def tick_seconds_key() -> str:
@@ -31,14 +33,19 @@ def unrealized_key(asset_id: int) -> str:
     return f"asset.{asset_id}.unrealized_pnl"
 
 
-def record(session: Session, samples: Iterable[tuple[str, float]], now: datetime) -> None:
-    """Insert samples in one statement, in the caller's transaction."""
+def record(session: Session | Connection, samples: Iterable[tuple[str, float]],
+           now: datetime) -> None:
+    """Insert samples in one statement, in the caller's transaction.
+
+    A Core insert into the table: the ORM bulk-insert path costs more and returns nothing
+    we use.
+    """
     rows = [{"key": key, "value": float(value), "timestamp": now} for key, value in samples]
     if rows:
-        session.execute(insert(Statistic), rows)
+        session.execute(insert(_STATISTICS), rows)
 
 
-def portfolio_pnl(session: Session, portfolio_id: int
+def portfolio_pnl(session: Session | Connection, portfolio_id: int
                   ) -> tuple[float, float, dict[int, float]]:
     """(realized, unrealized, unrealized per asset) over the portfolio's positions.
 
@@ -56,7 +63,7 @@ def portfolio_pnl(session: Session, portfolio_id: int
     return (float(sum(r[1] for r in rows)), float(sum(per_asset.values())), per_asset)
 
 
-def peak_equity(session: Session, portfolio_id: int, floor: float) -> float:
+def peak_equity(session: Session | Connection, portfolio_id: int, floor: float) -> float:
     """Highest equity recorded for the portfolio, at least ``floor`` (its capital)."""
     value = session.scalar(select(func.max(Statistic.value))
                            .where(Statistic.key == equity_key(portfolio_id)))

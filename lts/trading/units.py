@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import Row
+
 from lts.models import Asset, Portfolio
 from lts.plugins.base import (
     AssetInfo,
@@ -51,8 +53,8 @@ def _get(plugins: PluginSource, kind: str, name: str, config: Mapping[str, Any] 
         raise PluginCallError(kind, name, "load", traceback_summary(exc)) from exc
 
 
-def build_unit(plugins: PluginSource, asset: Asset) -> AssetUnit:
-    """Build the unit of ``asset`` from its row; raises PluginCallError naming the plugin."""
+def build_unit(plugins: PluginSource, asset: Asset | Row[Any]) -> AssetUnit:
+    """Build the unit of ``asset`` (ORM object or Core row); PluginCallError names the plugin."""
     pipeline = _get(plugins, "pipeline", asset.pipeline_plugin, asset.pipeline_config)
     strategy = _get(plugins, "strategy", asset.strategy_plugin, asset.strategy_config)
     broker = _get(plugins, "broker", asset.broker_plugin, asset.broker_config)
@@ -65,8 +67,8 @@ def build_unit(plugins: PluginSource, asset: Asset) -> AssetUnit:
     return AssetUnit(info=info, pipeline=pipeline, strategy=strategy, broker=broker)
 
 
-def portfolio_info(portfolio: Portfolio) -> PortfolioInfo:
-    """Build the frozen view of a portfolio plugins receive."""
+def portfolio_info(portfolio: Portfolio | Row[Any]) -> PortfolioInfo:
+    """Build the frozen view of a portfolio plugins receive (from an object or a row)."""
     return PortfolioInfo(id=portfolio.id, user_id=portfolio.user_id, name=portfolio.name,
                          total_capital=portfolio.total_capital,
                          risk_state=portfolio.risk_state,

@@ -1,0 +1,170 @@
+"""The Core-statement booking path writes exactly what the ORM path writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from lts.database import write_transaction
+from lts.models import AuditLog, Order, Position
+from lts.plugins.base import BrokerResult, Fill
+from lts.services.runtime_config import set_runtime_setting
+from lts.trading.core_books import CoreBooks
+from lts.trading.manual import submit_manual_order
+from lts.trading.orders import apply_broker_result
+from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
+
+NOW = EPOCH + timedelta(minutes=10)
+ORDER_COLUMNS = ("status", "filled_quantity", "fill_price", "commission", "filled_at",
+                 "broker_order_id", "reason", "updated_at")
+POSITION_COLUMNS = ("side", "quantity", "entry_price", "current_price", "commission",
+                    "unrealized_pnl", "realized_pnl", "status", "opened_at", "closed_at",
+                    "exit_price", "stop_loss", "take_profit")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_book() -> Iterator[None]:
+    reset_book()
+    yield
+    reset_book()
+
+
+def _pending(db, asset, coid: str, side: str = "buy", quantity: float = 4.0) -> Order:
+    asset_id = asset.id
+    db.session.commit()  # end the read that loaded ``asset``: its snapshot may be stale
+    order = Order(asset_id=asset_id, side=side, quantity=quantity, price=100.0,
+                  stop_loss=95.0, take_profit=110.0, status="pending", client_order_id=coid,
+                  source="strategy", created_at=NOW, updated_at=NOW)
+    db.session.add(order)
+    db.session.commit()
+    return order
+
+
+def _fill(coid: str, quantity: float, price: float, minutes: int) -> Fill:
+    return Fill(client_order_id=coid, quantity=quantity, price=price,
+                time=NOW + timedelta(minutes=minutes), commission=0.25)
+
+
+def _book_orm(db, order_id: int, result: BrokerResult) -> None:
+    session = db.session()
+    with write_transaction(session):
+        apply_broker_result(session, session.get(Order, order_id), result, NOW)
+
+
+def _book_core(db, order_id: int, result: BrokerResult) -> None:
+    db.session.commit()  # as the executor does: no session transaction during the write
+    with db.engine.begin() as connection:
+        books = CoreBooks(connection)
+        order = books.load_order(order_id)
+        apply_broker_result(books, order, result, NOW)
+        books.write(order)
+
+
+def _row(db, model, columns, **where):
+    row = db.session.scalars(select(model).filter_by(**where)).one()
+    return {c: getattr(row, c) for c in columns}
+
+
+def _statuses(db, order_id: int) -> list[tuple[str, str]]:
+    rows = db.session.scalars(select(AuditLog).where(AuditLog.resource == f"order:{order_id}")
+                              .order_by(AuditLog.id)).all()
+    return [(r.details["from"], r.details["to"]) for r in rows]
+
+
+def test_core_books_match_the_orm_for_partial_fill_fill_and_close(db):
+    asset = gen_asset(gen_portfolio(gen_user()), "AAA", **FAKE_ASSET)
+    orm, core = _pending(db, asset, "orm-open"), _pending(db, asset, "core-open")
+    for order, book in ((orm, _book_orm), (core, _book_core)):
+        coid = order.client_order_id
+        book(db, order.id, BrokerResult(status="partially_filled", broker_order_id="b-1",
+                                        fills=(_fill(coid, 1.0, 100.0, 1),)))
+        # Cumulative answer: only the quantity beyond what is booked counts.
+        book(db, order.id, BrokerResult(status="filled", broker_order_id="b-1", fills=(
+            _fill(coid, 1.0, 100.0, 1), _fill(coid, 3.0, 102.0, 2))))
+    db.session.expire_all()
+    assert _row(db, Order, ORDER_COLUMNS, id=orm.id) == _row(db, Order, ORDER_COLUMNS, id=core.id)
+    assert _row(db, Position, POSITION_COLUMNS, order_id=orm.id) == \
+        _row(db, Position, POSITION_COLUMNS, order_id=core.id)
+    assert _statuses(db, orm.id) == _statuses(db, core.id) == [
+        ("pending", "submitted"), ("submitted", "partially_filled"),
+        ("partially_filled", "filled")]
+
+    for opened, book in ((orm, _book_orm), (core, _book_core)):
+        position = db.session.scalars(select(Position).filter_by(order_id=opened.id)).one()
+        closing = _pending(db, asset, f"{opened.client_order_id}-close", side="sell")
+        position.close_order_id = closing.id
+        db.session.commit()
+        db.session.expire_all()
+        book(db, closing.id, BrokerResult(status="filled", fills=(
+            _fill(closing.client_order_id, 4.0, 99.0, 3),)))
+    db.session.expire_all()
+    closed = [_row(db, Position, POSITION_COLUMNS, order_id=o.id) for o in (orm, core)]
+    assert closed[0] == closed[1]
+    assert closed[0]["status"] == "closed"
+    # (99 - 101.5) x 4 less two fills' and the exit's commissions of 0.25 each.
+    assert closed[0]["realized_pnl"] == pytest.approx(-2.5 * 4 - 0.75)
+
+
+def test_core_books_release_the_position_of_a_rejected_closing_order(db):
+    asset = gen_asset(gen_portfolio(gen_user()), "AAA", **FAKE_ASSET)
+    opened = _pending(db, asset, "open")
+    _book_core(db, opened.id, BrokerResult(status="filled", fills=(_fill("open", 4.0, 100.0, 1),)))
+    closing = _pending(db, asset, "close", side="sell")
+    position = db.session.scalars(select(Position)).one()
+    position.close_order_id = closing.id
+    db.session.commit()
+    _book_core(db, closing.id, BrokerResult(status="rejected", message="no"))
+    db.session.expire_all()
+    assert db.session.get(Order, closing.id).status == "rejected"
+    assert db.session.scalars(select(Position)).one().close_order_id is None
+
+
+def test_orders_per_minute_counts_every_asset_of_the_portfolio_only(db):
+    user = gen_user()
+    portfolio = gen_portfolio(user, portfolio_plugin="split", portfolio_latency=1)
+    first, second = (gen_asset(portfolio, s, allocated_capital=5_000.0, **FAKE_ASSET)
+                     for s in ("AAA", "BBB"))
+    other = gen_asset(gen_portfolio(user, portfolio_plugin="split"), "CCC",
+                      allocated_capital=5_000.0, **FAKE_ASSET)
+    set_runtime_setting("max_orders_per_minute", 2)
+
+    def buy(asset):
+        return submit_manual_order(asset.id, "buy", 1, now=NOW, plugins=fake_source())
+
+    assert buy(other).status == "filled"  # another portfolio's order does not count
+    assert buy(first).status == "filled"
+    assert buy(second).status == "filled"
+    assert buy(first).rejected_by == "max_orders_per_minute"
+    assert buy(other).status == "filled"
+
+
+def test_core_books_match_the_orm_for_several_new_fills_in_one_answer(db):
+    asset = gen_asset(gen_portfolio(gen_user()), "AAA", **FAKE_ASSET)
+    orm, core = _pending(db, asset, "orm-open"), _pending(db, asset, "core-open")
+    for order, book in ((orm, _book_orm), (core, _book_core)):
+        coid = order.client_order_id
+        book(db, order.id, BrokerResult(status="filled", fills=(
+            _fill(coid, 1.0, 100.0, 1), _fill(coid, 3.0, 102.0, 2))))
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Position.id))) == 2  # one each, not three
+    assert _row(db, Position, POSITION_COLUMNS, order_id=orm.id) == \
+        _row(db, Position, POSITION_COLUMNS, order_id=core.id)
+    for opened, book in ((orm, _book_orm), (core, _book_core)):
+        position = db.session.scalars(select(Position).filter_by(order_id=opened.id)).one()
+        closing = _pending(db, asset, f"{opened.client_order_id}-close", side="sell")
+        position.close_order_id = closing.id
+        db.session.commit()
+        db.session.expire_all()
+        book(db, closing.id, BrokerResult(status="filled", fills=(
+            _fill(closing.client_order_id, 1.0, 99.0, 3),
+            _fill(closing.client_order_id, 3.0, 98.0, 4))))
+    db.session.expire_all()
+    closed = [_row(db, Position, POSITION_COLUMNS, order_id=o.id) for o in (orm, core)]
+    assert closed[0] == closed[1] and closed[0]["status"] == "closed"
+    assert db.session.scalar(select(func.count(Position.id))) == 2
+    assert _row(db, Order, ORDER_COLUMNS, client_order_id="orm-open-close") == \
+        _row(db, Order, ORDER_COLUMNS, client_order_id="core-open-close")
