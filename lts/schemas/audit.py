@@ -31,3 +31,19 @@ class AuditLogSchema(Schema):
     outcome = fields.String()
     ip = fields.String(allow_none=True)
     details = fields.Raw(allow_none=True)
+
+
+class AuditRowSchema(AuditLogSchema):
+    """An audit row as listed, with the acting user's name."""
+
+    username = fields.String(allow_none=True)
+
+
+class AuditPageSchema(Schema):
+    """A page of audit rows."""
+
+    items = fields.List(fields.Nested(AuditRowSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import RAISE
+
 from lts.blueprints.api import bp, page_body
 from lts.blueprints.api._common import actor
 from lts.schemas.orders import (
@@ -23,7 +25,7 @@ _FILTERS = ("portfolio_id", "asset_id", "status", "since", "until", "page", "per
 
 
 @bp.get("/orders")
-@bp.arguments(OrderQuerySchema, location="query")
+@bp.arguments(OrderQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, OrderPageSchema)
 def list_orders(args: dict[str, Any]) -> Any:
     """Orders you may see, newest first; filters portfolio_id, asset_id, status, since, until."""
@@ -50,7 +52,7 @@ def place_order(data: dict[str, Any], asset_id: int) -> Any:
 
 
 @bp.get("/positions")
-@bp.arguments(PositionQuerySchema, location="query")
+@bp.arguments(PositionQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, PositionPageSchema)
 def list_positions(args: dict[str, Any]) -> Any:
     """Positions you may see, newest first; same filters as orders (on opening time)."""

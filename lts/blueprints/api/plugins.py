@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import RAISE
+
 from lts.blueprints.api import bp
 from lts.blueprints.api._common import actor
 from lts.schemas.admin import PluginListSchema, PluginQuerySchema
@@ -12,7 +14,7 @@ from lts.services.access import is_admin
 
 
 @bp.get("/plugins")
-@bp.arguments(PluginQuerySchema, location="query")
+@bp.arguments(PluginQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, PluginListSchema)
 def list_plugins(args: dict[str, Any]) -> Any:
     """Plugins by kind and name; admins also see plugins that failed to load."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import RAISE
+
 from lts.blueprints.api import bp, page_body
 from lts.blueprints.api._common import IF_MATCH_PARAM, actor, if_match, with_etag
 from lts.schemas.assets import (
@@ -26,7 +28,7 @@ from lts.services import assets, portfolios
 
 
 @bp.get("/portfolios")
-@bp.arguments(PortfolioQuerySchema, location="query")
+@bp.arguments(PortfolioQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, PortfolioPageSchema)
 def list_portfolios(args: dict[str, Any]) -> Any:
     """Your portfolios (admins: everyone's, or one user's with ``user_id``)."""
@@ -85,7 +87,7 @@ def portfolio_kill_switch(data: dict[str, Any], portfolio_id: int) -> Any:
 
 
 @bp.get("/portfolios/<int:portfolio_id>/assets")
-@bp.arguments(AssetQuerySchema, location="query")
+@bp.arguments(AssetQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, AssetPageSchema)
 def list_assets(args: dict[str, Any], portfolio_id: int) -> Any:
     """The assets of one portfolio."""

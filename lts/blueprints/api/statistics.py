@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import RAISE
+
 from lts.blueprints.api import bp
 from lts.blueprints.api._common import actor
 from lts.schemas.admin import (
@@ -17,7 +19,7 @@ from lts.services import statistics
 
 
 @bp.get("/statistics")
-@bp.arguments(StatisticsQuerySchema, location="query")
+@bp.arguments(StatisticsQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, SeriesSchema)
 def get_statistics(args: dict[str, Any]) -> Any:
     """A series (``?key=&since=&until=&bucket=``); at most ``max_points`` (<= 1000) points."""
@@ -30,7 +32,7 @@ def get_statistics(args: dict[str, Any]) -> Any:
 
 
 @bp.get("/statistics/keys")
-@bp.arguments(StatisticKeysQuerySchema, location="query")
+@bp.arguments(StatisticKeysQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, StatisticKeysSchema)
 def statistic_keys(args: dict[str, Any]) -> Any:
     """The series keys you may read."""
