@@ -62,6 +62,28 @@ OBJECT_ROUTES: list[ObjectRoute] = [
     ObjectRoute("order", "GET", "/api/v1/orders/{id}", "read"),
     ObjectRoute("position", "GET", "/api/v1/positions/{id}", "read"),
     ObjectRoute("position", "POST", "/api/v1/positions/{id}/close", "close"),
+    # Dashboard pages (issue 6)
+    *[ObjectRoute("portfolio", method, url, action, via="page") for method, url, action in (
+        ("GET", "/portfolios/{id}", "read"),
+        ("GET", "/portfolios/{id}/edit", "update"),
+        ("POST", "/portfolios/{id}/edit", "update"),
+        ("POST", "/portfolios/{id}/activate", "update"),
+        ("POST", "/portfolios/{id}/deactivate", "update"),
+        ("POST", "/portfolios/{id}/kill-switch", "update"),
+        ("POST", "/portfolios/{id}/run", "update"),
+        ("POST", "/portfolios/{id}/delete", "delete"),
+        ("GET", "/portfolios/{id}/assets/new", "update"),
+        ("POST", "/portfolios/{id}/assets", "update"),
+    )],
+    *[ObjectRoute("asset", method, url, action, via="page") for method, url, action in (
+        ("GET", "/assets/{id}", "read"),
+        ("GET", "/assets/{id}/edit", "update"),
+        ("POST", "/assets/{id}/edit", "update"),
+        ("POST", "/assets/{id}/delete", "delete"),
+        ("POST", "/assets/{id}/toggle", "update"),
+        ("POST", "/assets/{id}/orders", "trade"),
+    )],
+    ObjectRoute("position", "POST", "/positions/{id}/close", "close", via="page"),
 ]
 # Routes with an id that only admins reach (403 for users, proven in test_users_admin).
 ADMIN_ONLY_PREFIXES = ("/admin/", "/api/v1/users/", "/api/v1/config/")

@@ -1,0 +1,253 @@
+"""Display-only queries of the dashboard that the service layer does not offer (yet).
+
+Nothing here changes data. Scoping reuses :func:`lts.services.orders.scope_to_actor`
+and paging :func:`lts.services.pagination.paginate`, so the visibility rules stay in
+one place; docs/DASHBOARD_NEEDS.md lists what should move into the services.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, select
+
+from lts.extensions import db
+from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User
+from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, POSITION_SIDES, POSITION_STATUSES
+from lts.plugins.base import AssetInfo
+from lts.services.errors import ValidationFailed
+from lts.services.orders import scope_to_actor
+from lts.services.pagination import Page, paginate
+from lts.services.runtime_config import effective_setting
+
+CHART_BARS = 300
+
+ORDER_SORTS: dict[str, Any] = {
+    "created_at": Order.created_at, "symbol": Asset.symbol, "side": Order.side,
+    "status": Order.status, "quantity": Order.quantity,
+}
+POSITION_SORTS: dict[str, Any] = {
+    "opened_at": Position.opened_at, "symbol": Asset.symbol, "status": Position.status,
+    "quantity": Position.quantity, "unrealized_pnl": Position.unrealized_pnl,
+    "realized_pnl": Position.realized_pnl,
+}
+
+
+def _ordered(statement: Select[Any], columns: dict[str, Any], sort: str, direction: str,
+             tie: Any) -> Select[Any]:
+    """ORDER BY the chosen column then the id, so pages never overlap."""
+    if sort not in columns:
+        raise ValidationFailed("invalid sort", {"sort": [f"one of {', '.join(columns)}"]})
+    if direction not in ("asc", "desc"):
+        raise ValidationFailed("invalid sort", {"direction": ["asc or desc"]})
+    column = columns[sort]
+    if direction == "desc":
+        return statement.order_by(column.desc(), tie.desc())
+    return statement.order_by(column.asc(), tie.asc())
+
+
+def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    """Refuse a filter value outside ``allowed``, naming the filter."""
+    if value is not None and value not in allowed:
+        raise ValidationFailed("invalid filter", {name: [f"one of {', '.join(allowed)}"]})
+
+
+def sorted_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int | None = None,
+                  status: str | None = None, side: str | None = None,
+                  sort: str = "created_at", direction: str = "desc", page: int = 1,
+                  per_page: int | None = None) -> Page[Order]:
+    """Orders the actor may see, filtered and sorted by a column (interim, see NEEDS)."""
+    _check_choice("status", status, ORDER_STATUSES)
+    _check_choice("side", side, ORDER_SIDES)
+    statement = scope_to_actor(select(Order), actor, portfolio_id=portfolio_id,
+                               asset_id=asset_id)
+    if status:
+        statement = statement.where(Order.status == status)
+    if side:
+        statement = statement.where(Order.side == side)
+    return paginate(_ordered(statement, ORDER_SORTS, sort, direction, Order.id), page,
+                    per_page)
+
+
+def sorted_positions(actor: User, *, portfolio_id: int | None = None,
+                     asset_id: int | None = None, status: str | None = None,
+                     side: str | None = None, sort: str = "opened_at",
+                     direction: str = "desc", page: int = 1,
+                     per_page: int | None = None) -> Page[Position]:
+    """Positions the actor may see, filtered and sorted by a column (interim, see NEEDS)."""
+    _check_choice("status", status, POSITION_STATUSES)
+    _check_choice("side", side, POSITION_SIDES)
+    statement = scope_to_actor(select(Position), actor, portfolio_id=portfolio_id,
+                               asset_id=asset_id, asset_column=Position.asset_id)
+    if status:
+        statement = statement.where(Position.status == status)
+    if side:
+        statement = statement.where(Position.side == side)
+    return paginate(_ordered(statement, POSITION_SORTS, sort, direction, Position.id), page,
+                    per_page)
+
+
+@dataclass(frozen=True)
+class AssetChart:
+    """Candles and annotations for the asset page, ready for charts.js (``data``)."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    as_of: datetime | None = None
+
+
+def _epoch(moment: datetime) -> int:
+    """Epoch seconds of an aware datetime (Lightweight Charts' time unit)."""
+    return int(moment.timestamp())
+
+
+def _bar_time(moment: datetime, times: list[int]) -> int | None:
+    """The time of the bar containing ``moment`` (markers must sit on a bar)."""
+    stamp = _epoch(moment)
+    best = None
+    for bar_time in times:
+        if bar_time <= stamp:
+            best = bar_time
+        else:
+            break
+    return best
+
+
+def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS) -> AssetChart:
+    """The pipeline's recent bars, fills as markers, SL/TP of open positions as lines.
+
+    The pipeline runs through the same timeout guard as in a tick; a failing or slow
+    pipeline gives a chart with ``error`` set, never an error page.
+    """
+    from lts.trading.errors import PluginCallError
+    from lts.trading.plugin_calls import PluginCaller
+    from lts.trading.plugin_source import RegistryPluginSource
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    source = app.extensions.setdefault("lts_dashboard_plugin_source", RegistryPluginSource(app))
+    caller = PluginCaller(app)
+    try:
+        pipeline = source.get("pipeline", asset.pipeline_plugin, dict(asset.pipeline_config or {}))
+        info = AssetInfo(id=asset.id, portfolio_id=asset.portfolio_id, symbol=asset.symbol,
+                         name=asset.name, allocated_capital=asset.allocated_capital,
+                         pipeline_config=dict(pipeline.config))
+        timeout = float(effective_setting("plugin_timeout_seconds"))
+        db.session.commit()  # no transaction stays open during a plugin call
+        snapshot = caller.call("pipeline", pipeline.name, "snapshot", pipeline.snapshot, info,
+                               now, timeout=timeout)
+    except PluginCallError as exc:
+        return AssetChart(error=str(exc))
+    except Exception as exc:  # a plugin that cannot even be built
+        return AssetChart(error=f"pipeline {asset.pipeline_plugin!r}: {exc}")
+    finally:
+        caller.close()
+    candles = snapshot.candles.tail(bars)
+    rows = []
+    for stamp, row in candles.iterrows():
+        values = [float(row[c]) for c in ("open", "high", "low", "close")]
+        if all(math.isfinite(v) for v in values):
+            rows.append({"time": _epoch(stamp.to_pydatetime()), "open": values[0],
+                         "high": values[1], "low": values[2], "close": values[3]})
+    times = [row["time"] for row in rows]
+    return AssetChart(data={"bars": rows, "markers": _markers(asset.id, times),
+                            "lines": _sl_tp_lines(asset.id)}, as_of=snapshot.as_of)
+
+
+def _markers(asset_id: int, times: list[int]) -> list[dict[str, Any]]:
+    """Entry (arrow) and exit (circle) markers of the asset's filled orders in range."""
+    if not times:
+        return []
+    orders = db.session.scalars(
+        select(Order).where(Order.asset_id == asset_id, Order.filled_at.is_not(None))
+        .order_by(Order.filled_at.desc()).limit(200)).all()
+    closing = set(db.session.scalars(select(Position.close_order_id).where(
+        Position.asset_id == asset_id, Position.close_order_id.is_not(None))))
+    markers = []
+    for order in orders:
+        bar_time = _bar_time(order.filled_at, times)
+        if bar_time is None:
+            continue
+        exit_ = order.id in closing
+        buy = order.side == "buy"
+        markers.append({
+            "time": bar_time,
+            "position": "belowBar" if buy else "aboveBar",
+            "color": "#6c757d" if exit_ else ("#198754" if buy else "#dc3545"),
+            "shape": "circle" if exit_ else ("arrowUp" if buy else "arrowDown"),
+            "text": f"{'exit' if exit_ else order.side} {order.filled_quantity:g}",
+        })
+    return sorted(markers, key=lambda m: m["time"])
+
+
+def _sl_tp_lines(asset_id: int) -> list[dict[str, Any]]:
+    """Entry, stop-loss and take-profit price lines of the asset's open positions."""
+    lines = []
+    for position in db.session.scalars(select(Position).where(
+            Position.asset_id == asset_id, Position.status == "open")):
+        lines.append({"price": position.entry_price, "color": "#0d6efd",
+                      "title": f"entry {position.side}"})
+        if position.stop_loss:
+            lines.append({"price": position.stop_loss, "color": "#dc3545", "title": "SL"})
+        if position.take_profit:
+            lines.append({"price": position.take_profit, "color": "#198754", "title": "TP"})
+    return lines
+
+
+@dataclass(frozen=True)
+class AssetDebug:
+    """What the plugins of an asset last did, from what the engine records."""
+
+    last_snapshot_at: datetime | None
+    last_decision: str | None
+    last_decision_at: datetime | None
+    last_error: dict[str, Any] | None
+    last_error_at: datetime | None
+
+
+def asset_debug(asset: Asset) -> AssetDebug:
+    """Last snapshot time, last decision with its reason, last plugin error of an asset."""
+    last_sample = db.session.scalar(
+        select(Statistic.timestamp).where(Statistic.key == f"asset.{asset.id}.unrealized_pnl")
+        .order_by(Statistic.timestamp.desc()).limit(1))
+    portfolio = db.session.get(Portfolio, asset.portfolio_id)
+    snapshot_at = last_sample or (portfolio.last_execution if portfolio else None)
+    order = db.session.scalar(
+        select(Order).where(Order.asset_id == asset.id, Order.source != "risk")
+        .order_by(Order.created_at.desc(), Order.id.desc()).limit(1))
+    error = db.session.scalar(
+        select(AuditLog).where(AuditLog.action == "trading.asset_failed",
+                               AuditLog.resource == f"asset:{asset.id}")
+        .order_by(AuditLog.id.desc()).limit(1))
+    decision = None
+    if order is not None:
+        decision = f"{order.side} {order.quantity:g} ({order.order_type}): " \
+                   f"{order.reason or 'no reason given'}"
+    return AssetDebug(
+        last_snapshot_at=snapshot_at,
+        last_decision=decision,
+        last_decision_at=order.created_at if order else None,
+        last_error=dict(error.details or {}) if error else None,
+        last_error_at=error.timestamp if error else None,
+    )
+
+
+def allocation(portfolio: Portfolio) -> list[dict[str, Any]]:
+    """Allocated capital per active asset plus the unallocated rest, for a doughnut."""
+    assets = [a for a in portfolio.assets if a.is_active]
+    series = [{"label": a.symbol, "v": round(a.allocated_capital, 2)} for a in assets]
+    rest = portfolio.total_capital - sum(a.allocated_capital for a in assets)
+    if rest > 0.005:
+        series.append({"label": "unallocated", "v": round(rest, 2)})
+    return series
+
+
+def portfolio_owner_names(portfolios: list[Portfolio]) -> dict[int, str]:
+    """Usernames of the owners of ``portfolios`` (admins see everyone's)."""
+    ids = {p.user_id for p in portfolios}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
