@@ -176,6 +176,9 @@ def _after_action(portfolio_id: int) -> ResponseReturnValue:
                               fig=context["figures"].get(portfolio_id, PortfolioFigures(
                                   portfolio.total_capital, 0.0, 0.0)),
                               owners=context["owners"], show_owner=context["show_owner"])
+    if target == "portfolio-header":
+        portfolio = portfolios.get_portfolio(actor(), portfolio_id)
+        return render_partial("partials/_portfolio_header.html", **detail_context(portfolio))
     if is_htmx_request():
         return hx_redirect(request.headers.get("HX-Current-URL")
                            or url_for("portfolios.detail", portfolio_id=portfolio_id))
