@@ -139,7 +139,7 @@ def test_a_tick_shows_the_order_and_position_without_reloading(live_app, open_br
 
 
 def test_a_user_closes_a_position_after_confirming(live_app, open_browser):
-    portfolio_id, asset_id = make_portfolio(live_app, "admin_carl", "Closer")
+    _portfolio_id, asset_id = make_portfolio(live_app, "admin_carl", "Closer")
     browser = open_browser()
     browser.login("admin_carl", DEFAULT_PASSWORD)
     page = browser.page
