@@ -84,9 +84,14 @@ def display_value(value: Any, widget: str) -> Any:
     return str(value)
 
 
+# Words of config keys better shown otherwise in labels.
+LABEL_WORDS = {"sl": "SL", "tp": "TP", "pct": "%", "sma": "SMA", "url": "URL", "id": "ID"}
+
+
 def _label(key: str) -> str:
-    """A readable label from a config key (``stop_loss`` -> ``Stop loss``)."""
-    text = key.replace("_", " ").strip()
+    """A readable label from a config key: ``sl_tp_unit`` -> ``SL/TP unit``."""
+    words = [LABEL_WORDS.get(word, word) for word in key.split("_") if word]
+    text = " ".join(words).replace("SL TP", "SL/TP")
     return text[:1].upper() + text[1:]
 
 

@@ -104,6 +104,7 @@ def loop_action(action: str) -> ResponseReturnValue:
     except ServiceError as exc:
         flash(exc.message, "danger")
     if is_htmx_request():
-        return render_partial("partials/_loop_controls.html",
-                              loop=loop_control.get_status(who), report=report)
+        return render_partial("partials/_loop_controls.html", poll_url=url_for("admin.loop"),
+                              loop=loop_control.get_status(who), report=report), 200, {
+                                  "HX-Trigger": "lts-orders-changed"}
     return hx_redirect(url_for("admin.loop"))

@@ -205,6 +205,7 @@ def _asset_context(asset: Asset, form: ManualOrderForm | None = None,
         "order_form": form or ManualOrderForm(formdata=None),
         "broker_config": assets.public_broker_config(asset),
         "now": now,
+        "poll_url": url_for("portfolios.asset_detail", asset_id=asset.id),
     }
 
 

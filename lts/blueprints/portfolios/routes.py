@@ -167,7 +167,18 @@ def plugin_fields() -> ResponseReturnValue:
 
 
 def _after_action(portfolio_id: int) -> ResponseReturnValue:
-    """Answer an action: the row or header htmx targets, else back to where it came from."""
+    """Answer an action: the row or header htmx targets, else back to where it came from.
+
+    ``HX-Trigger: lts-orders-changed`` makes the page's polled sections refresh at once.
+    """
+    response = _action_answer(portfolio_id)
+    if is_htmx_request() and isinstance(response, str):
+        return response, 200, {"HX-Trigger": "lts-orders-changed"}
+    return response
+
+
+def _action_answer(portfolio_id: int) -> ResponseReturnValue:
+    """The body answering a portfolio action (see :func:`_after_action`)."""
     target = hx_target()
     if target == f"portfolio-row-{portfolio_id}":
         context = _list_context()
@@ -266,6 +277,7 @@ DETAIL_PARTIALS = {
     "portfolio-assets": "partials/_portfolio_assets.html",
     "portfolio-orders": "partials/_portfolio_orders.html",
     "portfolio-positions": "partials/_portfolio_positions.html",
+    "portfolio-charts": "partials/_portfolio_charts.html",
 }
 
 
@@ -287,6 +299,7 @@ def detail_context(portfolio: Portfolio) -> dict[str, Any]:
                                               per_page=50).items,
         "is_admin": is_admin(who),
         "now": system_clock(),
+        "poll_url": url_for("portfolios.detail", portfolio_id=portfolio.id),
     }
 
 
