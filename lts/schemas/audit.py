@@ -16,7 +16,7 @@ class AuditQuerySchema(Schema):
     outcome = fields.String(load_default=None, validate=validate.OneOf(AUDIT_OUTCOMES))
     date_from = fields.Date(load_default=None)
     date_to = fields.Date(load_default=None)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 

@@ -27,7 +27,7 @@ class ErrorBodySchema(Schema):
 
     code = fields.String(required=True)
     message = fields.String(required=True)
-    fields_ = fields.Dict(data_key="fields", required=True)
+    fields_ = fields.Dict(data_key="fields", attribute="fields", required=True)
 
 
 class ErrorSchema(Schema):
@@ -56,7 +56,7 @@ class TimeRangeQuerySchema(PageQuerySchema):
 class LinksSchema(Schema):
     """Relative links to this, the first, last, previous and next pages."""
 
-    self_ = fields.String(data_key="self", required=True)
+    self_ = fields.String(data_key="self", attribute="self", required=True)
     first = fields.String(required=True)
     last = fields.String(required=True)
     prev = fields.String(allow_none=True, required=True)
