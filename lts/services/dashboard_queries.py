@@ -251,3 +251,34 @@ def portfolio_owner_names(portfolios: list[Portfolio]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+SERIES_NAMES = {"equity": "equity", "realized_pnl": "realized P&L",
+                "unrealized_pnl": "unrealized P&L", "tick_seconds": "tick duration (s)"}
+
+
+def series_labels(keys: list[str]) -> dict[str, str]:
+    """Readable names of statistics keys: ``portfolio.3.equity`` -> ``FX majors · equity``."""
+    portfolio_ids, asset_ids = set(), set()
+    for key in keys:
+        kind, _, rest = key.partition(".")
+        number = rest.partition(".")[0]
+        if number.isdigit():
+            (portfolio_ids if kind == "portfolio" else asset_ids).add(int(number))
+    portfolios = dict(db.session.execute(select(Portfolio.id, Portfolio.name).where(
+        Portfolio.id.in_(portfolio_ids))).all()) if portfolio_ids else {}
+    assets = {row[0]: f"{row[1]} ({row[2]})" for row in db.session.execute(
+        select(Asset.id, Asset.symbol, Portfolio.name).join(Portfolio)
+        .where(Asset.id.in_(asset_ids)))} if asset_ids else {}
+    labels = {}
+    for key in keys:
+        kind, _, rest = key.partition(".")
+        number, _, series = rest.partition(".")
+        owner = None
+        if number.isdigit():
+            owner = (portfolios if kind == "portfolio" else assets).get(int(number))
+        else:
+            series = rest
+        name = SERIES_NAMES.get(series, series.replace("_", " "))
+        labels[key] = f"{owner} · {name}" if owner else f"{kind} · {name}"
+    return labels

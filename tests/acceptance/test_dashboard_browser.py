@@ -82,6 +82,13 @@ def test_a_user_creates_a_portfolio_in_the_modal(live_app, open_browser):
     expect(page.locator("h3", has_text="FX majors")).to_be_visible()
     expect(page.locator("#assets-empty")).to_be_visible()
     browser.shot("portfolio-detail-empty")
+    # Edit from the portfolio's own page: the same modal, filled in.
+    page.locator("#portfolio-header").get_by_role("button", name="Edit FX majors").click()
+    expect(page.locator("#portfolio-form #name")).to_have_value("FX majors")
+    expect(page.locator("#portfolio-config-window")).to_have_value("30")
+    page.fill("#name", "FX majors and minors")
+    page.locator("#portfolio-form button[type=submit]").click()
+    expect(page.locator("h3", has_text="FX majors and minors")).to_be_visible()
     browser.assert_clean()
 
 
@@ -135,6 +142,12 @@ def test_a_tick_shows_the_order_and_position_without_reloading(live_app, open_br
     browser.goto("/")
     expect(page.locator("#overview-positions tbody tr[id^=position-]").first).to_be_visible()
     browser.shot("overview")
+    page.click("[data-lts-theme-toggle]")
+    theme = page.evaluate("document.documentElement.getAttribute('data-bs-theme')")
+    assert theme in ("dark", "light")
+    browser.shot(f"overview-{theme}")
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser.shot("overview-phone")
     browser.assert_clean()
 
 

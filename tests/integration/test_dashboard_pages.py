@@ -315,3 +315,40 @@ def test_portfolio_actions_swap_the_row(client, world, login_as):
     client.post(f"/portfolios/{pid}/deactivate", headers=headers)
     database.session.expire_all()
     assert database.session.get(Portfolio, pid).is_active is False
+
+
+def test_admin_changes_a_runtime_setting_inline_and_sees_errors_inline(client, world, login_as):
+    login_as(world["admin"])
+    token = csrf_from(client.get("/admin/config").get_data(as_text=True))
+    headers = {"HX-Request": "true", "X-CSRFToken": token}
+    ok = client.post("/admin/config/global_latency", headers=headers, data={"value": "2.5"})
+    assert ok.status_code == 200 and 'value="2.5"' in ok.get_data(as_text=True)
+    bad = client.post("/admin/config/global_latency", headers=headers, data={"value": "-1"})
+    assert bad.status_code == 422
+    assert 'id="setting-global_latency-error"' in bad.get_data(as_text=True)
+    startup = client.post("/admin/config/database_url", headers=headers, data={"value": "x"})
+    assert startup.status_code == 422
+
+
+def test_admin_loop_controls_pause_resume_and_tick(client, world, login_as):
+    login_as(world["admin"])
+    token = csrf_from(client.get("/admin/loop").get_data(as_text=True))
+    headers = {"HX-Request": "true", "X-CSRFToken": token}
+    paused = client.post("/admin/loop/pause", headers=headers).get_data(as_text=True)
+    assert "Resume the loop" in paused and 'id="loop-controls"' in paused
+    resumed = client.post("/admin/loop/resume", headers=headers).get_data(as_text=True)
+    assert "Pause the loop" in resumed
+    ticked = client.post("/admin/loop/tick", headers=headers)
+    assert ticked.status_code == 200 and 'id="tick-report"' in ticked.get_data(as_text=True)
+    assert ticked.headers["HX-Trigger"] == "lts-orders-changed"
+
+
+def test_partials_rendered_by_actions_poll_the_page_not_the_action(client, world, login_as):
+    login_as(world["admin"])
+    pid = world["portfolio"].id
+    token = csrf_from(client.get(f"/portfolios/{pid}").get_data(as_text=True))
+    html = client.post(f"/portfolios/{pid}/kill-switch", data={"on": "1"}, headers={
+        "HX-Request": "true", "X-CSRFToken": token, "HX-Target": "portfolio-header",
+    }).get_data(as_text=True)
+    assert f'hx-get="/portfolios/{pid}"' in html
+    assert "kill-switch\" hx-trigger" not in html

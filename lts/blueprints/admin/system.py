@@ -20,6 +20,12 @@ from lts.services import config_admin, loop_control, plugin_catalog
 from lts.services.errors import ServiceError
 
 
+def split_items(items: list[Any]) -> dict[str, list[Any]]:
+    """Runtime settings (editable here) apart from those needing a restart."""
+    return {"runtime_items": [i for i in items if i.runtime],
+            "startup_items": [i for i in items if not i.runtime]}
+
+
 def parse_setting_text(text: str) -> Any:
     """A value typed in the config editor: JSON when it parses (1.5, true, null), else text."""
     try:
@@ -34,7 +40,7 @@ def config() -> ResponseReturnValue:
     """Every setting with its value and source; runtime settings are editable inline."""
     items = config_admin.list_config(actor(), ip=client_ip())
     return render_page("admin/config.html", {"config-table": "partials/_config_table.html"},
-                       items=items, errors={})
+                       errors={}, **split_items(items))
 
 
 @bp.post("/config/<key>")
@@ -54,10 +60,12 @@ def set_config(key: str) -> ResponseReturnValue:
         status = 200
     items = config_admin.list_config(actor())
     if is_htmx_request():
-        return render_partial("partials/_config_table.html", items=items, errors=errors), status
+        return render_partial("partials/_config_table.html", errors=errors,
+                              **split_items(items)), status
     if status == 200:
         return redirect(url_for("admin.config"))
-    return render_page("admin/config.html", {}, status=status, items=items, errors=errors)
+    return render_page("admin/config.html", {}, status=status, errors=errors,
+                       **split_items(items))
 
 
 @bp.get("/plugins")

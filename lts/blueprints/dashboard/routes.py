@@ -117,7 +117,8 @@ def _same_site(url: str | None) -> bool:
 def statistics_page() -> ResponseReturnValue:
     """A chart of any statistics key the viewer may read, over a chosen time range."""
     keys = statistics.list_keys(actor())
-    key = request.args.get("key") or (keys[0] if keys else "")
+    equity_keys = [k for k in keys if k.endswith(".equity")]
+    key = request.args.get("key") or (equity_keys or keys or [""])[0]
     span = request.args.get("range", "7d")
     if span not in RANGES:
         span = "7d"
@@ -131,6 +132,7 @@ def statistics_page() -> ResponseReturnValue:
             error = exc.message
     points = [{"t": ts.isoformat(), "v": value} for ts, value in series.points] if series else []
     return render_page("dashboard/statistics.html", {"stats-chart": "partials/_stats_chart.html"},
-                       keys=keys, key=key, span=span, ranges=list(RANGES), series=series,
+                       keys=keys, labels=dashboard_queries.series_labels(keys), key=key,
+                       span=span, ranges=list(RANGES), series=series,
                        points=points, error=error)
 
