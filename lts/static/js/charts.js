@@ -18,7 +18,7 @@
 (function () {
   'use strict';
 
-  const instances = new WeakMap();
+  const instances = new Map();
 
   function cssVar(name, fallback) {
     const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -135,6 +135,13 @@
     if (!root || !root.querySelectorAll) {
       return;
     }
+    // Charts whose element htmx swapped out are freed (polling replaces sections).
+    Array.from(instances.keys()).forEach((el) => {
+      if (!el.isConnected) {
+        instances.get(el).destroy();
+        instances.delete(el);
+      }
+    });
     const elements = Array.from(root.querySelectorAll('[data-lts-chart]'));
     if (root.matches && root.matches('[data-lts-chart]')) {
       elements.push(root);
@@ -169,6 +176,17 @@
       }
     });
   }
+
+  // Colours are read from the theme when a chart is drawn: redraw on a theme switch.
+  new MutationObserver(() => {
+    Array.from(instances.keys()).forEach((el) => {
+      instances.get(el).destroy();
+      instances.delete(el);
+      if (el.isConnected) {
+        draw(el);
+      }
+    });
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ['data-bs-theme'] });
 
   document.addEventListener('DOMContentLoaded', () => draw(document));
   document.addEventListener('htmx:load', (evt) => draw(evt.detail.elt));
