@@ -13,6 +13,11 @@ from lts.models.enums import (
     POSITION_STATUSES,
 )
 from lts.schemas.common import TimeRangeQuerySchema, page_schema
+from lts.services.orders import ORDER_SORTS
+from lts.services.positions import POSITION_SORTS
+
+ORDER_SORT_KEYS = tuple(ORDER_SORTS)
+POSITION_SORT_KEYS = tuple(POSITION_SORTS)
 
 _POSITIVE = validate.Range(min=0, min_inclusive=False, max=1e15)
 
@@ -46,9 +51,12 @@ OrderPageSchema = page_schema(OrderSchema, "OrderPageSchema")
 
 
 class OrderQuerySchema(TimeRangeQuerySchema):
-    """``GET /orders``: filters by portfolio, asset, status and creation time."""
+    """``GET /orders``: filters by portfolio, asset, status, side and creation time."""
 
     status = fields.String(load_default=None, validate=validate.OneOf(ORDER_STATUSES))
+    side = fields.String(load_default=None, validate=validate.OneOf(ORDER_SIDES))
+    sort = fields.String(load_default="created_at", validate=validate.OneOf(ORDER_SORT_KEYS))
+    direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
 
 
 class ManualOrderSchema(Schema):
@@ -103,6 +111,10 @@ PositionPageSchema = page_schema(PositionSchema, "PositionPageSchema")
 
 
 class PositionQuerySchema(TimeRangeQuerySchema):
-    """``GET /positions``: filters by portfolio, asset, status and opening time."""
+    """``GET /positions``: filters by portfolio, asset, status, side and opening time."""
 
     status = fields.String(load_default=None, validate=validate.OneOf(POSITION_STATUSES))
+    side = fields.String(load_default=None, validate=validate.OneOf(POSITION_SIDES))
+    sort = fields.String(load_default="opened_at",
+                         validate=validate.OneOf(POSITION_SORT_KEYS))
+    direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))

@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import update
 
 from lts.extensions import db
-from lts.models import User
-from lts.services.access import is_admin, record, require_admin
-from lts.services.errors import ServiceError, ValidationFailed
+from lts.models import Portfolio, User
+from lts.services.access import is_admin, load_owned, record, require_admin
+from lts.services.errors import Conflict, ServiceError, ValidationFailed
 from lts.trading.clock import system_clock
 from lts.trading.loop import run_tick
 from lts.trading.status import LoopStatus, loop_status, set_kill_switch, set_paused
@@ -49,6 +50,36 @@ def tick_now(actor: User, *, now: datetime | None = None, ip: str | None = None
     db.session.commit()
     record(actor, "loop.tick_now", "loop", {k: v for k, v in summary.items()
                                             if isinstance(v, int | float | str | bool)},
+           ip=ip)
+    return summary
+
+
+def run_portfolio_now(actor: User, portfolio_id: int, *, now: datetime | None = None,
+                      ip: str | None = None) -> dict[str, Any]:
+    """Make one portfolio due and run a tick now (its owner or an admin).
+
+    The tick also runs any other portfolio that is due anyway (as the scheduler would).
+    Conflict when the portfolio is inactive or halted (the engine would skip it).
+    """
+    portfolio = load_owned(Portfolio, portfolio_id, actor, "update", ip=ip)
+    if not portfolio.is_active or portfolio.risk_state == "halted":
+        raise Conflict(f"portfolio {portfolio.id} is inactive or halted: it cannot run")
+    # last_execution only; updated_at is kept so editors' ETags stay valid.
+    db.session.execute(update(Portfolio).where(Portfolio.id == portfolio.id)
+                       .values(last_execution=None, updated_at=Portfolio.updated_at)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        report = run_tick(app, now)
+    except Exception as exc:  # the engine audits its own failures; the caller gets a 4xx
+        record(actor, "portfolio.run_now", f"portfolio:{portfolio_id}",
+               {"error": repr(exc)[:200]}, "error", ip=ip)
+        raise ServiceError(f"the tick failed: {exc}") from exc
+    db.session.commit()
+    summary = _report_dict(report)
+    record(actor, "portfolio.run_now", f"portfolio:{portfolio_id}",
+           {"ran": portfolio_id in summary["portfolios_run"], "errors": summary["errors"]},
            ip=ip)
     return summary
 

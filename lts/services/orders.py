@@ -48,6 +48,34 @@ def scope_to_actor(statement: Select[Any], actor: User, *, portfolio_id: int | N
     return statement
 
 
+ORDER_SORTS = {"created_at": Order.created_at, "status": Order.status, "side": Order.side,
+               "symbol": Asset.symbol, "quantity": Order.quantity,
+               "order_type": Order.order_type}
+DIRECTIONS = ("asc", "desc")
+
+
+def ordered(statement: Select[Any], columns: dict[str, Any], sort: str, direction: str,
+            unique: Any) -> Select[Any]:
+    """ORDER BY one allowed column then the id (same direction), so pages never overlap."""
+    errors = {}
+    if sort not in columns:
+        errors["sort"] = [f"must be one of {', '.join(columns)}"]
+    if direction not in DIRECTIONS:
+        errors["direction"] = ["must be asc or desc"]
+    if errors:
+        raise ValidationFailed("invalid sort", errors)
+    column = columns[sort]
+    if direction == "desc":
+        return statement.order_by(column.desc(), unique.desc())
+    return statement.order_by(column.asc(), unique.asc())
+
+
+def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    """Refuse a filter value outside ``allowed``, naming the filter."""
+    if value is not None and value not in allowed:
+        raise ValidationFailed("invalid filter", {name: [f"must be one of {', '.join(allowed)}"]})
+
+
 def check_range(since: datetime | None, until: datetime | None) -> None:
     """Refuse naive datetimes and an empty range."""
     errors = {}
@@ -62,22 +90,27 @@ def check_range(since: datetime | None, until: datetime | None) -> None:
 
 def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int | None = None,
                 status: str | None = None, since: datetime | None = None,
-                until: datetime | None = None, page: int | None = 1,
+                until: datetime | None = None, side: str | None = None,
+                sort: str = "created_at", direction: str = "desc", page: int | None = 1,
                 per_page: int | None = None) -> Page[Order]:
-    """Orders the actor may see, newest first (created_at, then id), filtered."""
-    if status is not None and status not in ORDER_STATUSES:
-        raise ValidationFailed("invalid filter",
-                               {"status": [f"must be one of {', '.join(ORDER_STATUSES)}"]})
+    """Orders the actor may see, filtered; newest first unless ``sort``/``direction`` say.
+
+    ``sort`` is one of ORDER_SORTS; the id always breaks ties, so pages are stable.
+    """
+    check_choice("status", status, ORDER_STATUSES)
+    check_choice("side", side, ORDER_SIDES)
     check_range(since, until)
     statement = scope_to_actor(select(Order), actor, portfolio_id=portfolio_id,
                                asset_id=asset_id)
     if status is not None:
         statement = statement.where(Order.status == status)
+    if side is not None:
+        statement = statement.where(Order.side == side)
     if since is not None:
         statement = statement.where(Order.created_at >= since)
     if until is not None:
         statement = statement.where(Order.created_at < until)
-    return paginate(statement.order_by(Order.created_at.desc(), Order.id.desc()), page,
+    return paginate(ordered(statement, ORDER_SORTS, sort, direction, Order.id), page,
                     per_page)
 
 

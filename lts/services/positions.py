@@ -7,33 +7,49 @@ from datetime import datetime
 from sqlalchemy import select
 
 from lts.extensions import db
-from lts.models import Order, Position, User
-from lts.models.enums import POSITION_STATUSES
+from lts.models import Asset, Order, Position, User
+from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
 from lts.services.access import load_owned, record
 from lts.services.errors import ValidationFailed
-from lts.services.orders import ManualOrderResult, check_range, scope_to_actor
+from lts.services.orders import (
+    ManualOrderResult,
+    check_choice,
+    check_range,
+    ordered,
+    scope_to_actor,
+)
 from lts.services.pagination import Page, paginate
 from lts.trading import manual
+
+POSITION_SORTS = {"opened_at": Position.opened_at, "closed_at": Position.closed_at,
+                  "status": Position.status, "side": Position.side, "symbol": Asset.symbol,
+                  "quantity": Position.quantity, "realized_pnl": Position.realized_pnl,
+                  "unrealized_pnl": Position.unrealized_pnl}
 
 
 def list_positions(actor: User, *, portfolio_id: int | None = None,
                    asset_id: int | None = None, status: str | None = None,
                    since: datetime | None = None, until: datetime | None = None,
+                   side: str | None = None, sort: str = "opened_at", direction: str = "desc",
                    page: int | None = 1, per_page: int | None = None) -> Page[Position]:
-    """Positions the actor may see, newest opened first (opened_at, then id), filtered."""
-    if status is not None and status not in POSITION_STATUSES:
-        raise ValidationFailed("invalid filter",
-                               {"status": [f"must be one of {', '.join(POSITION_STATUSES)}"]})
+    """Positions the actor may see, filtered; newest opened first unless ``sort`` says.
+
+    ``sort`` is one of POSITION_SORTS; the id always breaks ties, so pages are stable.
+    """
+    check_choice("status", status, POSITION_STATUSES)
+    check_choice("side", side, POSITION_SIDES)
     check_range(since, until)
     statement = scope_to_actor(select(Position), actor, portfolio_id=portfolio_id,
                                asset_id=asset_id, asset_column=Position.asset_id)
     if status is not None:
         statement = statement.where(Position.status == status)
+    if side is not None:
+        statement = statement.where(Position.side == side)
     if since is not None:
         statement = statement.where(Position.opened_at >= since)
     if until is not None:
         statement = statement.where(Position.opened_at < until)
-    return paginate(statement.order_by(Position.opened_at.desc(), Position.id.desc()), page,
+    return paginate(ordered(statement, POSITION_SORTS, sort, direction, Position.id), page,
                     per_page)
 
 

@@ -51,6 +51,7 @@ OBJECT_ROUTES: list[ObjectRoute] = [
     ObjectRoute("portfolio", "DELETE", "/api/v1/portfolios/{id}", "delete"),
     ObjectRoute("portfolio", "POST", "/api/v1/portfolios/{id}/kill-switch", "update",
                 json={"on": True}),
+    ObjectRoute("portfolio", "POST", "/api/v1/portfolios/{id}/run", "update"),
     ObjectRoute("portfolio", "GET", "/api/v1/portfolios/{id}/assets", "read"),
     ObjectRoute("portfolio", "POST", "/api/v1/portfolios/{id}/assets", "update",
                 json={"symbol": "XAU_USD"}),

@@ -21,14 +21,15 @@ from lts.schemas.orders import (
 from lts.security.authz import client_ip
 from lts.services import orders, positions
 
-_FILTERS = ("portfolio_id", "asset_id", "status", "since", "until", "page", "per_page")
+_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until", "sort",
+            "direction", "page", "per_page")
 
 
 @bp.get("/orders")
 @bp.arguments(OrderQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, OrderPageSchema)
 def list_orders(args: dict[str, Any]) -> Any:
-    """Orders you may see, newest first; filters portfolio_id, asset_id, status, since, until."""
+    """Orders you may see, newest first (``sort``/``direction`` to change); filters."""
     page = orders.list_orders(actor(), **{k: args[k] for k in _FILTERS})
     return page_body(page, args)
 

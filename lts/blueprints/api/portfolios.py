@@ -8,6 +8,7 @@ from marshmallow import RAISE
 
 from lts.blueprints.api import bp, page_body
 from lts.blueprints.api._common import IF_MATCH_PARAM, actor, if_match, with_etag
+from lts.schemas.admin import TickResultSchema
 from lts.schemas.assets import (
     AssetCreateSchema,
     AssetPageSchema,
@@ -24,7 +25,7 @@ from lts.schemas.portfolios import (
     PortfolioUpdateSchema,
 )
 from lts.security.authz import client_ip
-from lts.services import assets, portfolios
+from lts.services import assets, loop_control, portfolios
 
 
 @bp.get("/portfolios")
@@ -84,6 +85,13 @@ def portfolio_kill_switch(data: dict[str, Any], portfolio_id: int) -> Any:
     """Halt the portfolio (``on: true``) or let it trade again (owner or admin)."""
     return with_etag(portfolios.set_kill_switch(actor(), portfolio_id, data["on"],
                                                 ip=client_ip()))
+
+
+@bp.post("/portfolios/<int:portfolio_id>/run")
+@bp.response(200, TickResultSchema)
+def run_portfolio(portfolio_id: int) -> Any:
+    """Make the portfolio due and run a tick now (owner or admin)."""
+    return loop_control.run_portfolio_now(actor(), portfolio_id, ip=client_ip())
 
 
 @bp.get("/portfolios/<int:portfolio_id>/assets")

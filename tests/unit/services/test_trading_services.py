@@ -159,3 +159,38 @@ def test_plugin_catalog_lists_schemas_and_errors_for_admins(db, people):
         plugin_catalog.load_errors(people["alice"])
     assert isinstance(plugin_catalog.load_errors(people["root"]), list)
     assert db.session.scalar(select(Portfolio.id)) is None
+
+
+def test_lists_sort_by_a_column_and_filter_by_side(db, people):
+    a = gen_asset(gen_portfolio(people["alice"]), "AAA")
+    b = gen_asset(gen_portfolio(people["alice"]), "BBB")
+    _orders(db, b, 2)
+    _orders(db, a, 2, status="rejected")
+    database_order = orders.list_orders(people["alice"], sort="symbol", direction="asc")
+    assert [o.asset_id for o in database_order.items] == [a.id, a.id, b.id, b.id]
+    ids = [o.id for o in orders.list_orders(people["alice"], sort="status").items]
+    assert ids[:2] == sorted(ids[:2], reverse=True)
+    assert orders.list_orders(people["alice"], side="sell").total == 0
+    with pytest.raises(ValidationFailed) as caught:
+        orders.list_orders(people["alice"], sort="password", direction="up")
+    assert set(caught.value.fields) == {"sort", "direction"}
+    with pytest.raises(ValidationFailed):
+        positions.list_positions(people["alice"], side="buy")
+    assert positions.list_positions(people["alice"], sort="realized_pnl").total == 0
+
+
+def test_run_portfolio_now_for_its_owner(app, db, people):
+    portfolio = gen_portfolio(people["alice"], portfolio_latency=60)
+    gen_asset(portfolio, "EUR_USD")
+    portfolio.last_execution = NOW
+    db.session.commit()
+    stamp = portfolio.updated_at
+    summary = loop_control.run_portfolio_now(people["alice"], portfolio.id, now=NOW)
+    assert portfolio.id in summary["portfolios_run"]
+    db.session.expire_all()
+    assert db.session.get(Portfolio, portfolio.id).updated_at == stamp
+    with pytest.raises(NotFound):
+        loop_control.run_portfolio_now(people["bob"], portfolio.id, now=NOW)
+    halted = gen_portfolio(people["alice"], risk_state="halted")
+    with pytest.raises(Conflict):
+        loop_control.run_portfolio_now(people["alice"], halted.id, now=NOW)
