@@ -1,8 +1,8 @@
 """Display-only queries of the dashboard that the service layer does not offer (yet).
 
-Nothing here changes data. Scoping reuses :func:`lts.services.orders.scope_to_actor`
-and paging :func:`lts.services.pagination.paginate`, so the visibility rules stay in
-one place; docs/DASHBOARD_NEEDS.md lists what should move into the services.
+Nothing here changes data, and nothing here decides who sees what: every function
+takes an object the view already loaded through a service (which checked ownership).
+docs/DASHBOARD_NEEDS.md lists what the dashboard asked of the service layer.
 """
 
 from __future__ import annotations
@@ -13,83 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from lts.extensions import db
 from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User
-from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, POSITION_SIDES, POSITION_STATUSES
 from lts.plugins.base import AssetInfo
-from lts.services.errors import ValidationFailed
-from lts.services.orders import scope_to_actor
-from lts.services.pagination import Page, paginate
 from lts.services.runtime_config import effective_setting
 
 CHART_BARS = 300
-
-ORDER_SORTS: dict[str, Any] = {
-    "created_at": Order.created_at, "symbol": Asset.symbol, "side": Order.side,
-    "status": Order.status, "quantity": Order.quantity,
-}
-POSITION_SORTS: dict[str, Any] = {
-    "opened_at": Position.opened_at, "symbol": Asset.symbol, "status": Position.status,
-    "quantity": Position.quantity, "unrealized_pnl": Position.unrealized_pnl,
-    "realized_pnl": Position.realized_pnl,
-}
-
-
-def _ordered(statement: Select[Any], columns: dict[str, Any], sort: str, direction: str,
-             tie: Any) -> Select[Any]:
-    """ORDER BY the chosen column then the id, so pages never overlap."""
-    if sort not in columns:
-        raise ValidationFailed("invalid sort", {"sort": [f"one of {', '.join(columns)}"]})
-    if direction not in ("asc", "desc"):
-        raise ValidationFailed("invalid sort", {"direction": ["asc or desc"]})
-    column = columns[sort]
-    if direction == "desc":
-        return statement.order_by(column.desc(), tie.desc())
-    return statement.order_by(column.asc(), tie.asc())
-
-
-def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
-    """Refuse a filter value outside ``allowed``, naming the filter."""
-    if value is not None and value not in allowed:
-        raise ValidationFailed("invalid filter", {name: [f"one of {', '.join(allowed)}"]})
-
-
-def sorted_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int | None = None,
-                  status: str | None = None, side: str | None = None,
-                  sort: str = "created_at", direction: str = "desc", page: int = 1,
-                  per_page: int | None = None) -> Page[Order]:
-    """Orders the actor may see, filtered and sorted by a column (interim, see NEEDS)."""
-    _check_choice("status", status, ORDER_STATUSES)
-    _check_choice("side", side, ORDER_SIDES)
-    statement = scope_to_actor(select(Order), actor, portfolio_id=portfolio_id,
-                               asset_id=asset_id)
-    if status:
-        statement = statement.where(Order.status == status)
-    if side:
-        statement = statement.where(Order.side == side)
-    return paginate(_ordered(statement, ORDER_SORTS, sort, direction, Order.id), page,
-                    per_page)
-
-
-def sorted_positions(actor: User, *, portfolio_id: int | None = None,
-                     asset_id: int | None = None, status: str | None = None,
-                     side: str | None = None, sort: str = "opened_at",
-                     direction: str = "desc", page: int = 1,
-                     per_page: int | None = None) -> Page[Position]:
-    """Positions the actor may see, filtered and sorted by a column (interim, see NEEDS)."""
-    _check_choice("status", status, POSITION_STATUSES)
-    _check_choice("side", side, POSITION_SIDES)
-    statement = scope_to_actor(select(Position), actor, portfolio_id=portfolio_id,
-                               asset_id=asset_id, asset_column=Position.asset_id)
-    if status:
-        statement = statement.where(Position.status == status)
-    if side:
-        statement = statement.where(Position.side == side)
-    return paginate(_ordered(statement, POSITION_SORTS, sort, direction, Position.id), page,
-                    per_page)
-
 
 @dataclass(frozen=True)
 class AssetChart:

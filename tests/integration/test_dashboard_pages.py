@@ -352,3 +352,18 @@ def test_partials_rendered_by_actions_poll_the_page_not_the_action(client, world
     }).get_data(as_text=True)
     assert f'hx-get="/portfolios/{pid}"' in html
     assert "kill-switch\" hx-trigger" not in html
+
+
+def test_owner_runs_their_portfolio_now_from_its_row(client, world, login_as):
+    login_as(world["user"])
+    pid = world["portfolio"].id
+    html = client.get("/portfolios").get_data(as_text=True)
+    assert f'action="/portfolios/{pid}/run"' in html or f'hx-post="/portfolios/{pid}/run"' in html
+    response = client.post(f"/portfolios/{pid}/run", headers={
+        "HX-Request": "true", "X-CSRFToken": csrf_from(html),
+        "HX-Target": f"portfolio-row-{pid}"})
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "Tick done" in body and f'id="portfolio-row-{pid}"' in body
+    database.session.expire_all()
+    assert database.session.get(Portfolio, pid).last_execution is not None

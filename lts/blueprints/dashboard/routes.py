@@ -18,7 +18,7 @@ from lts.blueprints.dashboard.htmx import render_page, render_partial
 from lts.blueprints.dashboard.tables import table_state
 from lts.models import User
 from lts.security.authz import client_ip, is_htmx_request
-from lts.services import dashboard_queries, portfolios, positions, statistics
+from lts.services import dashboard_queries, orders, portfolios, positions, statistics
 from lts.services.errors import NotFound, ServiceError, ValidationFailed
 from lts.services.overview import build_overview
 from lts.trading.clock import system_clock
@@ -56,8 +56,7 @@ def overview() -> ResponseReturnValue:
 
 def _table_page(kind: str) -> ResponseReturnValue:
     """The orders or positions page: filters, sortable headers, pager."""
-    sorted_rows = (dashboard_queries.sorted_orders if kind == "orders"
-                   else dashboard_queries.sorted_positions)
+    sorted_rows = orders.list_orders if kind == "orders" else positions.list_positions
     default_sort = "created_at" if kind == "orders" else "opened_at"
     state = table_state(f"dashboard.{kind}", f"{kind}-table",
                         ("portfolio_id", "status", "side"), default_sort)
@@ -74,8 +73,8 @@ def _table_page(kind: str) -> ResponseReturnValue:
                        page=page, table=state, error=error, portfolios=my_portfolios())
 
 
-@bp.get("/orders")
-def orders() -> ResponseReturnValue:
+@bp.get("/orders", endpoint="orders")
+def orders_page() -> ResponseReturnValue:
     """Every order the viewer may see: filter by portfolio, status, side; sort; page."""
     return _table_page("orders")
 

@@ -205,7 +205,8 @@ def _action(portfolio_id: int, run: Any, done: str) -> ResponseReturnValue:
     except ServiceError as exc:
         flash(exc.message, "danger")
     else:
-        flash(done, "success")
+        if done:
+            flash(done, "success")
     return _after_action(portfolio_id)
 
 
@@ -236,24 +237,18 @@ def kill_switch(portfolio_id: int) -> ResponseReturnValue:
 
 @bp.post("/portfolios/<int:portfolio_id>/run")
 def run_now(portfolio_id: int) -> ResponseReturnValue:
-    """Run a tick now (admins; see docs/DASHBOARD_NEEDS.md for owners)."""
-    _service_call(portfolios.get_portfolio, actor(), portfolio_id)
+    """Make the portfolio due and run a tick now (its owner or an admin)."""
 
     def run() -> None:
-        report = loop_control.tick_now(actor(), ip=client_ip())
+        report = loop_control.run_portfolio_now(actor(), portfolio_id, ip=client_ip())
         ran = portfolio_id in report["portfolios_run"]
         flash(f"Tick done in {report['duration_seconds']:.2f} s: "
-              f"{len(report['portfolios_run'])} portfolio(s), {report['assets_run']} asset(s), "
-              f"{report['errors']} error(s)"
-              + ("." if ran else "; this portfolio was not due (it ran less than its "
-                                 "interval ago, is inactive or halted)."),
-              "info" if ran else "warning")
+              f"{report['assets_run']} asset(s) run, {report['errors']} error(s)"
+              + ("." if ran else f"; this portfolio did not run"
+                 f"{': ' + report['skipped_reason'] if report['skipped_reason'] else ''}."),
+              "info" if ran and not report["errors"] else "warning")
 
-    try:
-        run()
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-    return _after_action(portfolio_id)
+    return _action(portfolio_id, run, "")
 
 
 @bp.post("/portfolios/<int:portfolio_id>/delete")
