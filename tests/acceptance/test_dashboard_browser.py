@@ -123,9 +123,9 @@ def test_a_user_adds_an_asset_choosing_plugins_and_filling_their_config(live_app
 
 
 def test_a_tick_shows_the_order_and_position_without_reloading(live_app, open_browser):
-    portfolio_id, _ = make_portfolio(live_app, "admin_tina", "Trend")
+    portfolio_id, _ = make_portfolio(live_app, "tina", "Trend")
     browser = open_browser()
-    browser.login("admin_tina", DEFAULT_PASSWORD)
+    browser.login("tina", DEFAULT_PASSWORD)
     page = browser.page
     browser.goto(f"/portfolios/{portfolio_id}")
     page.evaluate("window.__ltsNoReload = true")
@@ -140,7 +140,7 @@ def test_a_tick_shows_the_order_and_position_without_reloading(live_app, open_br
     assert page.evaluate("window.__ltsNoReload") is True  # same document: no reload
     browser.shot("portfolio-after-tick")
     browser.goto("/")
-    expect(page.locator("#overview-positions tbody tr[id^=position-]").first).to_be_visible()
+    expect(page.locator("#overview-positions tbody tr[id^=position-]")).to_have_count(1)
     browser.shot("overview")
     page.click("[data-lts-theme-toggle]")
     theme = page.evaluate("document.documentElement.getAttribute('data-bs-theme')")

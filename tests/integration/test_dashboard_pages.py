@@ -367,3 +367,37 @@ def test_owner_runs_their_portfolio_now_from_its_row(client, world, login_as):
     assert "Tick done" in body and f'id="portfolio-row-{pid}"' in body
     database.session.expire_all()
     assert database.session.get(Portfolio, pid).last_execution is not None
+
+
+HX_TARGET = re.compile(r'hx-target="#([\w-]+)"')
+IDS = re.compile(r'\sid="([\w-]+)"')
+
+
+def test_every_htmx_target_exists_on_its_page(client, world, login_as):
+    """A lint of the HTMX wiring: a target that is not on the page swaps nothing."""
+    login_as(world["admin"])
+    slots = {"portfolio-modal-content", "asset-form-slot"}  # filled later, present empty
+    problems = []
+    for path in [*pages(world), *ADMIN_PAGES]:
+        html = client.get(path).get_data(as_text=True)
+        ids = set(IDS.findall(html))
+        for target in HX_TARGET.findall(html):
+            if target not in ids and target not in slots:
+                problems.append(f"{path}: #{target}")
+        if path not in ("/profile", "/admin/users", "/admin/audit"):  # the AAA issue's pages
+            assert len(ids) == len(IDS.findall(html)), f"{path}: duplicate ids"
+    assert not problems, problems
+
+
+def test_every_polled_partial_is_served_for_its_target(client, world, login_as):
+    """Each self-refreshing section names a target the view knows (else: whole page)."""
+    login_as(world["admin"])
+    for path in ("/", f"/portfolios/{world['portfolio'].id}", f"/assets/{world['asset'].id}",
+                 "/admin/loop"):
+        html = client.get(path).get_data(as_text=True)
+        polled = re.findall(r'id="([\w-]+)"[^>]*hx-trigger="every', html)
+        assert polled, path
+        for target in polled:
+            body = client.get(path, headers={"HX-Request": "true", "HX-Target": target}
+                              ).get_data(as_text=True)
+            assert f'id="{target}"' in body and "app-wrapper" not in body, (path, target)

@@ -102,7 +102,8 @@ def close_position(position_id: int) -> ResponseReturnValue:
             flash(f"Closing order {result.client_order_id}: {result.status}.", "success")
     if is_htmx_request():
         position = positions.get_position(actor(), position_id)
-        return render_partial("partials/_position_row.html", position=position)
+        return render_partial("partials/_position_row.html", position=position,
+                              show_asset=request.form.get("show_asset") != "0")
     return redirect(request.referrer if _same_site(request.referrer)
                     else url_for("dashboard.positions"))
 
