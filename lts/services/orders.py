@@ -111,7 +111,7 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
     if until is not None:
         statement = statement.where(Order.created_at < until)
     return paginate(ordered(statement, ORDER_SORTS, sort, direction, Order.id), page,
-                    per_page)
+                    per_page, key=Order.id)
 
 
 def get_order(actor: User, order_id: int, *, ip: str | None = None) -> Order:

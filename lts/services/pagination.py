@@ -47,14 +47,24 @@ def clamp(page: int | None, per_page: int | None) -> tuple[int, int]:
     return page, per_page
 
 
-def paginate(statement: Select[Any], page: int | None = 1, per_page: int | None = None
-             ) -> Page[Any]:
+def paginate(statement: Select[Any], page: int | None = 1, per_page: int | None = None,
+             *, key: Any = None) -> Page[Any]:
     """Run ``statement`` (already ordered, ending in a unique key) for one page.
 
     The total counts the same filtered rows; ``statement`` must select one entity.
+    With ``key`` (the entity's primary-key column) the page is found on ids alone and
+    only its rows are then loaded: sorting thousands of narrow index entries instead
+    of whole rows makes a deep table's page several times faster on SQLite.
     """
     page, per_page = clamp(page, per_page)
     counted = select(func.count()).select_from(statement.order_by(None).subquery())
     total = int(db.session.scalar(counted) or 0)
-    items = list(db.session.scalars(statement.limit(per_page).offset((page - 1) * per_page)))
+    window = statement.limit(per_page).offset((page - 1) * per_page)
+    if key is None:
+        items = list(db.session.scalars(window))
+    else:
+        ids = list(db.session.scalars(window.with_only_columns(key)))
+        rows = {row.id: row for row in db.session.scalars(
+            select(key.class_).where(key.in_(ids)))} if ids else {}
+        items = [rows[i] for i in ids if i in rows]
     return Page(items=items, page=page, per_page=per_page, total=total)

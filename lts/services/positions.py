@@ -50,7 +50,7 @@ def list_positions(actor: User, *, portfolio_id: int | None = None,
     if until is not None:
         statement = statement.where(Position.opened_at < until)
     return paginate(ordered(statement, POSITION_SORTS, sort, direction, Position.id), page,
-                    per_page)
+                    per_page, key=Position.id)
 
 
 def get_position(actor: User, position_id: int, *, ip: str | None = None) -> Position:

@@ -18,7 +18,7 @@ from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.routing import IntegerConverter
 
 from lts.blueprints.errors import error_response
-from lts.schemas.common import MAX_ID, ErrorSchema
+from lts.schemas.common import MAX_ID, ErrorSchema, FastItems
 from lts.services.errors import ServiceError
 
 bp = Blueprint("api", __name__, description="LTS JSON API")
@@ -121,6 +121,13 @@ def _openapi_json() -> Response:
     return jsonify(openapi_document())
 
 
+def _fast_items_properties(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """Document a FastItems field as the array of its item schema it dumps."""
+    if isinstance(field, FastItems):
+        return {"type": "array", "items": self.resolve_nested_schema(field.item_schema)}
+    return {}
+
+
 def init_api(app: Flask) -> LtsApi:
     """Bind the API to ``app``: bounded ids, the blueprint, the document and its route."""
     app.url_map.converters["int"] = IdConverter
@@ -134,6 +141,7 @@ def init_api(app: Flask) -> LtsApi:
     api.register_converter(IdConverter, lambda _conv: {"type": "integer", "minimum": 0,
                                                        "maximum": MAX_ID})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.ma_plugin.converter.add_attribute_function(_fast_items_properties)
     api.register_blueprint(bp, url_prefix=URL_PREFIX)
     app.extensions[EXTENSION_KEY] = api
     app.add_url_rule(f"{URL_PREFIX}/openapi.json", "api_openapi", _openapi_json)
