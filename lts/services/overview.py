@@ -8,8 +8,9 @@ the loop records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Select, case, func, or_, select
@@ -40,19 +41,77 @@ class PortfolioFigures:
         return self.capital + self.realized + self.unrealized
 
 
-@dataclass(frozen=True)
 class Overview:
-    """Everything the overview page shows (the loop status is global)."""
+    """Everything the overview page shows, computed on first use.
 
-    counts: dict[str, int | None]
-    total_capital: float
-    total_equity: float
-    today_pnl: float
-    open_positions: list[Position]
-    recent_orders: list[Order]
-    errors: list[AuditLog]
-    loop: LoopStatus
-    equity_series: list[dict[str, Any]] = field(default_factory=list)
+    Each section of the page refreshes on its own (an htmx poll renders one partial),
+    so each figure is a cached property: a refresh of the orders table runs the orders
+    query only, not the equity history.
+    """
+
+    def __init__(self, actor: User, now: datetime, days: int = 7) -> None:
+        self.actor = actor
+        self.now = now
+        self.days = days
+
+    @cached_property
+    def portfolio_ids(self) -> list[int]:
+        """Ids of the portfolios the viewer sees."""
+        return visible_portfolio_ids(self.actor)
+
+    @cached_property
+    def figures(self) -> dict[int, PortfolioFigures]:
+        """Money figures per visible portfolio."""
+        return portfolio_figures(self.portfolio_ids)
+
+    @cached_property
+    def counts(self) -> dict[str, int | None]:
+        """Portfolios, assets, open positions, orders (and users for admins)."""
+        return overview_counts(self.actor)
+
+    @property
+    def total_capital(self) -> float:
+        """Capital of every visible portfolio."""
+        return sum(fig.capital for fig in self.figures.values())
+
+    @property
+    def total_equity(self) -> float:
+        """Equity of every visible portfolio."""
+        return sum(fig.equity for fig in self.figures.values())
+
+    @cached_property
+    def today_pnl(self) -> float:
+        """Equity change since midnight UTC."""
+        return today_pnl(self.figures, self.now)
+
+    @cached_property
+    def open_positions(self) -> list[Position]:
+        """The newest open positions (through the positions service)."""
+        from lts.services.positions import list_positions
+
+        return list_positions(self.actor, status="open", per_page=OPEN_POSITIONS).items
+
+    @cached_property
+    def recent_orders(self) -> list[Order]:
+        """The last orders (through the orders service)."""
+        from lts.services.orders import list_orders
+
+        return list_orders(self.actor, per_page=RECENT_ORDERS).items
+
+    @cached_property
+    def errors(self) -> list[AuditLog]:
+        """Recent failed plugin steps of the viewer's portfolios."""
+        return _recent_errors(self.actor, self.portfolio_ids, RECENT_ERRORS)
+
+    @cached_property
+    def loop(self) -> LoopStatus:
+        """The loop's status as the viewer may see it."""
+        return get_status(self.actor, self.now)
+
+    @cached_property
+    def equity_series(self) -> list[dict[str, Any]]:
+        """Total equity over the last ``days``."""
+        return combined_equity(self.portfolio_ids, self.now - timedelta(days=self.days))
 
 
 def portfolio_scope(actor: User, statement: Select[Any]) -> Select[Any]:
@@ -177,24 +236,5 @@ def overview_counts(actor: User) -> dict[str, int | None]:
 
 
 def build_overview(actor: User, now: datetime, days: int = 7) -> Overview:
-    """Collect the overview page for ``actor`` at ``now`` (equity chart: last ``days``)."""
-    ids = visible_portfolio_ids(actor)
-    figures = portfolio_figures(ids)
-    positions = list(db.session.scalars(portfolio_scope(
-        actor, select(Position).join(Asset).join(Portfolio).where(Position.status == "open")
-    ).order_by(Position.opened_at.desc(), Position.id.desc()).limit(OPEN_POSITIONS)))
-    orders = list(db.session.scalars(portfolio_scope(
-        actor, select(Order).join(Asset).join(Portfolio)
-    ).order_by(Order.created_at.desc(), Order.id.desc()).limit(RECENT_ORDERS)))
-    return Overview(
-        counts=overview_counts(actor),
-        total_capital=sum(fig.capital for fig in figures.values()),
-        total_equity=sum(fig.equity for fig in figures.values()),
-        today_pnl=today_pnl(figures, now),
-        open_positions=positions,
-        recent_orders=orders,
-        errors=_recent_errors(actor, ids, RECENT_ERRORS),
-        loop=get_status(actor, now),
-        equity_series=combined_equity(ids, now - timedelta(days=days)),
-    )
-
+    """The overview page for ``actor`` at ``now`` (equity chart: last ``days``), lazily."""
+    return Overview(actor, now, days)
