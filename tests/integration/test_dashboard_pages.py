@@ -401,3 +401,36 @@ def test_every_polled_partial_is_served_for_its_target(client, world, login_as):
             body = client.get(path, headers={"HX-Request": "true", "HX-Target": target}
                               ).get_data(as_text=True)
             assert f'id="{target}"' in body and "app-wrapper" not in body, (path, target)
+
+
+def test_saving_an_edit_over_someone_elses_change_is_refused_inline(client, world, login_as):
+    login_as(world["user"])
+    pid = world["portfolio"].id
+    form_html = client.get(f"/portfolios/{pid}/edit").get_data(as_text=True)
+    version = re.search(r'name="expected_updated_at" value="([^"]+)"', form_html).group(1)
+    data = {"csrf_token": csrf_from(form_html), "name": "Renamed", "total_capital": "10000",
+            "portfolio_latency": "60", "portfolio_plugin": "equal_weight",
+            "expected_updated_at": version}
+    first = client.post(f"/portfolios/{pid}/edit", headers={"HX-Request": "true"}, data=data)
+    assert first.status_code == 204
+    stale = client.post(f"/portfolios/{pid}/edit", headers={"HX-Request": "true"},
+                        data={**data, "name": "Again"})
+    assert stale.status_code == 422
+    assert "changed by someone else" in stale.get_data(as_text=True)
+    assert database.session.get(Portfolio, pid).name == "Renamed"
+
+
+def test_delete_a_portfolio_without_orders_and_refuse_one_with_orders(client, world, login_as):
+    login_as(world["user"])
+    empty = gen_portfolio(world["user"], "Empty")
+    token = csrf_from(client.get("/portfolios").get_data(as_text=True))
+    gone = client.post(f"/portfolios/{empty.id}/delete",
+                       headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert gone.headers["HX-Redirect"] == "/portfolios"
+    pid = world["portfolio"].id
+    kept = client.post(f"/portfolios/{pid}/delete", headers={
+        "HX-Request": "true", "X-CSRFToken": token, "HX-Target": f"portfolio-row-{pid}"})
+    assert kept.status_code == 200 and "deactivate it instead" in kept.get_data(as_text=True)
+    database.session.expire_all()
+    assert database.session.get(Portfolio, empty.id) is None
+    assert database.session.get(Portfolio, pid) is not None

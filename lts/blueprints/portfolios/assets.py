@@ -16,7 +16,12 @@ from flask.typing import ResponseReturnValue
 from lts.blueprints.dashboard.htmx import hx_redirect, render_page, render_partial
 from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios import bp
-from lts.blueprints.portfolios.forms import AssetForm, ManualOrderForm, add_service_errors
+from lts.blueprints.portfolios.forms import (
+    AssetForm,
+    ManualOrderForm,
+    add_service_errors,
+    expected_version,
+)
 from lts.blueprints.portfolios.routes import detail_context
 from lts.models import Asset, Portfolio
 from lts.security.authz import client_ip, is_htmx_request
@@ -105,7 +110,8 @@ def _save_asset(portfolio: Portfolio, asset: Asset | None) -> ResponseReturnValu
         if asset is None:
             saved = assets.create_asset(actor(), portfolio.id, data, ip=client_ip())
         else:
-            saved = assets.update_asset(actor(), asset.id, data, ip=client_ip())
+            saved = assets.update_asset(actor(), asset.id, data, ip=client_ip(),
+                                        expected_updated_at=expected_version(request.form))
     except NotFound:
         abort(404)
     except ServiceError as exc:

@@ -6,6 +6,7 @@ schema by :mod:`lts.services.plugin_forms` and parsed next to these forms.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -85,3 +86,13 @@ def add_service_errors(form: FlaskForm, fields: dict[str, Any]) -> dict[str, Any
         else:
             rest[name] = messages
     return rest
+
+
+def expected_version(form_data: Any) -> datetime | None:
+    """The ``updated_at`` an edit form was built from (None: not sent or unreadable)."""
+    raw = str(form_data.get("expected_updated_at", "")).strip()
+    try:
+        stamp = datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+    return stamp if stamp is not None and stamp.tzinfo is not None else None

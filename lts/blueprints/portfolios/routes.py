@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from lts.blueprints.dashboard.htmx import hx_redirect, hx_target, render_page, render_partial
 from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios import bp
-from lts.blueprints.portfolios.forms import PortfolioForm, add_service_errors
+from lts.blueprints.portfolios.forms import PortfolioForm, add_service_errors, expected_version
 from lts.models import Portfolio
 from lts.plugins.base import PLUGIN_KINDS
 from lts.security.authz import client_ip, is_htmx_request
@@ -111,7 +111,9 @@ def _save(portfolio: Portfolio | None) -> ResponseReturnValue:
         if portfolio is None:
             saved = portfolios.create_portfolio(actor(), data, ip=client_ip())
         else:
-            saved = portfolios.update_portfolio(actor(), portfolio.id, data, ip=client_ip())
+            saved = portfolios.update_portfolio(actor(), portfolio.id, data, ip=client_ip(),
+                                                expected_updated_at=expected_version(
+                                                    request.form))
     except NotFound:
         abort(404)
     except ServiceError as exc:
