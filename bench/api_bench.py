@@ -154,11 +154,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start gunicorn (2 workers x 4 threads) on ``target`` and wait until it answers."""
+def start_gunicorn(target: str, port: int, env: dict[str, str], threads: int
+                   ) -> subprocess.Popen[bytes]:
+    """Start gunicorn (2 workers x ``threads``) on ``target`` and wait until it answers."""
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    worker = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", "sync"]
     process = subprocess.Popen(
-        [gunicorn, "-w", "2", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
+        [gunicorn, "-w", "2", *worker, "-b", f"127.0.0.1:{port}",
          "--log-level", "warning", target],
         cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
@@ -216,6 +218,8 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=200.0, help="paced requests/s")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per gunicorn worker (1: sync workers)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -228,8 +232,9 @@ def main() -> int:
                "LTS_LOOP_ENABLED": "false", "LTS_LOG_LEVEL": "WARNING",
                "BENCH_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
         lts_port, base_port = free_port(), free_port()
-        servers = [start_gunicorn("wsgi:app", lts_port, env),
-                   start_gunicorn("bench.api_bench:baseline_app()", base_port, env)]
+        servers = [start_gunicorn("wsgi:app", lts_port, env, args.threads),
+                   start_gunicorn("bench.api_bench:baseline_app()", base_port, env,
+                                  args.threads)]
         try:
             rows = []
             for name, lts_path, base_path in (
@@ -248,6 +253,9 @@ def main() -> int:
             for server in servers:
                 server.terminate()
                 server.wait(timeout=30)
+    print(f"gunicorn: 2 workers x {args.threads} thread(s); wrk: 2 threads, "
+          f"{args.connections} connections, {args.duration} s per run; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'endpoint':<20} {'LTS rps':>9} {'p50 ms':>7} {'p99 ms':>7} {'base rps':>9} "
           f"{'ratio':>6} | {'paced rps':>9} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7}")
     ok = True
