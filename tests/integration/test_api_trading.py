@@ -188,3 +188,26 @@ def test_loop_status_and_admin_controls(client, as_alice, as_root):
     assert tick.status_code == 200 and "duration_seconds" in tick.get_json()
     killed = client.post("/api/v1/loop/kill-switch", headers=as_root, json={"on": True})
     assert killed.get_json()["kill_switch"] is True
+
+
+def test_order_and_position_lists_sort_and_filter_by_side(client, alice, as_alice):
+    a = gen_asset(gen_portfolio(alice), "AAA")
+    b = gen_asset(gen_portfolio(alice), "BBB")
+    _orders(b, 2)
+    _orders(a, 2)
+    body = client.get("/api/v1/orders?sort=symbol&direction=asc", headers=as_alice).get_json()
+    assert [o["asset_id"] for o in body["items"]] == [a.id, a.id, b.id, b.id]
+    assert "sort=symbol" in body["links"]["self"]
+    assert client.get("/api/v1/orders?side=sell", headers=as_alice).get_json()["total"] == 0
+    assert client.get("/api/v1/orders?sort=secret", headers=as_alice).status_code == 422
+    assert client.get("/api/v1/positions?sort=realized_pnl&side=long",
+                      headers=as_alice).status_code == 200
+    assert client.get("/api/v1/positions?side=buy", headers=as_alice).status_code == 422
+
+
+def test_run_portfolio_now(client, alice, as_alice, auth_headers):
+    portfolio = gen_portfolio(alice)
+    ran = client.post(f"/api/v1/portfolios/{portfolio.id}/run", headers=as_alice)
+    assert ran.status_code == 200 and portfolio.id in ran.get_json()["portfolios_run"]
+    other = auth_headers(gen_user("bob"))
+    assert client.post(f"/api/v1/portfolios/{portfolio.id}/run", headers=other).status_code == 404
