@@ -434,3 +434,14 @@ def test_delete_a_portfolio_without_orders_and_refuse_one_with_orders(client, wo
     database.session.expire_all()
     assert database.session.get(Portfolio, empty.id) is None
     assert database.session.get(Portfolio, pid) is not None
+
+
+def test_plugins_page_lists_load_errors(app, client, world, login_as):
+    from lts.plugins.registry import get_registry
+
+    get_registry(app)._fail("strategy", "broken_momentum", "entry point lts-broken",
+                            "ImportError: No module named 'talib'")
+    login_as(world["admin"])
+    html = client.get("/admin/plugins").get_data(as_text=True)
+    assert 'id="plugin-load-errors"' in html
+    assert "broken_momentum" in html and "No module named" in html
