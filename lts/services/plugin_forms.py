@@ -48,6 +48,7 @@ class FieldSpec:
     minimum: float | None = None
     maximum: float | None = None
     errors: tuple[str, ...] = field(default=())
+    secret: bool = False
 
     @property
     def placeholder(self) -> str:
@@ -110,12 +111,14 @@ def _messages(errors: Any) -> tuple[str, ...]:
 def build_fields(schema: Mapping[str, Any], prefix: str,
                  values: Mapping[str, Any] | None = None,
                  errors: Mapping[str, Any] | None = None,
-                 raw: Mapping[str, Any] | None = None) -> list[FieldSpec]:
+                 raw: Mapping[str, Any] | None = None,
+                 secrets: frozenset[str] | set[str] = frozenset()) -> list[FieldSpec]:
     """The inputs of a plugin's config form.
 
     ``values`` is a stored config (typed); ``raw`` the strings just submitted (shown
     back as typed when a save failed); ``errors`` maps config keys to messages.
-    Without either, every input shows the plugin's default.
+    Without either, every input shows the plugin's default. Keys in ``secrets`` are
+    password inputs (their stored value arrives masked and is kept when sent back).
     """
     values = values or {}
     errors = errors or {}
@@ -144,7 +147,7 @@ def build_fields(schema: Mapping[str, Any], prefix: str,
             required=key in required, nullable=nullable, choices=choices,
             minimum=prop.get("minimum", prop.get("exclusiveMinimum")),
             maximum=prop.get("maximum", prop.get("exclusiveMaximum")),
-            errors=_messages(errors.get(key)),
+            errors=_messages(errors.get(key)), secret=key in secrets,
         ))
     return specs
 
@@ -249,7 +252,8 @@ def plugin_choice(kind: str, selected: str | None = None,
                   values: Mapping[str, Any] | None = None,
                   errors: Mapping[str, Any] | None = None,
                   raw: Mapping[str, Any] | None = None,
-                  plugin_errors: tuple[str, ...] = ()) -> PluginChoice:
+                  plugin_errors: tuple[str, ...] = (),
+                  secrets: frozenset[str] | set[str] = frozenset()) -> PluginChoice:
     """The select of ``kind`` plugins with the config form of ``selected``.
 
     An unknown or missing ``selected`` falls back to the kind's default plugin (or the
@@ -269,7 +273,7 @@ def plugin_choice(kind: str, selected: str | None = None,
     return PluginChoice(
         kind=kind, select_name=f"{kind}_plugin", prefix=prefix, selected=selected,
         options=options, description=infos[selected].description if selected in infos else "",
-        fields=tuple(build_fields(schema, prefix, values, errors, raw)),
+        fields=tuple(build_fields(schema, prefix, values, errors, raw, secrets)),
         errors=(*plugin_errors, *general),
     )
 

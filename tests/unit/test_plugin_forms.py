@@ -67,3 +67,9 @@ def test_parse_names_each_input_it_cannot_convert():
         "strategy_config-sl_tp_unit": "yards", "strategy_config-weights": "[1]",
         "strategy_config-stop_loss": "inf"})
     assert set(errors) == {"threshold", "window", "sl_tp_unit", "weights", "stop_loss"}
+
+
+def test_secret_fields_are_password_inputs():
+    schema = {"properties": {"api_key": {"type": "string"}, "account": {"type": "string"}}}
+    fields = {s.key: s for s in build_fields(schema, "broker_config", secrets={"api_key"})}
+    assert fields["api_key"].secret and not fields["account"].secret

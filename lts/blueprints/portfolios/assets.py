@@ -66,8 +66,10 @@ def _choices(asset: Asset | None, errors: dict[str, Any] | None = None,
         config_errors = errors.get(f"{kind}_config") or {}
         if not isinstance(config_errors, dict):
             config_errors = {"_schema": config_errors}
+        secrets = (assets.broker_secret_names(selected or "", values or {})
+                   if kind == "broker" else set())
         result.append(plugin_choice(kind, selected, values=values, errors=config_errors,
-                                    raw=raw, plugin_errors=tuple(
+                                    raw=raw, secrets=secrets, plugin_errors=tuple(
                                         str(m) for m in errors.get(f"{kind}_plugin", ()))))
     return result
 

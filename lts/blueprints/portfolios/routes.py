@@ -20,7 +20,7 @@ from lts.blueprints.portfolios.forms import PortfolioForm, add_service_errors, e
 from lts.models import Portfolio
 from lts.plugins.base import PLUGIN_KINDS
 from lts.security.authz import client_ip, is_htmx_request
-from lts.services import dashboard_queries, loop_control, portfolios, statistics
+from lts.services import assets, dashboard_queries, loop_control, portfolios, statistics
 from lts.services.access import is_admin
 from lts.services.errors import NotFound, ServiceError
 from lts.services.overview import PortfolioFigures, equity_key, portfolio_figures
@@ -161,7 +161,9 @@ def plugin_fields() -> ResponseReturnValue:
     kind = request.args.get("kind", "")
     if kind not in PLUGIN_KINDS or kind not in FORM_KINDS:
         abort(404)
-    choice = plugin_choice(kind, request.args.get(f"{kind}_plugin"))
+    name = request.args.get(f"{kind}_plugin")
+    secrets = assets.broker_secret_names(name or "") if kind == "broker" else set()
+    choice = plugin_choice(kind, name, secrets=secrets)
     return render_partial("partials/_plugin_fields.html", choice=choice)
 
 
