@@ -445,3 +445,19 @@ def test_plugins_page_lists_load_errors(app, client, world, login_as):
     html = client.get("/admin/plugins").get_data(as_text=True)
     assert 'id="plugin-load-errors"' in html
     assert "broken_momentum" in html and "No module named" in html
+
+
+def test_asset_form_works_as_a_plain_page_without_javascript(client, world, login_as):
+    login_as(world["user"])
+    aid = world["asset"].id
+    html = client.get(f"/assets/{aid}/edit").get_data(as_text=True)
+    assert 'name="pipeline_plugin"' in html and "app-wrapper" in html
+    response = client.post(f"/assets/{aid}/edit", data={
+        "csrf_token": csrf_from(html), "symbol": "EUR_USD", "name": "Euro",
+        "pipeline_plugin": "synthetic", "strategy_plugin": "prediction_threshold",
+        "broker_plugin": "paper"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/portfolios/{world['portfolio'].id}"
+    database.session.expire_all()
+    asset = database.session.get(Asset, aid)
+    assert asset.name == "Euro" and asset.is_active is False
