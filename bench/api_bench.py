@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,40 @@ def run_wrk(url: str, token: str | None, duration: int, connections: int,
             "non_2xx": float(errors.group(1)) if errors else 0.0}
 
 
+# ------------------------------------------------------------------- in-process
+
+
+def inprocess_costs(database_url: str, instance: Path, token: str, rounds: int = 300
+                    ) -> list[tuple[str, float]]:
+    """Median wall time per request through Flask's test client (no server, no network).
+
+    Less sensitive to a busy machine than wrk; splits LTS's cost into the fixed stack
+    (``/auth/me``: token check, user load, headers) and each endpoint.
+    """
+    from lts import create_app
+
+    lts = create_app({"database_url": database_url, "secret_key": SECRET,
+                      "loop_enabled": False, "log_level": "WARNING"},
+                     instance_path=instance).test_client()
+    base = baseline_app().test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    cases = [("LTS /api/v1/auth/me", lts, "/api/v1/auth/me", headers),
+             ("LTS /api/v1/orders?per_page=50", lts, "/api/v1/orders?per_page=50", headers),
+             ("LTS /api/v1/portfolios", lts, "/api/v1/portfolios", headers),
+             ("baseline /orders?per_page=50", base, "/orders?per_page=50", {}),
+             ("baseline /portfolios", base, "/portfolios", {})]
+    result = []
+    for name, client, path, extra in cases:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            response = client.get(path, headers=extra)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200, (path, response.status_code)
+        result.append((name, statistics.median(times) * 1000))
+    return result
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -231,6 +266,8 @@ def main() -> int:
         env = {**os.environ, "LTS_DATABASE_URL": database_url, "LTS_SECRET_KEY": SECRET,
                "LTS_LOOP_ENABLED": "false", "LTS_LOG_LEVEL": "WARNING",
                "BENCH_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+        os.environ["BENCH_DATABASE_URL"] = database_url
+        costs = inprocess_costs(database_url, work / "instance", token)
         lts_port, base_port = free_port(), free_port()
         servers = [start_gunicorn("wsgi:app", lts_port, env, args.threads),
                    start_gunicorn("bench.api_bench:baseline_app()", base_port, env,
@@ -265,6 +302,9 @@ def main() -> int:
         print(f"{name:<20} {lts['rps']:>9.0f} {lts['p50']:>7.2f} {lts['p99']:>7.2f} "
               f"{base['rps']:>9.0f} {ratio:>6.0%} | {paced['rps']:>9.0f} {paced['p50']:>7.2f} "
               f"{paced['p99']:>7.2f} {int(lts['non_2xx'] + paced['non_2xx']):>7}")
+    print("in-process median per request (Flask test client, one thread):")
+    for name, ms in costs:
+        print(f"  {name:<34} {ms:6.2f} ms")
     print("targets: LTS >= 70% of baseline rps; p99 <= 50 ms at the paced rate:",
           "met" if ok else "NOT met")
     return 0 if ok else 1
