@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from lts.services.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
@@ -19,9 +19,21 @@ def id_field(**kwargs: object) -> fields.Integer:
     return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)  # type: ignore[arg-type]
 
 
+class UTCDateTimeField(fields.AwareDateTime):
+    """An aware timestamp converted to UTC; one that leaves the calendar there is invalid."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        """Parse, then convert to UTC (``0001-01-01T00:00+23:00`` would be year 0)."""
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("out of the supported date range") from None
+
+
 def utc_datetime(**kwargs: object) -> fields.AwareDateTime:
-    """An ISO-8601 timestamp; one without a zone is read as UTC."""
-    return fields.AwareDateTime(format="iso", default_timezone=UTC, **kwargs)  # type: ignore[arg-type]
+    """An ISO-8601 timestamp, given back in UTC; one without a zone is read as UTC."""
+    return UTCDateTimeField(format="iso", default_timezone=UTC, **kwargs)  # type: ignore[arg-type]
 
 
 class ErrorBodySchema(Schema):

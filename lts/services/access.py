@@ -20,6 +20,7 @@ from lts.services.errors import Conflict, Forbidden, NotFound
 T = TypeVar("T")
 
 ADMIN_ACTION = "admin.access"
+MAX_ID = 2**31 - 1  # ids beyond the database's integers are simply not found
 
 
 def is_admin(actor: User | None) -> bool:
@@ -49,7 +50,8 @@ def load_owned(model: type[T], object_id: Any, actor: User | None, action: str =
     ids leak nothing.
     """
     name = model.__name__.lower()
-    obj = db.session.get(model, object_id) if isinstance(object_id, int) else None
+    obj = db.session.get(model, object_id) if isinstance(object_id, int) \
+        and 0 < object_id <= MAX_ID else None
     if obj is None:
         raise NotFound(f"{name} {object_id} not found")
     if not current_aaa().authorize(actor, f"{name}.{action}", obj):

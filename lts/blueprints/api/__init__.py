@@ -9,11 +9,13 @@ Views only parse, call a service (``lts/services/``) and serialize.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request, url_for
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.routing import IntegerConverter
 
@@ -21,7 +23,54 @@ from lts.blueprints.errors import error_response
 from lts.schemas.common import MAX_ID, ErrorSchema, FastItems
 from lts.services.errors import ServiceError
 
+
+def text_problem(value: Any) -> str | None:
+    """Why a parsed JSON body cannot be stored as text, or None.
+
+    NUL characters (PostgreSQL refuses them) and lone surrogates (not encodable as
+    UTF-8, so no database takes them) are refused at the edge as a 4xx instead of
+    failing in the database. The walk is iterative: bodies may be deeply nested.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "text must not contain NUL characters"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text must be valid Unicode (no lone surrogates)"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+class LtsParser(FlaskParser):
+    """webargs' parser with two more refusals for JSON bodies (never a 500)."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        """Parse the body; too deep nesting is invalid JSON, unstorable text a 422."""
+        try:
+            data = super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "<body>", 0) from None
+        problem = text_problem(data)
+        if problem:
+            raise ValidationError({"_schema": [problem]})
+        return data
+
+    def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any
+                                   ) -> Any:
+        """Answer a body that is not JSON with our 400 and what the parser said."""
+        raise ServiceError(f"the body is not valid JSON: {error.msg}")
+
+
 bp = Blueprint("api", __name__, description="LTS JSON API")
+bp.ARGUMENTS_PARSER = LtsParser()
 URL_PREFIX = "/api/v1"
 API_VERSION = "1.0"
 EXTENSION_KEY = "lts.api"
@@ -81,11 +130,29 @@ def _unprocessable(exc: UnprocessableEntity) -> Any:
     return error_response(422, "the request is not valid", _fields_of(data.get("messages", {})))
 
 
+@bp.errorhandler(RecursionError)
+def _too_deep(exc: RecursionError) -> Any:
+    """A body nested deeper than the JSON parser goes (read before a view, e.g. a limit)."""
+    return error_response(400, "the JSON body is nested too deeply")
+
+
+@bp.errorhandler(UnicodeEncodeError)
+def _unencodable(exc: UnicodeEncodeError) -> Any:
+    """Text that cannot be encoded (lone surrogates) reached the database: a 422."""
+    return error_response(422, "text must be valid Unicode (no lone surrogates)")
+
+
 def load_json(schema: Schema) -> dict[str, Any]:
     """Parse the body as a JSON object and validate it with ``schema``."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise ServiceError("the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ServiceError("expected a JSON object body (Content-Type: application/json)")
+    problem = text_problem(body)
+    if problem:
+        raise ValidationError({"_schema": [problem]})
     return schema.load(body)
 
 
