@@ -203,7 +203,11 @@ def run_wrk(url: str, token: str | None, duration: int, connections: int,
         ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency",
          "-s", str(script), url], capture_output=True, text=True, check=True)
     out = result.stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    if "Requests/sec" not in out or " 99%" not in out:
+        raise SystemExit(f"wrk gave no figures for {url}:\n{out}\n{result.stderr}")
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.MULTILINE))
+    if "99" not in percentiles:
+        raise SystemExit(f"wrk output not understood for {url}:\n{out}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
             "p50": _ms(percentiles["50"]), "p99": _ms(percentiles["99"]),
