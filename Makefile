@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Plain-HTTP local use: browsers would drop Secure cookies on http://127.0.0.1.
 RUN_SETTINGS := --set session_cookie_secure=false
 
-.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help
+.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api
 
 help:
 	@echo "make run   - install, migrate, seed the demo and serve LTS with its trading loop"
@@ -40,6 +40,16 @@ test: $(STAMP) browser
 
 test-unit test-integration test-system test-acceptance: $(STAMP)
 	$(BIN)/python -m pytest tests/$(@:test-%=%)
+
+# Schemathesis over the whole /api/v1 document, many random examples per operation.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest -n 4 -p no:cacheprovider \
+	  tests/integration/test_api_fuzz.py
+
+# The API benchmark (gunicorn, 2 workers, wrk); prints requests/s and latencies.
+bench-api: $(STAMP)
+	$(BIN)/python bench/api_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check lts tests bench

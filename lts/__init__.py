@@ -97,13 +97,12 @@ def _apply_settings(app: Flask, settings: dict[str, Any]) -> None:
 def _register_aaa_blueprints(app: Flask) -> None:
     """Register the login pages, the admin pages and the JSON API."""
     from lts.blueprints.admin import bp as admin_bp
-    from lts.blueprints.api import URL_PREFIX
-    from lts.blueprints.api import bp as api_bp
+    from lts.blueprints.api import init_api
     from lts.blueprints.auth import bp as auth_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
-    app.register_blueprint(api_bp, url_prefix=URL_PREFIX)
+    init_api(app)
 
 
 def _instance_secret_key(instance: Path) -> str:
@@ -149,10 +148,12 @@ def _register_blueprints(app: Flask) -> None:
     from lts.blueprints.dashboard import bp as dashboard_bp
     from lts.blueprints.errors import register_error_handlers
     from lts.blueprints.health import bp as health_bp
+    from lts.blueprints.portfolios import bp as portfolios_bp
     from lts.navigation import register_navigation
 
     app.register_blueprint(health_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(portfolios_bp)
     _register_aaa_blueprints(app)
     register_error_handlers(app)
     register_navigation(app)

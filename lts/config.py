@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "LTS_"
+# Variables of the test tooling, not settings (LTS_SCREENSHOTS=1: browser screenshots).
+TOOLING_VARIABLES = frozenset({"LTS_SCREENSHOTS"})
 MASK = "********"
 
 
@@ -220,7 +222,8 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     """Collect ``LTS_*`` variables; an ``LTS_`` variable naming no setting is an error."""
     values = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name.startswith("LTS_TEST_"):
+        if not name.startswith(ENV_PREFIX) or name.startswith("LTS_TEST_") \
+                or name in TOOLING_VARIABLES:
             continue
         key = name[len(ENV_PREFIX):].lower()
         values[key] = validate_value(key, raw, source=f"environment {name}", from_text=True)

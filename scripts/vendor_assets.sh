@@ -26,6 +26,7 @@ packages=(
   "htmx.org|2.0.11|dist/htmx.min.js"
   "chart.js|4.6.1|dist/chart.umd.min.js"
   "lightweight-charts|5.2.1|dist/lightweight-charts.standalone.production.js"
+  "swagger-ui-dist|5.35.0|swagger-ui-bundle.js swagger-ui.css"
 )
 
 for tool in npm node; do

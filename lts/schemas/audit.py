@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import Schema, fields, validate
 
 from lts.models.enums import AUDIT_OUTCOMES
 from lts.services.audit import MAX_PER_PAGE
+
+LAST_DAY = date(9999, 12, 30)  # the filter adds a day to date_to
 
 
 class AuditQuerySchema(Schema):
@@ -14,9 +18,9 @@ class AuditQuerySchema(Schema):
     user = fields.String(load_default=None, validate=validate.Length(max=64))
     action = fields.String(load_default=None, validate=validate.Length(max=64))
     outcome = fields.String(load_default=None, validate=validate.OneOf(AUDIT_OUTCOMES))
-    date_from = fields.Date(load_default=None)
-    date_to = fields.Date(load_default=None)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    date_from = fields.Date(load_default=None, validate=validate.Range(max=LAST_DAY))
+    date_to = fields.Date(load_default=None, validate=validate.Range(max=LAST_DAY))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
@@ -31,3 +35,19 @@ class AuditLogSchema(Schema):
     outcome = fields.String()
     ip = fields.String(allow_none=True)
     details = fields.Raw(allow_none=True)
+
+
+class AuditRowSchema(AuditLogSchema):
+    """An audit row as listed, with the acting user's name."""
+
+    username = fields.String(allow_none=True)
+
+
+class AuditPageSchema(Schema):
+    """A page of audit rows."""
+
+    items = fields.List(fields.Nested(AuditRowSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)

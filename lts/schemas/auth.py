@@ -71,3 +71,21 @@ class ResetConfirmSchema(Schema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=1000))
     password = fields.String(required=True, load_only=True,
                              validate=validate.Length(max=MAX_LENGTH))
+
+
+class IssuedTokenSchema(TokenSchema):
+    """A token right after creation: the only time its secret is shown."""
+
+    token = fields.String(required=True)
+
+
+class TokenListSchema(Schema):
+    """The caller's tokens and sessions."""
+
+    items = fields.List(fields.Nested(TokenSchema), required=True)
+
+
+class MessageSchema(Schema):
+    """A short human message."""
+
+    message = fields.String(required=True)

@@ -37,3 +37,15 @@ class UserUpdateSchema(Schema):
 
     role = fields.String(validate=validate.OneOf(ROLES))
     is_active = fields.Boolean()
+
+
+class UserListSchema(Schema):
+    """Every user."""
+
+    items = fields.List(fields.Nested(UserSchema), required=True)
+
+
+class SessionsEndedSchema(Schema):
+    """How many sessions and tokens a revocation ended."""
+
+    sessions_ended = fields.Integer(required=True)

@@ -53,11 +53,21 @@ def _get(plugins: PluginSource, kind: str, name: str, config: Mapping[str, Any] 
         raise PluginCallError(kind, name, "load", traceback_summary(exc)) from exc
 
 
+def _plain_broker_config(asset: Asset | Row[Any]) -> dict[str, Any]:
+    """The asset's broker config with its stored secrets decrypted (they are encrypted at rest)."""
+    from lts.services.broker_secrets import SecretError, decrypt_config
+
+    try:
+        return decrypt_config(asset.broker_config)
+    except SecretError as exc:
+        raise PluginCallError("broker", asset.broker_plugin, "load", str(exc)) from exc
+
+
 def build_unit(plugins: PluginSource, asset: Asset | Row[Any]) -> AssetUnit:
     """Build the unit of ``asset`` (ORM object or Core row); PluginCallError names the plugin."""
     pipeline = _get(plugins, "pipeline", asset.pipeline_plugin, asset.pipeline_config)
     strategy = _get(plugins, "strategy", asset.strategy_plugin, asset.strategy_config)
-    broker = _get(plugins, "broker", asset.broker_plugin, asset.broker_config)
+    broker = _get(plugins, "broker", asset.broker_plugin, _plain_broker_config(asset))
     info = AssetInfo(
         id=asset.id, portfolio_id=asset.portfolio_id, symbol=asset.symbol, name=asset.name,
         allocated_capital=asset.allocated_capital,

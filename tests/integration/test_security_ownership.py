@@ -44,12 +44,50 @@ class ObjectRoute:
 OBJECT_ROUTES: list[ObjectRoute] = [
     ObjectRoute("token", "DELETE", "/api/v1/auth/tokens/{id}", "delete"),
     ObjectRoute("token", "POST", "/profile/tokens/{id}/revoke", "delete", via="page"),
-    # Later issues add a line per object route, for example:
-    # ObjectRoute("portfolio", "GET", "/api/v1/portfolios/{id}", "read"),
-    # ObjectRoute("portfolio", "PATCH", "/api/v1/portfolios/{id}", "update", json={...}),
+    # JSON API (issue 5)
+    ObjectRoute("portfolio", "GET", "/api/v1/portfolios/{id}", "read"),
+    ObjectRoute("portfolio", "PATCH", "/api/v1/portfolios/{id}", "update",
+                json={"name": "taken over"}),
+    ObjectRoute("portfolio", "DELETE", "/api/v1/portfolios/{id}", "delete"),
+    ObjectRoute("portfolio", "POST", "/api/v1/portfolios/{id}/kill-switch", "update",
+                json={"on": True}),
+    ObjectRoute("portfolio", "POST", "/api/v1/portfolios/{id}/run", "update"),
+    ObjectRoute("portfolio", "GET", "/api/v1/portfolios/{id}/assets", "read"),
+    ObjectRoute("portfolio", "POST", "/api/v1/portfolios/{id}/assets", "update",
+                json={"symbol": "XAU_USD"}),
+    ObjectRoute("asset", "GET", "/api/v1/assets/{id}", "read"),
+    ObjectRoute("asset", "PATCH", "/api/v1/assets/{id}", "update", json={"is_active": False}),
+    ObjectRoute("asset", "DELETE", "/api/v1/assets/{id}", "delete"),
+    ObjectRoute("asset", "POST", "/api/v1/assets/{id}/orders", "trade",
+                json={"side": "buy", "quantity": 1}),
+    ObjectRoute("order", "GET", "/api/v1/orders/{id}", "read"),
+    ObjectRoute("position", "GET", "/api/v1/positions/{id}", "read"),
+    ObjectRoute("position", "POST", "/api/v1/positions/{id}/close", "close"),
+    # Dashboard pages (issue 6)
+    *[ObjectRoute("portfolio", method, url, action, via="page") for method, url, action in (
+        ("GET", "/portfolios/{id}", "read"),
+        ("GET", "/portfolios/{id}/edit", "update"),
+        ("POST", "/portfolios/{id}/edit", "update"),
+        ("POST", "/portfolios/{id}/activate", "update"),
+        ("POST", "/portfolios/{id}/deactivate", "update"),
+        ("POST", "/portfolios/{id}/kill-switch", "update"),
+        ("POST", "/portfolios/{id}/run", "update"),
+        ("POST", "/portfolios/{id}/delete", "delete"),
+        ("GET", "/portfolios/{id}/assets/new", "update"),
+        ("POST", "/portfolios/{id}/assets", "update"),
+    )],
+    *[ObjectRoute("asset", method, url, action, via="page") for method, url, action in (
+        ("GET", "/assets/{id}", "read"),
+        ("GET", "/assets/{id}/edit", "update"),
+        ("POST", "/assets/{id}/edit", "update"),
+        ("POST", "/assets/{id}/delete", "delete"),
+        ("POST", "/assets/{id}/toggle", "update"),
+        ("POST", "/assets/{id}/orders", "trade"),
+    )],
+    ObjectRoute("position", "POST", "/positions/{id}/close", "close", via="page"),
 ]
 # Routes with an id that only admins reach (403 for users, proven in test_users_admin).
-ADMIN_ONLY_PREFIXES = ("/admin/", "/api/v1/users/")
+ADMIN_ONLY_PREFIXES = ("/admin/", "/api/v1/users/", "/api/v1/config/")
 
 
 def owned_objects(owner: User) -> dict[str, Any]:

@@ -1,21 +1,114 @@
-"""The JSON API, ``/api/v1``: one blueprint owning the prefix and its JSON errors.
+"""The JSON API, ``/api/v1``: one blueprint owning the prefix, its errors and its document.
 
-Later resources add a module here importing ``bp``. Errors always have the shape
+The blueprint is a flask-smorest ``Blueprint``: routes declare their marshmallow schemas
+(``@bp.arguments``, ``@bp.response``) and the OpenAPI 3 document served at
+``/api/v1/openapi.json`` is generated from them. Errors always have the shape
 ``{"error": {"code", "message", "fields"}}``; bad input is a 4xx, never a 500.
+Views only parse, call a service (``lts/services/``) and serialize.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Flask, Response, current_app, jsonify, request, url_for
+from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import UnprocessableEntity
+from werkzeug.routing import IntegerConverter
 
 from lts.blueprints.errors import error_response
+from lts.schemas.common import MAX_ID, ErrorSchema, FastItems
 from lts.services.errors import ServiceError
 
-bp = Blueprint("api", __name__)
+
+def text_problem(value: Any) -> str | None:
+    """Why a parsed JSON body cannot be stored as text, or None.
+
+    NUL characters (PostgreSQL refuses them) and lone surrogates (not encodable as
+    UTF-8, so no database takes them) are refused at the edge as a 4xx instead of
+    failing in the database. The walk is iterative: bodies may be deeply nested.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "text must not contain NUL characters"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text must be valid Unicode (no lone surrogates)"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+class LtsParser(FlaskParser):
+    """webargs' parser with two more refusals for JSON bodies (never a 500)."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        """Parse the body; too deep nesting is invalid JSON, unstorable text a 422."""
+        try:
+            data = super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "<body>", 0) from None
+        problem = text_problem(data)
+        if problem:
+            raise ValidationError({"_schema": [problem]})
+        return data
+
+    def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any
+                                   ) -> Any:
+        """Answer a body that is not JSON with our 400 and what the parser said."""
+        raise ServiceError(f"the body is not valid JSON: {error.msg}")
+
+
+bp = Blueprint("api", __name__, description="LTS JSON API")
+bp.ARGUMENTS_PARSER = LtsParser()
 URL_PREFIX = "/api/v1"
+API_VERSION = "1.0"
+EXTENSION_KEY = "lts.api"
+
+
+class IdConverter(IntegerConverter):
+    """``<int:id>`` bounded to the database's integer range: a bigger id is a 404."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+class LtsApi(Api):
+    """flask-smorest's Api with LTS's error shape and without its own error handlers.
+
+    The app-wide handlers (:mod:`lts.blueprints.errors`) already answer JSON under
+    ``/api``; only the documented error schema is changed here.
+    """
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        """Keep the app's own handlers (one error format everywhere)."""
+
+
+def _fields_of(messages: Any) -> dict[str, Any]:
+    """Flatten webargs' ``{"json": {...}, "query": {...}}`` into one field map."""
+    if not isinstance(messages, dict):
+        return {"_schema": [str(messages)]}
+    flat: dict[str, Any] = {}
+    for location, inner in messages.items():
+        if location in ("json", "query", "path", "headers", "form", "files", "view_args") \
+                and isinstance(inner, dict):
+            flat.update(inner)
+        else:
+            flat[location] = inner
+    return {k: v if isinstance(v, list | dict) else [str(v)] for k, v in flat.items()}
 
 
 @bp.errorhandler(ServiceError)
@@ -27,16 +120,39 @@ def _service_error(exc: ServiceError) -> Any:
 @bp.errorhandler(ValidationError)
 def _validation_error(exc: ValidationError) -> Any:
     """Answer a schema validation failure: 422 naming every field."""
-    messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-    fields = {k: v if isinstance(v, list) else [str(v)] for k, v in messages.items()}
-    return error_response(422, "the request is not valid", fields)
+    return error_response(422, "the request is not valid", _fields_of(exc.messages))
+
+
+@bp.errorhandler(UnprocessableEntity)
+def _unprocessable(exc: UnprocessableEntity) -> Any:
+    """Answer webargs' parsing failure (``@bp.arguments``): 422 naming every field."""
+    data = getattr(exc, "data", None) or {}
+    return error_response(422, "the request is not valid", _fields_of(data.get("messages", {})))
+
+
+@bp.errorhandler(RecursionError)
+def _too_deep(exc: RecursionError) -> Any:
+    """A body nested deeper than the JSON parser goes (read before a view, e.g. a limit)."""
+    return error_response(400, "the JSON body is nested too deeply")
+
+
+@bp.errorhandler(UnicodeEncodeError)
+def _unencodable(exc: UnicodeEncodeError) -> Any:
+    """Text that cannot be encoded (lone surrogates) reached the database: a 422."""
+    return error_response(422, "text must be valid Unicode (no lone surrogates)")
 
 
 def load_json(schema: Schema) -> dict[str, Any]:
     """Parse the body as a JSON object and validate it with ``schema``."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise ServiceError("the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ServiceError("expected a JSON object body (Content-Type: application/json)")
+    problem = text_problem(body)
+    if problem:
+        raise ValidationError({"_schema": [problem]})
     return schema.load(body)
 
 
@@ -45,4 +161,70 @@ def load_args(schema: Schema) -> dict[str, Any]:
     return schema.load(request.args.to_dict())
 
 
-from lts.blueprints.api import audit, auth, users  # noqa: E402,F401  (routes attach to bp)
+def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """A list envelope: the page's items, totals and relative links keeping the filters."""
+    params = {k: v.isoformat() if hasattr(v, "isoformat") else v
+              for k, v in args.items() if v is not None and k not in ("page", "per_page")}
+    view_args = dict(request.view_args or {})
+
+    def link(number: int) -> str:
+        return url_for(request.endpoint or "", **view_args, **params, page=number,
+                       per_page=page.per_page)
+
+    return {"items": page.items, "page": page.page, "per_page": page.per_page,
+            "total": page.total, "pages": page.pages,
+            "links": {"self": link(page.page), "first": link(1), "last": link(page.pages),
+                      "prev": link(page.page - 1) if page.has_prev else None,
+                      "next": link(page.page + 1) if page.has_next else None}}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The generated OpenAPI document of the current app."""
+    return current_app.extensions[EXTENSION_KEY].spec.to_dict()  # type: ignore[no-any-return]
+
+
+def _openapi_json() -> Response:
+    """``GET /api/v1/openapi.json``: the document (needs a login or token, like the API)."""
+    return jsonify(openapi_document())
+
+
+def _fast_items_properties(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """Document a FastItems field as the array of its item schema it dumps."""
+    if isinstance(field, FastItems):
+        return {"type": "array", "items": self.resolve_nested_schema(field.item_schema)}
+    return {}
+
+
+def init_api(app: Flask) -> LtsApi:
+    """Bind the API to ``app``: bounded ids, the blueprint, the document and its route."""
+    app.url_map.converters["int"] = IdConverter
+    api = LtsApi(app, spec_kwargs={
+        "title": "LTS API", "version": API_VERSION, "openapi_version": "3.0.3",
+        "servers": [{"url": "/"}],
+        "info": {"description": "Live Trading System JSON API. Authenticate with "
+                                "`Authorization: Bearer <token>` (POST /api/v1/auth/login)."},
+        "security": [{"bearerAuth": []}],
+    })
+    api.register_converter(IdConverter, lambda _conv: {"type": "integer", "minimum": 0,
+                                                       "maximum": MAX_ID})
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.ma_plugin.converter.add_attribute_function(_fast_items_properties)
+    api.register_blueprint(bp, url_prefix=URL_PREFIX)
+    app.extensions[EXTENSION_KEY] = api
+    app.add_url_rule(f"{URL_PREFIX}/openapi.json", "api_openapi", _openapi_json)
+    docs.register_docs_page(app)
+    return api
+
+
+from lts.blueprints.api import (  # noqa: E402,F401  (routes attach to bp)
+    audit,
+    auth,
+    config,
+    docs,
+    loop,
+    orders,
+    plugins,
+    portfolios,
+    statistics,
+    users,
+)

@@ -7,12 +7,14 @@ from typing import Any
 from flask import jsonify
 
 from lts.blueprints.api import bp, load_args
-from lts.schemas.audit import AuditLogSchema, AuditQuerySchema
+from lts.blueprints.api._common import documented
+from lts.schemas.audit import AuditLogSchema, AuditPageSchema, AuditQuerySchema
 from lts.security.authz import role_required
 from lts.services.audit import AuditFilter, query_audit, usernames
 
 
 @bp.get("/audit")
+@documented(query=AuditQuerySchema, responses={200: AuditPageSchema})
 @role_required("admin")
 def list_audit() -> Any:
     """Audit rows, newest first; filters: user, action (prefix), outcome, date_from/to."""

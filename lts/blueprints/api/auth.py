@@ -9,17 +9,21 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from lts.blueprints.api import bp, load_json
+from lts.blueprints.api._common import documented
 from lts.blueprints.errors import error_response
 from lts.extensions import db
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
 from lts.schemas.auth import (
+    IssuedTokenSchema,
     LoginSchema,
+    MessageSchema,
     PasswordChangeSchema,
     RegisterSchema,
     ResetConfirmSchema,
     ResetRequestSchema,
     TokenCreateSchema,
+    TokenListSchema,
     TokenSchema,
 )
 from lts.schemas.users import UserSchema
@@ -51,6 +55,7 @@ def _token_body(row: UserSession, raw: str | None = None) -> dict[str, Any]:
 
 
 @bp.post("/auth/login")
+@documented(body=LoginSchema, responses={201: IssuedTokenSchema}, anonymous=True)
 @public
 @csrf_exempt_json
 @login_limited
@@ -67,6 +72,7 @@ def login() -> Any:
 
 
 @bp.post("/auth/logout")
+@documented(responses={204: None})
 def logout() -> Any:
     """Revoke the token used for this call (or end the browser session)."""
     row = current_session()
@@ -79,12 +85,14 @@ def logout() -> Any:
 
 
 @bp.get("/auth/me")
+@documented(responses={200: UserSchema})
 def me() -> Any:
     """Return the current user."""
     return jsonify(UserSchema().dump(current_user._get_current_object()))
 
 
 @bp.get("/auth/tokens")
+@documented(responses={200: TokenListSchema})
 def list_tokens() -> Any:
     """List the current user's API tokens (secrets never included)."""
     rows = db.session.scalars(
@@ -95,6 +103,7 @@ def list_tokens() -> Any:
 
 
 @bp.post("/auth/tokens")
+@documented(body=TokenCreateSchema, responses={201: IssuedTokenSchema})
 @credential_limited
 def create_token() -> Any:
     """Create a token; ``password`` is required when the last login is over 10 minutes old."""
@@ -114,6 +123,7 @@ def create_token() -> Any:
 
 
 @bp.delete("/auth/tokens/<int:token_id>")
+@documented(responses={204: None})
 def revoke_token(token_id: int) -> Any:
     """Revoke one of the user's tokens; someone else's answers 404."""
     token = get_owned_or_404(UserSession, token_id, "delete")
@@ -123,6 +133,7 @@ def revoke_token(token_id: int) -> Any:
 
 
 @bp.post("/auth/password")
+@documented(body=PasswordChangeSchema, responses={204: None})
 def change_password() -> Any:
     """Change the password; every other session and token of the user ends."""
     data = load_json(PasswordChangeSchema())
@@ -134,6 +145,7 @@ def change_password() -> Any:
 
 
 @bp.post("/auth/register")
+@documented(body=RegisterSchema, responses={201: UserSchema}, anonymous=True)
 @public
 @csrf_exempt_json
 @credential_limited
@@ -147,6 +159,7 @@ def register() -> Any:
 
 
 @bp.post("/auth/password-reset")
+@documented(body=ResetRequestSchema, responses={202: MessageSchema}, anonymous=True)
 @public
 @csrf_exempt_json
 @credential_limited
@@ -160,6 +173,7 @@ def password_reset_request() -> Any:
 
 
 @bp.post("/auth/password-reset/confirm")
+@documented(body=ResetConfirmSchema, responses={204: None}, anonymous=True)
 @public
 @csrf_exempt_json
 @credential_limited

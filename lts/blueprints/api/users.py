@@ -8,8 +8,15 @@ from flask import jsonify
 from flask_login import current_user
 
 from lts.blueprints.api import bp, load_json
+from lts.blueprints.api._common import documented
 from lts.models import User
-from lts.schemas.users import UserCreateSchema, UserSchema, UserUpdateSchema
+from lts.schemas.users import (
+    SessionsEndedSchema,
+    UserCreateSchema,
+    UserListSchema,
+    UserSchema,
+    UserUpdateSchema,
+)
 from lts.security.authz import client_ip, get_owned_or_404, role_required
 from lts.services import auth_admin
 
@@ -20,6 +27,7 @@ def _actor() -> User:
 
 
 @bp.get("/users")
+@documented(responses={200: UserListSchema})
 @role_required("admin")
 def list_users() -> Any:
     """Every user."""
@@ -27,6 +35,7 @@ def list_users() -> Any:
 
 
 @bp.post("/users")
+@documented(body=UserCreateSchema, responses={201: UserSchema})
 @role_required("admin")
 def create_user() -> Any:
     """Create a user (any role)."""
@@ -37,6 +46,7 @@ def create_user() -> Any:
 
 
 @bp.get("/users/<int:user_id>")
+@documented(responses={200: UserSchema})
 @role_required("admin")
 def get_user(user_id: int) -> Any:
     """One user."""
@@ -44,6 +54,7 @@ def get_user(user_id: int) -> Any:
 
 
 @bp.patch("/users/<int:user_id>")
+@documented(body=UserUpdateSchema, responses={200: UserSchema})
 @role_required("admin")
 def update_user(user_id: int) -> Any:
     """Change role and/or active flag (never leaving no active admin)."""
@@ -57,6 +68,7 @@ def update_user(user_id: int) -> Any:
 
 
 @bp.post("/users/<int:user_id>/unlock")
+@documented(responses={200: UserSchema})
 @role_required("admin")
 def unlock_user(user_id: int) -> Any:
     """Lift a lockout."""
@@ -65,6 +77,7 @@ def unlock_user(user_id: int) -> Any:
 
 
 @bp.post("/users/<int:user_id>/revoke-sessions")
+@documented(responses={200: SessionsEndedSchema})
 @role_required("admin")
 def revoke_user_sessions(user_id: int) -> Any:
     """Sign a user out everywhere: every browser session and API token ends."""

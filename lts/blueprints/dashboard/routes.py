@@ -1,14 +1,138 @@
-"""Dashboard views: parse, call a service, render."""
+"""Dashboard views: overview, orders, positions, statistics. Parse, call a service, render.
+
+Each page is one template made of partials; an htmx request naming one of them in
+``HX-Target`` gets that partial alone (see :mod:`lts.blueprints.dashboard.htmx`).
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+from datetime import timedelta
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
 
 from lts.blueprints.dashboard import bp
-from lts.services.overview import overview_counts
+from lts.blueprints.dashboard.htmx import render_page, render_partial
+from lts.blueprints.dashboard.tables import table_state
+from lts.models import User
+from lts.security.authz import client_ip, is_htmx_request
+from lts.services import dashboard_queries, orders, portfolios, positions, statistics
+from lts.services.errors import NotFound, ServiceError, ValidationFailed
+from lts.services.overview import build_overview
+from lts.trading.clock import system_clock
+
+OVERVIEW_PARTIALS = {
+    "overview-figures": "partials/_overview_figures.html",
+    "overview-equity": "partials/_overview_equity.html",
+    "overview-loop": "partials/_overview_loop.html",
+    "overview-positions": "partials/_overview_positions.html",
+    "overview-orders": "partials/_overview_orders.html",
+    "overview-errors": "partials/_overview_errors.html",
+}
+TABLE_PER_PAGE = 25
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
+          "30d": timedelta(days=30), "all": None}
+
+
+def actor() -> User:
+    """The signed-in user acting through the page."""
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def my_portfolios() -> list[Any]:
+    """The viewer's portfolios (admins: all) for filter selects."""
+    return portfolios.list_portfolios(actor(), per_page=200).items
 
 
 @bp.get("/")
-def overview() -> str:
-    """The overview page: what is in the database right now."""
-    return render_template("dashboard/overview.html", counts=overview_counts())
+def overview() -> ResponseReturnValue:
+    """The overview: equity, today's P&L, positions, orders, loop status, errors."""
+    now = system_clock()
+    return render_page("dashboard/overview.html", OVERVIEW_PARTIALS,
+                       ov=build_overview(actor(), now), now=now)
+
+
+def _table_page(kind: str) -> ResponseReturnValue:
+    """The orders or positions page: filters, sortable headers, pager."""
+    sorted_rows = orders.list_orders if kind == "orders" else positions.list_positions
+    default_sort = "created_at" if kind == "orders" else "opened_at"
+    state = table_state(f"dashboard.{kind}", f"{kind}-table",
+                        ("portfolio_id", "status", "side"), default_sort)
+    error = None
+    try:
+        page = sorted_rows(actor(), portfolio_id=request.args.get("portfolio_id", type=int),
+                           status=state.filters.get("status"), side=state.filters.get("side"),
+                           sort=state.sort, direction=state.direction, page=state.page,
+                           per_page=TABLE_PER_PAGE)
+    except ValidationFailed as exc:
+        error = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.fields.items()) or exc.message
+        page = sorted_rows(actor(), page=1, per_page=TABLE_PER_PAGE)
+    return render_page(f"dashboard/{kind}.html", {f"{kind}-table": f"partials/_{kind}_table.html"},
+                       page=page, table=state, error=error, portfolios=my_portfolios())
+
+
+@bp.get("/orders", endpoint="orders")
+def orders_page() -> ResponseReturnValue:
+    """Every order the viewer may see: filter by portfolio, status, side; sort; page."""
+    return _table_page("orders")
+
+
+@bp.get("/positions", endpoint="positions")
+def positions_page() -> ResponseReturnValue:
+    """Every position the viewer may see, with a close button on open ones."""
+    return _table_page("positions")
+
+
+
+@bp.post("/positions/<int:position_id>/close")
+def close_position(position_id: int) -> ResponseReturnValue:
+    """Close an open position at market (the same service as the API)."""
+    try:
+        result = positions.close_position(actor(), position_id, ip=client_ip())
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash(f"Position not closed: {exc.message}", "danger")
+    else:
+        if result.rejected_by:
+            flash(f"Close refused by the {result.rejected_by} check: {result.message}", "warning")
+        else:
+            flash(f"Closing order {result.client_order_id}: {result.status}.", "success")
+    if is_htmx_request():
+        position = positions.get_position(actor(), position_id)
+        return render_partial("partials/_position_row.html", position=position,
+                              show_asset=request.form.get("show_asset") != "0")
+    return redirect(request.referrer if _same_site(request.referrer)
+                    else url_for("dashboard.positions"))
+
+
+def _same_site(url: str | None) -> bool:
+    """Whether ``url`` (a Referer) points at this site."""
+    return bool(url) and url.startswith(request.host_url)  # type: ignore[union-attr]
+
+
+@bp.get("/statistics", endpoint="statistics")
+def statistics_page() -> ResponseReturnValue:
+    """A chart of any statistics key the viewer may read, over a chosen time range."""
+    keys = statistics.list_keys(actor())
+    equity_keys = [k for k in keys if k.endswith(".equity")]
+    key = request.args.get("key") or (equity_keys or keys or [""])[0]
+    span = request.args.get("range", "7d")
+    if span not in RANGES:
+        span = "7d"
+    series, error = None, None
+    if key:
+        delta = RANGES[span]
+        since = system_clock() - delta if delta else None
+        try:
+            series = statistics.get_series(actor(), key, since=since, ip=client_ip())
+        except ServiceError as exc:
+            error = exc.message
+    points = [{"t": ts.isoformat(), "v": value} for ts, value in series.points] if series else []
+    return render_page("dashboard/statistics.html", {"stats-chart": "partials/_stats_chart.html"},
+                       keys=keys, labels=dashboard_queries.series_labels(keys), key=key,
+                       span=span, ranges=list(RANGES), series=series,
+                       points=points, error=error)
+

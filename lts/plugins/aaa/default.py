@@ -27,6 +27,7 @@ from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import func, or_, select, update
 
+from lts.database import write_transaction
 from lts.extensions import db
 from lts.models import AuditLog, User, UserSession
 from lts.plugins.aaa.base import AAAPlugin, AuthResult, IssuedSecret, neutralise, scrub
@@ -210,11 +211,24 @@ class DefaultAAA(AAAPlugin):
         return row
 
     def _touch(self, row: UserSession) -> None:
-        """Record use, at most once per :data:`TOUCH_EVERY`."""
+        """Record use, at most once per :data:`TOUCH_EVERY`.
+
+        Concurrent requests with one token race to touch it. The write takes the write
+        lock from its first statement (``BEGIN IMMEDIATE`` on SQLite) and only moves an
+        old stamp forward, so the loser waits on the lock and changes nothing, instead
+        of failing with "database is locked" when its read transaction upgrades.
+        """
         now = self.clock()
-        if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
-            row.last_used_at = now
-            db.session.commit()
+        if row.last_used_at is not None and now - row.last_used_at < TOUCH_EVERY:
+            return
+        with write_transaction(db.session()) as session:
+            session.execute(
+                update(UserSession)
+                .where(UserSession.id == row.id,
+                       or_(UserSession.last_used_at.is_(None),
+                           UserSession.last_used_at <= now - TOUCH_EVERY))
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False))
 
     def verify_session(self, raw: str) -> UserSession | None:
         """Return a live browser session; one idle too long is ended (revoked) here."""

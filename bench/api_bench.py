@@ -1,0 +1,318 @@
+"""Benchmark the JSON API under gunicorn against a bare Flask + SQLAlchemy baseline.
+
+A migrated SQLite demo database in a temp folder: one user with 50 portfolios (one
+asset each) and 10,000 orders. Two gunicorn servers (2 workers x 4 threads each, the
+loop off): LTS (``wsgi:app``) and a baseline app defined here reading the same rows
+with plain SQLAlchemy Core and ``jsonify`` (no auth, no schemas). wrk drives both:
+
+* throughput: ``wrk -t2 -c16 -d<duration>s --latency`` -> requests/s, p50, p99;
+* paced: the same connections each waiting between requests so the total is about
+  ``--rate`` requests/s (a wrk Lua ``delay()``) -> p50/p99 at that rate.
+
+Endpoints: ``GET /api/v1/orders?per_page=50`` and ``GET /api/v1/portfolios`` with a
+bearer token; the baseline's ``/orders?per_page=50`` and ``/portfolios``.
+Targets (issue 5): LTS >= 70% of the baseline's requests/s; p99 <= 50 ms at 200 req/s.
+Run: ``make bench-api`` or ``.venv/bin/python bench/api_bench.py [--duration 10]``.
+Needs ``wrk`` (Debian: ``apt-get install wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PORTFOLIOS = 50
+ORDERS = 10_000
+SECRET = "bench-secret-key-not-for-production"
+
+
+# ----------------------------------------------------------------------- baseline
+
+
+def baseline_app() -> Any:
+    """The baseline: Flask and plain SQLAlchemy Core on the same rows, no auth, no schemas.
+
+    It reads what LTS reads for the bench user (``BENCH_USER_ID``): the same joins that
+    scope orders to their owner, the same count, the same ordering and page size, and
+    answers ``jsonify`` of the row mappings.
+    """
+    from flask import Flask, jsonify, request
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(os.environ["BENCH_DATABASE_URL"])
+    user_id = int(os.environ.get("BENCH_USER_ID", "1"))
+    app = Flask("baseline")
+    scope = ("FROM orders JOIN assets ON assets.id = orders.asset_id "
+             "JOIN portfolios ON portfolios.id = assets.portfolio_id "
+             "WHERE portfolios.user_id = :user")
+
+    def page_args() -> tuple[int, int]:
+        per_page = min(int(request.args.get("per_page", 50)), 200)
+        return max(int(request.args.get("page", 1)), 1), per_page
+
+    @app.get("/orders")
+    def orders() -> Any:
+        page, per_page = page_args()
+        with engine.connect() as connection:
+            total = connection.execute(text(f"SELECT count(*) {scope}"),
+                                       {"user": user_id}).scalar()
+            ids = connection.execute(text(
+                f"SELECT orders.id {scope} ORDER BY orders.created_at DESC, orders.id DESC "
+                "LIMIT :limit OFFSET :offset"),
+                {"user": user_id, "limit": per_page, "offset": (page - 1) * per_page}
+            ).scalars().all()
+            rows = connection.execute(text(
+                "SELECT * FROM orders WHERE id IN (SELECT value FROM json_each(:ids)) "
+                "ORDER BY created_at DESC, id DESC"), {"ids": json.dumps(ids)}).mappings().all()
+        return jsonify({"items": [dict(row) for row in rows], "total": total, "page": page,
+                        "per_page": per_page})
+
+    @app.get("/portfolios")
+    def portfolios() -> Any:
+        page, per_page = page_args()
+        with engine.connect() as connection:
+            total = connection.execute(text(
+                "SELECT count(*) FROM portfolios WHERE user_id = :user"),
+                {"user": user_id}).scalar()
+            rows = connection.execute(text(
+                "SELECT * FROM portfolios WHERE user_id = :user ORDER BY id "
+                "LIMIT :limit OFFSET :offset"),
+                {"user": user_id, "limit": per_page, "offset": (page - 1) * per_page}
+            ).mappings().all()
+        return jsonify({"items": [dict(row) for row in rows], "total": total, "page": page,
+                        "per_page": per_page})
+
+    return app
+
+
+# --------------------------------------------------------------------------- seed
+
+
+def seed(database_url: str, instance: Path) -> str:
+    """Migrate, insert the demo rows and return a bearer token of their owner."""
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, select
+
+    from lts import create_app
+    from lts.extensions import db
+    from lts.models import Asset, Order, Portfolio, User
+
+    app = create_app({"database_url": database_url, "secret_key": SECRET,
+                      "loop_enabled": False, "log_level": "WARNING"},
+                     instance_path=instance)
+    with app.app_context():
+        upgrade()
+        now = datetime.now(UTC)
+        db.session.execute(insert(User), [{"username": "bench", "email": "bench@example.com",
+                                           "password_hash": "x", "role": "user",
+                                           "created_at": now}])
+        user_id = db.session.scalar(select(User.id))
+        db.session.execute(insert(Portfolio), [{
+            "user_id": user_id, "name": f"portfolio {i}", "description": "",
+            "portfolio_plugin": "equal_weight", "portfolio_config": {},
+            "total_capital": 10_000.0, "portfolio_latency": 60, "created_at": now,
+            "updated_at": now} for i in range(PORTFOLIOS)])
+        portfolio_ids = list(db.session.scalars(select(Portfolio.id).order_by(Portfolio.id)))
+        db.session.execute(insert(Asset), [{
+            "portfolio_id": pid, "symbol": f"SYM{pid}", "name": "", "strategy_config": {},
+            "broker_config": {}, "pipeline_config": {}, "created_at": now, "updated_at": now}
+            for pid in portfolio_ids])
+        asset_ids = list(db.session.scalars(select(Asset.id).order_by(Asset.id)))
+        start = now - timedelta(days=30)
+        db.session.execute(insert(Order), [{
+            "asset_id": asset_ids[i % len(asset_ids)], "side": "buy" if i % 2 else "sell",
+            "order_type": "market", "quantity": 10.0, "status": "filled", "fill_price": 1.1,
+            "client_order_id": f"lts-{asset_ids[i % len(asset_ids)]}-{i}-0",
+            "reason": "bench", "created_at": start + timedelta(minutes=4 * i),
+            "updated_at": start + timedelta(minutes=4 * i)} for i in range(ORDERS)])
+        db.session.commit()
+        user = db.session.get(User, user_id)
+        return str(app.extensions["lts.aaa"].issue_token(user, "bench", 24).raw)
+
+
+# ------------------------------------------------------------------------ servers
+
+
+def free_port() -> int:
+    """An unused local TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_gunicorn(target: str, port: int, env: dict[str, str], threads: int
+                   ) -> subprocess.Popen[bytes]:
+    """Start gunicorn (2 workers x ``threads``) on ``target`` and wait until it answers."""
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    worker = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", "sync"]
+    process = subprocess.Popen(
+        [gunicorn, "-w", "2", *worker, "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", target],
+        cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"gunicorn {target} did not start")
+
+
+# ---------------------------------------------------------------------------- wrk
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    """``3.21ms`` / ``850.00us`` / ``1.02s`` -> milliseconds."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(url: str, token: str | None, duration: int, connections: int,
+            rate: float | None, workdir: Path) -> dict[str, float]:
+    """One wrk run; returns requests/s, p50, p99 (ms) and non-2xx count."""
+    script = workdir / "bench.lua"
+    lines = []
+    if token:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {token}"')
+    if rate:
+        # Each connection waits between requests so that all of them together make ~rate.
+        lines.append(f"function delay() return {connections * 1000.0 / rate:.1f} end")
+    script.write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency",
+         "-s", str(script), url], capture_output=True, text=True, check=True)
+    out = result.stdout
+    if "Requests/sec" not in out or " 99%" not in out:
+        raise SystemExit(f"wrk gave no figures for {url}:\n{out}\n{result.stderr}")
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.MULTILINE))
+    if "99" not in percentiles:
+        raise SystemExit(f"wrk output not understood for {url}:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50": _ms(percentiles["50"]), "p99": _ms(percentiles["99"]),
+            "non_2xx": float(errors.group(1)) if errors else 0.0}
+
+
+# ------------------------------------------------------------------- in-process
+
+
+def inprocess_costs(database_url: str, instance: Path, token: str, rounds: int = 300
+                    ) -> list[tuple[str, float]]:
+    """Median wall time per request through Flask's test client (no server, no network).
+
+    Less sensitive to a busy machine than wrk; splits LTS's cost into the fixed stack
+    (``/auth/me``: token check, user load, headers) and each endpoint.
+    """
+    from lts import create_app
+
+    lts = create_app({"database_url": database_url, "secret_key": SECRET,
+                      "loop_enabled": False, "log_level": "WARNING"},
+                     instance_path=instance).test_client()
+    base = baseline_app().test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    cases = [("LTS /api/v1/auth/me", lts, "/api/v1/auth/me", headers),
+             ("LTS /api/v1/orders?per_page=50", lts, "/api/v1/orders?per_page=50", headers),
+             ("LTS /api/v1/portfolios", lts, "/api/v1/portfolios", headers),
+             ("baseline /orders?per_page=50", base, "/orders?per_page=50", {}),
+             ("baseline /portfolios", base, "/portfolios", {})]
+    result = []
+    for name, client, path, extra in cases:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            response = client.get(path, headers=extra)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200, (path, response.status_code)
+        result.append((name, statistics.median(times) * 1000))
+    return result
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    """Seed, start both servers, run wrk on every endpoint, print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=200.0, help="paced requests/s")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per gunicorn worker (1: sync workers)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="lts-api-bench-") as tmp:
+        work = Path(tmp)
+        database_url = f"sqlite:///{work / 'bench.db'}"
+        token = seed(database_url, work / "instance")
+        env = {**os.environ, "LTS_DATABASE_URL": database_url, "LTS_SECRET_KEY": SECRET,
+               "LTS_LOOP_ENABLED": "false", "LTS_LOG_LEVEL": "WARNING",
+               "BENCH_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+        os.environ["BENCH_DATABASE_URL"] = database_url
+        costs = inprocess_costs(database_url, work / "instance", token)
+        lts_port, base_port = free_port(), free_port()
+        servers = [start_gunicorn("wsgi:app", lts_port, env, args.threads),
+                   start_gunicorn("bench.api_bench:baseline_app()", base_port, env,
+                                  args.threads)]
+        try:
+            rows = []
+            for name, lts_path, base_path in (
+                    ("orders?per_page=50", "/api/v1/orders?per_page=50", "/orders?per_page=50"),
+                    ("portfolios", "/api/v1/portfolios", "/portfolios")):
+                lts_url = f"http://127.0.0.1:{lts_port}{lts_path}"
+                base_url = f"http://127.0.0.1:{base_port}{base_path}"
+                run_wrk(lts_url, token, 2, args.connections, None, work)  # warm-up
+                run_wrk(base_url, None, 2, args.connections, None, work)
+                lts = run_wrk(lts_url, token, args.duration, args.connections, None, work)
+                base = run_wrk(base_url, None, args.duration, args.connections, None, work)
+                paced = run_wrk(lts_url, token, args.duration, args.connections, args.rate,
+                                work)
+                rows.append((name, lts, base, paced))
+        finally:
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=30)
+    print(f"gunicorn: 2 workers x {args.threads} thread(s); wrk: 2 threads, "
+          f"{args.connections} connections, {args.duration} s per run; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'endpoint':<20} {'LTS rps':>9} {'p50 ms':>7} {'p99 ms':>7} {'base rps':>9} "
+          f"{'ratio':>6} | {'paced rps':>9} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7}")
+    ok = True
+    for name, lts, base, paced in rows:
+        ratio = lts["rps"] / base["rps"]
+        ok &= ratio >= 0.7 and paced["p99"] <= 50 and lts["non_2xx"] == 0 == paced["non_2xx"]
+        print(f"{name:<20} {lts['rps']:>9.0f} {lts['p50']:>7.2f} {lts['p99']:>7.2f} "
+              f"{base['rps']:>9.0f} {ratio:>6.0%} | {paced['rps']:>9.0f} {paced['p50']:>7.2f} "
+              f"{paced['p99']:>7.2f} {int(lts['non_2xx'] + paced['non_2xx']):>7}")
+    print("in-process median per request (Flask test client, one thread):")
+    for name, ms in costs:
+        print(f"  {name:<34} {ms:6.2f} ms")
+    print("targets: LTS >= 70% of baseline rps; p99 <= 50 ms at the paced rate:",
+          "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

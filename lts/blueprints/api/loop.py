@@ -1,0 +1,52 @@
+"""``/api/v1/loop``: status for everyone, tick/pause/resume/kill switch for admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lts.blueprints.api import bp
+from lts.blueprints.api._common import actor
+from lts.schemas.admin import LoopStatusSchema, TickResultSchema
+from lts.schemas.portfolios import KillSwitchSchema
+from lts.security.authz import client_ip, role_required
+from lts.services import loop_control
+
+
+@bp.get("/loop")
+@bp.response(200, LoopStatusSchema)
+def loop_status() -> Any:
+    """Leader, last and next tick, paused, kill switch (recent errors for admins)."""
+    return loop_control.get_status(actor())
+
+
+@bp.post("/loop/tick")
+@role_required("admin")
+@bp.response(200, TickResultSchema)
+def loop_tick() -> Any:
+    """Run one tick now, in this process."""
+    return loop_control.tick_now(actor(), ip=client_ip())
+
+
+@bp.post("/loop/pause")
+@role_required("admin")
+@bp.response(200, LoopStatusSchema)
+def loop_pause() -> Any:
+    """Pause the loop: ticks are skipped until it is resumed."""
+    return loop_control.pause(actor(), ip=client_ip())
+
+
+@bp.post("/loop/resume")
+@role_required("admin")
+@bp.response(200, LoopStatusSchema)
+def loop_resume() -> Any:
+    """Resume the loop."""
+    return loop_control.resume(actor(), ip=client_ip())
+
+
+@bp.post("/loop/kill-switch")
+@role_required("admin")
+@bp.arguments(KillSwitchSchema)
+@bp.response(200, LoopStatusSchema)
+def loop_kill_switch(data: dict[str, Any]) -> Any:
+    """Turn the global kill switch on or off: no order is sent while it is on."""
+    return loop_control.set_global_kill_switch(actor(), data["on"], ip=client_ip())

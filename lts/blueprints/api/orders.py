@@ -1,0 +1,75 @@
+"""``/api/v1/orders``, ``/positions`` and manual orders on an asset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE
+
+from lts.blueprints.api import bp, page_body
+from lts.blueprints.api._common import actor
+from lts.schemas.orders import (
+    ManualOrderResultSchema,
+    ManualOrderSchema,
+    OrderPageSchema,
+    OrderQuerySchema,
+    OrderSchema,
+    PositionPageSchema,
+    PositionQuerySchema,
+    PositionSchema,
+)
+from lts.security.authz import client_ip
+from lts.services import orders, positions
+
+_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until", "sort",
+            "direction", "page", "per_page")
+
+
+@bp.get("/orders")
+@bp.arguments(OrderQuerySchema, location="query", unknown=RAISE)
+@bp.response(200, OrderPageSchema)
+def list_orders(args: dict[str, Any]) -> Any:
+    """Orders you may see, newest first (``sort``/``direction`` to change); filters."""
+    page = orders.list_orders(actor(), **{k: args[k] for k in _FILTERS})
+    return page_body(page, args)
+
+
+@bp.get("/orders/<int:order_id>")
+@bp.response(200, OrderSchema)
+def get_order(order_id: int) -> Any:
+    """One order."""
+    return orders.get_order(actor(), order_id, ip=client_ip())
+
+
+@bp.post("/assets/<int:asset_id>/orders")
+@bp.arguments(ManualOrderSchema)
+@bp.response(201, ManualOrderResultSchema)
+def place_order(data: dict[str, Any], asset_id: int) -> Any:
+    """Send your own order through the engine's path (risk checks, client_order_id, audit).
+
+    A risk refusal still answers 201 with ``rejected_by`` set (and the rejected order).
+    """
+    return orders.place_manual_order(actor(), asset_id, ip=client_ip(), **data)
+
+
+@bp.get("/positions")
+@bp.arguments(PositionQuerySchema, location="query", unknown=RAISE)
+@bp.response(200, PositionPageSchema)
+def list_positions(args: dict[str, Any]) -> Any:
+    """Positions you may see, newest first; same filters as orders (on opening time)."""
+    page = positions.list_positions(actor(), **{k: args[k] for k in _FILTERS})
+    return page_body(page, args)
+
+
+@bp.get("/positions/<int:position_id>")
+@bp.response(200, PositionSchema)
+def get_position(position_id: int) -> Any:
+    """One position."""
+    return positions.get_position(actor(), position_id, ip=client_ip())
+
+
+@bp.post("/positions/<int:position_id>/close")
+@bp.response(201, ManualOrderResultSchema)
+def close_position(position_id: int) -> Any:
+    """Close an open position at market through its broker."""
+    return positions.close_position(actor(), position_id, ip=client_ip())

@@ -1,0 +1,70 @@
+"""Schemas of assets: create/update bodies and the asset shown (broker secrets masked)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from lts.schemas.common import PageQuerySchema, page_schema, utc_datetime
+
+
+class AssetSchema(Schema):
+    """An asset as the API shows it: secrets inside ``broker_config`` are masked."""
+
+    id = fields.Integer(required=True)
+    portfolio_id = fields.Integer(required=True)
+    symbol = fields.String(required=True)
+    name = fields.String(required=True)
+    is_active = fields.Boolean(required=True)
+    pipeline_plugin = fields.String(required=True)
+    pipeline_config = fields.Dict(required=True)
+    strategy_plugin = fields.String(required=True)
+    strategy_config = fields.Dict(required=True)
+    broker_plugin = fields.String(required=True)
+    broker_config = fields.Method("_broker_config", required=True,
+                                  metadata={"type": "object"})
+    allocated_capital = fields.Float(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+    def _broker_config(self, asset: Any) -> dict[str, Any]:
+        """The broker config with every secret masked (write-only)."""
+        from lts.services.assets import public_broker_config
+
+        return public_broker_config(asset)
+
+
+AssetPageSchema = page_schema(AssetSchema, "AssetPageSchema")
+
+
+class AssetQuerySchema(PageQuerySchema):
+    """``GET .../assets``: the ``is_active`` filter."""
+
+    is_active = fields.Boolean(load_default=None)
+
+
+class _AssetFieldsSchema(Schema):
+    """The editable fields of an asset."""
+
+    symbol = fields.String(validate=validate.Length(min=1, max=32))
+    name = fields.String(validate=validate.Length(max=100))
+    is_active = fields.Boolean()
+    pipeline_plugin = fields.String(validate=validate.Length(min=1, max=64))
+    pipeline_config = fields.Dict(keys=fields.String())
+    strategy_plugin = fields.String(validate=validate.Length(min=1, max=64))
+    strategy_config = fields.Dict(keys=fields.String())
+    broker_plugin = fields.String(validate=validate.Length(min=1, max=64))
+    broker_config = fields.Dict(keys=fields.String())
+
+
+class AssetUpdateSchema(_AssetFieldsSchema):
+    """``PATCH /assets/<id>``: any subset; a broker secret sent as ``********`` is kept."""
+
+    expected_updated_at = utc_datetime()
+
+
+class AssetCreateSchema(_AssetFieldsSchema):
+    """``POST /portfolios/<id>/assets``: ``symbol`` is required; plugins default."""
+
+    symbol = fields.String(required=True, validate=validate.Length(min=1, max=32))

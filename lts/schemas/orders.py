@@ -1,0 +1,120 @@
+"""Schemas of orders and positions: list filters, manual orders, rows shown."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from lts.models.enums import (
+    ORDER_SIDES,
+    ORDER_SOURCES,
+    ORDER_STATUSES,
+    ORDER_TYPES,
+    POSITION_SIDES,
+    POSITION_STATUSES,
+)
+from lts.schemas.common import TimeRangeQuerySchema, page_schema
+from lts.services.orders import ORDER_SORTS
+from lts.services.positions import POSITION_SORTS
+
+ORDER_SORT_KEYS = tuple(ORDER_SORTS)
+POSITION_SORT_KEYS = tuple(POSITION_SORTS)
+
+_POSITIVE = validate.Range(min=0, min_inclusive=False, max=1e15)
+
+
+class OrderSchema(Schema):
+    """An order as the API shows it."""
+
+    id = fields.Integer(required=True)
+    asset_id = fields.Integer(required=True)
+    client_order_id = fields.String(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(ORDER_SOURCES))
+    order_type = fields.String(required=True, validate=validate.OneOf(ORDER_TYPES))
+    side = fields.String(required=True, validate=validate.OneOf(ORDER_SIDES))
+    quantity = fields.Float(required=True)
+    filled_quantity = fields.Float(required=True)
+    price = fields.Float(allow_none=True, required=True)
+    stop_loss = fields.Float(allow_none=True, required=True)
+    take_profit = fields.Float(allow_none=True, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))
+    fill_price = fields.Float(allow_none=True, required=True)
+    commission = fields.Float(required=True)
+    reason = fields.String(allow_none=True, required=True)
+    broker_order_id = fields.String(allow_none=True, required=True)
+    broker_response = fields.Raw(allow_none=True, required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+    filled_at = fields.AwareDateTime(allow_none=True, required=True)
+
+
+OrderPageSchema = page_schema(OrderSchema, "OrderPageSchema")
+
+
+class OrderQuerySchema(TimeRangeQuerySchema):
+    """``GET /orders``: filters by portfolio, asset, status, side and creation time."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(ORDER_STATUSES))
+    side = fields.String(load_default=None, validate=validate.OneOf(ORDER_SIDES))
+    sort = fields.String(load_default="created_at", validate=validate.OneOf(ORDER_SORT_KEYS))
+    direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
+
+
+class ManualOrderSchema(Schema):
+    """``POST /assets/<id>/orders``: a market, limit or stop order with optional SL/TP.
+
+    Without ``quantity`` the order is sized from the asset's allocation.
+    """
+
+    side = fields.String(required=True, validate=validate.OneOf(ORDER_SIDES))
+    order_type = fields.String(load_default="market", validate=validate.OneOf(ORDER_TYPES))
+    quantity = fields.Float(load_default=None, allow_none=True, validate=_POSITIVE)
+    price = fields.Float(load_default=None, allow_none=True, validate=_POSITIVE)
+    stop_loss = fields.Float(load_default=None, allow_none=True, validate=_POSITIVE)
+    take_profit = fields.Float(load_default=None, allow_none=True, validate=_POSITIVE)
+
+
+class ManualOrderResultSchema(Schema):
+    """What became of a manual order or a close: the order, or why it was refused."""
+
+    order = fields.Nested(OrderSchema, allow_none=True, required=True)
+    client_order_id = fields.String(required=True)
+    status = fields.String(required=True)
+    rejected_by = fields.String(allow_none=True, required=True)
+    message = fields.String(required=True)
+
+
+class PositionSchema(Schema):
+    """A position as the API shows it."""
+
+    id = fields.Integer(required=True)
+    asset_id = fields.Integer(required=True)
+    order_id = fields.Integer(required=True)
+    close_order_id = fields.Integer(allow_none=True, required=True)
+    side = fields.String(required=True, validate=validate.OneOf(POSITION_SIDES))
+    status = fields.String(required=True, validate=validate.OneOf(POSITION_STATUSES))
+    quantity = fields.Float(required=True)
+    entry_price = fields.Float(required=True)
+    current_price = fields.Float(allow_none=True, required=True)
+    exit_price = fields.Float(allow_none=True, required=True)
+    stop_loss = fields.Float(allow_none=True, required=True)
+    take_profit = fields.Float(allow_none=True, required=True)
+    unrealized_pnl = fields.Float(required=True)
+    realized_pnl = fields.Float(required=True)
+    commission = fields.Float(required=True)
+    broker_position_id = fields.String(allow_none=True, required=True)
+    opened_at = fields.AwareDateTime(required=True)
+    closed_at = fields.AwareDateTime(allow_none=True, required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+PositionPageSchema = page_schema(PositionSchema, "PositionPageSchema")
+
+
+class PositionQuerySchema(TimeRangeQuerySchema):
+    """``GET /positions``: filters by portfolio, asset, status, side and opening time."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(POSITION_STATUSES))
+    side = fields.String(load_default=None, validate=validate.OneOf(POSITION_SIDES))
+    sort = fields.String(load_default="opened_at",
+                         validate=validate.OneOf(POSITION_SORT_KEYS))
+    direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))

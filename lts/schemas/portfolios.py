@@ -1,0 +1,77 @@
+"""Schemas of ``/api/v1/portfolios``: what is accepted on create/update and shown."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from lts.models.enums import RISK_STATES
+from lts.schemas.common import PageQuerySchema, id_field, page_schema, utc_datetime
+
+
+class PortfolioSchema(Schema):
+    """A portfolio as the API shows it."""
+
+    id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    is_active = fields.Boolean(required=True)
+    portfolio_plugin = fields.String(required=True)
+    portfolio_config = fields.Dict(required=True)
+    total_capital = fields.Float(required=True)
+    portfolio_latency = fields.Integer(required=True)
+    risk_state = fields.String(required=True, validate=validate.OneOf(RISK_STATES))
+    max_drawdown_pct = fields.Float(allow_none=True, required=True)
+    last_execution = fields.AwareDateTime(allow_none=True, required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+PortfolioPageSchema = page_schema(PortfolioSchema, "PortfolioPageSchema")
+
+
+class PortfolioQuerySchema(PageQuerySchema):
+    """``GET /portfolios``: ``user_id`` (admins) and ``is_active`` filters."""
+
+    user_id = id_field(load_default=None)
+    is_active = fields.Boolean(load_default=None)
+
+
+class _PortfolioFieldsSchema(Schema):
+    """The editable fields of a portfolio."""
+
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    description = fields.String(validate=validate.Length(max=2000))
+    is_active = fields.Boolean()
+    portfolio_plugin = fields.String(validate=validate.Length(min=1, max=64))
+    portfolio_config = fields.Dict(keys=fields.String())
+    total_capital = fields.Float(validate=validate.Range(min=0, min_inclusive=False,
+                                                         max=1e15))
+    portfolio_latency = fields.Integer(validate=validate.Range(min=1, max=525_600))
+    max_drawdown_pct = fields.Float(allow_none=True,
+                                    validate=validate.Range(min=0, min_inclusive=False,
+                                                            max=100))
+
+
+class PortfolioUpdateSchema(_PortfolioFieldsSchema):
+    """``PATCH /portfolios/<id>``: any subset; ``expected_updated_at`` guards the edit."""
+
+    expected_updated_at = utc_datetime()
+
+
+class PortfolioCreateSchema(_PortfolioFieldsSchema):
+    """``POST /portfolios``: ``name`` and ``total_capital`` are required.
+
+    ``user_id`` lets an admin create the portfolio for another user.
+    """
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    total_capital = fields.Float(required=True,
+                                 validate=validate.Range(min=0, min_inclusive=False, max=1e15))
+    user_id = id_field()
+
+
+class KillSwitchSchema(Schema):
+    """``POST .../kill-switch``: ``on`` halts, ``off`` lets it trade again."""
+
+    on = fields.Boolean(required=True)

@@ -1,0 +1,213 @@
+"""Assets of a portfolio: list, read, create, update, delete (or deactivate).
+
+Plugin names and configs are validated through the registry; secret fields of
+``broker_config`` are encrypted before they are stored and masked on the way out
+(:func:`public_broker_config`). An asset with orders cannot be deleted: it is
+deactivated instead, so trading history is never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+
+from lts.extensions import db
+from lts.models import Asset, Order, Portfolio, User
+from lts.plugins.registry import UnknownPlugin
+from lts.services import broker_secrets
+from lts.services.access import check_version, is_admin, load_owned, record
+from lts.services.errors import Conflict, ValidationFailed
+from lts.services.pagination import Page, paginate
+from lts.services.plugin_validation import check_plugin, registry
+from lts.services.portfolios import get_portfolio
+
+PLUGIN_KINDS = ("pipeline", "strategy", "broker")
+EDITABLE = ("symbol", "name", "is_active", "strategy_plugin", "strategy_config",
+            "broker_plugin", "broker_config", "pipeline_plugin", "pipeline_config")
+
+
+def list_assets(actor: User, *, portfolio_id: int | None = None, is_active: bool | None = None,
+                page: int | None = 1, per_page: int | None = None) -> Page[Asset]:
+    """Assets the actor may see (of ``portfolio_id`` when given), ordered by id."""
+    statement = select(Asset)
+    if portfolio_id is not None:
+        get_portfolio(actor, portfolio_id)
+        statement = statement.where(Asset.portfolio_id == portfolio_id)
+    elif not is_admin(actor):
+        statement = statement.join(Portfolio, Portfolio.id == Asset.portfolio_id).where(
+            Portfolio.user_id == actor.id)
+    if is_active is not None:
+        statement = statement.where(Asset.is_active.is_(is_active))
+    return paginate(statement.order_by(Asset.id), page, per_page)
+
+
+def get_asset(actor: User, asset_id: int, action: str = "read", *, ip: str | None = None
+              ) -> Asset:
+    """One asset the actor may ``action``; NotFound otherwise."""
+    return load_owned(Asset, asset_id, actor, action, ip=ip)
+
+
+def broker_secret_names(broker_plugin: str, config: Mapping[str, Any] | None = None
+                        ) -> set[str]:
+    """Secret field names of ``broker_plugin``'s config (flagged or credential-like)."""
+    try:
+        schema_cls = registry().info("broker", broker_plugin).cls.config_schema
+    except (UnknownPlugin, ValueError):
+        schema_cls = None
+    return broker_secrets.secret_field_names(schema_cls, config)
+
+
+def public_broker_config(asset: Asset) -> dict[str, Any]:
+    """The asset's broker config as it may be shown: secrets masked."""
+    config = dict(asset.broker_config or {})
+    return broker_secrets.mask_config(config, broker_secret_names(asset.broker_plugin, config))
+
+
+def _unknown_fields(data: Mapping[str, Any]) -> None:
+    """Refuse keys that are not editable asset fields."""
+    unknown = sorted(set(data) - set(EDITABLE))
+    if unknown:
+        raise ValidationFailed("unknown fields", {k: ["unknown field"] for k in unknown})
+
+
+def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None) -> None:
+    """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
+    errors: dict[str, Any] = {}
+    symbol = values.get("symbol")
+    if not isinstance(symbol, str) or not symbol.strip():
+        errors["symbol"] = ["must not be empty"]
+    elif len(symbol.strip()) > 32:
+        errors["symbol"] = ["at most 32 characters"]
+    if not isinstance(values.get("name", ""), str):
+        errors["name"] = ["must be text"]
+    elif len(values.get("name") or "") > 100:
+        errors["name"] = ["at most 100 characters"]
+    if not isinstance(values.get("is_active", True), bool):
+        errors["is_active"] = ["must be true or false"]
+    for kind in PLUGIN_KINDS:
+        check_plugin(kind, values.get(f"{kind}_plugin"), values.get(f"{kind}_config"), errors)
+    if errors:
+        raise ValidationFailed("the asset is not valid", errors)
+    clash = select(Asset.id).where(Asset.portfolio_id == portfolio_id,
+                                   Asset.symbol == symbol.strip())
+    if current_id is not None:
+        clash = clash.where(Asset.id != current_id)
+    if db.session.scalar(clash) is not None:
+        raise Conflict(f"the portfolio already trades {symbol.strip()!r}",
+                       {"symbol": ["already in this portfolio"]})
+
+
+def _prepare_broker_config(values: dict[str, Any], stored: Mapping[str, Any]) -> None:
+    """Keep masked secrets, decrypt for validation; the caller encrypts after it."""
+    incoming = values.get("broker_config")
+    if isinstance(incoming, Mapping):
+        names = broker_secret_names(values.get("broker_plugin") or "", incoming) | \
+            broker_secret_names(values.get("broker_plugin") or "", stored)
+        merged = broker_secrets.merge_update(stored, incoming, names)
+        try:
+            values["broker_config"] = broker_secrets.decrypt_config(merged)
+        except broker_secrets.SecretError as exc:
+            raise ValidationFailed("a stored broker secret cannot be read", {
+                "broker_config": {"_schema": [f"{exc}; send the secrets again"]}}) from exc
+
+
+def _encrypted_broker_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated broker config with its secrets encrypted for storage."""
+    config = dict(values.get("broker_config") or {})
+    names = broker_secret_names(values["broker_plugin"], config)
+    return broker_secrets.encrypt_config(config, names)
+
+
+def _commit(actor: User, action: str, asset: Asset, details: Mapping[str, Any],
+            ip: str | None) -> None:
+    """Flush, audit in the same transaction and commit; a race on the symbol is a Conflict."""
+    try:
+        db.session.flush()
+        record(actor, action, f"asset:{asset.id}", details, ip=ip, commit=False)
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("the asset clashes with another one (same symbol?)",
+                       {"symbol": ["already in this portfolio"]}) from exc
+
+
+def create_asset(actor: User, portfolio_id: int, data: Mapping[str, Any], *,
+                 ip: str | None = None) -> Asset:
+    """Add an asset to one of the actor's portfolios; ``symbol`` is required."""
+    portfolio = get_portfolio(actor, portfolio_id, "update", ip=ip)
+    _unknown_fields(data)
+    reg = registry()
+    values: dict[str, Any] = {"name": "", "is_active": True}
+    for kind in PLUGIN_KINDS:
+        values[f"{kind}_plugin"] = reg.default(kind)
+        values[f"{kind}_config"] = {}
+    values.update(data)
+    _prepare_broker_config(values, {})
+    _validate(values, portfolio.id, None)
+    values["symbol"] = values["symbol"].strip()
+    for kind in PLUGIN_KINDS:
+        values[f"{kind}_config"] = dict(values.get(f"{kind}_config") or {})
+    values["broker_config"] = _encrypted_broker_config(values)
+    asset = Asset(portfolio_id=portfolio.id, **values)
+    db.session.add(asset)
+    _commit(actor, "asset.create", asset, {"symbol": asset.symbol,
+                                           "portfolio_id": portfolio.id}, ip)
+    return asset
+
+
+def update_asset(actor: User, asset_id: int, changes: Mapping[str, Any], *,
+                 expected_updated_at: datetime | None = None, if_match: str | None = None,
+                 ip: str | None = None) -> Asset:
+    """Change some fields; a broker secret sent as the mask keeps its stored value."""
+    asset = get_asset(actor, asset_id, "update", ip=ip)
+    _unknown_fields(changes)
+    check_version(asset, expected_updated_at=expected_updated_at, if_match=if_match)
+    values = {field: getattr(asset, field) for field in EDITABLE}
+    for kind in PLUGIN_KINDS:
+        if f"{kind}_plugin" in changes and f"{kind}_config" not in changes \
+                and changes[f"{kind}_plugin"] != values[f"{kind}_plugin"]:
+            values[f"{kind}_config"] = {}
+    values.update(changes)
+    stored = dict(asset.broker_config or {}) if values["broker_plugin"] == asset.broker_plugin \
+        else {}
+    if "broker_config" not in changes:
+        values["broker_config"] = broker_secrets.mask_config(
+            stored, broker_secret_names(asset.broker_plugin, stored))
+    _prepare_broker_config(values, stored)
+    _validate(values, asset.portfolio_id, asset.id)
+    values["symbol"] = values["symbol"].strip()
+    values["broker_config"] = _encrypted_broker_config(values)
+    changed = []
+    for key in EDITABLE:
+        new = values[key]
+        if key == "broker_config":
+            same = broker_secrets.decrypt_config(new) == broker_secrets.decrypt_config(
+                asset.broker_config)
+            if same:
+                continue
+        elif new == getattr(asset, key):
+            continue
+        changed.append(key)
+        setattr(asset, key, dict(new) if key.endswith("_config") else new)
+    _commit(actor, "asset.update", asset, {"changed": changed}, ip)
+    return asset
+
+
+def delete_asset(actor: User, asset_id: int, *, expected_updated_at: datetime | None = None,
+                 if_match: str | None = None, ip: str | None = None) -> None:
+    """Delete an asset without orders; one with orders is a Conflict (deactivate it)."""
+    asset = get_asset(actor, asset_id, "delete", ip=ip)
+    check_version(asset, expected_updated_at=expected_updated_at, if_match=if_match)
+    if db.session.scalar(select(exists().where(Order.asset_id == asset.id))):
+        raise Conflict(f"asset {asset.id} ({asset.symbol}) has orders and cannot be deleted; "
+                       "deactivate it instead (is_active=false)")
+    symbol = asset.symbol
+    db.session.delete(asset)
+    db.session.flush()
+    record(actor, "asset.delete", f"asset:{asset_id}", {"symbol": symbol}, ip=ip,
+           commit=False)
+    db.session.commit()

@@ -1,0 +1,113 @@
+"""Secrets inside ``broker_config`` (API keys...): encrypted at rest, never shown.
+
+A broker config field is secret when its schema field says so
+(``fields.String(metadata={"secret": True})``) or its name looks like a credential
+(``api_key``, ``secret``, ``token``, ``password``...). Secret values are stored as
+``enc:v1:<Fernet token>`` with a key derived from the app's ``SECRET_KEY`` (HKDF-SHA256),
+decrypted only when the broker plugin is built, and masked on every output.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+PREFIX = "enc:v1:"
+MASK = "********"
+SECRET_NAME = re.compile(r"(api_?key|secret|token|password|passphrase|private_?key)",
+                         re.IGNORECASE)
+
+
+class SecretError(ValueError):
+    """A stored secret cannot be decrypted (the secret key changed, or the value is bad)."""
+
+
+def _fernet(secret_key: str | bytes | None = None) -> Fernet:
+    """The Fernet cipher for ``secret_key`` (default: the current app's SECRET_KEY)."""
+    key = secret_key if secret_key is not None else current_app.config["SECRET_KEY"]
+    material = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"lts.broker-secrets",
+                   info=b"broker_config").derive(material)
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def secret_field_names(schema_cls: type | None, config: Mapping[str, Any] | None = None
+                       ) -> set[str]:
+    """Names of secret fields: flagged in the schema, or named like a credential."""
+    names: set[str] = set()
+    if schema_cls is not None:
+        try:
+            declared = schema_cls().fields
+        except Exception:  # a broken plugin schema is reported elsewhere
+            declared = {}
+        for name, field_obj in declared.items():
+            if field_obj.metadata.get("secret") or SECRET_NAME.search(name):
+                names.add(name)
+    for name in (config or {}):
+        if SECRET_NAME.search(str(name)):
+            names.add(str(name))
+    return names
+
+
+def is_encrypted(value: Any) -> bool:
+    """Whether ``value`` is a stored ciphertext."""
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def encrypt_value(value: Any, secret_key: str | bytes | None = None) -> str:
+    """Encrypt one secret (stored as text; non-strings are kept as their JSON text)."""
+    if is_encrypted(value):
+        return str(value)
+    text = value if isinstance(value, str) else repr(value)
+    return PREFIX + _fernet(secret_key).encrypt(text.encode("utf-8")).decode("ascii")
+
+
+def decrypt_value(value: Any, secret_key: str | bytes | None = None) -> Any:
+    """Decrypt a stored ciphertext; anything else is returned unchanged."""
+    if not is_encrypted(value):
+        return value
+    try:
+        return _fernet(secret_key).decrypt(value[len(PREFIX):].encode("ascii")).decode("utf-8")
+    except (InvalidToken, ValueError) as exc:
+        raise SecretError("a stored broker secret cannot be decrypted "
+                          "(was SECRET_KEY changed?)") from exc
+
+
+def encrypt_config(config: Mapping[str, Any], secret_names: Iterable[str],
+                   secret_key: str | bytes | None = None) -> dict[str, Any]:
+    """Return ``config`` with every secret field's value encrypted."""
+    names = set(secret_names)
+    return {k: encrypt_value(v, secret_key) if k in names and v not in (None, "") else v
+            for k, v in config.items()}
+
+
+def decrypt_config(config: Mapping[str, Any] | None, secret_key: str | bytes | None = None
+                   ) -> dict[str, Any]:
+    """Return ``config`` with every stored ciphertext decrypted (for building the plugin)."""
+    return {k: decrypt_value(v, secret_key) for k, v in (config or {}).items()}
+
+
+def mask_config(config: Mapping[str, Any] | None, secret_names: Iterable[str] = ()
+                ) -> dict[str, Any]:
+    """Return ``config`` for display: every secret (or ciphertext) replaced by a mask."""
+    names = set(secret_names)
+    return {k: MASK if (k in names and v not in (None, "")) or is_encrypted(v) else v
+            for k, v in (config or {}).items()}
+
+
+def merge_update(stored: Mapping[str, Any], incoming: Mapping[str, Any],
+                 secret_names: Iterable[str]) -> dict[str, Any]:
+    """The config to validate on update: a secret sent as the mask keeps its stored value."""
+    names = set(secret_names)
+    merged = dict(incoming)
+    for name in names:
+        if merged.get(name) == MASK and name in stored:
+            merged[name] = stored[name]
+    return merged

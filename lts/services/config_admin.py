@@ -1,0 +1,95 @@
+"""Configuration seen and changed by admins: every setting, runtime ones editable.
+
+Values come from :mod:`lts.config` (merged sources) overridden by the Config table for
+runtime keys; secrets are masked. Only runtime keys can be changed here, validated by
+:func:`lts.config.validate_value`; the rest need a restart with new settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from lts.config import MASK, SETTINGS, ConfigError, mask_url_password
+from lts.extensions import db
+from lts.models import ConfigEntry, User
+from lts.services.access import record, require_admin
+from lts.services.errors import NotFound, ValidationFailed
+from lts.services.runtime_config import effective_settings, set_runtime_setting
+
+
+@dataclass(frozen=True)
+class ConfigItem:
+    """One setting as admins see it."""
+
+    key: str
+    value: Any
+    default: Any
+    description: str
+    runtime: bool
+    secret: bool
+    source: str  # "table" (runtime override) or "config" (merged sources)
+    updated_at: datetime | None
+
+
+def _shown(key: str, value: Any) -> Any:
+    """Mask a secret (or a database password) for display."""
+    if SETTINGS[key].secret and value:
+        return MASK
+    if key == "database_url" and isinstance(value, str):
+        return mask_url_password(value)
+    return value
+
+
+def _items(keys: tuple[str, ...]) -> list[ConfigItem]:
+    """Build the items of ``keys`` in two queries."""
+    values = effective_settings(keys)
+    rows = {row.key: row for row in db.session.scalars(
+        select(ConfigEntry).where(ConfigEntry.key.in_(keys)))}
+    result = []
+    for key in keys:
+        setting = SETTINGS[key]
+        row = rows.get(key) if setting.runtime else None
+        value = values.get(key, current_app.config["LTS"].get(key, setting.default))
+        result.append(ConfigItem(
+            key=key, value=_shown(key, value), default=_shown(key, setting.default),
+            description=setting.description, runtime=setting.runtime, secret=setting.secret,
+            source="table" if row is not None else "config",
+            updated_at=row.updated_at if row is not None else None))
+    return result
+
+
+def list_config(actor: User, *, ip: str | None = None) -> list[ConfigItem]:
+    """Every declared setting, by key (admins)."""
+    require_admin(actor, "config.read", ip=ip)
+    return _items(tuple(sorted(SETTINGS)))
+
+
+def get_config(actor: User, key: str, *, ip: str | None = None) -> ConfigItem:
+    """One setting (admins); NotFound for an unknown key."""
+    require_admin(actor, "config.read", ip=ip)
+    if key not in SETTINGS:
+        raise NotFound(f"unknown setting {key!r}")
+    return _items((key,))[0]
+
+
+def set_config(actor: User, key: str, value: Any, *, ip: str | None = None) -> ConfigItem:
+    """Store a runtime setting (admins), validated; read by the loop at its next tick."""
+    require_admin(actor, "config.update", ip=ip)
+    setting = SETTINGS.get(key)
+    if setting is None:
+        raise NotFound(f"unknown setting {key!r}")
+    if not setting.runtime:
+        raise ValidationFailed(f"{key} is not a runtime setting; change it in the "
+                               "configuration and restart", {"key": ["not a runtime setting"]})
+    try:
+        stored = set_runtime_setting(key, value)
+    except ConfigError as exc:
+        raise ValidationFailed(f"invalid value for {key}", {"value": [str(exc)]}) from exc
+    record(actor, "config.update", f"config:{key}",
+           {"value": MASK if setting.secret else stored}, ip=ip)
+    return _items((key,))[0]

@@ -1,0 +1,215 @@
+"""Display-only queries of the dashboard that the service layer does not offer (yet).
+
+Nothing here changes data, and nothing here decides who sees what: every function
+takes an object the view already loaded through a service (which checked ownership).
+docs/DASHBOARD_NEEDS.md lists what the dashboard asked of the service layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from lts.extensions import db
+from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User
+from lts.plugins.base import AssetInfo
+from lts.services.runtime_config import effective_setting
+
+CHART_BARS = 300
+
+@dataclass(frozen=True)
+class AssetChart:
+    """Candles and annotations for the asset page, ready for charts.js (``data``)."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    as_of: datetime | None = None
+
+
+def _epoch(moment: datetime) -> int:
+    """Epoch seconds of an aware datetime (Lightweight Charts' time unit)."""
+    return int(moment.timestamp())
+
+
+def _bar_time(moment: datetime, times: list[int]) -> int | None:
+    """The time of the bar containing ``moment`` (markers must sit on a bar)."""
+    stamp = _epoch(moment)
+    best = None
+    for bar_time in times:
+        if bar_time <= stamp:
+            best = bar_time
+        else:
+            break
+    return best
+
+
+def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS) -> AssetChart:
+    """The pipeline's recent bars, fills as markers, SL/TP of open positions as lines.
+
+    The pipeline runs through the same timeout guard as in a tick; a failing or slow
+    pipeline gives a chart with ``error`` set, never an error page.
+    """
+    from lts.trading.errors import PluginCallError
+    from lts.trading.plugin_calls import PluginCaller
+    from lts.trading.plugin_source import RegistryPluginSource
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    source = app.extensions.setdefault("lts_dashboard_plugin_source", RegistryPluginSource(app))
+    caller = PluginCaller(app)
+    try:
+        pipeline = source.get("pipeline", asset.pipeline_plugin, dict(asset.pipeline_config or {}))
+        info = AssetInfo(id=asset.id, portfolio_id=asset.portfolio_id, symbol=asset.symbol,
+                         name=asset.name, allocated_capital=asset.allocated_capital,
+                         pipeline_config=dict(pipeline.config))
+        timeout = float(effective_setting("plugin_timeout_seconds"))
+        db.session.commit()  # no transaction stays open during a plugin call
+        snapshot = caller.call("pipeline", pipeline.name, "snapshot", pipeline.snapshot, info,
+                               now, timeout=timeout)
+    except PluginCallError as exc:
+        return AssetChart(error=str(exc))
+    except Exception as exc:  # a plugin that cannot even be built
+        return AssetChart(error=f"pipeline {asset.pipeline_plugin!r}: {exc}")
+    finally:
+        caller.close()
+    candles = snapshot.candles.tail(bars)
+    rows = []
+    for stamp, row in candles.iterrows():
+        values = [float(row[c]) for c in ("open", "high", "low", "close")]
+        if all(math.isfinite(v) for v in values):
+            rows.append({"time": _epoch(stamp.to_pydatetime()), "open": values[0],
+                         "high": values[1], "low": values[2], "close": values[3]})
+    times = [row["time"] for row in rows]
+    return AssetChart(data={"bars": rows, "markers": _markers(asset.id, times),
+                            "lines": _sl_tp_lines(asset.id)}, as_of=snapshot.as_of)
+
+
+def _markers(asset_id: int, times: list[int]) -> list[dict[str, Any]]:
+    """Entry (arrow) and exit (circle) markers of the asset's filled orders in range."""
+    if not times:
+        return []
+    orders = db.session.scalars(
+        select(Order).where(Order.asset_id == asset_id, Order.filled_at.is_not(None))
+        .order_by(Order.filled_at.desc()).limit(200)).all()
+    closing = set(db.session.scalars(select(Position.close_order_id).where(
+        Position.asset_id == asset_id, Position.close_order_id.is_not(None))))
+    markers = []
+    for order in orders:
+        bar_time = _bar_time(order.filled_at, times)
+        if bar_time is None:
+            continue
+        exit_ = order.id in closing
+        buy = order.side == "buy"
+        markers.append({
+            "time": bar_time,
+            "position": "belowBar" if buy else "aboveBar",
+            "color": "#6c757d" if exit_ else ("#198754" if buy else "#dc3545"),
+            "shape": "circle" if exit_ else ("arrowUp" if buy else "arrowDown"),
+            "text": f"{'exit' if exit_ else order.side} {order.filled_quantity:g}",
+        })
+    return sorted(markers, key=lambda m: m["time"])
+
+
+def _sl_tp_lines(asset_id: int) -> list[dict[str, Any]]:
+    """Entry, stop-loss and take-profit price lines of the asset's open positions."""
+    lines = []
+    for position in db.session.scalars(select(Position).where(
+            Position.asset_id == asset_id, Position.status == "open")):
+        lines.append({"price": position.entry_price, "color": "#0d6efd",
+                      "title": f"entry {position.side}"})
+        if position.stop_loss:
+            lines.append({"price": position.stop_loss, "color": "#dc3545", "title": "SL"})
+        if position.take_profit:
+            lines.append({"price": position.take_profit, "color": "#198754", "title": "TP"})
+    return lines
+
+
+@dataclass(frozen=True)
+class AssetDebug:
+    """What the plugins of an asset last did, from what the engine records."""
+
+    last_snapshot_at: datetime | None
+    last_decision: str | None
+    last_decision_at: datetime | None
+    last_error: dict[str, Any] | None
+    last_error_at: datetime | None
+
+
+def asset_debug(asset: Asset) -> AssetDebug:
+    """Last snapshot time, last decision with its reason, last plugin error of an asset."""
+    last_sample = db.session.scalar(
+        select(Statistic.timestamp).where(Statistic.key == f"asset.{asset.id}.unrealized_pnl")
+        .order_by(Statistic.timestamp.desc()).limit(1))
+    portfolio = db.session.get(Portfolio, asset.portfolio_id)
+    snapshot_at = last_sample or (portfolio.last_execution if portfolio else None)
+    order = db.session.scalar(
+        select(Order).where(Order.asset_id == asset.id, Order.source != "risk")
+        .order_by(Order.created_at.desc(), Order.id.desc()).limit(1))
+    error = db.session.scalar(
+        select(AuditLog).where(AuditLog.action == "trading.asset_failed",
+                               AuditLog.resource == f"asset:{asset.id}")
+        .order_by(AuditLog.id.desc()).limit(1))
+    decision = None
+    if order is not None:
+        decision = f"{order.side} {order.quantity:g} ({order.order_type}): " \
+                   f"{order.reason or 'no reason given'}"
+    return AssetDebug(
+        last_snapshot_at=snapshot_at,
+        last_decision=decision,
+        last_decision_at=order.created_at if order else None,
+        last_error=dict(error.details or {}) if error else None,
+        last_error_at=error.timestamp if error else None,
+    )
+
+
+def allocation(portfolio: Portfolio) -> list[dict[str, Any]]:
+    """Allocated capital per active asset plus the unallocated rest, for a doughnut."""
+    assets = [a for a in portfolio.assets if a.is_active]
+    series = [{"label": a.symbol, "v": round(a.allocated_capital, 2)} for a in assets]
+    rest = portfolio.total_capital - sum(a.allocated_capital for a in assets)
+    if rest > 0.005:
+        series.append({"label": "unallocated", "v": round(rest, 2)})
+    return series
+
+
+def portfolio_owner_names(portfolios: list[Portfolio]) -> dict[int, str]:
+    """Usernames of the owners of ``portfolios`` (admins see everyone's)."""
+    ids = {p.user_id for p in portfolios}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+SERIES_NAMES = {"equity": "equity", "realized_pnl": "realized P&L",
+                "unrealized_pnl": "unrealized P&L", "tick_seconds": "tick duration (s)"}
+
+
+def series_labels(keys: list[str]) -> dict[str, str]:
+    """Readable names of statistics keys: ``portfolio.3.equity`` -> ``FX majors · equity``."""
+    portfolio_ids, asset_ids = set(), set()
+    for key in keys:
+        kind, _, rest = key.partition(".")
+        number = rest.partition(".")[0]
+        if number.isdigit():
+            (portfolio_ids if kind == "portfolio" else asset_ids).add(int(number))
+    portfolios = dict(db.session.execute(select(Portfolio.id, Portfolio.name).where(
+        Portfolio.id.in_(portfolio_ids))).all()) if portfolio_ids else {}
+    assets = {row[0]: f"{row[1]} ({row[2]})" for row in db.session.execute(
+        select(Asset.id, Asset.symbol, Portfolio.name).join(Portfolio)
+        .where(Asset.id.in_(asset_ids)))} if asset_ids else {}
+    labels = {}
+    for key in keys:
+        kind, _, rest = key.partition(".")
+        number, _, series = rest.partition(".")
+        owner = None
+        if number.isdigit():
+            owner = (portfolios if kind == "portfolio" else assets).get(int(number))
+        else:
+            series = rest
+        name = SERIES_NAMES.get(series, series.replace("_", " "))
+        labels[key] = f"{owner} · {name}" if owner else f"{kind} · {name}"
+    return labels

@@ -1,0 +1,119 @@
+"""The trading loop seen and steered by people: status for all, control for admins.
+
+Status is read from the database (any worker can answer). Ticking now, pausing and
+resuming are admin actions, audited. The per-portfolio kill switch is
+:func:`lts.services.portfolios.set_kill_switch` (owners and admins).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import update
+
+from lts.extensions import db
+from lts.models import Portfolio, User
+from lts.services.access import is_admin, load_owned, record, require_admin
+from lts.services.errors import Conflict, ServiceError, ValidationFailed
+from lts.trading.clock import system_clock
+from lts.trading.loop import run_tick
+from lts.trading.status import LoopStatus, loop_status, set_kill_switch, set_paused
+
+
+def get_status(actor: User, now: datetime | None = None) -> LoopStatus:
+    """The loop's status; recent errors (which name assets) only for admins."""
+    status = loop_status(now or system_clock())
+    if not is_admin(actor):
+        status = dataclasses.replace(status, recent_errors=())
+    return status
+
+
+def tick_now(actor: User, *, now: datetime | None = None, ip: str | None = None
+             ) -> dict[str, Any]:
+    """Run one tick in this process now (admins); returns the tick report as a dict."""
+    require_admin(actor, "loop.tick", ip=ip)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The tick runs in its own session; end ours so SQLite never sees a stale reader
+    # upgrading to a writer after the tick committed.
+    db.session.commit()
+    try:
+        report = run_tick(app, now)
+    except ServiceError:
+        raise
+    except Exception as exc:  # the engine audits its own failures; the caller gets a 4xx
+        record(actor, "loop.tick_now", "loop", {"error": repr(exc)[:200]}, "error", ip=ip)
+        raise ServiceError(f"the tick failed: {exc}") from exc
+    summary = _report_dict(report)
+    db.session.commit()
+    record(actor, "loop.tick_now", "loop", {k: v for k, v in summary.items()
+                                            if isinstance(v, int | float | str | bool)},
+           ip=ip)
+    return summary
+
+
+def run_portfolio_now(actor: User, portfolio_id: int, *, now: datetime | None = None,
+                      ip: str | None = None) -> dict[str, Any]:
+    """Make one portfolio due and run a tick now (its owner or an admin).
+
+    The tick also runs any other portfolio that is due anyway (as the scheduler would).
+    Conflict when the portfolio is inactive or halted (the engine would skip it).
+    """
+    portfolio = load_owned(Portfolio, portfolio_id, actor, "update", ip=ip)
+    if not portfolio.is_active or portfolio.risk_state == "halted":
+        raise Conflict(f"portfolio {portfolio.id} is inactive or halted: it cannot run")
+    # last_execution only; updated_at is kept so editors' ETags stay valid.
+    db.session.execute(update(Portfolio).where(Portfolio.id == portfolio.id)
+                       .values(last_execution=None, updated_at=Portfolio.updated_at)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        report = run_tick(app, now)
+    except Exception as exc:  # the engine audits its own failures; the caller gets a 4xx
+        record(actor, "portfolio.run_now", f"portfolio:{portfolio_id}",
+               {"error": repr(exc)[:200]}, "error", ip=ip)
+        raise ServiceError(f"the tick failed: {exc}") from exc
+    db.session.commit()
+    summary = _report_dict(report)
+    record(actor, "portfolio.run_now", f"portfolio:{portfolio_id}",
+           {"ran": portfolio_id in summary["portfolios_run"], "errors": summary["errors"]},
+           ip=ip)
+    return summary
+
+
+def _report_dict(report: Any) -> dict[str, Any]:
+    """The parts of a TickReport a caller needs, as plain data."""
+    return {"started_at": report.started_at, "finished_at": report.finished_at,
+            "duration_seconds": float(report.duration_seconds),
+            "portfolios_run": list(report.portfolios_run),
+            "assets_run": len(report.outcomes), "errors": len(report.errors),
+            "skipped_reason": report.skipped_reason}
+
+
+def pause(actor: User, *, ip: str | None = None) -> LoopStatus:
+    """Pause the loop (admins): ticks are skipped until it is resumed."""
+    require_admin(actor, "loop.pause", ip=ip)
+    set_paused(True)
+    record(actor, "loop.pause", "loop", None, ip=ip)
+    return get_status(actor)
+
+
+def resume(actor: User, *, ip: str | None = None) -> LoopStatus:
+    """Resume the loop (admins)."""
+    require_admin(actor, "loop.resume", ip=ip)
+    set_paused(False)
+    record(actor, "loop.resume", "loop", None, ip=ip)
+    return get_status(actor)
+
+
+def set_global_kill_switch(actor: User, on: bool, *, ip: str | None = None) -> LoopStatus:
+    """Turn the global kill switch on or off (admins): no order is sent while on."""
+    require_admin(actor, "loop.kill_switch", ip=ip)
+    if not isinstance(on, bool):
+        raise ValidationFailed("invalid kill switch", {"on": ["must be true or false"]})
+    set_kill_switch(on)
+    record(actor, "loop.kill_switch", "loop", {"on": on}, ip=ip)
+    return get_status(actor)

@@ -1,0 +1,200 @@
+"""Portfolios: list, read, create, update, delete and the per-portfolio kill switch.
+
+Every function takes the acting user; non-admins see and change only their own
+portfolios (the aaa plugin decides), someone else's is NotFound. Writes validate
+everything first (plugin names and configs through the registry), so nothing is
+half-written; each write is audited in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+
+from lts.extensions import db
+from lts.models import Asset, Order, Portfolio, User
+from lts.services.access import check_version, is_admin, load_owned, record
+from lts.services.errors import Conflict, Forbidden, ValidationFailed
+from lts.services.pagination import Page, paginate
+from lts.services.plugin_validation import check_plugin, registry
+
+EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_config",
+            "total_capital", "portfolio_latency", "max_drawdown_pct")
+
+
+def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool | None = None,
+                    page: int | None = 1, per_page: int | None = None) -> Page[Portfolio]:
+    """The actor's portfolios (admins: everyone's, or ``user_id``'s), ordered by id."""
+    statement = select(Portfolio)
+    if is_admin(actor):
+        if user_id is not None:
+            statement = statement.where(Portfolio.user_id == user_id)
+    else:
+        if user_id is not None and user_id != actor.id:
+            raise Forbidden("only administrators may list another user's portfolios")
+        statement = statement.where(Portfolio.user_id == actor.id)
+    if is_active is not None:
+        statement = statement.where(Portfolio.is_active.is_(is_active))
+    return paginate(statement.order_by(Portfolio.id), page, per_page)
+
+
+def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,
+                  ip: str | None = None) -> Portfolio:
+    """One portfolio the actor may ``action``; NotFound otherwise."""
+    return load_owned(Portfolio, portfolio_id, actor, action, ip=ip)
+
+
+def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) -> None:
+    """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
+    errors: dict[str, Any] = {}
+    name = values.get("name")
+    if not isinstance(name, str) or not name.strip():
+        errors["name"] = ["must not be empty"]
+    elif len(name) > 100:
+        errors["name"] = ["at most 100 characters"]
+    if not isinstance(values.get("description", ""), str):
+        errors["description"] = ["must be text"]
+    capital = values.get("total_capital")
+    if isinstance(capital, bool) or not isinstance(capital, int | float) or not capital > 0 \
+            or capital != capital or capital == float("inf"):
+        errors["total_capital"] = ["must be > 0"]
+    latency = values.get("portfolio_latency")
+    if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
+        errors["portfolio_latency"] = ["must be a whole number of minutes >= 1"]
+    drawdown = values.get("max_drawdown_pct")
+    if drawdown is not None and (isinstance(drawdown, bool)
+                                 or not isinstance(drawdown, int | float)
+                                 or not 0 < drawdown <= 100):
+        errors["max_drawdown_pct"] = ["must be > 0 and <= 100, or empty"]
+    if not isinstance(values.get("is_active", True), bool):
+        errors["is_active"] = ["must be true or false"]
+    check_plugin("portfolio", values.get("portfolio_plugin"), values.get("portfolio_config"),
+                 errors)
+    if errors:
+        raise ValidationFailed("the portfolio is not valid", errors)
+    clash = select(Portfolio.id).where(Portfolio.user_id == owner_id,
+                                       Portfolio.name == name.strip())
+    if current_id is not None:
+        clash = clash.where(Portfolio.id != current_id)
+    if db.session.scalar(clash) is not None:
+        raise Conflict(f"a portfolio named {name.strip()!r} already exists",
+                       {"name": ["already used by another of your portfolios"]})
+
+
+def _unknown_fields(data: Mapping[str, Any]) -> None:
+    """Refuse keys that are not editable portfolio fields."""
+    unknown = sorted(set(data) - set(EDITABLE))
+    if unknown:
+        raise ValidationFailed("unknown fields", {k: ["unknown field"] for k in unknown})
+
+
+def _commit(actor: User, action: str, portfolio: Portfolio, details: Mapping[str, Any],
+            ip: str | None) -> None:
+    """Flush, audit in the same transaction and commit; a race on the name is a Conflict."""
+    try:
+        db.session.flush()
+        record(actor, action, f"portfolio:{portfolio.id}", details, ip=ip, commit=False)
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("the portfolio clashes with another one (same name?)",
+                       {"name": ["already used"]}) from exc
+
+
+def create_portfolio(actor: User, data: Mapping[str, Any], *, owner_id: int | None = None,
+                     ip: str | None = None) -> Portfolio:
+    """Create a portfolio for the actor (admins: for ``owner_id``) from ``data``.
+
+    ``data`` holds the EDITABLE fields; ``name`` and ``total_capital`` are required.
+    """
+    _unknown_fields(data)
+    if owner_id is not None and owner_id != actor.id:
+        if not is_admin(actor):
+            raise Forbidden("only administrators may create portfolios for other users")
+        if db.session.get(User, owner_id) is None:
+            raise ValidationFailed("unknown owner", {"user_id": ["no such user"]})
+    owner = owner_id if owner_id is not None else actor.id
+    from lts.services.runtime_config import effective_setting
+
+    values: dict[str, Any] = {
+        "description": "", "is_active": True,
+        "portfolio_plugin": registry().default("portfolio"), "portfolio_config": {},
+        "portfolio_latency": int(effective_setting("default_portfolio_latency")),
+        "max_drawdown_pct": None,
+    }
+    values.update(data)
+    _validate(values, owner, None)
+    values["name"] = values["name"].strip()
+    values["portfolio_config"] = dict(values.get("portfolio_config") or {})
+    portfolio = Portfolio(user_id=owner, **values)
+    db.session.add(portfolio)
+    _commit(actor, "portfolio.create", portfolio,
+            {"name": portfolio.name, "user_id": owner}, ip)
+    return portfolio
+
+
+def update_portfolio(actor: User, portfolio_id: int, changes: Mapping[str, Any], *,
+                     expected_updated_at: datetime | None = None, if_match: str | None = None,
+                     ip: str | None = None) -> Portfolio:
+    """Change some fields; Conflict when the caller's version is stale."""
+    portfolio = get_portfolio(actor, portfolio_id, "update", ip=ip)
+    _unknown_fields(changes)
+    check_version(portfolio, expected_updated_at=expected_updated_at, if_match=if_match)
+    values = {field: getattr(portfolio, field) for field in EDITABLE}
+    if "portfolio_plugin" in changes and "portfolio_config" not in changes \
+            and changes["portfolio_plugin"] != portfolio.portfolio_plugin:
+        values["portfolio_config"] = {}
+    values.update(changes)
+    _validate(values, portfolio.user_id, portfolio.id)
+    values["name"] = values["name"].strip()
+    changed = sorted(k for k in EDITABLE if values[k] != getattr(portfolio, k))
+    for key in changed:
+        setattr(portfolio, key, dict(values[key]) if key.endswith("_config") else values[key])
+    _commit(actor, "portfolio.update", portfolio, {"changed": changed}, ip)
+    return portfolio
+
+
+def delete_portfolio(actor: User, portfolio_id: int, *,
+                     expected_updated_at: datetime | None = None, if_match: str | None = None,
+                     ip: str | None = None) -> None:
+    """Delete a portfolio and its assets; one with trading history is a Conflict."""
+    portfolio = get_portfolio(actor, portfolio_id, "delete", ip=ip)
+    check_version(portfolio, expected_updated_at=expected_updated_at, if_match=if_match)
+    has_orders = db.session.scalar(select(exists().where(
+        Order.asset_id == Asset.id, Asset.portfolio_id == portfolio.id)))
+    if has_orders:
+        raise Conflict(f"portfolio {portfolio.id} has orders and cannot be deleted; "
+                       "deactivate it instead (is_active=false)")
+    name = portfolio.name
+    db.session.delete(portfolio)
+    db.session.flush()
+    record(actor, "portfolio.delete", f"portfolio:{portfolio_id}", {"name": name}, ip=ip,
+           commit=False)
+    db.session.commit()
+
+
+def set_kill_switch(actor: User, portfolio_id: int, on: bool, *, ip: str | None = None
+                    ) -> Portfolio:
+    """Halt a portfolio (no order is sent) or let it trade again (owner or admin)."""
+    if not isinstance(on, bool):
+        raise ValidationFailed("invalid kill switch", {"on": ["must be true or false"]})
+    portfolio = get_portfolio(actor, portfolio_id, "update", ip=ip)
+    before = portfolio.risk_state
+    portfolio.risk_state = "halted" if on else "active"
+    db.session.flush()
+    record(actor, "portfolio.kill_switch", f"portfolio:{portfolio.id}",
+           {"on": on, "from": before, "to": portfolio.risk_state}, ip=ip, commit=False)
+    db.session.commit()
+    return portfolio
+
+
+def owned_portfolio_ids(actor: User) -> list[int] | None:
+    """Ids of the actor's portfolios, or None for an admin (every portfolio)."""
+    if is_admin(actor):
+        return None
+    return list(db.session.scalars(select(Portfolio.id).where(Portfolio.user_id == actor.id)))
+

@@ -1,0 +1,76 @@
+"""Positions: filtered, paginated lists, one position, and closing one at market."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from lts.extensions import db
+from lts.models import Asset, Order, Position, User
+from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
+from lts.services.access import load_owned, record
+from lts.services.errors import ValidationFailed
+from lts.services.orders import (
+    ManualOrderResult,
+    check_choice,
+    check_range,
+    ordered,
+    scope_to_actor,
+)
+from lts.services.pagination import Page, paginate
+from lts.trading import manual
+
+POSITION_SORTS = {"opened_at": Position.opened_at, "closed_at": Position.closed_at,
+                  "status": Position.status, "side": Position.side, "symbol": Asset.symbol,
+                  "quantity": Position.quantity, "realized_pnl": Position.realized_pnl,
+                  "unrealized_pnl": Position.unrealized_pnl}
+
+
+def list_positions(actor: User, *, portfolio_id: int | None = None,
+                   asset_id: int | None = None, status: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   side: str | None = None, sort: str = "opened_at", direction: str = "desc",
+                   page: int | None = 1, per_page: int | None = None) -> Page[Position]:
+    """Positions the actor may see, filtered; newest opened first unless ``sort`` says.
+
+    ``sort`` is one of POSITION_SORTS; the id always breaks ties, so pages are stable.
+    """
+    check_choice("status", status, POSITION_STATUSES)
+    check_choice("side", side, POSITION_SIDES)
+    check_range(since, until)
+    statement = scope_to_actor(select(Position), actor, portfolio_id=portfolio_id,
+                               asset_id=asset_id, asset_column=Position.asset_id)
+    if status is not None:
+        statement = statement.where(Position.status == status)
+    if side is not None:
+        statement = statement.where(Position.side == side)
+    if since is not None:
+        statement = statement.where(Position.opened_at >= since)
+    if until is not None:
+        statement = statement.where(Position.opened_at < until)
+    return paginate(ordered(statement, POSITION_SORTS, sort, direction, Position.id), page,
+                    per_page, key=Position.id)
+
+
+def get_position(actor: User, position_id: int, *, ip: str | None = None) -> Position:
+    """One position the actor may see; NotFound otherwise."""
+    return load_owned(Position, position_id, actor, "read", ip=ip)
+
+
+def close_position(actor: User, position_id: int, *, now: datetime | None = None,
+                   ip: str | None = None) -> ManualOrderResult:
+    """Close an open position at market through its broker (a manual closing order)."""
+    position = load_owned(Position, position_id, actor, "close", ip=ip)
+    if position.status != "open":
+        raise ValidationFailed("the position is already closed", {"position": ["is not open"]})
+    db.session.commit()  # the engine path refuses an open transaction
+    placed = manual.close_position(position.id, user_id=actor.id, now=now)
+    order = db.session.get(Order, placed.order_id) if placed.order_id is not None else None
+    record(actor, "position.close", f"position:{position_id}",
+           {"client_order_id": placed.client_order_id, "status": placed.status,
+            "rejected_by": placed.rejected_by},
+           "ok" if placed.rejected_by is None else "denied", ip=ip)
+    return ManualOrderResult(order=order, client_order_id=placed.client_order_id,
+                             status=placed.status, rejected_by=placed.rejected_by,
+                             message=placed.message)

@@ -1,0 +1,194 @@
+/*
+ * LTS charts, drawn from data- attributes (the CSP forbids inline scripts).
+ *
+ *   <canvas data-lts-chart="line" data-series='[{"t": iso, "v": number}, ...]'
+ *           data-label="Equity"></canvas>
+ *       a Chart.js line chart (equity curves, statistics)
+ *   <canvas data-lts-chart="doughnut" data-series='[{"label": "EUR_USD", "v": 5000}]'>
+ *       a Chart.js doughnut (allocation)
+ *   <div data-lts-chart="candles" data-candles='{"bars": [...], "markers": [...],
+ *        "lines": [...]}'></div>
+ *       a Lightweight Charts candlestick chart with entry/exit markers and SL/TP
+ *       price lines; bars are {time: epoch seconds, open, high, low, close}
+ *
+ * Charts are drawn on page load and in every fragment htmx swaps in, and freed
+ * when htmx removes their element. Needs chart.umd.min.js and/or
+ * lightweight-charts.standalone.production.js loaded before this file.
+ */
+(function () {
+  'use strict';
+
+  const instances = new Map();
+
+  function cssVar(name, fallback) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function parse(el, attribute) {
+    try {
+      return JSON.parse(el.getAttribute(attribute) || 'null');
+    } catch (err) {
+      return null;
+    }
+  }
+
+  function shortTime(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) {
+      return iso;
+    }
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} ` +
+      `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}`;
+  }
+
+  const PALETTE = ['#0d6efd', '#198754', '#ffc107', '#dc3545', '#0dcaf0', '#6f42c1',
+    '#fd7e14', '#20c997', '#d63384', '#6c757d'];
+
+  function lineChart(el) {
+    const series = parse(el, 'data-series') || [];
+    const color = el.getAttribute('data-color') || cssVar('--bs-primary', '#0d6efd');
+    const text = cssVar('--bs-body-color', '#212529');
+    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    return new window.Chart(el, {
+      type: 'line',
+      data: {
+        labels: series.map((p) => shortTime(p.t)),
+        datasets: [{
+          label: el.getAttribute('data-label') || '',
+          data: series.map((p) => p.v),
+          borderColor: color,
+          backgroundColor: color,
+          pointRadius: series.length > 60 ? 0 : 2,
+          borderWidth: 2,
+          tension: 0.15,
+        }],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        interaction: { mode: 'index', intersect: false },
+        plugins: { legend: { display: false } },
+        scales: {
+          x: { ticks: { color: text, maxTicksLimit: 8, autoSkip: true }, grid: { color: grid } },
+          y: { ticks: { color: text }, grid: { color: grid } },
+        },
+      },
+    });
+  }
+
+  function doughnutChart(el) {
+    const series = parse(el, 'data-series') || [];
+    return new window.Chart(el, {
+      type: 'doughnut',
+      data: {
+        labels: series.map((p) => p.label),
+        datasets: [{
+          data: series.map((p) => p.v),
+          backgroundColor: series.map((_, i) => PALETTE[i % PALETTE.length]),
+        }],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        plugins: { legend: { position: 'bottom', labels: { color: cssVar('--bs-body-color', '#212529') } } },
+      },
+    });
+  }
+
+  function candleChart(el) {
+    const LW = window.LightweightCharts;
+    const data = parse(el, 'data-candles') || {};
+    const text = cssVar('--bs-body-color', '#212529');
+    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const chart = LW.createChart(el, {
+      autoSize: true,
+      // attributionLogo must stay false: it injects an inline <style> the CSP blocks.
+      // The attribution is printed under the chart instead.
+      layout: { attributionLogo: false, background: { color: 'transparent' }, textColor: text },
+      grid: { vertLines: { color: grid }, horzLines: { color: grid } },
+      timeScale: { timeVisible: true, secondsVisible: false },
+    });
+    const series = chart.addSeries(LW.CandlestickSeries, {
+      upColor: '#198754', downColor: '#dc3545', borderVisible: false,
+      wickUpColor: '#198754', wickDownColor: '#dc3545',
+    });
+    series.setData(data.bars || []);
+    if (data.markers && data.markers.length && LW.createSeriesMarkers) {
+      LW.createSeriesMarkers(series, data.markers);
+    }
+    (data.lines || []).forEach((line) => {
+      series.createPriceLine({
+        price: line.price, color: line.color || '#6c757d', lineWidth: 1,
+        lineStyle: LW.LineStyle ? LW.LineStyle.Dashed : 2, axisLabelVisible: true,
+        title: line.title || '',
+      });
+    });
+    chart.timeScale().fitContent();
+    return { destroy: () => chart.remove() };
+  }
+
+  const BUILDERS = { line: lineChart, doughnut: doughnutChart, candles: candleChart };
+
+  function draw(root) {
+    if (!root || !root.querySelectorAll) {
+      return;
+    }
+    // Charts whose element htmx swapped out are freed (polling replaces sections).
+    Array.from(instances.keys()).forEach((el) => {
+      if (!el.isConnected) {
+        instances.get(el).destroy();
+        instances.delete(el);
+      }
+    });
+    const elements = Array.from(root.querySelectorAll('[data-lts-chart]'));
+    if (root.matches && root.matches('[data-lts-chart]')) {
+      elements.push(root);
+    }
+    elements.forEach((el) => {
+      if (instances.has(el)) {
+        return;
+      }
+      const builder = BUILDERS[el.getAttribute('data-lts-chart')];
+      const ready = el.getAttribute('data-lts-chart') === 'candles'
+        ? window.LightweightCharts : window.Chart;
+      if (!builder || !ready) {
+        return;
+      }
+      instances.set(el, builder(el));
+    });
+  }
+
+  function free(root) {
+    if (!root || !root.querySelectorAll) {
+      return;
+    }
+    const elements = Array.from(root.querySelectorAll('[data-lts-chart]'));
+    if (root.matches && root.matches('[data-lts-chart]')) {
+      elements.push(root);
+    }
+    elements.forEach((el) => {
+      const chart = instances.get(el);
+      if (chart) {
+        chart.destroy();
+        instances.delete(el);
+      }
+    });
+  }
+
+  // Colours are read from the theme when a chart is drawn: redraw on a theme switch.
+  new MutationObserver(() => {
+    Array.from(instances.keys()).forEach((el) => {
+      instances.get(el).destroy();
+      instances.delete(el);
+      if (el.isConnected) {
+        draw(el);
+      }
+    });
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ['data-bs-theme'] });
+
+  document.addEventListener('DOMContentLoaded', () => draw(document));
+  document.addEventListener('htmx:load', (evt) => draw(evt.detail.elt));
+  document.addEventListener('htmx:beforeCleanupElement', (evt) => free(evt.detail.elt));
+})();
