@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.plugins.registry import UnknownPlugin
-from lts.services import broker_secrets
+from lts.security import broker_secrets
 from lts.services.access import check_version, is_admin, load_owned, record
 from lts.services.errors import Conflict, ValidationFailed
 from lts.services.pagination import Page, paginate

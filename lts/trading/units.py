@@ -55,7 +55,7 @@ def _get(plugins: PluginSource, kind: str, name: str, config: Mapping[str, Any] 
 
 def _plain_broker_config(asset: Asset | Row[Any]) -> dict[str, Any]:
     """The asset's broker config with its stored secrets decrypted (they are encrypted at rest)."""
-    from lts.services.broker_secrets import SecretError, decrypt_config
+    from lts.security.broker_secrets import SecretError, decrypt_config
 
     try:
         return decrypt_config(asset.broker_config)

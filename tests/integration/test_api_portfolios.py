@@ -9,7 +9,7 @@ from lts.extensions import db as database
 from lts.models import Asset, Order, Portfolio
 from lts.plugins.broker.paper import PaperBroker, PaperConfig
 from lts.plugins.registry import get_registry
-from lts.services import broker_secrets
+from lts.security import broker_secrets
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 
