@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from lts.models.types import utcnow
+from lts.trading.clock import ManualClock
 
 _CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"'
                          r'|type="hidden" name="csrf_token" value="([^"]+)"')
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
-class FakeClock:
-    """A clock tests move by hand: pass it as ``LTS_CLOCK`` to the app."""
+class FakeClock(ManualClock):
+    """The engine's manual clock, starting now by default: pass it as ``LTS_CLOCK``."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+        super().__init__(start or utcnow())
 
 
 def csrf_from(html: str) -> str:

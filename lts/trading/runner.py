@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask
 
@@ -23,6 +23,8 @@ from lts.trading.orders import audit
 from lts.trading.plugin_calls import traceback_summary
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_EVERY = timedelta(hours=1)
 
 
 class LoopRunner:
@@ -39,6 +41,7 @@ class LoopRunner:
         self.interval_minutes: float = float(app.config["LTS"]["global_latency"])
         self.last_report: TickReport | None = None
         self.last_error: str | None = None
+        self.last_housekeeping: datetime | None = None
         self._lock = threading.Lock()
 
     @property
@@ -83,6 +86,7 @@ class LoopRunner:
                          len(report.errors), report.duration_seconds)
                 self.last_report = report
                 self.last_error = None
+                self._housekeeping(now)
                 return report
             except Exception as exc:
                 # The scheduler thread must survive anything; the next tick tries again.
@@ -98,6 +102,17 @@ class LoopRunner:
                 return None
             finally:
                 db.session.remove()
+
+    def _housekeeping(self, now: datetime) -> None:
+        """At most hourly, on the leader only: purge long-ended sessions and tokens."""
+        if self.last_housekeeping is not None and now - self.last_housekeeping < HOUSEKEEPING_EVERY:
+            return
+        self.last_housekeeping = now
+        from lts.plugins.aaa import current_aaa
+
+        purged = current_aaa().purge_sessions()
+        if purged:
+            log.info("housekeeping: purged %d ended session(s)", purged)
 
     def shutdown(self) -> None:
         """Stop the engine's worker and give the lease up."""

@@ -150,6 +150,14 @@ class AAAPlugin(ABC):
     def revoke_all(self, user: User, *, except_id: int | None = None) -> int:
         """Revoke every live session and token of ``user`` (but ``except_id``)."""
 
+    def purge_sessions(self, *, keep_days: int = 30) -> int:
+        """Delete sessions and tokens that ended over ``keep_days`` ago; return how many.
+
+        Called hourly by the trading loop's housekeeping. Plugins that keep no session
+        rows of their own have nothing to purge.
+        """
+        return 0
+
     @abstractmethod
     def change_password(self, user: User, current: str, new: str, *,
                         keep_session_id: int | None = None) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from marshmallow import EXCLUDE, Schema, fields, validate
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from lts.database import write_transaction
 from lts.extensions import db
@@ -270,6 +270,22 @@ class DefaultAAA(AAAPlugin):
         row.revoked_at = self.clock()
         db.session.commit()
         return True
+
+    def purge_sessions(self, *, keep_days: int = 30) -> int:
+        """Delete rows that expired or were revoked over ``keep_days`` ago.
+
+        Ended rows are kept for a while so the audit trail's ``session:<id>`` references
+        stay explainable; after that they only grow the table the login path reads.
+        """
+        cutoff = self.clock() - timedelta(days=keep_days)
+        with write_transaction(db.session()):
+            result = db.session.execute(delete(UserSession).where(
+                or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff)))
+        purged = int(result.rowcount or 0)
+        if purged:
+            self.account(None, "session.purged", "sessions",
+                         {"rows": purged, "ended_before": cutoff.isoformat()}, "ok")
+        return purged
 
     def revoke_all(self, user: User, *, except_id: int | None = None) -> int:
         """Revoke every live session and token of ``user`` except ``except_id``."""
