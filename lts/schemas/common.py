@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
@@ -17,6 +18,15 @@ MAX_PAGE = 1_000_000
 def id_field(**kwargs: object) -> fields.Integer:
     """An object id (1..2^31-1): bigger numbers could overflow the database's integers."""
     return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)  # type: ignore[arg-type]
+
+
+@functools.cache
+def instance(schema: type[Schema], *, many: bool = False) -> Schema:
+    """One shared instance per schema class: building a schema per request costs ~0.1 ms.
+
+    marshmallow schemas keep no per-call state in dump/load, so sharing one is safe.
+    """
+    return schema(many=many)
 
 
 class UTCDateTimeField(fields.AwareDateTime):
@@ -105,6 +115,9 @@ _CONVERTERS: tuple[tuple[type[fields.Field], Callable[[Any], Any]], ...] = (
 )
 
 
+_ABSENT = object()
+
+
 class FastItems(fields.Field):
     """A list of ``schema`` objects dumped by a precompiled plan (same output, ~5x faster).
 
@@ -143,8 +156,9 @@ class FastItems(fields.Field):
         result = []
         for item in value:
             if isinstance(item, Mapping):
-                row = {key: None if (v := item.get(attribute)) is None else convert(v)
-                       for key, attribute, convert in plan if attribute in item}
+                row = {key: None if v is None else convert(v)
+                       for key, attribute, convert in plan
+                       if (v := item.get(attribute, _ABSENT)) is not _ABSENT}
             else:
                 row = {key: None if (v := getattr(item, attribute)) is None else convert(v)
                        for key, attribute, convert in plan}

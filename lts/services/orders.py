@@ -92,10 +92,11 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
                 status: str | None = None, since: datetime | None = None,
                 until: datetime | None = None, side: str | None = None,
                 sort: str = "created_at", direction: str = "desc", page: int | None = 1,
-                per_page: int | None = None) -> Page[Order]:
+                per_page: int | None = None, rows: bool = False) -> Page[Any]:
     """Orders the actor may see, filtered; newest first unless ``sort``/``direction`` say.
 
     ``sort`` is one of ORDER_SORTS; the id always breaks ties, so pages are stable.
+    ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
     """
     check_choice("status", status, ORDER_STATUSES)
     check_choice("side", side, ORDER_SIDES)
@@ -111,7 +112,7 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
     if until is not None:
         statement = statement.where(Order.created_at < until)
     return paginate(ordered(statement, ORDER_SORTS, sort, direction, Order.id), page,
-                    per_page, key=Order.id)
+                    per_page, key=Order.id, rows=rows)
 
 
 def get_order(actor: User, order_id: int, *, ip: str | None = None) -> Order:

@@ -47,24 +47,55 @@ def clamp(page: int | None, per_page: int | None) -> tuple[int, int]:
     return page, per_page
 
 
+def _dicts(statement: Select[Any]) -> list[dict[str, Any]]:
+    """The rows of a Core ``statement`` as plain dicts (cheapest to read and to dump)."""
+    result = db.session.execute(statement)
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def count_of(statement: Select[Any]) -> int:
+    """How many rows ``statement`` (one entity, its joins and filters) selects.
+
+    ``SELECT count(*) FROM <same joins> WHERE <same filters>``: no ORDER BY, no
+    subquery, so SQLite answers from the indexes alone.
+    """
+    counted = statement.with_only_columns(func.count(), maintain_column_froms=True
+                                          ).order_by(None)
+    return int(db.session.scalar(counted) or 0)
+
+
 def paginate(statement: Select[Any], page: int | None = 1, per_page: int | None = None,
-             *, key: Any = None) -> Page[Any]:
+             *, key: Any = None, rows: bool = False) -> Page[Any]:
     """Run ``statement`` (already ordered, ending in a unique key) for one page.
 
     The total counts the same filtered rows; ``statement`` must select one entity.
     With ``key`` (the entity's primary-key column) the page is found on ids alone and
-    only its rows are then loaded: sorting thousands of narrow index entries instead
-    of whole rows makes a deep table's page several times faster on SQLite.
+    only its rows are then read: sorting thousands of narrow index entries instead of
+    whole rows makes a deep table's page several times faster on SQLite.
+
+    ``rows=True`` gives the items as read-only mappings of the entity's columns (same
+    values and types, no ORM objects): what the JSON API dumps, at a fraction of the
+    cost of hydrating objects into the session. An empty page skips the page query.
     """
     page, per_page = clamp(page, per_page)
-    counted = select(func.count()).select_from(statement.order_by(None).subquery())
-    total = int(db.session.scalar(counted) or 0)
+    total = count_of(statement)
     window = statement.limit(per_page).offset((page - 1) * per_page)
+    if total == 0 or (page - 1) * per_page >= total:
+        return Page(items=[], page=page, per_page=per_page, total=total)
     if key is None:
-        items = list(db.session.scalars(window))
+        if rows:
+            table = statement.column_descriptions[0]["entity"].__table__
+            window = window.with_only_columns(*table.columns, maintain_column_froms=True)
+            return Page(items=_dicts(window), page=page, per_page=per_page, total=total)
+        return Page(items=list(db.session.scalars(window)), page=page, per_page=per_page,
+                    total=total)
+    ids = list(db.session.scalars(window.with_only_columns(key, maintain_column_froms=True)))
+    entity = key.class_
+    if rows:
+        load = select(*entity.__table__.columns).where(key.in_(ids))
+        by_id = {row[key.key]: row for row in _dicts(load)}
     else:
-        ids = list(db.session.scalars(window.with_only_columns(key)))
-        rows = {row.id: row for row in db.session.scalars(
-            select(key.class_).where(key.in_(ids)))} if ids else {}
-        items = [rows[i] for i in ids if i in rows]
+        by_id = {row.id: row for row in db.session.scalars(select(entity).where(key.in_(ids)))}
+    items = [by_id[i] for i in ids if i in by_id]
     return Page(items=items, page=page, per_page=per_page, total=total)

@@ -27,8 +27,12 @@ EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_c
 
 
 def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool | None = None,
-                    page: int | None = 1, per_page: int | None = None) -> Page[Portfolio]:
-    """The actor's portfolios (admins: everyone's, or ``user_id``'s), ordered by id."""
+                    page: int | None = 1, per_page: int | None = None, rows: bool = False
+                    ) -> Page[Any]:
+    """The actor's portfolios (admins: everyone's, or ``user_id``'s), ordered by id.
+
+    ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
+    """
     statement = select(Portfolio)
     if is_admin(actor):
         if user_id is not None:
@@ -39,7 +43,7 @@ def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool 
         statement = statement.where(Portfolio.user_id == actor.id)
     if is_active is not None:
         statement = statement.where(Portfolio.is_active.is_(is_active))
-    return paginate(statement.order_by(Portfolio.id), page, per_page)
+    return paginate(statement.order_by(Portfolio.id), page, per_page, rows=rows)
 
 
 def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,

@@ -140,8 +140,11 @@ def test_reset_token_within_thirty_minutes_works_and_ends_sessions(app, client, 
 def test_tampered_reset_token_is_refused(app, client, db):
     gen_user("alice")
     token = reset_token(app)
+    # Change a fully significant signature character (the last one of unpadded base64
+    # carries spare bits, and the old ``[:-2] + "xx"`` left a token ending in "xx" intact).
+    tampered = token[:-2] + ("B" if token[-2] == "A" else "A") + token[-1]
     response = client.post("/api/v1/auth/password-reset/confirm",
-                           json={"token": token[:-2] + "xx", "password": NEW_PASSWORD})
+                           json={"token": tampered, "password": NEW_PASSWORD})
     assert response.status_code == 422
 
 

@@ -26,6 +26,7 @@ from lts.schemas.auth import (
     TokenListSchema,
     TokenSchema,
 )
+from lts.schemas.common import instance
 from lts.schemas.users import UserSchema
 from lts.security import logout_browser_session
 from lts.security.authz import (
@@ -48,7 +49,7 @@ RESET_ACCEPTED = "if an account matches, a reset link has been issued"
 
 def _token_body(row: UserSession, raw: str | None = None) -> dict[str, Any]:
     """Serialize a token; the raw secret only right after creation."""
-    body: dict[str, Any] = TokenSchema().dump(row)
+    body: dict[str, Any] = instance(TokenSchema).dump(row)
     if raw is not None:
         body["token"] = raw
     return body
@@ -61,7 +62,7 @@ def _token_body(row: UserSession, raw: str | None = None) -> dict[str, Any]:
 @login_limited
 def login() -> Any:
     """Exchange a username and password for a bearer token."""
-    data = load_json(LoginSchema())
+    data = load_json(instance(LoginSchema))
     aaa = current_aaa()
     result = aaa.authenticate(data["username"], data["password"], ip=client_ip())
     if not result.ok or result.user is None:
@@ -88,7 +89,7 @@ def logout() -> Any:
 @documented(responses={200: UserSchema})
 def me() -> Any:
     """Return the current user."""
-    return jsonify(UserSchema().dump(current_user._get_current_object()))
+    return jsonify(instance(UserSchema).dump(current_user._get_current_object()))
 
 
 @bp.get("/auth/tokens")
@@ -99,7 +100,7 @@ def list_tokens() -> Any:
         select(UserSession)
         .where(UserSession.user_id == current_user.id, UserSession.kind == "api")
         .order_by(UserSession.created_at.desc())).all()
-    return jsonify({"items": TokenSchema(many=True).dump(rows)})
+    return jsonify({"items": instance(TokenSchema, many=True).dump(rows)})
 
 
 @bp.post("/auth/tokens")
@@ -107,7 +108,7 @@ def list_tokens() -> Any:
 @credential_limited
 def create_token() -> Any:
     """Create a token; ``password`` is required when the last login is over 10 minutes old."""
-    data = load_json(TokenCreateSchema())
+    data = load_json(instance(TokenCreateSchema))
     aaa = current_aaa()
     user = current_user._get_current_object()
     if needs_reauth():
@@ -136,7 +137,7 @@ def revoke_token(token_id: int) -> Any:
 @documented(body=PasswordChangeSchema, responses={204: None})
 def change_password() -> Any:
     """Change the password; every other session and token of the user ends."""
-    data = load_json(PasswordChangeSchema())
+    data = load_json(instance(PasswordChangeSchema))
     row = current_session()
     current_aaa().change_password(current_user._get_current_object(),
                                   data["current_password"], data["new_password"],
@@ -153,9 +154,9 @@ def register() -> Any:
     """Self-registration while ``registration_open`` is true (404 otherwise)."""
     if not current_app.config["LTS"]["registration_open"]:
         return error_response(404, "registration is closed")
-    data = load_json(RegisterSchema())
+    data = load_json(instance(RegisterSchema))
     user = current_aaa().register(data["username"], data["email"], data["password"])
-    return jsonify(UserSchema().dump(user)), 201
+    return jsonify(instance(UserSchema).dump(user)), 201
 
 
 @bp.post("/auth/password-reset")
@@ -165,7 +166,7 @@ def register() -> Any:
 @credential_limited
 def password_reset_request() -> Any:
     """Ask for a reset link; 202 whether or not the account exists."""
-    data = load_json(ResetRequestSchema())
+    data = load_json(instance(ResetRequestSchema))
     request_reset(data["identifier"],
                   lambda token: url_for("auth.reset_password", token=token, _external=True),
                   ip=client_ip())
@@ -179,6 +180,6 @@ def password_reset_request() -> Any:
 @credential_limited
 def password_reset_confirm() -> Any:
     """Set a new password with a reset token (single use, 30 minutes)."""
-    data = load_json(ResetConfirmSchema())
+    data = load_json(instance(ResetConfirmSchema))
     current_aaa().reset_password(data["token"], data["password"])
     return "", 204

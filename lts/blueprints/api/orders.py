@@ -30,7 +30,7 @@ _FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until", "sor
 @bp.response(200, OrderPageSchema)
 def list_orders(args: dict[str, Any]) -> Any:
     """Orders you may see, newest first (``sort``/``direction`` to change); filters."""
-    page = orders.list_orders(actor(), **{k: args[k] for k in _FILTERS})
+    page = orders.list_orders(actor(), rows=True, **{k: args[k] for k in _FILTERS})
     return page_body(page, args)
 
 

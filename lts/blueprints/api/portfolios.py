@@ -35,7 +35,7 @@ def list_portfolios(args: dict[str, Any]) -> Any:
     """Your portfolios (admins: everyone's, or one user's with ``user_id``)."""
     page = portfolios.list_portfolios(actor(), user_id=args["user_id"],
                                       is_active=args["is_active"], page=args["page"],
-                                      per_page=args["per_page"])
+                                      per_page=args["per_page"], rows=True)
     return page_body(page, args)
 
 

@@ -10,6 +10,7 @@ from flask_login import current_user
 from lts.blueprints.api import bp, load_json
 from lts.blueprints.api._common import documented
 from lts.models import User
+from lts.schemas.common import instance
 from lts.schemas.users import (
     SessionsEndedSchema,
     UserCreateSchema,
@@ -31,7 +32,7 @@ def _actor() -> User:
 @role_required("admin")
 def list_users() -> Any:
     """Every user."""
-    return jsonify({"items": UserSchema(many=True).dump(auth_admin.list_users())})
+    return jsonify({"items": instance(UserSchema, many=True).dump(auth_admin.list_users())})
 
 
 @bp.post("/users")
@@ -39,10 +40,10 @@ def list_users() -> Any:
 @role_required("admin")
 def create_user() -> Any:
     """Create a user (any role)."""
-    data = load_json(UserCreateSchema())
+    data = load_json(instance(UserCreateSchema))
     user = auth_admin.admin_create_user(_actor(), data["username"], data["email"],
                                         data["role"], data["password"], ip=client_ip())
-    return jsonify(UserSchema().dump(user)), 201
+    return jsonify(instance(UserSchema).dump(user)), 201
 
 
 @bp.get("/users/<int:user_id>")
@@ -50,7 +51,7 @@ def create_user() -> Any:
 @role_required("admin")
 def get_user(user_id: int) -> Any:
     """One user."""
-    return jsonify(UserSchema().dump(get_owned_or_404(User, user_id, "read")))
+    return jsonify(instance(UserSchema).dump(get_owned_or_404(User, user_id, "read")))
 
 
 @bp.patch("/users/<int:user_id>")
@@ -59,12 +60,12 @@ def get_user(user_id: int) -> Any:
 def update_user(user_id: int) -> Any:
     """Change role and/or active flag (never leaving no active admin)."""
     user = get_owned_or_404(User, user_id, "update")
-    data = load_json(UserUpdateSchema())
+    data = load_json(instance(UserUpdateSchema))
     if "role" in data:
         auth_admin.set_role(_actor(), user, data["role"], ip=client_ip())
     if "is_active" in data:
         auth_admin.set_active(_actor(), user, data["is_active"], ip=client_ip())
-    return jsonify(UserSchema().dump(user))
+    return jsonify(instance(UserSchema).dump(user))
 
 
 @bp.post("/users/<int:user_id>/unlock")
@@ -73,7 +74,7 @@ def update_user(user_id: int) -> Any:
 def unlock_user(user_id: int) -> Any:
     """Lift a lockout."""
     user = get_owned_or_404(User, user_id, "update")
-    return jsonify(UserSchema().dump(auth_admin.unlock(_actor(), user, ip=client_ip())))
+    return jsonify(instance(UserSchema).dump(auth_admin.unlock(_actor(), user, ip=client_ip())))
 
 
 @bp.post("/users/<int:user_id>/revoke-sessions")

@@ -26,6 +26,7 @@ from typing import Any
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import contains_eager
 
 from lts.database import write_transaction
 from lts.extensions import db
@@ -201,8 +202,12 @@ class DefaultAAA(AAAPlugin):
         """Return the unrevoked, unexpired ``kind`` row for ``raw`` of an active user."""
         if not raw or len(raw) > 200:
             return None
-        row = db.session.scalar(select(UserSession).where(
-            UserSession.token == hash_secret(raw), UserSession.kind == kind))
+        # One query for the row and its user (every caller needs both). Nothing is cached
+        # beyond the request's session: revocation and deactivation act on the next call.
+        row = db.session.scalar(
+            select(UserSession).join(UserSession.user)
+            .options(contains_eager(UserSession.user))
+            .where(UserSession.token == hash_secret(raw), UserSession.kind == kind))
         now = self.clock()
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             return None
