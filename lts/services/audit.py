@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from lts.extensions import db
 from lts.models import AuditLog, User
 from lts.models.enums import AUDIT_OUTCOMES
+from lts.services.pagination import Page
 
 MAX_PER_PAGE = 200
 
@@ -24,31 +25,6 @@ class AuditFilter:
     outcome: str | None = None
     date_from: date | None = None
     date_to: date | None = None
-
-
-@dataclass(frozen=True)
-class AuditPage:
-    """One page of audit rows and what is needed to draw the pager."""
-
-    items: list[AuditLog]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages (at least one)."""
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        """Whether a previous page exists."""
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        """Whether a next page exists."""
-        return self.page < self.pages
 
 
 def _filtered(statement: Select[Any], flt: AuditFilter) -> Select[Any]:
@@ -78,7 +54,7 @@ def usernames(user_ids: set[int]) -> dict[int, str]:
     return {user_id: username for user_id, username in rows}
 
 
-def query_audit(flt: AuditFilter, page: int = 1, per_page: int = 50) -> AuditPage:
+def query_audit(flt: AuditFilter, page: int = 1, per_page: int = 50) -> Page[AuditLog]:
     """Newest first, ``per_page`` rows of ``page`` (both clamped to sane values)."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     page = max(page, 1)
@@ -87,4 +63,4 @@ def query_audit(flt: AuditFilter, page: int = 1, per_page: int = 50) -> AuditPag
         _filtered(select(AuditLog), flt)
         .order_by(AuditLog.timestamp.desc(), AuditLog.id.desc())
         .limit(per_page).offset((page - 1) * per_page)))
-    return AuditPage(items=items, page=page, per_page=per_page, total=total)
+    return Page(items=items, page=page, per_page=per_page, total=total)
