@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
+
 from lts.extensions import db
 from lts.models import User
 from lts.plugins.aaa import current_aaa
@@ -33,6 +35,22 @@ def record(actor: User | None, action: str, resource: str | None = None,
            ip: str | None = None, commit: bool = True) -> None:
     """Write one audit row through the aaa plugin (``commit=False``: caller commits)."""
     current_aaa().account(actor, action, resource, details, outcome, ip=ip, commit=commit)
+
+
+def commit_recorded(actor: User, action: str, kind: str, obj: Any,
+                    details: Mapping[str, Any], *, ip: str | None, clash: Conflict) -> None:
+    """Flush, audit ``kind:<id>`` in the same transaction and commit.
+
+    A unique constraint tripped by a concurrent writer (the rule was checked, but another
+    request won the race) raises ``clash`` instead of a 500, and nothing is kept.
+    """
+    try:
+        db.session.flush()
+        record(actor, action, f"{kind}:{obj.id}", details, ip=ip, commit=False)
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise clash from exc
 
 
 def require_admin(actor: User | None, action: str, *, ip: str | None = None) -> None:

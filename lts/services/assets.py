@@ -13,13 +13,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.exc import IntegrityError
 
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.plugins.registry import UnknownPlugin
 from lts.security import broker_secrets
-from lts.services.access import check_version, is_admin, load_owned, record
+from lts.services.access import (
+    check_version,
+    commit_recorded,
+    is_admin,
+    load_owned,
+    record,
+)
 from lts.services.errors import Conflict, ValidationFailed
 from lts.services.pagination import Page, paginate
 from lts.services.plugin_validation import check_plugin, registry
@@ -124,15 +129,10 @@ def _encrypted_broker_config(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _commit(actor: User, action: str, asset: Asset, details: Mapping[str, Any],
             ip: str | None) -> None:
-    """Flush, audit in the same transaction and commit; a race on the symbol is a Conflict."""
-    try:
-        db.session.flush()
-        record(actor, action, f"asset:{asset.id}", details, ip=ip, commit=False)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict("the asset clashes with another one (same symbol?)",
-                       {"symbol": ["already in this portfolio"]}) from exc
+    """Commit with its audit row; a race on the unique symbol is a Conflict."""
+    commit_recorded(actor, action, "asset", asset, details, ip=ip,
+                    clash=Conflict("the asset clashes with another one (same symbol?)",
+                                   {"symbol": ["already in this portfolio"]}))
 
 
 def create_asset(actor: User, portfolio_id: int, data: Mapping[str, Any], *,

@@ -13,11 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.exc import IntegrityError
 
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
-from lts.services.access import check_version, is_admin, load_owned, record
+from lts.services.access import (
+    check_version,
+    commit_recorded,
+    is_admin,
+    load_owned,
+    record,
+)
 from lts.services.errors import Conflict, Forbidden, ValidationFailed
 from lts.services.pagination import Page, paginate
 from lts.services.plugin_validation import check_plugin, registry
@@ -98,15 +103,10 @@ def _unknown_fields(data: Mapping[str, Any]) -> None:
 
 def _commit(actor: User, action: str, portfolio: Portfolio, details: Mapping[str, Any],
             ip: str | None) -> None:
-    """Flush, audit in the same transaction and commit; a race on the name is a Conflict."""
-    try:
-        db.session.flush()
-        record(actor, action, f"portfolio:{portfolio.id}", details, ip=ip, commit=False)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict("the portfolio clashes with another one (same name?)",
-                       {"name": ["already used"]}) from exc
+    """Commit with its audit row; a race on the unique name is a Conflict."""
+    commit_recorded(actor, action, "portfolio", portfolio, details, ip=ip,
+                    clash=Conflict("the portfolio clashes with another one (same name?)",
+                                   {"name": ["already used"]}))
 
 
 def create_portfolio(actor: User, data: Mapping[str, Any], *, owner_id: int | None = None,
