@@ -73,11 +73,35 @@ def app_overrides() -> dict[str, object]:
     return {}
 
 
+# Parametrize a test over both databases with
+# ``@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)``: its ``app`` (and
+# any second app it builds on ``database_url``) then runs on SQLite and on PostgreSQL
+# (the latter skipped unless LTS_TEST_DATABASE_URL is set).
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
 @pytest.fixture
-def app(database_path: Path, tmp_path: Path, app_overrides: dict[str, object]
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """This test's migrated database: its SQLite copy, or a fresh PostgreSQL schema."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        return f"sqlite:///{request.getfixturevalue('database_path')}"
+    assert backend == "postgresql", backend
+    url: str = request.getfixturevalue("postgres_url")
+    migrator = make_test_app(url, tmp_path / "migrate")
+    migrate_to_head(migrator)
+    with migrator.app_context():
+        from lts.extensions import db
+
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, app_overrides: dict[str, object]
         ) -> Iterator[Flask]:
-    """An LTS app on a fresh migrated SQLite file."""
-    application = make_test_app(f"sqlite:///{database_path}", tmp_path, **app_overrides)
+    """An LTS app on a fresh migrated database (SQLite unless ``database_url`` says)."""
+    application = make_test_app(database_url, tmp_path, **app_overrides)
     yield application
     with application.app_context():
         from lts.extensions import db

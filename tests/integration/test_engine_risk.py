@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lts.extensions import db as database
 from lts.models import AuditLog, Order, Position
@@ -15,6 +15,7 @@ from lts.services.runtime_config import set_runtime_setting
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from lts.trading.manual import close_position, submit_manual_order
+from tests.conftest import BACKENDS, make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
 
@@ -109,27 +110,65 @@ def test_allocation_limits_what_is_committed(db):
     assert manual(asset, quantity=6).rejected_by == "allocation"  # 600 + 600 > 1,000
 
 
-def test_two_concurrent_orders_where_only_one_fits(app, db):
-    _, asset = setup_asset(allocated=1_000.0)
-    asset_id = asset.id
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+@pytest.mark.parametrize("two_apps", [False, True], ids=["one-app", "two-apps"])
+def concurrent_manual_orders(app, database_url, tmp_path, asset_id: int, quantity: float,
+                             two_apps: bool) -> list:
+    """Two ``submit_manual_order`` calls released at once by a barrier; their results.
+
+    ``two_apps``: the second runs in another app instance (its own engine and pool) on
+    the same database, as a second process would.
+    """
+    apps = [app, make_test_app(database_url, tmp_path / "second") if two_apps else app]
     barrier = threading.Barrier(2)
     results = []
+    errors = []
 
-    def place() -> None:
-        with app.app_context():
-            barrier.wait()
-            results.append(submit_manual_order(asset_id, "buy", 6.0, now=NOW,
-                                               plugins=fake_source()))
-            database.session.remove()
+    def place(n: int) -> None:
+        with apps[n].app_context():
+            try:
+                barrier.wait()
+                results.append(submit_manual_order(asset_id, "buy", quantity, now=NOW,
+                                                   plugins=fake_source()))
+            except Exception as exc:  # reported by the assertion below
+                errors.append(exc)
+            finally:
+                database.session.remove()
 
-    threads = [threading.Thread(target=place) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    threads = [threading.Thread(target=place, args=(n,)) for n in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        if two_apps:
+            with apps[1].app_context():
+                database.engine.dispose()
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
+    return results
+
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+@pytest.mark.parametrize("two_apps", [False, True], ids=["one-app", "two-apps"])
+def test_two_concurrent_orders_where_only_one_fits(app, db, database_url, tmp_path,
+                                                   two_apps):
+    """Each order fits alone, both together do not: exactly one passes the allocation.
+
+    On SQLite ``BEGIN IMMEDIATE`` serialises the two transactions; on PostgreSQL the
+    portfolio row lock does (READ COMMITTED: the second reads usage after the first
+    committed).
+    """
+    _, asset = setup_asset(allocated=1_000.0)
+    asset_id = asset.id
+    db.session.commit()  # end the read transaction: its snapshot would hide the orders
+    results = concurrent_manual_orders(app, database_url, tmp_path, asset_id, 6.0, two_apps)
     outcomes = sorted((r.status, r.rejected_by) for r in results)
     assert outcomes == [("filled", None), ("rejected", "allocation")]
-    assert db.session.scalar(select(Order.id).where(Order.id > 1)) is None
+    assert db.session.scalar(select(func.count(Order.id))) == 1
+    rejected = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "order.risk_rejected")).one()
+    assert rejected.details["check"] == "allocation"
 
 
 def test_drawdown_trips_the_kill_switch_without_flattening(app, db):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from lts.extensions import db as database
-from lts.models import SchedulerLease
+from lts.models import AuditLog, SchedulerLease
 from lts.services.runtime_config import set_runtime_setting
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
@@ -19,7 +19,7 @@ from lts.trading.lease import current_holder, release, try_acquire
 from lts.trading.runner import LoopRunner
 from lts.trading.scheduler import HEARTBEAT_JOB_ID, TICK_JOB_ID, LoopScheduler
 from lts.trading.status import loop_status, set_paused
-from tests.conftest import make_test_app
+from tests.conftest import BACKENDS, make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
 
@@ -64,12 +64,20 @@ def expected_due(latencies_by_id, intervals):
             for i in range(intervals)]
 
 
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 @pytest.mark.parametrize("use_lease", [True, False])
-def test_two_engines_on_one_file_run_each_due_portfolio_once_per_interval(
-        app, db, database_path, tmp_path, use_lease):
+def test_two_engines_on_one_database_run_each_due_portfolio_once_per_interval(
+        app, db, database_url, tmp_path, use_lease):
+    """Two apps (two engines, two pools) tick at the same instant for 20 intervals.
+
+    Without the lease both tick every interval and only the claim (a compare-and-set
+    UPDATE of ``last_execution``) keeps a portfolio from running twice; on PostgreSQL the
+    loser's UPDATE waits for the winner's row lock, then re-checks the condition.
+    """
     latencies = dict(zip(make_portfolios([1, 2, 5]), [1, 2, 5], strict=True))
+    database.session.commit()
     clock = ManualClock(START)
-    apps = [app, make_test_app(f"sqlite:///{database_path}", tmp_path / "second")]
+    apps = [app, make_test_app(database_url, tmp_path / "second")]
     runners = [LoopRunner(a, clock=clock, holder=f"engine-{n}",
                           engine_factory=lambda a: Engine(a, plugins=fake_source(),
                                                           clock=clock))
@@ -106,6 +114,10 @@ def test_two_engines_on_one_file_run_each_due_portfolio_once_per_interval(
         with apps[1].app_context():
             database.engine.dispose()
     assert per_interval == [sorted(d) for d in expected_due(latencies, 20)]
+    database.session.commit()  # a fresh snapshot: both engines' writes
+    failures = database.session.scalars(select(AuditLog.action)
+                                        .where(AuditLog.outcome == "error")).all()
+    assert failures == []  # no tick or portfolio failed (a lost race is not a failure)
     if use_lease:
         assert all(len(holders) == 1 for holders in leaders)  # one process ticked
 
