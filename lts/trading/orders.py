@@ -209,12 +209,16 @@ class OrderExecutor:
             # Core statements: the ORM unit of work cost more than the SQL itself here,
             # and nothing below needs ORM objects.
             with self.transaction() as connection:
+                # The subject first: on PostgreSQL it locks the portfolio row, and a
+                # manual id counted before that lock would miss an order committed while
+                # we waited (both "-m1": the second a false "duplicate", never sent).
+                subject = load_subject(connection, intent.asset_id, now)
                 if make_coid is not None:
                     coid = make_coid(connection)
                 check = OrderCheck(notional=intent.notional,
                                    closing=intent.closes_position_id is not None,
                                    flatten=intent.flatten, leverage=leverage)
-                check_order(load_subject(connection, intent.asset_id, now), check, self.limits)
+                check_order(subject, check, self.limits)
                 closing_info = None
                 if intent.closes_position_id is not None:
                     closing_info = _closable_position(connection, intent.closes_position_id)

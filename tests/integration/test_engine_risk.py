@@ -171,6 +171,22 @@ def test_two_concurrent_orders_where_only_one_fits(app, db, database_url, tmp_pa
     assert rejected.details["check"] == "allocation"
 
 
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+@pytest.mark.parametrize("two_apps", [False, True], ids=["one-app", "two-apps"])
+def test_two_concurrent_manual_orders_that_both_fit_are_two_orders(
+        app, db, database_url, tmp_path, two_apps):
+    """Same second, same asset: two orders with ids ``...-m1`` and ``...-m2``, both sent."""
+    _, asset = setup_asset(allocated=5_000.0)
+    asset_id = asset.id
+    db.session.commit()
+    results = concurrent_manual_orders(app, database_url, tmp_path, asset_id, 6.0, two_apps)
+    assert [(r.status, r.rejected_by, r.duplicate) for r in results] == \
+        [("filled", None, False)] * 2
+    prefix = f"lts-{asset_id}-{int(NOW.timestamp())}-m"
+    assert sorted(r.client_order_id for r in results) == [f"{prefix}1", f"{prefix}2"]
+    assert db.session.scalar(select(func.count(Order.id))) == 2
+
+
 def test_drawdown_trips_the_kill_switch_without_flattening(app, db):
     portfolio, asset = setup_asset(max_drawdown_pct=0.01)
     asset.strategy_plugin = "fixed"
