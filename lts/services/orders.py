@@ -70,6 +70,21 @@ def ordered(statement: Select[Any], columns: dict[str, Any], sort: str, directio
     return statement.order_by(column.asc(), unique.asc())
 
 
+def with_list_filters(statement: Select[Any], model: Any, time_column: Any, *,
+                      status: str | None, side: str | None, since: datetime | None,
+                      until: datetime | None) -> Select[Any]:
+    """Add the status, side and ``[since, until)`` filters that order and position lists share."""
+    if status is not None:
+        statement = statement.where(model.status == status)
+    if side is not None:
+        statement = statement.where(model.side == side)
+    if since is not None:
+        statement = statement.where(time_column >= since)
+    if until is not None:
+        statement = statement.where(time_column < until)
+    return statement
+
+
 def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
     """Refuse a filter value outside ``allowed``, naming the filter."""
     if value is not None and value not in allowed:
@@ -103,14 +118,8 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
     check_range(since, until)
     statement = scope_to_actor(select(Order), actor, portfolio_id=portfolio_id,
                                asset_id=asset_id)
-    if status is not None:
-        statement = statement.where(Order.status == status)
-    if side is not None:
-        statement = statement.where(Order.side == side)
-    if since is not None:
-        statement = statement.where(Order.created_at >= since)
-    if until is not None:
-        statement = statement.where(Order.created_at < until)
+    statement = with_list_filters(statement, Order, Order.created_at, status=status, side=side,
+                                  since=since, until=until)
     return paginate(ordered(statement, ORDER_SORTS, sort, direction, Order.id), page,
                     per_page, key=Order.id, rows=rows)
 

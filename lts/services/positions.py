@@ -17,6 +17,7 @@ from lts.services.orders import (
     check_range,
     ordered,
     scope_to_actor,
+    with_list_filters,
 )
 from lts.services.pagination import Page, paginate
 from lts.trading import manual
@@ -41,14 +42,8 @@ def list_positions(actor: User, *, portfolio_id: int | None = None,
     check_range(since, until)
     statement = scope_to_actor(select(Position), actor, portfolio_id=portfolio_id,
                                asset_id=asset_id, asset_column=Position.asset_id)
-    if status is not None:
-        statement = statement.where(Position.status == status)
-    if side is not None:
-        statement = statement.where(Position.side == side)
-    if since is not None:
-        statement = statement.where(Position.opened_at >= since)
-    if until is not None:
-        statement = statement.where(Position.opened_at < until)
+    statement = with_list_filters(statement, Position, Position.opened_at, status=status,
+                                  side=side, since=since, until=until)
     return paginate(ordered(statement, POSITION_SORTS, sort, direction, Position.id), page,
                     per_page, key=Position.id)
 
