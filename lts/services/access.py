@@ -8,7 +8,7 @@ the aaa plugin's ``authorize``, so swapping the plugin swaps the policy.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from lts.extensions import db
 from lts.models import User
 from lts.plugins.aaa import current_aaa
-from lts.services.errors import Conflict, Forbidden, NotFound
+from lts.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 T = TypeVar("T")
 
@@ -51,6 +51,13 @@ def commit_recorded(actor: User, action: str, kind: str, obj: Any,
     except IntegrityError as exc:
         db.session.rollback()
         raise clash from exc
+
+
+def refuse_unknown_fields(data: Mapping[str, Any], editable: Iterable[str]) -> None:
+    """Raise ValidationFailed naming every key of ``data`` that is not an editable field."""
+    unknown = sorted(set(data) - set(editable))
+    if unknown:
+        raise ValidationFailed("unknown fields", {k: ["unknown field"] for k in unknown})
 
 
 def require_admin(actor: User | None, action: str, *, ip: str | None = None) -> None:

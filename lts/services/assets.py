@@ -24,6 +24,7 @@ from lts.services.access import (
     is_admin,
     load_owned,
     record,
+    refuse_unknown_fields,
 )
 from lts.services.errors import Conflict, ValidationFailed
 from lts.services.pagination import Page, paginate
@@ -70,13 +71,6 @@ def public_broker_config(asset: Asset) -> dict[str, Any]:
     """The asset's broker config as it may be shown: secrets masked."""
     config = dict(asset.broker_config or {})
     return broker_secrets.mask_config(config, broker_secret_names(asset.broker_plugin, config))
-
-
-def _unknown_fields(data: Mapping[str, Any]) -> None:
-    """Refuse keys that are not editable asset fields."""
-    unknown = sorted(set(data) - set(EDITABLE))
-    if unknown:
-        raise ValidationFailed("unknown fields", {k: ["unknown field"] for k in unknown})
 
 
 def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None) -> None:
@@ -139,7 +133,7 @@ def create_asset(actor: User, portfolio_id: int, data: Mapping[str, Any], *,
                  ip: str | None = None) -> Asset:
     """Add an asset to one of the actor's portfolios; ``symbol`` is required."""
     portfolio = get_portfolio(actor, portfolio_id, "update", ip=ip)
-    _unknown_fields(data)
+    refuse_unknown_fields(data, EDITABLE)
     reg = registry()
     values: dict[str, Any] = {"name": "", "is_active": True}
     for kind in PLUGIN_KINDS:
@@ -164,7 +158,7 @@ def update_asset(actor: User, asset_id: int, changes: Mapping[str, Any], *,
                  ip: str | None = None) -> Asset:
     """Change some fields; a broker secret sent as the mask keeps its stored value."""
     asset = get_asset(actor, asset_id, "update", ip=ip)
-    _unknown_fields(changes)
+    refuse_unknown_fields(changes, EDITABLE)
     check_version(asset, expected_updated_at=expected_updated_at, if_match=if_match)
     values = {field: getattr(asset, field) for field in EDITABLE}
     for kind in PLUGIN_KINDS:

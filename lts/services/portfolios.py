@@ -22,6 +22,7 @@ from lts.services.access import (
     is_admin,
     load_owned,
     record,
+    refuse_unknown_fields,
 )
 from lts.services.errors import Conflict, Forbidden, ValidationFailed
 from lts.services.pagination import Page, paginate
@@ -94,13 +95,6 @@ def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) 
                        {"name": ["already used by another of your portfolios"]})
 
 
-def _unknown_fields(data: Mapping[str, Any]) -> None:
-    """Refuse keys that are not editable portfolio fields."""
-    unknown = sorted(set(data) - set(EDITABLE))
-    if unknown:
-        raise ValidationFailed("unknown fields", {k: ["unknown field"] for k in unknown})
-
-
 def _commit(actor: User, action: str, portfolio: Portfolio, details: Mapping[str, Any],
             ip: str | None) -> None:
     """Commit with its audit row; a race on the unique name is a Conflict."""
@@ -115,7 +109,7 @@ def create_portfolio(actor: User, data: Mapping[str, Any], *, owner_id: int | No
 
     ``data`` holds the EDITABLE fields; ``name`` and ``total_capital`` are required.
     """
-    _unknown_fields(data)
+    refuse_unknown_fields(data, EDITABLE)
     if owner_id is not None and owner_id != actor.id:
         if not is_admin(actor):
             raise Forbidden("only administrators may create portfolios for other users")
@@ -146,7 +140,7 @@ def update_portfolio(actor: User, portfolio_id: int, changes: Mapping[str, Any],
                      ip: str | None = None) -> Portfolio:
     """Change some fields; Conflict when the caller's version is stale."""
     portfolio = get_portfolio(actor, portfolio_id, "update", ip=ip)
-    _unknown_fields(changes)
+    refuse_unknown_fields(changes, EDITABLE)
     check_version(portfolio, expected_updated_at=expected_updated_at, if_match=if_match)
     values = {field: getattr(portfolio, field) for field in EDITABLE}
     if "portfolio_plugin" in changes and "portfolio_config" not in changes \
