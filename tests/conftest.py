@@ -207,3 +207,13 @@ def clock():  # type: ignore[no-untyped-def]
     from tests.helpers import FakeClock
 
     return FakeClock()
+
+
+@pytest.fixture
+def fresh_book():  # type: ignore[no-untyped-def]
+    """Empty the fake broker's in-memory book before and after a trading test."""
+    from tests.trading_fakes import reset_book
+
+    reset_book()
+    yield
+    reset_book()

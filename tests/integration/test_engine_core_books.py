@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from lts.trading.core_books import CoreBooks
 from lts.trading.manual import submit_manual_order
 from lts.trading.orders import apply_broker_result
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
+from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source
 
 NOW = EPOCH + timedelta(minutes=10)
 ORDER_COLUMNS = ("status", "filled_quantity", "fill_price", "commission", "filled_at",
@@ -26,11 +25,7 @@ POSITION_COLUMNS = ("side", "quantity", "entry_price", "current_price", "commiss
                     "exit_price", "stop_loss", "take_profit")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_book() -> Iterator[None]:
-    reset_book()
-    yield
-    reset_book()
+pytestmark = pytest.mark.usefixtures("fresh_book")
 
 
 def _pending(db, asset, coid: str, side: str = "buy", quantity: float = 4.0) -> Order:

@@ -3,7 +3,6 @@ answers; a new engine reconciles by client_order_id and nothing is sent twice.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,16 +12,12 @@ from lts.models import Order, Position
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.trading_fakes import EPOCH, FAKE_ASSET, BookBroker, fake_source, reset_book
+from tests.trading_fakes import EPOCH, FAKE_ASSET, BookBroker, fake_source
 
 NOW = EPOCH + timedelta(minutes=10)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_book() -> Iterator[None]:
-    reset_book()
-    yield
-    reset_book()
+pytestmark = pytest.mark.usefixtures("fresh_book")
 
 
 def buying_asset():

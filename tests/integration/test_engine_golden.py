@@ -27,7 +27,6 @@ CCC[9..14] = 101.0, 101.5, 101.5, 102.5, 102.0, 101.0.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -37,7 +36,7 @@ from lts.models import Order, Position, Statistic
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
+from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source
 
 EXPECTED_ORDERS = [
     ('lts-1-1767571800-1', 'buy', 49.0, 100.5, 'filled'),
@@ -131,11 +130,7 @@ EXPECTED_POSITIONS = [
 EXPECTED_EQUITY = {1: 10500.5, 2: 9895.5}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_book() -> Iterator[None]:
-    reset_book()
-    yield
-    reset_book()
+pytestmark = pytest.mark.usefixtures("fresh_book")
 
 
 def test_golden_scenario_orders_positions_and_equity(app, db):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,16 +16,12 @@ from lts.trading.engine import Engine
 from lts.trading.manual import close_position, submit_manual_order
 from tests.conftest import BACKENDS, make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
+from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source
 
 NOW = EPOCH + timedelta(minutes=10)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_book() -> Iterator[None]:
-    reset_book()
-    yield
-    reset_book()
+pytestmark = pytest.mark.usefixtures("fresh_book")
 
 
 def setup_asset(allocated: float = 5_000.0, **portfolio_fields):

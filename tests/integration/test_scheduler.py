@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -21,17 +20,13 @@ from lts.trading.scheduler import HEARTBEAT_JOB_ID, TICK_JOB_ID, LoopScheduler
 from lts.trading.status import loop_status, set_paused
 from tests.conftest import BACKENDS, make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
+from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source
 
 START = EPOCH + timedelta(minutes=10)
 HOLD = {**FAKE_ASSET, "strategy_plugin": "fixed", "strategy_config": {"action": "hold"}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_book() -> Iterator[None]:
-    reset_book()
-    yield
-    reset_book()
+pytestmark = pytest.mark.usefixtures("fresh_book")
 
 
 def test_lease_acquire_renew_and_takeover_after_expiry(db):
