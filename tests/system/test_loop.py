@@ -21,10 +21,27 @@ def query(path, sql):
         connection.close()
 
 
+def make_demo_trade_now(path):
+    """Threshold 0 and "never ran": the next tick opens a position whatever the prices.
+
+    The synthetic prices follow the wall clock, so with the default threshold whether
+    the demo trades within the deadline would depend on the minute the test runs.
+    """
+    connection = sqlite3.connect(path, timeout=10)
+    try:
+        with connection:
+            connection.execute("UPDATE assets SET strategy_config = ?",
+                               ('{"threshold": 0.0, "allow_short": true}',))
+            connection.execute("UPDATE portfolios SET last_execution = NULL")
+    finally:
+        connection.close()
+
+
 def test_make_run_loop_places_paper_orders_with_one_leader(make_run_server):
     # A tick every 1.2 s; two gunicorn workers both start a scheduler, one holds the lease.
     server = make_run_server(global_latency="0.02", web_workers="2")
     assert wait_for_http(f"{server.base_url}/healthz", server.process).status_code == 200
+    make_demo_trade_now(server.database_path)
     deadline = time.monotonic() + 90
     orders = []
     while time.monotonic() < deadline:
