@@ -21,7 +21,6 @@ Needs ``wrk`` (Debian: ``apt-get install wrk``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -47,59 +46,85 @@ PACED_LUA = Path(__file__).resolve().with_name("paced.lua")
 # ----------------------------------------------------------------------- baseline
 
 
+# The fields LTS's OrderSchema and PortfolioSchema show (the bench checks the baseline
+# answers the very same items, so both servers do the same reading and typing work).
+ORDER_FIELDS = ("id", "asset_id", "client_order_id", "source", "order_type", "side",
+                "quantity", "filled_quantity", "price", "stop_loss", "take_profit", "status",
+                "fill_price", "commission", "reason", "broker_order_id", "broker_response",
+                "created_at", "updated_at", "filled_at")
+PORTFOLIO_FIELDS = ("id", "user_id", "name", "description", "is_active", "portfolio_plugin",
+                    "portfolio_config", "total_capital", "portfolio_latency", "risk_state",
+                    "max_drawdown_pct", "last_execution", "created_at", "updated_at")
+
+
 def baseline_app() -> Any:
     """The baseline: Flask and plain SQLAlchemy Core on the same rows, no auth, no schemas.
 
     It reads what LTS reads for the bench user (``BENCH_USER_ID``): the same joins that
     scope orders to their owner, the same count, the same ordering and page size, and
-    answers ``jsonify`` of the row mappings.
+    answers ``jsonify`` of the same items LTS answers. The tables are reflected, so
+    SQLAlchemy types the values (JSON text parsed, timestamps as datetimes), and
+    timestamps are written as ISO-8601 UTC: the API's contract, which raw SQLite text
+    ("2026-01-01 12:00:00.000000", JSON as a string) would not meet.
     """
     from flask import Flask, jsonify, request
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import MetaData, bindparam, create_engine, func, select
 
     engine = create_engine(os.environ["BENCH_DATABASE_URL"])
     user_id = int(os.environ.get("BENCH_USER_ID", "1"))
+    tables = MetaData()
+    tables.reflect(engine, only=["orders", "assets", "portfolios"])
+    orders_t, assets_t, portfolios_t = (tables.tables[name]
+                                        for name in ("orders", "assets", "portfolios"))
+    owned = (orders_t.join(assets_t, assets_t.c.id == orders_t.c.asset_id)
+             .join(portfolios_t, portfolios_t.c.id == assets_t.c.portfolio_id))
+    newest = (orders_t.c.created_at.desc(), orders_t.c.id.desc())
+    order_count = (select(func.count()).select_from(owned)
+                   .where(portfolios_t.c.user_id == bindparam("user")))
+    order_ids = (select(orders_t.c.id).select_from(owned)
+                 .where(portfolios_t.c.user_id == bindparam("user")).order_by(*newest)
+                 .limit(bindparam("limit")).offset(bindparam("offset")))
+    order_page = (select(*(orders_t.c[name] for name in ORDER_FIELDS))
+                  .where(orders_t.c.id.in_(order_ids)).order_by(*newest))
+    portfolio_count = (select(func.count()).select_from(portfolios_t)
+                       .where(portfolios_t.c.user_id == bindparam("user")))
+    portfolio_page = (select(*(portfolios_t.c[name] for name in PORTFOLIO_FIELDS))
+                      .where(portfolios_t.c.user_id == bindparam("user"))
+                      .order_by(portfolios_t.c.id)
+                      .limit(bindparam("limit")).offset(bindparam("offset")))
     app = Flask("baseline")
-    scope = ("FROM orders JOIN assets ON assets.id = orders.asset_id "
-             "JOIN portfolios ON portfolios.id = assets.portfolio_id "
-             "WHERE portfolios.user_id = :user")
 
     def page_args() -> tuple[int, int]:
         per_page = min(int(request.args.get("per_page", 50)), 200)
         return max(int(request.args.get("page", 1)), 1), per_page
 
-    @app.get("/orders")
-    def orders() -> Any:
-        page, per_page = page_args()
-        with engine.connect() as connection:
-            total = connection.execute(text(f"SELECT count(*) {scope}"),
-                                       {"user": user_id}).scalar()
-            ids = connection.execute(text(
-                f"SELECT orders.id {scope} ORDER BY orders.created_at DESC, orders.id DESC "
-                "LIMIT :limit OFFSET :offset"),
-                {"user": user_id, "limit": per_page, "offset": (page - 1) * per_page}
-            ).scalars().all()
-            rows = connection.execute(text(
-                "SELECT * FROM orders WHERE id IN (SELECT value FROM json_each(:ids)) "
-                "ORDER BY created_at DESC, id DESC"), {"ids": json.dumps(ids)}).mappings().all()
-        return jsonify({"items": [dict(row) for row in rows], "total": total, "page": page,
-                        "per_page": per_page})
+    def item(row: Any) -> dict[str, Any]:
+        return {key: value.replace(tzinfo=UTC).isoformat() if isinstance(value, datetime)
+                else value for key, value in row.items()}
 
-    @app.get("/portfolios")
-    def portfolios() -> Any:
-        page, per_page = page_args()
-        with engine.connect() as connection:
-            total = connection.execute(text(
-                "SELECT count(*) FROM portfolios WHERE user_id = :user"),
-                {"user": user_id}).scalar()
-            rows = connection.execute(text(
-                "SELECT * FROM portfolios WHERE user_id = :user ORDER BY id "
-                "LIMIT :limit OFFSET :offset"),
-                {"user": user_id, "limit": per_page, "offset": (page - 1) * per_page}
-            ).mappings().all()
-        return jsonify({"items": [dict(row) for row in rows], "total": total, "page": page,
-                        "per_page": per_page})
+    def envelope(rows: Any, total: int, page: int, per_page: int) -> Any:
+        pages = max(1, -(-total // per_page))
 
+        def link(number: int) -> str:
+            return f"{request.path}?page={number}&per_page={per_page}"
+
+        return jsonify({"items": [item(row) for row in rows], "page": page,
+                        "per_page": per_page, "total": total, "pages": pages,
+                        "links": {"self": link(page), "first": link(1), "last": link(pages),
+                                  "prev": link(page - 1) if page > 1 else None,
+                                  "next": link(page + 1) if page < pages else None}})
+
+    def listing(count: Any, rows: Any) -> Any:
+        page, per_page = page_args()
+        params = {"user": user_id, "limit": per_page, "offset": (page - 1) * per_page}
+        with engine.connect() as connection:
+            total = connection.execute(count, params).scalar_one()
+            found = connection.execute(rows, params).mappings().all()
+        return envelope(found, total, page, per_page)
+
+    app.add_url_rule("/orders", "orders", lambda: listing(order_count, order_page))
+    app.add_url_rule("/portfolios", "portfolios",
+                     lambda: listing(portfolio_count, portfolio_page))
     return app
 
 
@@ -253,6 +278,10 @@ def inprocess_costs(database_url: str, instance: Path, token: str, rounds: int =
              ("LTS /api/v1/portfolios", lts, "/api/v1/portfolios", headers),
              ("baseline /orders?per_page=50", base, "/orders?per_page=50", {}),
              ("baseline /portfolios", base, "/portfolios", {})]
+    for lts_path, base_path in (("/api/v1/orders?per_page=50", "/orders?per_page=50"),
+                                ("/api/v1/portfolios", "/portfolios")):
+        same_answer(lts.get(lts_path, headers=headers).get_json(),
+                    base.get(base_path).get_json(), lts_path)
     result = []
     for name, client, path, extra in cases:
         times = []
@@ -263,6 +292,13 @@ def inprocess_costs(database_url: str, instance: Path, token: str, rounds: int =
             assert response.status_code == 200, (path, response.status_code)
         result.append((name, statistics.median(times) * 1000))
     return result
+
+
+def same_answer(lts_body: dict[str, Any], base_body: dict[str, Any], path: str) -> None:
+    """Refuse to compare servers that do not answer the same items and totals."""
+    keys = ("items", "page", "per_page", "total", "pages")
+    if not lts_body["items"] or any(lts_body[k] != base_body[k] for k in keys):
+        raise SystemExit(f"the baseline's answer differs from LTS's for {path}")
 
 
 # --------------------------------------------------------------------------- main
