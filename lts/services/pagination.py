@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func
 
 from lts.extensions import db
 
@@ -70,9 +70,11 @@ def paginate(statement: Select[Any], page: int | None = 1, per_page: int | None 
     """Run ``statement`` (already ordered, ending in a unique key) for one page.
 
     The total counts the same filtered rows; ``statement`` must select one entity.
-    With ``key`` (the entity's primary-key column) the page is found on ids alone and
-    only its rows are then read: sorting thousands of narrow index entries instead of
-    whole rows makes a deep table's page several times faster on SQLite.
+    With ``key`` (the entity's primary-key column) the page is found on ids alone, in
+    a subquery, and only its rows are then read: sorting thousands of narrow index
+    entries instead of whole rows makes a deep table's page several times faster on
+    SQLite, and one statement (``... AND id IN (SELECT id ... LIMIT n)``, same ORDER
+    BY) costs one round trip and no 50-value IN list.
 
     ``rows=True`` gives the items as read-only mappings of the entity's columns (same
     values and types, no ORM objects): what the JSON API dumps, at a fraction of the
@@ -80,22 +82,15 @@ def paginate(statement: Select[Any], page: int | None = 1, per_page: int | None 
     """
     page, per_page = clamp(page, per_page)
     total = count_of(statement)
-    window = statement.limit(per_page).offset((page - 1) * per_page)
     if total == 0 or (page - 1) * per_page >= total:
         return Page(items=[], page=page, per_page=per_page, total=total)
-    if key is None:
-        if rows:
-            table = statement.column_descriptions[0]["entity"].__table__
-            window = window.with_only_columns(*table.columns, maintain_column_froms=True)
-            return Page(items=_dicts(window), page=page, per_page=per_page, total=total)
-        return Page(items=list(db.session.scalars(window)), page=page, per_page=per_page,
-                    total=total)
-    ids = list(db.session.scalars(window.with_only_columns(key, maintain_column_froms=True)))
-    entity = key.class_
+    window = statement.limit(per_page).offset((page - 1) * per_page)
+    if key is not None:
+        ids = window.with_only_columns(key, maintain_column_froms=True)
+        window = statement.where(key.in_(ids))
     if rows:
-        load = select(*entity.__table__.columns).where(key.in_(ids))
-        by_id = {row[key.key]: row for row in _dicts(load)}
-    else:
-        by_id = {row.id: row for row in db.session.scalars(select(entity).where(key.in_(ids)))}
-    items = [by_id[i] for i in ids if i in by_id]
-    return Page(items=items, page=page, per_page=per_page, total=total)
+        table = statement.column_descriptions[0]["entity"].__table__
+        window = window.with_only_columns(*table.columns, maintain_column_froms=True)
+        return Page(items=_dicts(window), page=page, per_page=per_page, total=total)
+    return Page(items=list(db.session.scalars(window)), page=page, per_page=per_page,
+                total=total)
