@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
@@ -43,3 +45,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: Any
+                         ) -> Callable[[Any], datetime | None] | None:
+        """On SQLite, parse and attach UTC in one step (the API's lists load thousands).
+
+        The generic TypeDecorator path calls the impl's parser and then
+        :meth:`process_result_value` through two Python frames per value; on SQLite
+        every value is naive UTC text, so one closure does the same work.
+        """
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+        if parse is None:  # pragma: no cover - SQLite's DATETIME always parses text
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any, parse: Callable[[Any], datetime] = parse) -> datetime | None:
+            return None if value is None else parse(value).replace(tzinfo=UTC)
+
+        return process
