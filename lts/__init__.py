@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask
 
 from lts.config import ConfigSources, merge_config
+from lts.json_provider import FastJSONProvider
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ def create_app(
         instance_path=str(Path(instance_path).resolve()) if instance_path else None,
         instance_relative_config=True,
     )
+    app.json = FastJSONProvider(app)
     _apply_settings(app, settings)
     app.config.update(flask_overrides)
     logging.getLogger("lts").setLevel(settings["log_level"])
