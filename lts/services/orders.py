@@ -7,18 +7,19 @@ risk checks apply, and every transition is audited.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
 from lts.services.access import is_admin, load_owned, record
 from lts.services.errors import Conflict, ValidationFailed
-from lts.services.pagination import Page, paginate
+from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import manual
 
 
@@ -33,18 +34,59 @@ class ManualOrderResult:
     message: str = ""
 
 
-def scope_to_actor(statement: Select[Any], actor: User, *, portfolio_id: int | None = None,
-                   asset_id: int | None = None, asset_column: Any = None) -> Select[Any]:
-    """Restrict a statement over a table with ``asset_id`` to what the actor may see."""
-    column = asset_column if asset_column is not None else Order.asset_id
+# Filters an order or position list may carry, in the order their bind parameters are
+# named; which of them a request sets is part of the list's shape (see ListShape).
+LIST_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until")
+
+
+@dataclass(frozen=True)
+class ListShape:
+    """What decides the SQL of an order/position list, and nothing that varies with values.
+
+    The statements of a shape are built once and cached (:func:`lts.services.pagination
+    .page_query`); the request's values (the actor's id, the filters) are bound at run
+    time from :meth:`params`. Keeping values out of the shape is what makes the cache
+    safe: a statement can never carry one user's id into another's request.
+    """
+
+    admin: bool
+    filters: tuple[str, ...]
+    sort: str
+    direction: str
+
+    @classmethod
+    def of(cls, actor: User, values: dict[str, Any], sort: str, direction: str
+           ) -> tuple[ListShape, dict[str, Any]]:
+        """The shape of a request and its bind parameters."""
+        filters = tuple(name for name in LIST_FILTERS if values.get(name) is not None)
+        admin = is_admin(actor)
+        params = {name: values[name] for name in filters}
+        if not admin:
+            params["actor_id"] = actor.id
+        return cls(admin=admin, filters=filters, sort=sort, direction=direction), params
+
+
+def scoped_list(statement: Select[Any], model: Any, time_column: Any, shape: ListShape
+                ) -> Select[Any]:
+    """Restrict a statement over ``model`` (a table with ``asset_id``) to the shape.
+
+    Non-admins see the assets of their own portfolios (``:actor_id``); every filter
+    of the shape compares with the bind parameter of its name, the time range being
+    ``[since, until)`` on ``time_column``.
+    """
+    column = model.asset_id
     statement = statement.join(Asset, Asset.id == column)
-    if not is_admin(actor):
+    if not shape.admin:
         statement = statement.join(Portfolio, Portfolio.id == Asset.portfolio_id).where(
-            Portfolio.user_id == actor.id)
-    if portfolio_id is not None:
-        statement = statement.where(Asset.portfolio_id == portfolio_id)
-    if asset_id is not None:
-        statement = statement.where(column == asset_id)
+            Portfolio.user_id == bindparam("actor_id"))
+    conditions = {"portfolio_id": lambda: Asset.portfolio_id == bindparam("portfolio_id"),
+                  "asset_id": lambda: column == bindparam("asset_id"),
+                  "status": lambda: model.status == bindparam("status"),
+                  "side": lambda: model.side == bindparam("side"),
+                  "since": lambda: time_column >= bindparam("since"),
+                  "until": lambda: time_column < bindparam("until")}
+    for name in shape.filters:
+        statement = statement.where(conditions[name]())
     return statement
 
 
@@ -54,9 +96,8 @@ ORDER_SORTS = {"created_at": Order.created_at, "status": Order.status, "side": O
 DIRECTIONS = ("asc", "desc")
 
 
-def ordered(statement: Select[Any], columns: dict[str, Any], sort: str, direction: str,
-            unique: Any) -> Select[Any]:
-    """ORDER BY one allowed column then the id (same direction), so pages never overlap."""
+def check_sort(columns: dict[str, Any], sort: str, direction: str) -> None:
+    """Refuse a sort column outside ``columns`` or a direction other than asc/desc."""
     errors = {}
     if sort not in columns:
         errors["sort"] = [f"must be one of {', '.join(columns)}"]
@@ -64,25 +105,16 @@ def ordered(statement: Select[Any], columns: dict[str, Any], sort: str, directio
         errors["direction"] = ["must be asc or desc"]
     if errors:
         raise ValidationFailed("invalid sort", errors)
+
+
+def ordered(statement: Select[Any], columns: dict[str, Any], sort: str, direction: str,
+            unique: Any) -> Select[Any]:
+    """ORDER BY one allowed column then the id (same direction), so pages never overlap."""
+    check_sort(columns, sort, direction)
     column = columns[sort]
     if direction == "desc":
         return statement.order_by(column.desc(), unique.desc())
     return statement.order_by(column.asc(), unique.asc())
-
-
-def with_list_filters(statement: Select[Any], model: Any, time_column: Any, *,
-                      status: str | None, side: str | None, since: datetime | None,
-                      until: datetime | None) -> Select[Any]:
-    """Add the status, side and ``[since, until)`` filters that order and position lists share."""
-    if status is not None:
-        statement = statement.where(model.status == status)
-    if side is not None:
-        statement = statement.where(model.side == side)
-    if since is not None:
-        statement = statement.where(time_column >= since)
-    if until is not None:
-        statement = statement.where(time_column < until)
-    return statement
 
 
 def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
@@ -116,12 +148,19 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
     check_choice("status", status, ORDER_STATUSES)
     check_choice("side", side, ORDER_SIDES)
     check_range(since, until)
-    statement = scope_to_actor(select(Order), actor, portfolio_id=portfolio_id,
-                               asset_id=asset_id)
-    statement = with_list_filters(statement, Order, Order.created_at, status=status, side=side,
-                                  since=since, until=until)
-    return paginate(ordered(statement, ORDER_SORTS, sort, direction, Order.id), page,
-                    per_page, key=Order.id, rows=rows)
+    check_sort(ORDER_SORTS, sort, direction)
+    shape, params = ListShape.of(actor, {
+        "portfolio_id": portfolio_id, "asset_id": asset_id, "status": status, "side": side,
+        "since": since, "until": until}, sort, direction)
+    return run_page(_order_list(shape, rows), params, page, per_page)
+
+
+@functools.lru_cache(maxsize=256)
+def _order_list(shape: ListShape, rows: bool) -> PageQuery:
+    """The statements of one shape of order list (built once, see :class:`ListShape`)."""
+    statement = scoped_list(select(Order), Order, Order.created_at, shape)
+    return page_query(ordered(statement, ORDER_SORTS, shape.sort, shape.direction, Order.id),
+                      key=Order.id, rows=rows)
 
 
 def get_order(actor: User, order_id: int, *, ip: str | None = None) -> Order:

@@ -8,11 +8,12 @@ half-written; each write is audited in the same transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
@@ -25,7 +26,7 @@ from lts.services.access import (
     refuse_unknown_fields,
 )
 from lts.services.errors import Conflict, Forbidden, ValidationFailed
-from lts.services.pagination import Page, paginate
+from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.services.plugin_validation import check_plugin, registry
 
 EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_config",
@@ -39,17 +40,32 @@ def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool 
 
     ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
     """
-    statement = select(Portfolio)
+    params: dict[str, Any] = {}
     if is_admin(actor):
         if user_id is not None:
-            statement = statement.where(Portfolio.user_id == user_id)
+            params["user_id"] = user_id
     else:
         if user_id is not None and user_id != actor.id:
             raise Forbidden("only administrators may list another user's portfolios")
-        statement = statement.where(Portfolio.user_id == actor.id)
+        params["user_id"] = actor.id
     if is_active is not None:
-        statement = statement.where(Portfolio.is_active.is_(is_active))
-    return paginate(statement.order_by(Portfolio.id), page, per_page, rows=rows)
+        params["is_active"] = is_active
+    return run_page(_portfolio_list(tuple(params), rows), params, page, per_page)
+
+
+@functools.lru_cache(maxsize=16)
+def _portfolio_list(filters: tuple[str, ...], rows: bool) -> PageQuery:
+    """The statements of one shape of portfolio list: which filters are bound, by name.
+
+    Built once per shape (values are bind parameters, see
+    :class:`lts.services.pagination.PageQuery`).
+    """
+    statement = select(Portfolio)
+    if "user_id" in filters:
+        statement = statement.where(Portfolio.user_id == bindparam("user_id"))
+    if "is_active" in filters:
+        statement = statement.where(Portfolio.is_active == bindparam("is_active"))
+    return page_query(statement.order_by(Portfolio.id), rows=rows)
 
 
 def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,

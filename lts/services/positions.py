@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from sqlalchemy import select
@@ -12,14 +13,15 @@ from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
 from lts.services.access import load_owned, record
 from lts.services.errors import ValidationFailed
 from lts.services.orders import (
+    ListShape,
     ManualOrderResult,
     check_choice,
     check_range,
+    check_sort,
     ordered,
-    scope_to_actor,
-    with_list_filters,
+    scoped_list,
 )
-from lts.services.pagination import Page, paginate
+from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import manual
 
 POSITION_SORTS = {"opened_at": Position.opened_at, "closed_at": Position.closed_at,
@@ -40,12 +42,19 @@ def list_positions(actor: User, *, portfolio_id: int | None = None,
     check_choice("status", status, POSITION_STATUSES)
     check_choice("side", side, POSITION_SIDES)
     check_range(since, until)
-    statement = scope_to_actor(select(Position), actor, portfolio_id=portfolio_id,
-                               asset_id=asset_id, asset_column=Position.asset_id)
-    statement = with_list_filters(statement, Position, Position.opened_at, status=status,
-                                  side=side, since=since, until=until)
-    return paginate(ordered(statement, POSITION_SORTS, sort, direction, Position.id), page,
-                    per_page, key=Position.id)
+    check_sort(POSITION_SORTS, sort, direction)
+    shape, params = ListShape.of(actor, {
+        "portfolio_id": portfolio_id, "asset_id": asset_id, "status": status, "side": side,
+        "since": since, "until": until}, sort, direction)
+    return run_page(_position_list(shape), params, page, per_page)
+
+
+@functools.lru_cache(maxsize=256)
+def _position_list(shape: ListShape) -> PageQuery:
+    """The statements of one shape of position list (built once, see ListShape)."""
+    statement = scoped_list(select(Position), Position, Position.opened_at, shape)
+    return page_query(ordered(statement, POSITION_SORTS, shape.sort, shape.direction,
+                              Position.id), key=Position.id)
 
 
 def get_position(actor: User, position_id: int, *, ip: str | None = None) -> Position:

@@ -36,6 +36,29 @@ def test_clamp_bounds_page_and_size():
     assert clamp(None, None) == (1, 50)
 
 
+def test_cached_list_statements_carry_no_one_users_values(db, people):
+    """The statements of a list shape are shared: each user still sees only their own."""
+    a = gen_asset(gen_portfolio(people["alice"]))
+    b = gen_asset(gen_portfolio(people["bob"]))
+    _orders(db, a, 2)
+    _orders(db, b, 3)
+    for rows in (False, True):
+        alice = orders.list_orders(people["alice"], status="filled", rows=rows)
+        hits = orders._order_list.cache_info().hits
+        bob = orders.list_orders(people["bob"], status="filled", rows=rows)
+        assert orders._order_list.cache_info().hits == hits + 1  # the same statements
+        ids = [o["id"] if rows else o.id for o in bob.items]
+        assert bob.total == 3 and len(ids) == 3
+        assert {o["asset_id"] if rows else o.asset_id for o in bob.items} == {b.id}
+        assert alice.total == 2
+    query = orders._order_list(orders.ListShape(False, ("status",), "created_at", "desc"),
+                               True)
+    for statement in (query.count, query.page):
+        values = statement.compile().params
+        assert set(values) <= {"actor_id", "status", "page_limit", "page_offset"}
+        assert all(value is None for value in values.values()), values
+
+
 def test_orders_are_scoped_filtered_and_paginated_newest_first(db, people):
     a = gen_asset(gen_portfolio(people["alice"]))
     b = gen_asset(gen_portfolio(people["bob"]))
