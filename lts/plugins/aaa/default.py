@@ -16,6 +16,7 @@ Rules it implements (the README's Security section lists the settings behind the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -25,7 +26,7 @@ from typing import Any
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from marshmallow import EXCLUDE, Schema, fields, validate
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import contains_eager
 
 from lts.database import write_transaction
@@ -54,6 +55,19 @@ REMEMBER_NAME = "remember-me"
 def hash_secret(raw: str) -> str:
     """SHA-256 hex of a session or token secret: what the sessions table stores."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def _live_row_statement() -> Select[Any]:
+    """The token lookup of every authenticated request, built once (values are bound).
+
+    Building the join, eager load and filters cost ~0.15 ms a request, more than
+    SQLite spends answering it.
+    """
+    return (select(UserSession).join(UserSession.user)
+            .options(contains_eager(UserSession.user))
+            .where(UserSession.token == bindparam("token"),
+                   UserSession.kind == bindparam("kind")))
 
 
 def owner_id(resource: Any) -> int | None:
@@ -204,10 +218,8 @@ class DefaultAAA(AAAPlugin):
             return None
         # One query for the row and its user (every caller needs both). Nothing is cached
         # beyond the request's session: revocation and deactivation act on the next call.
-        row = db.session.scalar(
-            select(UserSession).join(UserSession.user)
-            .options(contains_eager(UserSession.user))
-            .where(UserSession.token == hash_secret(raw), UserSession.kind == kind))
+        row = db.session.scalar(_live_row_statement(),
+                                {"token": hash_secret(raw), "kind": kind})
         now = self.clock()
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             return None
