@@ -6,5 +6,7 @@ and pooled connections must not cross a fork), so each starts the trading loop w
 """
 
 from lts import create_app
+from lts.server import freeze_startup_objects
 
 app = create_app(start_loop=True)
+freeze_startup_objects()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +33,22 @@ class LTSServer(BaseApplication):
         """
         from lts import create_app
 
-        return create_app(config=self.settings, start_loop=True)
+        app = create_app(config=self.settings, start_loop=True)
+        freeze_startup_objects()
+        return app
+
+
+def freeze_startup_objects() -> None:
+    """Keep the worker's startup objects out of the garbage collector's way.
+
+    Everything built before the first request (modules, the app, plugins, SQLAlchemy's
+    mappers: ~150,000 objects) lives as long as the worker. A full collection walked
+    them all (~70 ms: a latency spike, and throughput lost under load); frozen,
+    collections only visit what requests create. Garbage
+    left from startup is collected first, so nothing is kept that would have been freed.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def stop_worker_loop(_server: Any, worker: Any) -> None:
