@@ -20,7 +20,7 @@ from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.routing import IntegerConverter
 
 from lts.blueprints.errors import error_response
-from lts.schemas.common import MAX_ID, ErrorSchema, FastItems
+from lts.schemas.common import MAX_ID, ErrorSchema, FastItems, instance
 from lts.services.errors import ServiceError
 
 
@@ -51,6 +51,12 @@ def text_problem(value: Any) -> str | None:
 
 class LtsParser(FlaskParser):
     """webargs' parser with two more refusals for JSON bodies (never a 500)."""
+
+    def _get_schema(self, argmap: Any, req: Any) -> Schema:
+        """One shared instance per schema class (webargs builds one per request, ~0.06 ms)."""
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            return instance(argmap)
+        return super()._get_schema(argmap, req)
 
     def _raw_load_json(self, req: Any) -> Any:
         """Parse the body; too deep nesting is invalid JSON, unstorable text a 422."""
@@ -165,11 +171,13 @@ def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:
     """A list envelope: the page's items, totals and relative links keeping the filters."""
     params = {k: v.isoformat() if hasattr(v, "isoformat") else v
               for k, v in args.items() if v is not None and k not in ("page", "per_page")}
-    view_args = dict(request.view_args or {})
+    # One url_for for the filters, the page numbers appended: building each of up to
+    # five links through the URL map cost ~0.03 ms apiece.
+    base = url_for(request.endpoint or "", **(request.view_args or {}), **params)
+    joint = "&" if "?" in base else "?"
 
     def link(number: int) -> str:
-        return url_for(request.endpoint or "", **view_args, **params, page=number,
-                       per_page=page.per_page)
+        return f"{base}{joint}page={number}&per_page={page.per_page}"
 
     return {"items": page.items, "page": page.page, "per_page": page.per_page,
             "total": page.total, "pages": page.pages,
