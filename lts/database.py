@@ -66,8 +66,11 @@ def install_sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        # Straight to the driver: every request begins a transaction, and the full
+        # execution path (context, cursor, events) cost ~0.05 ms of a ~1.5 ms API call.
         immediate = connection.get_execution_options().get("sqlite_immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        connection.connection.dbapi_connection.execute(
+            "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 @contextlib.contextmanager
