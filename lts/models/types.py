@@ -48,19 +48,28 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def result_processor(self, dialect: Dialect, coltype: Any
                          ) -> Callable[[Any], datetime | None] | None:
-        """On SQLite, parse and attach UTC in one step (the API's lists load thousands).
+        """On SQLite, read the naive UTC text as an aware datetime in one C call.
 
-        The generic TypeDecorator path calls the impl's parser and then
-        :meth:`process_result_value` through two Python frames per value; on SQLite
-        every value is naive UTC text, so one closure does the same work.
+        ``datetime.fromisoformat(text + "+00:00")`` costs ~0.1 us; the generic path
+        (SQLAlchemy's parser, then ``replace(tzinfo=UTC)`` through two Python frames)
+        ~0.9 us, and the API's pages read 150 timestamps each. Text the fast path does
+        not understand goes the generic way, so nothing reads differently.
         """
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
         parse = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
-        if parse is None:  # pragma: no cover - SQLite's DATETIME always parses text
-            return super().result_processor(dialect, coltype)
+        generic = super().result_processor(dialect, coltype)
 
-        def process(value: Any, parse: Callable[[Any], datetime] = parse) -> datetime | None:
-            return None if value is None else parse(value).replace(tzinfo=UTC)
+        def process(value: Any, from_text: Callable[[str], datetime] = datetime.fromisoformat
+                    ) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                read = from_text(value + "+00:00")
+            except (TypeError, ValueError):
+                read = None
+            if read is not None and read.tzinfo is UTC:  # not a date-only quirk
+                return read
+            return generic(value) if generic else parse(value)  # type: ignore[misc]
 
         return process
