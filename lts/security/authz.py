@@ -55,8 +55,12 @@ def csrf_exempt_json(view: F) -> F:
 
 
 def is_api_request() -> bool:
-    """Say whether the request is under ``/api/`` (JSON answers)."""
-    return request.path.startswith("/api/")
+    """Say whether the request is for the JSON API: under ``/api/``, except the docs page.
+
+    ``/api/docs`` is a page for people (Swagger UI): an anonymous visitor is sent to
+    the login page and back, not answered 401 JSON.
+    """
+    return request.path.startswith("/api/") and request.endpoint != "api_docs"
 
 
 def is_htmx_request() -> bool:

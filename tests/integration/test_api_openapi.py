@@ -52,7 +52,9 @@ def test_openapi_json_needs_authentication(client, db, auth_headers):
 
 
 def test_api_docs_page_is_behind_login_and_csp_clean(client, db, login_as):
-    assert client.get("/api/docs").status_code == 401
+    anonymous = client.get("/api/docs")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"].endswith("/login?next=/api/docs")
     login_as(gen_user())
     page = client.get("/api/docs")
     assert page.status_code == 200
