@@ -56,10 +56,10 @@ def tick_now(actor: User, *, now: datetime | None = None, ip: str | None = None
 
 def run_portfolio_now(actor: User, portfolio_id: int, *, now: datetime | None = None,
                       ip: str | None = None) -> dict[str, Any]:
-    """Make one portfolio due and run a tick now (its owner or an admin).
+    """Make one portfolio due and run it now (its owner or an admin).
 
-    The tick also runs any other portfolio that is due anyway (as the scheduler would).
-    Conflict when the portfolio is inactive or halted (the engine would skip it).
+    Only this portfolio runs: others wait for the loop, and the answer names no other
+    portfolio. Conflict when it is inactive or halted (the engine would skip it).
     """
     portfolio = load_owned(Portfolio, portfolio_id, actor, "update", ip=ip)
     if not portfolio.is_active or portfolio.risk_state == "halted":
@@ -71,7 +71,7 @@ def run_portfolio_now(actor: User, portfolio_id: int, *, now: datetime | None = 
     db.session.commit()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        report = run_tick(app, now)
+        report = run_tick(app, now, portfolio_ids=[portfolio.id])
     except Exception as exc:  # the engine audits its own failures; the caller gets a 4xx
         record(actor, "portfolio.run_now", f"portfolio:{portfolio_id}",
                {"error": repr(exc)[:200]}, "error", ip=ip)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -129,12 +129,18 @@ class Engine:
 
     # --------------------------------------------------------------------- tick
 
-    def tick(self, now: datetime | None = None) -> TickReport:
-        """Run every due portfolio once; return what happened to each asset."""
-        with shared_cpu(self.caller):
-            return self._tick(now or self.clock())
+    def tick(self, now: datetime | None = None, *,
+             portfolio_ids: Collection[int] | None = None) -> TickReport:
+        """Run every due portfolio once; return what happened to each asset.
 
-    def _tick(self, now: datetime) -> TickReport:
+        ``portfolio_ids`` limits the tick to those portfolios (a user's "run now"): the
+        others wait for the loop, and the run is not counted as a loop tick.
+        """
+        with shared_cpu(self.caller):
+            return self._tick(now or self.clock(), portfolio_ids)
+
+    def _tick(self, now: datetime, portfolio_ids: Collection[int] | None = None
+              ) -> TickReport:
         """The tick itself (see :meth:`tick`)."""
         started = time.perf_counter()
         settings = effective_settings(TICK_SETTING_KEYS, self.session)
@@ -150,7 +156,7 @@ class Engine:
         # for a whole interval; less than a tick, so none runs twice in one interval.
         slack = timedelta(minutes=float(settings["global_latency"])) / 2
         try:
-            for portfolio_id, observed in self._due_portfolios(now, slack):
+            for portfolio_id, observed in self._due_portfolios(now, slack, portfolio_ids):
                 if not self._claim(portfolio_id, observed, now):
                     continue  # another engine took it for this interval
                 portfolios_run.append(portfolio_id)
@@ -158,21 +164,26 @@ class Engine:
         finally:
             context.executor.close()
         elapsed = time.perf_counter() - started
-        with write_transaction(self.session):
-            statistics.record(self.session, [(statistics.tick_seconds_key(), elapsed)], now)
+        if portfolio_ids is None:
+            with write_transaction(self.session):
+                statistics.record(self.session, [(statistics.tick_seconds_key(), elapsed)],
+                                  now)
         return TickReport(started_at=now, finished_at=now + timedelta(seconds=elapsed),
                           portfolios_run=tuple(portfolios_run), outcomes=tuple(outcomes))
 
-    def _due_portfolios(self, now: datetime, slack: timedelta = timedelta(0)
+    def _due_portfolios(self, now: datetime, slack: timedelta = timedelta(0),
+                        portfolio_ids: Collection[int] | None = None
                         ) -> list[tuple[int, datetime | None]]:
         """(id, last_execution) of active portfolios of active users that are due."""
-        rows = self.session.execute(
+        statement = (
             select(Portfolio.id, Portfolio.last_execution, Portfolio.portfolio_latency)
             .join(User, User.id == Portfolio.user_id)
             .where(User.is_active.is_(True), Portfolio.is_active.is_(True),
                    Portfolio.risk_state != "halted")
-            .order_by(Portfolio.id)
-        ).all()
+            .order_by(Portfolio.id))
+        if portfolio_ids is not None:
+            statement = statement.where(Portfolio.id.in_(list(portfolio_ids)))
+        rows = self.session.execute(statement).all()
         self.session.commit()
         return [(pid, last) for pid, last, latency in rows
                 if last is None or last <= now - timedelta(minutes=latency) + slack]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+from collections.abc import Collection
 from datetime import datetime
 
 from flask import Flask
@@ -64,14 +65,18 @@ def stop_loop(app: Flask) -> None:
             log.exception("stopping the loop failed")
 
 
-def run_tick(app: Flask, now: datetime | None = None) -> TickReport:
-    """Run one tick now in this thread, outside the scheduler (`flask lts tick`)."""
+def run_tick(app: Flask, now: datetime | None = None, *,
+             portfolio_ids: Collection[int] | None = None) -> TickReport:
+    """Run one tick now in this thread, outside the scheduler (`flask lts tick`).
+
+    ``portfolio_ids``: only those portfolios (see :meth:`Engine.tick`).
+    """
     from lts.trading.engine import Engine
 
     engine = Engine(app)
     try:
         with app.app_context():
             engine.start_up(now or system_clock())
-            return engine.tick(now)
+            return engine.tick(now, portfolio_ids=portfolio_ids)
     finally:
         engine.close()

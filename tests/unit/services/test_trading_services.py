@@ -208,8 +208,13 @@ def test_run_portfolio_now_for_its_owner(app, db, people):
     portfolio.last_execution = NOW
     db.session.commit()
     stamp = portfolio.updated_at
+    bobs = gen_portfolio(people["bob"], portfolio_latency=1)  # due, but not Alice's to run
+    gen_asset(bobs, "GBP_USD")
     summary = loop_control.run_portfolio_now(people["alice"], portfolio.id, now=NOW)
-    assert portfolio.id in summary["portfolios_run"]
+    assert summary["portfolios_run"] == [portfolio.id] and summary["assets_run"] == 1
+    assert db.session.get(Portfolio, bobs.id).last_execution is None
+    assert db.session.scalar(select(Statistic).where(  # not counted as a loop tick
+        Statistic.key == "loop.tick_seconds")) is None
     db.session.expire_all()
     assert db.session.get(Portfolio, portfolio.id).updated_at == stamp
     with pytest.raises(NotFound):
