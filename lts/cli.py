@@ -101,7 +101,7 @@ def show_schema() -> None:
 @with_appcontext
 def create_user_command(username: str, email: str, role: str, password_stdin: bool) -> None:
     """Create a user (prompts for the password unless --password-stdin)."""
-    from lts.services.errors import ServiceError
+    from lts.errors import ServiceError
     from lts.services.users import create_user
 
     if password_stdin:

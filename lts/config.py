@@ -3,7 +3,7 @@
 Merge order, later wins (SPEC section 4): built-in defaults < ``--load-config``
 JSON file < ``LTS_*`` environment < ``--set key=value`` < ``--remote-config URL``.
 Runtime keys may then be overridden by rows of the Config table; that lookup lives
-in :mod:`lts.services.runtime_config` because this module must not touch the database.
+in :mod:`lts.runtime_config` because this module must not touch the database.
 
 Every value is validated once, here. A bad value never reaches the app: the merge
 raises :class:`ConfigError` naming the source and the key, and the caller exits.

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
+from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from lts.extensions import db
 from lts.models import User
 from lts.plugins.aaa import current_aaa
-from lts.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 T = TypeVar("T")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
+from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.plugins.registry import UnknownPlugin
@@ -26,7 +27,6 @@ from lts.services.access import (
     record,
     refuse_unknown_fields,
 )
-from lts.services.errors import Conflict, ValidationFailed
 from lts.services.pagination import Page, paginate
 from lts.services.plugin_validation import check_plugin, registry
 from lts.services.portfolios import get_portfolio

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
 from lts.models import User
 from lts.models.enums import ROLES
 from lts.plugins.aaa import current_aaa
-from lts.services.errors import Conflict, ValidationFailed
 from lts.services.users import create_user
 
 

@@ -15,11 +15,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from lts.config import MASK, SETTINGS, ConfigError, mask_url_password
+from lts.errors import NotFound, ValidationFailed
 from lts.extensions import db
 from lts.models import ConfigEntry, User
+from lts.runtime_config import effective_settings, set_runtime_setting
 from lts.services.access import record, require_admin
-from lts.services.errors import NotFound, ValidationFailed
-from lts.services.runtime_config import effective_settings, set_runtime_setting
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from lts.extensions import db
 from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User
 from lts.plugins.base import AssetInfo
-from lts.services.runtime_config import effective_setting
+from lts.runtime_config import effective_setting
 
 CHART_BARS = 300
 

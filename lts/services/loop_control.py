@@ -14,10 +14,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
+from lts.errors import Conflict, ServiceError, ValidationFailed
 from lts.extensions import db
 from lts.models import Portfolio, User
 from lts.services.access import is_admin, load_owned, record, require_admin
-from lts.services.errors import Conflict, ServiceError, ValidationFailed
 from lts.trading.clock import system_clock
 from lts.trading.loop import run_tick
 from lts.trading.status import LoopStatus, loop_status, set_kill_switch, set_paused

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 
+from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
 from lts.services.access import is_admin, load_owned, record
-from lts.services.errors import Conflict, ValidationFailed
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import manual
 

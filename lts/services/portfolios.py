@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, exists, select
 
+from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.services.access import (
@@ -25,7 +26,6 @@ from lts.services.access import (
     record,
     refuse_unknown_fields,
 )
-from lts.services.errors import Conflict, Forbidden, ValidationFailed
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.services.plugin_validation import check_plugin, registry
 
@@ -132,7 +132,7 @@ def create_portfolio(actor: User, data: Mapping[str, Any], *, owner_id: int | No
         if db.session.get(User, owner_id) is None:
             raise ValidationFailed("unknown owner", {"user_id": ["no such user"]})
     owner = owner_id if owner_id is not None else actor.id
-    from lts.services.runtime_config import effective_setting
+    from lts.runtime_config import effective_setting
 
     values: dict[str, Any] = {
         "description": "", "is_active": True,

@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from lts.errors import ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Position, User
 from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
 from lts.services.access import load_owned, record
-from lts.services.errors import ValidationFailed
 from lts.services.orders import (
     ListShape,
     ManualOrderResult,

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import Integer, cast, func, select
 
+from lts.errors import Forbidden, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Portfolio, Statistic, User
 from lts.services.access import is_admin, load_owned, record
-from lts.services.errors import Forbidden, ValidationFailed
 from lts.services.orders import check_range
 
 MAX_POINTS = 1000

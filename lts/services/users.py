@@ -6,10 +6,10 @@ import re
 
 from sqlalchemy import func, select
 
+from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
 from lts.models import User
 from lts.models.enums import ROLES
-from lts.services.errors import Conflict, ValidationFailed
 from lts.services.passwords import hash_password, password_problems
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")

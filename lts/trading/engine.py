@@ -32,7 +32,7 @@ from lts.plugins.base import (
     PositionInfo,
     TickReport,
 )
-from lts.services.runtime_config import effective_settings
+from lts.runtime_config import effective_settings
 from lts.trading import statistics
 from lts.trading.affinity import shared_cpu
 from lts.trading.clock import Clock, system_clock

@@ -12,10 +12,10 @@ from datetime import datetime
 from flask import Flask, current_app
 from sqlalchemy import Connection, select
 
+from lts.errors import NotFound, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Position
-from lts.services.errors import NotFound, ValidationFailed
-from lts.services.runtime_config import effective_settings
+from lts.runtime_config import effective_settings
 from lts.trading.clock import system_clock
 from lts.trading.engine import TICK_SETTING_KEYS
 from lts.trading.errors import PluginCallError

@@ -15,7 +15,7 @@ from flask import Flask
 from lts.database import write_transaction
 from lts.extensions import db
 from lts.plugins.base import TickReport
-from lts.services.runtime_config import effective_settings
+from lts.runtime_config import effective_settings
 from lts.trading.clock import Clock, system_clock
 from lts.trading.engine import Engine
 from lts.trading.lease import make_holder_id, release, try_acquire

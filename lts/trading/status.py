@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from lts.extensions import db
 from lts.models import AuditLog, Statistic
-from lts.services.runtime_config import effective_settings, set_runtime_setting
+from lts.runtime_config import effective_settings, set_runtime_setting
 from lts.trading import statistics
 from lts.trading.lease import current_holder
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lts.models import AuditLog, Order, Position, Statistic
-from lts.services.runtime_config import set_runtime_setting
+from lts.runtime_config import set_runtime_setting
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.factories import gen_asset, gen_portfolio, gen_user

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from lts.database import write_transaction
 from lts.models import AuditLog, Order, Position
 from lts.plugins.base import BrokerResult, Fill
-from lts.services.runtime_config import set_runtime_setting
+from lts.runtime_config import set_runtime_setting
 from lts.trading.core_books import CoreBooks
 from lts.trading.manual import submit_manual_order
 from lts.trading.orders import apply_broker_result

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from lts.extensions import db as database
 from lts.models import AuditLog, Order, Position
-from lts.services.runtime_config import set_runtime_setting
+from lts.runtime_config import set_runtime_setting
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from lts.trading.manual import close_position, submit_manual_order

@@ -6,7 +6,7 @@ import pytest
 
 from lts.config import ConfigError
 from lts.models import ConfigEntry
-from lts.services.runtime_config import (
+from lts.runtime_config import (
     effective_setting,
     effective_settings,
     set_runtime_setting,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from lts.extensions import db as database
 from lts.models import AuditLog, SchedulerLease
-from lts.services.runtime_config import set_runtime_setting
+from lts.runtime_config import set_runtime_setting
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from lts.trading.lease import current_holder, release, try_acquire

@@ -15,9 +15,9 @@ from flask.typing import ResponseReturnValue
 from lts.blueprints.admin import bp
 from lts.blueprints.dashboard.htmx import hx_redirect, render_page, render_partial
 from lts.blueprints.dashboard.routes import actor
+from lts.errors import ServiceError
 from lts.security.authz import client_ip, is_htmx_request, role_required
 from lts.services import config_admin, loop_control, plugin_catalog
-from lts.services.errors import ServiceError
 
 
 def split_items(items: list[Any]) -> dict[str, list[Any]]:

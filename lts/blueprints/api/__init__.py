@@ -20,8 +20,8 @@ from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.routing import IntegerConverter
 
 from lts.blueprints.errors import error_response
+from lts.errors import ServiceError
 from lts.schemas.common import MAX_ID, ErrorSchema, FastItems, instance
-from lts.services.errors import ServiceError
 
 
 def text_problem(value: Any) -> str | None:

@@ -18,6 +18,7 @@ from lts.blueprints.auth.forms import (
     ResetRequestForm,
     TokenForm,
 )
+from lts.errors import ServiceError
 from lts.extensions import db
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
@@ -35,7 +36,6 @@ from lts.security.authz import (
 )
 from lts.security.limits import credential_limited, login_limited
 from lts.services.auth_reset import request_reset
-from lts.services.errors import ServiceError
 
 LOGIN_FAILED = "Invalid username or password, or the account is locked for a while."
 RESET_SENT = ("If an account matches, a reset link is on its way. Without mail, an "

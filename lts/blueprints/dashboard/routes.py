@@ -16,10 +16,10 @@ from flask_login import current_user
 from lts.blueprints.dashboard import bp
 from lts.blueprints.dashboard.htmx import render_page, render_partial
 from lts.blueprints.dashboard.tables import table_state
+from lts.errors import NotFound, ServiceError, ValidationFailed
 from lts.models import User
 from lts.security.authz import client_ip, is_htmx_request
 from lts.services import dashboard_queries, orders, portfolios, positions, statistics
-from lts.services.errors import NotFound, ServiceError, ValidationFailed
 from lts.services.overview import build_overview
 from lts.trading.clock import system_clock
 

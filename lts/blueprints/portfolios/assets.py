@@ -23,10 +23,10 @@ from lts.blueprints.portfolios.forms import (
     expected_version,
 )
 from lts.blueprints.portfolios.routes import detail_context
+from lts.errors import NotFound, ServiceError
 from lts.models import Asset, Portfolio
 from lts.security.authz import client_ip, is_htmx_request
 from lts.services import assets, dashboard_queries, orders, portfolios, positions
-from lts.services.errors import NotFound, ServiceError
 from lts.services.plugin_forms import parse_plugin_choice, plugin_choice, raw_values
 from lts.trading.clock import system_clock
 

@@ -17,19 +17,19 @@ from lts.blueprints.dashboard.htmx import hx_redirect, hx_target, render_page, r
 from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios import bp
 from lts.blueprints.portfolios.forms import PortfolioForm, add_service_errors, expected_version
+from lts.errors import NotFound, ServiceError
 from lts.models import Portfolio
 from lts.plugins.base import PLUGIN_KINDS
+from lts.runtime_config import effective_setting
 from lts.security.authz import client_ip, is_htmx_request
 from lts.services import assets, dashboard_queries, loop_control, portfolios, statistics
 from lts.services.access import is_admin
-from lts.services.errors import NotFound, ServiceError
 from lts.services.overview import PortfolioFigures, equity_key, portfolio_figures
 from lts.services.plugin_forms import (
     parse_plugin_choice,
     plugin_choice,
     raw_values,
 )
-from lts.services.runtime_config import effective_setting
 from lts.trading.clock import system_clock
 
 FORM_KINDS = ("pipeline", "strategy", "broker", "portfolio")

@@ -30,10 +30,10 @@ from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import contains_eager
 
 from lts.database import write_transaction
+from lts.errors import ValidationFailed
 from lts.extensions import db
 from lts.models import AuditLog, User, UserSession
 from lts.plugins.aaa.base import AAAPlugin, AuthResult, IssuedSecret, neutralise, scrub
-from lts.services.errors import ValidationFailed
 from lts.services.passwords import (
     hash_password,
     needs_rehash,

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from lts.models import Asset, AuditLog, Order, Portfolio
 from lts.security import broker_secrets
 from lts.services import assets, portfolios
 from lts.services.access import etag_of
-from lts.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 

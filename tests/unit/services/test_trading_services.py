@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from lts.models import AuditLog, Order, Portfolio, Position, Statistic
 from lts.services import config_admin, loop_control, orders, plugin_catalog, positions, statistics
-from lts.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from lts.services.pagination import MAX_PER_PAGE, clamp
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
