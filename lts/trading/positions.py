@@ -112,11 +112,15 @@ def apply_fill(session: Session | Books, order: Any, fill: Fill, now: datetime) 
     books = as_books(session)
     record_fill_on_order(order, fill)
     related = books.related_positions(order)
-    closing = next((p for p in related if p.close_order_id == order.id), None)
+    closing = next((p for p in related
+                    if p.close_order_id == order.id and p.status == "open"), None)
     if closing is not None:
-        _book_closing_fill(closing, order, fill, now)
+        _book_closing_fill(books, closing, order, fill, now)
         return closing
-    opened = next((p for p in related if p.order_id == order.id), None)
+    # A position the order opened and a part of it already closed (split off below) share
+    # the order: more opening fills grow the part still open.
+    opened = next((p for p in related if p.order_id == order.id and p.status == "open"),
+                  None)
     return _book_opening_fill(books, order, fill, now, opened)
 
 
@@ -141,16 +145,44 @@ def _book_opening_fill(books: Books, order: Any, fill: Fill, now: datetime,
     return position
 
 
-def _book_closing_fill(position: Any, order: Any, fill: Fill, now: datetime) -> None:
-    """Charge the commission; once the whole quantity is filled, close with realized P&L."""
-    position.commission += fill.commission
-    if order.filled_quantity + _EPSILON < position.quantity:
+def _book_closing_fill(books: Books, position: Any, order: Any, fill: Fill,
+                       now: datetime) -> None:
+    """Close the position, or split off the part this fill closes as a closed position.
+
+    A fill for less than the open quantity closes that much at once: a new closed
+    position row (same opening order, entry and times) holds the closed quantity, its
+    realized P&L and its share of the commissions; the open position keeps the rest.
+    So the open quantity always matches what the broker still holds, and if the closing
+    order then dies (cancelled, expired), the next closing order is sized for the rest,
+    never for quantity already sold. Equity moves by the fill's commission only.
+    """
+    closed = min(fill.quantity, position.quantity)
+    rest = position.quantity - closed
+    if closed <= _EPSILON:  # a fill of nothing (a broker's odd report): only its fee
+        position.commission += fill.commission
         mark_to_market(position, fill.price, now)
         return
-    exit_price = order.fill_price if order.fill_price is not None else fill.price
-    position.exit_price = exit_price
-    position.current_price = exit_price
-    position.realized_pnl = pnl(position.side, position.entry_price, exit_price,
+    if rest > _EPSILON:
+        paid_share = position.commission * closed / position.quantity
+        lot_commission = paid_share + fill.commission
+        books.new_position(
+            asset_id=position.asset_id, order_id=position.order_id,
+            close_order_id=order.id, side=position.side, quantity=closed,
+            entry_price=position.entry_price, commission=lot_commission,
+            stop_loss=position.stop_loss, take_profit=position.take_profit,
+            broker_position_id=position.broker_position_id, status="closed",
+            opened_at=position.opened_at, closed_at=fill.time, exit_price=fill.price,
+            current_price=fill.price, unrealized_pnl=0.0, updated_at=now,
+            realized_pnl=pnl(position.side, position.entry_price, fill.price, closed,
+                             lot_commission))
+        position.quantity = rest
+        position.commission -= paid_share
+        mark_to_market(position, fill.price, now)
+        return
+    position.commission += fill.commission
+    position.exit_price = fill.price
+    position.current_price = fill.price
+    position.realized_pnl = pnl(position.side, position.entry_price, fill.price,
                                 position.quantity, position.commission)
     position.unrealized_pnl = 0.0
     position.status = "closed"

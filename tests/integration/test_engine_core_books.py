@@ -158,8 +158,51 @@ def test_core_books_match_the_orm_for_several_new_fills_in_one_answer(db):
             _fill(closing.client_order_id, 1.0, 99.0, 3),
             _fill(closing.client_order_id, 3.0, 98.0, 4))))
     db.session.expire_all()
-    closed = [_row(db, Position, POSITION_COLUMNS, order_id=o.id) for o in (orm, core)]
-    assert closed[0] == closed[1] and closed[0]["status"] == "closed"
-    assert db.session.scalar(select(func.count(Position.id))) == 2
+    # The first fill closes 1 of 4: it is split off as its own closed position.
+    closed = [_rows(db, o.id) for o in (orm, core)]
+    assert closed[0] == closed[1]
+    assert [(p["quantity"], p["exit_price"], p["status"]) for p in closed[0]] == [
+        (3.0, 98.0, "closed"), (1.0, 99.0, "closed")]
+    # Same total as closing 4 at the average 98.25: entry 101.5, four fees of 0.25.
+    assert sum(p["realized_pnl"] for p in closed[0]) == pytest.approx(-3.25 * 4 - 1.0)
     assert _row(db, Order, ORDER_COLUMNS, client_order_id="orm-open-close") == \
         _row(db, Order, ORDER_COLUMNS, client_order_id="core-open-close")
+
+
+def _rows(db, opening_order_id: int) -> list[dict]:
+    positions = db.session.scalars(select(Position).filter_by(order_id=opening_order_id)
+                                   .order_by(Position.id)).all()
+    return [{c: getattr(p, c) for c in POSITION_COLUMNS} for p in positions]
+
+
+def test_a_partly_filled_close_that_dies_leaves_only_the_rest_open(db):
+    """Sell 4 of 10, the closing order is cancelled: 6 stay open, the next close is for 6."""
+    asset = gen_asset(gen_portfolio(gen_user()), "AAA", **FAKE_ASSET)
+    orm, core = (_pending(db, asset, f"{name}-open", quantity=10.0) for name in ("orm", "core"))
+    for opened, book in ((orm, _book_orm), (core, _book_core)):
+        coid = opened.client_order_id
+        book(db, opened.id, BrokerResult(status="filled", fills=(_fill(coid, 10.0, 100.0, 1),)))
+        position = db.session.scalars(select(Position).filter_by(order_id=opened.id)).one()
+        closing = _pending(db, asset, f"{coid}-close", side="sell", quantity=10.0)
+        position.close_order_id = closing.id
+        db.session.commit()
+        db.session.expire_all()
+        book(db, closing.id, BrokerResult(status="partially_filled", broker_order_id="c-1",
+                                          fills=(_fill(closing.client_order_id, 4.0, 104.0, 2),)))
+        book(db, closing.id, BrokerResult(status="cancelled", broker_order_id="c-1", fills=(
+            _fill(closing.client_order_id, 4.0, 104.0, 2),)))
+    db.session.expire_all()
+    rows = [_rows(db, o.id) for o in (orm, core)]
+    assert rows[0] == rows[1]
+    still_open, sold = rows[0]
+    assert (still_open["status"], still_open["quantity"]) == ("open", 6.0)
+    assert (sold["status"], sold["quantity"], sold["exit_price"]) == ("closed", 4.0, 104.0)
+    # 4 x (104 - 100), less 4/10 of the opening fee and the closing fill's fee.
+    assert sold["realized_pnl"] == pytest.approx(16.0 - 0.1 - 0.25)
+    assert still_open["commission"] == pytest.approx(0.15)
+    # Equity moved by the closing fee only: marked at 104, nothing else changed.
+    assert still_open["unrealized_pnl"] + sold["realized_pnl"] == pytest.approx(
+        10 * 4.0 - 0.25 - 0.25)
+    position = db.session.scalars(select(Position).filter_by(order_id=orm.id,
+                                                             status="open")).one()
+    assert position.close_order_id is None  # released: a new closing order may go out
