@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, exists, func, select
 
 from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
@@ -117,6 +117,16 @@ def _commit(actor: User, action: str, portfolio: Portfolio, details: Mapping[str
     commit_recorded(actor, action, "portfolio", portfolio, details, ip=ip,
                     clash=Conflict("the portfolio clashes with another one (same name?)",
                                    {"name": ["already used"]}))
+
+
+def owner_choices(actor: User) -> list[tuple[int, str]] | None:
+    """Who an admin may create a portfolio for (active users, by name); None for others."""
+    if not is_admin(actor):
+        return None
+    users = db.session.execute(select(User.id, User.username)
+                               .where(User.is_active.is_(True))
+                               .order_by(func.lower(User.username))).all()
+    return [(int(user_id), str(name)) for user_id, name in users]
 
 
 def create_portfolio(actor: User, data: Mapping[str, Any], *, owner_id: int | None = None,

@@ -217,6 +217,35 @@ def test_create_portfolio_redirects_htmx_to_its_page(client, world, login_as):
     assert created.portfolio_config["window"] == 30 and created.user_id == world["user"].id
 
 
+def test_admin_creates_a_portfolio_for_another_user_users_cannot(client, world, login_as):
+    login_as(world["user"])
+    page = client.get("/portfolios/new").get_data(as_text=True)
+    assert 'name="owner_id"' not in page
+    response = client.post("/portfolios", headers={"HX-Request": "true"}, data={
+        "csrf_token": csrf_from(page), "name": "Mine", "total_capital": "100",
+        "portfolio_latency": "60", "portfolio_plugin": "equal_weight",
+        "owner_id": str(world["admin"].id)})  # not offered: ignored
+    assert response.status_code == 204
+    mine = database.session.scalar(select(Portfolio).where(Portfolio.name == "Mine"))
+    assert mine.user_id == world["user"].id
+
+    login_as(world["admin"])
+    page = client.get("/portfolios/new").get_data(as_text=True)
+    assert 'name="owner_id"' in page and ">ursula</option>" in page
+    edit = client.get(f"/portfolios/{mine.id}/edit").get_data(as_text=True)
+    assert 'name="owner_id"' not in edit  # an existing portfolio keeps its owner
+    data = {"csrf_token": csrf_from(page), "name": "For Ursula", "total_capital": "100",
+            "portfolio_latency": "60", "portfolio_plugin": "equal_weight"}
+    bad = client.post("/portfolios", headers={"HX-Request": "true"},
+                      data={**data, "owner_id": "999999"})
+    assert bad.status_code == 422 and 'id="owner_id-errors"' in bad.get_data(as_text=True)
+    response = client.post("/portfolios", headers={"HX-Request": "true"},
+                           data={**data, "owner_id": str(world["user"].id)})
+    assert response.status_code == 204, response.get_data(as_text=True)
+    created = database.session.scalar(select(Portfolio).where(Portfolio.name == "For Ursula"))
+    assert created.user_id == world["user"].id
+
+
 def test_plugin_select_swaps_generated_config_fields(client, world, login_as):
     login_as(world["user"])
     html = client.get("/plugin-fields?kind=strategy&strategy_plugin=sma_cross",

@@ -31,6 +31,22 @@ class PortfolioForm(FlaskForm):
                                   description="Halts the portfolio when equity falls this far "
                                               "below its peak. Empty: no limit.")
     is_active = BooleanField("Active (the loop runs it)", default=True)
+    owner_id = SelectField("Owner", coerce=int, validators=[Optional()],
+                           description="The user whose portfolio this is.")
+
+    def offer_owners(self, owners: list[tuple[int, str]] | None, default: int) -> None:
+        """Let the viewer pick the owner among ``owners``; ``None``: no owner field at all."""
+        if owners is None:
+            del self.owner_id
+            return
+        self.owner_id.choices = owners
+        if self.owner_id.data is None:
+            self.owner_id.data = default
+
+    def owner(self) -> int | None:
+        """The chosen owner's id, or None when the form offers no choice."""
+        field = self._fields.get("owner_id")
+        return int(field.data) if field is not None and field.data is not None else None
 
     def values(self) -> dict[str, Any]:
         """The service's field values from the validated form."""

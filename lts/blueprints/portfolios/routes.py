@@ -97,19 +97,24 @@ def new() -> ResponseReturnValue:
     """The empty create form (loaded into the modal, or as a page)."""
     form = PortfolioForm(formdata=None, portfolio_latency=int(
         effective_setting("default_portfolio_latency")), is_active=True)
+    form.offer_owners(portfolios.owner_choices(actor()), actor().id)
     return _form_response(form, None)
 
 
 def _save(portfolio: Portfolio | None) -> ResponseReturnValue:
     """Validate and save the submitted form; 422 with inline errors when it fails."""
     form = PortfolioForm()
+    # Admins choose the owner of a new portfolio; an existing one keeps its owner.
+    form.offer_owners(portfolios.owner_choices(actor()) if portfolio is None else None,
+                      actor().id)
     name, config, parse_errors = parse_plugin_choice("portfolio", request.form)
     if not form.validate() or parse_errors:
         return _form_response(form, portfolio, 422, config_errors=parse_errors, raw=True)
     data = {**form.values(), "portfolio_plugin": name, "portfolio_config": config}
     try:
         if portfolio is None:
-            saved = portfolios.create_portfolio(actor(), data, ip=client_ip())
+            saved = portfolios.create_portfolio(actor(), data, owner_id=form.owner(),
+                                                ip=client_ip())
         else:
             saved = portfolios.update_portfolio(actor(), portfolio.id, data, ip=client_ip(),
                                                 expected_updated_at=expected_version(
@@ -142,6 +147,7 @@ def edit(portfolio_id: int) -> ResponseReturnValue:
     """The edit form of a portfolio, filled with its values."""
     portfolio = _service_call(portfolios.get_portfolio, actor(), portfolio_id, "update")
     form = PortfolioForm(formdata=None, obj=portfolio)
+    form.offer_owners(None, actor().id)
     return _form_response(form, portfolio)
 
 
