@@ -95,7 +95,8 @@ class FixedDecisionStrategy(StrategyPlugin):
                allocation: float) -> Decision:
         """Return the configured decision."""
         return Decision(action=self.config.get("action", "hold"), side=self.config.get("side"),
-                        quantity=self.config.get("quantity"))
+                        quantity=self.config.get("quantity"),
+                        reason=self.config.get("reason", ""))
 
 class RaisingStrategy(StrategyPlugin):
     """A broken strategy."""

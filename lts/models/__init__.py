@@ -4,12 +4,13 @@ from lts.models.audit import AuditLog
 from lts.models.paper import PaperOrder
 from lts.models.portfolio import Asset, Portfolio
 from lts.models.settings import ConfigEntry, Statistic
-from lts.models.trading import Order, Position, SchedulerLease
+from lts.models.trading import AssetDecision, Order, Position, SchedulerLease
 from lts.models.types import UTCDateTime, utcnow
 from lts.models.user import User, UserSession
 
 __all__ = [
     "Asset",
+    "AssetDecision",
     "AuditLog",
     "ConfigEntry",
     "Order",

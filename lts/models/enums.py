@@ -18,6 +18,7 @@ TERMINAL_ORDER_STATUSES = ("filled", "cancelled", "rejected", "error")
 ORDER_SOURCES = ("strategy", "manual", "risk")
 POSITION_SIDES = ("long", "short")
 POSITION_STATUSES = ("open", "closed")
+DECISION_ACTIONS = ("open", "close", "hold")
 
 
 def check_in(column: str, values: tuple[str, ...]) -> str:

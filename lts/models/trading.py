@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lts.extensions import db
 from lts.models.enums import (
+    DECISION_ACTIONS,
     ORDER_SIDES,
     ORDER_SOURCES,
     ORDER_STATUSES,
@@ -106,6 +107,32 @@ class Position(db.Model):
 
     def __repr__(self) -> str:
         return f"<Position {self.id} {self.side} {self.quantity} {self.status}>"
+
+
+class AssetDecision(db.Model):
+    """The strategy's latest decision for an asset and why: one row per asset.
+
+    Holds are decisions too, and "why did it not trade?" is what a user asks first; an
+    order keeps its own reason, but a hold leaves nothing else behind. The engine
+    overwrites the row every tick, so it never grows; it goes with its asset.
+    """
+
+    __tablename__ = "asset_decisions"
+    __table_args__ = (
+        CheckConstraint(check_in("action", DECISION_ACTIONS), name="action"),
+        CheckConstraint("orders_placed >= 0", name="orders_placed_non_negative"),
+    )
+
+    asset_id: Mapped[int] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    action: Mapped[str] = mapped_column(String(8))
+    side: Mapped[str | None] = mapped_column(String(4))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    orders_placed: Mapped[int] = mapped_column(default=0)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"<AssetDecision {self.asset_id} {self.action} {self.decided_at}>"
 
 
 class SchedulerLease(db.Model):

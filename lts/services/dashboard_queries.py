@@ -16,7 +16,16 @@ from flask import current_app
 from sqlalchemy import select
 
 from lts.extensions import db
-from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User
+from lts.models import (
+    Asset,
+    AssetDecision,
+    AuditLog,
+    Order,
+    Portfolio,
+    Position,
+    Statistic,
+    User,
+)
 from lts.plugins.base import AssetInfo
 from lts.runtime_config import effective_setting
 
@@ -146,24 +155,26 @@ def asset_debug(asset: Asset) -> AssetDebug:
         .order_by(Statistic.timestamp.desc()).limit(1))
     portfolio = db.session.get(Portfolio, asset.portfolio_id)
     snapshot_at = last_sample or (portfolio.last_execution if portfolio else None)
-    order = db.session.scalar(
-        select(Order).where(Order.asset_id == asset.id, Order.source != "risk")
-        .order_by(Order.created_at.desc(), Order.id.desc()).limit(1))
+    decided = db.session.get(AssetDecision, asset.id)
     error = db.session.scalar(
         select(AuditLog).where(AuditLog.action == "trading.asset_failed",
                                AuditLog.resource == f"asset:{asset.id}")
         .order_by(AuditLog.id.desc()).limit(1))
-    decision = None
-    if order is not None:
-        decision = f"{order.side} {order.quantity:g} ({order.order_type}): " \
-                   f"{order.reason or 'no reason given'}"
     return AssetDebug(
         last_snapshot_at=snapshot_at,
-        last_decision=decision,
-        last_decision_at=order.created_at if order else None,
+        last_decision=describe_decision(decided) if decided else None,
+        last_decision_at=decided.decided_at if decided else None,
         last_error=dict(error.details or {}) if error else None,
         last_error_at=error.timestamp if error else None,
     )
+
+
+def describe_decision(decided: AssetDecision) -> str:
+    """``hold: no signal`` / ``open buy (1 order): prediction above threshold``."""
+    what = decided.action if decided.side is None else f"{decided.action} {decided.side}"
+    if decided.orders_placed:
+        what += f" ({decided.orders_placed} order{'s' if decided.orders_placed > 1 else ''})"
+    return f"{what}: {decided.reason or 'no reason given'}"
 
 
 def allocation(portfolio: Portfolio) -> list[dict[str, Any]]:

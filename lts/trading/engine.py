@@ -37,6 +37,7 @@ from lts.trading import statistics
 from lts.trading.affinity import shared_cpu
 from lts.trading.clock import Clock, system_clock
 from lts.trading.core_books import write_audit_rows
+from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
 from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
 from lts.trading.orders import (
@@ -164,8 +165,9 @@ class Engine:
         finally:
             context.executor.close()
         elapsed = time.perf_counter() - started
-        if portfolio_ids is None:
-            with write_transaction(self.session):
+        with write_transaction(self.session):
+            record_decisions(self.session, outcomes, now)
+            if portfolio_ids is None:
                 statistics.record(self.session, [(statistics.tick_seconds_key(), elapsed)],
                                   now)
         return TickReport(started_at=now, finished_at=now + timedelta(seconds=elapsed),

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from lts.extensions import db as database
-from lts.models import Asset, Order, Portfolio, Position
+from lts.models import Asset, AssetDecision, Order, Portfolio, Position
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.helpers import csrf_from
 
@@ -490,3 +490,23 @@ def test_asset_form_works_as_a_plain_page_without_javascript(client, world, logi
     database.session.expire_all()
     asset = database.session.get(Asset, aid)
     assert asset.name == "Euro" and asset.is_active is False
+
+
+def test_asset_page_shows_the_strategys_last_decision_even_a_hold(client, world, login_as):
+    login_as(world["user"])
+    asset = world["asset"]
+    html = client.get(f"/assets/{asset.id}").get_data(as_text=True)
+    assert "none yet: the loop has not run this asset" in html
+    decided_at = world["order"].created_at
+    database.session.add(AssetDecision(asset_id=asset.id, action="hold", side=None,
+                                       reason="spread too wide", orders_placed=0,
+                                       decided_at=decided_at))
+    database.session.commit()
+    html = client.get(f"/assets/{asset.id}").get_data(as_text=True)
+    assert "hold: spread too wide" in html
+    decision = database.session.get(AssetDecision, asset.id)
+    decision.action, decision.side, decision.orders_placed = "open", "buy", 1
+    decision.reason = ""
+    database.session.commit()
+    html = client.get(f"/assets/{asset.id}").get_data(as_text=True)
+    assert "open buy (1 order): no reason given" in html

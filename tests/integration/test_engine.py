@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from lts.models import AuditLog, Order, Position, Statistic
+from lts.models import AssetDecision, AuditLog, Order, Position, Statistic
+from lts.plugins.base import AssetOutcome, Decision
 from lts.runtime_config import set_runtime_setting
 from lts.trading.clock import ManualClock
+from lts.trading.decisions import record_decisions
 from lts.trading.engine import Engine
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.trading_fakes import (
@@ -183,3 +185,37 @@ def test_unexpected_error_in_one_portfolio_does_not_stop_the_others(db, engine, 
         failure.details["error"]
     assert db.session.scalar(select(Statistic.id).where(
         Statistic.key == f"portfolio.{second.id}.equity")) is not None
+
+
+def test_each_assets_latest_decision_is_kept_holds_included(db, engine, clock):
+    _portfolio, (held, traded, broken) = make_portfolio(db, assets=("AAA", "BBB", "CCC"))
+    held.strategy_plugin, traded.strategy_plugin = "fixed", "fixed"
+    held.strategy_config = {"action": "hold", "reason": "prediction 0.1% < threshold 0.5%"}
+    traded.strategy_config = {"action": "open", "side": "buy", "reason": "breakout"}
+    broken.strategy_plugin = "raising"
+    db.session.commit()
+    engine.tick()
+    rows = {d.asset_id: d for d in db.session.scalars(select(AssetDecision))}
+    assert set(rows) == {held.id, traded.id}  # a failed step decided nothing
+    assert (rows[held.id].action, rows[held.id].side, rows[held.id].orders_placed,
+            rows[held.id].reason) == ("hold", None, 0, "prediction 0.1% < threshold 0.5%")
+    assert (rows[traded.id].action, rows[traded.id].side,
+            rows[traded.id].orders_placed) == ("open", "buy", 1)
+    clock.advance(minutes=1)
+    engine.tick()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(AssetDecision)) == 2
+    assert db.session.get(AssetDecision, held.id).decided_at == clock()
+    held_id = held.id
+    db.session.delete(held)  # an asset without orders may go: its decision goes with it
+    db.session.commit()
+    assert db.session.get(AssetDecision, held_id) is None
+
+
+def test_a_decision_for_an_asset_deleted_during_the_tick_is_dropped(db, clock):
+    _portfolio, (asset,) = make_portfolio(db)
+    outcomes = [AssetOutcome(asset_id=asset.id, ok=True, decision=Decision.hold("x" * 900)),
+                AssetOutcome(asset_id=asset.id + 1000, ok=True, decision=Decision.hold("gone"))]
+    assert record_decisions(db.session, outcomes, clock()) == 1
+    db.session.commit()
+    assert len(db.session.get(AssetDecision, asset.id).reason) == 500
