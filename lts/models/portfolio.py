@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from lts.extensions import db
 from lts.models.enums import RISK_STATES, check_in
 from lts.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from lts.models.trading import AssetDecision
 
 
 class Portfolio(db.Model):
@@ -88,6 +91,8 @@ class Asset(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     portfolio: Mapped[Portfolio] = relationship(back_populates="assets")
+    # The strategy's latest decision (written by the engine, read by the API and pages).
+    decision: Mapped[AssetDecision | None] = relationship(viewonly=True)
 
     def __repr__(self) -> str:
         return f"<Asset {self.id} {self.symbol}>"

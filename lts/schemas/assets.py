@@ -6,7 +6,18 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from lts.models.enums import DECISION_ACTIONS
 from lts.schemas.common import PageQuerySchema, page_schema, utc_datetime
+
+
+class DecisionSchema(Schema):
+    """The strategy's latest decision for an asset, and why (holds included)."""
+
+    action = fields.String(required=True, validate=validate.OneOf(DECISION_ACTIONS))
+    side = fields.String(allow_none=True, required=True)
+    reason = fields.String(required=True)
+    orders_placed = fields.Integer(required=True)
+    decided_at = fields.AwareDateTime(required=True)
 
 
 class AssetSchema(Schema):
@@ -27,6 +38,9 @@ class AssetSchema(Schema):
     allocated_capital = fields.Float(required=True)
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
+    last_decision = fields.Nested(DecisionSchema, attribute="decision", allow_none=True,
+                                  required=True, dump_only=True,
+                                  metadata={"description": "null until the loop runs it"})
 
     def _broker_config(self, asset: Any) -> dict[str, Any]:
         """The broker config with every secret masked (write-only)."""

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
+from sqlalchemy.orm import selectinload
 
 from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
@@ -48,7 +49,8 @@ def list_assets(actor: User, *, portfolio_id: int | None = None, is_active: bool
             Portfolio.user_id == actor.id)
     if is_active is not None:
         statement = statement.where(Asset.is_active.is_(is_active))
-    return paginate(statement.order_by(Asset.id), page, per_page)
+    return paginate(statement.order_by(Asset.id).options(selectinload(Asset.decision)),
+                    page, per_page)
 
 
 def get_asset(actor: User, asset_id: int, action: str = "read", *, ip: str | None = None

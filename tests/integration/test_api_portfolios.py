@@ -6,7 +6,7 @@ import pytest
 from marshmallow import fields
 
 from lts.extensions import db as database
-from lts.models import Asset, Order, Portfolio
+from lts.models import Asset, AssetDecision, Order, Portfolio
 from lts.plugins.broker.paper import PaperBroker, PaperConfig
 from lts.plugins.registry import get_registry
 from lts.security import broker_secrets
@@ -214,6 +214,26 @@ def test_asset_with_orders_cannot_be_deleted(client, alice, as_alice):
     response = client.delete(f"/api/v1/assets/{asset.id}", headers=as_alice)
     assert response.status_code == 409
     assert "deactivate" in response.get_json()["error"]["message"]
+
+
+def test_assets_show_the_strategys_latest_decision(client, alice, as_alice):
+    portfolio = gen_portfolio(alice)
+    quiet, busy = gen_asset(portfolio, "AAA"), gen_asset(portfolio, "BBB")
+    assert client.get(f"/api/v1/assets/{busy.id}",
+                      headers=as_alice).get_json()["last_decision"] is None
+    database.session.add(AssetDecision(asset_id=busy.id, action="open", side="buy",
+                                       reason="breakout", orders_placed=1,
+                                       decided_at=busy.created_at))
+    database.session.commit()
+    shown = client.get(f"/api/v1/assets/{busy.id}", headers=as_alice).get_json()
+    assert shown["last_decision"] == {"action": "open", "side": "buy", "reason": "breakout",
+                                      "orders_placed": 1,
+                                      "decided_at": busy.created_at.isoformat()}
+    listed = client.get(f"/api/v1/portfolios/{portfolio.id}/assets",
+                        headers=as_alice).get_json()["items"]
+    assert [a["last_decision"] and a["last_decision"]["reason"] for a in listed] == [
+        None, "breakout"]
+    assert quiet.id == listed[0]["id"]
 
 
 def test_huge_ids_are_404_not_500(client, as_alice):
