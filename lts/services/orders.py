@@ -43,10 +43,11 @@ LIST_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until")
 class ListShape:
     """What decides the SQL of an order/position list, and nothing that varies with values.
 
-    The statements of a shape are built once and cached (:func:`lts.services.pagination
-    .page_query`); the request's values (the actor's id, the filters) are bound at run
-    time from :meth:`params`. Keeping values out of the shape is what makes the cache
-    safe: a statement can never carry one user's id into another's request.
+    The statements of a shape are built once and cached (see
+    :func:`lts.services.pagination.page_query`); the request's values (the actor's id,
+    the filters) are bound at run time, from the parameters :meth:`of` returns. Keeping
+    values out of the shape is what makes the cache safe: a statement can never carry
+    one user's id into another's request.
     """
 
     admin: bool

@@ -54,11 +54,6 @@ def _dicts(result: Any) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def count_of(statement: Select[Any]) -> int:
-    """How many rows ``statement`` (one entity, its joins and filters) selects."""
-    return int(db.session.scalar(_counting(statement)) or 0)
-
-
 def _counting(statement: Select[Any]) -> Select[Any]:
     """``SELECT count(*) FROM <same joins> WHERE <same filters>``.
 
