@@ -317,7 +317,7 @@ def main() -> int:
     """Seed, start both servers, run wrk on every endpoint, print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="LTS/baseline throughput pairs per endpoint (median reported)")
     parser.add_argument("--paced-duration", type=int, default=10,
                         help="seconds of the fixed-rate run")
