@@ -1,4 +1,8 @@
-"""Errors raised by services; the pages, API and CLI each turn them into their own answer."""
+"""Errors of the business rules; the pages, API and CLI each turn them into their own answer.
+
+Raised by the services and by the engine's manual-order path (``lts.trading.manual``),
+so they live below both (STYLE's import order: services -> trading -> here).
+"""
 
 from __future__ import annotations
 
