@@ -204,6 +204,4 @@ def delete_asset(actor: User, asset_id: int, *, expected_updated_at: datetime | 
     symbol = asset.symbol
     db.session.delete(asset)
     db.session.flush()
-    record(actor, "asset.delete", f"asset:{asset_id}", {"symbol": symbol}, ip=ip,
-           commit=False)
-    db.session.commit()
+    record(actor, "asset.delete", f"asset:{asset_id}", {"symbol": symbol}, ip=ip)

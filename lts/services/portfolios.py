@@ -196,9 +196,7 @@ def delete_portfolio(actor: User, portfolio_id: int, *,
     name = portfolio.name
     db.session.delete(portfolio)
     db.session.flush()
-    record(actor, "portfolio.delete", f"portfolio:{portfolio_id}", {"name": name}, ip=ip,
-           commit=False)
-    db.session.commit()
+    record(actor, "portfolio.delete", f"portfolio:{portfolio_id}", {"name": name}, ip=ip)
 
 
 def set_kill_switch(actor: User, portfolio_id: int, on: bool, *, ip: str | None = None
@@ -211,8 +209,7 @@ def set_kill_switch(actor: User, portfolio_id: int, on: bool, *, ip: str | None 
     portfolio.risk_state = "halted" if on else "active"
     db.session.flush()
     record(actor, "portfolio.kill_switch", f"portfolio:{portfolio.id}",
-           {"on": on, "from": before, "to": portfolio.risk_state}, ip=ip, commit=False)
-    db.session.commit()
+           {"on": on, "from": before, "to": portfolio.risk_state}, ip=ip)
     return portfolio
 
 
