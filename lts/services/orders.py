@@ -21,6 +21,7 @@ from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
 from lts.services.access import is_admin, load_owned, record
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import manual
+from lts.trading.orders import PlacedOrder
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,18 @@ class ManualOrderResult:
     status: str
     rejected_by: str | None = None
     message: str = ""
+
+    @classmethod
+    def of(cls, placed: PlacedOrder) -> ManualOrderResult:
+        """What the engine's path did, with the order row it wrote (if it wrote one)."""
+        order = db.session.get(Order, placed.order_id) if placed.order_id is not None else None
+        return cls(order=order, client_order_id=placed.client_order_id, status=placed.status,
+                   rejected_by=placed.rejected_by, message=placed.message)
+
+    @property
+    def outcome(self) -> str:
+        """The audit outcome: ``denied`` when the risk checks refused the order."""
+        return "ok" if self.rejected_by is None else "denied"
 
 
 # Filters an order or position list may carry, in the order their bind parameters are
@@ -200,11 +213,9 @@ def place_manual_order(actor: User, asset_id: int, *, side: str, quantity: float
     placed = manual.submit_manual_order(asset.id, side, quantity, order_type=order_type,
                                         price=price, stop_loss=stop_loss,
                                         take_profit=take_profit, user_id=actor.id, now=now)
-    order = db.session.get(Order, placed.order_id) if placed.order_id is not None else None
+    result = ManualOrderResult.of(placed)
     record(actor, "order.manual", f"asset:{asset_id}",
-           {"client_order_id": placed.client_order_id, "status": placed.status,
-            "rejected_by": placed.rejected_by, "side": side, "order_type": order_type},
-           "ok" if placed.rejected_by is None else "denied", ip=ip)
-    return ManualOrderResult(order=order, client_order_id=placed.client_order_id,
-                             status=placed.status, rejected_by=placed.rejected_by,
-                             message=placed.message)
+           {"client_order_id": result.client_order_id, "status": result.status,
+            "rejected_by": result.rejected_by, "side": side, "order_type": order_type},
+           result.outcome, ip=ip)
+    return result

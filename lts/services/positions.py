@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from lts.errors import ValidationFailed
 from lts.extensions import db
-from lts.models import Asset, Order, Position, User
+from lts.models import Asset, Position, User
 from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
 from lts.services.access import load_owned, record
 from lts.services.orders import (
@@ -70,11 +70,8 @@ def close_position(actor: User, position_id: int, *, now: datetime | None = None
         raise ValidationFailed("the position is already closed", {"position": ["is not open"]})
     db.session.commit()  # the engine path refuses an open transaction
     placed = manual.close_position(position.id, user_id=actor.id, now=now)
-    order = db.session.get(Order, placed.order_id) if placed.order_id is not None else None
+    result = ManualOrderResult.of(placed)
     record(actor, "position.close", f"position:{position_id}",
-           {"client_order_id": placed.client_order_id, "status": placed.status,
-            "rejected_by": placed.rejected_by},
-           "ok" if placed.rejected_by is None else "denied", ip=ip)
-    return ManualOrderResult(order=order, client_order_id=placed.client_order_id,
-                             status=placed.status, rejected_by=placed.rejected_by,
-                             message=placed.message)
+           {"client_order_id": result.client_order_id, "status": result.status,
+            "rejected_by": result.rejected_by}, result.outcome, ip=ip)
+    return result
