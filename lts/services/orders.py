@@ -69,9 +69,18 @@ class ListShape:
     direction: str
 
     @classmethod
-    def of(cls, actor: User, values: dict[str, Any], sort: str, direction: str
+    def of(cls, actor: User, values: dict[str, Any], sort: str, direction: str, *,
+           statuses: tuple[str, ...], sides: tuple[str, ...], sorts: dict[str, Any]
            ) -> tuple[ListShape, dict[str, Any]]:
-        """The shape of a request and its bind parameters."""
+        """The shape of a request and its bind parameters, once its values are checked.
+
+        Each filter and the sort must be one of the list's choices and the time range
+        must be aware and not empty: ValidationFailed names the offending filter.
+        """
+        check_choice("status", values.get("status"), statuses)
+        check_choice("side", values.get("side"), sides)
+        check_range(values.get("since"), values.get("until"))
+        check_sort(sorts, sort, direction)
         filters = tuple(name for name in LIST_FILTERS if values.get(name) is not None)
         admin = is_admin(actor)
         params = {name: values[name] for name in filters}
@@ -159,13 +168,10 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
     ``sort`` is one of ORDER_SORTS; the id always breaks ties, so pages are stable.
     ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
     """
-    check_choice("status", status, ORDER_STATUSES)
-    check_choice("side", side, ORDER_SIDES)
-    check_range(since, until)
-    check_sort(ORDER_SORTS, sort, direction)
     shape, params = ListShape.of(actor, {
         "portfolio_id": portfolio_id, "asset_id": asset_id, "status": status, "side": side,
-        "since": since, "until": until}, sort, direction)
+        "since": since, "until": until}, sort, direction,
+        statuses=ORDER_STATUSES, sides=ORDER_SIDES, sorts=ORDER_SORTS)
     return run_page(_order_list(shape, rows), params, page, per_page)
 
 

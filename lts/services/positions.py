@@ -15,9 +15,6 @@ from lts.services.access import load_owned, record
 from lts.services.orders import (
     ListShape,
     ManualOrderResult,
-    check_choice,
-    check_range,
-    check_sort,
     ordered,
     scoped_list,
 )
@@ -39,13 +36,10 @@ def list_positions(actor: User, *, portfolio_id: int | None = None,
 
     ``sort`` is one of POSITION_SORTS; the id always breaks ties, so pages are stable.
     """
-    check_choice("status", status, POSITION_STATUSES)
-    check_choice("side", side, POSITION_SIDES)
-    check_range(since, until)
-    check_sort(POSITION_SORTS, sort, direction)
     shape, params = ListShape.of(actor, {
         "portfolio_id": portfolio_id, "asset_id": asset_id, "status": status, "side": side,
-        "since": since, "until": until}, sort, direction)
+        "since": since, "until": until}, sort, direction,
+        statuses=POSITION_STATUSES, sides=POSITION_SIDES, sorts=POSITION_SORTS)
     return run_page(_position_list(shape), params, page, per_page)
 
 
