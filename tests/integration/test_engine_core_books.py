@@ -39,6 +39,17 @@ def _pending(db, asset, coid: str, side: str = "buy", quantity: float = 4.0) -> 
     return order
 
 
+def _closing(db, asset, opened: Order, quantity: float = 4.0) -> Order:
+    """A pending sell that closes the position ``opened`` opened (as the executor links it)."""
+    position = db.session.scalars(select(Position).filter_by(order_id=opened.id)).one()
+    closing = _pending(db, asset, f"{opened.client_order_id}-close", side="sell",
+                       quantity=quantity)
+    position.close_order_id = closing.id
+    db.session.commit()
+    db.session.expire_all()
+    return closing
+
+
 def _fill(coid: str, quantity: float, price: float, minutes: int) -> Fill:
     return Fill(client_order_id=coid, quantity=quantity, price=price,
                 time=NOW + timedelta(minutes=minutes), commission=0.25)
@@ -89,11 +100,7 @@ def test_core_books_match_the_orm_for_partial_fill_fill_and_close(db):
         ("partially_filled", "filled")]
 
     for opened, book in ((orm, _book_orm), (core, _book_core)):
-        position = db.session.scalars(select(Position).filter_by(order_id=opened.id)).one()
-        closing = _pending(db, asset, f"{opened.client_order_id}-close", side="sell")
-        position.close_order_id = closing.id
-        db.session.commit()
-        db.session.expire_all()
+        closing = _closing(db, asset, opened)
         book(db, closing.id, BrokerResult(status="filled", fills=(
             _fill(closing.client_order_id, 4.0, 99.0, 3),)))
     db.session.expire_all()
@@ -149,11 +156,7 @@ def test_core_books_match_the_orm_for_several_new_fills_in_one_answer(db):
     assert _row(db, Position, POSITION_COLUMNS, order_id=orm.id) == \
         _row(db, Position, POSITION_COLUMNS, order_id=core.id)
     for opened, book in ((orm, _book_orm), (core, _book_core)):
-        position = db.session.scalars(select(Position).filter_by(order_id=opened.id)).one()
-        closing = _pending(db, asset, f"{opened.client_order_id}-close", side="sell")
-        position.close_order_id = closing.id
-        db.session.commit()
-        db.session.expire_all()
+        closing = _closing(db, asset, opened)
         book(db, closing.id, BrokerResult(status="filled", fills=(
             _fill(closing.client_order_id, 1.0, 99.0, 3),
             _fill(closing.client_order_id, 3.0, 98.0, 4))))
@@ -182,11 +185,7 @@ def test_a_partly_filled_close_that_dies_leaves_only_the_rest_open(db):
     for opened, book in ((orm, _book_orm), (core, _book_core)):
         coid = opened.client_order_id
         book(db, opened.id, BrokerResult(status="filled", fills=(_fill(coid, 10.0, 100.0, 1),)))
-        position = db.session.scalars(select(Position).filter_by(order_id=opened.id)).one()
-        closing = _pending(db, asset, f"{coid}-close", side="sell", quantity=10.0)
-        position.close_order_id = closing.id
-        db.session.commit()
-        db.session.expire_all()
+        closing = _closing(db, asset, opened, quantity=10.0)
         book(db, closing.id, BrokerResult(status="partially_filled", broker_order_id="c-1",
                                           fills=(_fill(closing.client_order_id, 4.0, 104.0, 2),)))
         book(db, closing.id, BrokerResult(status="cancelled", broker_order_id="c-1", fills=(
