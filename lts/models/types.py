@@ -55,13 +55,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         ~0.9 us, and the API's pages read 150 timestamps each. Text the fast path does
         not understand goes the generic way, so nothing reads differently.
         """
-        if dialect.name != "sqlite":
-            return super().result_processor(dialect, coltype)
-        parse = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
         generic = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or generic is None:
+            return generic
 
-        def process(value: Any, from_text: Callable[[str], datetime] = datetime.fromisoformat
-                    ) -> datetime | None:
+        def process(value: Any, from_text: Callable[[str], datetime] = datetime.fromisoformat,
+                    slow: Callable[[Any], datetime | None] = generic) -> datetime | None:
             if value is None:
                 return None
             try:
@@ -70,6 +69,6 @@ class UTCDateTime(TypeDecorator[datetime]):
                 read = None
             if read is not None and read.tzinfo is UTC:  # not a date-only quirk
                 return read
-            return generic(value) if generic else parse(value)  # type: ignore[misc]
+            return slow(value)
 
         return process
