@@ -155,7 +155,7 @@ def asset_debug(asset: Asset) -> AssetDebug:
         .order_by(Statistic.timestamp.desc()).limit(1))
     portfolio = db.session.get(Portfolio, asset.portfolio_id)
     snapshot_at = last_sample or (portfolio.last_execution if portfolio else None)
-    decided = db.session.get(AssetDecision, asset.id)
+    decided = asset.decision
     error = db.session.scalar(
         select(AuditLog).where(AuditLog.action == "trading.asset_failed",
                                AuditLog.resource == f"asset:{asset.id}")
