@@ -53,6 +53,22 @@ def commit_recorded(actor: User, action: str, kind: str, obj: Any,
         raise clash from exc
 
 
+def edited_values(obj: Any, changes: Mapping[str, Any], editable: Iterable[str],
+                  plugin_kinds: Iterable[str]) -> dict[str, Any]:
+    """``obj``'s editable values with ``changes`` applied, ready to validate whole.
+
+    A plugin switched without a config of its own starts from an empty config: the old
+    plugin's settings mean nothing to the new one.
+    """
+    values = {field: getattr(obj, field) for field in editable}
+    for kind in plugin_kinds:
+        plugin, config = f"{kind}_plugin", f"{kind}_config"
+        if plugin in changes and config not in changes and changes[plugin] != values[plugin]:
+            values[config] = {}
+    values.update(changes)
+    return values
+
+
 def refuse_unknown_fields(data: Mapping[str, Any], editable: Iterable[str]) -> None:
     """Raise ValidationFailed naming every key of ``data`` that is not an editable field."""
     unknown = sorted(set(data) - set(editable))

@@ -23,6 +23,7 @@ from lts.security import broker_secrets
 from lts.services.access import (
     check_version,
     commit_recorded,
+    edited_values,
     is_admin,
     load_owned,
     record,
@@ -162,12 +163,7 @@ def update_asset(actor: User, asset_id: int, changes: Mapping[str, Any], *,
     asset = get_asset(actor, asset_id, "update", ip=ip)
     refuse_unknown_fields(changes, EDITABLE)
     check_version(asset, expected_updated_at=expected_updated_at, if_match=if_match)
-    values = {field: getattr(asset, field) for field in EDITABLE}
-    for kind in PLUGIN_KINDS:
-        if f"{kind}_plugin" in changes and f"{kind}_config" not in changes \
-                and changes[f"{kind}_plugin"] != values[f"{kind}_plugin"]:
-            values[f"{kind}_config"] = {}
-    values.update(changes)
+    values = edited_values(asset, changes, EDITABLE, PLUGIN_KINDS)
     stored = dict(asset.broker_config or {}) if values["broker_plugin"] == asset.broker_plugin \
         else {}
     if "broker_config" not in changes:

@@ -21,6 +21,7 @@ from lts.models import Asset, Order, Portfolio, User
 from lts.services.access import (
     check_version,
     commit_recorded,
+    edited_values,
     is_admin,
     load_owned,
     record,
@@ -168,11 +169,7 @@ def update_portfolio(actor: User, portfolio_id: int, changes: Mapping[str, Any],
     portfolio = get_portfolio(actor, portfolio_id, "update", ip=ip)
     refuse_unknown_fields(changes, EDITABLE)
     check_version(portfolio, expected_updated_at=expected_updated_at, if_match=if_match)
-    values = {field: getattr(portfolio, field) for field in EDITABLE}
-    if "portfolio_plugin" in changes and "portfolio_config" not in changes \
-            and changes["portfolio_plugin"] != portfolio.portfolio_plugin:
-        values["portfolio_config"] = {}
-    values.update(changes)
+    values = edited_values(portfolio, changes, EDITABLE, ("portfolio",))
     _validate(values, portfolio.user_id, portfolio.id)
     values["name"] = values["name"].strip()
     changed = sorted(k for k in EDITABLE if values[k] != getattr(portfolio, k))
