@@ -127,6 +127,22 @@ def test_asset_plugins_are_validated_by_the_registry(db, people):
         assets.create_asset(people["bob"], p.id, {"symbol": "GBP_USD"})
 
 
+def test_switching_a_plugin_without_its_config_drops_the_old_plugins_config(db, people):
+    alice = people["alice"]
+    p = portfolios.create_portfolio(alice, {"name": "P", "total_capital": 100,
+                                            "portfolio_plugin": "inverse_volatility",
+                                            "portfolio_config": {"window": 30}})
+    p = portfolios.update_portfolio(alice, p.id, {"portfolio_plugin": "equal_weight"})
+    assert p.portfolio_config == {}
+    asset = assets.create_asset(alice, p.id, {"symbol": "EUR_USD",
+                                              "strategy_plugin": "sma_cross",
+                                              "strategy_config": {"fast": 5}})
+    kept = assets.update_asset(alice, asset.id, {"strategy_plugin": "sma_cross"})
+    assert kept.strategy_config["fast"] == 5  # the same plugin keeps its settings
+    switched = assets.update_asset(alice, asset.id, {"strategy_plugin": "prediction_threshold"})
+    assert switched.strategy_config == {}
+
+
 def test_asset_list_is_scoped(db, people):
     mine = gen_asset(gen_portfolio(people["alice"]))
     gen_asset(gen_portfolio(people["bob"]))
