@@ -15,6 +15,7 @@ from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
 from lts.config import ConfigError, ConfigSources, masked, merge_config, save_config
+from lts.models.enums import RISK_STATES
 
 
 @click.group(invoke_without_command=True)
@@ -245,3 +246,78 @@ def plugins() -> None:
         click.echo(f"{len(errors)} plugin(s) failed to load:")
         for error in errors:
             click.echo(f"  {error}")
+
+
+def _service_failure(exc: Any) -> None:
+    """Exit with a service error's message and the fields it names."""
+    details = "; ".join(f"{field} {msg}" for field, msgs in exc.fields.items()
+                        for msg in msgs)
+    _fail(f"{exc.message}: {details}" if details else exc.message)
+
+
+@lts.group("risk")
+def risk() -> None:
+    """Show or set risk states: active, reducing (closing orders only) or halted."""
+
+
+@risk.command("set")
+@click.argument("state", type=click.Choice(RISK_STATES))
+@click.option("--portfolio", "portfolio_id", type=int, metavar="ID",
+              help="Set this portfolio's state (default: the global state).")
+@click.option("--reason", default=None, help="Why; stored in the audit log.")
+@with_appcontext
+def risk_set(state: str, portfolio_id: int | None, reason: str | None) -> None:
+    """Set the global risk state, or one portfolio's with --portfolio (audited as cli)."""
+    from lts.errors import ServiceError
+    from lts.services import risk_controls
+
+    try:
+        if portfolio_id is None:
+            risk_controls.operator_set_global_risk_state(state, reason)
+            click.echo(f"Global risk state: {state}.")
+        else:
+            portfolio = risk_controls.operator_set_portfolio_risk_state(portfolio_id, state,
+                                                                        reason)
+            click.echo(f"Portfolio {portfolio.id} ({portfolio.name}): {state}.")
+    except ServiceError as exc:
+        _service_failure(exc)
+
+
+@risk.command("show")
+@with_appcontext
+def risk_show() -> None:
+    """Print the global risk state and every portfolio's, with who changed it and why."""
+    from lts.services import risk_controls
+
+    state, change, portfolios = risk_controls.risk_overview()
+    click.echo(f"global: {state}{_change_text(change)}")
+    for p in portfolios:
+        active = "" if p.is_active else " (inactive)"
+        click.echo(f"portfolio {p.id} {p.name!r} of {p.owner}: {p.state}{active}"
+                   f"{_change_text(p.change)}")
+
+
+def _change_text(change: Any) -> str:
+    """`` - set by X at T: why`` for a recorded change, else nothing."""
+    if change is None:
+        return ""
+    text = f" - set by {change.by} at {change.at.isoformat(timespec='seconds')}"
+    return f"{text}: {change.reason}" if change.reason else text
+
+
+@lts.command("cancel")
+@click.argument("order_id", type=int)
+@with_appcontext
+def cancel_command(order_id: int) -> None:
+    """Cancel a live order through its broker (audited as cli); exit 1 unless cancelled."""
+    from lts.errors import ServiceError
+    from lts.trading.cancel import cancel_order
+
+    try:
+        outcome = cancel_order(order_id, via="cli")
+        outcome.raise_unless_cancelled()
+    except ServiceError as exc:
+        _service_failure(exc)
+        return
+    click.echo(f"Order {outcome.order_id} ({outcome.client_order_id}): {outcome.before} -> "
+               f"{outcome.status}.")

@@ -97,6 +97,10 @@ _SETTINGS: tuple[Setting, ...] = (
             "Close a portfolio's positions when its kill switch trips.", runtime=True),
     Setting("kill_switch", bool, False, "Global kill switch: no order is sent while on.",
             runtime=True),
+    Setting("risk_state", str, "active",
+            "Global risk state: active trades; reducing lets only closing orders and "
+            "cancels through; halted sends no order (the same as the kill switch on).",
+            runtime=True, choices=("active", "reducing", "halted")),
     Setting("loop_paused", bool, False,
             "Pause the trading loop: ticks are skipped until it is resumed.", runtime=True),
     Setting("lease_seconds", float, 30.0,

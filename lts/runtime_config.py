@@ -67,17 +67,26 @@ def effective_settings(keys: tuple[str, ...], session: Session | None = None) ->
 
 def set_runtime_setting(key: str, value: Any, session: Session | None = None) -> Any:
     """Validate and store a runtime setting in the Config table; return the stored value."""
-    setting = SETTINGS.get(key)
-    if setting is None or not setting.runtime:
-        raise ConfigError(f"config table: key '{key}' is not a runtime setting")
-    value = validate_value(key, value, source="config table")
     session = session or db.session()
     # Read-then-write under the write lock: a deferred transaction upgraded to a write
     # after another process committed fails at once on SQLite ("database is locked").
     with write_transaction(session):
-        row = session.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
-        if row is None:
-            session.add(ConfigEntry(key=key, value=value))
-        else:
-            row.value = value
+        return stage_runtime_setting(session, key, value)
+
+
+def stage_runtime_setting(session: Session, key: str, value: Any) -> Any:
+    """Validate and write a runtime setting in the caller's (write) transaction.
+
+    For changes that must commit together, e.g. two settings and their audit row; the
+    caller opens the transaction with :func:`lts.database.write_transaction`.
+    """
+    setting = SETTINGS.get(key)
+    if setting is None or not setting.runtime:
+        raise ConfigError(f"config table: key '{key}' is not a runtime setting")
+    value = validate_value(key, value, source="config table")
+    row = session.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
+    if row is None:
+        session.add(ConfigEntry(key=key, value=value))
+    else:
+        row.value = value
     return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from lts.models.enums import RISK_STATES
 from lts.schemas.common import utc_datetime
 from lts.services.statistics import MAX_POINTS
 
@@ -117,6 +118,9 @@ class LoopStatusSchema(Schema):
     interval_minutes = fields.Float(required=True)
     paused = fields.Boolean(required=True)
     kill_switch = fields.Boolean(required=True)
+    risk_state = fields.String(required=True, validate=validate.OneOf(RISK_STATES),
+                               metadata={"description": "Global risk state (halted exactly "
+                                                        "when the kill switch is on)."})
     recent_errors = fields.Method("_errors", required=True,
                                   metadata={"type": "array", "items": {"type": "object"}})
 

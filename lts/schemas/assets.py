@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from lts.models.enums import DECISION_ACTIONS
 from lts.schemas.common import PageQuerySchema, page_schema, utc_datetime
+from lts.schemas.orders import ManualOrderResultSchema
 
 
 class DecisionSchema(Schema):
@@ -82,3 +83,16 @@ class AssetCreateSchema(_AssetFieldsSchema):
     """``POST /portfolios/<id>/assets``: ``symbol`` is required; plugins default."""
 
     symbol = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class CloseAndDeactivateSchema(Schema):
+    """``POST /assets/<id>/close-and-deactivate``: the asset, its closing orders, what is left.
+
+    ``still_open`` > 0 (a close refused or not filled yet): the asset is inactive but
+    reduce-only until flat; its positions stay marked and protected.
+    """
+
+    asset = fields.Nested(AssetSchema, required=True)
+    closes = fields.List(fields.Nested(ManualOrderResultSchema), required=True)
+    still_open = fields.Integer(required=True)
+    flat = fields.Boolean(required=True)

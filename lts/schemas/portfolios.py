@@ -75,3 +75,16 @@ class KillSwitchSchema(Schema):
     """``POST .../kill-switch``: ``on`` halts, ``off`` lets it trade again."""
 
     on = fields.Boolean(required=True)
+
+
+class RiskStateSchema(Schema):
+    """``PUT .../risk-state``: the state to set and, optionally, why (kept in the audit)."""
+
+    state = fields.String(required=True, validate=validate.OneOf(RISK_STATES),
+                          metadata={"description": "active: trade; reducing: only closing "
+                                                   "orders and cancels; halted: no order "
+                                                   "(marks, protective fills and cancels "
+                                                   "go on)."})
+    reason = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(max=500),
+                           metadata={"description": "Why; stored in the audit log."})

@@ -3,23 +3,27 @@
 Plugin names and configs are validated through the registry; secret fields of
 ``broker_config`` are encrypted before they are stored and masked on the way out
 (:func:`public_broker_config`). An asset with orders cannot be deleted: it is
-deactivated instead, so trading history is never lost.
+deactivated instead, so trading history is never lost. Deactivating an asset that
+holds a position leaves it reduce-only until flat; :func:`close_and_deactivate` closes
+first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
 from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
-from lts.models import Asset, Order, Portfolio, User
+from lts.models import Asset, Order, Portfolio, Position, User
 from lts.plugins.registry import UnknownPlugin
 from lts.security import broker_secrets
+from lts.services import positions
 from lts.services.access import (
     check_version,
     commit_recorded,
@@ -29,6 +33,7 @@ from lts.services.access import (
     record,
     refuse_unknown_fields,
 )
+from lts.services.orders import ManualOrderResult
 from lts.services.pagination import Page, paginate
 from lts.services.plugin_validation import check_plugin, registry
 from lts.services.portfolios import get_portfolio
@@ -201,3 +206,58 @@ def delete_asset(actor: User, asset_id: int, *, expected_updated_at: datetime | 
     db.session.delete(asset)
     db.session.flush()
     record(actor, "asset.delete", f"asset:{asset_id}", {"symbol": symbol}, ip=ip)
+
+
+def open_position_counts(asset_ids: Iterable[int]) -> dict[int, int]:
+    """How many open positions each asset holds (assets without any are left out).
+
+    An inactive asset that still holds one is reduce-only until it is flat (SPEC 2a):
+    pages say so and offer "close and deactivate".
+    """
+    ids = list(asset_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(select(Position.asset_id, func.count(Position.id))
+                              .where(Position.asset_id.in_(ids), Position.status == "open")
+                              .group_by(Position.asset_id)).all()
+    return {int(asset_id): int(count) for asset_id, count in rows}
+
+
+@dataclass(frozen=True)
+class CloseAndDeactivate:
+    """An asset after "close and deactivate": the closing orders sent, and what is left."""
+
+    asset: Asset
+    closes: list[ManualOrderResult]
+    still_open: int
+
+    @property
+    def flat(self) -> bool:
+        """Whether no position of the asset is open any more (else it is reduce-only)."""
+        return self.still_open == 0
+
+
+def close_and_deactivate(actor: User, asset_id: int, *, now: datetime | None = None,
+                         ip: str | None = None) -> CloseAndDeactivate:
+    """Close the asset's open positions at market, then deactivate it (owner or admin).
+
+    Each close takes the path of ``POST /positions/<id>/close`` (risk checks, the
+    ``pending`` row first, audit). The asset is deactivated even when a close is refused
+    or still pending: it is then reduce-only until flat, which is safer than trading on.
+    """
+    asset = get_asset(actor, asset_id, "update", ip=ip)
+    position_ids = list(db.session.scalars(
+        select(Position.id).where(Position.asset_id == asset.id, Position.status == "open")
+        .order_by(Position.id)))
+    closes = []
+    for position_id in position_ids:
+        try:
+            closes.append(positions.close_position(actor, position_id, now=now, ip=ip))
+        except ValidationFailed:
+            continue  # closed meanwhile (a stop, another request): nothing left to do
+    asset = update_asset(actor, asset_id, {"is_active": False}, ip=ip)
+    still_open = open_position_counts([asset.id]).get(asset.id, 0)
+    record(actor, "asset.close_and_deactivate", f"asset:{asset.id}",
+           {"closing_orders": [c.client_order_id for c in closes],
+            "statuses": [c.status for c in closes], "still_open": still_open}, ip=ip)
+    return CloseAndDeactivate(asset=asset, closes=closes, still_open=still_open)

@@ -1,8 +1,8 @@
 """The trading loop seen and steered by people: status for all, control for admins.
 
 Status is read from the database (any worker can answer). Ticking now, pausing and
-resuming are admin actions, audited. The per-portfolio kill switch is
-:func:`lts.services.portfolios.set_kill_switch` (owners and admins).
+resuming are admin actions, audited, and so is the global risk state (see
+:mod:`lts.services.risk_controls`, which also sets a portfolio's state).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from sqlalchemy import update
 from lts.errors import Conflict, ServiceError, ValidationFailed
 from lts.extensions import db
 from lts.models import Portfolio, User
+from lts.services import risk_controls
 from lts.services.access import is_admin, load_owned, record, require_admin
 from lts.trading.clock import system_clock
 from lts.trading.loop import run_tick
-from lts.trading.status import LoopStatus, loop_status, set_kill_switch, set_paused
+from lts.trading.status import LoopStatus, loop_status, set_paused
 
 
 def get_status(actor: User, now: datetime | None = None) -> LoopStatus:
@@ -110,10 +111,20 @@ def resume(actor: User, *, ip: str | None = None) -> LoopStatus:
 
 
 def set_global_kill_switch(actor: User, on: bool, *, ip: str | None = None) -> LoopStatus:
-    """Turn the global kill switch on or off (admins): no order is sent while on."""
+    """Turn the global kill switch on or off (admins): no order is sent while on.
+
+    The kill switch is the global risk state ``halted``; off means ``active`` again.
+    """
     require_admin(actor, "loop.kill_switch", ip=ip)
     if not isinstance(on, bool):
         raise ValidationFailed("invalid kill switch", {"on": ["must be true or false"]})
-    set_kill_switch(on)
-    record(actor, "loop.kill_switch", "loop", {"on": on}, ip=ip)
+    risk_controls.set_global_risk_state(actor, "halted" if on else "active", ip=ip,
+                                        action="loop.kill_switch")
+    return get_status(actor)
+
+
+def set_global_risk_state(actor: User, state: Any, reason: Any = None, *,
+                          ip: str | None = None) -> LoopStatus:
+    """Set the global risk state (admins), audited with the reason; the new status."""
+    risk_controls.set_global_risk_state(actor, state, reason, ip=ip)
     return get_status(actor)

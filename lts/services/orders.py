@@ -1,4 +1,4 @@
-"""Orders: filtered, paginated lists, one order, and manual orders.
+"""Orders: filtered, paginated lists, one order, manual orders and cancels.
 
 Manual orders go through :mod:`lts.trading.manual`, the engine's own path: the row is
 written ``pending`` with its ``client_order_id`` before the broker is called, the same
@@ -20,7 +20,7 @@ from lts.models import Asset, Order, Portfolio, User
 from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
 from lts.services.access import is_admin, load_owned, record
 from lts.services.pagination import Page, PageQuery, page_query, run_page
-from lts.trading import manual
+from lts.trading import cancel, manual
 from lts.trading.orders import PlacedOrder
 
 
@@ -225,3 +225,27 @@ def place_manual_order(actor: User, asset_id: int, *, side: str, quantity: float
             "rejected_by": result.rejected_by, "side": side, "order_type": order_type},
            result.outcome, ip=ip)
     return result
+
+
+def cancel_order(actor: User, order_id: int, *, via: str = "api", now: datetime | None = None,
+                 ip: str | None = None) -> Order:
+    """Cancel one of the actor's live orders through its broker; the order as it ends.
+
+    Allowed in every risk state. A refusal before anything is sent (the order is
+    pending, or already filled/cancelled/rejected) is a 409 naming why, audited as
+    denied; so is a broker that kept the order live or filled it first. A broker that
+    did not answer is a 502: the cancel is safe to send again.
+    """
+    order = load_owned(Order, order_id, actor, "cancel", ip=ip)
+    try:
+        cancel.check_cancellable(order.id, order.status)
+    except Conflict as exc:
+        record(actor, "order.cancel", f"order:{order.id}",
+               {"client_order_id": order.client_order_id, "status": order.status,
+                "refused": exc.code, "via": via}, "denied", ip=ip)
+        raise
+    db.session.commit()  # the engine path refuses an open transaction
+    outcome = cancel.cancel_order(order.id, user_id=actor.id, via=via, ip=ip, now=now)
+    db.session.expire_all()
+    outcome.raise_unless_cancelled()
+    return db.session.get(Order, order_id)  # type: ignore[return-value]

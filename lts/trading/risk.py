@@ -19,7 +19,8 @@ from lts.trading.errors import RiskRejected
 from lts.trading.order_state import OPEN_STATUSES
 from lts.trading.positions import OPEN_BY_ASSET
 
-RISK_SETTING_KEYS = ("kill_switch", "max_order_notional", "max_orders_per_minute")
+RISK_SETTING_KEYS = ("kill_switch", "risk_state", "max_order_notional",
+                     "max_orders_per_minute")
 # Float noise must not turn "exactly the allocation" into a rejection.
 _TOLERANCE = 1e-9
 
@@ -31,13 +32,27 @@ class RiskLimits:
     kill_switch: bool = False
     max_order_notional: float | None = None
     max_orders_per_minute: int = 60
+    global_state: str = "active"
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> RiskLimits:
-        """Build from effective settings."""
-        return cls(kill_switch=bool(settings["kill_switch"]),
+        """Build from effective settings; the kill switch and ``risk_state`` agree on halted."""
+        state = global_risk_state(settings)
+        return cls(kill_switch=state == "halted",
                    max_order_notional=settings["max_order_notional"],
-                   max_orders_per_minute=int(settings["max_orders_per_minute"]))
+                   max_orders_per_minute=int(settings["max_orders_per_minute"]),
+                   global_state=state)
+
+
+def global_risk_state(settings: Mapping[str, Any]) -> str:
+    """The global risk state from the ``kill_switch`` and ``risk_state`` settings.
+
+    Two keys because ``kill_switch`` predates the risk states and stays settable on its
+    own (config files, the admin config page): either one saying halted means halted.
+    """
+    if settings.get("kill_switch"):
+        return "halted"
+    return str(settings.get("risk_state") or "active")
 
 
 @dataclass(frozen=True)
@@ -120,8 +135,9 @@ def load_subject(connection: Connection, asset_id: int, now: datetime) -> RiskSu
 def check_order(subject: RiskSubject, order: OrderCheck, limits: RiskLimits) -> None:
     """Raise RiskRejected naming the first check ``order`` fails.
 
-    Closing orders reduce risk, so they pass ``reducing`` and the size limits; only a
-    halted portfolio or the global kill switch stops them, and flatten orders sent by
+    Closing orders reduce risk, so they pass ``reducing`` (the portfolio's or the global
+    one) and the size limits; only a halted portfolio or the global kill switch (global
+    ``halted``) stops them, and flatten orders sent by
     the kill switch itself pass even those.
     """
     portfolio_id = subject.portfolio_id
@@ -131,6 +147,9 @@ def check_order(subject: RiskSubject, order: OrderCheck, limits: RiskLimits) -> 
         raise RiskRejected("risk_state", f"portfolio {portfolio_id} is halted")
     if order.closing:
         return
+    if limits.global_state == "reducing":
+        raise RiskRejected("risk_state", "the global risk state is reducing: only closing "
+                                         "orders pass")
     if subject.risk_state == "reducing":
         raise RiskRejected("risk_state",
                            f"portfolio {portfolio_id} is reducing: only closing orders pass")

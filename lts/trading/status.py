@@ -18,6 +18,7 @@ from lts.models import AuditLog, Statistic
 from lts.runtime_config import effective_settings, set_runtime_setting
 from lts.trading import statistics
 from lts.trading.lease import current_holder
+from lts.trading.risk import global_risk_state
 
 ERROR_ACTIONS = ("trading.asset_failed", "trading.portfolio_failed", "loop.tick_failed")
 
@@ -35,12 +36,15 @@ class LoopStatus:
     paused: bool
     kill_switch: bool
     recent_errors: tuple[dict[str, Any], ...]
+    risk_state: str = "active"
 
 
 def loop_status(now: datetime, error_limit: int = 10) -> LoopStatus:
     """Collect the loop status at ``now``."""
     session = db.session()
-    settings = effective_settings(("global_latency", "loop_paused", "kill_switch"), session)
+    settings = effective_settings(("global_latency", "loop_paused", "kill_switch",
+                                   "risk_state"), session)
+    risk_state = global_risk_state(settings)
     lease = current_holder(session, now)
     last = session.execute(
         select(Statistic.timestamp, Statistic.value)
@@ -58,7 +62,8 @@ def loop_status(now: datetime, error_limit: int = 10) -> LoopStatus:
         next_tick_at=(last.timestamp + timedelta(minutes=interval)) if last else None,
         interval_minutes=interval,
         paused=bool(settings["loop_paused"]),
-        kill_switch=bool(settings["kill_switch"]),
+        kill_switch=risk_state == "halted",
+        risk_state=risk_state,
         recent_errors=tuple({"at": e.timestamp, "action": e.action, "resource": e.resource,
                              **(e.details or {})} for e in errors),
     )
@@ -67,8 +72,3 @@ def loop_status(now: datetime, error_limit: int = 10) -> LoopStatus:
 def set_paused(paused: bool) -> None:
     """Pause or resume the loop (every process sees it at its next scheduled tick)."""
     set_runtime_setting("loop_paused", paused)
-
-
-def set_kill_switch(on: bool) -> None:
-    """Turn the global kill switch on or off."""
-    set_runtime_setting("kill_switch", on)

@@ -63,6 +63,15 @@ OBJECT_ROUTES: list[ObjectRoute] = [
     ObjectRoute("order", "GET", "/api/v1/orders/{id}", "read"),
     ObjectRoute("position", "GET", "/api/v1/positions/{id}", "read"),
     ObjectRoute("position", "POST", "/api/v1/positions/{id}/close", "close"),
+    # Risk states, cancels, close and deactivate (issue 10)
+    ObjectRoute("portfolio", "PUT", "/api/v1/portfolios/{id}/risk-state", "update",
+                json={"state": "halted", "reason": "taken over"}),
+    ObjectRoute("order", "DELETE", "/api/v1/orders/{id}", "cancel"),
+    ObjectRoute("order", "POST", "/api/v1/orders/{id}/cancel", "cancel"),
+    ObjectRoute("asset", "POST", "/api/v1/assets/{id}/close-and-deactivate", "update"),
+    ObjectRoute("portfolio", "POST", "/portfolios/{id}/risk-state", "update", via="page"),
+    ObjectRoute("order", "POST", "/orders/{id}/cancel", "cancel", via="page"),
+    ObjectRoute("asset", "POST", "/assets/{id}/close-and-deactivate", "update", via="page"),
     # Dashboard pages (issue 6)
     *[ObjectRoute("portfolio", method, url, action, via="page") for method, url, action in (
         ("GET", "/portfolios/{id}", "read"),

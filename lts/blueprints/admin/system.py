@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from lts.blueprints.admin import bp
 from lts.blueprints.dashboard.htmx import hx_redirect, render_page, render_partial
 from lts.blueprints.dashboard.routes import actor
+from lts.blueprints.portfolios.routes import submitted_reason
 from lts.errors import ServiceError
 from lts.security.authz import client_ip, is_htmx_request, role_required
 from lts.services import config_admin, loop_control, plugin_catalog
@@ -77,6 +78,15 @@ def plugins() -> ResponseReturnValue:
                        load_errors=plugin_catalog.load_errors(actor(), ip=client_ip()))
 
 
+GLOBAL_STATES = {"risk-active": "active", "risk-reducing": "reducing",
+                 "risk-halted": "halted"}
+GLOBAL_STATE_DONE = {
+    "active": "Global risk state active: every portfolio may trade.",
+    "reducing": "Global risk state REDUCING: only closing orders and cancels are sent.",
+    "halted": "Global risk state HALTED: no order is sent.",
+}
+
+
 @bp.get("/loop")
 @role_required("admin")
 def loop() -> ResponseReturnValue:
@@ -88,7 +98,7 @@ def loop() -> ResponseReturnValue:
 @bp.post("/loop/<action>")
 @role_required("admin")
 def loop_action(action: str) -> ResponseReturnValue:
-    """Pause, resume, kill switch on/off or tick now; answers with the controls card."""
+    """Pause, resume, risk state, kill switch on/off or tick now; answers with the card."""
     who, ip = actor(), client_ip()
     report = None
     try:
@@ -102,6 +112,11 @@ def loop_action(action: str) -> ResponseReturnValue:
             loop_control.set_global_kill_switch(who, action == "kill-on", ip=ip)
             flash("Global kill switch ON: no order is sent." if action == "kill-on"
                   else "Global kill switch off.", "warning" if action == "kill-on" else "success")
+        elif action in GLOBAL_STATES:
+            loop_control.set_global_risk_state(who, GLOBAL_STATES[action],
+                                               submitted_reason(), ip=ip)
+            flash(GLOBAL_STATE_DONE[GLOBAL_STATES[action]],
+                  "success" if action == "risk-active" else "warning")
         elif action == "tick":
             report = loop_control.tick_now(who, ip=ip)
             flash(f"Tick done in {report['duration_seconds']:.2f} s: "

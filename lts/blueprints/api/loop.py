@@ -1,4 +1,4 @@
-"""``/api/v1/loop``: status for everyone, tick/pause/resume/kill switch for admins."""
+"""``/api/v1/loop``: status for everyone; tick, pause/resume, risk state, kill switch: admins."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from lts.blueprints.api import bp
 from lts.blueprints.api._common import actor
 from lts.schemas.admin import LoopStatusSchema, TickResultSchema
-from lts.schemas.portfolios import KillSwitchSchema
+from lts.schemas.portfolios import KillSwitchSchema, RiskStateSchema
 from lts.security.authz import client_ip, role_required
 from lts.services import loop_control
 
@@ -50,3 +50,16 @@ def loop_resume() -> Any:
 def loop_kill_switch(data: dict[str, Any]) -> Any:
     """Turn the global kill switch on or off: no order is sent while it is on."""
     return loop_control.set_global_kill_switch(actor(), data["on"], ip=client_ip())
+
+
+@bp.put("/loop/risk-state")
+@role_required("admin")
+@bp.arguments(RiskStateSchema)
+@bp.response(200, LoopStatusSchema)
+def loop_risk_state(data: dict[str, Any]) -> Any:
+    """Set the global risk state: ``reducing`` lets only closing orders and cancels through.
+
+    ``halted`` is the global kill switch; the reason is kept in the audit log.
+    """
+    return loop_control.set_global_risk_state(actor(), data["state"], data["reason"],
+                                              ip=client_ip())

@@ -73,3 +73,22 @@ def get_position(position_id: int) -> Any:
 def close_position(position_id: int) -> Any:
     """Close an open position at market through its broker."""
     return positions.close_position(actor(), position_id, ip=client_ip())
+
+
+@bp.delete("/orders/<int:order_id>")
+@bp.response(200, OrderSchema)
+def cancel_order(order_id: int) -> Any:
+    """Cancel a live order (submitted, partially filled or unknown) through its broker.
+
+    Allowed in every risk state. 409 ``order_not_cancellable`` when it is filled or
+    otherwise final, ``order_in_flight`` while it is pending, ``cancel_refused`` when the
+    broker keeps it; 502 ``broker_unavailable`` when the broker did not answer (retry).
+    """
+    return orders.cancel_order(actor(), order_id, ip=client_ip())
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@bp.response(200, OrderSchema)
+def cancel_order_post(order_id: int) -> Any:
+    """The same as ``DELETE /orders/<id>``, for clients that only send POST."""
+    return orders.cancel_order(actor(), order_id, ip=client_ip())

@@ -15,6 +15,7 @@ from lts.schemas.assets import (
     AssetQuerySchema,
     AssetSchema,
     AssetUpdateSchema,
+    CloseAndDeactivateSchema,
 )
 from lts.schemas.portfolios import (
     KillSwitchSchema,
@@ -23,9 +24,10 @@ from lts.schemas.portfolios import (
     PortfolioQuerySchema,
     PortfolioSchema,
     PortfolioUpdateSchema,
+    RiskStateSchema,
 )
 from lts.security.authz import client_ip
-from lts.services import assets, loop_control, portfolios
+from lts.services import assets, loop_control, portfolios, risk_controls
 
 
 @bp.get("/portfolios")
@@ -87,6 +89,19 @@ def portfolio_kill_switch(data: dict[str, Any], portfolio_id: int) -> Any:
                                                 ip=client_ip()))
 
 
+@bp.put("/portfolios/<int:portfolio_id>/risk-state")
+@bp.arguments(RiskStateSchema)
+@bp.response(200, PortfolioSchema)
+def portfolio_risk_state(data: dict[str, Any], portfolio_id: int) -> Any:
+    """Set the portfolio's risk state (owner or admin); the reason is kept in the audit log.
+
+    ``reducing`` lets only closing orders and cancels through; ``halted`` sends no order
+    while marks, protective fills and cancels go on.
+    """
+    return with_etag(risk_controls.set_portfolio_risk_state(
+        actor(), portfolio_id, data["state"], data["reason"], ip=client_ip()))
+
+
 @bp.post("/portfolios/<int:portfolio_id>/run")
 @bp.response(200, TickResultSchema)
 def run_portfolio(portfolio_id: int) -> Any:
@@ -129,6 +144,18 @@ def update_asset(data: dict[str, Any], asset_id: int) -> Any:
     asset = assets.update_asset(actor(), asset_id, data, expected_updated_at=expected,
                                 if_match=if_match(), ip=client_ip())
     return with_etag(asset)
+
+
+@bp.post("/assets/<int:asset_id>/close-and-deactivate")
+@bp.response(200, CloseAndDeactivateSchema)
+def close_and_deactivate_asset(asset_id: int) -> Any:
+    """Close the asset's open positions at market, then deactivate it.
+
+    Each close is a manual closing order (as ``POST /positions/<id>/close``). When one
+    is refused or not filled, the asset is still deactivated and stays reduce-only
+    until flat (``still_open``).
+    """
+    return assets.close_and_deactivate(actor(), asset_id, ip=client_ip())
 
 
 @bp.delete("/assets/<int:asset_id>")

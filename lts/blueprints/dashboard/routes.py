@@ -108,6 +108,26 @@ def close_position(position_id: int) -> ResponseReturnValue:
                     else url_for("dashboard.positions"))
 
 
+@bp.post("/orders/<int:order_id>/cancel")
+def cancel_order(order_id: int) -> ResponseReturnValue:
+    """Cancel a live order through its broker (the same service as the API)."""
+    try:
+        order = orders.cancel_order(actor(), order_id, via="dashboard", ip=client_ip())
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash(f"Order not cancelled: {exc.message}", "danger")
+    else:
+        flash(f"Order {order.client_order_id} cancelled.", "success")
+    if is_htmx_request():
+        order = orders.get_order(actor(), order_id)
+        return render_partial("partials/_order_row.html", order=order,
+                              show_asset=request.form.get("show_asset") != "0"), 200, {
+                                  "HX-Trigger": "lts-orders-changed"}
+    return redirect(request.referrer if _same_site(request.referrer)
+                    else url_for("dashboard.orders"))
+
+
 def _same_site(url: str | None) -> bool:
     """Whether ``url`` (a Referer) points at this site."""
     return bool(url) and url.startswith(request.host_url)  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from typing import Any
 from flask import abort, flash, request, url_for
 from flask.typing import ResponseReturnValue
 
-from lts.blueprints.dashboard.htmx import hx_redirect, render_page, render_partial
+from lts.blueprints.dashboard.htmx import hx_redirect, hx_target, render_page, render_partial
 from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios import bp
 from lts.blueprints.portfolios.forms import (
@@ -187,6 +187,34 @@ def toggle_asset(asset_id: int) -> ResponseReturnValue:
         "Asset {symbol} " + ("activated." if active else "deactivated."))
 
 
+@bp.post("/assets/<int:asset_id>/close-and-deactivate")
+def close_and_deactivate(asset_id: int) -> ResponseReturnValue:
+    """Close the asset's open positions at market, then deactivate it (same service as the API).
+
+    From the portfolio page (``HX-Target: portfolio-assets``) the answer is the assets
+    card; from the asset page, a reload of that page.
+    """
+    asset = _load_asset(asset_id)
+    portfolio_id = asset.portfolio_id
+    try:
+        result = assets.close_and_deactivate(actor(), asset_id, ip=client_ip())
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        refused = [c for c in result.closes if c.rejected_by]
+        if result.flat:
+            flash(f"{asset.symbol}: position(s) closed and asset deactivated.", "success")
+        else:
+            why = "; ".join(c.message for c in refused if c.message)
+            flash(f"{asset.symbol} deactivated but still holds {result.still_open} open "
+                  f"position(s): reduce-only until flat{': ' + why if why else '.'}", "warning")
+    if hx_target() == "portfolio-assets":
+        return _assets_card(portfolio_id)
+    return hx_redirect(url_for("portfolios.asset_detail", asset_id=asset_id))
+
+
 # ------------------------------------------------------------------- asset page
 
 ASSET_PARTIALS = {
@@ -212,6 +240,7 @@ def _asset_context(asset: Asset, form: ManualOrderForm | None = None,
         "positions": positions.list_positions(who, asset_id=asset.id, per_page=20).items,
         "order_form": form or ManualOrderForm(formdata=None),
         "broker_config": assets.public_broker_config(asset),
+        "open_positions": assets.open_position_counts([asset.id]).get(asset.id, 0),
         "now": now,
         "poll_url": url_for("portfolios.asset_detail", asset_id=asset.id),
     }

@@ -22,7 +22,14 @@ from lts.models import Portfolio
 from lts.plugins.base import PLUGIN_KINDS
 from lts.runtime_config import effective_setting
 from lts.security.authz import client_ip, is_htmx_request
-from lts.services import assets, dashboard_queries, loop_control, portfolios, statistics
+from lts.services import (
+    assets,
+    dashboard_queries,
+    loop_control,
+    portfolios,
+    risk_controls,
+    statistics,
+)
 from lts.services.access import is_admin
 from lts.services.overview import PortfolioFigures, equity_key, portfolio_figures
 from lts.services.plugin_forms import (
@@ -245,6 +252,28 @@ def kill_switch(portfolio_id: int) -> ResponseReturnValue:
         else "Kill switch off: the portfolio trades again.")
 
 
+RISK_STATE_DONE = {
+    "active": "The portfolio trades again.",
+    "reducing": "Reducing: only closing orders and cancels are sent for this portfolio.",
+    "halted": "Halted: no order is sent for this portfolio; marks and protective fills "
+              "go on.",
+}
+
+
+def submitted_reason() -> str | None:
+    """The reason typed for a risk action: the form's ``reason`` or htmx's prompt answer."""
+    return request.form.get("reason") or request.headers.get("HX-Prompt") or None
+
+
+@bp.post("/portfolios/<int:portfolio_id>/risk-state")
+def risk_state(portfolio_id: int) -> ResponseReturnValue:
+    """Set the portfolio's risk state (``state``) with an optional ``reason``."""
+    state = request.form.get("state", "")
+    return _action(portfolio_id, lambda: risk_controls.set_portfolio_risk_state(
+        actor(), portfolio_id, state, submitted_reason(), ip=client_ip()),
+        RISK_STATE_DONE.get(state, ""))
+
+
 @bp.post("/portfolios/<int:portfolio_id>/run")
 def run_now(portfolio_id: int) -> ResponseReturnValue:
     """Make the portfolio due and run a tick now (its owner or an admin)."""
@@ -297,12 +326,14 @@ def detail_context(portfolio: Portfolio) -> dict[str, Any]:
         "fig": portfolio_figures([portfolio.id]).get(
             portfolio.id, PortfolioFigures(portfolio.total_capital, 0.0, 0.0)),
         "assets": list(portfolio.assets),
+        "open_positions": assets.open_position_counts(a.id for a in portfolio.assets),
         "allocation": dashboard_queries.allocation(portfolio),
         "equity": [{"t": ts.isoformat(), "v": round(v, 2)} for ts, v in series.points],
         "orders": orders.list_orders(who, portfolio_id=portfolio.id, per_page=20).items,
         "positions": positions.list_positions(who, portfolio_id=portfolio.id, status="open",
                                               per_page=50).items,
         "is_admin": is_admin(who),
+        "risk_change": risk_controls.last_changes([portfolio.id]).get(portfolio.id),
         "now": system_clock(),
         "poll_url": url_for("portfolios.detail", portfolio_id=portfolio.id),
     }
