@@ -98,9 +98,10 @@ def _apply_portfolio_state(actor: User | None, portfolio: Portfolio, state: str,
     audited ``from`` is what this change replaced, even with the engine halting the
     portfolio at the same moment.
     """
-    with write_transaction(db.session):
-        before = db.session.scalar(select(Portfolio.risk_state)
-                                   .where(Portfolio.id == portfolio.id).with_for_update())
+    session = db.session()
+    with write_transaction(session):
+        before = session.scalar(select(Portfolio.risk_state)
+                                .where(Portfolio.id == portfolio.id).with_for_update())
         portfolio.risk_state = state
         record(actor, "portfolio.risk_state", f"portfolio:{portfolio.id}",
                {"from": before, "to": state, "reason": reason, "by": _who(actor)},
