@@ -237,15 +237,18 @@ def cancel_order(actor: User, order_id: int, *, via: str = "api", now: datetime 
     did not answer is a 502: the cancel is safe to send again.
     """
     order = load_owned(Order, order_id, actor, "cancel", ip=ip)
+    coid, status = order.client_order_id, order.status
+    # End the read first: the audit row (or the cancel's own writes) then start a write
+    # transaction of their own instead of upgrading a stale SQLite reader.
+    db.session.commit()
     try:
-        cancel.check_cancellable(order.id, order.status)
+        cancel.check_cancellable(order_id, status)
     except Conflict as exc:
-        record(actor, "order.cancel", f"order:{order.id}",
-               {"client_order_id": order.client_order_id, "status": order.status,
-                "refused": exc.code, "via": via}, "denied", ip=ip)
+        record(actor, "order.cancel", f"order:{order_id}",
+               {"client_order_id": coid, "status": status, "refused": exc.code, "via": via},
+               "denied", ip=ip)
         raise
-    db.session.commit()  # the engine path refuses an open transaction
-    outcome = cancel.cancel_order(order.id, user_id=actor.id, via=via, ip=ip, now=now)
+    outcome = cancel.cancel_order(order_id, user_id=actor.id, via=via, ip=ip, now=now)
     db.session.expire_all()
     outcome.raise_unless_cancelled()
     return db.session.get(Order, order_id)  # type: ignore[return-value]

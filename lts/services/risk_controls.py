@@ -156,36 +156,39 @@ def last_changes(portfolio_ids: Iterable[int]) -> dict[int, RiskChange]:
     if not resources:
         return {}
     rows = db.session.execute(
-        select(AuditLog.resource, AuditLog.details, AuditLog.timestamp, AuditLog.user_id)
+        select(AuditLog.resource, AuditLog.details, AuditLog.timestamp, User.username)
+        .outerjoin(User, User.id == AuditLog.user_id)
         .where(AuditLog.action.in_(PORTFOLIO_ACTIONS),
                AuditLog.resource.in_(list(resources)), AuditLog.outcome == "ok")
         .order_by(AuditLog.id.desc())).all()
     changes: dict[int, RiskChange] = {}
-    for resource, details, at, user_id in rows:
+    for resource, details, at, username in rows:
         pid = resources[resource]
         if pid not in changes:
-            changes[pid] = _change_of(details or {}, at, user_id)
+            changes[pid] = _change_of(details or {}, at, username)
     return changes
 
 
 def last_global_change() -> RiskChange | None:
     """The last recorded change of the global risk state (or kill switch), if any."""
     row = db.session.execute(
-        select(AuditLog.details, AuditLog.timestamp, AuditLog.user_id)
+        select(AuditLog.details, AuditLog.timestamp, User.username)
+        .outerjoin(User, User.id == AuditLog.user_id)
         .where(AuditLog.action.in_(GLOBAL_ACTIONS), AuditLog.outcome == "ok")
         .order_by(AuditLog.id.desc()).limit(1)).first()
     return _change_of(row[0] or {}, row[1], row[2]) if row else None
 
 
-def _change_of(details: dict[str, Any], at: datetime, user_id: int | None) -> RiskChange:
-    """Read a change from an audit row, older kill-switch rows and engine trips included."""
+def _change_of(details: dict[str, Any], at: datetime, username: str | None) -> RiskChange:
+    """Read a change from an audit row, older kill-switch rows and engine trips included.
+
+    Rows written before risk states had ``by`` (the kill-switch endpoints' own rows
+    still lack it) name their user; rows without a user are the engine's.
+    """
     state = details.get("to")
     if state is None and "on" in details:
         state = "halted" if details["on"] else "active"
-    by = details.get("by")
-    if by is None:
-        by = "the engine" if details.get("trigger") else (
-            f"user {user_id}" if user_id is not None else "LTS")
+    by = details.get("by") or username or "the engine"
     reason = details.get("reason") or ""
     if not reason and details.get("trigger"):
         reason = f"{details['trigger']} tripped"

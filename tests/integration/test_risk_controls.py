@@ -246,6 +246,8 @@ def test_admin_sets_global_reducing_from_the_loop_page(client, login_as):
     ).get_data(as_text=True)
     assert 'id="loop-controls"' in html and "Resume trading (global)" in html
     assert "reducing: closing orders only" in html
+    assert "set by root: data feed flaky" in html
+    assert "set by root: data feed flaky" in client.get("/admin/loop").get_data(as_text=True)
     assert _audits("loop.risk_state")[0].details["reason"] == "data feed flaky"
     html = client.post("/admin/loop/risk-active", headers={
         "HX-Request": "true", "X-CSRFToken": token}).get_data(as_text=True)
@@ -258,3 +260,28 @@ def test_users_cannot_set_the_global_state_from_the_loop_page(client, alice, log
     response = client.post("/admin/loop/risk-halted", headers={"X-CSRFToken": token})
     assert response.status_code in (302, 403)
     assert effective_settings(("risk_state",))["risk_state"] == "active"
+
+
+def test_the_header_names_who_halted_the_portfolio_kill_switch_and_engine_alike(
+        client, alice, login_as):
+    from lts.models.types import utcnow
+
+    portfolio = gen_portfolio(alice)
+    login_as(alice)
+    page = f"/portfolios/{portfolio.id}"
+    token = csrf_from(client.get(page).get_data(as_text=True))
+    headers = {"HX-Request": "true", "HX-Target": "portfolio-header", "X-CSRFToken": token}
+    html = client.post(f"{page}/kill-switch", data={"on": "1"},
+                       headers=headers).get_data(as_text=True)
+    assert "Halted since" in html and "set by alice" in html
+    client.post(f"{page}/kill-switch", data={"on": "0"}, headers=headers)
+    # The engine's drawdown trip writes its own row: no user, the trigger named.
+    database.session.add(AuditLog(
+        action="portfolio.kill_switch", resource=f"portfolio:{portfolio.id}",
+        timestamp=utcnow(), outcome="ok",
+        details={"trigger": "max_drawdown_pct", "drawdown_pct": 31.0, "limit_pct": 30.0}))
+    database.session.get(Portfolio, portfolio.id).risk_state = "halted"
+    database.session.commit()
+    html = client.get(page, headers={"HX-Request": "true", "HX-Target": "portfolio-header"}
+                      ).get_data(as_text=True)
+    assert "set by the engine: max_drawdown_pct tripped" in html

@@ -18,7 +18,7 @@ from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios.routes import submitted_reason
 from lts.errors import ServiceError
 from lts.security.authz import client_ip, is_htmx_request, role_required
-from lts.services import config_admin, loop_control, plugin_catalog
+from lts.services import config_admin, loop_control, plugin_catalog, risk_controls
 
 
 def split_items(items: list[Any]) -> dict[str, list[Any]]:
@@ -92,7 +92,8 @@ GLOBAL_STATE_DONE = {
 def loop() -> ResponseReturnValue:
     """Loop status with pause/resume, global kill switch and "tick now"."""
     return render_page("admin/loop.html", {"loop-controls": "partials/_loop_controls.html"},
-                       status=200, loop=loop_control.get_status(actor()), report=None)
+                       status=200, loop=loop_control.get_status(actor()), report=None,
+                       risk_change=risk_controls.last_global_change())
 
 
 @bp.post("/loop/<action>")
@@ -128,6 +129,7 @@ def loop_action(action: str) -> ResponseReturnValue:
         flash(exc.message, "danger")
     if is_htmx_request():
         return render_partial("partials/_loop_controls.html", poll_url=url_for("admin.loop"),
-                              loop=loop_control.get_status(who), report=report), 200, {
+                              loop=loop_control.get_status(who), report=report,
+                              risk_change=risk_controls.last_global_change()), 200, {
                                   "HX-Trigger": "lts-orders-changed"}
     return hx_redirect(url_for("admin.loop"))
