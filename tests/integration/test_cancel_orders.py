@@ -65,12 +65,12 @@ def _resting(client, headers, asset_id: int) -> dict:
 
 
 def _order(order_id: int) -> Order:
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     return database.session.get(Order, order_id)
 
 
 def _audits(order_id: int) -> list[AuditLog]:
-    database.session.expire_all()
+    database.session.commit()
     return list(database.session.scalars(select(AuditLog).where(
         AuditLog.resource == f"order:{order_id}").order_by(AuditLog.id)))
 
@@ -243,3 +243,33 @@ def test_the_orders_page_cancel_button_swaps_the_row(client, alice, as_alice, lo
     # The asset page offers no button for a terminal order any more.
     asset_page = client.get(f"/assets/{asset.id}").get_data(as_text=True)
     assert f'/orders/{order["id"]}/cancel' not in asset_page
+
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+def test_concurrent_cancels_of_one_order_cancel_it_once_and_never_5xx(app, client, alice,
+                                                                      as_alice):
+    import threading
+
+    asset = gen_asset(gen_portfolio(alice), "EUR_USD", allocated_capital=10_000.0)
+    order = _resting(client, as_alice, asset.id)
+    barrier = threading.Barrier(4)
+    answers: list[int] = []
+
+    def cancel() -> None:
+        own = app.test_client()
+        barrier.wait()
+        answers.append(own.delete(f"/api/v1/orders/{order['id']}",
+                                  headers=as_alice).status_code)
+
+    threads = [threading.Thread(target=cancel) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Whoever comes late finds it cancelled (409) or books the same answer again (200).
+    assert sorted(set(answers)) <= [200, 409] and 200 in answers, answers
+    assert _order(order["id"]).status == "cancelled"
+    transitions = [r for r in _audits(order["id"]) if r.action == "order.status"
+                   and r.details["to"] == "cancelled"]
+    assert len(transitions) == 1
+    assert _paper_status(order["client_order_id"]) == "cancelled"

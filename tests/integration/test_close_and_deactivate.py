@@ -37,7 +37,7 @@ def _holding(client, headers, alice):
 
 
 def _open_positions(asset_id: int) -> list[Position]:
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     return list(database.session.scalars(select(Position).where(
         Position.asset_id == asset_id, Position.status == "open")))
 
@@ -85,7 +85,7 @@ def test_close_and_deactivate_of_someone_elses_asset_is_404(client, alice, auth_
     bob = auth_headers(gen_user("bob"))
     response = client.post(f"/api/v1/assets/{asset.id}/close-and-deactivate", headers=bob)
     assert response.status_code == 404
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     assert database.session.get(Asset, asset.id).is_active is True
 
 

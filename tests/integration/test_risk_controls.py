@@ -34,7 +34,7 @@ def as_root(db, auth_headers):
 
 
 def _audits(action: str) -> list[AuditLog]:
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     return list(database.session.scalars(select(AuditLog).where(AuditLog.action == action)
                                          .order_by(AuditLog.id)))
 
@@ -54,7 +54,7 @@ def test_owner_sets_reducing_with_a_reason_and_the_change_is_audited(client, ali
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["risk_state"] == "reducing"
     assert response.headers["ETag"]
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     assert database.session.get(Portfolio, portfolio.id).risk_state == "reducing"
     (row,) = _audits("portfolio.risk_state")
     assert row.user_id == alice.id and row.resource == f"portfolio:{portfolio.id}"
@@ -86,7 +86,7 @@ def test_invalid_risk_state_bodies_are_422_naming_the_field(client, alice, as_al
                           json=body)
     assert response.status_code == 422
     assert field in response.get_json()["error"]["fields"]
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     assert database.session.get(Portfolio, portfolio.id).risk_state == "active"
 
 
@@ -96,7 +96,7 @@ def test_users_change_only_their_own_portfolios_and_admins_any(client, alice, as
     url = f"/api/v1/portfolios/{portfolio.id}/risk-state"
     bob = auth_headers(gen_user("bob"))
     assert client.put(url, headers=bob, json={"state": "halted"}).status_code == 404
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     assert database.session.get(Portfolio, portfolio.id).risk_state == "active"
     done = client.put(url, headers=as_root, json={"state": "halted", "reason": "margin call"})
     assert done.status_code == 200 and done.get_json()["risk_state"] == "halted"
@@ -184,7 +184,7 @@ def test_cli_sets_and_shows_risk_states_audited_as_cli(app, runner, alice):
     result = runner.invoke(lts, ["risk", "set", "halted", "--portfolio",
                                  str(portfolio.id), "--reason", "broker outage"])
     assert result.exit_code == 0, result.output
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     assert database.session.get(Portfolio, portfolio.id).risk_state == "halted"
     (global_row,) = _audits("loop.risk_state")
     (portfolio_row,) = _audits("portfolio.risk_state")
@@ -234,7 +234,7 @@ def test_a_bad_state_from_the_page_is_a_toast_and_changes_nothing(client, alice,
                        headers={"HX-Request": "true", "HX-Target": "portfolio-header",
                                 "X-CSRFToken": token}).get_data(as_text=True)
     assert "invalid risk state change" in html
-    database.session.expire_all()
+    database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     assert database.session.get(Portfolio, portfolio.id).risk_state == "active"
 
 
