@@ -93,3 +93,23 @@ def test_a_user_closes_and_deactivates_an_asset_holding_a_position(live_app, ope
     expect(page.locator(f"#reduce-only-{asset_id}")).to_have_count(0)
     browser.shot("portfolio-closed-and-deactivated")
     browser.assert_clean()
+
+
+def test_an_admin_puts_every_portfolio_in_reducing_and_back(live_app, open_browser):
+    with live_app.app_context():
+        gen_user("admin_gail", role="admin")
+    browser = open_browser()
+    browser.login("admin_gail", DEFAULT_PASSWORD)
+    page = browser.page
+    browser.goto("/admin/loop")
+    controls = page.locator("#loop-controls")
+    page.once("dialog", lambda dialog: dialog.accept("CPI at 14:30"))
+    controls.get_by_role("button", name="Reduce only (global)").click()
+    expect(controls).to_contain_text("reducing: closing orders only")
+    expect(page.locator("#global-risk-state")).to_contain_text("set by admin_gail: CPI at 14:30")
+    browser.shot("admin-loop-reducing")
+    page.once("dialog", lambda dialog: dialog.accept(""))
+    controls.get_by_role("button", name="Resume trading (global)").click()
+    expect(page.locator("#global-risk-state")).to_contain_text("active")
+    expect(controls.get_by_role("button", name="Reduce only (global)")).to_be_visible()
+    browser.assert_clean()
