@@ -285,3 +285,27 @@ def test_the_header_names_who_halted_the_portfolio_kill_switch_and_engine_alike(
     html = client.get(page, headers={"HX-Request": "true", "HX-Target": "portfolio-header"}
                       ).get_data(as_text=True)
     assert "set by the engine: max_drawdown_pct tripped" in html
+
+
+def test_the_overview_shows_the_global_reducing_state(client, alice, login_as):
+    from lts.services.risk_controls import operator_set_global_risk_state
+
+    operator_set_global_risk_state("reducing", "test")
+    login_as(alice)
+    html = client.get("/").get_data(as_text=True)
+    assert "reducing: only closing orders and cancels" in html
+
+
+@pytest.mark.parametrize(("state", "text"), [
+    ("reducing", "Global risk state reducing: only closing orders and cancels are sent"),
+    ("halted", "Global risk state halted: no order is sent for any portfolio"),
+])
+def test_the_portfolio_page_warns_of_a_global_state(client, alice, login_as, state, text):
+    from lts.services.risk_controls import operator_set_global_risk_state
+
+    portfolio = gen_portfolio(alice)
+    login_as(alice)
+    assert 'id="global-risk-notice"' not in client.get(
+        f"/portfolios/{portfolio.id}").get_data(as_text=True)
+    operator_set_global_risk_state(state)
+    assert text in client.get(f"/portfolios/{portfolio.id}").get_data(as_text=True)

@@ -334,6 +334,7 @@ def detail_context(portfolio: Portfolio) -> dict[str, Any]:
                                               per_page=50).items,
         "is_admin": is_admin(who),
         "risk_change": risk_controls.last_changes([portfolio.id]).get(portfolio.id),
+        "global_risk_state": risk_controls.get_global_risk_state(),
         "now": system_clock(),
         "poll_url": url_for("portfolios.detail", portfolio_id=portfolio.id),
     }
