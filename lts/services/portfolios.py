@@ -29,6 +29,7 @@ from lts.services.access import (
 )
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.services.plugin_validation import check_plugin, registry
+from lts.services.risk_controls import apply_portfolio_state
 
 EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_config",
             "total_capital", "portfolio_latency", "max_drawdown_pct")
@@ -202,12 +203,9 @@ def set_kill_switch(actor: User, portfolio_id: int, on: bool, *, ip: str | None 
     if not isinstance(on, bool):
         raise ValidationFailed("invalid kill switch", {"on": ["must be true or false"]})
     portfolio = get_portfolio(actor, portfolio_id, "update", ip=ip)
-    before = portfolio.risk_state
-    portfolio.risk_state = "halted" if on else "active"
-    db.session.flush()
-    record(actor, "portfolio.kill_switch", f"portfolio:{portfolio.id}",
-           {"on": on, "from": before, "to": portfolio.risk_state}, ip=ip)
-    return portfolio
+    # The risk state halted (or active again), written like every risk-state change.
+    return apply_portfolio_state(actor, portfolio, "halted" if on else "active", None, ip=ip,
+                                 action="portfolio.kill_switch", on=on)
 
 
 def owned_portfolio_ids(actor: User) -> list[int] | None:

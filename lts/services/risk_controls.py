@@ -77,7 +77,7 @@ def set_portfolio_risk_state(actor: User, portfolio_id: int, state: Any,
     """Set one portfolio's risk state (its owner or an admin); audited with the reason."""
     portfolio = load_owned(Portfolio, portfolio_id, actor, "update", ip=ip)
     reason = check_state(state, reason)
-    return _apply_portfolio_state(actor, portfolio, state, reason, ip=ip)
+    return apply_portfolio_state(actor, portfolio, state, reason, ip=ip)
 
 
 def operator_set_portfolio_risk_state(portfolio_id: int, state: Any,
@@ -87,12 +87,16 @@ def operator_set_portfolio_risk_state(portfolio_id: int, state: Any,
     portfolio = db.session.get(Portfolio, portfolio_id)
     if portfolio is None:
         raise NotFound(f"portfolio {portfolio_id} not found")
-    return _apply_portfolio_state(None, portfolio, state, reason, ip=None)
+    return apply_portfolio_state(None, portfolio, state, reason, ip=None)
 
 
-def _apply_portfolio_state(actor: User | None, portfolio: Portfolio, state: str,
-                           reason: str | None, *, ip: str | None) -> Portfolio:
+def apply_portfolio_state(actor: User | None, portfolio: Portfolio, state: str,
+                          reason: str | None, *, ip: str | None,
+                          action: str = "portfolio.risk_state", **details: Any) -> Portfolio:
     """Change the row and write its audit row in one write transaction.
+
+    For callers that already checked the actor's right to ``portfolio`` and the state
+    (the kill-switch endpoints pass ``action="portfolio.kill_switch", on=...``).
 
     The state is re-read under the write lock (``FOR UPDATE`` on PostgreSQL), so the
     audited ``from`` is what this change replaced, even with the engine halting the
@@ -103,8 +107,8 @@ def _apply_portfolio_state(actor: User | None, portfolio: Portfolio, state: str,
         before = session.scalar(select(Portfolio.risk_state)
                                 .where(Portfolio.id == portfolio.id).with_for_update())
         portfolio.risk_state = state
-        record(actor, "portfolio.risk_state", f"portfolio:{portfolio.id}",
-               {"from": before, "to": state, "reason": reason, "by": _who(actor)},
+        record(actor, action, f"portfolio:{portfolio.id}",
+               {**details, "from": before, "to": state, "reason": reason, "by": _who(actor)},
                ip=ip, commit=False)
     return portfolio
 

@@ -309,3 +309,14 @@ def test_the_portfolio_page_warns_of_a_global_state(client, alice, login_as, sta
         f"/portfolios/{portfolio.id}").get_data(as_text=True)
     operator_set_global_risk_state(state)
     assert text in client.get(f"/portfolios/{portfolio.id}").get_data(as_text=True)
+
+
+def test_the_portfolio_kill_switch_is_the_halted_state_audited_alike(client, alice, as_alice):
+    portfolio = gen_portfolio(alice)
+    url = f"/api/v1/portfolios/{portfolio.id}/kill-switch"
+    assert client.post(url, headers=as_alice, json={"on": True}).get_json()[
+        "risk_state"] == "halted"
+    (row,) = _audits("portfolio.kill_switch")
+    assert row.user_id == alice.id
+    assert row.details == {"on": True, "from": "active", "to": "halted", "reason": None,
+                           "by": "alice"}
