@@ -273,3 +273,12 @@ def test_concurrent_cancels_of_one_order_cancel_it_once_and_never_5xx(app, clien
                    and r.details["to"] == "cancelled"]
     assert len(transitions) == 1
     assert _paper_status(order["client_order_id"]) == "cancelled"
+
+
+def test_the_openapi_document_names_the_cancel_refusals(client, as_alice):
+    spec = client.get("/api/v1/openapi.json", headers=as_alice).get_json()
+    for path, method in (("/api/v1/orders/{order_id}", "delete"),
+                         ("/api/v1/orders/{order_id}/cancel", "post")):
+        responses = spec["paths"][path][method]["responses"]
+        assert "order_not_cancellable" in responses["409"]["description"]
+        assert "broker_unavailable" in responses["502"]["description"]

@@ -75,8 +75,26 @@ def close_position(position_id: int) -> Any:
     return positions.close_position(actor(), position_id, ip=client_ip())
 
 
+_CANCEL_ERRORS = {
+    409: "``order_not_cancellable`` (filled or otherwise final, a fill won the race), "
+         "``order_in_flight`` (pending), ``cancel_refused`` (the broker kept it)",
+    502: "``broker_unavailable``: the broker did not answer; retrying is safe",
+}
+
+
+def _cancel_errors(view: Any) -> Any:
+    """Document the refusals a cancel can answer (OpenAPI)."""
+    # Imported here to keep this module's import block as it was (parallel edits merge).
+    from lts.schemas.common import ErrorSchema
+
+    for status, description in _CANCEL_ERRORS.items():
+        view = bp.alt_response(status, schema=ErrorSchema, description=description)(view)
+    return view
+
+
 @bp.delete("/orders/<int:order_id>")
 @bp.response(200, OrderSchema)
+@_cancel_errors
 def cancel_order(order_id: int) -> Any:
     """Cancel a live order (submitted, partially filled or unknown) through its broker.
 
@@ -89,6 +107,7 @@ def cancel_order(order_id: int) -> Any:
 
 @bp.post("/orders/<int:order_id>/cancel")
 @bp.response(200, OrderSchema)
+@_cancel_errors
 def cancel_order_post(order_id: int) -> Any:
     """The same as ``DELETE /orders/<id>``, for clients that only send POST."""
     return orders.cancel_order(actor(), order_id, ip=client_ip())
