@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 
+from lts.database import write_transaction
 from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
@@ -238,16 +239,17 @@ def cancel_order(actor: User, order_id: int, *, via: str = "api", now: datetime 
     """
     order = load_owned(Order, order_id, actor, "cancel", ip=ip)
     coid, status = order.client_order_id, order.status
-    # End the read first: the audit row (or the cancel's own writes) then start a write
-    # transaction of their own instead of upgrading a stale SQLite reader.
-    db.session.commit()
     try:
         cancel.check_cancellable(order_id, status)
     except Conflict as exc:
-        record(actor, "order.cancel", f"order:{order_id}",
-               {"client_order_id": coid, "status": status, "refused": exc.code, "via": via},
-               "denied", ip=ip)
+        # Its own write transaction (BEGIN IMMEDIATE on SQLite): a read upgraded to a
+        # write after another writer committed fails at once ("database is locked").
+        with write_transaction(db.session()):
+            record(actor, "order.cancel", f"order:{order_id}",
+                   {"client_order_id": coid, "status": status, "refused": exc.code,
+                    "via": via}, "denied", ip=ip, commit=False)
         raise
+    db.session.commit()  # the cancel path refuses an open transaction
     outcome = cancel.cancel_order(order_id, user_id=actor.id, via=via, ip=ip, now=now)
     db.session.expire_all()
     outcome.raise_unless_cancelled()
