@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# Plain-HTTP local use: browsers would drop Secure cookies on http://127.0.0.1.
-RUN_SETTINGS := --set session_cookie_secure=false
+# Plain-HTTP local use: browsers would drop Secure cookies on http://127.0.0.1; links LTS
+# sends (password reset) point at the local server.
+RUN_SETTINGS := --set session_cookie_secure=false --set public_url=http://127.0.0.1:8000
 
 .PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api
 
