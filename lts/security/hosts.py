@@ -18,9 +18,12 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request
 from werkzeug.exceptions import SecurityError
 
+from lts.blueprints.errors import error_response, wants_json
 from lts.config import split_host_list
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
+UNTRUSTED_HOST_MESSAGE = ("this server does not answer to that host name (see the "
+                          "trusted_hosts and public_url settings)")
 # Addresses that mean "every interface": not a name a client can put in a Host header.
 _WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")  # noqa: S104  (compared, never bound)
 
@@ -57,13 +60,14 @@ def _refuse_untrusted_host() -> Any:
     ``before_request`` hooks (authentication, rate limits) would run first and could
     build URLs from the bad host. The plain-text answer needs no URL building.
     """
-    if isinstance(request.routing_exception, SecurityError):
-        current_app.logger.warning("refused a request for untrusted host %r (trusted_hosts: %s)",
-                                   request.environ.get("HTTP_HOST", "")[:100],
-                                   ", ".join(current_app.config["TRUSTED_HOSTS"]))
-        return ("This server does not answer to that host name (see the trusted_hosts "
-                "and public_url settings).", 400, {"Content-Type": "text/plain; charset=utf-8"})
-    return None
+    if not isinstance(request.routing_exception, SecurityError):
+        return None
+    current_app.logger.warning("refused a request for untrusted host %r (trusted_hosts: %s)",
+                               request.environ.get("HTTP_HOST", "")[:100],
+                               ", ".join(current_app.config["TRUSTED_HOSTS"]))
+    if wants_json():
+        return error_response(400, UNTRUSTED_HOST_MESSAGE, code="untrusted_host")
+    return UNTRUSTED_HOST_MESSAGE, 400, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def init_trusted_hosts(app: Flask) -> None:
