@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # Plain-HTTP local use: browsers would drop Secure cookies on http://127.0.0.1; links LTS
-# sends (password reset) point at the local server.
-RUN_SETTINGS := --set session_cookie_secure=false --set public_url=http://127.0.0.1:8000
+# sends (password reset) point at the local server (LTS_PUBLIC_URL, else its LTS_PORT).
+RUN_SETTINGS := --set session_cookie_secure=false \
+  --set public_url=$${LTS_PUBLIC_URL:-http://127.0.0.1:$${LTS_PORT:-8000}}
 
 .PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api
 
