@@ -39,6 +39,8 @@ def identifier_key() -> str:
 
     Case and outer spaces are ignored, so ``Alice`` and `` alice`` share one budget. An
     unknown identifier is limited exactly like a known one: the answer says nothing.
+    The key is the text, not the account it names: a username and its email sharing a
+    budget would let anyone test which email belongs to which username.
     """
     name = request.form.get("identifier")
     if name is None and request.is_json:
