@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import current_app
 
+from lts.database import write_transaction
 from lts.extensions import db
 from lts.models import User
 from lts.plugins.aaa import current_aaa
@@ -78,9 +79,11 @@ def deliver_reset_mail(settings: Mapping[str, Any], mail: ResetMail, ip: str | N
     except (OSError, smtplib.SMTPException):
         current_app.logger.exception("could not send the reset mail")
         delivered = "failed"
-    current_aaa().account(db.session.get(User, mail.user_id), "password_reset.mailed",
-                          f"user:{mail.user_id}", {"delivered": delivered},
-                          "error" if delivered == "failed" else "ok", ip=ip)
+    # The write lock up front: requests write audit rows at the same time (SQLite).
+    with write_transaction(db.session()):
+        current_aaa().account(db.session.get(User, mail.user_id), "password_reset.mailed",
+                              f"user:{mail.user_id}", {"delivered": delivered},
+                              "error" if delivered == "failed" else "ok", ip=ip, commit=False)
     return delivered
 
 
@@ -90,22 +93,28 @@ def request_reset(identifier: str, *, ip: str | None = None) -> str:
     Returns how it will be delivered (``queued``, ``none``, ``no_match``) for the audit
     trail only: callers answer the same message whatever this says. An identifier that
     matches nobody is audited as a keyed digest: people type passwords into it too.
+
+    The lookup and the audit row share one transaction holding the write lock from its
+    start: the outbox thread writes too, and on SQLite a read transaction that a writer
+    overtook cannot become a write one ("database is locked").
     """
     aaa = current_aaa()
     settings = current_app.config["LTS"]
-    issued = aaa.make_reset_token(identifier)
-    if issued is None:
-        digest = unknown_name_digest(current_app.config["SECRET_KEY"], identifier)
-        aaa.account(None, "password_reset.requested", None,
-                    {"identifier_digest": digest, "matched": False}, ip=ip)
-        return "no_match"
-    user, token = issued
-    delivered = "none"
-    if smtp_configured(settings):
-        mail = ResetMail(user_id=user.id, username=user.username, email=user.email,
-                         link=reset_link(token))
-        outbox().submit(functools.partial(deliver_reset_mail, dict(settings), mail, ip))
-        delivered = "queued"
-    aaa.account(user, "password_reset.requested", f"user:{user.id}", {"delivered": delivered},
-                ip=ip)
-    return delivered
+    mail: ResetMail | None = None
+    with write_transaction(db.session()):
+        issued = aaa.make_reset_token(identifier)
+        if issued is None:
+            digest = unknown_name_digest(current_app.config["SECRET_KEY"], identifier)
+            aaa.account(None, "password_reset.requested", None,
+                        {"identifier_digest": digest, "matched": False}, ip=ip, commit=False)
+            return "no_match"
+        user, token = issued
+        if smtp_configured(settings):
+            mail = ResetMail(user_id=user.id, username=user.username, email=user.email,
+                             link=reset_link(token))
+        aaa.account(user, "password_reset.requested", f"user:{user.id}",
+                    {"delivered": "queued" if mail else "none"}, ip=ip, commit=False)
+    if mail is None:
+        return "none"
+    outbox().submit(functools.partial(deliver_reset_mail, dict(settings), mail, ip))
+    return "queued"

@@ -9,12 +9,14 @@ account's answers would take at least that long.
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
+from lts.database import write_transaction
 from lts.models import AuditLog
 from lts.services.outbox import outbox
 from tests.factories import gen_user
@@ -84,3 +86,32 @@ def test_a_mail_server_that_refuses_is_audited_after_the_answer(app, client, db)
     db.session.rollback()  # end this session's snapshot: the outbox wrote since
     row = db.session.scalar(select(AuditLog).where(AuditLog.action == "password_reset.mailed"))
     assert (row.outcome, row.details) == ("error", {"delivered": "failed"})
+
+
+def test_a_reset_request_survives_an_outbox_write_between_its_read_and_its_write(
+        app, client, db, monkeypatch):
+    """SQLite: a read transaction overtaken by another writer cannot write ("locked")."""
+    gen_user("alice")
+    plugin = app.extensions["lts.aaa"]
+    make_token = plugin.make_reset_token
+    outbox_wrote = threading.Event()
+
+    def outbox_write() -> None:
+        with write_transaction(db.session()):
+            plugin.account(None, "test.outbox_write", None, None, commit=False)
+        outbox_wrote.set()
+
+    def read_then_let_the_outbox_write(identifier: str):  # type: ignore[no-untyped-def]
+        issued = make_token(identifier)  # the request has read the users table now
+        outbox(app).submit(outbox_write)
+        # Unless the request holds the write lock, the outbox commits in this pause.
+        outbox_wrote.wait(1.0)
+        return issued
+
+    monkeypatch.setattr(plugin, "make_reset_token", read_then_let_the_outbox_write)
+    assert client.post("/api/v1/auth/password-reset",
+                       json={"identifier": "alice"}).status_code == 202
+    assert outbox(app).wait_idle(30)
+    db.session.rollback()  # end this session's snapshot: the outbox wrote since
+    actions = set(db.session.scalars(select(AuditLog.action)))
+    assert {"password_reset.requested", "test.outbox_write"} <= actions
