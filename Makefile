@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# Plain-HTTP local use: browsers would drop Secure cookies on http://127.0.0.1.
-RUN_SETTINGS := --set session_cookie_secure=false
+# Plain-HTTP local use: browsers would drop Secure cookies on http://127.0.0.1; links LTS
+# sends (password reset) point at the local server (LTS_PUBLIC_URL, else its LTS_PORT).
+# (Make reads both from the environment; no shell expansion, so make still execs the
+# server directly and waits for gunicorn's graceful shutdown.)
+RUN_SETTINGS := --set session_cookie_secure=false \
+  --set public_url=$(or $(LTS_PUBLIC_URL),http://127.0.0.1:$(or $(LTS_PORT),8000))
 
 .PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api
 

@@ -141,8 +141,10 @@ def _init_extensions(app: Flask) -> None:
 def _init_security(app: Flask) -> None:
     """Install authentication, authorization, CSRF and security headers (lts.security)."""
     from lts.security import init_security
+    from lts.security.hosts import init_trusted_hosts
 
     init_security(app)
+    init_trusted_hosts(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -163,13 +163,13 @@ def run() -> None:
 @lts.command("reset-password")
 @click.argument("username")
 @click.option("--base-url", metavar="URL",
-              help="Site address for the link (default: from host, port and cookie settings).")
+              help="Site address for the link (default: public_url, else from host, port "
+                   "and cookie settings).")
 @with_appcontext
 def reset_password_command(username: str, base_url: str | None) -> None:
     """Print a single-use, 30-minute password-reset link for USERNAME."""
-    from flask import url_for
-
     from lts.plugins.aaa import current_aaa
+    from lts.security.hosts import link_on
 
     aaa = current_aaa()
     issued = aaa.make_reset_token(username)
@@ -179,9 +179,8 @@ def reset_password_command(username: str, base_url: str | None) -> None:
     user, token = issued
     settings: dict[str, Any] = current_app.config["LTS"]
     scheme = "https" if settings["session_cookie_secure"] else "http"
-    base = base_url or f"{scheme}://{settings['host']}:{settings['port']}"
-    with current_app.test_request_context(base_url=base):
-        link = url_for("auth.reset_password", token=token, _external=True)
+    base = base_url or settings["public_url"] or f"{scheme}://{settings['host']}:{settings['port']}"
+    link = link_on(base, "auth.reset_password", token=token)
     aaa.account(None, "password_reset.link_issued", f"user:{user.id}",
                 {"via": "cli", "username": user.username})
     click.echo(f"Reset link for {user.username} (single use, valid 30 minutes):")

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "LTS_"
 # Variables of the test tooling, not settings (LTS_SCREENSHOTS=1: browser screenshots).
@@ -81,6 +83,15 @@ _SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_password", str, "", "SMTP password.", secret=True),
     Setting("smtp_from", str, "", "Sender address of LTS mail."),
     Setting("smtp_starttls", bool, True, "Use STARTTLS with the SMTP server."),
+    Setting("public_url", str, "",
+            "Address people reach LTS at, e.g. https://lts.example.com; every link LTS "
+            "sends (password-reset mail) is built from it, never from a request's Host. "
+            "Required when smtp_host is set."),
+    Setting("trusted_hosts", str, "",
+            "Comma-separated host names requests may carry in their Host header; others "
+            "answer 400. Empty: the host of public_url, localhost and 127.0.0.1."),
+    Setting("reset_rate_limit", str, "3 per hour",
+            "Flask-Limiter rate of password-reset requests per account (username/email)."),
     Setting("data_dir", str, "data", "Folder of CSV market data (relative to the project)."),
     Setting("aaa_plugin", str, "default", "Authentication/authorization/accounting plugin."),
     Setting("core_plugin", str, "default", "Core plugin that runs the trading loop."),
@@ -181,6 +192,50 @@ def _check_limits(setting: Setting, value: Any) -> Any:
     return value
 
 
+_HOST_NAME_RE = re.compile(r"^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def _check_public_url(value: str) -> None:
+    """An absolute http(s) URL with a host and no credentials, query or fragment."""
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http:// or https:// URL, got {value!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must not hold credentials, a query or a fragment")
+
+
+def _check_host_list(value: str) -> None:
+    """Comma-separated host names; a leading dot also accepts every subdomain."""
+    for name in split_host_list(value):
+        if not _HOST_NAME_RE.match(name):
+            raise ValueError(f"{name!r} is not a host name (letters, digits, - and .)")
+
+
+def split_host_list(value: str) -> list[str]:
+    """The host names of a comma-separated ``trusted_hosts`` value, lower-cased."""
+    return [name.strip().lower() for name in value.split(",") if name.strip()]
+
+
+def _check_rate(value: str) -> None:
+    """A Flask-Limiter rate such as ``10 per minute`` (checked here, not at the first POST)."""
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"expected a rate such as '3 per hour', got {value!r}") from None
+
+
+# Settings whose text has a shape beyond its type.
+_FORMAT_CHECKS: dict[str, Callable[[Any], None]] = {
+    "public_url": _check_public_url,
+    "trusted_hosts": _check_host_list,
+    "reset_rate_limit": _check_rate,
+}
+
+
 def validate_value(key: str, value: Any, *, source: str, from_text: bool = False) -> Any:
     """Validate one value for ``key``; raise ConfigError naming ``source`` and ``key``."""
     setting = SETTINGS.get(key)
@@ -188,9 +243,23 @@ def validate_value(key: str, value: Any, *, source: str, from_text: bool = False
         raise ConfigError(f"{source}: unknown key '{key}'")
     try:
         checked = _coerce_text(setting, value) if from_text else _check_json_value(setting, value)
-        return _check_limits(setting, checked)
+        checked = _check_limits(setting, checked)
+        if key in _FORMAT_CHECKS:
+            _FORMAT_CHECKS[key](checked)
+        return checked
     except ValueError as exc:
         raise ConfigError(f"{source}: key '{key}': {exc}") from None
+
+
+def _check_combination(merged: Mapping[str, Any]) -> None:
+    """Rules between settings, checked on the merged result.
+
+    Reset mail carries a link: built from the request's Host header it could point at an
+    attacker's site (issue 11, finding 1), so mail needs the site's own address.
+    """
+    if merged.get("smtp_host") and not merged.get("public_url"):
+        raise ConfigError("key 'public_url': must be set when smtp_host is set (password-reset "
+                          "mail links are built from it), e.g. https://lts.example.com")
 
 
 def _validate_mapping(values: Mapping[str, Any], source: str, from_text: bool) -> dict[str, Any]:
@@ -288,6 +357,7 @@ def merge_config(sources: ConfigSources, overrides: Mapping[str, Any] | None = N
         merged.update(fetch_remote_config(sources.remote_url))
     if overrides:
         merged.update(_validate_mapping(overrides, "overrides", from_text=False))
+    _check_combination(merged)
     return merged
 
 

@@ -45,3 +45,9 @@ class Forbidden(ServiceError):
 
     status = 403
     code = "forbidden"
+
+
+class AccountLocked(Forbidden):
+    """The account is inside a lockout period: no password is checked until it ends."""
+
+    code = "account_locked"

@@ -51,13 +51,21 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+# How long a stopping worker waits for queued mail (gunicorn's graceful_timeout is 20 s).
+OUTBOX_DRAIN_SECONDS = 10.0
+
+
 def stop_worker_loop(_server: Any, worker: Any) -> None:
-    """Gunicorn ``worker_exit`` hook: stop the worker's loop and release its lease."""
+    """Gunicorn ``worker_exit`` hook: stop the worker's loop, release its lease, send mail."""
     app = getattr(worker, "wsgi", None)
     if app is not None and hasattr(app, "extensions"):
+        from lts.services.outbox import EXTENSION_KEY
         from lts.trading.loop import stop_loop
 
         stop_loop(app)
+        box = app.extensions.get(EXTENSION_KEY)
+        if box is not None:
+            box.wait_idle(OUTBOX_DRAIN_SECONDS)
 
 
 def gunicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:

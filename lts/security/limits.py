@@ -34,6 +34,40 @@ def username_key() -> str:
     return f"username:{str(name or '').strip().lower()[:64]}"
 
 
+def identifier_key() -> str:
+    """Rate-limit key of the account a reset is asked for (form field or JSON body).
+
+    Case and outer spaces are ignored, so ``Alice`` and `` alice`` share one budget. An
+    unknown identifier is limited exactly like a known one: the answer says nothing.
+    The key is the text, not the account it names: a username and its email sharing a
+    budget would let anyone test which email belongs to which username.
+    """
+    name = request.form.get("identifier")
+    if name is None and request.is_json:
+        body = request.get_json(silent=True)
+        name = body.get("identifier") if isinstance(body, dict) else None
+    return f"account:{str(name or '').strip().lower()[:254]}"
+
+
+def current_username_key() -> str:
+    """The logged-in user's key in the login scope (``username:<name>``).
+
+    Guessing the current password on the password-change form then spends the same
+    budget as guessing it on the login form.
+    """
+    if current_user.is_authenticated:
+        return f"username:{current_user.username.lower()[:64]}"
+    return f"ip:{get_remote_address()}"
+
+
+def session_key() -> str:
+    """Rate-limit key of the browser session or API token making the request."""
+    from lts.security.authz import current_session
+
+    row = current_session()
+    return f"session:{row.id}" if row is not None else f"ip:{get_remote_address()}"
+
+
 def user_key() -> str:
     """Rate-limit key of the logged-in user (token creation)."""
     if current_user.is_authenticated:
@@ -75,3 +109,30 @@ def login_limited(view: F) -> F:
 def credential_limited(view: F) -> F:
     """Limit POSTs of other credential forms (reset, register, tokens) per address and user."""
     return _limited(view, "credential", user_key)
+
+
+def reset_rate() -> str:
+    """Return the per-account rate of password-reset requests, e.g. ``3 per hour``."""
+    return str(current_app.config["LTS"]["reset_rate_limit"])
+
+
+def password_change_limited(view: F) -> F:
+    """Limit password changes like logins: per address, per user and per session/token.
+
+    The address and user scopes are the login's own: a current password guessed here
+    spends the budget of the login form (issue 11, finding 2).
+    """
+    view = _limited(view, "login", current_username_key)
+    return limiter.shared_limit(login_rate, scope="password-change-session", key_func=session_key,
+                                methods=["POST"], on_breach=_audit_breach)(view)
+
+
+def reset_limited(view: F) -> F:
+    """Limit reset requests per address and user, and per account asked for.
+
+    Per address only, anyone could fill one person's mailbox from many addresses
+    (issue 11, finding 13); ``reset_rate_limit`` caps the mails one account receives.
+    """
+    view = credential_limited(view)
+    return limiter.shared_limit(reset_rate, scope="reset-account", key_func=identifier_key,
+                                methods=["POST"], on_breach=_audit_breach)(view)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from lts.cli import lts
 from lts.models import AuditLog, UserSession
+from lts.services.outbox import outbox
 from lts.services.passwords import verify_password
 from tests.factories import DEFAULT_PASSWORD, gen_user
 from tests.helpers import csrf_from, csrf_token
@@ -163,8 +164,9 @@ def test_cli_prints_a_reset_link(app, db, runner):
 
 @pytest.mark.parametrize("app_overrides", [{"smtp_host": "mail.example", "smtp_from":
                                             "lts@example.com", "smtp_user": "lts",
-                                            "smtp_password": "smtp-secret"}])
-def test_reset_link_is_mailed_when_smtp_is_configured(client, db, monkeypatch):
+                                            "smtp_password": "smtp-secret",
+                                            "public_url": "https://lts.example.com"}])
+def test_reset_link_is_mailed_when_smtp_is_configured(app, client, db, monkeypatch):
     sent = []
 
     class FakeSMTP:
@@ -190,11 +192,15 @@ def test_reset_link_is_mailed_when_smtp_is_configured(client, db, monkeypatch):
     gen_user("alice")
     response = client.post("/api/v1/auth/password-reset", json={"identifier": "alice"})
     assert response.status_code == 202
+    assert outbox(app).wait_idle(10)  # the mail leaves after the response
+    db.session.rollback()  # end this session's snapshot: the outbox wrote since
     assert len(sent) == 1 and sent[0]["To"] == "alice@example.com"
-    assert "/reset/" in sent[0].get_content()
+    assert "https://lts.example.com/reset/" in sent[0].get_content()
     row = db.session.scalar(select(AuditLog).where(
         AuditLog.action == "password_reset.requested"))
-    assert row.details == {"delivered": "smtp"}
+    assert row.details == {"delivered": "queued"}
+    row = db.session.scalar(select(AuditLog).where(AuditLog.action == "password_reset.mailed"))
+    assert row.details == {"delivered": "smtp"} and row.outcome == "ok"
 
 
 def test_registration_when_open(client, db):

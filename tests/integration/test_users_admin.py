@@ -74,9 +74,10 @@ def test_admin_changes_role_deactivates_and_unlocks(client, db, admin, auth_head
 
 def test_last_active_admin_cannot_be_demoted_or_deactivated(client, db, admin, auth_headers):
     headers = auth_headers(admin)
-    for change in ({"role": "user"}, {"is_active": False}):
+    # 409: the last active admin; 403: nobody deactivates their own account.
+    for change, status in (({"role": "user"}, 409), ({"is_active": False}, 403)):
         response = client.patch(f"/api/v1/users/{admin.id}", headers=headers, json=change)
-        assert response.status_code == 409, change
+        assert response.status_code == status, change
     db.session.refresh(admin)
     assert admin.role == "admin" and admin.is_active
     second = gen_user("second", role="admin")
@@ -124,10 +125,16 @@ def test_users_page_lists_creates_and_acts(client, db, admin, login_as):
     db.session.refresh(bob)
     assert bob.is_active
     assert db.session.scalar(select(User).where(User.username == "carol")) is not None
-    # Deactivating yourself as the last active admin is refused with a message.
+    # Deactivating yourself is refused with a message (another admin must do it).
     client.post(f"/admin/users/{bob.id}/deactivate", data={"csrf_token": token})
     response = client.post(f"/admin/users/{admin.id}/deactivate", data={"csrf_token": token},
                            follow_redirects=True)
+    assert response.status_code == 403
+    assert "cannot deactivate your own account" in response.get_data(as_text=True)
+    # Demoting yourself as the last active admin is refused with a message.
+    response = client.post(f"/admin/users/{admin.id}/role",
+                           data={"csrf_token": token, "role": "user"})
+    assert response.status_code == 409
     assert "last active admin" in response.get_data(as_text=True)
 
 

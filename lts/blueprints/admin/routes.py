@@ -62,12 +62,16 @@ def create_user() -> Any:
 
 
 def _user_action(user_id: int, change: Any, done: str) -> Any:
-    """Run one state change on a user from a CSRF-protected button, then go back."""
+    """Run one state change on a user from a CSRF-protected button, then go back.
+
+    A refused change shows the users page again with the reason and the rule's 4xx.
+    """
     user = get_owned_or_404(User, user_id, "update")
     try:
         change(user)
     except ServiceError as exc:
         flash(exc.message, "danger")
+        return _users_page(status=exc.status)
     else:
         flash(done.format(username=user.username), "success")
     return redirect(url_for("admin.users"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, url_for
+from flask import current_app, jsonify
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -40,7 +40,12 @@ from lts.security.authz import (
     public,
     reauthenticate,
 )
-from lts.security.limits import credential_limited, login_limited
+from lts.security.limits import (
+    credential_limited,
+    login_limited,
+    password_change_limited,
+    reset_limited,
+)
 from lts.services.auth_reset import request_reset
 
 GENERIC_LOGIN_FAILURE = "invalid username or password, or the account is locked"
@@ -135,13 +140,18 @@ def revoke_token(token_id: int) -> Any:
 
 @bp.post("/auth/password")
 @documented(body=PasswordChangeSchema, responses={204: None})
+@password_change_limited
 def change_password() -> Any:
-    """Change the password; every other session and token of the user ends."""
+    """Change the password; every other session and token of the user ends.
+
+    A wrong current password counts like a failed login (lockout and rate limits
+    shared with the login); a locked account answers 403 ``account_locked``.
+    """
     data = load_json(instance(PasswordChangeSchema))
     row = current_session()
     current_aaa().change_password(current_user._get_current_object(),
                                   data["current_password"], data["new_password"],
-                                  keep_session_id=row.id if row else None)
+                                  keep_session_id=row.id if row else None, ip=client_ip())
     return "", 204
 
 
@@ -163,13 +173,11 @@ def register() -> Any:
 @documented(body=ResetRequestSchema, responses={202: MessageSchema}, anonymous=True)
 @public
 @csrf_exempt_json
-@credential_limited
+@reset_limited
 def password_reset_request() -> Any:
     """Ask for a reset link; 202 whether or not the account exists."""
     data = load_json(instance(ResetRequestSchema))
-    request_reset(data["identifier"],
-                  lambda token: url_for("auth.reset_password", token=token, _external=True),
-                  ip=client_ip())
+    request_reset(data["identifier"], ip=client_ip())
     return jsonify({"message": RESET_ACCEPTED}), 202
 
 

@@ -34,7 +34,12 @@ from lts.security.authz import (
     reauthenticate,
     safe_next,
 )
-from lts.security.limits import credential_limited, login_limited
+from lts.security.limits import (
+    credential_limited,
+    login_limited,
+    password_change_limited,
+    reset_limited,
+)
 from lts.services.auth_reset import request_reset
 
 LOGIN_FAILED = "Invalid username or password, or the account is locked for a while."
@@ -103,19 +108,14 @@ def register() -> Any:
     return render_template("auth/register.html", form=form), 200 if not form.errors else 422
 
 
-def _reset_link(token: str) -> str:
-    """Build the absolute URL of a reset link."""
-    return url_for("auth.reset_password", token=token, _external=True)
-
-
 @bp.route("/reset", methods=["GET", "POST"])
 @public
-@credential_limited
+@reset_limited
 def reset_request() -> Any:
     """Ask for a reset link; the answer never says whether the account exists."""
     form = ResetRequestForm()
     if form.validate_on_submit():
-        request_reset(form.identifier.data or "", _reset_link, ip=client_ip())
+        request_reset(form.identifier.data or "", ip=client_ip())
         flash(RESET_SENT, "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset_request.html", form=form)
@@ -170,23 +170,30 @@ def profile() -> str:
 
 
 @bp.post("/profile/password")
+@password_change_limited
 def change_password() -> Any:
-    """Change one's password; every other session and token ends."""
+    """Change one's password; every other session and token ends.
+
+    A wrong current password counts like a failed login; a locked account answers 403.
+    """
     form = ChangePasswordForm()
+    status = 422
     if form.validate_on_submit():
         row = current_session()
         try:
             current_aaa().change_password(current_user._get_current_object(),
                                           form.current_password.data or "",
                                           form.new_password.data or "",
-                                          keep_session_id=row.id if row else None)
+                                          keep_session_id=row.id if row else None,
+                                          ip=client_ip())
         except ServiceError as exc:
             _apply_errors(form, exc)
+            status = exc.status
         else:
             flash("Password changed; your other sessions and tokens were ended.", "success")
             return redirect(url_for("auth.profile"))
     return render_template("auth/profile.html",
-                           **_profile_context(password_form=form)), 422
+                           **_profile_context(password_form=form)), status
 
 
 @bp.post("/profile/tokens")

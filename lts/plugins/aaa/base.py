@@ -10,6 +10,8 @@ plugin's clock is injected so expiry rules can be tested without sleeping.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -34,6 +36,7 @@ SECRET_KEY_RE = re.compile(
 )
 REDACTED = "[redacted]"
 MAX_DETAIL_TEXT = 500
+UNKNOWN_NAME_DIGEST_CHARS = 12
 
 
 def neutralise(text: str, limit: int | None = MAX_DETAIL_TEXT) -> str:
@@ -52,6 +55,19 @@ def neutralise(text: str, limit: int | None = MAX_DETAIL_TEXT) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def unknown_name_digest(secret: str, name: str) -> str:
+    """A short keyed digest of a name that matched no account, for the audit trail.
+
+    People type passwords into the username box; stored verbatim, a failed login would
+    put them in every audit export (issue 11, finding 9). The digest still shows that
+    attempts repeat a name (case and outer spaces ignored), and without the secret key
+    nobody can test guesses against it.
+    """
+    normalised = (name or "").strip().lower().encode("utf-8")
+    keyed = hmac.new(secret.encode("utf-8"), normalised, hashlib.sha256)
+    return keyed.hexdigest()[:UNKNOWN_NAME_DIGEST_CHARS]
 
 
 def scrub(value: Any, _key: str = "") -> Any:
@@ -160,8 +176,12 @@ class AAAPlugin(ABC):
 
     @abstractmethod
     def change_password(self, user: User, current: str, new: str, *,
-                        keep_session_id: int | None = None) -> None:
-        """Change a password after checking the current one; ends other sessions."""
+                        keep_session_id: int | None = None, ip: str | None = None) -> None:
+        """Change a password after checking the current one; ends other sessions.
+
+        A wrong ``current`` counts towards the lockout like a failed login; a locked
+        account cannot change its password (raise :class:`lts.errors.AccountLocked`).
+        """
 
     @abstractmethod
     def register(self, username: str, email: str, password: str) -> User:

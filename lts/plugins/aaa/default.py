@@ -30,10 +30,17 @@ from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import contains_eager
 
 from lts.database import write_transaction
-from lts.errors import ValidationFailed
+from lts.errors import AccountLocked, ValidationFailed
 from lts.extensions import db
 from lts.models import AuditLog, User, UserSession
-from lts.plugins.aaa.base import AAAPlugin, AuthResult, IssuedSecret, neutralise, scrub
+from lts.plugins.aaa.base import (
+    AAAPlugin,
+    AuthResult,
+    IssuedSecret,
+    neutralise,
+    scrub,
+    unknown_name_digest,
+)
 from lts.services.passwords import (
     hash_password,
     needs_rehash,
@@ -50,6 +57,8 @@ RESET_SALT = "lts.password-reset"
 # last_used_at is written at most this often: one UPDATE per request would be wasteful.
 TOUCH_EVERY = timedelta(seconds=60)
 REMEMBER_NAME = "remember-me"
+ACCOUNT_LOCKED_MESSAGE = ("the account is locked after too many wrong passwords: try again "
+                          "later, or ask an administrator to unlock it")
 
 
 def hash_secret(raw: str) -> str:
@@ -151,7 +160,9 @@ class DefaultAAA(AAAPlugin):
         if user is None:
             self._equalise_timing(password)
             self.account(None, "login.failed", None,
-                         {"username": username, "reason": "unknown_user"}, "denied", ip=ip)
+                         {"username_digest": unknown_name_digest(self.config["secret_key"],
+                                                                 username),
+                          "reason": "unknown_user"}, "denied", ip=ip)
             return AuthResult(None, "bad_credentials")
         if self.is_locked(user):
             self._equalise_timing(password)
@@ -317,20 +328,37 @@ class DefaultAAA(AAAPlugin):
         return int(count or 0)
 
     def change_password(self, user: User, current: str, new: str, *,
-                        keep_session_id: int | None = None) -> None:
-        """Check the current password and the policy, store, end the other sessions."""
+                        keep_session_id: int | None = None, ip: str | None = None) -> None:
+        """Check the current password like a login, then the policy; store; end the others.
+
+        Without this, the form answered "is not correct" to any number of guesses and
+        then changed the password of a locked account (issue 11, finding 2): a wrong
+        current password counts towards the lockout, and a locked account cannot change
+        its password until the lockout ends (or an admin unlocks it).
+        """
+        if self.is_locked(user):
+            self._equalise_timing(current or "")
+            self.account(user, "password.change.locked", f"user:{user.id}", None, "denied",
+                         ip=ip)
+            raise AccountLocked(ACCOUNT_LOCKED_MESSAGE,
+                                {"current_password": ["cannot be checked while the account "
+                                                      "is locked"]})
         if not verify_password(user.password_hash, current or ""):
-            self._record_failure(user, None, "password.change.failed")
+            self._record_failure(user, ip, "password.change.failed")
             raise ValidationFailed("the password was not changed",
                                    {"current_password": ["is not correct"]})
         problems = password_problems(new or "", username=user.username, email=user.email)
         if problems:
+            self.account(user, "password.change.failed", f"user:{user.id}",
+                         {"reason": "policy"}, "denied", ip=ip)
             raise ValidationFailed("the password was not changed", {"new_password": problems})
         user.password_hash = hash_password(new)
+        user.failed_logins = 0
         user.last_login_at = self.clock()
         db.session.commit()
         ended = self.revoke_all(user, except_id=keep_session_id)
-        self.account(user, "password.change", f"user:{user.id}", {"sessions_ended": ended})
+        self.account(user, "password.change", f"user:{user.id}", {"sessions_ended": ended},
+                     ip=ip)
 
     def register(self, username: str, email: str, password: str) -> User:
         """Create a ``user`` account through the users service (policy applies)."""
