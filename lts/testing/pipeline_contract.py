@@ -18,6 +18,9 @@ COLUMNS = ("open", "high", "low", "close", "volume")
 class PipelineContract(PluginContract):
     """Snapshots with OHLCV on a sorted UTC index, never a bar after ``now``, repeatable.
 
+    ``bars(asset, start, end)`` returns exactly the bars stamped in [start, end) that the
+    snapshot at ``end`` would hold, also further back than its window.
+
     Set ``symbol`` (and ``now``) to something your pipeline has data for; override the
     ``asset`` fixture for more.
     """
@@ -84,3 +87,54 @@ class PipelineContract(PluginContract):
         predictions = plugin.snapshot(asset, self.now).predictions
         if predictions is not None:
             assert "close" in predictions.columns
+
+    def test_bars_is_implemented(self, plugin: PipelinePlugin) -> None:
+        """Protective checks after a gap need ``bars()`` (SPEC 3); the default refuses."""
+        assert type(plugin).bars is not PipelinePlugin.bars, (
+            f"{type(plugin).__name__} does not implement bars(asset, start, end): the "
+            f"paper broker cannot check stops across a gap longer than the window")
+
+    def test_bars_are_the_snapshot_bars_of_the_range(self, plugin: PipelinePlugin,
+                                                     asset: AssetInfo) -> None:
+        """``bars(start, end)`` is the snapshot's bars stamped in [start, end), no more."""
+        candles = plugin.snapshot(asset, self.now).candles
+        assert len(candles) >= 3, "the suite needs a snapshot of 3 bars or more at `now`"
+        start, end = candles.index[1].to_pydatetime(), candles.index[-1].to_pydatetime()
+        bars = plugin.bars(asset, start, end)
+        expected = candles[(candles.index >= start) & (candles.index < end)]
+        assert list(bars.index) == list(expected.index), (
+            f"bars({start}, {end}) returned {list(bars.index)[:3]}..., expected the "
+            f"snapshot's {list(expected.index)[:3]}...")
+        pd.testing.assert_frame_equal(bars[list(COLUMNS)], expected[list(COLUMNS)])
+
+    def test_bars_never_reach_end(self, plugin: PipelinePlugin, asset: AssetInfo) -> None:
+        """``end`` plays the part of ``now``: no bar stamped at or after it, none before start."""
+        for end in (self.now, self.now - timedelta(minutes=37, seconds=13)):
+            start = end - timedelta(days=2)
+            bars = plugin.bars(asset, start, end)
+            assert isinstance(bars.index, pd.DatetimeIndex) and str(bars.index.tz) == "UTC"
+            assert set(COLUMNS) <= set(bars.columns)
+            if len(bars):
+                assert bars.index[0] >= pd.Timestamp(start), bars.index[0]
+                assert bars.index[-1] < pd.Timestamp(end), (
+                    f"bars(..., end={end}) returned a bar stamped {bars.index[-1]}")
+                assert bars.index.is_monotonic_increasing and bars.index.is_unique
+
+    def test_bars_reach_further_back_than_the_window(self, plugin: PipelinePlugin,
+                                                     asset: AssetInfo) -> None:
+        """Bars older than the snapshot's window are there, and agree with older snapshots."""
+        window = plugin.snapshot(asset, self.now).candles
+        first = window.index[0].to_pydatetime()
+        older = plugin.bars(asset, first - timedelta(days=1), first)
+        if len(older):
+            assert older.index[-1] < window.index[0]
+            earlier = plugin.snapshot(asset, older.index[-1].to_pydatetime()).candles
+            common = older.index.intersection(earlier.index)
+            assert len(common), "an older snapshot shares no bar with bars()"
+            pd.testing.assert_frame_equal(older.loc[common, list(COLUMNS)],
+                                          earlier.loc[common, list(COLUMNS)])
+
+    def test_bars_of_an_empty_range_are_empty(self, plugin: PipelinePlugin,
+                                              asset: AssetInfo) -> None:
+        """``start == end`` holds no bar (and is not an error)."""
+        assert len(plugin.bars(asset, self.now, self.now)) == 0

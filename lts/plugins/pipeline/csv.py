@@ -243,10 +243,28 @@ class CsvPipeline(PipelinePlugin):
             raise PluginError(f"CSV file {self.config.get('file')!r} is outside data_dir")
         return path
 
+    def all_bars(self, asset: AssetInfo) -> pd.DataFrame:
+        """Return every bar of the asset's file (cached; never modify it)."""
+        return _cache.get(self.path_for(asset), str(self.config.get("timezone") or "UTC"))
+
     def snapshot(self, asset: AssetInfo, now: datetime) -> MarketSnapshot:
         """Return the last ``lookback`` bars at or before ``now``."""
-        bars = _cache.get(self.path_for(asset), str(self.config.get("timezone") or "UTC"))
-        end = bars.index.searchsorted(pd.Timestamp(now), side="right")
+        bars = self.all_bars(asset)
+        end = bars.index.searchsorted(_utc(now, "now"), side="right")
         start = max(0, end - int(self.config["lookback"]))
         # pandas copy-on-write: a strategy writing to the slice never touches the cache.
         return MarketSnapshot(symbol=asset.symbol, candles=bars.iloc[start:end], as_of=now)
+
+    def bars(self, asset: AssetInfo, start: datetime, end: datetime) -> pd.DataFrame:
+        """Return the file's bars stamped in [``start``, ``end``), whatever ``lookback``."""
+        bars = self.all_bars(asset)
+        first = bars.index.searchsorted(_utc(start, "start"), side="left")
+        last = bars.index.searchsorted(_utc(end, "end"), side="left")
+        return bars.iloc[first:max(first, last)]
+
+
+def _utc(moment: datetime, what: str) -> pd.Timestamp:
+    """Return ``moment`` as a UTC timestamp; a naive one is refused (which zone was it?)."""
+    if moment.tzinfo is None:
+        raise PluginError(f"naive datetime {what}={moment!r}: pass timezone-aware UTC")
+    return pd.Timestamp(moment).tz_convert("UTC")

@@ -40,6 +40,8 @@ _CACHE_SIZE = 8192
 _TWO_PI = 2.0 * math.pi
 _U53 = float(2**53)
 _COLUMNS = pd.Index(["open", "high", "low", "close", "volume"])
+#: Most bars one ``bars()`` call builds: a year of 1-minute bars, about 20 MB.
+MAX_BARS = 600_000
 
 
 class SyntheticConfig(marshmallow.Schema):
@@ -217,6 +219,14 @@ def last_bar_index(now: datetime, interval_minutes: int) -> int:
     return (now - EPOCH) // step
 
 
+def first_bar_index(start: datetime, interval_minutes: int) -> int:
+    """Grid index of the oldest bar whose time is at or after ``start``."""
+    if start.tzinfo is None:
+        raise PluginError(f"naive datetime {start!r}: pass timezone-aware UTC")
+    step = timedelta(minutes=interval_minutes)
+    return -((EPOCH - start) // step)  # ceiling division
+
+
 class SyntheticPipeline(PipelinePlugin):
     """Seeded random-walk OHLCV bars, deterministic per (seed, symbol, bar time)."""
 
@@ -226,13 +236,30 @@ class SyntheticPipeline(PipelinePlugin):
 
     def snapshot(self, asset: AssetInfo, now: datetime) -> MarketSnapshot:
         """Return the last ``lookback`` bars whose time is at or before ``now``."""
+        last = last_bar_index(now, self.config["interval_minutes"])
+        candles = self._bars(asset, last - self.config["lookback"] + 1, last)
+        return MarketSnapshot(symbol=asset.symbol, candles=candles, as_of=now)
+
+    def bars(self, asset: AssetInfo, start: datetime, end: datetime) -> pd.DataFrame:
+        """Return the grid's bars stamped in [``start``, ``end``), whatever ``lookback``."""
+        interval = self.config["interval_minutes"]
+        first = first_bar_index(start, interval)
+        last = first_bar_index(end, interval) - 1  # the newest bar stamped before end
+        if last - first + 1 > MAX_BARS:
+            raise PluginError(f"{last - first + 1} bars asked from {start.isoformat()} to "
+                              f"{end.isoformat()}: at most {MAX_BARS} per call")
+        return self._bars(asset, first, max(first - 1, last))
+
+    def _bars(self, asset: AssetInfo, first: int, last: int) -> pd.DataFrame:
+        """Bars with grid indexes ``first..last`` (none when ``last < first``)."""
         settings = self.config
-        last = last_bar_index(now, settings["interval_minutes"])
-        first = last - settings["lookback"] + 1
-        candles = synthetic_bars(
+        if last < first:
+            return pd.DataFrame(columns=_COLUMNS, index=pd.DatetimeIndex([], tz=UTC,
+                                                                         name="time"),
+                                dtype=np.float64)
+        return synthetic_bars(
             asset.symbol, first, last,
             seed=settings["seed"], interval_minutes=settings["interval_minutes"],
             start_price=settings["start_price"], volatility=settings["volatility"],
             drift=settings["drift"], base_volume=settings["base_volume"],
         )
-        return MarketSnapshot(symbol=asset.symbol, candles=candles, as_of=now)

@@ -63,3 +63,32 @@ def test_plugin_factory_may_be_a_callable():
 
     with pytest.raises(TypeError, match="plugin_factory"):
         Unset.make_plugin()
+
+
+def test_pipeline_suite_catches_bars_that_leak_the_end_bar_or_are_missing():
+    from lts.plugins.base import PipelinePlugin
+    from lts.plugins.pipeline.synthetic import SyntheticPipeline
+    from lts.testing.base_contract import SAMPLE_NOW
+    from lts.testing.pipeline_contract import PipelineContract
+
+    class Leaky(SyntheticPipeline):
+        """bars() includes the bar stamped at ``end``: a look-ahead."""
+
+        def bars(self, asset, start, end):  # type: ignore[no-untyped-def]
+            return super().bars(asset, start, end + (end - start) / 10)
+
+    class Absent(SyntheticPipeline):
+        """Keeps the contract's refusing default."""
+
+        bars = PipelinePlugin.bars
+
+    suite = PipelineContract()
+    asset = sample_asset()
+    with pytest.raises(AssertionError):
+        suite.test_bars_never_reach_end(Leaky(), asset)
+    with pytest.raises(AssertionError):
+        suite.test_bars_are_the_snapshot_bars_of_the_range(Leaky(), asset)
+    with pytest.raises(AssertionError, match="does not implement bars"):
+        suite.test_bars_is_implemented(Absent())
+    suite.test_bars_never_reach_end(SyntheticPipeline(), asset)
+    assert suite.now == SAMPLE_NOW

@@ -231,3 +231,54 @@ def test_csv_relative_data_dir_is_under_the_project():
     pipeline = CsvPipeline({}, {"data_dir": "data"})
     assert pipeline.data_dir() == Path(__file__).resolve().parents[3] / "data"
     assert isinstance(pipeline.path_for(AssetInfo(1, 1, "A", "A", 1.0)), Path)
+
+
+# ----------------------------------------------------------------------- bars()
+
+
+def test_synthetic_bars_cover_a_range_longer_than_lookback_off_the_grid():
+    pipeline = synthetic(interval_minutes=5, lookback=3)
+    start = datetime(2025, 6, 1, 9, 2, 30, tzinfo=UTC)  # between grid points 09:00/09:05
+    bars = pipeline.bars(sample_asset(), start, datetime(2025, 6, 1, 11, 0, tzinfo=UTC))
+    assert bars.index[0] == pd.Timestamp("2025-06-01 09:05", tz="UTC")
+    assert bars.index[-1] == pd.Timestamp("2025-06-01 10:55", tz="UTC")  # end excluded
+    assert len(bars) == 23
+    long_window = synthetic(interval_minutes=5, lookback=100).snapshot(sample_asset(), NOW)
+    pd.testing.assert_frame_equal(bars, long_window.candles.loc[bars.index])
+
+
+def test_synthetic_bars_refuse_a_huge_range_and_naive_times():
+    pipeline = synthetic()
+    with pytest.raises(PluginError, match="at most"):
+        pipeline.bars(sample_asset(), NOW - timedelta(days=3650), NOW)
+    with pytest.raises(PluginError, match="naive"):
+        pipeline.bars(sample_asset(), datetime(2025, 6, 1), NOW)
+
+
+def test_csv_bars_return_the_range_whatever_lookback(tmp_path: Path):
+    index = pd.date_range("2025-06-01 11:00", periods=120, freq="1min", tz="UTC")
+    closes = np.arange(120) + 1.0
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": closes,
+                          "high": closes, "low": closes, "close": closes})
+    frame.to_csv(tmp_path / "X.csv", index=False)
+    pipeline = csv_pipeline(tmp_path, lookback=2)
+    bars = pipeline.bars(sample_asset("X"), datetime(2025, 6, 1, 11, 10, tzinfo=UTC),
+                         datetime(2025, 6, 1, 11, 40, tzinfo=UTC))
+    assert len(bars) == 30
+    assert bars["close"].iloc[0] == 11.0 and bars["close"].iloc[-1] == 40.0
+    assert pipeline.bars(sample_asset("X"), NOW, NOW - timedelta(hours=1)).empty
+    with pytest.raises(PluginError, match="naive"):
+        pipeline.bars(sample_asset("X"), datetime(2025, 6, 1), NOW)
+
+
+def test_a_pipeline_without_bars_says_so():
+    from lts.plugins.base import PipelinePlugin
+
+    class Minimal(PipelinePlugin):
+        name = "minimal_for_test"
+
+        def snapshot(self, asset, now):
+            raise NotImplementedError
+
+    with pytest.raises(PluginError, match="pipeline 'minimal_for_test' cannot provide bars"):
+        Minimal().bars(sample_asset(), NOW - timedelta(hours=1), NOW)
