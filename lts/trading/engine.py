@@ -39,6 +39,7 @@ from lts.trading.clock import Clock, system_clock
 from lts.trading.core_books import write_audit_rows
 from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
+from lts.trading.history import BarsHistory
 from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
 from lts.trading.orders import (
     OrderExecutor,
@@ -363,8 +364,11 @@ class Engine:
         now = context.now
         infos = [info for info, _ in held]
         ensure_no_transaction(session)
-        fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
-                           snapshot, infos)
+        # The broker may load bars older than the window (a gap); missing ones are audited.
+        with BarsHistory(self.app, session, unit.pipeline, unit.info, now,
+                         context.timeout / 2) as history:
+            fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
+                               history.attach(snapshot), infos)
         if fills:
             with write_transaction(session):
                 for fill in fills:
@@ -392,7 +396,7 @@ class Engine:
             if placed.order_id is not None:
                 order_ids.append(placed.order_id)
         return AssetOutcome(asset_id=asset_id, ok=True, decision=decision,
-                            order_ids=tuple(order_ids))
+                            order_ids=tuple(order_ids), warnings=history.warnings)
 
     def _call(self, context: TickContext, plugin: Any, method: str, func: Callable[..., T],
               *args: Any) -> T:

@@ -19,7 +19,8 @@ from lts.runtime_config import effective_settings, set_runtime_setting
 from lts.trading import statistics
 from lts.trading.lease import current_holder
 
-ERROR_ACTIONS = ("trading.asset_failed", "trading.portfolio_failed", "loop.tick_failed")
+ERROR_ACTIONS = ("trading.asset_failed", "trading.portfolio_failed", "loop.tick_failed",
+                 "trading.bars_missing")
 
 
 @dataclass(frozen=True)

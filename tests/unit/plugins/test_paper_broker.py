@@ -254,3 +254,97 @@ def test_later_bars_only(broker, asset_info):
                         cid="late-limit"))
     assert broker.mark(asset_info, snap(placed), []) == []
     assert placed.index[-1] == T0 + timedelta(minutes=1)
+
+
+# --------------------------------------------------- every bar since the last check
+
+
+class Loader:
+    """A ``snapshot.history`` stand-in that records what it was asked."""
+
+    def __init__(self, frame: pd.DataFrame | None = None, error: Exception | None = None):
+        self.frame, self.error, self.calls = frame, error, []
+
+    def __call__(self, start: datetime, end: datetime) -> pd.DataFrame:
+        self.calls.append((start, end))
+        if self.error is not None:
+            raise self.error
+        return self.frame[(self.frame.index >= start) & (self.frame.index < end)]
+
+
+def flat_then(dips: dict[int, tuple[float, float, float, float]], minutes: int = 20
+              ) -> pd.DataFrame:
+    """``minutes`` 1-minute bars from T0 at 100, with the bars at minute k replaced."""
+    return bars(*[dips.get(k, (100, 100, 100, 100)) for k in range(minutes)])
+
+
+def window(frame: pd.DataFrame, last: int, size: int = 5, loader=None) -> MarketSnapshot:
+    """The snapshot of the ``size`` bars ending at minute ``last``, with a history loader."""
+    candles = frame.iloc[last - size + 1:last + 1]
+    return MarketSnapshot("TEST", candles, candles.index[-1].to_pydatetime(), history=loader)
+
+
+def test_a_stop_crossed_before_the_window_fires_on_that_bar_through_history(
+        broker, asset_info):
+    frame = flat_then({2: (100, 100, 90, 99)})
+    loader = Loader(frame)
+    (fill,) = broker.mark(asset_info, window(frame, 10, loader=loader), [held(asset_info)])
+    assert (fill.reason, fill.price, fill.time) == ("stop_loss", 99.0,
+                                                    T0 + timedelta(minutes=2))
+    assert loader.calls == [(T0, T0 + timedelta(minutes=6))]
+
+
+def test_no_gap_no_history_call(broker, asset_info):
+    frame = flat_then({})
+    loader = Loader(frame)
+    assert broker.mark(asset_info, window(frame, 4, loader=loader), [held(asset_info)]) == []
+    assert loader.calls == []
+
+
+def test_a_failing_loader_leaves_the_window_checked(broker, asset_info):
+    from lts.plugins.base import PluginError
+
+    frame = flat_then({2: (100, 100, 90, 99), 8: (100, 100, 98, 99)})
+    loader = Loader(error=PluginError("no bars today"))
+    (fill,) = broker.mark(asset_info, window(frame, 10, loader=loader), [held(asset_info)])
+    assert (fill.price, fill.time) == (99.0, T0 + timedelta(minutes=8))
+    assert len(loader.calls) == 1
+
+
+def test_checked_bars_are_remembered_only_when_it_matters(broker, asset_info, db):
+    from lts.models import PaperPositionCheck
+
+    frame = flat_then({})
+    position = held(asset_info, opened_at=T0 + timedelta(minutes=7))
+    broker.mark(asset_info, window(frame, 9, size=10), [position])  # in the newer half
+    db.session.rollback()
+    assert db.session.get(PaperPositionCheck, position.id) is None
+    broker.mark(asset_info, window(frame, 15, loader=Loader(frame)), [position])  # a gap
+    db.session.rollback()
+    assert db.session.get(PaperPositionCheck, position.id).last_checked_bar == \
+        T0 + timedelta(minutes=15)
+    # Next time only the bars after 15 are asked for: a dip before it is history.
+    loader = Loader(flat_then({12: (100, 100, 90, 99)}))
+    assert broker.mark(asset_info, window(frame, 19, size=3, loader=loader), [position]) == []
+    assert loader.calls == [(T0 + timedelta(minutes=15), T0 + timedelta(minutes=17))]
+
+
+def test_a_resting_limit_fills_on_the_bar_before_the_window_that_crossed_it(
+        broker, asset_info, db):
+    placed = bars((100, 100, 100, 100))
+    broker.submit(order(asset_info, snap(placed), order_type="limit", price=98.0,
+                        cid="limit-gap"))
+    frame = flat_then({3: (99, 99, 97.5, 98.5), 12: (97, 97, 96, 96)})
+    (fill,) = broker.mark(asset_info, window(frame, 14, loader=Loader(frame)), [])
+    assert (fill.client_order_id, fill.price, fill.time) == ("limit-gap", 98.0,
+                                                             T0 + timedelta(minutes=3))
+
+
+def test_a_resting_order_remembers_its_checked_bars(broker, asset_info, db):
+    broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), order_type="limit",
+                        price=90.0, cid="limit-far"))
+    frame = flat_then({})
+    assert broker.mark(asset_info, window(frame, 12, loader=Loader(frame)), []) == []
+    db.session.rollback()
+    row = db.session.query(PaperOrder).filter_by(client_order_id="limit-far").one()
+    assert row.last_checked_bar == T0 + timedelta(minutes=12)
