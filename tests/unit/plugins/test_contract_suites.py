@@ -92,3 +92,17 @@ def test_pipeline_suite_catches_bars_that_leak_the_end_bar_or_are_missing():
         suite.test_bars_is_implemented(Absent())
     suite.test_bars_never_reach_end(SyntheticPipeline(), asset)
     assert suite.now == SAMPLE_NOW
+
+
+def test_check_decision_allows_a_reversal_but_not_a_second_position():
+    from datetime import timedelta
+
+    from lts.plugins.base import PositionInfo
+    from lts.testing.base_contract import SAMPLE_NOW
+
+    snapshot = make_snapshot([100.0] * 5)
+    long = PositionInfo(id=1, asset_id=1, side="long", quantity=1.0, entry_price=100.0,
+                        opened_at=SAMPLE_NOW - timedelta(hours=1))
+    with pytest.raises(AssertionError, match="only a reversal"):
+        check_decision(Decision(action="open", side="buy", reason="more"), snapshot, long)
+    check_decision(Decision(action="open", side="sell", reason="reverse"), snapshot, long)
