@@ -3,7 +3,7 @@
 The issue's scenario, on real CSV data, the real engine, paper broker and database:
 1-minute bars, a portfolio run every 10 minutes, a pipeline lookback of 5 bars, a long
 bought at 100 with its stop at 95, and the price at 90 (or 85) at 09:02. The window of
-the 09:10 tick (09:06-09:10) never shows 09:02: the broker loads it through the
+the 09:10 tick (the complete bars 09:05-09:09) never shows 09:02: the broker loads it through the
 pipeline's ``bars()``.
 """
 
@@ -172,7 +172,8 @@ def test_checked_bars_are_remembered_so_an_old_dip_never_fires_a_later_stop(
     assert position.status == "open"
     check = db.session.get(PaperPositionCheck, position.id)
     assert check is not None and check.asset_id == asset.id
-    assert check.last_checked_bar == OPEN + timedelta(minutes=30)
+    # The newest bar complete at the 09:30 tick: 09:29 (bars are stamped by their start).
+    assert check.last_checked_bar == OPEN + timedelta(minutes=29)
 
 
 @pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
@@ -208,7 +209,8 @@ def test_bars_the_pipeline_cannot_give_are_audited_and_shown_and_the_window_stil
     (outcome,) = report.outcomes
     assert outcome.ok
     (warning,) = outcome.warnings
-    assert "09:00:00+00:00 to 2026-03-02T09:06:00+00:00 could not be checked" in warning
+    # The 09:10 window holds 09:05-09:09; the bars from the 09:00 fill on are missing.
+    assert "09:00:00+00:00 to 2026-03-02T09:05:00+00:00 could not be checked" in warning
     assert "cannot provide bars" in warning
 
     position = the_position(db)

@@ -5,13 +5,17 @@ config fits a 1.10 currency pair and a 4,000 index alike:
 
 - **market** orders fill at once at the snapshot's last close moved against the trader
   by ``spread_bps / 2 + slippage_bps``: a buy at ``close * (1 + c)``, a sell at
-  ``close * (1 - c)`` with ``c = (spread_bps / 2 + slippage_bps) / 10_000``;
+  ``close * (1 - c)`` with ``c = (spread_bps / 2 + slippage_bps) / 10_000``, as of the
+  end of that (last complete) bar;
+- **bar time** (SPEC 2a, :mod:`lts.plugins.bars`): bars are stamped by period start, so
+  every check below starts with the first bar stamped at or after the fill (or the
+  placing of a resting order), the bar that began when the decision's bar ended;
 - **limit** orders rest and fill on the first later bar that trades through the limit,
   at the limit or at the bar's open when the open is better (a gap in the trader's
   favour); **stop** entry orders likewise trigger on the first later bar through the
   stop, at the stop or at the open when the bar gaps past it;
 - **stop loss / take profit** of open positions are checked by :meth:`PaperBroker.mark`
-  on every bar after the position was opened, oldest first, however long ago the
+  on every bar from the position's opening on, oldest first, however long ago the
   previous check was (see "Every bar" below): a long stops when
   low <= stop (a short when high >= stop), takes profit when high >= target (short: low
   <= target). When one bar touches both, the stop wins. A bar opening beyond the stop
@@ -47,7 +51,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import marshmallow
@@ -59,6 +63,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lts.models.paper import PaperOrder, PaperPositionCheck
 from lts.models.types import utcnow
+from lts.plugins.bars import bar_end, bar_period
 from lts.plugins.base import (
     AssetInfo,
     BrokerPlugin,
@@ -88,6 +93,17 @@ _ADVANCE_ORDER = (update(_TABLE)
                   .values(last_checked_bar=bindparam("b_bar")))
 _FORGET_CHECK = delete(_CHECKS).where(_CHECKS.c.position_id == bindparam("position_id"))
 _PRICE_COLUMNS = ["open", "high", "low", "close"]
+#: Checks cover bars stamped *after* a moment; the first one starts *at* the opening.
+_INSTANT = timedelta(microseconds=1)
+
+
+def since_opening(moment: datetime) -> datetime:
+    """The check mark before any bar was checked: just before ``moment``.
+
+    Bars are checked when stamped after the mark, so the bar stamped exactly at the
+    fill (it began as the decision's bar ended) is the first one checked.
+    """
+    return moment - _INSTANT
 _BY_CLIENT_ID = select(_TABLE).where(_TABLE.c.client_order_id == bindparam("client_order_id"))
 # OR-ed equalities, not an expanding IN: that one is re-rendered into SQL text at every
 # execution, and this runs for every asset on every tick.
@@ -175,7 +191,7 @@ def _first_cross(candles: pd.DataFrame, after: datetime, side: str, order_type: 
 
 def exit_trigger(candles: pd.DataFrame, position: PositionInfo,
                  after: datetime | None = None) -> tuple[datetime, float, str] | None:
-    """Find the first bar after ``after`` (default: the opening) that hits a stop or target.
+    """Find the first bar after ``after`` that hits a stop or target, from the opening on.
 
     Returns (bar time, fill price, ``stop_loss`` | ``take_profit``), or None. The stop
     wins when one bar touches both; a bar opening beyond a level fills at its open.
@@ -183,7 +199,8 @@ def exit_trigger(candles: pd.DataFrame, position: PositionInfo,
     stop, target = position.stop_loss, position.take_profit
     if not _finite_positive(stop) and not _finite_positive(target):
         return None
-    since = position.opened_at if after is None else max(after, position.opened_at)
+    opening = since_opening(position.opened_at)
+    since = opening if after is None else max(after, opening)
     start = candles.index.searchsorted(pd.Timestamp(since), side="right")
     if start >= len(candles):
         return None
@@ -212,13 +229,13 @@ def exit_trigger(candles: pd.DataFrame, position: PositionInfo,
     return when, price, "take_profit"
 
 
-def bar_period(index: pd.DatetimeIndex) -> pd.Timedelta | None:
-    """The spacing of a bar series: its smallest step (None with fewer than two bars)."""
-    if len(index) < 2:
-        return None
-    steps = np.diff(index.asi8)
-    positive = steps[steps > 0]
-    return pd.Timedelta(int(positive.min()), unit="ns") if len(positive) else None
+def _next_second(moment: datetime) -> datetime:
+    """The first whole second after ``moment``: where bars not yet checked may start.
+
+    Bars sit on grids of whole seconds, so asking from there misses none and reads well
+    in the audit of a range that could not be loaded.
+    """
+    return (moment + timedelta(seconds=1)).replace(microsecond=0)
 
 
 def _bars_since(snapshot: MarketSnapshot, since: datetime) -> tuple[pd.DataFrame, bool]:
@@ -226,7 +243,8 @@ def _bars_since(snapshot: MarketSnapshot, since: datetime) -> tuple[pd.DataFrame
 
     Returns (bars, gap): ``gap`` tells that the window did not reach back to ``since``
     (whether the older bars could be loaded or not). Bars are asked of
-    ``snapshot.history`` for [since, first bar of the window); one that fails was
+    ``snapshot.history`` from the first second after ``since`` to the window's first
+    bar; one that fails was
     reported by the engine's loader, and the check goes on with the window alone.
     """
     candles = snapshot.candles
@@ -240,7 +258,7 @@ def _bars_since(snapshot: MarketSnapshot, since: datetime) -> tuple[pd.DataFrame
                     "was given: they are not checked", snapshot.symbol, since, first)
         return candles, True
     try:
-        older = snapshot.history(since, first.to_pydatetime())
+        older = snapshot.history(_next_second(since), first.to_pydatetime())
     except PluginError as exc:
         log.warning("%s: checking without the bars from %s to %s: %s", snapshot.symbol,
                     since, first, exc)
@@ -477,8 +495,10 @@ class PaperBroker(BrokerPlugin):
                               f"{position.quantity:g}")
 
         if request.order_type == "market":
+            assert snapshot is not None
             price = self.market_fill_price(request.side, reference)
-            values.update(status="filled", fill_price=price, filled_at=now,
+            values.update(status="filled", fill_price=price,
+                          filled_at=bar_end(snapshot.candles, now),
                           commission=self.commission(request.quantity, price),
                           details={"reference_price": reference})
         return values
@@ -530,9 +550,10 @@ class PaperBroker(BrokerPlugin):
         candles = snapshot.candles
         if candles.empty or not (resting or watched):
             return fills
-        since = {("order", row["id"]): row["last_checked_bar"] or row["created_at"]
-                 for row in resting}
-        since.update({("position", p.id): checked.get(p.id) or p.opened_at for p in watched})
+        since = {("order", row["id"]): row["last_checked_bar"]
+                 or since_opening(row["created_at"]) for row in resting}
+        since.update({("position", p.id): checked.get(p.id) or since_opening(p.opened_at)
+                      for p in watched})
         bars, gap = _bars_since(snapshot, min(since.values()))
 
         filled: list[tuple[int, float, float, datetime]] = []

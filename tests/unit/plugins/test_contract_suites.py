@@ -106,3 +106,21 @@ def test_check_decision_allows_a_reversal_but_not_a_second_position():
     with pytest.raises(AssertionError, match="only a reversal"):
         check_decision(Decision(action="open", side="buy", reason="more"), snapshot, long)
     check_decision(Decision(action="open", side="sell", reason="reverse"), snapshot, long)
+
+
+def test_pipeline_suite_catches_a_pipeline_returning_the_forming_bar():
+    from datetime import timedelta
+
+    from lts.plugins.base import MarketSnapshot
+    from lts.plugins.pipeline.synthetic import SyntheticPipeline
+    from lts.testing.pipeline_contract import PipelineContract
+
+    class Forming(SyntheticPipeline):
+        """Stamps <= now, as the csv pipeline once did: the last bar is still forming."""
+
+        def snapshot(self, asset, now):  # type: ignore[no-untyped-def]
+            ahead = super().snapshot(asset, now + timedelta(minutes=1))
+            return MarketSnapshot(asset.symbol, ahead.candles, now)
+
+    with pytest.raises(AssertionError, match="still forming"):
+        PipelineContract().test_never_returns_a_bar_from_the_future(Forming(), sample_asset())

@@ -24,8 +24,9 @@ def bars(*rows: tuple[float, float, float, float], start: datetime = T0) -> pd.D
 
 
 def snap(candles: pd.DataFrame) -> MarketSnapshot:
-    """A snapshot as of the newest bar."""
-    return MarketSnapshot("TEST", candles, candles.index[-1].to_pydatetime())
+    """A snapshot as of the end of the newest (1-minute) bar."""
+    return MarketSnapshot("TEST", candles,
+                          candles.index[-1].to_pydatetime() + timedelta(minutes=1))
 
 
 def order(asset: AssetInfo, snapshot: MarketSnapshot | None, side: str = "buy",
@@ -111,10 +112,22 @@ def test_short_exits_mirror_the_long_ones(broker, asset_info):
     assert pnl == pytest.approx((99.9 - 99.0) * 10 - (1 + 0.999) - (1 + 0.99))
 
 
-def test_bars_up_to_the_opening_time_never_trigger_exits(broker, asset_info):
+def test_bars_before_the_opening_never_trigger_exits_the_bar_from_it_does(
+        broker, asset_info):
     candles = bars((100, 100, 100, 100), (100, 101.5, 98.5, 100))
-    opened_on_last_bar = held(asset_info, opened_at=candles.index[-1].to_pydatetime())
-    assert broker.mark(asset_info, snap(candles), [opened_on_last_bar]) == []
+    last = candles.index[-1].to_pydatetime()
+    opened_after_last_bar = held(asset_info, opened_at=last + timedelta(minutes=1))
+    assert broker.mark(asset_info, snap(candles), [opened_after_last_bar]) == []
+    # Opened as the last bar began (the decision's bar ended then): that bar is checked.
+    (fill,) = broker.mark(asset_info, snap(candles), [held(asset_info, opened_at=last, pid=8)])
+    assert (fill.reason, fill.time) == ("stop_loss", last)
+
+
+def test_a_market_fill_is_as_of_the_end_of_the_last_complete_bar(broker, asset_info):
+    candles = bars((100, 100, 100, 100), (100, 100, 100, 100))
+    late = MarketSnapshot("TEST", candles, T0 + timedelta(minutes=2, seconds=40))
+    (fill,) = broker.submit(order(asset_info, late)).fills
+    assert fill.time == T0 + timedelta(minutes=2)  # the 15:01 bar ended at 15:02
 
 
 def test_an_exit_is_booked_once_and_reported_until_recorded(broker, asset_info, db):
@@ -248,7 +261,7 @@ def test_lookup_of_another_assets_order_is_not_found(broker, asset_info):
 
 
 def test_later_bars_only(broker, asset_info):
-    # A limit placed at T0+1 ignores the T0+1 bar itself even though it crosses.
+    # A limit placed as the T0+1 bar ended ignores that bar even though it crosses.
     placed = bars((100, 100, 100, 100), (100, 100, 98, 99))
     broker.submit(order(asset_info, snap(placed), order_type="limit", price=99.0,
                         cid="late-limit"))
@@ -326,7 +339,8 @@ def test_checked_bars_are_remembered_only_when_it_matters(broker, asset_info, db
     # Next time only the bars after 15 are asked for: a dip before it is history.
     loader = Loader(flat_then({12: (100, 100, 90, 99)}))
     assert broker.mark(asset_info, window(frame, 19, size=3, loader=loader), [position]) == []
-    assert loader.calls == [(T0 + timedelta(minutes=15), T0 + timedelta(minutes=17))]
+    assert loader.calls == [(T0 + timedelta(minutes=15, seconds=1),
+                             T0 + timedelta(minutes=17))]
 
 
 def test_a_resting_limit_fills_on_the_bar_before_the_window_that_crossed_it(

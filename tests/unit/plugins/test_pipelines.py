@@ -32,14 +32,16 @@ def test_synthetic_bar_for_a_time_is_the_same_whatever_now_is():
     pd.testing.assert_frame_equal(early, late.loc[early.index])
 
 
-def test_synthetic_never_returns_a_bar_after_now():
+def test_synthetic_returns_complete_bars_only_stamped_by_period_start():
     pipeline = synthetic(interval_minutes=5, lookback=50)
-    snapshot = pipeline.snapshot(sample_asset(), NOW)
-    assert snapshot.candles.index[-1] <= NOW
-    assert NOW - snapshot.candles.index[-1] < timedelta(minutes=5)
+    snapshot = pipeline.snapshot(sample_asset(), NOW)  # 12:00:30: the 12:00 bar is forming
+    assert snapshot.candles.index[-1] == pd.Timestamp("2025-06-01 11:55", tz="UTC")
+    on_the_end = pipeline.snapshot(sample_asset(), datetime(2025, 6, 1, 12, 0, tzinfo=UTC))
+    assert on_the_end.candles.index[-1] == pd.Timestamp("2025-06-01 11:55", tz="UTC")
     assert len(snapshot.candles) == 50
-    exact = NOW.replace(second=0)
-    assert pipeline.snapshot(sample_asset(), exact).candles.index[-1] == exact
+    five_later = datetime(2025, 6, 1, 12, 5, tzinfo=UTC)  # 12:00 is complete at 12:05
+    assert pipeline.snapshot(sample_asset(), five_later).candles.index[-1] == \
+        pd.Timestamp("2025-06-01 12:00", tz="UTC")
 
 
 def test_synthetic_bars_sit_on_the_interval_grid():
@@ -147,7 +149,7 @@ def test_csv_naive_times_use_the_configured_zone(tmp_path: Path):
     assert candles.index[0] == pd.Timestamp("2024-07-01 10:00", tz="UTC")
 
 
-def test_csv_returns_the_last_lookback_bars_up_to_now(tmp_path: Path):
+def test_csv_returns_the_last_lookback_complete_bars_at_now(tmp_path: Path):
     index = pd.date_range("2025-06-01 11:00", periods=120, freq="1min", tz="UTC")
     closes = np.arange(120) + 1.0
     frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": closes,
@@ -155,8 +157,13 @@ def test_csv_returns_the_last_lookback_bars_up_to_now(tmp_path: Path):
     frame.to_csv(tmp_path / "X.csv", index=False)
     candles = csv_pipeline(tmp_path, lookback=10).snapshot(sample_asset("X"), NOW).candles
     assert len(candles) == 10
-    assert candles.index[-1] == pd.Timestamp("2025-06-01 12:00", tz="UTC")
-    assert candles["close"].iloc[-1] == 61.0
+    # 12:00:30: the 12:00 bar is still forming (complete at 12:01); 11:59 is the newest.
+    assert candles.index[-1] == pd.Timestamp("2025-06-01 11:59", tz="UTC")
+    assert candles["close"].iloc[-1] == 60.0
+    hourly = csv_pipeline(tmp_path, lookback=10, interval_minutes=60).snapshot(
+        sample_asset("X"), NOW).candles  # rows declared hourly: only 11:00 is complete
+    assert list(hourly.index) == list(pd.date_range("2025-06-01 11:00", "2025-06-01 11:00",
+                                                    tz="UTC"))
     empty = csv_pipeline(tmp_path).snapshot(sample_asset("X"), NOW - timedelta(days=1))
     assert empty.candles.empty
 
