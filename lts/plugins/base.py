@@ -84,6 +84,9 @@ class AssetInfo:
     pipeline_config: Mapping[str, Any] = field(default_factory=dict)
     strategy_config: Mapping[str, Any] = field(default_factory=dict)
     broker_config: Mapping[str, Any] = field(default_factory=dict)
+    #: Stale-data guard: oldest acceptable end of the newest bar, in minutes before now
+    #: (None: 3 bar periods). See SPEC 2a "Bar time".
+    max_data_age_minutes: float | None = None
 
 
 #: ``(start, end) -> bars``: the complete bars stamped in [start, end), oldest first,

@@ -1,4 +1,5 @@
-"""paper bar checks: the newest bar checked per resting paper order and per watched position
+"""paper bar checks and stale data: the newest bar checked per resting paper order and per
+watched position; assets.max_data_age_minutes
 
 Revision ID: 0004
 Revises: 0003
@@ -32,8 +33,14 @@ def upgrade():
     with op.batch_alter_table('paper_orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('last_checked_bar', lts.models.types.UTCDateTime(timezone=True), nullable=True))
 
+    with op.batch_alter_table('assets', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('max_data_age_minutes', sa.Double(), nullable=True))
+
 
 def downgrade():
+    with op.batch_alter_table('assets', schema=None) as batch_op:
+        batch_op.drop_column('max_data_age_minutes')
+
     with op.batch_alter_table('paper_orders', schema=None) as batch_op:
         batch_op.drop_column('last_checked_bar')
 
