@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from marshmallow import fields, validate
 
-from lts.plugins.bars import bar_period, bars_between, complete_bars, utc
+from lts.plugins.bars import bar_period, bars_between, complete_bars, resample, utc
 from lts.plugins.base import AssetInfo, MarketSnapshot, PipelinePlugin, PluginError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -82,6 +82,11 @@ class CsvConfig(marshmallow.Schema):
         metadata={"description": "Minutes one bar lasts (rows are stamped by the start of "
                                  "their bar; a bar is returned once complete). Default: "
                                  "the smallest step between two rows."})
+    resample_minutes = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=527_040),
+        metadata={"description": "Aggregate the file's bars into bars of this many minutes "
+                                 "(stamped by their start, aligned on the hour/epoch, "
+                                 "complete ones only). Default: the file's own bars."})
 
 
 def _known_zone(zone: str) -> bool:
@@ -269,14 +274,34 @@ class CsvPipeline(PipelinePlugin):
 
     def snapshot(self, asset: AssetInfo, now: datetime) -> MarketSnapshot:
         """Return the last ``lookback`` bars complete at ``now`` (never the forming one)."""
+        lookback = int(self.config["lookback"])
         bars = self.all_bars(asset)
-        # pandas copy-on-write: a strategy writing to the slice never touches the cache.
-        done = complete_bars(bars, now, self.period(bars))
-        return MarketSnapshot(symbol=asset.symbol, as_of=now,
-                              candles=done.iloc[-int(self.config["lookback"]):])
+        target = self._target_period()
+        if target is None:
+            # pandas copy-on-write: a strategy writing to the slice never touches the cache.
+            done = complete_bars(bars, now, self.period(bars))
+        else:  # only the source bars the last ``lookback`` periods need
+            since = utc(now) - (lookback + 1) * target
+            done = self._resampled(bars.iloc[bars.index.searchsorted(since):], now)
+        return MarketSnapshot(symbol=asset.symbol, as_of=now, candles=done.iloc[-lookback:])
 
     def bars(self, asset: AssetInfo, start: datetime, end: datetime) -> pd.DataFrame:
-        """Return the file's bars stamped from ``start`` and complete at ``end``, all of them."""
-        utc(start, "start")
+        """Return the bars stamped from ``start`` and complete at ``end``, all of them."""
+        first = utc(start, "start")
         bars = self.all_bars(asset)
-        return bars_between(bars, start, end, self.period(bars))
+        target = self._target_period()
+        if target is None:
+            return bars_between(bars, start, end, self.period(bars))
+        done = self._resampled(bars.iloc[bars.index.searchsorted(first - target):], end)
+        return done[done.index >= first]
+
+    def _target_period(self) -> pd.Timedelta | None:
+        """The resampled bars' period, or None for the file's own bars."""
+        minutes = self.config.get("resample_minutes")
+        return pd.Timedelta(minutes=int(minutes)) if minutes else None
+
+    def _resampled(self, source: pd.DataFrame, now: datetime) -> pd.DataFrame:
+        """``source`` (file bars) as ``resample_minutes`` bars complete at ``now``."""
+        target = self._target_period()
+        assert target is not None
+        return resample(complete_bars(source, now, self.period(source)), target, now)

@@ -289,3 +289,23 @@ def test_a_pipeline_without_bars_says_so():
 
     with pytest.raises(PluginError, match="pipeline 'minimal_for_test' cannot provide bars"):
         Minimal().bars(sample_asset(), NOW - timedelta(hours=1), NOW)
+
+
+def test_csv_resamples_into_complete_bars_stamped_by_their_start(tmp_path: Path):
+    index = pd.date_range("2025-06-01 11:00", periods=120, freq="1min", tz="UTC")
+    now = datetime(2025, 6, 1, 12, 7, 30, tzinfo=UTC)  # the 12:05 bar is forming
+    closes = np.arange(120) + 1.0
+    closes[index >= now - timedelta(seconds=30)] = 1e9  # the forming minute and later
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": closes,
+                          "high": closes, "low": closes, "close": closes, "volume": 1})
+    frame.to_csv(tmp_path / "X.csv", index=False)
+    pipeline = csv_pipeline(tmp_path, resample_minutes=5, lookback=3)
+    candles = pipeline.snapshot(sample_asset("X"), now).candles
+    assert list(candles.index) == list(pd.date_range("2025-06-01 11:50", periods=3,
+                                                     freq="5min", tz="UTC"))
+    assert candles.to_numpy().max() < 1e9
+    last = candles.iloc[-1]  # 12:00-12:05: minutes 61..65
+    assert (last["open"], last["high"], last["close"], last["volume"]) == (61, 65, 65, 5)
+    history = pipeline.bars(sample_asset("X"), datetime(2025, 6, 1, 11, 3, tzinfo=UTC), now)
+    assert history.index[0] == pd.Timestamp("2025-06-01 11:05", tz="UTC")
+    pd.testing.assert_frame_equal(history.iloc[-3:], candles)
