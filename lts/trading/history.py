@@ -34,6 +34,7 @@ from lts.trading.orders import audit
 from lts.trading.plugin_calls import PluginCaller
 
 MISSING_ACTION = "trading.bars_missing"
+PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class BarsHistory:
                 raise PluginCallError("pipeline", self.pipeline.name, "bars",
                                       f"returned {type(bars).__name__}, not a DataFrame of "
                                       f"bars on a DatetimeIndex")
+            lacking = sorted(set(PRICE_COLUMNS) - set(bars.columns))
+            if lacking:
+                raise PluginCallError("pipeline", self.pipeline.name, "bars",
+                                      f"returned bars without {', '.join(lacking)}")
             # Whatever the pipeline did, nothing at or after ``end`` reaches the broker.
             inside = (bars.index >= pd.Timestamp(start)) & (bars.index < pd.Timestamp(end))
         except PluginCallError as exc:
@@ -103,6 +108,12 @@ class BarsHistory:
         """The missing ranges, described."""
         return tuple(gap.describe() for gap in self.missing)
 
+    def close(self) -> None:
+        """Stop the worker thread, if one was started."""
+        if self._caller is not None:
+            self._caller.close()
+            self._caller = None
+
     def __enter__(self) -> BarsHistory:
         """Start using the loader."""
         return self
@@ -110,9 +121,7 @@ class BarsHistory:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         """Stop the worker; audit every missing range on the asset."""
-        if self._caller is not None:
-            self._caller.close()
-            self._caller = None
+        self.close()
         if not self.missing:
             return
         if self.session.in_transaction():

@@ -95,15 +95,6 @@ _FORGET_CHECK = delete(_CHECKS).where(_CHECKS.c.position_id == bindparam("positi
 _PRICE_COLUMNS = ["open", "high", "low", "close"]
 #: Checks cover bars stamped *after* a moment; the first one starts *at* the opening.
 _INSTANT = timedelta(microseconds=1)
-
-
-def since_opening(moment: datetime) -> datetime:
-    """The check mark before any bar was checked: just before ``moment``.
-
-    Bars are checked when stamped after the mark, so the bar stamped exactly at the
-    fill (it began as the decision's bar ended) is the first one checked.
-    """
-    return moment - _INSTANT
 _BY_CLIENT_ID = select(_TABLE).where(_TABLE.c.client_order_id == bindparam("client_order_id"))
 # OR-ed equalities, not an expanding IN: that one is re-rendered into SQL text at every
 # execution, and this runs for every asset on every tick.
@@ -157,6 +148,15 @@ class PaperConfig(marshmallow.Schema):
 def _iso(value: datetime | None) -> str | None:
     """Render a timestamp for JSON."""
     return value.isoformat() if value is not None else None
+
+
+def since_opening(moment: datetime) -> datetime:
+    """The check mark before any bar was checked: just before ``moment``.
+
+    Bars are checked when stamped after the mark, so the bar stamped exactly at the
+    fill (it began as the decision's bar ended) is the first one checked.
+    """
+    return moment - _INSTANT
 
 
 def _finite_positive(value: float | None) -> bool:
@@ -244,8 +244,8 @@ def _bars_since(snapshot: MarketSnapshot, since: datetime) -> tuple[pd.DataFrame
     Returns (bars, gap): ``gap`` tells that the window did not reach back to ``since``
     (whether the older bars could be loaded or not). Bars are asked of
     ``snapshot.history`` from the first second after ``since`` to the window's first
-    bar; one that fails was
-    reported by the engine's loader, and the check goes on with the window alone.
+    bar; a failure was reported by the engine's loader, and the check goes on with the
+    window alone.
     """
     candles = snapshot.candles
     first = candles.index[0]
