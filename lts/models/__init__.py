@@ -1,7 +1,7 @@
 """All LTS models, imported here so Alembic and ``db.create_all`` see every table."""
 
 from lts.models.audit import AuditLog
-from lts.models.paper import PaperOrder
+from lts.models.paper import PaperOrder, PaperPositionCheck
 from lts.models.portfolio import Asset, Portfolio
 from lts.models.settings import ConfigEntry, Statistic
 from lts.models.trading import AssetDecision, Order, Position, SchedulerLease
@@ -15,6 +15,7 @@ __all__ = [
     "ConfigEntry",
     "Order",
     "PaperOrder",
+    "PaperPositionCheck",
     "Portfolio",
     "Position",
     "SchedulerLease",

@@ -1,5 +1,10 @@
 """The paper broker's own book: the orders the simulated exchange has accepted.
 
+It also keeps, per resting order (``paper_orders.last_checked_bar``) and per position it
+watches (``paper_position_checks``), the time of the newest bar it has checked, so that
+the next check starts right after it however long the loop was down (SPEC 2a,
+"Protection never lapses").
+
 Kept apart from the engine's ``orders`` table on purpose. The engine writes its Order
 row before calling the broker; the paper broker writes here inside ``submit``, in its
 own short transaction, as a real exchange would on its side. After a crash the engine
@@ -55,6 +60,27 @@ class PaperOrder(db.Model):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     filled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Newest bar a resting order was checked against; None: none since ``created_at``.
+    last_checked_bar: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return f"<PaperOrder {self.client_order_id} {self.side} {self.quantity} {self.status}>"
+
+
+class PaperPositionCheck(db.Model):
+    """The newest bar the paper broker checked a position's stop loss / take profit on.
+
+    ``position_id`` is the engine's position (no foreign key: the exchange's book stands
+    on its own, like ``paper_orders.position_id``). The row goes when the position is
+    closed through the broker or by its exit.
+    """
+
+    __tablename__ = "paper_position_checks"
+
+    position_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"),
+                                          index=True)
+    last_checked_bar: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"<PaperPositionCheck {self.position_id} {self.last_checked_bar}>"

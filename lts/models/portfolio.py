@@ -89,6 +89,9 @@ class Asset(db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    #: Stale-data guard (SPEC 2a): no opening order on a snapshot whose newest bar ended
+    #: longer ago than this; None: 3 bar periods.
+    max_data_age_minutes: Mapped[float | None]
 
     portfolio: Mapped[Portfolio] = relationship(back_populates="assets")
     # The strategy's latest decision (written by the engine, read by the API and pages).

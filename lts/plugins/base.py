@@ -11,7 +11,7 @@ refuses plugins built for another major version.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -84,6 +84,15 @@ class AssetInfo:
     pipeline_config: Mapping[str, Any] = field(default_factory=dict)
     strategy_config: Mapping[str, Any] = field(default_factory=dict)
     broker_config: Mapping[str, Any] = field(default_factory=dict)
+    #: Stale-data guard: oldest acceptable end of the newest bar, in minutes before now
+    #: (None: 3 bar periods). See SPEC 2a "Bar time".
+    max_data_age_minutes: float | None = None
+
+
+#: ``(start, end) -> bars``: the complete bars stamped in [start, end), oldest first,
+#: with the columns of :attr:`MarketSnapshot.candles`; raises :class:`PluginError` when
+#: they cannot be had. See :attr:`MarketSnapshot.history`.
+BarsLoader = Callable[[datetime, datetime], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -93,12 +102,20 @@ class MarketSnapshot:
     ``candles`` has columns open, high, low, close, volume on a UTC DatetimeIndex, oldest
     first. ``predictions`` (optional) has at least a ``close`` column of forecast prices
     indexed by the future times they forecast.
+
+    ``history`` (optional, set by the engine when it hands the snapshot to
+    :meth:`BrokerPlugin.mark`) loads older bars than the window holds, through the
+    asset's pipeline (:meth:`PipelinePlugin.bars`) under the plugin timeout: a broker
+    that simulates fills uses it to check every bar since its previous check, however
+    long the loop was down. The engine records (audits and shows) every range it could
+    not load; the broker then goes on with the bars it has.
     """
 
     symbol: str
     candles: pd.DataFrame
     as_of: datetime
     predictions: pd.DataFrame | None = None
+    history: BarsLoader | None = field(default=None, compare=False, repr=False)
 
     @property
     def last_price(self) -> float:
@@ -211,6 +228,8 @@ class AssetOutcome:
     decision: Decision | None = None
     order_ids: tuple[int, ...] = ()
     error: str | None = None
+    #: Problems that did not stop the step, e.g. bars the broker could not check.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -265,6 +284,19 @@ class PipelinePlugin(Plugin):
     @abc.abstractmethod
     def snapshot(self, asset: AssetInfo, now: datetime) -> MarketSnapshot:
         """Return the last bars up to ``now`` (none later) and optional predictions."""
+
+    def bars(self, asset: AssetInfo, start: datetime, end: datetime) -> pd.DataFrame:
+        """Return the bars stamped in [``start``, ``end``), however many.
+
+        They are the bars ``snapshot(asset, end)`` would hold with a long enough window.
+        Used by protective checks after a gap (the paper broker checks every bar since
+        its previous check) and by backtests. ``end`` plays the part of ``now``: no bar
+        after it is ever returned. Same columns and index as ``MarketSnapshot.candles``;
+        an empty frame when there were no bars. A pipeline that cannot answer keeps this
+        default, which raises: the engine then reports the bars as missing.
+        """
+        raise PluginError(f"pipeline {self.name!r} cannot provide bars: it does not "
+                          f"implement bars(asset, start, end)")
 
 
 class StrategyPlugin(Plugin):

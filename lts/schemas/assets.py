@@ -37,6 +37,10 @@ class AssetSchema(Schema):
     broker_config = fields.Method("_broker_config", required=True,
                                   metadata={"type": "object"})
     allocated_capital = fields.Float(required=True)
+    max_data_age_minutes = fields.Float(
+        required=True, allow_none=True,
+        metadata={"description": "Stale-data guard: no opening order when the newest bar "
+                                 "ended longer ago than this; null: 3 bar periods"})
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
     last_decision = fields.Nested(DecisionSchema, attribute="decision", allow_none=True,
@@ -71,6 +75,11 @@ class _AssetFieldsSchema(Schema):
     strategy_config = fields.Dict(keys=fields.String())
     broker_plugin = fields.String(validate=validate.Length(min=1, max=64))
     broker_config = fields.Dict(keys=fields.String())
+    max_data_age_minutes = fields.Float(
+        allow_none=True, validate=validate.Range(min=0, max=527_040, min_inclusive=False),
+        metadata={"description": "Stale-data guard: no opening order when the newest bar "
+                                 "ended longer ago than this many minutes; null: 3 bar "
+                                 "periods"})
 
 
 class AssetUpdateSchema(_AssetFieldsSchema):

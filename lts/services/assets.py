@@ -40,7 +40,8 @@ from lts.services.portfolios import get_portfolio
 
 PLUGIN_KINDS = ("pipeline", "strategy", "broker")
 EDITABLE = ("symbol", "name", "is_active", "strategy_plugin", "strategy_config",
-            "broker_plugin", "broker_config", "pipeline_plugin", "pipeline_config")
+            "broker_plugin", "broker_config", "pipeline_plugin", "pipeline_config",
+            "max_data_age_minutes")
 
 
 def list_assets(actor: User, *, portfolio_id: int | None = None, is_active: bool | None = None,
@@ -95,6 +96,11 @@ def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None)
         errors["name"] = ["at most 100 characters"]
     if not isinstance(values.get("is_active", True), bool):
         errors["is_active"] = ["must be true or false"]
+    max_age = values.get("max_data_age_minutes")
+    if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int | float)
+                                or not 0 < max_age <= 527_040):
+        errors["max_data_age_minutes"] = ["must be a number of minutes above 0 (at most a "
+                                          "year), or null for 3 bar periods"]
     for kind in PLUGIN_KINDS:
         check_plugin(kind, values.get(f"{kind}_plugin"), values.get(f"{kind}_config"), errors)
     if errors:

@@ -157,7 +157,8 @@ def asset_debug(asset: Asset) -> AssetDebug:
     snapshot_at = last_sample or (portfolio.last_execution if portfolio else None)
     decided = asset.decision
     error = db.session.scalar(
-        select(AuditLog).where(AuditLog.action == "trading.asset_failed",
+        select(AuditLog).where(AuditLog.action.in_(("trading.asset_failed",
+                                                    "trading.bars_missing")),
                                AuditLog.resource == f"asset:{asset.id}")
         .order_by(AuditLog.id.desc()).limit(1))
     return AssetDebug(

@@ -19,6 +19,7 @@ from lts.plugins.base import (
     Fill,
     MarketSnapshot,
     OrderRequest,
+    PluginError,
     PositionInfo,
 )
 from lts.testing.base_contract import PluginContract, make_snapshot, sample_asset
@@ -144,3 +145,19 @@ class BrokerContract(PluginContract):
         fills = plugin.mark(asset, later, [])
         assert isinstance(fills, list)
         assert all(isinstance(fill, Fill) for fill in fills)
+
+    def test_mark_goes_on_when_older_bars_cannot_be_loaded(
+            self, plugin: BrokerPlugin, asset: AssetInfo, snapshot: MarketSnapshot) -> None:
+        """A failing ``snapshot.history`` (the engine reports it) never fails ``mark``."""
+        def unavailable(start: object, end: object) -> object:
+            raise PluginError("bars unavailable (contract suite)")
+
+        opened = snapshot.candles.index[0].to_pydatetime() - timedelta(days=1)
+        position = PositionInfo(id=next(_ids), asset_id=asset.id, side="long", quantity=1.0,
+                                entry_price=snapshot.last_price, opened_at=opened,
+                                stop_loss=snapshot.last_price * 0.5)
+        later = MarketSnapshot(symbol=snapshot.symbol, candles=snapshot.candles,
+                               as_of=snapshot.as_of + timedelta(minutes=1),
+                               history=unavailable)  # type: ignore[arg-type]
+        fills = plugin.mark(asset, later, [position])
+        assert isinstance(fills, list), f"mark returned {type(fills).__name__}, not a list"

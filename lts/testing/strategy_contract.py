@@ -41,8 +41,13 @@ def check_decision(decision: Decision, snapshot: MarketSnapshot,
     if decision.action == "close":
         assert position is not None, "close without a position"
     if decision.action == "open":
-        assert position is None, "open while a position is held"
         assert decision.side in ("buy", "sell")
+        # Opening the other way while holding is a reversal (the engine closes first);
+        # opening the held side again is not: one position per asset.
+        held = {"long": "buy", "short": "sell"}.get(position.side) if position else None
+        assert decision.side != held, (
+            f"open {decision.side} while a {position.side if position else ''} position "
+            f"is held (only a reversal may open while holding)")
         assert decision.order_type in ("market", "limit", "stop")
         if decision.order_type != "market":
             assert decision.price is not None and decision.price > 0

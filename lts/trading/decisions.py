@@ -32,10 +32,16 @@ _UPDATE = (update(_DECISIONS).where(_DECISIONS.c.asset_id == bindparam("b_asset_
 _INSERT = insert(_DECISIONS)
 
 
+def _reason(outcome: AssetOutcome) -> str:
+    """The decision's reason, followed by the step's warnings (e.g. bars not checked)."""
+    assert outcome.decision is not None
+    return "; ".join(part for part in (outcome.decision.reason, *outcome.warnings) if part)
+
+
 def decision_rows(outcomes: Iterable[AssetOutcome], now: datetime) -> list[dict[str, Any]]:
     """The row of every asset whose step reached a decision (failed steps keep theirs)."""
     return [{"asset_id": o.asset_id, "action": o.decision.action, "side": o.decision.side,
-             "reason": (o.decision.reason or "")[:REASON_LENGTH],
+             "reason": _reason(o)[:REASON_LENGTH],
              "orders_placed": len(o.order_ids), "decided_at": now}
             for o in outcomes if o.ok and o.decision is not None]
 

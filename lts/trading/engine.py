@@ -39,6 +39,7 @@ from lts.trading.clock import Clock, system_clock
 from lts.trading.core_books import write_audit_rows
 from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
+from lts.trading.history import BarsHistory
 from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
 from lts.trading.orders import (
     OrderExecutor,
@@ -60,6 +61,7 @@ from lts.trading.positions import (
 )
 from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits
 from lts.trading.sizing import round_to_step, size_quantity
+from lts.trading.staleness import stale_warning
 from lts.trading.units import AssetUnit, build_unit, portfolio_info
 
 log = logging.getLogger(__name__)
@@ -363,8 +365,11 @@ class Engine:
         now = context.now
         infos = [info for info, _ in held]
         ensure_no_transaction(session)
-        fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
-                           snapshot, infos)
+        # The broker may load bars older than the window (a gap); missing ones are audited.
+        with BarsHistory(self.app, session, unit.pipeline, unit.info, now,
+                         context.timeout / 2) as history:
+            fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
+                               history.attach(snapshot), infos)
         if fills:
             with write_transaction(session):
                 for fill in fills:
@@ -385,14 +390,19 @@ class Engine:
             raise PluginCallError("strategy", unit.strategy.name, "decide",
                                   f"returned {type(decision).__name__}, not a Decision")
         order_ids = []
-        for intent in decide_intents(decision, unit, snapshot, infos):
+        intents = decide_intents(decision, unit, snapshot, infos)
+        stale = stale_warning(snapshot, now, unit.info.max_data_age_minutes)
+        if stale is not None:  # closing only: never new exposure on old prices
+            intents = [intent for intent in intents if intent.closes_position_id is not None]
+        for intent in intents:
             placed = context.executor.place(intent, context.next_client_order_id(asset_id),
                                             unit.info, unit.broker, snapshot, now,
                                             leverage=unit.leverage)
             if placed.order_id is not None:
                 order_ids.append(placed.order_id)
         return AssetOutcome(asset_id=asset_id, ok=True, decision=decision,
-                            order_ids=tuple(order_ids))
+                            order_ids=tuple(order_ids),
+                            warnings=(*history.warnings, *filter(None, [stale])))
 
     def _call(self, context: TickContext, plugin: Any, method: str, func: Callable[..., T],
               *args: Any) -> T:

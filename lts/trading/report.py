@@ -20,6 +20,7 @@ def format_report(report: TickReport) -> str:
             why = f" ({decision.reason})" if decision and decision.reason else ""
             orders = f", orders {list(outcome.order_ids)}" if outcome.order_ids else ""
             lines.append(f"  asset {outcome.asset_id}: {action}{side}{why}{orders}")
+            lines.extend(f"    warning: {warning}" for warning in outcome.warnings)
         else:
             lines.append(f"  asset {outcome.asset_id}: FAILED {outcome.error}")
     return "\n".join(lines)

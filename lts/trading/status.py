@@ -20,7 +20,8 @@ from lts.trading import statistics
 from lts.trading.lease import current_holder
 from lts.trading.risk import global_risk_state
 
-ERROR_ACTIONS = ("trading.asset_failed", "trading.portfolio_failed", "loop.tick_failed")
+ERROR_ACTIONS = ("trading.asset_failed", "trading.portfolio_failed", "loop.tick_failed",
+                 "trading.bars_missing")
 
 
 @dataclass(frozen=True)

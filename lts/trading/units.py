@@ -73,6 +73,7 @@ def build_unit(plugins: PluginSource, asset: Asset | Row[Any]) -> AssetUnit:
         allocated_capital=asset.allocated_capital,
         pipeline_config=dict(pipeline.config), strategy_config=dict(strategy.config),
         broker_config=dict(broker.config),
+        max_data_age_minutes=getattr(asset, "max_data_age_minutes", None),
     )
     return AssetUnit(info=info, pipeline=pipeline, strategy=strategy, broker=broker)
 

@@ -289,6 +289,24 @@ def test_add_asset_with_generated_config_returns_the_assets_card(client, world, 
     assert asset.broker_config["spread_bps"] == 3.5
 
 
+def test_asset_form_sets_and_validates_the_max_data_age(client, world, login_as):
+    login_as(world["user"])
+    pid = world["portfolio"].id
+    token = csrf_from(client.get(f"/portfolios/{pid}").get_data(as_text=True))
+    form = {"csrf_token": token, "symbol": "AUD_USD", "is_active": "y",
+            "pipeline_plugin": "synthetic", "strategy_plugin": "sma_cross",
+            "broker_plugin": "paper"}
+    refused = client.post(f"/portfolios/{pid}/assets", headers={"HX-Request": "true"},
+                          data={**form, "max_data_age_minutes": "-3"})
+    assert refused.status_code == 422
+    assert 'id="max_data_age_minutes-errors"' in refused.get_data(as_text=True)
+    saved = client.post(f"/portfolios/{pid}/assets", headers={"HX-Request": "true"},
+                        data={**form, "max_data_age_minutes": "45"})
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    asset = database.session.scalar(select(Asset).where(Asset.symbol == "AUD_USD"))
+    assert asset.max_data_age_minutes == 45.0
+
+
 def test_manual_order_form_errors_inline(client, world, login_as):
     login_as(world["user"])
     aid = world["asset"].id

@@ -65,11 +65,17 @@ class AssetForm(FlaskForm):
                                      "e.g. EUR_USD.")
     name = StringField("Name", validators=[Optional(), Length(max=100)])
     is_active = BooleanField("Active (traded by the loop)", default=True)
+    max_data_age_minutes = FloatField(
+        "Max data age (minutes)",
+        validators=[Optional(), NumberRange(min=0.01, max=527_040)],
+        description="No opening order when the newest bar ended longer ago than this; "
+                    "empty: 3 bar periods.")
 
     def values(self) -> dict[str, Any]:
         """The service's field values from the validated form."""
         return {"symbol": (self.symbol.data or "").strip(), "name": self.name.data or "",
-                "is_active": bool(self.is_active.data)}
+                "is_active": bool(self.is_active.data),
+                "max_data_age_minutes": self.max_data_age_minutes.data}
 
 
 class ManualOrderForm(FlaskForm):

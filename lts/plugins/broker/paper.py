@@ -5,13 +5,18 @@ config fits a 1.10 currency pair and a 4,000 index alike:
 
 - **market** orders fill at once at the snapshot's last close moved against the trader
   by ``spread_bps / 2 + slippage_bps``: a buy at ``close * (1 + c)``, a sell at
-  ``close * (1 - c)`` with ``c = (spread_bps / 2 + slippage_bps) / 10_000``;
+  ``close * (1 - c)`` with ``c = (spread_bps / 2 + slippage_bps) / 10_000``, as of the
+  end of that (last complete) bar;
+- **bar time** (SPEC 2a, :mod:`lts.plugins.bars`): bars are stamped by period start, so
+  every check below starts with the first bar stamped at or after the fill (or the
+  placing of a resting order), the bar that began when the decision's bar ended;
 - **limit** orders rest and fill on the first later bar that trades through the limit,
   at the limit or at the bar's open when the open is better (a gap in the trader's
   favour); **stop** entry orders likewise trigger on the first later bar through the
   stop, at the stop or at the open when the bar gaps past it;
 - **stop loss / take profit** of open positions are checked by :meth:`PaperBroker.mark`
-  on every bar after the position was opened, oldest first: a long stops when
+  on every bar from the position's opening on, oldest first, however long ago the
+  previous check was (see "Every bar" below): a long stops when
   low <= stop (a short when high >= stop), takes profit when high >= target (short: low
   <= target). When one bar touches both, the stop wins. A bar opening beyond the stop
   fills at its open, not at the stop price. These exits pay no spread or slippage;
@@ -29,24 +34,36 @@ submit returns the first answer and trades nothing.
 ``mark`` reports the fills it makes, and again the stop-loss / take-profit exit of any
 position the caller still passes as open, so an exit the engine missed (crash) is
 reported until the engine records it; exits have the client id ``paper-exit-<id>``.
+
+**Every bar** (SPEC 2a, "Protection never lapses"): the book keeps, per resting order
+and per position it watches, the newest bar it checked. When the snapshot's window
+does not reach back to it (the loop was down, or the portfolio runs less often than
+its lookback), ``mark`` loads the missing bars through ``snapshot.history`` (the
+pipeline's ``bars()``, handed over by the engine) and checks them first. Bars that
+cannot be loaded were reported by the engine's loader; the check then goes on with the
+bars it has. Checking a bar twice is harmless (a bar that had triggered booked its fill
+then), so the newest-bar mark is written only when it matters: after a gap, or once it
+falls into the older half of the window, which spares a write on most ticks.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import marshmallow
 import numpy as np
 import pandas as pd
 from marshmallow import fields, validate
-from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from lts.models.paper import PaperOrder
+from lts.models.paper import PaperOrder, PaperPositionCheck
 from lts.models.types import utcnow
+from lts.plugins.bars import bar_end, bar_period
 from lts.plugins.base import (
     AssetInfo,
     BrokerPlugin,
@@ -59,7 +76,25 @@ from lts.plugins.base import (
     PositionInfo,
 )
 
+log = logging.getLogger(__name__)
 _TABLE = PaperOrder.__table__
+_CHECKS = PaperPositionCheck.__table__
+_CHECKS_OF_ASSET = select(_CHECKS.c.position_id, _CHECKS.c.last_checked_bar).where(
+    _CHECKS.c.asset_id == bindparam("asset_id"))
+_INSERT_CHECK = insert(_CHECKS)
+_ADVANCE_CHECK = (update(_CHECKS)
+                  .where(_CHECKS.c.position_id == bindparam("b_position_id"),
+                         _CHECKS.c.last_checked_bar < bindparam("b_bar"))
+                  .values(last_checked_bar=bindparam("b_bar")))
+_ADVANCE_ORDER = (update(_TABLE)
+                  .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == "submitted",
+                         or_(_TABLE.c.last_checked_bar.is_(None),
+                             _TABLE.c.last_checked_bar < bindparam("b_bar")))
+                  .values(last_checked_bar=bindparam("b_bar")))
+_FORGET_CHECK = delete(_CHECKS).where(_CHECKS.c.position_id == bindparam("position_id"))
+_PRICE_COLUMNS = ["open", "high", "low", "close"]
+#: Checks cover bars stamped *after* a moment; the first one starts *at* the opening.
+_INSTANT = timedelta(microseconds=1)
 _BY_CLIENT_ID = select(_TABLE).where(_TABLE.c.client_order_id == bindparam("client_order_id"))
 # OR-ed equalities, not an expanding IN: that one is re-rendered into SQL text at every
 # execution, and this runs for every asset on every tick.
@@ -115,6 +150,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def since_opening(moment: datetime) -> datetime:
+    """The check mark before any bar was checked: just before ``moment``.
+
+    Bars are checked when stamped after the mark, so the bar stamped exactly at the
+    fill (it began as the decision's bar ended) is the first one checked.
+    """
+    return moment - _INSTANT
+
+
 def _finite_positive(value: float | None) -> bool:
     """Tell whether ``value`` is a finite number above zero."""
     return value is not None and math.isfinite(value) and value > 0
@@ -145,9 +189,9 @@ def _first_cross(candles: pd.DataFrame, after: datetime, side: str, order_type: 
     return candles.index[start + first].to_pydatetime(), fill
 
 
-def exit_trigger(candles: pd.DataFrame, position: PositionInfo
-                 ) -> tuple[datetime, float, str] | None:
-    """Find the first bar after the position opened that hits its stop or target.
+def exit_trigger(candles: pd.DataFrame, position: PositionInfo,
+                 after: datetime | None = None) -> tuple[datetime, float, str] | None:
+    """Find the first bar after ``after`` that hits a stop or target, from the opening on.
 
     Returns (bar time, fill price, ``stop_loss`` | ``take_profit``), or None. The stop
     wins when one bar touches both; a bar opening beyond a level fills at its open.
@@ -155,7 +199,9 @@ def exit_trigger(candles: pd.DataFrame, position: PositionInfo
     stop, target = position.stop_loss, position.take_profit
     if not _finite_positive(stop) and not _finite_positive(target):
         return None
-    start = candles.index.searchsorted(pd.Timestamp(position.opened_at), side="right")
+    opening = since_opening(position.opened_at)
+    since = opening if after is None else max(after, opening)
+    start = candles.index.searchsorted(pd.Timestamp(since), side="right")
     if start >= len(candles):
         return None
     opens = candles["open"].to_numpy()[start:]
@@ -181,6 +227,65 @@ def exit_trigger(candles: pd.DataFrame, position: PositionInfo
     assert target is not None
     price = max(target, bar_open) if long else min(target, bar_open)
     return when, price, "take_profit"
+
+
+def _next_second(moment: datetime) -> datetime:
+    """The first whole second after ``moment``: where bars not yet checked may start.
+
+    Bars sit on grids of whole seconds, so asking from there misses none and reads well
+    in the audit of a range that could not be loaded.
+    """
+    return (moment + timedelta(seconds=1)).replace(microsecond=0)
+
+
+def _bars_since(snapshot: MarketSnapshot, since: datetime) -> tuple[pd.DataFrame, bool]:
+    """The snapshot's bars, preceded by the older ones since ``since`` it lacks.
+
+    Returns (bars, gap): ``gap`` tells that the window did not reach back to ``since``
+    (whether the older bars could be loaded or not). Bars are asked of
+    ``snapshot.history`` from the first second after ``since`` to the window's first
+    bar; a failure was reported by the engine's loader, and the check goes on with the
+    window alone.
+    """
+    candles = snapshot.candles
+    first = candles.index[0]
+    moment = pd.Timestamp(since)
+    period = bar_period(candles.index)
+    if first <= moment or (period is not None and first - moment <= period):
+        return candles, False
+    if snapshot.history is None:
+        log.warning("%s: bars from %s to %s are not in the window and no history loader "
+                    "was given: they are not checked", snapshot.symbol, since, first)
+        return candles, True
+    try:
+        older = snapshot.history(_next_second(since), first.to_pydatetime())
+    except PluginError as exc:
+        log.warning("%s: checking without the bars from %s to %s: %s", snapshot.symbol,
+                    since, first, exc)
+        return candles, True
+    older = older.loc[(older.index > moment) & (older.index < first), _PRICE_COLUMNS]
+    if older.empty:
+        return candles, True
+    return pd.concat([older, candles[_PRICE_COLUMNS]]), True
+
+
+def _newest_checked(bars: pd.DataFrame, window: pd.DataFrame,
+                    since: Mapping[tuple[str, int], datetime], gap: bool,
+                    filled: Sequence[tuple[int, float, float, datetime]],
+                    exits: Sequence[Mapping[str, Any]]) -> dict[tuple[str, int], datetime]:
+    """The newest-checked-bar marks worth writing, by ("order"|"position", id).
+
+    Only for items still watched (not filled now), and only after a gap or once the
+    old mark falls into the older half of the window: checking again bars already
+    checked finds nothing new, so most ticks write nothing.
+    """
+    newest = bars.index[-1].to_pydatetime()
+    middle = window.index[len(window) // 2]
+    done = {("order", row_id) for row_id, *_ in filled}
+    done |= {("position", int(values["position_id"])) for values in exits}
+    return {key: newest for key, moment in since.items()
+            if key not in done and pd.Timestamp(moment) < pd.Timestamp(newest)
+            and (gap or pd.Timestamp(moment) < middle)}
 
 
 class PaperBroker(BrokerPlugin):
@@ -244,11 +349,17 @@ class PaperBroker(BrokerPlugin):
         rows = self._rows(_BY_CLIENT_ID, client_order_id=client_order_id)
         return rows[0] if rows else None
 
-    def _insert(self, values: dict[str, Any]) -> Mapping[str, Any]:
-        """Book a new order in its own transaction; on a duplicate id return the first."""
+    def _insert(self, values: dict[str, Any], forget_position: int | None = None
+                ) -> Mapping[str, Any]:
+        """Book a new order in its own transaction; on a duplicate id return the first.
+
+        ``forget_position``: a position this order closes, whose check mark goes too.
+        """
         try:
             with self._write() as connection:
                 row = connection.execute(_INSERT_RETURNING, values).one()._mapping
+                if forget_position is not None and row["status"] == "filled":
+                    connection.execute(_FORGET_CHECK, {"position_id": forget_position})
         except IntegrityError:
             # Same client id submitted concurrently (or replayed): the first one stands.
             existing = self._row(values["client_order_id"])
@@ -384,8 +495,10 @@ class PaperBroker(BrokerPlugin):
                               f"{position.quantity:g}")
 
         if request.order_type == "market":
+            assert snapshot is not None
             price = self.market_fill_price(request.side, reference)
-            values.update(status="filled", fill_price=price, filled_at=now,
+            values.update(status="filled", fill_price=price,
+                          filled_at=bar_end(snapshot.candles, now),
                           commission=self.commission(request.quantity, price),
                           details={"reference_price": reference})
         return values
@@ -404,7 +517,8 @@ class PaperBroker(BrokerPlugin):
                 raw={"broker": "paper", "exit_client_order_id": exit_row["client_order_id"]})
         values = self._book(request, kind="close", position=position)
         values["position_id"] = position.id
-        return self.result_of(self._insert(values))
+        # The position is gone once this fills: its check mark goes in the same write.
+        return self.result_of(self._insert(values, forget_position=position.id))
 
     def cancel(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
         """Cancel a resting order; a filled or unknown one is answered as it stands."""
@@ -421,54 +535,41 @@ class PaperBroker(BrokerPlugin):
     def mark(self, asset: AssetInfo, snapshot: MarketSnapshot,
              positions: Sequence[PositionInfo], *, _retry: bool = False) -> list[Fill]:
         """Fill resting orders and stop/target exits the new bars trigger (see module doc)."""
-        candles = snapshot.candles
         exit_ids = {f"{EXIT_PREFIX}{p.id}": p for p in positions if p.asset_id == asset.id}
-        # One indexed read per call, from statements built once (this runs every tick).
-        if exit_ids:
-            rows = self._rows(_RESTING_OR_EXITS, asset_id=asset.id, exit_ids=list(exit_ids))
-        else:
-            rows = self._rows(_RESTING, asset_id=asset.id)
+        rows, checked = self._watched(asset.id, exit_ids)
         fills: list[Fill] = []
         booked_exits: set[str] = set()
-        new_rows: list[dict[str, Any]] = []
-        filled: list[tuple[int, float, float, datetime]] = []
+        resting: list[Mapping[str, Any]] = []
         for row in rows:
             if row["client_order_id"] in exit_ids:
                 booked_exits.add(row["client_order_id"])
                 fills.append(self._fill_of(row))
-                continue
-            if candles.empty:
-                continue
-            crossed = _first_cross(candles, row["created_at"], row["side"], row["order_type"],
-                                   float(row["price"]))
+            else:
+                resting.append(row)
+        watched = [p for cid, p in exit_ids.items() if cid not in booked_exits]
+        candles = snapshot.candles
+        if candles.empty or not (resting or watched):
+            return fills
+        since = {("order", row["id"]): row["last_checked_bar"]
+                 or since_opening(row["created_at"]) for row in resting}
+        since.update({("position", p.id): checked.get(p.id) or since_opening(p.opened_at)
+                      for p in watched})
+        bars, gap = _bars_since(snapshot, min(since.values()))
+
+        filled: list[tuple[int, float, float, datetime]] = []
+        new_rows: list[dict[str, Any]] = []
+        for row in resting:
+            crossed = _first_cross(bars, since[("order", row["id"])], row["side"],
+                                   row["order_type"], float(row["price"]))
             if crossed is not None:
                 when, price = crossed
                 filled.append((row["id"], price, self.commission(row["quantity"], price), when))
-        if not candles.empty:
-            for client_order_id, position in exit_ids.items():
-                if client_order_id in booked_exits:
-                    continue
-                trigger = exit_trigger(candles, position)
-                if trigger is None:
-                    continue
-                when, price, reason = trigger
-                new_rows.append({
-                    "client_order_id": client_order_id,
-                    "asset_id": asset.id,
-                    "side": "sell" if position.side == "long" else "buy",
-                    "order_type": "market",
-                    "kind": reason,
-                    "quantity": position.quantity,
-                    "price": position.stop_loss if reason == "stop_loss"
-                    else position.take_profit,
-                    "status": "filled",
-                    "fill_price": price,
-                    "commission": self.commission(position.quantity, price),
-                    "position_id": position.id,
-                    "created_at": when,
-                    "filled_at": when,
-                })
-        if not filled and not new_rows:
+        for position in watched:
+            trigger = exit_trigger(bars, position, since[("position", position.id)])
+            if trigger is not None:
+                new_rows.append(self._exit_row(asset, position, *trigger))
+        marks = _newest_checked(bars, candles, since, gap, filled, new_rows)
+        if not filled and not new_rows and not marks:
             return fills
         try:
             with self._write() as connection:
@@ -476,6 +577,8 @@ class PaperBroker(BrokerPlugin):
                         if self._fill_row(connection, row_id, price, commission, when)]
                 for values in new_rows:
                     connection.execute(_INSERT, values)
+                    connection.execute(_FORGET_CHECK, {"position_id": values["position_id"]})
+                self._write_marks(connection, asset.id, marks, checked)
         except IntegrityError:
             if _retry:
                 raise
@@ -485,6 +588,59 @@ class PaperBroker(BrokerPlugin):
             fills.extend(self._fill_of(row) for row in self._rows(_TABLE.c.id.in_(done)))
         fills.extend(self._fill_of(values) for values in new_rows)
         return fills
+
+    def _watched(self, asset_id: int, exit_ids: Mapping[str, PositionInfo]
+                 ) -> tuple[list[Mapping[str, Any]], dict[int, datetime]]:
+        """Resting orders and booked exits of the asset, and its positions' newest checks."""
+        with self._engine().connect() as connection:
+            # Statements built once (this runs for every asset on every tick).
+            if exit_ids:
+                result = connection.execute(_RESTING_OR_EXITS, {
+                    "asset_id": asset_id, "exit_ids": list(exit_ids)})
+            else:
+                result = connection.execute(_RESTING, {"asset_id": asset_id})
+            rows = [row._mapping for row in result]
+            checked = ({position_id: bar for position_id, bar in connection.execute(
+                _CHECKS_OF_ASSET, {"asset_id": asset_id})} if exit_ids else {})
+        return rows, checked
+
+    def _exit_row(self, asset: AssetInfo, position: PositionInfo, when: datetime,
+                  price: float, reason: str) -> dict[str, Any]:
+        """The book row of a position's stop-loss or take-profit exit."""
+        return {
+            "client_order_id": f"{EXIT_PREFIX}{position.id}",
+            "asset_id": asset.id,
+            "side": "sell" if position.side == "long" else "buy",
+            "order_type": "market",
+            "kind": reason,
+            "quantity": position.quantity,
+            "price": position.stop_loss if reason == "stop_loss" else position.take_profit,
+            "status": "filled",
+            "fill_price": price,
+            "commission": self.commission(position.quantity, price),
+            "position_id": position.id,
+            "created_at": when,
+            "filled_at": when,
+        }
+
+    @staticmethod
+    def _write_marks(connection: Connection, asset_id: int,
+                     marks: Mapping[tuple[str, int], datetime],
+                     checked: Mapping[int, datetime]) -> None:
+        """Move the newest-checked-bar marks forward (never back: a racing check may lead)."""
+        orders = [{"b_id": key, "b_bar": bar} for (kind, key), bar in marks.items()
+                  if kind == "order"]
+        known = [{"b_position_id": key, "b_bar": bar} for (kind, key), bar in marks.items()
+                 if kind == "position" and key in checked]
+        fresh = [{"position_id": key, "asset_id": asset_id, "last_checked_bar": bar}
+                 for (kind, key), bar in marks.items()
+                 if kind == "position" and key not in checked]
+        if orders:
+            connection.execute(_ADVANCE_ORDER, orders)
+        if known:
+            connection.execute(_ADVANCE_CHECK, known)
+        if fresh:
+            connection.execute(_INSERT_CHECK, fresh)
 
     def lookup(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
         """Answer from the paper book; ``not_found`` when it never booked that id."""

@@ -15,7 +15,11 @@ Accepted layouts (header names are case-insensitive, surrounding spaces ignored)
 - no header row at all, when the first line starts with a date or an epoch number:
   ``time,open,high,low,close[,volume]`` or ``date,time,open,high,low,close,volume``.
 
-Times without a zone are taken in ``timezone`` (default UTC). A row whose time or
+Each row's time is the **start** of its bar's period (as OANDA, most exchanges and
+MetaTrader stamp candles); a bar is returned only once complete, at time + period
+(``interval_minutes``, default the smallest step between two rows), never the forming
+one: see :mod:`lts.plugins.bars`. Times without a zone are taken in ``timezone``
+(default UTC). A row whose time or
 prices cannot be read, or whose high/low do not bracket its open/close, is reported as
 a :class:`~lts.plugins.base.PluginError` naming the file and line. Parsed files are
 cached by path, modification time and size, so a changed file is read again.
@@ -35,6 +39,7 @@ import numpy as np
 import pandas as pd
 from marshmallow import fields, validate
 
+from lts.plugins.bars import bar_period, bars_between, complete_bars, resample, utc
 from lts.plugins.base import AssetInfo, MarketSnapshot, PipelinePlugin, PluginError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -71,6 +76,17 @@ class CsvConfig(marshmallow.Schema):
                               metadata={"description": "Number of bars returned."})
     timezone = fields.String(load_default="UTC", validate=lambda zone: _known_zone(zone),
                              metadata={"description": "Zone of times written without one."})
+    interval_minutes = fields.Float(
+        load_default=None, allow_none=True,
+        validate=validate.Range(min=0, max=527_040, min_inclusive=False),
+        metadata={"description": "Minutes one bar lasts (rows are stamped by the start of "
+                                 "their bar; a bar is returned once complete). Default: "
+                                 "the smallest step between two rows."})
+    resample_minutes = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=527_040),
+        metadata={"description": "Aggregate the file's bars into bars of this many minutes "
+                                 "(stamped by their start, aligned on the hour/epoch, "
+                                 "complete ones only). Default: the file's own bars."})
 
 
 def _known_zone(zone: str) -> bool:
@@ -215,6 +231,7 @@ def read_ohlcv(path: Path, timezone: str = "UTC") -> pd.DataFrame:
         raise _bad_rows(path, raw.index[inconsistent.to_numpy()],
                         "high/low do not bracket open and close")
     frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+    frame.attrs["period"] = bar_period(frame.index)  # computed once per parse, see _period
     return frame
 
 
@@ -243,10 +260,48 @@ class CsvPipeline(PipelinePlugin):
             raise PluginError(f"CSV file {self.config.get('file')!r} is outside data_dir")
         return path
 
+    def all_bars(self, asset: AssetInfo) -> pd.DataFrame:
+        """Return every bar of the asset's file (cached; never modify it)."""
+        return _cache.get(self.path_for(asset), str(self.config.get("timezone") or "UTC"))
+
+    def period(self, bars: pd.DataFrame) -> pd.Timedelta | None:
+        """How long one bar lasts: ``interval_minutes``, else the file's smallest step."""
+        minutes = self.config.get("interval_minutes")
+        if minutes:
+            return pd.Timedelta(minutes=float(minutes))
+        period = bars.attrs.get("period")
+        return period if period is not None else bar_period(bars.index)
+
     def snapshot(self, asset: AssetInfo, now: datetime) -> MarketSnapshot:
-        """Return the last ``lookback`` bars at or before ``now``."""
-        bars = _cache.get(self.path_for(asset), str(self.config.get("timezone") or "UTC"))
-        end = bars.index.searchsorted(pd.Timestamp(now), side="right")
-        start = max(0, end - int(self.config["lookback"]))
-        # pandas copy-on-write: a strategy writing to the slice never touches the cache.
-        return MarketSnapshot(symbol=asset.symbol, candles=bars.iloc[start:end], as_of=now)
+        """Return the last ``lookback`` bars complete at ``now`` (never the forming one)."""
+        lookback = int(self.config["lookback"])
+        bars = self.all_bars(asset)
+        target = self._target_period()
+        if target is None:
+            # pandas copy-on-write: a strategy writing to the slice never touches the cache.
+            done = complete_bars(bars, now, self.period(bars))
+        else:  # only the source bars the last ``lookback`` periods need
+            since = utc(now) - (lookback + 1) * target
+            done = self._resampled(bars.iloc[bars.index.searchsorted(since):], now)
+        return MarketSnapshot(symbol=asset.symbol, as_of=now, candles=done.iloc[-lookback:])
+
+    def bars(self, asset: AssetInfo, start: datetime, end: datetime) -> pd.DataFrame:
+        """Return the bars stamped from ``start`` and complete at ``end``, all of them."""
+        first = utc(start, "start")
+        bars = self.all_bars(asset)
+        target = self._target_period()
+        if target is None:
+            return bars_between(bars, start, end, self.period(bars))
+        done = self._resampled(bars.iloc[bars.index.searchsorted(first - target):], end)
+        return done[done.index >= first]
+
+    def _target_period(self) -> pd.Timedelta | None:
+        """The resampled bars' period, or None for the file's own bars."""
+        minutes = self.config.get("resample_minutes")
+        return pd.Timedelta(minutes=int(minutes)) if minutes else None
+
+    def _resampled(self, source: pd.DataFrame, now: datetime) -> pd.DataFrame:
+        """``source`` (file bars) as ``resample_minutes`` bars complete at ``now``."""
+        target = self._target_period()
+        assert target is not None
+        return resample(complete_bars(source, now, self.period(source)), target, now)

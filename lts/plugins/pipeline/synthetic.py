@@ -1,9 +1,10 @@
 """Pipeline ``synthetic``: a seeded random walk of OHLCV bars per symbol (the demo default).
 
 Bars sit on a fixed grid of ``interval_minutes`` counted from a fixed epoch
-(2020-01-01 UTC), and every bar is a pure function of (seed, symbol, bar index): the
-bar for time t is the same whatever ``now`` is, in any process, and no bar later than
-``now`` is ever returned.
+(2020-01-01 UTC), each stamped by the start of its period, and every bar is a pure
+function of (seed, symbol, bar index): the bar for time t is the same whatever ``now``
+is, in any process. A bar is returned only once complete (``now >= t + interval``):
+never the forming one, nothing after ``now`` (see :mod:`lts.plugins.bars`).
 
 How a walk anchored at the epoch can be evaluated anywhere without summing every step
 since 2020: the grid is cut into chunks of :data:`CHUNK` bars. Chunk start levels follow
@@ -40,6 +41,8 @@ _CACHE_SIZE = 8192
 _TWO_PI = 2.0 * math.pi
 _U53 = float(2**53)
 _COLUMNS = pd.Index(["open", "high", "low", "close", "volume"])
+#: Most bars one ``bars()`` call builds: a year of 1-minute bars, about 20 MB.
+MAX_BARS = 600_000
 
 
 class SyntheticConfig(marshmallow.Schema):
@@ -210,11 +213,19 @@ def synthetic_bars(symbol: str, first: int, last: int, *, seed: int, interval_mi
 
 
 def last_bar_index(now: datetime, interval_minutes: int) -> int:
-    """Grid index of the newest bar whose time is at or before ``now``."""
+    """Grid index of the newest bar complete at ``now`` (stamped at or before now - interval)."""
     if now.tzinfo is None:
         raise PluginError(f"naive datetime {now!r}: pass timezone-aware UTC")
     step = timedelta(minutes=interval_minutes)
-    return (now - EPOCH) // step
+    return (now - EPOCH) // step - 1
+
+
+def first_bar_index(start: datetime, interval_minutes: int) -> int:
+    """Grid index of the oldest bar whose time is at or after ``start``."""
+    if start.tzinfo is None:
+        raise PluginError(f"naive datetime {start!r}: pass timezone-aware UTC")
+    step = timedelta(minutes=interval_minutes)
+    return -((EPOCH - start) // step)  # ceiling division
 
 
 class SyntheticPipeline(PipelinePlugin):
@@ -225,14 +236,31 @@ class SyntheticPipeline(PipelinePlugin):
     config_schema = SyntheticConfig
 
     def snapshot(self, asset: AssetInfo, now: datetime) -> MarketSnapshot:
-        """Return the last ``lookback`` bars whose time is at or before ``now``."""
+        """Return the last ``lookback`` bars complete at ``now``."""
+        last = last_bar_index(now, self.config["interval_minutes"])
+        candles = self._bars(asset, last - self.config["lookback"] + 1, last)
+        return MarketSnapshot(symbol=asset.symbol, candles=candles, as_of=now)
+
+    def bars(self, asset: AssetInfo, start: datetime, end: datetime) -> pd.DataFrame:
+        """Return the grid's bars stamped from ``start`` and complete at ``end``, all of them."""
+        interval = self.config["interval_minutes"]
+        first = first_bar_index(start, interval)
+        last = last_bar_index(end, interval)
+        if last - first + 1 > MAX_BARS:
+            raise PluginError(f"{last - first + 1} bars asked from {start.isoformat()} to "
+                              f"{end.isoformat()}: at most {MAX_BARS} per call")
+        return self._bars(asset, first, max(first - 1, last))
+
+    def _bars(self, asset: AssetInfo, first: int, last: int) -> pd.DataFrame:
+        """Bars with grid indexes ``first..last`` (none when ``last < first``)."""
         settings = self.config
-        last = last_bar_index(now, settings["interval_minutes"])
-        first = last - settings["lookback"] + 1
-        candles = synthetic_bars(
+        if last < first:
+            return pd.DataFrame(columns=_COLUMNS, index=pd.DatetimeIndex([], tz=UTC,
+                                                                         name="time"),
+                                dtype=np.float64)
+        return synthetic_bars(
             asset.symbol, first, last,
             seed=settings["seed"], interval_minutes=settings["interval_minutes"],
             start_price=settings["start_price"], volatility=settings["volatility"],
             drift=settings["drift"], base_volume=settings["base_volume"],
         )
-        return MarketSnapshot(symbol=asset.symbol, candles=candles, as_of=now)

@@ -1,19 +1,36 @@
-"""Strategy ``sma_cross``: trade the regime of a fast and a slow simple moving average.
+"""Strategy ``sma_cross``: trade the crossings of a fast and a slow simple moving average.
 
-Long while the fast SMA is above the slow one, short while below (if ``allow_short``).
-A position against the regime is closed when the averages cross; a flat asset opens in
-the regime's direction. Trading the regime rather than the crossing bar alone means a
-portfolio that runs less often than bars arrive never misses a cross.
+The *regime* is long while the fast SMA is above the slow one, short while below.
+
+- **Entries** (``entry``): ``cross`` (the default) opens only on a fresh cross: the
+  regime must have changed within the last ``cross_bars`` bars (1: on the newest bar).
+  After a stop-loss or take-profit exit the asset therefore stays flat until the next
+  cross, instead of re-entering at once while the trend persists. Set ``cross_bars`` to
+  the number of bars between two runs of the portfolio (10 for a portfolio run every 10
+  minutes on 1-minute bars) so a cross between two runs is never missed. ``trend``
+  opens whenever flat, in the regime's direction (the behaviour before entries needed a
+  cross), so it re-enters right after every exit.
+- **Exits**: a position against the regime is closed. With ``reverse`` (the default) the
+  same decision also opens the other way when an entry is allowed there (a fresh cross,
+  or any time in ``trend`` mode; shorts only with ``allow_short``): the engine closes
+  and opens in one tick. Without it the position is only closed, and a new one waits for
+  the entry rule.
+- Stop loss and take profit come from ``stop_loss``/``take_profit`` (percent of the last
+  close or pips, see ``sl_tp_unit``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
 from lts.plugins.strategy._common import ExitsConfig, exit_prices
+
+Regime = str | None  # "long", "short", or None when the averages are equal
 
 
 class SmaCrossConfig(ExitsConfig):
@@ -23,6 +40,23 @@ class SmaCrossConfig(ExitsConfig):
                           metadata={"description": "Bars in the fast moving average."})
     slow = fields.Integer(load_default=30, validate=validate.Range(min=2, max=10_000),
                           metadata={"description": "Bars in the slow moving average."})
+    entry = fields.String(
+        load_default="cross", validate=validate.OneOf(["cross", "trend"]),
+        metadata={"description": "When a flat asset opens. cross (default): only on a "
+                                 "fresh cross, within the last cross_bars bars, so no "
+                                 "re-entry after a stop or target exit while the trend "
+                                 "persists. trend: whenever flat, in the trend's "
+                                 "direction (re-enters right after an exit)."})
+    cross_bars = fields.Integer(
+        load_default=1, validate=validate.Range(min=1, max=10_000),
+        metadata={"description": "How recent a cross must be to open, in bars (1: on the "
+                                 "newest bar). Use the number of bars between two runs of "
+                                 "the portfolio so no cross is missed."})
+    reverse = fields.Boolean(
+        load_default=True,
+        metadata={"description": "On a cross against the position, close it and open the "
+                                 "other way in the same tick (when the entry rule and "
+                                 "allow_short permit). Off: only close."})
 
     @validates_schema
     def fast_below_slow(self, data: dict[str, Any], **_: Any) -> None:
@@ -31,16 +65,38 @@ class SmaCrossConfig(ExitsConfig):
             raise ValidationError("must be smaller than slow", field_name="fast")
 
 
+def _regime(fast: float, slow: float) -> Regime:
+    """The regime two average values describe."""
+    return "long" if fast > slow else "short" if fast < slow else None
+
+
+def recent_regimes(closes: pd.Series, fast_n: int, slow_n: int, bars: int) -> list[Regime]:
+    """The regime at each of the last ``bars + 1`` bars that have a slow average, oldest first.
+
+    The newest one uses plain means of the newest ``fast_n``/``slow_n`` closes (what the
+    reason shows); older ones rolling means over just the closes they need.
+    """
+    tail = closes.iloc[-(slow_n + bars):].to_numpy(dtype=np.float64)
+    sums = np.concatenate(([0.0], np.cumsum(tail)))
+    ends = np.arange(slow_n, len(tail))  # exclusive ends of the older bars' windows
+    fast = (sums[ends] - sums[ends - fast_n]) / fast_n
+    slow = (sums[ends] - sums[ends - slow_n]) / slow_n
+    older = [_regime(f, s) for f, s in zip(fast, slow, strict=True)]
+    newest = _regime(float(closes.iloc[-fast_n:].mean()), float(closes.iloc[-slow_n:].mean()))
+    return [*older, newest]
+
+
 class SmaCross(StrategyPlugin):
-    """Long while the fast SMA is above the slow SMA, short while below."""
+    """Opens on a fast/slow SMA cross (or with the trend), closes or reverses against it."""
 
     name = "sma_cross"
-    description = "Fast/slow simple moving-average crossover."
+    description = ("Fast/slow simple moving-average crossover: opens on a fresh cross "
+                   "(or with the trend), closes or reverses on a cross against it.")
     config_schema = SmaCrossConfig
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
-        """Close against the regime, open with it, hold otherwise."""
+        """Close or reverse against the regime, open on a fresh cross, hold otherwise."""
         fast_n, slow_n = int(self.config["fast"]), int(self.config["slow"])
         closes = snapshot.candles["close"]
         if len(closes) < slow_n:
@@ -48,18 +104,36 @@ class SmaCross(StrategyPlugin):
         fast = float(closes.iloc[-fast_n:].mean())
         slow = float(closes.iloc[-slow_n:].mean())
         described = f"SMA{fast_n} {fast:.6g} vs SMA{slow_n} {slow:.6g}"
-        regime = "long" if fast > slow else "short" if fast < slow else None
+        regimes = recent_regimes(closes, fast_n, slow_n, int(self.config["cross_bars"]))
+        regime = regimes[-1]
 
         if position is not None:
-            if regime is not None and regime != position.side:
-                return Decision(action="close", reason=f"cross against {position.side}: "
-                                                       f"{described}")
-            return Decision.hold(f"keep {position.side}: {described}")
+            if regime is None or regime == position.side:
+                return Decision.hold(f"keep {position.side}: {described}")
+            against = f"cross against {position.side}: {described}"
+            if self.config["reverse"] and allocation > 0 and self._may_enter(regime, regimes):
+                return self._open(regime, snapshot, f"reverse to {regime}, {against}")
+            return Decision(action="close", reason=against)
         if allocation <= 0:
             return Decision.hold(f"no capital allocated ({described})")
-        if regime == "long" or (regime == "short" and self.config["allow_short"]):
-            side = "buy" if regime == "long" else "sell"
-            stop_loss, take_profit = exit_prices(side, snapshot.last_price, self.config)
-            return Decision(action="open", side=side, stop_loss=stop_loss,
-                            take_profit=take_profit, reason=f"open {regime}: {described}")
-        return Decision.hold(f"no entry: {described}")
+        if regime is None or (regime == "short" and not self.config["allow_short"]):
+            return Decision.hold(f"no entry: {described}")
+        if not self._may_enter(regime, regimes):
+            return Decision.hold(f"no fresh cross: {regime} for more than "
+                                 f"{self.config['cross_bars']} bar(s) ({described})")
+        return self._open(regime, snapshot, f"open {regime}: {described}")
+
+    def _may_enter(self, regime: str, regimes: list[Regime]) -> bool:
+        """Whether the entry rule allows opening ``regime`` now."""
+        if regime == "short" and not self.config["allow_short"]:
+            return False
+        if self.config["entry"] == "trend":
+            return True
+        return any(earlier != regime for earlier in regimes[:-1])
+
+    def _open(self, regime: str, snapshot: MarketSnapshot, reason: str) -> Decision:
+        """The decision opening ``regime`` at market with the configured exits."""
+        side = "buy" if regime == "long" else "sell"
+        stop_loss, take_profit = exit_prices(side, snapshot.last_price, self.config)
+        return Decision(action="open", side=side, stop_loss=stop_loss,
+                        take_profit=take_profit, reason=reason)

@@ -63,3 +63,64 @@ def test_plugin_factory_may_be_a_callable():
 
     with pytest.raises(TypeError, match="plugin_factory"):
         Unset.make_plugin()
+
+
+def test_pipeline_suite_catches_bars_that_leak_the_end_bar_or_are_missing():
+    from lts.plugins.base import PipelinePlugin
+    from lts.plugins.pipeline.synthetic import SyntheticPipeline
+    from lts.testing.base_contract import SAMPLE_NOW
+    from lts.testing.pipeline_contract import PipelineContract
+
+    class Leaky(SyntheticPipeline):
+        """bars() includes the bar stamped at ``end``: a look-ahead."""
+
+        def bars(self, asset, start, end):  # type: ignore[no-untyped-def]
+            return super().bars(asset, start, end + (end - start) / 10)
+
+    class Absent(SyntheticPipeline):
+        """Keeps the contract's refusing default."""
+
+        bars = PipelinePlugin.bars
+
+    suite = PipelineContract()
+    asset = sample_asset()
+    with pytest.raises(AssertionError):
+        suite.test_bars_never_reach_end(Leaky(), asset)
+    with pytest.raises(AssertionError):
+        suite.test_bars_are_the_snapshot_bars_of_the_range(Leaky(), asset)
+    with pytest.raises(AssertionError, match="does not implement bars"):
+        suite.test_bars_is_implemented(Absent())
+    suite.test_bars_never_reach_end(SyntheticPipeline(), asset)
+    assert suite.now == SAMPLE_NOW
+
+
+def test_check_decision_allows_a_reversal_but_not_a_second_position():
+    from datetime import timedelta
+
+    from lts.plugins.base import PositionInfo
+    from lts.testing.base_contract import SAMPLE_NOW
+
+    snapshot = make_snapshot([100.0] * 5)
+    long = PositionInfo(id=1, asset_id=1, side="long", quantity=1.0, entry_price=100.0,
+                        opened_at=SAMPLE_NOW - timedelta(hours=1))
+    with pytest.raises(AssertionError, match="only a reversal"):
+        check_decision(Decision(action="open", side="buy", reason="more"), snapshot, long)
+    check_decision(Decision(action="open", side="sell", reason="reverse"), snapshot, long)
+
+
+def test_pipeline_suite_catches_a_pipeline_returning_the_forming_bar():
+    from datetime import timedelta
+
+    from lts.plugins.base import MarketSnapshot
+    from lts.plugins.pipeline.synthetic import SyntheticPipeline
+    from lts.testing.pipeline_contract import PipelineContract
+
+    class Forming(SyntheticPipeline):
+        """Stamps <= now, as the csv pipeline once did: the last bar is still forming."""
+
+        def snapshot(self, asset, now):  # type: ignore[no-untyped-def]
+            ahead = super().snapshot(asset, now + timedelta(minutes=1))
+            return MarketSnapshot(asset.symbol, ahead.candles, now)
+
+    with pytest.raises(AssertionError, match="still forming"):
+        PipelineContract().test_never_returns_a_bar_from_the_future(Forming(), sample_asset())

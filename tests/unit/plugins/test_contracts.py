@@ -29,19 +29,35 @@ class TestSyntheticPipelineContract(PipelineContract):
     plugin_factory = SyntheticPipeline
 
 
+def write_sample_csv(folder: Path) -> None:
+    """TEST.csv: 1-minute bars running two hours past SAMPLE_NOW (never to be returned)."""
+    index = pd.date_range(end=SAMPLE_NOW + timedelta(hours=2), periods=600, freq="1min")
+    closes = 100 + np.cumsum(np.random.default_rng(1).normal(0, 0.1, len(index)))
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                          "open": closes, "high": closes + 0.05, "low": closes - 0.05,
+                          "close": closes, "volume": 10})
+    frame.to_csv(folder / "TEST.csv", index=False)
+
+
 class TestCsvPipelineContract(PipelineContract):
     plugin_factory = CsvPipeline
 
     @pytest.fixture
     def plugin(self, tmp_path: Path) -> CsvPipeline:
-        # Bars run two hours past SAMPLE_NOW: the pipeline must not return them.
-        index = pd.date_range(end=SAMPLE_NOW + timedelta(hours=2), periods=600, freq="1min")
-        closes = 100 + np.cumsum(np.random.default_rng(1).normal(0, 0.1, len(index)))
-        frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                              "open": closes, "high": closes + 0.05, "low": closes - 0.05,
-                              "close": closes, "volume": 10})
-        frame.to_csv(tmp_path / "TEST.csv", index=False)
+        write_sample_csv(tmp_path)
         return CsvPipeline({}, {"data_dir": str(tmp_path)})
+
+
+class TestCsvResampledPipelineContract(PipelineContract):
+    """The csv pipeline aggregating its 1-minute rows into 7-minute bars (a shifted grid)."""
+
+    plugin_factory = CsvPipeline
+
+    @pytest.fixture
+    def plugin(self, tmp_path: Path) -> CsvPipeline:
+        write_sample_csv(tmp_path)
+        return CsvPipeline({"resample_minutes": 7, "lookback": 20},
+                           {"data_dir": str(tmp_path)})
 
 
 class TestPredictionThresholdContract(StrategyContract):

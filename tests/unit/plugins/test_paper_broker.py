@@ -24,8 +24,9 @@ def bars(*rows: tuple[float, float, float, float], start: datetime = T0) -> pd.D
 
 
 def snap(candles: pd.DataFrame) -> MarketSnapshot:
-    """A snapshot as of the newest bar."""
-    return MarketSnapshot("TEST", candles, candles.index[-1].to_pydatetime())
+    """A snapshot as of the end of the newest (1-minute) bar."""
+    return MarketSnapshot("TEST", candles,
+                          candles.index[-1].to_pydatetime() + timedelta(minutes=1))
 
 
 def order(asset: AssetInfo, snapshot: MarketSnapshot | None, side: str = "buy",
@@ -111,10 +112,22 @@ def test_short_exits_mirror_the_long_ones(broker, asset_info):
     assert pnl == pytest.approx((99.9 - 99.0) * 10 - (1 + 0.999) - (1 + 0.99))
 
 
-def test_bars_up_to_the_opening_time_never_trigger_exits(broker, asset_info):
+def test_bars_before_the_opening_never_trigger_exits_the_bar_from_it_does(
+        broker, asset_info):
     candles = bars((100, 100, 100, 100), (100, 101.5, 98.5, 100))
-    opened_on_last_bar = held(asset_info, opened_at=candles.index[-1].to_pydatetime())
-    assert broker.mark(asset_info, snap(candles), [opened_on_last_bar]) == []
+    last = candles.index[-1].to_pydatetime()
+    opened_after_last_bar = held(asset_info, opened_at=last + timedelta(minutes=1))
+    assert broker.mark(asset_info, snap(candles), [opened_after_last_bar]) == []
+    # Opened as the last bar began (the decision's bar ended then): that bar is checked.
+    (fill,) = broker.mark(asset_info, snap(candles), [held(asset_info, opened_at=last, pid=8)])
+    assert (fill.reason, fill.time) == ("stop_loss", last)
+
+
+def test_a_market_fill_is_as_of_the_end_of_the_last_complete_bar(broker, asset_info):
+    candles = bars((100, 100, 100, 100), (100, 100, 100, 100))
+    late = MarketSnapshot("TEST", candles, T0 + timedelta(minutes=2, seconds=40))
+    (fill,) = broker.submit(order(asset_info, late)).fills
+    assert fill.time == T0 + timedelta(minutes=2)  # the 15:01 bar ended at 15:02
 
 
 def test_an_exit_is_booked_once_and_reported_until_recorded(broker, asset_info, db):
@@ -248,9 +261,104 @@ def test_lookup_of_another_assets_order_is_not_found(broker, asset_info):
 
 
 def test_later_bars_only(broker, asset_info):
-    # A limit placed at T0+1 ignores the T0+1 bar itself even though it crosses.
+    # A limit placed as the T0+1 bar ended ignores that bar even though it crosses.
     placed = bars((100, 100, 100, 100), (100, 100, 98, 99))
     broker.submit(order(asset_info, snap(placed), order_type="limit", price=99.0,
                         cid="late-limit"))
     assert broker.mark(asset_info, snap(placed), []) == []
     assert placed.index[-1] == T0 + timedelta(minutes=1)
+
+
+# --------------------------------------------------- every bar since the last check
+
+
+class Loader:
+    """A ``snapshot.history`` stand-in that records what it was asked."""
+
+    def __init__(self, frame: pd.DataFrame | None = None, error: Exception | None = None):
+        self.frame, self.error, self.calls = frame, error, []
+
+    def __call__(self, start: datetime, end: datetime) -> pd.DataFrame:
+        self.calls.append((start, end))
+        if self.error is not None:
+            raise self.error
+        return self.frame[(self.frame.index >= start) & (self.frame.index < end)]
+
+
+def flat_then(dips: dict[int, tuple[float, float, float, float]], minutes: int = 20
+              ) -> pd.DataFrame:
+    """``minutes`` 1-minute bars from T0 at 100, with the bars at minute k replaced."""
+    return bars(*[dips.get(k, (100, 100, 100, 100)) for k in range(minutes)])
+
+
+def window(frame: pd.DataFrame, last: int, size: int = 5, loader=None) -> MarketSnapshot:
+    """The snapshot of the ``size`` bars ending at minute ``last``, with a history loader."""
+    candles = frame.iloc[last - size + 1:last + 1]
+    return MarketSnapshot("TEST", candles, candles.index[-1].to_pydatetime(), history=loader)
+
+
+def test_a_stop_crossed_before_the_window_fires_on_that_bar_through_history(
+        broker, asset_info):
+    frame = flat_then({2: (100, 100, 90, 99)})
+    loader = Loader(frame)
+    (fill,) = broker.mark(asset_info, window(frame, 10, loader=loader), [held(asset_info)])
+    assert (fill.reason, fill.price, fill.time) == ("stop_loss", 99.0,
+                                                    T0 + timedelta(minutes=2))
+    assert loader.calls == [(T0, T0 + timedelta(minutes=6))]
+
+
+def test_no_gap_no_history_call(broker, asset_info):
+    frame = flat_then({})
+    loader = Loader(frame)
+    assert broker.mark(asset_info, window(frame, 4, loader=loader), [held(asset_info)]) == []
+    assert loader.calls == []
+
+
+def test_a_failing_loader_leaves_the_window_checked(broker, asset_info):
+    from lts.plugins.base import PluginError
+
+    frame = flat_then({2: (100, 100, 90, 99), 8: (100, 100, 98, 99)})
+    loader = Loader(error=PluginError("no bars today"))
+    (fill,) = broker.mark(asset_info, window(frame, 10, loader=loader), [held(asset_info)])
+    assert (fill.price, fill.time) == (99.0, T0 + timedelta(minutes=8))
+    assert len(loader.calls) == 1
+
+
+def test_checked_bars_are_remembered_only_when_it_matters(broker, asset_info, db):
+    from lts.models import PaperPositionCheck
+
+    frame = flat_then({})
+    position = held(asset_info, opened_at=T0 + timedelta(minutes=7))
+    broker.mark(asset_info, window(frame, 9, size=10), [position])  # in the newer half
+    db.session.rollback()
+    assert db.session.get(PaperPositionCheck, position.id) is None
+    broker.mark(asset_info, window(frame, 15, loader=Loader(frame)), [position])  # a gap
+    db.session.rollback()
+    assert db.session.get(PaperPositionCheck, position.id).last_checked_bar == \
+        T0 + timedelta(minutes=15)
+    # Next time only the bars after 15 are asked for: a dip before it is history.
+    loader = Loader(flat_then({12: (100, 100, 90, 99)}))
+    assert broker.mark(asset_info, window(frame, 19, size=3, loader=loader), [position]) == []
+    assert loader.calls == [(T0 + timedelta(minutes=15, seconds=1),
+                             T0 + timedelta(minutes=17))]
+
+
+def test_a_resting_limit_fills_on_the_bar_before_the_window_that_crossed_it(
+        broker, asset_info, db):
+    placed = bars((100, 100, 100, 100))
+    broker.submit(order(asset_info, snap(placed), order_type="limit", price=98.0,
+                        cid="limit-gap"))
+    frame = flat_then({3: (99, 99, 97.5, 98.5), 12: (97, 97, 96, 96)})
+    (fill,) = broker.mark(asset_info, window(frame, 14, loader=Loader(frame)), [])
+    assert (fill.client_order_id, fill.price, fill.time) == ("limit-gap", 98.0,
+                                                             T0 + timedelta(minutes=3))
+
+
+def test_a_resting_order_remembers_its_checked_bars(broker, asset_info, db):
+    broker.submit(order(asset_info, snap(bars((100, 100, 100, 100))), order_type="limit",
+                        price=90.0, cid="limit-far"))
+    frame = flat_then({})
+    assert broker.mark(asset_info, window(frame, 12, loader=Loader(frame)), []) == []
+    db.session.rollback()
+    row = db.session.query(PaperOrder).filter_by(client_order_id="limit-far").one()
+    assert row.last_checked_bar == T0 + timedelta(minutes=12)

@@ -32,14 +32,16 @@ def test_synthetic_bar_for_a_time_is_the_same_whatever_now_is():
     pd.testing.assert_frame_equal(early, late.loc[early.index])
 
 
-def test_synthetic_never_returns_a_bar_after_now():
+def test_synthetic_returns_complete_bars_only_stamped_by_period_start():
     pipeline = synthetic(interval_minutes=5, lookback=50)
-    snapshot = pipeline.snapshot(sample_asset(), NOW)
-    assert snapshot.candles.index[-1] <= NOW
-    assert NOW - snapshot.candles.index[-1] < timedelta(minutes=5)
+    snapshot = pipeline.snapshot(sample_asset(), NOW)  # 12:00:30: the 12:00 bar is forming
+    assert snapshot.candles.index[-1] == pd.Timestamp("2025-06-01 11:55", tz="UTC")
+    on_the_end = pipeline.snapshot(sample_asset(), datetime(2025, 6, 1, 12, 0, tzinfo=UTC))
+    assert on_the_end.candles.index[-1] == pd.Timestamp("2025-06-01 11:55", tz="UTC")
     assert len(snapshot.candles) == 50
-    exact = NOW.replace(second=0)
-    assert pipeline.snapshot(sample_asset(), exact).candles.index[-1] == exact
+    five_later = datetime(2025, 6, 1, 12, 5, tzinfo=UTC)  # 12:00 is complete at 12:05
+    assert pipeline.snapshot(sample_asset(), five_later).candles.index[-1] == \
+        pd.Timestamp("2025-06-01 12:00", tz="UTC")
 
 
 def test_synthetic_bars_sit_on_the_interval_grid():
@@ -147,7 +149,7 @@ def test_csv_naive_times_use_the_configured_zone(tmp_path: Path):
     assert candles.index[0] == pd.Timestamp("2024-07-01 10:00", tz="UTC")
 
 
-def test_csv_returns_the_last_lookback_bars_up_to_now(tmp_path: Path):
+def test_csv_returns_the_last_lookback_complete_bars_at_now(tmp_path: Path):
     index = pd.date_range("2025-06-01 11:00", periods=120, freq="1min", tz="UTC")
     closes = np.arange(120) + 1.0
     frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": closes,
@@ -155,8 +157,13 @@ def test_csv_returns_the_last_lookback_bars_up_to_now(tmp_path: Path):
     frame.to_csv(tmp_path / "X.csv", index=False)
     candles = csv_pipeline(tmp_path, lookback=10).snapshot(sample_asset("X"), NOW).candles
     assert len(candles) == 10
-    assert candles.index[-1] == pd.Timestamp("2025-06-01 12:00", tz="UTC")
-    assert candles["close"].iloc[-1] == 61.0
+    # 12:00:30: the 12:00 bar is still forming (complete at 12:01); 11:59 is the newest.
+    assert candles.index[-1] == pd.Timestamp("2025-06-01 11:59", tz="UTC")
+    assert candles["close"].iloc[-1] == 60.0
+    hourly = csv_pipeline(tmp_path, lookback=10, interval_minutes=60).snapshot(
+        sample_asset("X"), NOW).candles  # rows declared hourly: only 11:00 is complete
+    assert list(hourly.index) == list(pd.date_range("2025-06-01 11:00", "2025-06-01 11:00",
+                                                    tz="UTC"))
     empty = csv_pipeline(tmp_path).snapshot(sample_asset("X"), NOW - timedelta(days=1))
     assert empty.candles.empty
 
@@ -231,3 +238,74 @@ def test_csv_relative_data_dir_is_under_the_project():
     pipeline = CsvPipeline({}, {"data_dir": "data"})
     assert pipeline.data_dir() == Path(__file__).resolve().parents[3] / "data"
     assert isinstance(pipeline.path_for(AssetInfo(1, 1, "A", "A", 1.0)), Path)
+
+
+# ----------------------------------------------------------------------- bars()
+
+
+def test_synthetic_bars_cover_a_range_longer_than_lookback_off_the_grid():
+    pipeline = synthetic(interval_minutes=5, lookback=3)
+    start = datetime(2025, 6, 1, 9, 2, 30, tzinfo=UTC)  # between grid points 09:00/09:05
+    bars = pipeline.bars(sample_asset(), start, datetime(2025, 6, 1, 11, 0, tzinfo=UTC))
+    assert bars.index[0] == pd.Timestamp("2025-06-01 09:05", tz="UTC")
+    assert bars.index[-1] == pd.Timestamp("2025-06-01 10:55", tz="UTC")  # end excluded
+    assert len(bars) == 23
+    long_window = synthetic(interval_minutes=5, lookback=100).snapshot(sample_asset(), NOW)
+    pd.testing.assert_frame_equal(bars, long_window.candles.loc[bars.index])
+
+
+def test_synthetic_bars_refuse_a_huge_range_and_naive_times():
+    pipeline = synthetic()
+    with pytest.raises(PluginError, match="at most"):
+        pipeline.bars(sample_asset(), NOW - timedelta(days=3650), NOW)
+    with pytest.raises(PluginError, match="naive"):
+        pipeline.bars(sample_asset(), datetime(2025, 6, 1), NOW)
+
+
+def test_csv_bars_return_the_range_whatever_lookback(tmp_path: Path):
+    index = pd.date_range("2025-06-01 11:00", periods=120, freq="1min", tz="UTC")
+    closes = np.arange(120) + 1.0
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": closes,
+                          "high": closes, "low": closes, "close": closes})
+    frame.to_csv(tmp_path / "X.csv", index=False)
+    pipeline = csv_pipeline(tmp_path, lookback=2)
+    bars = pipeline.bars(sample_asset("X"), datetime(2025, 6, 1, 11, 10, tzinfo=UTC),
+                         datetime(2025, 6, 1, 11, 40, tzinfo=UTC))
+    assert len(bars) == 30
+    assert bars["close"].iloc[0] == 11.0 and bars["close"].iloc[-1] == 40.0
+    assert pipeline.bars(sample_asset("X"), NOW, NOW - timedelta(hours=1)).empty
+    with pytest.raises(PluginError, match="naive"):
+        pipeline.bars(sample_asset("X"), datetime(2025, 6, 1), NOW)
+
+
+def test_a_pipeline_without_bars_says_so():
+    from lts.plugins.base import PipelinePlugin
+
+    class Minimal(PipelinePlugin):
+        name = "minimal_for_test"
+
+        def snapshot(self, asset, now):
+            raise NotImplementedError
+
+    with pytest.raises(PluginError, match="pipeline 'minimal_for_test' cannot provide bars"):
+        Minimal().bars(sample_asset(), NOW - timedelta(hours=1), NOW)
+
+
+def test_csv_resamples_into_complete_bars_stamped_by_their_start(tmp_path: Path):
+    index = pd.date_range("2025-06-01 11:00", periods=120, freq="1min", tz="UTC")
+    now = datetime(2025, 6, 1, 12, 7, 30, tzinfo=UTC)  # the 12:05 bar is forming
+    closes = np.arange(120) + 1.0
+    closes[index >= now - timedelta(seconds=30)] = 1e9  # the forming minute and later
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": closes,
+                          "high": closes, "low": closes, "close": closes, "volume": 1})
+    frame.to_csv(tmp_path / "X.csv", index=False)
+    pipeline = csv_pipeline(tmp_path, resample_minutes=5, lookback=3)
+    candles = pipeline.snapshot(sample_asset("X"), now).candles
+    assert list(candles.index) == list(pd.date_range("2025-06-01 11:50", periods=3,
+                                                     freq="5min", tz="UTC"))
+    assert candles.to_numpy().max() < 1e9
+    last = candles.iloc[-1]  # 12:00-12:05: minutes 61..65
+    assert (last["open"], last["high"], last["close"], last["volume"]) == (61, 65, 65, 5)
+    history = pipeline.bars(sample_asset("X"), datetime(2025, 6, 1, 11, 3, tzinfo=UTC), now)
+    assert history.index[0] == pd.Timestamp("2025-06-01 11:05", tz="UTC")
+    pd.testing.assert_frame_equal(history.iloc[-3:], candles)

@@ -106,8 +106,8 @@ def test_zero_stop_and_target_mean_none():
     assert decision.stop_loss is None and decision.take_profit is None
 
 
-def test_sma_cross_opens_with_the_regime_and_closes_against_it():
-    strategy = SmaCross({"fast": 3, "slow": 8})
+def test_sma_cross_in_trend_mode_opens_with_the_regime_and_closes_against_it():
+    strategy = SmaCross({"fast": 3, "slow": 8, "entry": "trend", "reverse": False})
     rising = make_snapshot(list(np.linspace(100, 120, 30)))
     falling = make_snapshot(list(np.linspace(120, 100, 30)))
     opened = strategy.decide(rising, None, 1000.0)
@@ -116,8 +116,89 @@ def test_sma_cross_opens_with_the_regime_and_closes_against_it():
     assert strategy.decide(falling, None, 1000.0).side == "sell"
     assert strategy.decide(falling, holding("long"), 1000.0).action == "close"
     assert strategy.decide(rising, holding("long"), 1000.0).action == "hold"
-    assert SmaCross({"fast": 3, "slow": 8, "allow_short": False}).decide(
+    assert SmaCross({"fast": 3, "slow": 8, "allow_short": False, "entry": "trend"}).decide(
         falling, None, 1000.0).action == "hold"
+
+
+# A deterministic series: 20 bars falling from 120 to 100, then rising 1 per bar. With
+# SMA3/SMA8 the fast average crosses above the slow one at bar CROSS (index 23).
+V_SHAPE = list(np.linspace(120, 100, 20)) + [100.0 + k for k in range(1, 21)]
+CROSS = 23
+
+
+def v_until(bar: int):
+    """The V series up to and including ``bar``."""
+    return make_snapshot(V_SHAPE[:bar + 1])
+
+
+def test_v_shape_crosses_up_exactly_at_the_cross_bar():
+    from lts.plugins.strategy.sma_cross import recent_regimes
+
+    closes = v_until(CROSS).candles["close"]
+    assert recent_regimes(closes, 3, 8, 1) == ["short", "long"]
+    assert recent_regimes(closes.iloc[:-1], 3, 8, 1) == ["short", "short"]
+
+
+def test_sma_cross_opens_on_the_cross_bar_only_by_default():
+    strategy = SmaCross({"fast": 3, "slow": 8})
+    assert strategy.decide(v_until(CROSS - 1), None, 1000.0).action == "hold"
+    opened = strategy.decide(v_until(CROSS), None, 1000.0)
+    assert (opened.action, opened.side) == ("open", "buy")
+    # Flat again a few bars later (a stop or target exit) while the trend goes on:
+    # no re-entry until the next cross.
+    later = strategy.decide(v_until(CROSS + 3), None, 1000.0)
+    assert later.action == "hold" and "no fresh cross" in later.reason
+
+
+def test_sma_cross_cross_bars_catches_a_cross_between_two_runs():
+    strategy = SmaCross({"fast": 3, "slow": 8, "cross_bars": 5})
+    assert strategy.decide(v_until(CROSS + 4), None, 1000.0).action == "open"
+    assert strategy.decide(v_until(CROSS + 5), None, 1000.0).action == "hold"
+
+
+def test_sma_cross_trend_mode_re_enters_while_the_trend_persists():
+    strategy = SmaCross({"fast": 3, "slow": 8, "entry": "trend"})
+    decision = strategy.decide(v_until(CROSS + 3), None, 1000.0)
+    assert (decision.action, decision.side) == ("open", "buy")
+
+
+def test_sma_cross_reverses_in_one_decision_by_default():
+    strategy = SmaCross({"fast": 3, "slow": 8})
+    decision = strategy.decide(v_until(CROSS), holding("short"), 1000.0)
+    assert (decision.action, decision.side) == ("open", "buy")
+    assert decision.reason.startswith("reverse to long, cross against short")
+    assert decision.stop_loss < V_SHAPE[CROSS] < decision.take_profit
+
+
+def test_sma_cross_without_reverse_or_shorts_only_closes():
+    assert SmaCross({"fast": 3, "slow": 8, "reverse": False}).decide(
+        v_until(CROSS), holding("short"), 1000.0).action == "close"
+    falling = make_snapshot([*np.linspace(100, 120, 20), 119.0, 110.0, 100.0])
+    no_shorts = SmaCross({"fast": 3, "slow": 8, "allow_short": False})
+    assert no_shorts.decide(falling, holding("long"), 1000.0).action == "close"
+    # A cross long past (no fresh entry) closes without reversing.
+    assert SmaCross({"fast": 3, "slow": 8}).decide(
+        v_until(CROSS + 3), holding("short"), 1000.0).action == "close"
+
+
+def test_a_reversal_decision_becomes_a_close_then_an_open_in_one_tick():
+    from lts.plugins.base import AssetInfo
+    from lts.plugins.broker.paper import PaperBroker
+    from lts.plugins.pipeline.synthetic import SyntheticPipeline
+    from lts.trading.engine import decide_intents
+    from lts.trading.units import AssetUnit
+
+    strategy = SmaCross({"fast": 3, "slow": 8})
+    snapshot = v_until(CROSS)
+    short = holding("short")
+    decision = strategy.decide(snapshot, short, 1000.0)
+    info = AssetInfo(id=1, portfolio_id=1, symbol="TEST", name="", allocated_capital=1000.0)
+    unit = AssetUnit(info=info, pipeline=SyntheticPipeline(), strategy=strategy,
+                     broker=PaperBroker())
+    close, open_ = decide_intents(decision, unit, snapshot, [short])
+    assert (close.side, close.closes_position_id, close.quantity) == ("buy", short.id, 1.0)
+    assert (open_.side, open_.closes_position_id) == ("buy", None)
+    assert open_.quantity == 1000.0 // V_SHAPE[CROSS]
 
 
 def test_sma_cross_needs_slow_bars():
