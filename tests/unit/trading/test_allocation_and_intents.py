@@ -19,23 +19,25 @@ NOW = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def test_allocation_missing_assets_get_zero():
-    assert validate_allocation({1: 100.0}, 1_000, [1, 2]) == {1: 100.0, 2: 0.0}
+    assert validate_allocation({1: 100.0}, [1, 2]) == {1: 100.0, 2: 0.0}
 
 
-@pytest.mark.parametrize("raw", [{1: -1.0}, {1: 600.0, 2: 600.0}, [1, 2]])
+@pytest.mark.parametrize("raw", [{1: -1.0}, {1: float("nan")}, {1: float("inf")},
+                                 {1: "lots"}, [1, 2]])
 def test_bad_allocations_are_refused(raw):
     with pytest.raises(ValueError):
-        validate_allocation(raw, 1_000, [1, 2])
+        validate_allocation(raw, [1, 2])
 
 
-@given(st.dictionaries(st.integers(1, 5), st.floats(0, 2_000)), st.floats(0, 5_000))
-def test_accepted_allocations_are_never_negative_nor_above_total(raw, total):
-    try:
-        allocation = validate_allocation(raw, total, [1, 2, 3, 4, 5])
-    except ValueError:
-        return
+def test_an_allocation_above_the_total_is_accepted_for_scaling():
+    """The sum is the engine's to cap (to the allocatable equity), not a reason to refuse."""
+    assert validate_allocation({1: 600.0, 2: 600.0}, [1, 2]) == {1: 600.0, 2: 600.0}
+
+
+@given(st.dictionaries(st.integers(1, 5), st.floats(0, 2_000)))
+def test_accepted_allocations_are_never_negative(raw):
+    allocation = validate_allocation(raw, [1, 2, 3, 4, 5])
     assert all(v >= 0 for v in allocation.values())
-    assert sum(allocation.values()) <= total * (1 + 1e-9) + 1e-9
 
 
 def unit(allocated=1_000.0, broker_config=None):
