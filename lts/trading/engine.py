@@ -233,10 +233,12 @@ class Engine:
             return []
 
     def _run_portfolio(self, context: TickContext, portfolio_id: int) -> list[AssetOutcome]:
-        """Allocate the equity, run each asset, then write statistics and check the limits.
+        """Mark every asset, allocate the equity that leaves, decide, then check the limits.
 
-        Deactivated assets still holding a position run too, reduce-only, and so do
-        halted and reducing portfolios: protection never lapses (SPEC 2a).
+        Marking (and the broker's protective fills) comes first for every asset, so the
+        allocation splits the equity as it stands now (SPEC 2a). Deactivated assets still
+        holding a position run too, reduce-only, and so do halted and reducing
+        portfolios: protection never lapses.
         """
         session = self.session
         # Core rows, not ORM objects: nothing here is written back through them, and
@@ -247,13 +249,6 @@ class Engine:
         inactive = [a.id for a in assets if not a.is_active]
         holding = set(open_positions(session, inactive)) if inactive else set()
         stepped = [a for a in assets if a.is_active or a.id in holding]
-        realized, unrealized, _ = statistics.portfolio_pnl(session, portfolio_id)
-        ensure_no_transaction(session)
-        equity = portfolio.total_capital + realized + unrealized
-        risk_state = portfolio.risk_state
-        if equity <= 0 and risk_state != "halted":
-            self._halt(context, portfolio_id, trigger="equity", equity=equity)
-            risk_state = "halted"
         outcomes: dict[int, AssetOutcome] = {}
         units: list[AssetUnit] = []
         for asset in stepped:
@@ -278,10 +273,20 @@ class Engine:
         # own write transactions (marks update open rows only, closes re-read the row).
         held = open_positions(session, [a.id for a in stepped])
         ensure_no_transaction(session)
+        positions = {asset_id: [info for info, _ in rows] for asset_id, rows in held.items()}
+        for unit in units:
+            if unit.info.id not in outcomes:
+                marked = self._guarded(context, unit, self._mark, context, unit,
+                                       snapshots[unit.info.id], held.get(unit.info.id, []))
+                if isinstance(marked, AssetOutcome):
+                    outcomes[unit.info.id] = marked
+                else:
+                    positions[unit.info.id] = marked
+        equity, risk_state = self._equity_and_state(context, portfolio)
         allocated = [u for u in units if u.info.id not in outcomes and not u.reduce_only]
-        leverages = {u.info.id: u.leverage for u in units}
         allocatable = max(0.0, equity - held_margin(
-            held, assets, {u.info.id for u in allocated}, leverages))
+            positions, assets, {u.info.id for u in allocated},
+            {u.info.id: u.leverage for u in units}))
         allocation = self._allocate(
             context, portfolio_info(portfolio, equity=equity, allocatable=allocatable),
             portfolio.portfolio_plugin, dict(portfolio.portfolio_config or {}), allocated,
@@ -290,11 +295,27 @@ class Engine:
         for unit in units:
             if unit.info.id in outcomes:
                 continue
-            outcomes[unit.info.id] = self._guarded_asset(
-                context, unit, snapshots[unit.info.id], held.get(unit.info.id, []),
-                risk_state)
+            outcome = self._guarded(context, unit, self._decide, context, unit,
+                                    snapshots[unit.info.id], positions.get(unit.info.id, []),
+                                    risk_state)
+            assert isinstance(outcome, AssetOutcome)
+            outcomes[unit.info.id] = outcome
         self._finish_portfolio(context, portfolio_id, units, snapshots)
         return [outcomes[a.id] for a in assets if a.id in outcomes]
+
+    def _equity_and_state(self, context: TickContext, portfolio: Any) -> tuple[float, str]:
+        """The portfolio's equity after this tick's marks, and its risk state for the tick.
+
+        Equity at or below zero halts it now, before any strategy is asked (SPEC 2a).
+        """
+        realized, unrealized, _ = statistics.portfolio_pnl(self.session, portfolio.id)
+        ensure_no_transaction(self.session)
+        state = portfolio.risk_state
+        equity = portfolio.total_capital + realized + unrealized
+        if equity <= 0 and state != "halted":
+            self._halt(context, portfolio.id, trigger="equity", equity=equity)
+            state = "halted"
+        return equity, state
 
     def _allocate(self, context: TickContext, pinfo: PortfolioInfo, name: str,
                   config: dict[str, Any], units: list[AssetUnit],
@@ -398,12 +419,11 @@ class Engine:
 
     # -------------------------------------------------------------------- asset
 
-    def _guarded_asset(self, context: TickContext, unit: AssetUnit,
-                       snapshot: MarketSnapshot, held: list[tuple[PositionInfo, float]],
-                       risk_state: str = "active") -> AssetOutcome:
-        """Run one asset's step; any failure is recorded against that asset only."""
+    def _guarded(self, context: TickContext, unit: AssetUnit, step: Callable[..., T],
+                 *args: Any) -> T | AssetOutcome:
+        """Run one step of an asset; any failure is recorded against that asset only."""
         try:
-            return self._run_asset(context, unit, snapshot, held, risk_state)
+            return step(*args)
         except PluginCallError as exc:
             return self._fail(unit.info.id, unit.info.portfolio_id, exc, context.now)
         except Exception as exc:
@@ -412,19 +432,16 @@ class Engine:
             error = PluginCallError("engine", "engine", "step", traceback_summary(exc))
             return self._fail(unit.info.id, unit.info.portfolio_id, error, context.now)
 
-    def _run_asset(self, context: TickContext, unit: AssetUnit,
-                   snapshot: MarketSnapshot, held: list[tuple[PositionInfo, float]],
-                   risk_state: str = "active") -> AssetOutcome:
-        """Mark, let the broker report fills, decide, size and place orders.
+    def _decide(self, context: TickContext, unit: AssetUnit, snapshot: MarketSnapshot,
+                infos: list[PositionInfo], risk_state: str) -> AssetOutcome:
+        """Ask the strategy, size and place its orders (the asset is already marked).
 
-        Marking and the broker's protective fills run whatever the risk state. A halted
-        portfolio's strategy is not asked (nothing it says could be placed: SPEC 2a lets
-        no strategy order through); a reducing portfolio's or a reduce-only asset's
-        strategy may close, and an "open" becomes a hold that says why.
+        A halted portfolio's strategy is not asked (nothing it says could be placed:
+        SPEC 2a lets no strategy order through); a reducing portfolio's or a reduce-only
+        asset's strategy may close, and an "open" becomes a hold that says why.
         """
         asset_id = unit.info.id
         now = context.now
-        infos = self._mark(context, unit, snapshot, held)
         if risk_state == "halted":
             return AssetOutcome(asset_id=asset_id, ok=True, decision=Decision.hold(HALTED_HOLD))
         decision = self._call(context, unit.strategy, "decide", unit.strategy.decide,
@@ -579,7 +596,7 @@ def validate_allocation(raw: Any, asset_ids: list[int]) -> dict[int, float]:
     return allocation
 
 
-def held_margin(held: dict[int, list[tuple[PositionInfo, float]]], assets: list[Any],
+def held_margin(held: dict[int, list[PositionInfo]], assets: list[Any],
                 allocated: set[int], leverages: dict[int, float]) -> float:
     """Margin held by the open positions of assets not being allocated this tick.
 
@@ -593,7 +610,7 @@ def held_margin(held: dict[int, list[tuple[PositionInfo, float]]], assets: list[
         if asset_id in allocated:
             continue
         leverage = leverages.get(asset_id) or config_leverage(configs.get(asset_id))
-        total += sum(info.quantity * info.entry_price for info, _ in positions) / leverage
+        total += sum(info.quantity * info.entry_price for info in positions) / leverage
     return total
 
 
