@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lts.plugins.base import AssetInfo, Decision, MarketSnapshot, PositionInfo
-from lts.trading.engine import decide_intents, validate_allocation
+from lts.trading.engine import decide_intents, plan_orders, validate_allocation
 from lts.trading.errors import PluginCallError
 from lts.trading.units import AssetUnit
 from tests.trading_fakes import BookBroker, MomentumStrategy, WalkPipeline
@@ -84,3 +84,40 @@ def test_close_without_position_does_nothing_and_invalid_decision_fails_the_asse
     assert decide_intents(Decision(action="close"), unit(), snapshot(), []) == []
     with pytest.raises(PluginCallError):
         decide_intents(Decision(action="open"), unit(), snapshot(), [])
+
+
+def test_reduce_only_turns_an_open_into_a_hold_that_says_why():
+    decision, intents = plan_orders(Decision(action="open", side="buy", reason="up"), unit(),
+                                    snapshot(), [], "asset deactivated: reduce-only until flat")
+    assert intents == []
+    assert (decision.action, decision.reason) == (
+        "hold", "asset deactivated: reduce-only until flat: not opening long (up)")
+
+
+def test_reduce_only_still_closes():
+    decision, (close,) = plan_orders(Decision(action="close", reason="turned"), unit(),
+                                     snapshot(), [position("long")], "reduce-only")
+    assert decision.action == "close" and close.closes_position_id == 9
+
+
+def test_zero_quantity_reversal_closes_only_and_says_why():
+    decision, (close,) = plan_orders(Decision(action="open", side="sell", reason="down"),
+                                     unit(50.0), snapshot(), [position("long")])
+    assert close.closes_position_id == 9
+    assert decision.action == "close"
+    assert decision.reason == ("closing only, capital too small for one lot: allocation 50.00 "
+                               "< price 100 (down)")
+
+
+def test_zero_quantity_reason_names_leverage_and_lot_step():
+    decision, intents = plan_orders(Decision(action="open", side="buy"),
+                                    unit(50.0, {"leverage": 2, "lot_step": 5}), snapshot(), [])
+    assert intents == []
+    assert decision.reason == ("capital too small for one lot: allocation 50.00 x leverage 2 "
+                               "< price 100 x lot 5")
+
+
+def test_strategy_quantity_below_one_lot_is_a_hold():
+    decision, intents = plan_orders(Decision(action="open", side="buy", quantity=0.5),
+                                    unit(), snapshot(), [])
+    assert intents == [] and decision.reason == "quantity 0.5 is less than one lot of 1"
