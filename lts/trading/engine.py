@@ -72,7 +72,8 @@ TICK_SETTING_KEYS = (*RISK_SETTING_KEYS, "plugin_timeout_seconds", "flatten_on_k
 _EPSILON = 1e-9
 _PORTFOLIOS = Portfolio.__table__
 _PORTFOLIO_LIMITS = select(_PORTFOLIOS.c.total_capital, _PORTFOLIOS.c.max_drawdown_pct,
-                           _PORTFOLIOS.c.risk_state).where(_PORTFOLIOS.c.id == bindparam("pid"))
+                           _PORTFOLIOS.c.risk_state, _PORTFOLIOS.c.capital_changed_at
+                           ).where(_PORTFOLIOS.c.id == bindparam("pid"))
 # Only a portfolio not yet halted: the rowcount says whether this call halted it.
 _HALT = update(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid"),
                                   _PORTFOLIOS.c.risk_state != "halted"
@@ -374,14 +375,15 @@ class Engine:
         # Core statements on the tick's write connection: the ORM refresh of the
         # (expired) portfolio row and the ORM bulk insert cost ~0.5 ms per portfolio.
         with context.executor.transaction() as connection:
-            capital, max_drawdown_pct, risk_state = connection.execute(
+            capital, max_drawdown_pct, risk_state, capital_changed_at = connection.execute(
                 _PORTFOLIO_LIMITS, {"pid": portfolio_id}).one()
             realized, unrealized, per_asset = statistics.portfolio_pnl(connection, portfolio_id)
             equity = capital + realized + unrealized
             if equity <= 0 and risk_state != "halted":
                 tripped = halt(connection, portfolio_id, now, trigger="equity", equity=equity)
             elif max_drawdown_pct is not None and risk_state != "halted":
-                peak = statistics.peak_equity(connection, portfolio_id, capital)
+                peak = statistics.peak_equity(connection, portfolio_id, capital,
+                                              since=capital_changed_at)
                 drawdown = (peak - equity) / peak * 100 if peak > 0 else 0.0
                 if drawdown >= max_drawdown_pct - _EPSILON:
                     tripped = halt(connection, portfolio_id, now, trigger="max_drawdown_pct",
