@@ -283,7 +283,7 @@ class Engine:
                     outcomes[unit.info.id] = marked
                 else:
                     positions[unit.info.id] = marked
-        equity, risk_state = self._equity_and_state(context, portfolio)
+        equity, risk_state, tripped = self._equity_and_state(context, portfolio)
         allocated = [u for u in units if u.info.id not in outcomes and not u.reduce_only]
         allocatable = max(0.0, equity - held_margin(
             positions, assets, {u.info.id for u in allocated},
@@ -301,22 +301,25 @@ class Engine:
                                     risk_state)
             assert isinstance(outcome, AssetOutcome)
             outcomes[unit.info.id] = outcome
-        self._finish_portfolio(context, portfolio_id, units, snapshots)
+        self._finish_portfolio(context, portfolio_id, units, snapshots, tripped=tripped)
         return [outcomes[a.id] for a in assets if a.id in outcomes]
 
-    def _equity_and_state(self, context: TickContext, portfolio: Any) -> tuple[float, str]:
-        """The portfolio's equity after this tick's marks, and its risk state for the tick.
+    def _equity_and_state(self, context: TickContext, portfolio: Any
+                          ) -> tuple[float, str, bool]:
+        """Equity after this tick's marks, the risk state for the tick, whether it tripped.
 
-        Equity at or below zero halts it now, before any strategy is asked (SPEC 2a).
+        Equity at or below zero halts the portfolio now, before any strategy is asked
+        (SPEC 2a).
         """
         realized, unrealized, _ = statistics.portfolio_pnl(self.session, portfolio.id)
         ensure_no_transaction(self.session)
         state = portfolio.risk_state
         equity = portfolio.total_capital + realized + unrealized
+        tripped = False
         if equity <= 0 and state != "halted":
-            self._halt(context, portfolio.id, trigger="equity", equity=equity)
+            tripped = self._halt(context, portfolio.id, trigger="equity", equity=equity)
             state = "halted"
-        return equity, state
+        return equity, state, tripped
 
     def _allocate(self, context: TickContext, pinfo: PortfolioInfo, name: str,
                   config: dict[str, Any], units: list[AssetUnit],
@@ -364,14 +367,14 @@ class Engine:
         return validate_allocation(raw, ids)
 
     def _finish_portfolio(self, context: TickContext, portfolio_id: int,
-                          units: list[AssetUnit], snapshots: dict[int, MarketSnapshot]) -> None:
+                          units: list[AssetUnit], snapshots: dict[int, MarketSnapshot],
+                          *, tripped: bool = False) -> None:
         """Statistics, and the kill switch: equity <= 0 or the drawdown limit halts.
 
         Equity at or below zero halts whatever ``max_drawdown_pct`` says (SPEC 2a);
         flattening follows either trip only if configured.
         """
         now = context.now
-        tripped = False
         # Core statements on the tick's write connection: the ORM refresh of the
         # (expired) portfolio row and the ORM bulk insert cost ~0.5 ms per portfolio.
         with context.executor.transaction() as connection:
@@ -380,7 +383,8 @@ class Engine:
             realized, unrealized, per_asset = statistics.portfolio_pnl(connection, portfolio_id)
             equity = capital + realized + unrealized
             if equity <= 0 and risk_state != "halted":
-                tripped = halt(connection, portfolio_id, now, trigger="equity", equity=equity)
+                tripped = halt(connection, portfolio_id, now, trigger="equity",
+                               equity=equity) or tripped
             elif max_drawdown_pct is not None and risk_state != "halted":
                 peak = statistics.peak_equity(connection, portfolio_id, capital,
                                               since=capital_changed_at)
@@ -388,7 +392,7 @@ class Engine:
                 if drawdown >= max_drawdown_pct - _EPSILON:
                     tripped = halt(connection, portfolio_id, now, trigger="max_drawdown_pct",
                                    drawdown_pct=drawdown, limit_pct=max_drawdown_pct,
-                                   equity=equity, peak=peak)
+                                   equity=equity, peak=peak) or tripped
             samples = [(statistics.equity_key(portfolio_id), equity),
                        (statistics.realized_key(portfolio_id), realized)]
             samples += [(statistics.unrealized_key(u.info.id), per_asset.get(u.info.id, 0.0))

@@ -360,3 +360,22 @@ def test_new_position_is_marked_at_the_last_close_and_pct_exits_measured_from_th
     assert position.unrealized_pnl == pytest.approx((100.0 - fill) * position.quantity)
     order = db.session.get(Order, position.order_id)
     assert (order.stop_loss, order.take_profit) == (99.0, 102.0)
+
+
+def test_equity_halt_flattens_when_flatten_on_kill(db, engine, clock):
+    """Long 100 at leverage 10 from 100; the price falls to 85: equity -501, halted, closed."""
+    from lts.runtime_config import set_runtime_setting
+
+    set_runtime_setting("flatten_on_kill", True)
+    portfolio = make(1_000.0)
+    asset(portfolio, "LEV", {0: 100.0, 11: 85.0}, strategy_config=BUY,
+          broker_config={"leverage": 10, "commission": 1.0})
+    engine.tick()
+    clock.advance(minutes=1)
+    engine.tick()
+    db.session.refresh(portfolio)
+    assert portfolio.risk_state == "halted"
+    position = db.session.scalars(select(Position)).one()
+    assert (position.status, position.exit_price) == ("closed", 85.0)
+    close = db.session.get(Order, position.close_order_id)
+    assert (close.source, close.reason) == ("risk", "kill switch: flatten")
