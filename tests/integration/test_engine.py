@@ -179,10 +179,10 @@ def test_unexpected_error_in_one_portfolio_does_not_stop_the_others(db, engine, 
     second, _ = make_portfolio(db)
     original = Engine._finish_portfolio
 
-    def broken(self, context, portfolio_id, units, snapshots):
+    def broken(self, context, portfolio_id, units, snapshots, **kwargs):
         if portfolio_id == first.id:
             raise RuntimeError("disk full")
-        return original(self, context, portfolio_id, units, snapshots)
+        return original(self, context, portfolio_id, units, snapshots, **kwargs)
 
     monkeypatch.setattr(Engine, "_finish_portfolio", broken)
     report = engine.tick()
