@@ -65,6 +65,7 @@ class RiskSubject:
     asset's capital in open positions plus live opening orders (before leverage).
     ``equity`` is the portfolio's current equity (None: not known, no margin check) and
     ``other_margin`` the margin used by its other assets (after their leverage).
+    ``asset_active`` False: the asset is deactivated, reduce-only until flat.
     """
 
     portfolio_id: int
@@ -75,6 +76,7 @@ class RiskSubject:
     committed: float = 0.0
     equity: float | None = None
     other_margin: float = 0.0
+    asset_active: bool = True
 
 
 _POSITIONS = Position.__table__
@@ -92,7 +94,8 @@ _RECENT_ORDERS = select(func.count(_ORDERS.c.id)).join(
 _SUBJECT = (select(_PORTFOLIOS.c.id, _PORTFOLIOS.c.risk_state, _ASSETS.c.allocated_capital)
             .join(_ASSETS, _ASSETS.c.portfolio_id == _PORTFOLIOS.c.id)
             .where(_ASSETS.c.id == _ASSET_ID))
-_SUBJECT_AND_RECENT = _SUBJECT.add_columns(_PORTFOLIOS.c.total_capital, _RECENT_ORDERS)
+_SUBJECT_AND_RECENT = _SUBJECT.add_columns(_PORTFOLIOS.c.total_capital, _RECENT_ORDERS,
+                                           _ASSETS.c.is_active)
 _LOCK_PORTFOLIO = _SUBJECT.with_for_update(of=_PORTFOLIOS)
 # Per asset of the portfolio: its committed capital (open positions at entry, plus live
 # opening orders: closing orders free capital, not use it) and its P&L (realized over
@@ -144,7 +147,8 @@ def load_subject(connection: Connection, asset_id: int, now: datetime) -> RiskSu
         elif used:
             other_margin += used / config_leverage(broker_config)
     return RiskSubject(portfolio_id, row[1], asset_id, float(row[2]), int(row[4] or 0),
-                       committed, equity=equity, other_margin=other_margin)
+                       committed, equity=equity, other_margin=other_margin,
+                       asset_active=bool(row[5]))
 
 
 def check_order(subject: RiskSubject, order: OrderCheck, limits: RiskLimits) -> None:
@@ -164,6 +168,9 @@ def check_order(subject: RiskSubject, order: OrderCheck, limits: RiskLimits) -> 
     if subject.risk_state == "reducing":
         raise RiskRejected("risk_state",
                            f"portfolio {portfolio_id} is reducing: only closing orders pass")
+    if not subject.asset_active:
+        raise RiskRejected("reduce_only", f"asset {subject.asset_id} is deactivated: "
+                                          "reduce-only until flat")
     if limits.max_order_notional is not None and \
             order.notional > limits.max_order_notional + _TOLERANCE:
         raise RiskRejected("max_order_notional",

@@ -17,7 +17,7 @@ from lts.models import Asset, AssetDecision, AuditLog, Order, Portfolio, Positio
 from lts.trading import statistics
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
-from lts.trading.manual import submit_manual_order
+from lts.trading.manual import close_position, submit_manual_order
 from tests.conftest import BACKENDS
 from tests.equity_fakes import at, equity_source, script
 from tests.factories import gen_asset, gen_portfolio, gen_user
@@ -379,3 +379,17 @@ def test_equity_halt_flattens_when_flatten_on_kill(db, engine, clock):
     assert (position.status, position.exit_price) == ("closed", 85.0)
     close = db.session.get(Order, position.close_order_id)
     assert (close.source, close.reason) == ("risk", "kill switch: flatten")
+
+
+def test_a_manual_order_on_a_deactivated_asset_may_only_close(db, engine):
+    portfolio = make()
+    a = asset(portfolio, "AAA", {0: 100.0}, allocated_capital=5_000.0)
+    assert submit_manual_order(a.id, "buy", 10.0, now=at(9),
+                               plugins=engine.plugins).status == "filled"
+    a.is_active = False
+    db.session.commit()
+    refused = submit_manual_order(a.id, "buy", 10.0, now=at(9), plugins=engine.plugins)
+    assert (refused.order_id, refused.rejected_by) == (None, "reduce_only")
+    position = db.session.scalars(select(Position)).one()
+    closed = close_position(position.id, now=at(9), plugins=engine.plugins)
+    assert closed.status == "filled"

@@ -49,3 +49,12 @@ def test_margin_is_checked_before_the_asset_allocation():
         check_order(subject(100.0, allocated=50.0), OrderCheck(notional=200.0, closing=False),
                     RiskLimits())
     assert caught.value.check == "margin"
+
+
+def test_a_deactivated_asset_is_reduce_only_for_every_caller():
+    inactive = RiskSubject(portfolio_id=1, risk_state="active", asset_id=2,
+                           allocated_capital=1e9, equity=1e9, asset_active=False)
+    with pytest.raises(RiskRejected) as caught:
+        check_order(inactive, OrderCheck(notional=1.0, closing=False), RiskLimits())
+    assert caught.value.check == "reduce_only"
+    check_order(inactive, OrderCheck(notional=1.0, closing=True), RiskLimits())
