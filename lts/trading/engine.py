@@ -99,6 +99,10 @@ class TickContext:
     settings: dict[str, Any]
     executor: OrderExecutor
     order_counters: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    # Positions opened this tick, settled (marked at the last close, relative exits moved
+    # to the fill) in the portfolio's closing transaction: (order id, last close, exit
+    # anchor, reference price).
+    opened: list[tuple[int, float, str, float]] = field(default_factory=list)
 
     @property
     def timeout(self) -> float:
@@ -311,14 +315,16 @@ class Engine:
         Equity at or below zero halts the portfolio now, before any strategy is asked
         (SPEC 2a).
         """
-        realized, unrealized, _ = statistics.portfolio_pnl(self.session, portfolio.id)
-        ensure_no_transaction(self.session)
         state = portfolio.risk_state
-        equity = portfolio.total_capital + realized + unrealized
         tripped = False
-        if equity <= 0 and state != "halted":
-            tripped = self._halt(context, portfolio.id, trigger="equity", equity=equity)
-            state = "halted"
+        # The tick's write connection: a session read and commit cost several times more.
+        with context.executor.transaction() as connection:
+            realized, unrealized, _ = statistics.portfolio_pnl(connection, portfolio.id)
+            equity = portfolio.total_capital + realized + unrealized
+            if equity <= 0 and state != "halted":
+                tripped = halt(connection, portfolio.id, context.now, trigger="equity",
+                               equity=equity)
+                state = "halted"
         return equity, state, tripped
 
     def _allocate(self, context: TickContext, pinfo: PortfolioInfo, name: str,
@@ -378,6 +384,10 @@ class Engine:
         # Core statements on the tick's write connection: the ORM refresh of the
         # (expired) portfolio row and the ORM bulk insert cost ~0.5 ms per portfolio.
         with context.executor.transaction() as connection:
+            for order_id, last_price, anchor, reference in context.opened:
+                settle_opened(connection, order_id, last_price, anchor=anchor,
+                              reference=reference, now=now)
+            context.opened.clear()
             capital, max_drawdown_pct, risk_state, capital_changed_at = connection.execute(
                 _PORTFOLIO_LIMITS, {"pid": portfolio_id}).one()
             realized, unrealized, per_asset = statistics.portfolio_pnl(connection, portfolio_id)
@@ -400,11 +410,6 @@ class Engine:
             statistics.record(connection, samples, now)
         if tripped and context.settings["flatten_on_kill"]:
             self.flatten(context, units, snapshots)
-
-    def _halt(self, context: TickContext, portfolio_id: int, **details: Any) -> bool:
-        """Halt the portfolio now (its own transaction); whether this call halted it."""
-        with context.executor.transaction() as connection:
-            return halt(connection, portfolio_id, context.now, **details)
 
     def flatten(self, context: TickContext, units: list[AssetUnit],
                 snapshots: dict[int, MarketSnapshot]) -> None:
@@ -460,7 +465,6 @@ class Engine:
             REDUCING if risk_state == "reducing" else None
         decision, intents = plan_orders(decision, unit, snapshot, infos, no_opening)
         order_ids = []
-        opened: list[tuple[int, float]] = []
         for intent in intents:
             placed = context.executor.place(intent, context.next_client_order_id(asset_id),
                                             unit.info, unit.broker, snapshot, now,
@@ -469,12 +473,8 @@ class Engine:
                 order_ids.append(placed.order_id)
                 if intent.closes_position_id is None and placed.status in (
                         "filled", "partially_filled"):
-                    opened.append((placed.order_id, intent.reference_price))
-        if opened:
-            with context.executor.transaction() as connection:
-                for order_id, reference in opened:
-                    settle_opened(connection, order_id, snapshot.last_price,
-                                  anchor=decision.exit_anchor, reference=reference, now=now)
+                    context.opened.append((placed.order_id, snapshot.last_price,
+                                           decision.exit_anchor, intent.reference_price))
         return AssetOutcome(asset_id=asset_id, ok=True, decision=decision,
                             order_ids=tuple(order_ids))
 
