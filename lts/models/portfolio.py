@@ -49,6 +49,9 @@ class Portfolio(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     risk_state: Mapped[str] = mapped_column(String(16), default="active")
     max_drawdown_pct: Mapped[float | None]
+    # When total_capital last changed (a deposit or withdrawal): the drawdown peak is
+    # measured from equity samples after it (SPEC 2a). None: never changed.
+    capital_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     assets: Mapped[list[Asset]] = relationship(
         back_populates="portfolio", cascade="all, delete-orphan", passive_deletes=True,

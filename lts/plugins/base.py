@@ -27,6 +27,7 @@ Side = Literal["buy", "sell"]
 PositionSide = Literal["long", "short"]
 OrderType = Literal["market", "limit", "stop"]
 Action = Literal["open", "close", "hold"]
+ExitAnchor = Literal["price", "pct", "distance"]
 
 
 class PluginError(Exception):
@@ -62,7 +63,14 @@ def config_defaults(schema: type[marshmallow.Schema]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PortfolioInfo:
-    """What plugins may know of a portfolio."""
+    """What plugins may know of a portfolio.
+
+    ``equity`` is the current equity (total_capital + realized + unrealized P&L) and
+    ``allocatable`` what an allocator may split: the equity less the margin still held by
+    positions of assets that are not being allocated (deactivated, or whose plugins
+    failed), never below 0 (SPEC 2a). Both default to None for callers built before
+    they existed; :attr:`capital` then falls back to ``total_capital``.
+    """
 
     id: int
     user_id: int
@@ -70,6 +78,13 @@ class PortfolioInfo:
     total_capital: float
     risk_state: str
     config: Mapping[str, Any] = field(default_factory=dict)
+    equity: float | None = None
+    allocatable: float | None = None
+
+    @property
+    def capital(self) -> float:
+        """What to split among the assets: ``allocatable`` when known, else the capital."""
+        return self.allocatable if self.allocatable is not None else self.total_capital
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,14 @@ class Decision:
     """What the strategy wants for one asset this tick, and why.
 
     ``quantity`` None lets the engine size the order from the allocation (SPEC 2a).
+
+    ``exit_anchor`` says what ``stop_loss`` / ``take_profit`` of an opening market order
+    mean. ``"price"`` (the default): absolute levels, kept as given. ``"pct"``: levels the
+    strategy computed from the snapshot's last close as a percentage distance; the engine
+    keeps that percentage but measures it from the fill price (level x fill / last close).
+    ``"distance"``: a price distance (pips) from the last close, moved to the fill (level +
+    fill - last close). The spread and slippage of the fill therefore never eat into the
+    stop distance the strategy asked for.
     """
 
     action: Action
@@ -154,6 +177,7 @@ class Decision:
     stop_loss: float | None = None
     take_profit: float | None = None
     reason: str = ""
+    exit_anchor: ExitAnchor = "price"
 
     @classmethod
     def hold(cls, reason: str = "") -> Decision:
@@ -360,7 +384,12 @@ class PortfolioPlugin(Plugin):
     @abc.abstractmethod
     def allocate(self, portfolio: PortfolioInfo, assets: Sequence[AssetInfo],
                  snapshots: Mapping[int, MarketSnapshot]) -> dict[int, float]:
-        """Return capital per asset id: never negative, summing to at most the total."""
+        """Return capital per asset id: never negative, summing to at most ``portfolio.capital``.
+
+        ``portfolio.capital`` is the allocatable equity (see :class:`PortfolioInfo`); the
+        engine scales down an answer summing to more, so a plugin written against
+        ``total_capital`` never allocates money that is gone.
+        """
 
 
 class CorePlugin(Plugin):

@@ -19,6 +19,7 @@ from lts.extensions import db
 from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User
 from lts.services.access import is_admin
 from lts.services.loop_control import get_status
+from lts.trading import statistics as trading_statistics
 from lts.trading.status import ERROR_ACTIONS, LoopStatus
 
 RECENT_ORDERS = 20
@@ -148,6 +149,11 @@ def portfolio_figures(portfolio_ids: list[int]) -> dict[int, PortfolioFigures]:
 def equity_key(portfolio_id: int) -> str:
     """Statistics key of a portfolio's equity (as the engine writes it)."""
     return f"portfolio.{portfolio_id}.equity"
+
+
+def capital_change_key(portfolio_id: int) -> str:
+    """Statistics key of a portfolio's deposits and withdrawals (see services.portfolios)."""
+    return trading_statistics.capital_change_key(portfolio_id)
 
 
 def combined_equity(portfolio_ids: list[int], since: datetime | None = None,

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, exists, func, select
 from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
+from lts.models.types import utcnow
 from lts.services.access import (
     check_version,
     commit_recorded,
@@ -30,6 +31,7 @@ from lts.services.access import (
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.services.plugin_validation import check_plugin, registry
 from lts.services.risk_controls import apply_portfolio_state
+from lts.trading import statistics as trading_statistics
 
 EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_config",
             "total_capital", "portfolio_latency", "max_drawdown_pct")
@@ -165,8 +167,12 @@ def create_portfolio(actor: User, data: Mapping[str, Any], *, owner_id: int | No
 
 def update_portfolio(actor: User, portfolio_id: int, changes: Mapping[str, Any], *,
                      expected_updated_at: datetime | None = None, if_match: str | None = None,
-                     ip: str | None = None) -> Portfolio:
-    """Change some fields; Conflict when the caller's version is stale."""
+                     ip: str | None = None, now: datetime | None = None) -> Portfolio:
+    """Change some fields; Conflict when the caller's version is stale.
+
+    A new ``total_capital`` is a deposit or withdrawal: see :func:`_record_capital_change`.
+    ``now`` (tests) is when it happened; default the current time.
+    """
     portfolio = get_portfolio(actor, portfolio_id, "update", ip=ip)
     refuse_unknown_fields(changes, EDITABLE)
     check_version(portfolio, expected_updated_at=expected_updated_at, if_match=if_match)
@@ -174,10 +180,30 @@ def update_portfolio(actor: User, portfolio_id: int, changes: Mapping[str, Any],
     _validate(values, portfolio.user_id, portfolio.id)
     values["name"] = values["name"].strip()
     changed = sorted(k for k in EDITABLE if values[k] != getattr(portfolio, k))
+    if "total_capital" in changed:
+        _record_capital_change(actor, portfolio, float(values["total_capital"]),
+                               now or utcnow(), ip)
     for key in changed:
         setattr(portfolio, key, dict(values[key]) if key.endswith("_config") else values[key])
     _commit(actor, "portfolio.update", portfolio, {"changed": changed}, ip)
     return portfolio
+
+
+def _record_capital_change(actor: User, portfolio: Portfolio, after: float, now: datetime,
+                           ip: str | None) -> None:
+    """Audit a deposit/withdrawal, restart the drawdown peak and mark it on the equity chart.
+
+    All in the caller's transaction. ``capital_changed_at`` makes the drawdown kill
+    switch measure from equity recorded after now, so lowering 10,000 to 5,000 is not
+    read as a 50 % loss (SPEC 2a "Drawdown"); the ``capital_change`` series lets the
+    equity chart show the step as a deposit or withdrawal, not a gain or loss.
+    """
+    before = float(portfolio.total_capital)
+    portfolio.capital_changed_at = now
+    record(actor, "portfolio.capital_changed", f"portfolio:{portfolio.id}",
+           {"before": before, "after": after, "change": after - before}, ip=ip, commit=False)
+    trading_statistics.record(db.session, [(trading_statistics.capital_change_key(portfolio.id),
+                                            after - before)], now)
 
 
 def delete_portfolio(actor: User, portfolio_id: int, *,

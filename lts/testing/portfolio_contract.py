@@ -13,21 +13,27 @@ from lts.plugins.base import AssetInfo, MarketSnapshot, PortfolioInfo, Portfolio
 from lts.testing.base_contract import PluginContract, make_snapshot, sample_asset
 
 
-def sample_portfolio(total_capital: float = 10_000.0) -> PortfolioInfo:
-    """Return a :class:`PortfolioInfo` for tests."""
+def sample_portfolio(total_capital: float = 10_000.0, *, equity: float | None = None,
+                     allocatable: float | None = None) -> PortfolioInfo:
+    """Return a :class:`PortfolioInfo` for tests (equity and allocatable default to the capital)."""
+    equity = total_capital if equity is None else equity
     return PortfolioInfo(id=1, user_id=1, name="test", total_capital=total_capital,
-                         risk_state="active")
+                         risk_state="active", equity=equity,
+                         allocatable=equity if allocatable is None else allocatable)
 
 
 def check_allocation(allocation: Mapping[int, float], portfolio: PortfolioInfo,
                      assets: Sequence[AssetInfo]) -> None:
-    """Fail unless the allocation is safe: known assets, >= 0, sum <= total capital."""
+    """Fail unless the allocation is safe: known assets, >= 0, sum <= what may be allocated.
+
+    What may be allocated is ``portfolio.capital``: the allocatable equity (SPEC 2a).
+    """
     assert isinstance(allocation, dict)
     assert set(allocation) <= {asset.id for asset in assets}
     for asset_id, capital in allocation.items():
         assert math.isfinite(capital) and capital >= 0, (asset_id, capital)
-    assert sum(allocation.values()) <= portfolio.total_capital
-    assert math.fsum(allocation.values()) <= portfolio.total_capital
+    assert sum(allocation.values()) <= portfolio.capital
+    assert math.fsum(allocation.values()) <= portfolio.capital
 
 
 class PortfolioContract(PluginContract):
@@ -56,6 +62,21 @@ class PortfolioContract(PluginContract):
         portfolio = sample_portfolio()
         check_allocation(plugin.allocate(portfolio, assets, snapshots), portfolio, assets)
 
+    def test_allocates_the_equity_not_the_original_capital(self, plugin: PortfolioPlugin
+                                                           ) -> None:
+        """Equity fell to 4,000 and 1,500 is held by a deactivated asset: 2,500 to split."""
+        assets, snapshots = self.assets_and_snapshots(4)
+        portfolio = sample_portfolio(10_000.0, equity=4_000.0, allocatable=2_500.0)
+        allocation = plugin.allocate(portfolio, assets, snapshots)
+        check_allocation(allocation, portfolio, assets)
+
+    def test_nothing_allocatable_allocates_zero(self, plugin: PortfolioPlugin) -> None:
+        """Equity gone (or all held by other assets): every share is 0."""
+        assets, snapshots = self.assets_and_snapshots(3)
+        allocation = plugin.allocate(sample_portfolio(10_000.0, equity=-50.0, allocatable=0.0),
+                                     assets, snapshots)
+        assert all(value == 0 for value in allocation.values())
+
     def test_no_assets_no_allocation(self, plugin: PortfolioPlugin) -> None:
         """An empty portfolio allocates nothing."""
         allocation = plugin.allocate(sample_portfolio(), [], {})
@@ -83,10 +104,10 @@ class PortfolioContract(PluginContract):
            with_data=st.booleans())
     def test_property_never_negative_never_above_total(self, total: float, count: int,
                                                        with_data: bool) -> None:
-        """Any capital, any number of assets: every share >= 0, sum <= total."""
+        """Any equity, any number of assets: every share >= 0, sum <= the equity."""
         plugin = self.make_plugin()
         assert isinstance(plugin, PortfolioPlugin)
         assets, snapshots = self.assets_and_snapshots(count)
-        portfolio = sample_portfolio(total)
+        portfolio = sample_portfolio(1e12, equity=total)
         allocation = plugin.allocate(portfolio, assets, snapshots if with_data else {})
         check_allocation(allocation, portfolio, assets)

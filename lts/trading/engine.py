@@ -12,12 +12,12 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Flask
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from lts.database import write_transaction
@@ -28,10 +28,12 @@ from lts.plugins.base import (
     Decision,
     Fill,
     MarketSnapshot,
+    PortfolioInfo,
     PortfolioPlugin,
     PositionInfo,
     TickReport,
 )
+from lts.plugins.portfolio._common import capped
 from lts.runtime_config import effective_settings
 from lts.trading import statistics
 from lts.trading.affinity import shared_cpu
@@ -58,11 +60,12 @@ from lts.trading.positions import (
     mark_to_market,
     open_positions,
     position_info,
+    settle_opened,
 )
 from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits
 from lts.trading.sizing import round_to_step, size_quantity
 from lts.trading.staleness import stale_warning
-from lts.trading.units import AssetUnit, build_unit, portfolio_info
+from lts.trading.units import AssetUnit, build_unit, config_leverage, portfolio_info
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,12 +74,21 @@ TICK_SETTING_KEYS = (*RISK_SETTING_KEYS, "plugin_timeout_seconds", "flatten_on_k
 _EPSILON = 1e-9
 _PORTFOLIOS = Portfolio.__table__
 _PORTFOLIO_LIMITS = select(_PORTFOLIOS.c.total_capital, _PORTFOLIOS.c.max_drawdown_pct,
-                           _PORTFOLIOS.c.risk_state).where(_PORTFOLIOS.c.id == bindparam("pid"))
-_HALT = update(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid")).values(risk_state="halted")
+                           _PORTFOLIOS.c.risk_state, _PORTFOLIOS.c.capital_changed_at
+                           ).where(_PORTFOLIOS.c.id == bindparam("pid"))
+# Only a portfolio not yet halted: the rowcount says whether this call halted it.
+_HALT = update(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid"),
+                                  _PORTFOLIOS.c.risk_state != "halted"
+                                  ).values(risk_state="halted")
 _PORTFOLIO_ROW = select(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid"))
 _ASSETS = Asset.__table__
-_ACTIVE_ASSETS = (select(_ASSETS).where(_ASSETS.c.portfolio_id == bindparam("pid"),
-                                        _ASSETS.c.is_active.is_(True)).order_by(_ASSETS.c.id))
+# Every asset: active ones trade, deactivated ones holding a position stay reduce-only.
+_PORTFOLIO_ASSETS = (select(_ASSETS).where(_ASSETS.c.portfolio_id == bindparam("pid"))
+                     .order_by(_ASSETS.c.id))
+HALTED_HOLD = ("portfolio halted: positions are marked and their stops and targets "
+               "checked, but the strategy is not asked and no order is placed")
+REDUCE_ONLY = "asset deactivated: reduce-only until flat"
+REDUCING = "portfolio reducing: only closing orders"
 # Executemany by primary key; updated_at gets its onupdate default, as with the ORM.
 _SET_ALLOCATION = update(_ASSETS).where(_ASSETS.c.id == bindparam("pk_"))
 
@@ -89,6 +101,12 @@ class TickContext:
     settings: dict[str, Any]
     executor: OrderExecutor
     order_counters: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    # Positions opened this tick, settled (marked at the last close, relative exits moved
+    # to the fill) in the portfolio's closing transaction: (order id, last close, exit
+    # anchor, reference price).
+    opened: list[tuple[int, float, str, float]] = field(default_factory=list)
+    # Warnings of an asset's marking (bars the broker could not load), for its outcome.
+    warnings: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def timeout(self) -> float:
@@ -178,12 +196,15 @@ class Engine:
     def _due_portfolios(self, now: datetime, slack: timedelta = timedelta(0),
                         portfolio_ids: Collection[int] | None = None
                         ) -> list[tuple[int, datetime | None]]:
-        """(id, last_execution) of active portfolios of active users that are due."""
+        """(id, last_execution) of active portfolios of active users that are due.
+
+        Halted portfolios are due too: their positions are still marked and their stops
+        and targets checked (SPEC 2a "Protection never lapses"); the strategy is not.
+        """
         statement = (
             select(Portfolio.id, Portfolio.last_execution, Portfolio.portfolio_latency)
             .join(User, User.id == Portfolio.user_id)
-            .where(User.is_active.is_(True), Portfolio.is_active.is_(True),
-                   Portfolio.risk_state != "halted")
+            .where(User.is_active.is_(True), Portfolio.is_active.is_(True))
             .order_by(Portfolio.id))
         if portfolio_ids is not None:
             statement = statement.where(Portfolio.id.in_(list(portfolio_ids)))
@@ -200,8 +221,7 @@ class Engine:
             # A Core UPDATE of the table: nothing in the session needs synchronising.
             result = self.session.connection().execute(
                 update(_PORTFOLIOS).where(_PORTFOLIOS.c.id == portfolio_id, condition,
-                                          _PORTFOLIOS.c.is_active.is_(True),
-                                          _PORTFOLIOS.c.risk_state != "halted")
+                                          _PORTFOLIOS.c.is_active.is_(True))
                 .values(last_execution=now, updated_at=_PORTFOLIOS.c.updated_at))
         return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -222,24 +242,31 @@ class Engine:
             return []
 
     def _run_portfolio(self, context: TickContext, portfolio_id: int) -> list[AssetOutcome]:
-        """Allocate, run each asset, then write statistics and check the drawdown."""
+        """Mark every asset, allocate the equity that leaves, decide, then check the limits.
+
+        Marking (and the broker's protective fills) comes first for every asset, so the
+        allocation splits the equity as it stands now (SPEC 2a). Deactivated assets still
+        holding a position run too, reduce-only, and so do halted and reducing
+        portfolios: protection never lapses.
+        """
         session = self.session
         # Core rows, not ORM objects: nothing here is written back through them, and
         # plain rows neither expire at each commit below nor get reloaded afterwards.
         portfolio = session.execute(_PORTFOLIO_ROW, {"pid": portfolio_id}).first()
         assert portfolio is not None
-        pinfo = portfolio_info(portfolio)
-        allocator_name = portfolio.portfolio_plugin
-        allocator_config = dict(portfolio.portfolio_config or {})
-        assets = session.execute(_ACTIVE_ASSETS, {"pid": portfolio_id}).all()
-        asset_ids = [a.id for a in assets]
+        assets = session.execute(_PORTFOLIO_ASSETS, {"pid": portfolio_id}).all()
+        inactive = [a.id for a in assets if not a.is_active]
+        holding = set(open_positions(session, inactive)) if inactive else set()
+        stepped = [a for a in assets if a.is_active or a.id in holding]
         outcomes: dict[int, AssetOutcome] = {}
         units: list[AssetUnit] = []
-        for asset in assets:
+        for asset in stepped:
             try:
-                units.append(build_unit(self.plugins, asset))
+                unit = build_unit(self.plugins, asset)
             except PluginCallError as exc:
                 outcomes[asset.id] = self._fail(asset.id, portfolio_id, exc, context.now)
+                continue
+            units.append(unit if asset.is_active else unit.as_reduce_only())
         ensure_no_transaction(session)
 
         snapshots: dict[int, MarketSnapshot] = {}
@@ -251,70 +278,135 @@ class Engine:
             except PluginCallError as exc:
                 outcomes[unit.info.id] = self._fail(unit.info.id, portfolio_id, exc,
                                                     context.now)
-        units = self._allocate(context, pinfo, allocator_name, allocator_config, units,
-                               snapshots)
         # One read for every asset's open positions; each asset's step re-checks in its
         # own write transactions (marks update open rows only, closes re-read the row).
-        held = open_positions(session, [u.info.id for u in units if u.info.id not in outcomes])
+        held = open_positions(session, [a.id for a in stepped])
         ensure_no_transaction(session)
+        positions = {asset_id: [info for info, _ in rows] for asset_id, rows in held.items()}
+        for unit in units:
+            if unit.info.id not in outcomes:
+                marked = self._guarded(context, unit, self._mark, context, unit,
+                                       snapshots[unit.info.id], held.get(unit.info.id, []))
+                if isinstance(marked, AssetOutcome):
+                    outcomes[unit.info.id] = marked
+                else:
+                    positions[unit.info.id] = marked
+        equity, risk_state, tripped = self._equity_and_state(context, portfolio)
+        allocated = [u for u in units if u.info.id not in outcomes and not u.reduce_only]
+        allocatable = max(0.0, equity - held_margin(
+            positions, assets, {u.info.id for u in allocated},
+            {u.info.id: u.leverage for u in units}))
+        allocation = self._allocate(
+            context, portfolio_info(portfolio, equity=equity, allocatable=allocatable),
+            portfolio.portfolio_plugin, dict(portfolio.portfolio_config or {}), allocated,
+            snapshots, assets)
+        units = [u.with_allocation(allocation.get(u.info.id, 0.0)) for u in units]
         for unit in units:
             if unit.info.id in outcomes:
                 continue
-            outcomes[unit.info.id] = self._guarded_asset(
-                context, unit, snapshots[unit.info.id], held.get(unit.info.id, []))
-        self._finish_portfolio(context, portfolio_id, units, snapshots)
-        return [outcomes[a] for a in asset_ids if a in outcomes]
+            outcome = self._guarded(context, unit, self._decide, context, unit,
+                                    snapshots[unit.info.id], positions.get(unit.info.id, []),
+                                    risk_state)
+            assert isinstance(outcome, AssetOutcome)
+            outcomes[unit.info.id] = outcome
+        self._finish_portfolio(context, portfolio_id, units, snapshots, tripped=tripped)
+        return [outcomes[a.id] for a in assets if a.id in outcomes]
 
-    def _allocate(self, context: TickContext, pinfo: Any, name: str, config: dict[str, Any],
-                  units: list[AssetUnit], snapshots: dict[int, MarketSnapshot]
-                  ) -> list[AssetUnit]:
-        """Ask the portfolio plugin for allocations and store them; keep old ones on error."""
+    def _equity_and_state(self, context: TickContext, portfolio: Any
+                          ) -> tuple[float, str, bool]:
+        """Equity after this tick's marks, the risk state for the tick, whether it tripped.
+
+        Equity at or below zero halts the portfolio now, before any strategy is asked
+        (SPEC 2a).
+        """
+        state = portfolio.risk_state
+        tripped = False
+        # The tick's write connection: a session read and commit cost several times more.
+        with context.executor.transaction() as connection:
+            realized, unrealized, _ = statistics.portfolio_pnl(connection, portfolio.id)
+            equity = portfolio.total_capital + realized + unrealized
+            if equity <= 0 and state != "halted":
+                tripped = halt(connection, portfolio.id, context.now, trigger="equity",
+                               equity=equity)
+                state = "halted"
+        return equity, state, tripped
+
+    def _allocate(self, context: TickContext, pinfo: PortfolioInfo, name: str,
+                  config: dict[str, Any], units: list[AssetUnit],
+                  snapshots: dict[int, MarketSnapshot], assets: list[Any]) -> dict[int, float]:
+        """Split ``pinfo.allocatable`` among ``units`` and store it; every other asset gets 0.
+
+        The answer is scaled down to the allocatable equity when it sums to more (a
+        plugin written against ``total_capital``). When the plugin fails, the stored
+        allocations are kept but scaled down the same way: never stale above the equity.
+        """
+        limit = pinfo.capital
+        ids = [u.info.id for u in units]
         try:
-            try:
-                allocator: PortfolioPlugin = self.plugins.get(  # type: ignore[assignment]
-                    "portfolio", name, config)
-            except Exception as exc:
-                raise PluginCallError("portfolio", name, "load", traceback_summary(exc)) \
-                    from exc
-            raw = self._call(context, allocator, "allocate", allocator.allocate, pinfo,
-                             [u.info for u in units], snapshots)
-            allocation = validate_allocation(raw, pinfo.total_capital, [u.info.id for u in units])
+            allocation = capped(self._ask_allocator(context, pinfo, name, config, units,
+                                                    snapshots, ids), limit)
         except (PluginCallError, ValueError) as exc:
             summary = exc.summary if isinstance(exc, PluginCallError) else str(exc)
             log.warning("portfolio %s: allocation failed: %s", pinfo.id, summary)
             with write_transaction(self.session):
                 audit(self.session, "trading.portfolio_failed", f"portfolio:{pinfo.id}",
                       context.now, outcome="error", plugin=name, error=summary)
-            return units
-        changed = [{"pk_": u.info.id, "allocated_capital": allocation[u.info.id]}
-                   for u in units if abs(u.info.allocated_capital - allocation[u.info.id]) > 1e-12]
+            allocation = capped({u.info.id: u.info.allocated_capital for u in units}, limit)
+        stored = {a.id: a.allocated_capital for a in assets}
+        final = {asset_id: allocation.get(asset_id, 0.0) for asset_id in stored}
+        changed = [{"pk_": asset_id, "allocated_capital": value}
+                   for asset_id, value in final.items()
+                   if abs(stored[asset_id] - value) > 1e-12]
         if changed:
             with context.executor.transaction() as connection:
                 connection.execute(_SET_ALLOCATION, changed)
-        return [u.with_allocation(allocation[u.info.id]) for u in units]
+        return final
+
+    def _ask_allocator(self, context: TickContext, pinfo: PortfolioInfo, name: str,
+                       config: dict[str, Any], units: list[AssetUnit],
+                       snapshots: dict[int, MarketSnapshot], ids: list[int]
+                       ) -> dict[int, float]:
+        """The portfolio plugin's answer, checked; PluginCallError/ValueError when unusable."""
+        try:
+            allocator: PortfolioPlugin = self.plugins.get(  # type: ignore[assignment]
+                "portfolio", name, config)
+        except Exception as exc:
+            raise PluginCallError("portfolio", name, "load", traceback_summary(exc)) from exc
+        raw = self._call(context, allocator, "allocate", allocator.allocate, pinfo,
+                         [u.info for u in units], snapshots)
+        return validate_allocation(raw, ids)
 
     def _finish_portfolio(self, context: TickContext, portfolio_id: int,
-                          units: list[AssetUnit], snapshots: dict[int, MarketSnapshot]) -> None:
-        """Statistics, and the drawdown kill switch (flattening only if configured)."""
+                          units: list[AssetUnit], snapshots: dict[int, MarketSnapshot],
+                          *, tripped: bool = False) -> None:
+        """Statistics, and the kill switch: equity <= 0 or the drawdown limit halts.
+
+        Equity at or below zero halts whatever ``max_drawdown_pct`` says (SPEC 2a);
+        flattening follows either trip only if configured.
+        """
         now = context.now
-        tripped = False
         # Core statements on the tick's write connection: the ORM refresh of the
         # (expired) portfolio row and the ORM bulk insert cost ~0.5 ms per portfolio.
         with context.executor.transaction() as connection:
-            capital, max_drawdown_pct, risk_state = connection.execute(
+            for order_id, last_price, anchor, reference in context.opened:
+                settle_opened(connection, order_id, last_price, anchor=anchor,
+                              reference=reference, now=now)
+            context.opened.clear()
+            capital, max_drawdown_pct, risk_state, capital_changed_at = connection.execute(
                 _PORTFOLIO_LIMITS, {"pid": portfolio_id}).one()
             realized, unrealized, per_asset = statistics.portfolio_pnl(connection, portfolio_id)
             equity = capital + realized + unrealized
-            if max_drawdown_pct is not None and risk_state != "halted":
-                peak = statistics.peak_equity(connection, portfolio_id, capital)
+            if equity <= 0 and risk_state != "halted":
+                tripped = halt(connection, portfolio_id, now, trigger="equity",
+                               equity=equity) or tripped
+            elif max_drawdown_pct is not None and risk_state != "halted":
+                peak = statistics.peak_equity(connection, portfolio_id, capital,
+                                              since=capital_changed_at)
                 drawdown = (peak - equity) / peak * 100 if peak > 0 else 0.0
                 if drawdown >= max_drawdown_pct - _EPSILON:
-                    connection.execute(_HALT, {"pid": portfolio_id})
-                    tripped = True
-                    write_audit_rows(connection, [audit_values(
-                        "portfolio.kill_switch", f"portfolio:{portfolio_id}", now,
-                        outcome="ok", trigger="max_drawdown_pct", drawdown_pct=drawdown,
-                        limit_pct=max_drawdown_pct, equity=equity, peak=peak)])
+                    tripped = halt(connection, portfolio_id, now, trigger="max_drawdown_pct",
+                                   drawdown_pct=drawdown, limit_pct=max_drawdown_pct,
+                                   equity=equity, peak=peak) or tripped
             samples = [(statistics.equity_key(portfolio_id), equity),
                        (statistics.realized_key(portfolio_id), realized)]
             samples += [(statistics.unrealized_key(u.info.id), per_asset.get(u.info.id, 0.0))
@@ -342,12 +434,11 @@ class Engine:
 
     # -------------------------------------------------------------------- asset
 
-    def _guarded_asset(self, context: TickContext, unit: AssetUnit,
-                       snapshot: MarketSnapshot, held: list[tuple[PositionInfo, float]]
-                       ) -> AssetOutcome:
-        """Run one asset's step; any failure is recorded against that asset only."""
+    def _guarded(self, context: TickContext, unit: AssetUnit, step: Callable[..., T],
+                 *args: Any) -> T | AssetOutcome:
+        """Run one step of an asset; any failure is recorded against that asset only."""
         try:
-            return self._run_asset(context, unit, snapshot, held)
+            return step(*args)
         except PluginCallError as exc:
             return self._fail(unit.info.id, unit.info.portfolio_id, exc, context.now)
         except Exception as exc:
@@ -356,53 +447,74 @@ class Engine:
             error = PluginCallError("engine", "engine", "step", traceback_summary(exc))
             return self._fail(unit.info.id, unit.info.portfolio_id, error, context.now)
 
-    def _run_asset(self, context: TickContext, unit: AssetUnit,
-                   snapshot: MarketSnapshot, held: list[tuple[PositionInfo, float]]
-                   ) -> AssetOutcome:
-        """Mark, let the broker report fills, decide, size and place orders."""
-        session = self.session
+    def _decide(self, context: TickContext, unit: AssetUnit, snapshot: MarketSnapshot,
+                infos: list[PositionInfo], risk_state: str) -> AssetOutcome:
+        """Ask the strategy, size and place its orders (the asset is already marked).
+
+        A halted portfolio's strategy is not asked (nothing it says could be placed:
+        SPEC 2a lets no strategy order through); a reducing portfolio's or a reduce-only
+        asset's strategy may close, and an "open" becomes a hold that says why.
+        """
         asset_id = unit.info.id
         now = context.now
-        infos = [info for info, _ in held]
-        ensure_no_transaction(session)
-        # The broker may load bars older than the window (a gap); missing ones are audited.
-        with BarsHistory(self.app, session, unit.pipeline, unit.info, now,
-                         context.timeout / 2) as history:
-            fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
-                               history.attach(snapshot), infos)
-        if fills:
-            with write_transaction(session):
-                for fill in fills:
-                    book_mark_fill(session, asset_id, fill, now)
-                rows = session.scalars(select(Position).where(
-                    Position.asset_id == asset_id, Position.status == "open")).all()
-                for position in rows:
-                    mark_to_market(position, snapshot.last_price, now)
-                infos = [position_info(p) for p in rows]
-        elif held:
-            # The tick's write connection: cheaper than a session transaction per asset.
-            with context.executor.transaction() as connection:
-                infos = mark_rows(connection, held, snapshot.last_price, now)
+        warnings = context.warnings.pop(asset_id, [])
+        if risk_state == "halted":
+            return AssetOutcome(asset_id=asset_id, ok=True, decision=Decision.hold(HALTED_HOLD),
+                                warnings=tuple(warnings))
         decision = self._call(context, unit.strategy, "decide", unit.strategy.decide,
                               snapshot, infos[0] if infos else None,
                               unit.info.allocated_capital)
         if not isinstance(decision, Decision):
             raise PluginCallError("strategy", unit.strategy.name, "decide",
                                   f"returned {type(decision).__name__}, not a Decision")
-        order_ids = []
-        intents = decide_intents(decision, unit, snapshot, infos)
+        no_opening = REDUCE_ONLY if unit.reduce_only else \
+            REDUCING if risk_state == "reducing" else None
+        decision, intents = plan_orders(decision, unit, snapshot, infos, no_opening)
         stale = stale_warning(snapshot, now, unit.info.max_data_age_minutes)
         if stale is not None:  # closing only: never new exposure on old prices
             intents = [intent for intent in intents if intent.closes_position_id is not None]
+            warnings.append(stale)
+        order_ids = []
         for intent in intents:
             placed = context.executor.place(intent, context.next_client_order_id(asset_id),
                                             unit.info, unit.broker, snapshot, now,
                                             leverage=unit.leverage)
             if placed.order_id is not None:
                 order_ids.append(placed.order_id)
+                if intent.closes_position_id is None and placed.status in (
+                        "filled", "partially_filled"):
+                    context.opened.append((placed.order_id, snapshot.last_price,
+                                           decision.exit_anchor, intent.reference_price))
         return AssetOutcome(asset_id=asset_id, ok=True, decision=decision,
-                            order_ids=tuple(order_ids),
-                            warnings=(*history.warnings, *filter(None, [stale])))
+                            order_ids=tuple(order_ids), warnings=tuple(warnings))
+
+    def _mark(self, context: TickContext, unit: AssetUnit, snapshot: MarketSnapshot,
+              held: list[tuple[PositionInfo, float]]) -> list[PositionInfo]:
+        """Book the broker's protective fills, mark what stays open; the open positions."""
+        session = self.session
+        asset_id = unit.info.id
+        infos = [info for info, _ in held]
+        ensure_no_transaction(session)
+        # The broker may load bars older than the window (a gap); missing ones are audited.
+        with BarsHistory(self.app, session, unit.pipeline, unit.info, context.now,
+                         context.timeout / 2) as history:
+            fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
+                               history.attach(snapshot), infos)
+        context.warnings[asset_id] = list(history.warnings)
+        if fills:
+            with write_transaction(session):
+                for fill in fills:
+                    book_mark_fill(session, asset_id, fill, context.now)
+                rows = session.scalars(select(Position).where(
+                    Position.asset_id == asset_id, Position.status == "open")).all()
+                for position in rows:
+                    mark_to_market(position, snapshot.last_price, context.now)
+                return [position_info(p) for p in rows]
+        if held:
+            # The tick's write connection: cheaper than a session transaction per asset.
+            with context.executor.transaction() as connection:
+                return mark_rows(connection, held, snapshot.last_price, context.now)
+        return infos
 
     def _call(self, context: TickContext, plugin: Any, method: str, func: Callable[..., T],
               *args: Any) -> T:
@@ -486,18 +598,40 @@ class Engine:
         return changes
 
 
-def validate_allocation(raw: Any, total: float, asset_ids: list[int]) -> dict[int, float]:
-    """Check a portfolio plugin's answer: never negative, never above the total."""
+def validate_allocation(raw: Any, asset_ids: list[int]) -> dict[int, float]:
+    """Check a portfolio plugin's answer: a dict of finite, non-negative amounts.
+
+    Assets it leaves out get 0. Its sum is not checked here: the engine scales it down to
+    the allocatable equity (:func:`lts.plugins.portfolio._common.capped`).
+    """
     if not isinstance(raw, dict):
         raise ValueError(f"allocate returned {type(raw).__name__}, not a dict")
-    allocation = {asset_id: float(raw.get(asset_id, 0.0)) for asset_id in asset_ids}
-    negative = [a for a, v in allocation.items() if v < 0]
-    if negative:
-        raise ValueError(f"negative allocation for assets {negative}")
-    if sum(allocation.values()) > total * (1 + 1e-9) + 1e-9:
-        raise ValueError(f"allocations sum to {sum(allocation.values()):.2f}, "
-                         f"above the total capital {total:.2f}")
+    try:
+        allocation = {asset_id: float(raw.get(asset_id, 0.0)) for asset_id in asset_ids}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"allocate returned a non-number: {exc}") from exc
+    bad = [a for a, v in allocation.items() if not v >= 0 or v == float("inf")]
+    if bad:
+        raise ValueError(f"negative or non-finite allocation for assets {bad}")
     return allocation
+
+
+def held_margin(held: dict[int, list[PositionInfo]], assets: list[Any],
+                allocated: set[int], leverages: dict[int, float]) -> float:
+    """Margin held by the open positions of assets not being allocated this tick.
+
+    Margin is the position's cost (quantity x entry price) over its asset's leverage, as
+    in the pre-trade margin check; ``leverages`` has the loaded brokers' figures, and an
+    asset whose broker failed to load falls back to its stored config.
+    """
+    configs = {a.id: a.broker_config for a in assets}
+    total = 0.0
+    for asset_id, positions in held.items():
+        if asset_id in allocated:
+            continue
+        leverage = leverages.get(asset_id) or config_leverage(configs.get(asset_id))
+        total += sum(info.quantity * info.entry_price for info in positions) / leverage
+    return total
 
 
 def _closing_intent(asset_id: int, position: PositionInfo, price: float, reason: str, *,
@@ -511,21 +645,36 @@ def _closing_intent(asset_id: int, position: PositionInfo, price: float, reason:
 def decide_intents(decision: Decision, unit: AssetUnit, snapshot: MarketSnapshot,
                    positions: list[PositionInfo]) -> list[OrderIntent]:
     """Turn a decision into orders: close, open (sized per SPEC 2a), or reverse."""
+    return plan_orders(decision, unit, snapshot, positions)[1]
+
+
+def plan_orders(decision: Decision, unit: AssetUnit, snapshot: MarketSnapshot,
+                positions: list[PositionInfo], no_opening: str | None = None
+                ) -> tuple[Decision, list[OrderIntent]]:
+    """The decision the engine acts on, and its orders: close, open, or reverse.
+
+    An "open" that cannot be placed becomes a hold whose reason says why, so the
+    decision record never claims an entry that was not tried: ``no_opening`` (reduce-only
+    asset, reducing portfolio) refuses it, and an allocation too small for one lot sizes
+    it to 0 (SPEC 2a: a hold, not an error).
+    """
     asset_id = unit.info.id
     price = snapshot.last_price
     if decision.action == "hold":
-        return []
+        return decision, []
     if decision.action == "close":
-        return [_closing_intent(asset_id, p, price, decision.reason or "strategy close")
-                for p in positions]
+        return decision, [_closing_intent(asset_id, p, price, decision.reason or "strategy close")
+                          for p in positions]
     if decision.action != "open" or decision.side not in ("buy", "sell"):
         raise PluginCallError("strategy", unit.strategy.name, "decide",
                               f"invalid decision {decision.action!r} side {decision.side!r}")
     wanted = "long" if decision.side == "buy" else "short"
+    if no_opening is not None:
+        return Decision.hold(_because(f"{no_opening}: not opening {wanted}", decision)), []
     intents: list[OrderIntent] = []
     for position in positions:
         if position.side == wanted:
-            return []  # already holding it: one position per asset
+            return decision, []  # already holding it: one position per asset
         intents.append(_closing_intent(asset_id, position, price,
                                        decision.reason or "reverse"))
     order_price = decision.price if decision.order_type != "market" else None
@@ -535,12 +684,47 @@ def decide_intents(decision: Decision, unit: AssetUnit, snapshot: MarketSnapshot
         quantity = size_quantity(unit.info.allocated_capital, order_price or price,
                                  leverage=unit.leverage, lot_step=unit.lot_step)
     if quantity <= 0:
-        return intents  # too little capital for one lot: a hold, not an error
+        why = _too_small(unit, decision, order_price or price)
+        if intents:  # the reversal closes; the new side cannot be opened
+            return replace(decision, action="close", side=None,
+                           reason=_because(f"closing only, {why}", decision)), intents
+        return Decision.hold(_because(why, decision)), []
     intents.append(OrderIntent(
         asset_id=asset_id, side=decision.side, quantity=quantity, reference_price=price,
         order_type=decision.order_type, price=order_price, stop_loss=decision.stop_loss,
         take_profit=decision.take_profit, reason=decision.reason))
-    return intents
+    return decision, intents
+
+
+def _because(why: str, decision: Decision) -> str:
+    """``why``, followed by the strategy's own reason when it gave one."""
+    return f"{why} ({decision.reason})" if decision.reason else why
+
+
+def _too_small(unit: AssetUnit, decision: Decision, price: float) -> str:
+    """Why an entry sized to 0: the figures a user needs to see it."""
+    if decision.quantity is not None:
+        return (f"quantity {decision.quantity:g} is less than one lot of "
+                f"{unit.lot_step:g}")
+    allocation = unit.info.allocated_capital
+    leverage = f" x leverage {unit.leverage:g}" if unit.leverage != 1 else ""
+    lot = f" x lot {unit.lot_step:g}" if unit.lot_step != 1 else ""
+    return (f"capital too small for one lot: allocation {allocation:.2f}{leverage} "
+            f"< price {price:g}{lot}")
+
+
+def halt(connection: Connection, portfolio_id: int, now: datetime, **details: Any) -> bool:
+    """Move the portfolio to ``halted`` and audit it; False when it already was.
+
+    ``details`` name the ``trigger`` (``equity``, ``max_drawdown_pct``) and its figures.
+    """
+    result = connection.execute(_HALT, {"pid": portfolio_id})
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    write_audit_rows(connection, [audit_values(
+        "portfolio.kill_switch", f"portfolio:{portfolio_id}", now, outcome="ok",
+        **details)])
+    return True
 
 
 def book_mark_fill(session: Session, asset_id: int, fill: Fill, now: datetime) -> None:

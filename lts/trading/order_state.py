@@ -52,7 +52,10 @@ def transition(session: Session | Books, order: Order | Any, target: str, now: d
         )
     order.status = target
     order.updated_at = now
-    if reason:
+    # The order's reason is why it was placed (the decision's), never overwritten: a
+    # status change's own reason goes to its audit row (and the broker's words to
+    # broker_response). An order placed without one takes the first it is given.
+    if reason and not order.reason:
         order.reason = reason
     values = {
         "action": "order.status", "timestamp": now, "resource": f"order:{order.id}",

@@ -39,6 +39,18 @@ _MARK = update(_TABLE).where(_TABLE.c.id == bindparam("pid"), _TABLE.c.status ==
                                       updated_at=bindparam("now"))
 
 
+_OPENED_BY = select(
+    _TABLE.c.id, _TABLE.c.side, _TABLE.c.quantity, _TABLE.c.entry_price, _TABLE.c.commission,
+    _TABLE.c.stop_loss, _TABLE.c.take_profit,
+).where(_TABLE.c.order_id == bindparam("order_id"), _TABLE.c.status == "open")
+_SETTLE = update(_TABLE).where(_TABLE.c.id == bindparam("pid"), _TABLE.c.status == "open"
+                               ).values(stop_loss=bindparam("stop"),
+                                        take_profit=bindparam("target"),
+                                        current_price=bindparam("price"),
+                                        unrealized_pnl=bindparam("pnl"),
+                                        updated_at=bindparam("now"))
+
+
 def direction(side: str) -> int:
     """+1 for a long position, -1 for a short one."""
     return 1 if side == "long" else -1
@@ -188,3 +200,39 @@ def _book_closing_fill(books: Books, position: Any, order: Any, fill: Fill,
     position.status = "closed"
     position.closed_at = fill.time
     position.updated_at = now
+
+
+def reanchor(level: float | None, anchor: str, reference: float, fill: float
+             ) -> float | None:
+    """Move an exit level computed from ``reference`` to the ``fill`` (see Decision).
+
+    ``pct`` keeps the percentage distance, ``distance`` the price distance; ``price``
+    (absolute levels) and unusable prices leave the level as it is.
+    """
+    if level is None or reference <= 0 or fill <= 0:
+        return level
+    if anchor == "pct":
+        return level * fill / reference
+    if anchor == "distance":
+        return level + (fill - reference)
+    return level
+
+
+def settle_opened(connection: Connection, order_id: int, last_price: float, *,
+                  anchor: str, reference: float, now: datetime) -> None:
+    """Finish a position an opening order just opened: exits from the fill, mark at the close.
+
+    The position was booked at its fill price (spread and slippage included); it is
+    marked at the snapshot's last close like every other position, so equity shows the
+    cost of the spread at once. Relative stop loss / take profit levels are measured from
+    the fill price (SPEC 2a, :class:`lts.plugins.base.Decision`).
+    """
+    rows = connection.execute(_OPENED_BY, {"order_id": order_id}).all()
+    if not rows:
+        return
+    connection.execute(_SETTLE, [
+        {"pid": r.id, "now": now, "price": last_price,
+         "stop": reanchor(r.stop_loss, anchor, reference, r.entry_price),
+         "target": reanchor(r.take_profit, anchor, reference, r.entry_price),
+         "pnl": pnl(r.side, r.entry_price, last_price, r.quantity, r.commission)}
+        for r in rows])

@@ -3,6 +3,12 @@
 Because the checks and the insert share one ``BEGIN IMMEDIATE`` transaction (and the
 portfolio row is locked ``FOR UPDATE`` on PostgreSQL), two concurrent orders see each
 other: a limit only one of them fits is passed by one only.
+
+The free-margin check (SPEC 2a) covers the whole portfolio: an order that increases
+exposure needs notional / leverage <= equity - margin used, where equity is
+total_capital + realized + unrealized P&L and margin used is, per asset, the cost of its
+open positions and live opening orders over that asset's leverage (the order's own
+broker for its asset, the stored broker config's ``leverage`` for the others).
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, case, func, or_, select
 
 from lts.models import Asset, Order, Portfolio, Position
 from lts.trading.errors import RiskRejected
 from lts.trading.order_state import OPEN_STATUSES
 from lts.trading.positions import OPEN_BY_ASSET
+from lts.trading.units import config_leverage
 
 RISK_SETTING_KEYS = ("kill_switch", "risk_state", "max_order_notional",
                      "max_orders_per_minute")
@@ -71,6 +78,9 @@ class RiskSubject:
 
     ``recent_orders`` counts the portfolio's orders of the last 60 s; ``committed`` is the
     asset's capital in open positions plus live opening orders (before leverage).
+    ``equity`` is the portfolio's current equity (None: not known, no margin check) and
+    ``other_margin`` the margin used by its other assets (after their leverage).
+    ``asset_active`` False: the asset is deactivated, reduce-only until flat.
     """
 
     portfolio_id: int
@@ -79,6 +89,9 @@ class RiskSubject:
     allocated_capital: float
     recent_orders: int = 0
     committed: float = 0.0
+    equity: float | None = None
+    other_margin: float = 0.0
+    asset_active: bool = True
 
 
 _POSITIONS = Position.__table__
@@ -86,20 +99,6 @@ _ORDERS = Order.__table__
 _ASSETS = Asset.__table__
 _PORTFOLIOS = Portfolio.__table__
 _ASSET_ID = bindparam("asset_id")
-# Capital in the asset's open positions, at entry.
-_POSITIONS_CAPITAL = select(
-    func.coalesce(func.sum(_POSITIONS.c.quantity * _POSITIONS.c.entry_price), 0.0)
-).where(_POSITIONS.c.asset_id == _ASSET_ID, OPEN_BY_ASSET).scalar_subquery()
-# Capital in the asset's live opening orders (closing orders free capital, not use it).
-# The statuses are OR-ed equalities, not an expanding IN: that one is re-rendered into
-# SQL text at every execution, and this query runs for every order.
-_ORDERS_CAPITAL = select(
-    func.coalesce(func.sum(_ORDERS.c.quantity * func.coalesce(_ORDERS.c.price, 0.0)), 0.0)
-).where(_ORDERS.c.asset_id == _ASSET_ID,
-        or_(*(_ORDERS.c.status == status for status in OPEN_STATUSES)),
-        _ORDERS.c.id.not_in(select(_POSITIONS.c.close_order_id).where(
-            _POSITIONS.c.asset_id == _ASSET_ID,
-            _POSITIONS.c.close_order_id.is_not(None)))).scalar_subquery()
 # The portfolio's orders of the last minute (max_orders_per_minute). The inner assets
 # table is an alias: correlating it with the outer one would count one asset's orders.
 _SIBLINGS = _ASSETS.alias("siblings")
@@ -110,9 +109,32 @@ _RECENT_ORDERS = select(func.count(_ORDERS.c.id)).join(
 _SUBJECT = (select(_PORTFOLIOS.c.id, _PORTFOLIOS.c.risk_state, _ASSETS.c.allocated_capital)
             .join(_ASSETS, _ASSETS.c.portfolio_id == _PORTFOLIOS.c.id)
             .where(_ASSETS.c.id == _ASSET_ID))
-# Everything the checks read, in one round trip: this runs for every order placed.
-_SUBJECT_AND_USAGE = _SUBJECT.add_columns(_RECENT_ORDERS, _POSITIONS_CAPITAL, _ORDERS_CAPITAL)
+_SUBJECT_AND_RECENT = _SUBJECT.add_columns(_PORTFOLIOS.c.total_capital, _RECENT_ORDERS,
+                                           _ASSETS.c.is_active)
 _LOCK_PORTFOLIO = _SUBJECT.with_for_update(of=_PORTFOLIOS)
+# Per asset of the portfolio: its committed capital (open positions at entry, plus live
+# opening orders: closing orders free capital, not use it) and its P&L (realized over
+# all positions, unrealized over open ones), for the equity and the margin of the whole
+# portfolio. One round trip; a few rows per portfolio.
+_EACH = _ASSETS.alias("each_asset")
+_EACH_POSITIONS = select(
+    func.coalesce(func.sum(_POSITIONS.c.quantity * _POSITIONS.c.entry_price), 0.0)
+).where(_POSITIONS.c.asset_id == _EACH.c.id, OPEN_BY_ASSET).correlate(_EACH).scalar_subquery()
+# The statuses are OR-ed equalities, not an expanding IN: that one is re-rendered into
+# SQL text at every execution, and this query runs for every order.
+_EACH_ORDERS = select(
+    func.coalesce(func.sum(_ORDERS.c.quantity * func.coalesce(_ORDERS.c.price, 0.0)), 0.0)
+).where(_ORDERS.c.asset_id == _EACH.c.id,
+        or_(*(_ORDERS.c.status == status for status in OPEN_STATUSES)),
+        _ORDERS.c.id.not_in(select(_POSITIONS.c.close_order_id).where(
+            _POSITIONS.c.asset_id == _EACH.c.id,
+            _POSITIONS.c.close_order_id.is_not(None)))).correlate(_EACH).scalar_subquery()
+_EACH_PNL = select(func.coalesce(func.sum(
+    _POSITIONS.c.realized_pnl
+    + case((_POSITIONS.c.status == "open", _POSITIONS.c.unrealized_pnl), else_=0.0)), 0.0)
+).where(_POSITIONS.c.asset_id == _EACH.c.id).correlate(_EACH).scalar_subquery()
+_PORTFOLIO_USAGE = select(_EACH.c.id, _EACH.c.broker_config, _EACH_POSITIONS, _EACH_ORDERS,
+                          _EACH_PNL).where(_EACH.c.portfolio_id == bindparam("pid"))
 
 
 def load_subject(connection: Connection, asset_id: int, now: datetime) -> RiskSubject:
@@ -126,10 +148,22 @@ def load_subject(connection: Connection, asset_id: int, now: datetime) -> RiskSu
     """
     if connection.dialect.name != "sqlite":
         connection.execute(_LOCK_PORTFOLIO, {"asset_id": asset_id}).one()
-    row = connection.execute(_SUBJECT_AND_USAGE, {
+    row = connection.execute(_SUBJECT_AND_RECENT, {
         "asset_id": asset_id, "since": now - timedelta(minutes=1)}).one()
-    return RiskSubject(row[0], row[1], asset_id, float(row[2]), int(row[3] or 0),
-                       float(row[4] or 0.0) + float(row[5] or 0.0))
+    portfolio_id = row[0]
+    equity = float(row[3])
+    committed = other_margin = 0.0
+    for each_id, broker_config, positions, orders, pnl in connection.execute(
+            _PORTFOLIO_USAGE, {"pid": portfolio_id}):
+        equity += float(pnl or 0.0)
+        used = float(positions or 0.0) + float(orders or 0.0)
+        if each_id == asset_id:
+            committed = used
+        elif used:
+            other_margin += used / config_leverage(broker_config)
+    return RiskSubject(portfolio_id, row[1], asset_id, float(row[2]), int(row[4] or 0),
+                       committed, equity=equity, other_margin=other_margin,
+                       asset_active=bool(row[5]))
 
 
 def check_order(subject: RiskSubject, order: OrderCheck, limits: RiskLimits) -> None:
@@ -153,6 +187,9 @@ def check_order(subject: RiskSubject, order: OrderCheck, limits: RiskLimits) -> 
     if subject.risk_state == "reducing":
         raise RiskRejected("risk_state",
                            f"portfolio {portfolio_id} is reducing: only closing orders pass")
+    if not subject.asset_active:
+        raise RiskRejected("reduce_only", f"asset {subject.asset_id} is deactivated: "
+                                          "reduce-only until flat")
     if limits.max_order_notional is not None and \
             order.notional > limits.max_order_notional + _TOLERANCE:
         raise RiskRejected("max_order_notional",
@@ -166,6 +203,13 @@ def check_order(subject: RiskSubject, order: OrderCheck, limits: RiskLimits) -> 
     # A partially filled order counts whole (its position too): erring on the safe side.
     used = subject.committed / order.leverage
     margin = order.notional / order.leverage
+    if subject.equity is not None:
+        free = subject.equity - subject.other_margin - used
+        if margin > free * (1 + _TOLERANCE) + _TOLERANCE:
+            raise RiskRejected("margin",
+                               f"insufficient margin: needs {margin:.2f} but only "
+                               f"{max(free, 0.0):.2f} of equity {subject.equity:.2f} "
+                               f"is free")
     allocated = subject.allocated_capital
     if used + margin > allocated * (1 + _TOLERANCE) + _TOLERANCE:
         raise RiskRejected("allocation",

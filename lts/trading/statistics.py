@@ -63,8 +63,21 @@ def portfolio_pnl(session: Session | Connection, portfolio_id: int
     return (float(sum(r[1] for r in rows)), float(sum(per_asset.values())), per_asset)
 
 
-def peak_equity(session: Session | Connection, portfolio_id: int, floor: float) -> float:
-    """Highest equity recorded for the portfolio, at least ``floor`` (its capital)."""
-    value = session.scalar(select(func.max(Statistic.value))
-                           .where(Statistic.key == equity_key(portfolio_id)))
+def capital_change_key(portfolio_id: int) -> str:
+    """Key of a portfolio's deposits (+) and withdrawals (-): changes of total_capital."""
+    return f"portfolio.{portfolio_id}.capital_change"
+
+
+def peak_equity(session: Session | Connection, portfolio_id: int, floor: float,
+                since: datetime | None = None) -> float:
+    """Highest equity recorded for the portfolio, at least ``floor`` (its capital).
+
+    ``since`` (when its capital last changed) restarts the peak: samples before a
+    deposit or withdrawal measure another amount of money (SPEC 2a "Drawdown").
+    """
+    statement = select(func.max(Statistic.value)).where(
+        Statistic.key == equity_key(portfolio_id))
+    if since is not None:
+        statement = statement.where(Statistic.timestamp >= since)
+    value = session.scalar(statement)
     return max(float(value), floor) if value is not None else floor

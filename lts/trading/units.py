@@ -23,12 +23,17 @@ from lts.trading.plugin_source import PluginSource
 
 @dataclass(frozen=True)
 class AssetUnit:
-    """One asset ready to trade: its plugins and what they may know of it."""
+    """One asset ready to trade: its plugins and what they may know of it.
+
+    ``reduce_only``: the asset is deactivated but still holds a position (see
+    :meth:`as_reduce_only`).
+    """
 
     info: AssetInfo
     pipeline: PipelinePlugin
     strategy: StrategyPlugin
     broker: BrokerPlugin
+    reduce_only: bool = False
 
     @property
     def leverage(self) -> float:
@@ -39,6 +44,14 @@ class AssetUnit:
     def lot_step(self) -> float:
         """Smallest quantity increment, as the broker plugin declares it (default 1)."""
         return float(self.broker.lot_step or 1.0)
+
+    def as_reduce_only(self) -> AssetUnit:
+        """A copy for a deactivated asset still holding a position: it may only close.
+
+        SPEC 2a "Protection never lapses": it stays in the tick (marked, its stops and
+        targets checked) until flat, but gets no allocation and opens nothing.
+        """
+        return replace(self, reduce_only=True, info=replace(self.info, allocated_capital=0.0))
 
     def with_allocation(self, capital: float) -> AssetUnit:
         """Return a copy of the unit with a new allocated capital."""
@@ -78,9 +91,26 @@ def build_unit(plugins: PluginSource, asset: Asset | Row[Any]) -> AssetUnit:
     return AssetUnit(info=info, pipeline=pipeline, strategy=strategy, broker=broker)
 
 
-def portfolio_info(portfolio: Portfolio | Row[Any]) -> PortfolioInfo:
+def portfolio_info(portfolio: Portfolio | Row[Any], *, equity: float | None = None,
+                   allocatable: float | None = None) -> PortfolioInfo:
     """Build the frozen view of a portfolio plugins receive (from an object or a row)."""
     return PortfolioInfo(id=portfolio.id, user_id=portfolio.user_id, name=portfolio.name,
                          total_capital=portfolio.total_capital,
                          risk_state=portfolio.risk_state,
-                         config=dict(portfolio.portfolio_config or {}))
+                         config=dict(portfolio.portfolio_config or {}),
+                         equity=equity, allocatable=allocatable)
+
+
+def config_leverage(broker_config: Mapping[str, Any] | None) -> float:
+    """The leverage a stored broker config declares (``leverage``, default 1).
+
+    The same rule as :attr:`BrokerPlugin.leverage`, read from the row without building
+    the plugin: the margin of an asset whose plugins cannot be loaded still counts. A
+    missing, unreadable or non-positive value counts as 1 (the most margin).
+    """
+    try:
+        leverage = float((broker_config or {}).get("leverage", 1.0))
+    except (TypeError, ValueError, AttributeError):
+        return 1.0
+    return leverage if leverage > 0 and leverage == leverage and leverage != float("inf") \
+        else 1.0

@@ -87,14 +87,22 @@ def test_portfolio_not_due_is_skipped_until_its_latency_passes(db, engine, clock
     assert engine.tick().portfolios_run == (portfolio.id,)
 
 
-def test_halted_portfolio_and_inactive_user_are_not_run(db, engine):
-    _halted, _ = make_portfolio(db, risk_state="halted")
+def test_inactive_user_is_not_run_but_a_halted_portfolio_is_marked_only(db, engine):
+    halted, (asset,) = make_portfolio(db, risk_state="halted")
+    asset.strategy_plugin = "fixed"
+    asset.strategy_config = {"action": "open", "side": "buy"}
     idle, _ = make_portfolio(db)
     from lts.models import User
 
     db.session.get(User, idle.user_id).is_active = False
     db.session.commit()
-    assert engine.tick().portfolios_run == ()
+    report = engine.tick()
+    assert report.portfolios_run == (halted.id,)
+    (outcome,) = report.outcomes
+    assert outcome.decision.action == "hold" and "halted" in outcome.decision.reason
+    assert db.session.scalar(select(Order.id)) is None  # the strategy was not asked
+    assert db.session.scalar(select(Statistic.value).where(
+        Statistic.key == f"portfolio.{halted.id}.equity")) == 10_000.0
 
 
 def test_raising_plugin_fails_only_its_asset(db, engine):
@@ -171,10 +179,10 @@ def test_unexpected_error_in_one_portfolio_does_not_stop_the_others(db, engine, 
     second, _ = make_portfolio(db)
     original = Engine._finish_portfolio
 
-    def broken(self, context, portfolio_id, units, snapshots):
+    def broken(self, context, portfolio_id, units, snapshots, **kwargs):
         if portfolio_id == first.id:
             raise RuntimeError("disk full")
-        return original(self, context, portfolio_id, units, snapshots)
+        return original(self, context, portfolio_id, units, snapshots, **kwargs)
 
     monkeypatch.setattr(Engine, "_finish_portfolio", broken)
     report = engine.tick()

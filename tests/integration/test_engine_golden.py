@@ -23,6 +23,11 @@ CCC[9..14] = 101.0, 101.5, 101.5, 102.5, 102.0, 101.0.
   (100.5 - 101.0) x 49 - 2 x 1.00 = -26.50; CCC due again, 102.5 -> 102.0 down: close
   98 at 102.0, realized (102.0 - 101.5) x 98 - 2.00 = 47.00.
 - tick 5 (index 14): BBB 100.5 -> 100.0 down, flat: sell (short) floor(5000 / 100) = 50.
+
+Sizing splits the current equity, not the original capital (SPEC 2a): when CCC buys
+again at 100.5 (``lts-3-1767573780-1``) the slow portfolio's equity is
+10,000 + 47.00 + 47.00 - 244.50 = 9,849.50, so floor(9849.5 / 100.5) = 98, not the 99
+that 10,000 would buy.
 """
 
 from __future__ import annotations
@@ -69,13 +74,13 @@ EXPECTED_ORDERS = [
     ('lts-3-1767573600-1', 'sell', 97.0, 100.0, 'filled'),
     ('lts-2-1767573660-1', 'buy', 48.0, 102.0, 'filled'),
     ('lts-2-1767573720-1', 'buy', 48.0, 102.5, 'filled'),
-    ('lts-3-1767573780-1', 'buy', 99.0, 100.5, 'filled'),
+    ('lts-3-1767573780-1', 'buy', 98.0, 100.5, 'filled'),
     ('lts-1-1767573840-1', 'buy', 51.0, 93.0, 'filled'),
     ('lts-2-1767573840-1', 'sell', 48.0, 102.5, 'filled'),
     ('lts-1-1767573900-1', 'buy', 53.0, 94.0, 'filled'),
     ('lts-1-1767573960-1', 'sell', 53.0, 93.5, 'filled'),
     ('lts-2-1767573960-1', 'sell', 49.0, 101.5, 'filled'),
-    ('lts-3-1767573960-1', 'sell', 99.0, 100.5, 'filled'),
+    ('lts-3-1767573960-1', 'sell', 98.0, 100.5, 'filled'),
     ('lts-1-1767574020-1', 'buy', 52.0, 94.5, 'filled'),
     ('lts-1-1767574080-1', 'sell', 52.0, 94.0, 'filled'),
     ('lts-1-1767574140-1', 'sell', 53.0, 93.0, 'filled'),
@@ -85,15 +90,15 @@ EXPECTED_ORDERS = [
     ('lts-1-1767574260-1', 'sell', 53.0, 93.0, 'filled'),
     ('lts-1-1767574320-1', 'buy', 53.0, 93.5, 'filled'),
     ('lts-2-1767574320-1', 'buy', 50.0, 99.5, 'filled'),
-    ('lts-3-1767574320-1', 'sell', 102.0, 98.0, 'filled'),
+    ('lts-3-1767574320-1', 'sell', 100.0, 98.0, 'filled'),
     ('lts-1-1767574380-1', 'buy', 53.0, 94.0, 'filled'),
     ('lts-2-1767574380-1', 'buy', 50.0, 100.0, 'filled'),
     ('lts-2-1767574440-1', 'sell', 50.0, 99.0, 'filled'),
     ('lts-1-1767574500-1', 'sell', 53.0, 94.0, 'filled'),
-    ('lts-3-1767574500-1', 'buy', 102.0, 97.5, 'filled'),
+    ('lts-3-1767574500-1', 'buy', 100.0, 97.5, 'filled'),
     ('lts-1-1767574560-1', 'buy', 52.0, 94.5, 'filled'),
     ('lts-2-1767574560-1', 'buy', 50.0, 99.5, 'filled'),
-    ('lts-3-1767574680-1', 'buy', 100.0, 99.5, 'filled'),
+    ('lts-3-1767574680-1', 'buy', 99.0, 99.5, 'filled'),
     ('lts-1-1767574740-1', 'sell', 52.0, 95.5, 'filled'),
 ]
 EXPECTED_POSITIONS = [
@@ -113,21 +118,21 @@ EXPECTED_POSITIONS = [
     (2, 'long', 48.0, 103.5, 104.0, 22.0, 'closed'),
     (2, 'short', 48.0, 103.5, 102.0, 70.0, 'closed'),
     (2, 'long', 48.0, 102.5, 102.5, -2.0, 'closed'),
-    (3, 'long', 99.0, 100.5, 100.5, -2.0, 'closed'),
+    (3, 'long', 98.0, 100.5, 100.5, -2.0, 'closed'),
     (1, 'long', 53.0, 94.0, 93.5, -28.5, 'closed'),
     (2, 'short', 49.0, 101.5, 100.5, 47.0, 'closed'),
     (1, 'long', 52.0, 94.5, 94.0, -28.0, 'closed'),
     (1, 'short', 53.0, 93.0, 93.5, -28.5, 'closed'),
     (2, 'short', 50.0, 99.5, 99.5, -2.0, 'closed'),
     (1, 'short', 53.0, 93.0, 93.5, -28.5, 'closed'),
-    (3, 'short', 102.0, 98.0, 97.5, 49.0, 'closed'),
+    (3, 'short', 100.0, 98.0, 97.5, 48.0, 'closed'),
     (1, 'long', 53.0, 94.0, 94.0, -2.0, 'closed'),
     (2, 'long', 50.0, 100.0, 99.0, -52.0, 'closed'),
     (1, 'long', 52.0, 94.5, 95.5, 50.0, 'closed'),
     (2, 'long', 50.0, 99.5, None, 0.0, 'open'),
-    (3, 'long', 100.0, 99.5, None, 0.0, 'open'),
+    (3, 'long', 99.0, 99.5, None, 0.0, 'open'),
 ]
-EXPECTED_EQUITY = {1: 10500.5, 2: 9895.5}
+EXPECTED_EQUITY = {1: 10500.5, 2: 9894.5}
 
 
 pytestmark = pytest.mark.usefixtures("fresh_book")

@@ -31,7 +31,12 @@ from lts.services import (
     statistics,
 )
 from lts.services.access import is_admin
-from lts.services.overview import PortfolioFigures, equity_key, portfolio_figures
+from lts.services.overview import (
+    PortfolioFigures,
+    capital_change_key,
+    equity_key,
+    portfolio_figures,
+)
 from lts.services.plugin_forms import (
     parse_plugin_choice,
     plugin_choice,
@@ -321,6 +326,7 @@ def detail_context(portfolio: Portfolio) -> dict[str, Any]:
 
     who = actor()
     series = statistics.get_series(who, equity_key(portfolio.id))
+    changes = statistics.get_series(who, capital_change_key(portfolio.id))
     return {
         "portfolio": portfolio,
         "fig": portfolio_figures([portfolio.id]).get(
@@ -329,6 +335,9 @@ def detail_context(portfolio: Portfolio) -> dict[str, Any]:
         "open_positions": assets.open_position_counts(a.id for a in portfolio.assets),
         "allocation": dashboard_queries.allocation(portfolio),
         "equity": [{"t": ts.isoformat(), "v": round(v, 2)} for ts, v in series.points],
+        # Deposits (+) and withdrawals (-): marked on the equity chart as such.
+        "capital_changes": [{"t": ts.isoformat(), "v": round(v, 2)}
+                            for ts, v in changes.points],
         "orders": orders.list_orders(who, portfolio_id=portfolio.id, per_page=20).items,
         "positions": positions.list_positions(who, portfolio_id=portfolio.id, status="open",
                                               per_page=50).items,

@@ -9,15 +9,15 @@ from lts.plugins.portfolio._common import capped
 
 
 class EqualWeight(PortfolioPlugin):
-    """Split ``total_capital`` evenly among the active assets."""
+    """Split the allocatable equity (``portfolio.capital``) evenly among the assets."""
 
     name = "equal_weight"
     description = "Split the portfolio's capital evenly among its active assets."
 
     def allocate(self, portfolio: PortfolioInfo, assets: Sequence[AssetInfo],
                  snapshots: Mapping[int, MarketSnapshot]) -> dict[int, float]:
-        """Give each asset ``total_capital / len(assets)``."""
+        """Give each asset ``capital / len(assets)``."""
         if not assets:
             return {}
-        share = portfolio.total_capital / len(assets)
-        return capped({asset.id: share for asset in assets}, portfolio.total_capital)
+        share = portfolio.capital / len(assets)
+        return capped({asset.id: share for asset in assets}, portfolio.capital)

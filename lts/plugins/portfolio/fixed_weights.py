@@ -1,7 +1,8 @@
 """Portfolio ``fixed_weights``: a configured share of the capital per symbol.
 
-``weights`` maps symbols to fractions of ``total_capital`` (each >= 0, summing to at
-most 1; what is left stays as cash). An asset whose symbol has no weight gets nothing;
+``weights`` maps symbols to fractions of the allocatable equity (``portfolio.capital``:
+the current equity, not the original capital), each >= 0, summing to at most 1; what is
+left stays as cash. An asset whose symbol has no weight gets nothing;
 assets sharing a symbol share its weight.
 """
 
@@ -32,7 +33,7 @@ class FixedWeightsConfig(marshmallow.Schema):
         keys=fields.String(validate=validate.Length(min=1)),
         values=fields.Float(validate=validate.Range(min=0, max=1)),
         required=True,
-        metadata={"description": "Fraction of total capital per symbol, e.g. "
+        metadata={"description": "Fraction of the equity to allocate per symbol, e.g. "
                                  '{"EUR_USD": 0.6, "GBP_USD": 0.4}; the sum must be <= 1.'},
     )
 
@@ -57,6 +58,6 @@ class FixedWeights(PortfolioPlugin):
         """Give each asset its symbol's weight times the capital (shared by duplicates)."""
         weights: Mapping[str, float] = self.config.get("weights") or {}
         per_symbol = Counter(asset.symbol for asset in assets)
-        raw = {asset.id: portfolio.total_capital * float(weights.get(asset.symbol, 0.0))
+        raw = {asset.id: portfolio.capital * float(weights.get(asset.symbol, 0.0))
                / per_symbol[asset.symbol] for asset in assets}
-        return capped(raw, portfolio.total_capital)
+        return capped(raw, portfolio.capital)

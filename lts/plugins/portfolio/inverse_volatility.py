@@ -70,6 +70,6 @@ class InverseVolatility(PortfolioPlugin):
         weights = {asset_id: fill if value is None else value
                    for asset_id, value in inverse.items()}
         summed = sum(weights.values())
-        raw = {asset_id: portfolio.total_capital * weight / summed
+        raw = {asset_id: portfolio.capital * weight / summed
                for asset_id, weight in weights.items()}
-        return capped(raw, portfolio.total_capital)
+        return capped(raw, portfolio.capital)

@@ -11,6 +11,10 @@ the least-squares line through the last ``forecast_window`` closes, extrapolated
   otherwise hold.
 
 The order is a market order with no quantity: the engine sizes it from the allocation.
+Stop loss and take profit are distances from the entry, in percent or pips: the decision
+gives the levels at the last close with ``exit_anchor`` ``pct`` or ``distance``, and the
+engine measures the same distance from the fill price once the order fills, so spread
+and slippage never shorten the stop.
 """
 
 from __future__ import annotations
@@ -24,6 +28,16 @@ from lts.plugins.strategy._common import ExitsConfig, exit_prices, percent
 
 class PredictionThresholdConfig(ExitsConfig):
     """Settings of the prediction-threshold strategy."""
+
+    stop_loss = fields.Float(load_default=1.0, allow_none=True, validate=validate.Range(min=0),
+                             metadata={"description": "Distance of the stop loss from the "
+                                                      "fill price, in sl_tp_unit (0 or "
+                                                      "null: none)."})
+    take_profit = fields.Float(load_default=2.0, allow_none=True,
+                               validate=validate.Range(min=0),
+                               metadata={"description": "Distance of the take profit from "
+                                                        "the fill price, in sl_tp_unit (0 "
+                                                        "or null: none)."})
 
     threshold = fields.Float(load_default=0.001, validate=validate.Range(min=0),
                              metadata={"description": "Smallest predicted relative move that "
@@ -95,8 +109,9 @@ class PredictionThreshold(StrategyPlugin):
         if up or (down and self.config["allow_short"]):
             side = "buy" if up else "sell"
             stop_loss, take_profit = exit_prices(side, price, self.config)
+            anchor = "pct" if self.config.get("sl_tp_unit", "pct") == "pct" else "distance"
             return Decision(action="open", side=side, order_type="market",
-                            stop_loss=stop_loss, take_profit=take_profit,
+                            stop_loss=stop_loss, take_profit=take_profit, exit_anchor=anchor,
                             reason=f"open {'long' if up else 'short'}: {described}")
         if down:
             return Decision.hold(f"short signal but shorts are off: {described}")

@@ -3,7 +3,10 @@
  *
  *   <canvas data-lts-chart="line" data-series='[{"t": iso, "v": number}, ...]'
  *           data-label="Equity"></canvas>
- *       a Chart.js line chart (equity curves, statistics)
+ *       a Chart.js line chart (equity curves, statistics); an optional
+ *       data-events='[{"t": iso, "v": number}]' marks each event (a deposit v > 0 or a
+ *       withdrawal v < 0) on the first point at or after its time, labelled
+ *       data-events-label
  *   <canvas data-lts-chart="doughnut" data-series='[{"label": "EUR_USD", "v": 5000}]'>
  *       a Chart.js doughnut (allocation)
  *   <div data-lts-chart="candles" data-candles='{"bars": [...], "markers": [...],
@@ -46,30 +49,56 @@
   const PALETTE = ['#0d6efd', '#198754', '#ffc107', '#dc3545', '#0dcaf0', '#6f42c1',
     '#fd7e14', '#20c997', '#d63384', '#6c757d'];
 
+  // One marker per event, on the first series point at or after it (null elsewhere).
+  function eventMarkers(series, events) {
+    const marks = series.map(() => null);
+    events.forEach((event) => {
+      const at = new Date(event.t).getTime();
+      const index = series.findIndex((p) => new Date(p.t).getTime() >= at);
+      if (index >= 0) {
+        marks[index] = series[index].v;
+      }
+    });
+    return marks;
+  }
+
   function lineChart(el) {
     const series = parse(el, 'data-series') || [];
+    const events = parse(el, 'data-events') || [];
     const color = el.getAttribute('data-color') || cssVar('--bs-primary', '#0d6efd');
     const text = cssVar('--bs-body-color', '#212529');
     const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const datasets = [{
+      label: el.getAttribute('data-label') || '',
+      data: series.map((p) => p.v),
+      borderColor: color,
+      backgroundColor: color,
+      pointRadius: series.length > 60 ? 0 : 2,
+      borderWidth: 2,
+      tension: 0.15,
+    }];
+    if (events.length) {
+      datasets.push({
+        label: el.getAttribute('data-events-label') || 'Event',
+        data: eventMarkers(series, events),
+        showLine: false,
+        pointStyle: 'triangle',
+        pointRadius: 7,
+        borderColor: '#fd7e14',
+        backgroundColor: '#fd7e14',
+      });
+    }
     return new window.Chart(el, {
       type: 'line',
       data: {
         labels: series.map((p) => shortTime(p.t)),
-        datasets: [{
-          label: el.getAttribute('data-label') || '',
-          data: series.map((p) => p.v),
-          borderColor: color,
-          backgroundColor: color,
-          pointRadius: series.length > 60 ? 0 : 2,
-          borderWidth: 2,
-          tension: 0.15,
-        }],
+        datasets,
       },
       options: {
         animation: false,
         maintainAspectRatio: false,
         interaction: { mode: 'index', intersect: false },
-        plugins: { legend: { display: false } },
+        plugins: { legend: { display: events.length > 0 } },
         scales: {
           x: { ticks: { color: text, maxTicksLimit: 8, autoSkip: true }, grid: { color: grid } },
           y: { ticks: { color: text }, grid: { color: grid } },

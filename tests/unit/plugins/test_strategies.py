@@ -36,6 +36,7 @@ def test_prediction_above_threshold_opens_long_with_pct_exits():
     assert decision.stop_loss == pytest.approx(99.0)   # 1 % below
     assert decision.take_profit == pytest.approx(102.0)  # 2 % above
     assert "prediction +1.000%" in decision.reason
+    assert decision.exit_anchor == "pct"  # the engine measures them from the fill
 
 
 def test_prediction_below_threshold_opens_short_with_pip_exits():
@@ -45,6 +46,7 @@ def test_prediction_below_threshold_opens_short_with_pip_exits():
     assert (decision.action, decision.side) == ("open", "sell")
     assert decision.stop_loss == pytest.approx(1.1020)
     assert decision.take_profit == pytest.approx(1.0960)
+    assert decision.exit_anchor == "distance"  # 20 / 40 pips from the fill
 
 
 def test_shorts_can_be_turned_off():

@@ -93,3 +93,20 @@ def test_no_sequence_of_attempts_leaves_a_terminal_state(targets):
         if is_terminal(order.status):
             reached_terminal = reached_terminal or order.status
             assert order.status == reached_terminal  # never a second terminal state
+
+
+def test_a_status_change_never_overwrites_the_orders_reason():
+    """The decision's reason stays; the broker's words for the change go to the audit row."""
+    session = FakeSession()
+    order = make_order("submitted")
+    order.reason = "open long: naive forecast +0.400%"
+    transition(session, order, "rejected", NOW, "insufficient funds at the broker")
+    assert order.reason == "open long: naive forecast +0.400%"
+    (audit,) = session.added
+    assert audit.details["reason"] == "insufficient funds at the broker"
+
+
+def test_an_order_without_a_reason_takes_the_first_status_reason():
+    order = make_order("submitted")
+    transition(FakeSession(), order, "filled", NOW, "stop_loss")
+    assert order.reason == "stop_loss"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lts.models import Order
 from lts.plugins.base import Fill
-from lts.trading.positions import pnl, record_fill_on_order
+from lts.trading.positions import pnl, reanchor, record_fill_on_order
 
 NOW = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -44,3 +44,17 @@ def test_closing_at_the_mark_moves_equity_by_the_exit_commission_only(side, entr
     assert realized == pytest.approx(unrealized - exit_fee, rel=1e-9, abs=1e-6)
     assert pnl("long", entry, mark, quantity, 0) == pytest.approx(
         -pnl("short", entry, mark, quantity, 0), rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize(("anchor", "expected"), [
+    ("price", 99.0),             # absolute: kept
+    ("pct", 99.0 * 100.02 / 100.0),  # 1 % below the fill
+    ("distance", 99.02),         # 1.00 below the fill
+])
+def test_relative_exit_levels_move_to_the_fill(anchor, expected):
+    assert reanchor(99.0, anchor, 100.0, 100.02) == pytest.approx(expected)
+
+
+def test_reanchor_leaves_missing_levels_and_unusable_prices_alone():
+    assert reanchor(None, "pct", 100.0, 100.02) is None
+    assert reanchor(99.0, "pct", 0.0, 100.02) == 99.0

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lts.trading.sizing import round_to_step, size_quantity
+from lts.trading.units import config_leverage
 
 
 @pytest.mark.parametrize(("allocation", "price", "leverage", "step", "expected"), [
@@ -35,3 +36,13 @@ def test_sized_order_never_costs_more_than_allocation_times_leverage(allocation,
     quantity = size_quantity(allocation, price, leverage=leverage, lot_step=step)
     assert quantity >= 0
     assert quantity * price <= allocation * leverage * (1 + 1e-9) + 1e-6
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({}, 1.0), (None, 1.0), ({"leverage": 10}, 10.0), ({"leverage": "20"}, 20.0),
+    ({"leverage": 0}, 1.0), ({"leverage": -5}, 1.0), ({"leverage": "lots"}, 1.0),
+    ({"leverage": float("nan")}, 1.0), ({"leverage": None}, 1.0),
+])
+def test_stored_broker_leverage_reads_like_the_plugin_and_fails_safe(config, expected):
+    """An unreadable leverage counts as 1: the most margin, never a free pass."""
+    assert config_leverage(config) == expected
