@@ -12,7 +12,7 @@ from lts.models.enums import (
     POSITION_SIDES,
     POSITION_STATUSES,
 )
-from lts.schemas.common import TimeRangeQuerySchema, page_schema
+from lts.schemas.common import ErrorBodySchema, TimeRangeQuerySchema, page_schema
 from lts.services.orders import ORDER_SORTS
 from lts.services.positions import POSITION_SORTS
 
@@ -81,6 +81,25 @@ class ManualOrderResultSchema(Schema):
     status = fields.String(required=True)
     rejected_by = fields.String(allow_none=True, required=True)
     message = fields.String(required=True)
+
+
+class RefusalBodySchema(ErrorBodySchema):
+    """A refused order: the error body, which check refused it and what was stored."""
+
+    check = fields.String(metadata={"description": "the risk check that refused"})
+    reason = fields.String(metadata={"description": "why the check refused (422)"})
+    order_id = fields.Integer(allow_none=True, metadata={
+        "description": "the `rejected` order row stored for the refusal (422)"})
+    client_order_id = fields.String(allow_none=True, metadata={
+        "description": "that row's client id (422)"})
+    retry_after = fields.Integer(metadata={
+        "description": "seconds until the rate limit lets an order through (429)"})
+
+
+class RefusalSchema(Schema):
+    """``{"error": {...}}`` of a risk refusal (422 ``risk_rejected``, 429 ``rate_limited``)."""
+
+    error = fields.Nested(RefusalBodySchema, required=True)
 
 
 class PositionSchema(Schema):

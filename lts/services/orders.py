@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 
-from lts.errors import Conflict, ValidationFailed
+from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
@@ -33,13 +33,35 @@ class ManualOrderResult:
     status: str
     rejected_by: str | None = None
     message: str = ""
+    retry_after: int | None = None
 
     @classmethod
     def of(cls, placed: PlacedOrder) -> ManualOrderResult:
         """What the engine's path did, with the order row it wrote (if it wrote one)."""
         order = db.session.get(Order, placed.order_id) if placed.order_id is not None else None
         return cls(order=order, client_order_id=placed.client_order_id, status=placed.status,
-                   rejected_by=placed.rejected_by, message=placed.message)
+                   rejected_by=placed.rejected_by, message=placed.message,
+                   retry_after=placed.retry_after)
+
+    def accepted(self) -> ManualOrderResult:
+        """Return the result if the order went out; raise the refusal as an error otherwise.
+
+        The API answers a refusal as an error (SPEC 2a, "refusals are honest"): 429 with
+        ``Retry-After`` from the rate limit, 422 ``risk_rejected`` naming the check and
+        the ``rejected`` order row stored for it from any other check.
+        """
+        if self.rejected_by is None:
+            return self
+        if self.retry_after is not None:
+            raise RateLimited(
+                f"refused by the {self.rejected_by} check: {self.message}",
+                details={"check": self.rejected_by, "retry_after": self.retry_after},
+                headers={"Retry-After": str(self.retry_after)})
+        raise RiskRefused(
+            f"refused by the {self.rejected_by} check: {self.message}",
+            details={"check": self.rejected_by, "reason": self.message,
+                     "order_id": self.order.id if self.order is not None else None,
+                     "client_order_id": self.client_order_id or None})
 
     @property
     def outcome(self) -> str:
