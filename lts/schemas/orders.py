@@ -12,7 +12,12 @@ from lts.models.enums import (
     POSITION_SIDES,
     POSITION_STATUSES,
 )
-from lts.schemas.common import ErrorBodySchema, TimeRangeQuerySchema, page_schema
+from lts.schemas.common import (
+    ErrorBodySchema,
+    TimeRangeQuerySchema,
+    page_schema,
+    utc_datetime,
+)
 from lts.services.orders import ORDER_SORTS
 from lts.services.positions import POSITION_SORTS
 
@@ -51,10 +56,17 @@ OrderPageSchema = page_schema(OrderSchema, "OrderPageSchema")
 
 
 class OrderQuerySchema(TimeRangeQuerySchema):
-    """``GET /orders``: filters by portfolio, asset, status, side and creation time."""
+    """``GET /orders``: by portfolio, asset, status, side, client id, source and times."""
 
     status = fields.String(load_default=None, validate=validate.OneOf(ORDER_STATUSES))
     side = fields.String(load_default=None, validate=validate.OneOf(ORDER_SIDES))
+    client_order_id = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=100),
+        metadata={"description": "exactly this client id (find an order after a timeout)"})
+    source = fields.String(load_default=None, validate=validate.OneOf(ORDER_SOURCES),
+                           metadata={"description": "who placed it"})
+    updated_since = utc_datetime(load_default=None, metadata={
+        "description": "changed at or after this time (updated_at >=)"})
     sort = fields.String(load_default="created_at", validate=validate.OneOf(ORDER_SORT_KEYS))
     direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
 

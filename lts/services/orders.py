@@ -17,7 +17,7 @@ from sqlalchemy import Select, bindparam, select
 from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
-from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
+from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
 from lts.services.access import is_admin, load_owned, record
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import manual
@@ -71,7 +71,8 @@ class ManualOrderResult:
 
 # Filters an order or position list may carry, in the order their bind parameters are
 # named; which of them a request sets is part of the list's shape (see ListShape).
-LIST_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until")
+LIST_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until",
+                "client_order_id", "source", "updated_since")
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,12 @@ def scoped_list(statement: Select[Any], model: Any, time_column: Any, shape: Lis
                   "status": lambda: model.status == bindparam("status"),
                   "side": lambda: model.side == bindparam("side"),
                   "since": lambda: time_column >= bindparam("since"),
-                  "until": lambda: time_column < bindparam("until")}
+                  "until": lambda: time_column < bindparam("until"),
+                  # Orders only (positions have no such filters):
+                  "client_order_id": lambda: model.client_order_id == bindparam(
+                      "client_order_id"),
+                  "source": lambda: model.source == bindparam("source"),
+                  "updated_since": lambda: model.updated_at >= bindparam("updated_since")}
     for name in shape.filters:
         statement = statement.where(conditions[name]())
     return statement
@@ -183,16 +189,25 @@ def check_range(since: datetime | None, until: datetime | None) -> None:
 def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int | None = None,
                 status: str | None = None, since: datetime | None = None,
                 until: datetime | None = None, side: str | None = None,
+                client_order_id: str | None = None, source: str | None = None,
+                updated_since: datetime | None = None,
                 sort: str = "created_at", direction: str = "desc", page: int | None = 1,
                 per_page: int | None = None, rows: bool = False) -> Page[Any]:
     """Orders the actor may see, filtered; newest first unless ``sort``/``direction`` say.
 
     ``sort`` is one of ORDER_SORTS; the id always breaks ties, so pages are stable.
+    ``client_order_id`` finds one order after a timeout; ``source`` and ``updated_since``
+    (``updated_at >=``) find what changed since a client last looked.
     ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
     """
+    check_choice("source", source, ORDER_SOURCES)
+    if updated_since is not None and updated_since.tzinfo is None:
+        raise ValidationFailed("invalid filter", {
+            "updated_since": ["must carry a time zone (ISO-8601 with Z or an offset)"]})
     shape, params = ListShape.of(actor, {
         "portfolio_id": portfolio_id, "asset_id": asset_id, "status": status, "side": side,
-        "since": since, "until": until}, sort, direction,
+        "since": since, "until": until, "client_order_id": client_order_id,
+        "source": source, "updated_since": updated_since}, sort, direction,
         statuses=ORDER_STATUSES, sides=ORDER_SIDES, sorts=ORDER_SORTS)
     return run_page(_order_list(shape, rows), params, page, per_page)
 

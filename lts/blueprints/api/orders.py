@@ -28,14 +28,19 @@ _REFUSED = ("Refused by a risk check (`risk_rejected`): the check, the reason, a
 _THROTTLED = "Too many orders this minute (`rate_limited`): retry after `Retry-After` s."
 _FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until", "sort",
             "direction", "page", "per_page")
+_ORDER_FILTERS = (*_FILTERS, "client_order_id", "source", "updated_since")
 
 
 @bp.get("/orders")
 @bp.arguments(OrderQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, OrderPageSchema)
 def list_orders(args: dict[str, Any]) -> Any:
-    """Orders you may see, newest first (``sort``/``direction`` to change); filters."""
-    page = orders.list_orders(actor(), rows=True, **{k: args[k] for k in _FILTERS})
+    """Orders you may see, newest first (``sort``/``direction`` to change); filters.
+
+    After a timeout, ``?client_order_id=`` finds the order, or ``?source=manual&
+    updated_since=`` what changed since the request was sent.
+    """
+    page = orders.list_orders(actor(), rows=True, **{k: args[k] for k in _ORDER_FILTERS})
     return page_body(page, args)
 
 
