@@ -86,12 +86,13 @@ class ManualOrderSchema(Schema):
 
 
 class ManualOrderResultSchema(Schema):
-    """What became of a manual order or a close: the order, or why it was refused."""
+    """What became of a placed manual order or close (refusals answer 422/429 instead)."""
 
     order = fields.Nested(OrderSchema, allow_none=True, required=True)
     client_order_id = fields.String(required=True)
     status = fields.String(required=True)
-    rejected_by = fields.String(allow_none=True, required=True)
+    rejected_by = fields.String(allow_none=True, required=True, metadata={
+        "description": "always null here: a risk refusal is a 422 `risk_rejected`"})
     message = fields.String(required=True)
 
 

@@ -34,6 +34,8 @@ from lts.models.idempotency import (
     purge_expired_keys,
 )
 from lts.models.types import utcnow
+from lts.models.user import User
+from lts.services.access import record
 
 HEADER = "Idempotency-Key"
 # Printable ASCII only: the key is echoed in errors and logs, and compared byte for byte.
@@ -77,7 +79,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of claiming a key: run the request (``row_id``) or replay ``answer``."""
+    """The outcome of claiming a key: run the request, or replay ``answer`` if set."""
 
     row_id: int | None = None
     answer: Answer | None = None
@@ -87,6 +89,7 @@ class Claim:
 class _Seen:
     """A plain copy of a key's row, read in one transaction (no ORM object escapes it)."""
 
+    row_id: int
     fingerprint: Fingerprint
     answer: Answer | None
 
@@ -96,7 +99,7 @@ class _Seen:
         answer = None
         if row.completed_at is not None and row.status_code is not None:
             answer = Answer(row.status_code, row.response_body or "")
-        return cls(Fingerprint(row.method, row.path, row.body_sha256), answer)
+        return cls(row.id, Fingerprint(row.method, row.path, row.body_sha256), answer)
 
 
 def check_key(key: str) -> None:
@@ -120,43 +123,60 @@ def fingerprint(method: str, path: str, body: bytes) -> Fingerprint:
     return Fingerprint(method.upper(), path, hashlib.sha256(canonical).hexdigest())
 
 
-def claim(user_id: int, key: str, request: Fingerprint, *, now: datetime | None = None,
-          wait_seconds: float = DEFAULT_WAIT_SECONDS,
+def claim(actor: User, key: str, request: Fingerprint, *, ip: str | None = None,
+          now: datetime | None = None, wait_seconds: float = DEFAULT_WAIT_SECONDS,
           sleep: Callable[[float], None] = time.sleep,
           monotonic: Callable[[], float] = time.monotonic) -> Claim:
     """Claim ``key`` for this request, or get the answer of the request that holds it.
 
     Raises IdempotencyKeyReused when the key was first sent with another request, and
     IdempotencyKeyInUse when the first request has not answered within ``wait_seconds``.
-    An answer older than 24 h is forgotten: the key then starts afresh.
+    An answer older than 24 h is forgotten: the key then starts afresh. A replay and
+    both refusals are audited (``idempotency.*``); a claim is not, being bookkeeping of
+    a request whose own outcome the service it calls audits.
     """
     now = now or utcnow()
     deadline = monotonic() + wait_seconds
     pause = _FIRST_POLL
     lost_races = 0
     while True:
-        seen = _read(user_id, key, now)
+        seen = _read(actor.id, key, now)
         if seen is None:
-            row_id = _insert(user_id, key, request, now)
+            row_id = _insert(actor.id, key, request, now)
             if row_id is not None:
                 return Claim(row_id=row_id)
             lost_races += 1
             if lost_races > _MAX_LOST_RACES:
-                raise RuntimeError(f"could not claim idempotency key for user {user_id}")
+                raise RuntimeError(f"could not claim idempotency key for user {actor.id}")
             continue  # another request inserted it first: read what it is
         if seen.fingerprint != request:
+            _audit(actor, "idempotency.key_reused", seen, request, "denied", ip)
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was first used with another request",
                 {HEADER: [f"already used for {seen.fingerprint.method} "
                           f"{seen.fingerprint.path} with another body"]})
         if seen.answer is not None:
-            return Claim(answer=seen.answer)
+            _audit(actor, "idempotency.replayed", seen, request, "ok", ip)
+            return Claim(row_id=seen.row_id, answer=seen.answer)
         if monotonic() >= deadline:
+            _audit(actor, "idempotency.key_in_use", seen, request, "denied", ip)
             raise IdempotencyKeyInUse(
                 "a request with this Idempotency-Key is still running; retry later",
                 headers={"Retry-After": "1"})
         sleep(pause)
         pause = min(pause * 2, _MAX_POLL)
+
+
+def _audit(actor: User, action: str, seen: _Seen, request: Fingerprint, outcome: str,
+           ip: str | None) -> None:
+    """Audit what was done with a key: which request came, what the key had answered."""
+    session = db.session()
+    with write_transaction(session):
+        record(actor, action, f"idempotency_key:{seen.row_id}", {
+            "method": request.method, "path": request.path,
+            "first_path": seen.fingerprint.path,
+            "status_code": seen.answer.status_code if seen.answer is not None else None,
+        }, outcome, ip=ip, commit=False)
 
 
 def _read(user_id: int, key: str, now: datetime) -> _Seen | None:

@@ -61,6 +61,9 @@ def test_same_key_and_body_replays_the_first_answer_byte_for_byte(client, as_ali
     manual_audits = database.session.scalar(select(func.count(AuditLog.id)).where(
         AuditLog.action == "order.manual"))
     assert manual_audits == 1
+    replayed = database.session.scalars(select(AuditLog).where(
+        AuditLog.action == "idempotency.replayed")).one()
+    assert replayed.details["status_code"] == 201 and replayed.outcome == "ok"
 
 
 def test_without_a_key_each_post_is_a_new_order(client, as_alice, asset):
@@ -84,6 +87,9 @@ def test_same_key_with_another_body_or_path_is_422_and_places_nothing(client, al
         assert error["code"] == "idempotency_key_reused"
         assert "Idempotency-Key" in error["fields"]
     assert order_count() == 1
+    denials = database.session.scalars(select(AuditLog.outcome).where(
+        AuditLog.action == "idempotency.key_reused")).all()
+    assert denials == ["denied", "denied"]
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "clé-1", "tab\there", "new\x7fline"])
@@ -191,7 +197,7 @@ def test_concurrent_duplicates_make_one_order_and_identical_answers(app, client,
 
 def test_a_duplicate_waits_for_the_first_answer(app, db, alice):
     request = idempotency.fingerprint("POST", "/api/v1/assets/1/orders", b'{"side":"buy"}')
-    first = idempotency.claim(alice.id, KEY, request)
+    first = idempotency.claim(alice, KEY, request)
     assert first.row_id is not None and first.answer is None
     polls: list[float] = []
 
@@ -200,8 +206,8 @@ def test_a_duplicate_waits_for_the_first_answer(app, db, alice):
         if len(polls) == 2:
             idempotency.finish(first.row_id, 201, '{"order": 1}', keep=True)
 
-    replay = idempotency.claim(alice.id, KEY, request, sleep=first_request_finishes_meanwhile)
-    assert replay == idempotency.Claim(answer=idempotency.Answer(201, '{"order": 1}'))
+    replay = idempotency.claim(alice, KEY, request, sleep=first_request_finishes_meanwhile)
+    assert replay == idempotency.Claim(first.row_id, idempotency.Answer(201, '{"order": 1}'))
     assert polls == [0.01, 0.02]  # it waited (backing off), then read the answer
 
 
@@ -209,7 +215,7 @@ def test_a_first_request_that_never_answers_makes_duplicates_409(client, alice, 
                                                                  asset, app):
     app.config["IDEMPOTENCY_WAIT_SECONDS"] = 0
     body = b'{"side":"buy","quantity":1}'
-    idempotency.claim(alice.id, KEY, idempotency.fingerprint(
+    idempotency.claim(alice, KEY, idempotency.fingerprint(
         "POST", f"/api/v1/assets/{asset.id}/orders", body))  # claimed, never finished
     response = post_order(client, as_alice, asset.id, {"side": "buy", "quantity": 1})
     assert response.status_code == 409
@@ -244,3 +250,22 @@ def test_housekeeping_purges_expired_keys_only(app, db, alice):
         runner.shutdown()
     database.session.rollback()
     assert list(database.session.scalars(select(IdempotencyKey.key))) == ["young"]
+
+
+def test_the_openapi_document_shows_the_header_and_the_refusals(app):
+    from lts.blueprints.api import openapi_document
+
+    with app.app_context():
+        document = openapi_document()
+    for path in ("/api/v1/assets/{asset_id}/orders", "/api/v1/positions/{position_id}/close"):
+        operation = document["paths"][path]["post"]
+        header = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert header and header[0]["in"] == "header" and not header[0]["required"]
+        assert header[0]["schema"]["maxLength"] == 255
+        assert {"201", "409", "422"} <= set(operation["responses"])
+    orders = document["paths"]["/api/v1/assets/{asset_id}/orders"]["post"]["responses"]
+    assert "Retry-After" in orders["429"]["headers"]
+    refusal = document["components"]["schemas"]["RefusalBody"]["properties"]
+    assert {"check", "reason", "order_id", "client_order_id", "retry_after"} <= set(refusal)
+    listing = {p["name"] for p in document["paths"]["/api/v1/orders"]["get"]["parameters"]}
+    assert {"client_order_id", "source", "updated_since"} <= listing

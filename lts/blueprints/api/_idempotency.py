@@ -25,6 +25,7 @@ from lts.blueprints.api._common import actor
 from lts.errors import Refused
 from lts.extensions import db
 from lts.schemas.common import ErrorSchema
+from lts.security.authz import client_ip
 from lts.services import idempotency
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,9 @@ def idempotent(view: F) -> F:
             return view(*args, **kwargs)
         idempotency.check_key(key)
         claim = idempotency.claim(
-            actor().id, key,
+            actor(), key,
             idempotency.fingerprint(request.method, request.path, request.get_data()),
-            wait_seconds=float(current_app.config.get(
+            ip=client_ip(), wait_seconds=float(current_app.config.get(
                 "IDEMPOTENCY_WAIT_SECONDS", idempotency.DEFAULT_WAIT_SECONDS)))
         if claim.answer is not None:
             return _replay(claim.answer)
