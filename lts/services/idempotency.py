@@ -81,7 +81,7 @@ class Answer:
 class Claim:
     """The outcome of claiming a key: run the request, or replay ``answer`` if set."""
 
-    row_id: int | None = None
+    row_id: int
     answer: Answer | None = None
 
 
@@ -144,7 +144,7 @@ def claim(actor: User, key: str, request: Fingerprint, *, ip: str | None = None,
         if seen is None:
             row_id = _insert(actor.id, key, request, now)
             if row_id is not None:
-                return Claim(row_id=row_id)
+                return Claim(row_id)
             lost_races += 1
             if lost_races > _MAX_LOST_RACES:
                 raise RuntimeError(f"could not claim idempotency key for user {actor.id}")
@@ -157,7 +157,7 @@ def claim(actor: User, key: str, request: Fingerprint, *, ip: str | None = None,
                           f"{seen.fingerprint.path} with another body"]})
         if seen.answer is not None:
             _audit(actor, "idempotency.replayed", seen, request, "ok", ip)
-            return Claim(row_id=seen.row_id, answer=seen.answer)
+            return Claim(seen.row_id, seen.answer)
         if monotonic() >= deadline:
             _audit(actor, "idempotency.key_in_use", seen, request, "denied", ip)
             raise IdempotencyKeyInUse(

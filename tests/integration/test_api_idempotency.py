@@ -198,7 +198,7 @@ def test_concurrent_duplicates_make_one_order_and_identical_answers(app, client,
 def test_a_duplicate_waits_for_the_first_answer(app, db, alice):
     request = idempotency.fingerprint("POST", "/api/v1/assets/1/orders", b'{"side":"buy"}')
     first = idempotency.claim(alice, KEY, request)
-    assert first.row_id is not None and first.answer is None
+    assert first.answer is None
     polls: list[float] = []
 
     def first_request_finishes_meanwhile(seconds: float) -> None:
@@ -269,3 +269,23 @@ def test_the_openapi_document_shows_the_header_and_the_refusals(app):
     assert {"check", "reason", "order_id", "client_order_id", "retry_after"} <= set(refusal)
     listing = {p["name"] for p in document["paths"]["/api/v1/orders"]["get"]["parameters"]}
     assert {"client_order_id", "source", "updated_since"} <= listing
+
+
+def test_a_server_error_after_the_order_went_out_is_replayed_never_rerun(
+        client, as_alice, asset, monkeypatch):
+    from lts.services.orders import ManualOrderResult
+
+    def answer_lost(self):  # the order is placed and booked; building its answer fails
+        raise RuntimeError("connection to the client's answer lost")
+
+    monkeypatch.setattr(ManualOrderResult, "accepted", answer_lost)
+    first = post_order(client, as_alice, asset.id, {"side": "buy", "quantity": 1})
+    assert first.status_code == 500
+    monkeypatch.undo()
+    # Whether the order went out is unknown to the client: the retry must not place
+    # another; it gets the same answer and finds the order with GET /orders.
+    again = post_order(client, as_alice, asset.id, {"side": "buy", "quantity": 1})
+    assert (again.status_code, again.get_data()) == (500, first.get_data())
+    assert order_count() == 1
+    found = client.get("/api/v1/orders?source=manual", headers=as_alice).get_json()
+    assert [item["status"] for item in found["items"]] == ["filled"]

@@ -62,7 +62,6 @@ def idempotent(view: F) -> F:
                 "IDEMPOTENCY_WAIT_SECONDS", idempotency.DEFAULT_WAIT_SECONDS)))
         if claim.answer is not None:
             return _replay(claim.answer)
-        assert claim.row_id is not None
         response, keep = _run(view, args, kwargs)
         try:
             idempotency.finish(claim.row_id, response.status_code,
