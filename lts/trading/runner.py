@@ -116,8 +116,9 @@ class LoopRunner:
             log.info("housekeeping: purged %d ended session(s)", purged)
         with write_transaction(db.session()) as session:
             keys = purge_expired_keys(session, now)
-        if keys:
-            log.info("housekeeping: purged %d expired idempotency key(s)", keys)
+            if keys:
+                audit(session, "idempotency.purged", "idempotency_keys", now, rows=keys)
+                log.info("housekeeping: purged %d expired idempotency key(s)", keys)
 
     def shutdown(self) -> None:
         """Stop the engine's worker and give the lease up."""

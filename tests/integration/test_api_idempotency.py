@@ -250,6 +250,9 @@ def test_housekeeping_purges_expired_keys_only(app, db, alice):
         runner.shutdown()
     database.session.rollback()
     assert list(database.session.scalars(select(IdempotencyKey.key))) == ["young"]
+    purged = database.session.scalars(select(AuditLog).where(
+        AuditLog.action == "idempotency.purged")).one()
+    assert purged.details == {"rows": 1}
 
 
 def test_the_openapi_document_shows_the_header_and_the_refusals(app):
