@@ -27,12 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from lts.database import write_transaction
 from lts.errors import Refused, ValidationFailed
 from lts.extensions import db
-from lts.models.idempotency import (
-    IDEMPOTENCY_TTL,
-    MAX_KEY_LENGTH,
-    IdempotencyKey,
-    purge_expired_keys,
-)
+from lts.models.idempotency import IDEMPOTENCY_TTL, MAX_KEY_LENGTH, IdempotencyKey
 from lts.models.types import utcnow
 from lts.models.user import User
 from lts.services.access import record
@@ -222,9 +217,3 @@ def finish(row_id: int, status_code: int, body: str, *, keep: bool,
         else:
             session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
 
-
-def purge(now: datetime | None = None) -> int:
-    """Delete keys older than 24 h; returns how many (housekeeping, tests, the CLI)."""
-    session = db.session()
-    with write_transaction(session):
-        return purge_expired_keys(session, now or utcnow())
