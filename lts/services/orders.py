@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 
+from lts.database import write_transaction
 from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
@@ -257,8 +258,11 @@ def place_manual_order(actor: User, asset_id: int, *, side: str, quantity: float
                                         price=price, stop_loss=stop_loss,
                                         take_profit=take_profit, user_id=actor.id, now=now)
     result = ManualOrderResult.of(placed)
-    record(actor, "order.manual", f"asset:{asset_id}",
-           {"client_order_id": result.client_order_id, "status": result.status,
-            "rejected_by": result.rejected_by, "side": side, "order_type": order_type},
-           result.outcome, ip=ip)
+    # BEGIN IMMEDIATE: a write upgraded from the read above could meet "database is
+    # locked" on SQLite and answer 500 for an order that went out.
+    with write_transaction(db.session()):
+        record(actor, "order.manual", f"asset:{asset_id}",
+               {"client_order_id": result.client_order_id, "status": result.status,
+                "rejected_by": result.rejected_by, "side": side, "order_type": order_type},
+               result.outcome, ip=ip, commit=False)
     return result

@@ -103,7 +103,7 @@ def test_concurrent_duplicates_on_gunicorn_place_one_order_with_one_answer(
         answers = send_together(url, keyed, {"side": "buy", "quantity": 1}, CLIENTS)
         assert len(set(answers)) == 1, answers  # one answer, byte for byte
         status, body = answers[0]
-        assert status == 201, body
+        assert status == 201, (body, server.log()[-4000:])
     every = requests.get(f"{server.base_url}/api/v1/orders", headers=headers,
                          timeout=30).json()["items"]
     # One order per key, whatever the interleaving (and none from the holding strategy).
