@@ -29,16 +29,6 @@ def server_database(request: pytest.FixtureRequest, tmp_path) -> dict[str, str]:
     return {"database_url": request.getfixturevalue("postgres_url")}
 
 
-def wait_until_up(server, attempts: int = 5) -> requests.Response:
-    """wait_for_http, also riding out read timeouts of a server busy starting up."""
-    for _ in range(attempts - 1):
-        try:
-            return wait_for_http(f"{server.base_url}/healthz", server.process)
-        except requests.Timeout:
-            continue
-    return wait_for_http(f"{server.base_url}/healthz", server.process)
-
-
 def demo_session(server) -> tuple[dict[str, str], int]:
     """A bearer header for the demo user and the id of one of its assets."""
     match = re.search(r"log in as demo / (\S+)", server.log())
@@ -95,7 +85,7 @@ def test_concurrent_duplicates_on_gunicorn_place_one_order_with_one_answer(
         make_run_server, server_database):
     server = make_run_server(web_workers="2", web_threads="4", loop_enabled="false",
                              **server_database)
-    assert wait_until_up(server).status_code == 200
+    assert wait_for_http(f"{server.base_url}/healthz", server.process).status_code == 200
     headers, asset_id = demo_session(server)
     url = f"{server.base_url}/api/v1/assets/{asset_id}/orders"
     for round_ in range(3):
