@@ -51,3 +51,35 @@ class AccountLocked(Forbidden):
     """The account is inside a lockout period: no password is checked until it ends."""
 
     code = "account_locked"
+class Refused(ServiceError):
+    """A refusal whose answer says more than a message: extra body keys and headers.
+
+    ``details`` are added to the error body (e.g. which risk check refused, the id of
+    the order row the refusal left); ``headers`` to the answer (e.g. ``Retry-After``).
+    ``final`` tells an idempotent retry whether this answer is the outcome to replay
+    (something was recorded) or a "not now" the retry should run past.
+    """
+
+    final = False
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None, *,
+                 details: dict[str, object] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, fields)
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+class RiskRefused(Refused):
+    """The pre-trade risk checks refused an order; the refused order row was stored."""
+
+    status = 422
+    code = "risk_rejected"
+    final = True
+
+
+class RateLimited(Refused):
+    """Too many orders in the window: try again after ``Retry-After`` seconds."""
+
+    status = 429
+    code = "rate_limited"

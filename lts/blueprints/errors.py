@@ -30,10 +30,14 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, message: str, fields: dict | None = None,
-                   code: str | None = None) -> tuple[Response, int]:
-    """Build the one JSON error shape: ``{"error": {"code", "message", "fields"}}``."""
+                   code: str | None = None, details: dict | None = None
+                   ) -> tuple[Response, int]:
+    """Build the one JSON error shape: ``{"error": {"code", "message", "fields"}}``.
+
+    ``details`` adds keys beside those three (a refusal's check, the order it stored).
+    """
     body = {"error": {"code": code or ERROR_CODES.get(status, "error"),
-                      "message": message, "fields": fields or {}}}
+                      "message": message, "fields": fields or {}, **(details or {})}}
     return jsonify(body), status
 
 

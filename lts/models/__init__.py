@@ -1,6 +1,7 @@
 """All LTS models, imported here so Alembic and ``db.create_all`` see every table."""
 
 from lts.models.audit import AuditLog
+from lts.models.idempotency import IdempotencyKey
 from lts.models.paper import PaperOrder, PaperPositionCheck
 from lts.models.portfolio import Asset, Portfolio
 from lts.models.settings import ConfigEntry, Statistic
@@ -13,6 +14,7 @@ __all__ = [
     "AssetDecision",
     "AuditLog",
     "ConfigEntry",
+    "IdempotencyKey",
     "Order",
     "PaperOrder",
     "PaperPositionCheck",

@@ -12,7 +12,12 @@ from lts.models.enums import (
     POSITION_SIDES,
     POSITION_STATUSES,
 )
-from lts.schemas.common import TimeRangeQuerySchema, page_schema
+from lts.schemas.common import (
+    ErrorBodySchema,
+    TimeRangeQuerySchema,
+    page_schema,
+    utc_datetime,
+)
 from lts.services.orders import ORDER_SORTS
 from lts.services.positions import POSITION_SORTS
 
@@ -51,10 +56,17 @@ OrderPageSchema = page_schema(OrderSchema, "OrderPageSchema")
 
 
 class OrderQuerySchema(TimeRangeQuerySchema):
-    """``GET /orders``: filters by portfolio, asset, status, side and creation time."""
+    """``GET /orders``: by portfolio, asset, status, side, client id, source and times."""
 
     status = fields.String(load_default=None, validate=validate.OneOf(ORDER_STATUSES))
     side = fields.String(load_default=None, validate=validate.OneOf(ORDER_SIDES))
+    client_order_id = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=100),
+        metadata={"description": "exactly this client id (find an order after a timeout)"})
+    source = fields.String(load_default=None, validate=validate.OneOf(ORDER_SOURCES),
+                           metadata={"description": "who placed it"})
+    updated_since = utc_datetime(load_default=None, metadata={
+        "description": "changed at or after this time (updated_at >=)"})
     sort = fields.String(load_default="created_at", validate=validate.OneOf(ORDER_SORT_KEYS))
     direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
 
@@ -74,13 +86,33 @@ class ManualOrderSchema(Schema):
 
 
 class ManualOrderResultSchema(Schema):
-    """What became of a manual order or a close: the order, or why it was refused."""
+    """What became of a placed manual order or close (refusals answer 422/429 instead)."""
 
     order = fields.Nested(OrderSchema, allow_none=True, required=True)
     client_order_id = fields.String(required=True)
     status = fields.String(required=True)
-    rejected_by = fields.String(allow_none=True, required=True)
+    rejected_by = fields.String(allow_none=True, required=True, metadata={
+        "description": "always null here: a risk refusal is a 422 `risk_rejected`"})
     message = fields.String(required=True)
+
+
+class RefusalBodySchema(ErrorBodySchema):
+    """A refused order: the error body, which check refused it and what was stored."""
+
+    check = fields.String(metadata={"description": "the risk check that refused"})
+    reason = fields.String(metadata={"description": "why the check refused (422)"})
+    order_id = fields.Integer(allow_none=True, metadata={
+        "description": "the `rejected` order row stored for the refusal (422)"})
+    client_order_id = fields.String(allow_none=True, metadata={
+        "description": "that row's client id (422)"})
+    retry_after = fields.Integer(metadata={
+        "description": "seconds until the rate limit lets an order through (429)"})
+
+
+class RefusalSchema(Schema):
+    """``{"error": {...}}`` of a risk refusal (422 ``risk_rejected``, 429 ``rate_limited``)."""
+
+    error = fields.Nested(RefusalBodySchema, required=True)
 
 
 class PositionSchema(Schema):

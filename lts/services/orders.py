@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 
 from lts.database import write_transaction
-from lts.errors import Conflict, ValidationFailed
+from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
-from lts.models.enums import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
+from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
 from lts.services.access import is_admin, load_owned, record
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import cancel, manual
@@ -34,13 +34,35 @@ class ManualOrderResult:
     status: str
     rejected_by: str | None = None
     message: str = ""
+    retry_after: int | None = None
 
     @classmethod
     def of(cls, placed: PlacedOrder) -> ManualOrderResult:
         """What the engine's path did, with the order row it wrote (if it wrote one)."""
         order = db.session.get(Order, placed.order_id) if placed.order_id is not None else None
         return cls(order=order, client_order_id=placed.client_order_id, status=placed.status,
-                   rejected_by=placed.rejected_by, message=placed.message)
+                   rejected_by=placed.rejected_by, message=placed.message,
+                   retry_after=placed.retry_after)
+
+    def accepted(self) -> ManualOrderResult:
+        """Return the result if the order went out; raise the refusal as an error otherwise.
+
+        The API answers a refusal as an error (SPEC 2a, "refusals are honest"): 429 with
+        ``Retry-After`` from the rate limit, 422 ``risk_rejected`` naming the check and
+        the ``rejected`` order row stored for it from any other check.
+        """
+        if self.rejected_by is None:
+            return self
+        if self.retry_after is not None:
+            raise RateLimited(
+                f"refused by the {self.rejected_by} check: {self.message}",
+                details={"check": self.rejected_by, "retry_after": self.retry_after},
+                headers={"Retry-After": str(self.retry_after)})
+        raise RiskRefused(
+            f"refused by the {self.rejected_by} check: {self.message}",
+            details={"check": self.rejected_by, "reason": self.message,
+                     "order_id": self.order.id if self.order is not None else None,
+                     "client_order_id": self.client_order_id or None})
 
     @property
     def outcome(self) -> str:
@@ -50,7 +72,8 @@ class ManualOrderResult:
 
 # Filters an order or position list may carry, in the order their bind parameters are
 # named; which of them a request sets is part of the list's shape (see ListShape).
-LIST_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until")
+LIST_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until",
+                "client_order_id", "source", "updated_since")
 
 
 @dataclass(frozen=True)
@@ -108,7 +131,12 @@ def scoped_list(statement: Select[Any], model: Any, time_column: Any, shape: Lis
                   "status": lambda: model.status == bindparam("status"),
                   "side": lambda: model.side == bindparam("side"),
                   "since": lambda: time_column >= bindparam("since"),
-                  "until": lambda: time_column < bindparam("until")}
+                  "until": lambda: time_column < bindparam("until"),
+                  # Orders only (positions have no such filters):
+                  "client_order_id": lambda: model.client_order_id == bindparam(
+                      "client_order_id"),
+                  "source": lambda: model.source == bindparam("source"),
+                  "updated_since": lambda: model.updated_at >= bindparam("updated_since")}
     for name in shape.filters:
         statement = statement.where(conditions[name]())
     return statement
@@ -162,16 +190,25 @@ def check_range(since: datetime | None, until: datetime | None) -> None:
 def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int | None = None,
                 status: str | None = None, since: datetime | None = None,
                 until: datetime | None = None, side: str | None = None,
+                client_order_id: str | None = None, source: str | None = None,
+                updated_since: datetime | None = None,
                 sort: str = "created_at", direction: str = "desc", page: int | None = 1,
                 per_page: int | None = None, rows: bool = False) -> Page[Any]:
     """Orders the actor may see, filtered; newest first unless ``sort``/``direction`` say.
 
     ``sort`` is one of ORDER_SORTS; the id always breaks ties, so pages are stable.
+    ``client_order_id`` finds one order after a timeout; ``source`` and ``updated_since``
+    (``updated_at >=``) find what changed since a client last looked.
     ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
     """
+    check_choice("source", source, ORDER_SOURCES)
+    if updated_since is not None and updated_since.tzinfo is None:
+        raise ValidationFailed("invalid filter", {
+            "updated_since": ["must carry a time zone (ISO-8601 with Z or an offset)"]})
     shape, params = ListShape.of(actor, {
         "portfolio_id": portfolio_id, "asset_id": asset_id, "status": status, "side": side,
-        "since": since, "until": until}, sort, direction,
+        "since": since, "until": until, "client_order_id": client_order_id,
+        "source": source, "updated_since": updated_since}, sort, direction,
         statuses=ORDER_STATUSES, sides=ORDER_SIDES, sorts=ORDER_SORTS)
     return run_page(_order_list(shape, rows), params, page, per_page)
 
@@ -221,10 +258,13 @@ def place_manual_order(actor: User, asset_id: int, *, side: str, quantity: float
                                         price=price, stop_loss=stop_loss,
                                         take_profit=take_profit, user_id=actor.id, now=now)
     result = ManualOrderResult.of(placed)
-    record(actor, "order.manual", f"asset:{asset_id}",
-           {"client_order_id": result.client_order_id, "status": result.status,
-            "rejected_by": result.rejected_by, "side": side, "order_type": order_type},
-           result.outcome, ip=ip)
+    # BEGIN IMMEDIATE: a write upgraded from the read above could meet "database is
+    # locked" on SQLite and answer 500 for an order that went out.
+    with write_transaction(db.session()):
+        record(actor, "order.manual", f"asset:{asset_id}",
+               {"client_order_id": result.client_order_id, "status": result.status,
+                "rejected_by": result.rejected_by, "side": side, "order_type": order_type},
+               result.outcome, ip=ip, commit=False)
     return result
 
 

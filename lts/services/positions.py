@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from lts.database import write_transaction
 from lts.errors import ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Position, User
@@ -65,7 +66,8 @@ def close_position(actor: User, position_id: int, *, now: datetime | None = None
     db.session.commit()  # the engine path refuses an open transaction
     placed = manual.close_position(position.id, user_id=actor.id, now=now)
     result = ManualOrderResult.of(placed)
-    record(actor, "position.close", f"position:{position_id}",
-           {"client_order_id": result.client_order_id, "status": result.status,
-            "rejected_by": result.rejected_by}, result.outcome, ip=ip)
+    with write_transaction(db.session()):  # IMMEDIATE, as for manual orders
+        record(actor, "position.close", f"position:{position_id}",
+               {"client_order_id": result.client_order_id, "status": result.status,
+                "rejected_by": result.rejected_by}, result.outcome, ip=ip, commit=False)
     return result

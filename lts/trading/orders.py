@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lts.models import AuditLog, Order, Position
+from lts.models import Asset, AuditLog, Order, Position
 from lts.plugins.base import (
     AssetInfo,
     BrokerPlugin,
@@ -83,6 +84,7 @@ class PlacedOrder:
     rejected_by: str | None = None
     message: str = ""
     duplicate: bool = False
+    retry_after: int | None = None  # seconds, when the rate limit refused it
 
 
 def client_order_id(asset_id: int, tick_time: datetime, n: int | str) -> str:
@@ -92,7 +94,13 @@ def client_order_id(asset_id: int, tick_time: datetime, n: int | str) -> str:
 
 def next_manual_client_order_id(session: Session | Connection, asset_id: int,
                                 now: datetime) -> str:
-    """Return a client id for a manual order: ``...-m<n>`` never collides with a tick's ids."""
+    """Return a client id for a manual order: ``...-m<n>`` never collides with a tick's ids.
+
+    Counting is safe because every id handed out is stored, in the same write
+    transaction that counted: placed orders as ``pending`` rows, risk refusals as
+    ``rejected`` rows (:meth:`OrderExecutor._refused`), and a refusal by the rate limit
+    takes no id at all. Rows are never deleted, so no id is ever given twice.
+    """
     prefix = client_order_id(asset_id, now, "m")
     count = session.scalar(select(func.count(Order.id))
                            .where(Order.client_order_id.like(f"{prefix}%"))) or 0
@@ -142,6 +150,46 @@ def _closable_position(connection: Connection, position_id: int) -> PositionInfo
         raise RiskRejected("position",
                            f"closing order {row.prior_client_order_id} is still live")
     return position_info(row)
+
+
+RATE_LIMIT_CHECK = "max_orders_per_minute"
+_RATE_WINDOW = timedelta(minutes=1)
+_ASSETS = Asset.__table__
+_SIBLINGS = _ASSETS.alias("siblings")
+# Creation times of the orders of the asset's portfolio inside the rate-limit window
+# (the same orders risk.load_subject counts), oldest first.
+_WINDOW_ORDERS = (select(_ORDERS.c.created_at)
+                  .join(_SIBLINGS, _SIBLINGS.c.id == _ORDERS.c.asset_id)
+                  .join(_ASSETS, _ASSETS.c.portfolio_id == _SIBLINGS.c.portfolio_id)
+                  .where(_ASSETS.c.id == bindparam("asset_id"),
+                         _ORDERS.c.created_at > bindparam("since"))
+                  .order_by(_ORDERS.c.created_at))
+
+
+def _retry_after(connection: Connection, asset_id: int, now: datetime, limit: int) -> int:
+    """Whole seconds until the portfolio is back under ``limit`` orders a minute (>= 1).
+
+    That is when the order whose leaving brings the count below the limit (the oldest,
+    unless the limit was lowered meanwhile) is a minute old.
+    """
+    times = connection.scalars(_WINDOW_ORDERS, {"asset_id": asset_id,
+                                                "since": now - _RATE_WINDOW}).all()
+    index = len(times) - limit
+    if index < 0 or index >= len(times):
+        return 1
+    leaves = times[index] + _RATE_WINDOW
+    return max(1, math.ceil((leaves - now).total_seconds()))
+
+
+def _rejected_row(intent: OrderIntent, coid: str, now: datetime, reason: str
+                  ) -> dict[str, Any]:
+    """The values of a ``rejected`` order row for an intent the risk checks refused."""
+    return {"asset_id": intent.asset_id, "order_type": intent.order_type,
+            "side": intent.side, "quantity": intent.quantity,
+            "price": intent.price if intent.price is not None else intent.reference_price,
+            "stop_loss": intent.stop_loss, "take_profit": intent.take_profit,
+            "status": "rejected", "client_order_id": coid, "reason": reason,
+            "source": intent.source, "created_at": now, "updated_at": now}
 
 
 class OrderExecutor:
@@ -247,13 +295,7 @@ class OrderExecutor:
                     closes_position_id=intent.closes_position_id, snapshot=snapshot,
                 )
         except RiskRejected as exc:
-            with self.transaction() as connection:
-                write_audit_rows(connection, [audit_values(
-                    "order.risk_rejected", f"asset:{intent.asset_id}", now,
-                    outcome="denied", user_id=user_id, check=exc.check,
-                    message=exc.message, client_order_id=coid, source=intent.source)])
-            return PlacedOrder(None, coid, "rejected", rejected_by=exc.check,
-                               message=exc.message)
+            return self._refused(intent, make_coid, coid, exc, now, user_id)
         except IntegrityError:
             # The same decision of the same tick was already written (a replayed tick):
             # the existing row is that order; reconciliation owns it from here.
@@ -265,6 +307,42 @@ class OrderExecutor:
             return PlacedOrder(existing[0], coid, existing[1], duplicate=True,
                                message="client_order_id already exists: not sent again")
         return order_id, request, closing_info
+
+    def _refused(self, intent: OrderIntent, make_coid: Callable[[Connection], str] | None,
+                 coid: str, exc: RiskRejected, now: datetime, user_id: int | None
+                 ) -> PlacedOrder:
+        """Record a risk refusal: a ``rejected`` row and its audit row for a manual order.
+
+        A user who asked for an order is owed its record (its id, why it was refused),
+        so a manual refusal stores a ``rejected`` row under a new client id, in one
+        transaction with its audit row. Strategy refusals stay audit-only: the tick's
+        decision and the audit say why, and a refused strategy would otherwise add a
+        row every tick. The rate limit stores no row either (it would keep its own
+        window full): it says when the oldest order in the window leaves it instead.
+        """
+        throttled = exc.check == RATE_LIMIT_CHECK
+        stored = intent.source == "manual" and not throttled
+        with self.transaction() as connection:
+            retry_after = _retry_after(connection, intent.asset_id, now,
+                                       self.limits.max_orders_per_minute) if throttled else None
+            if make_coid is not None:
+                if stored:
+                    # The id counted in the rolled-back transaction was never stored:
+                    # lock the portfolio (PostgreSQL) and count again, as placing does.
+                    load_subject(connection, intent.asset_id, now)
+                coid = make_coid(connection) if stored else ""
+            order_id = None
+            if stored:
+                order_id = connection.execute(_INSERT_ORDER, _rejected_row(
+                    intent, coid, now, f"refused by the {exc.check} check: {exc.message}"
+                )).scalar_one()
+            write_audit_rows(connection, [audit_values(
+                "order.risk_rejected",
+                f"order:{order_id}" if order_id is not None else f"asset:{intent.asset_id}",
+                now, outcome="denied", user_id=user_id, check=exc.check,
+                message=exc.message, client_order_id=coid or None, source=intent.source)])
+        return PlacedOrder(order_id, coid, "rejected", rejected_by=exc.check,
+                           message=exc.message, retry_after=retry_after)
 
     def _send(self, broker: BrokerPlugin, request: OrderRequest, position: Any) -> BrokerResult:
         """Step 2: the broker call, with no transaction open; failures mean ``unknown``."""

@@ -14,6 +14,7 @@ from flask import Flask
 
 from lts.database import write_transaction
 from lts.extensions import db
+from lts.models.idempotency import purge_expired_keys
 from lts.plugins.base import TickReport
 from lts.runtime_config import effective_settings
 from lts.trading.clock import Clock, system_clock
@@ -104,7 +105,7 @@ class LoopRunner:
                 db.session.remove()
 
     def _housekeeping(self, now: datetime) -> None:
-        """At most hourly, on the leader only: purge long-ended sessions and tokens."""
+        """At most hourly, on the leader only: purge ended sessions, tokens, expired keys."""
         if self.last_housekeeping is not None and now - self.last_housekeeping < HOUSEKEEPING_EVERY:
             return
         self.last_housekeeping = now
@@ -113,6 +114,11 @@ class LoopRunner:
         purged = current_aaa().purge_sessions()
         if purged:
             log.info("housekeeping: purged %d ended session(s)", purged)
+        with write_transaction(db.session()) as session:
+            keys = purge_expired_keys(session, now)
+            if keys:
+                audit(session, "idempotency.purged", "idempotency_keys", now, rows=keys)
+                log.info("housekeeping: purged %d expired idempotency key(s)", keys)
 
     def shutdown(self) -> None:
         """Stop the engine's worker and give the lease up."""

@@ -47,15 +47,47 @@ def test_manual_order_fills_through_the_same_path(db):
     assert manual(asset, now=NOW).client_order_id.endswith("-m2")
 
 
-def test_global_kill_switch_rejects_and_audits(db):
+def test_global_kill_switch_rejects_stores_the_refused_manual_order_and_audits(db):
     _, asset = setup_asset()
     set_runtime_setting("kill_switch", True)
     placed = manual(asset)
-    assert (placed.order_id, placed.rejected_by) == (None, "kill_switch")
+    assert (placed.status, placed.rejected_by) == ("rejected", "kill_switch")
+    # A user's refused order is a record: a ``rejected`` row with why, and its audit row.
+    order = db.session.get(Order, placed.order_id)
+    assert (order.status, order.source, order.client_order_id) == \
+        ("rejected", "manual", placed.client_order_id)
+    assert order.reason == "refused by the kill_switch check: the global kill switch is on"
     denied = db.session.scalars(select(AuditLog).where(
         AuditLog.action == "order.risk_rejected")).one()
     assert denied.outcome == "denied" and denied.details["check"] == "kill_switch"
+    assert denied.resource == f"order:{order.id}"
+
+
+def test_a_refused_strategy_order_is_audited_but_stores_no_row(app, db):
+    _, asset = setup_asset()
+    asset.strategy_plugin = "fixed"
+    asset.strategy_config = {"action": "open", "side": "buy"}
+    database.session.commit()
+    set_runtime_setting("kill_switch", True)
+    engine = Engine(app, plugins=fake_source(), clock=ManualClock(NOW))
+    try:
+        engine.tick()
+    finally:
+        engine.close()
+    denied = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "order.risk_rejected")).one()
+    assert denied.details["source"] == "strategy" and denied.resource == f"asset:{asset.id}"
     assert db.session.scalar(select(Order.id)) is None
+
+
+def test_refused_manual_orders_never_reuse_a_client_id(db):
+    _, asset = setup_asset()
+    set_runtime_setting("kill_switch", True)
+    refused = manual(asset)
+    set_runtime_setting("kill_switch", False)
+    placed = manual(asset)  # same second: before, the refused "-m1" was handed out again
+    assert refused.client_order_id.endswith("-m1") and placed.client_order_id.endswith("-m2")
+    assert placed.status == "filled"
 
 
 def test_halted_portfolio_rejects_everything_and_reducing_only_closes(db):
@@ -92,9 +124,24 @@ def test_max_orders_per_minute_per_portfolio(db):
     set_runtime_setting("max_orders_per_minute", 2)
     assert manual(asset, quantity=1).status == "filled"
     assert manual(asset, quantity=1).status == "filled"
-    assert manual(asset, quantity=1).rejected_by == "max_orders_per_minute"
+    throttled = manual(asset, quantity=1, now=NOW + timedelta(seconds=15))
+    assert throttled.rejected_by == "max_orders_per_minute"
+    # No row (it would keep the window full) and no client id; when to come back.
+    assert (throttled.order_id, throttled.client_order_id) == (None, "")
+    assert throttled.retry_after == 45  # the oldest order leaves the window at NOW + 60 s
+    assert db.session.scalar(select(func.count(Order.id))) == 2
     later = NOW + timedelta(seconds=61)
     assert manual(asset, quantity=1, now=later).status == "filled"
+
+
+def test_retry_after_waits_for_enough_orders_to_leave_when_the_limit_was_lowered(db):
+    _, asset = setup_asset()
+    for seconds in (0, 10, 20):
+        assert manual(asset, quantity=1, now=NOW + timedelta(seconds=seconds)).status == "filled"
+    set_runtime_setting("max_orders_per_minute", 2)
+    throttled = manual(asset, quantity=1, now=NOW + timedelta(seconds=30))
+    # Three in the window, two allowed: only when the second oldest leaves is one free.
+    assert throttled.retry_after == 40
 
 
 def test_allocation_limits_what_is_committed(db):
@@ -160,7 +207,9 @@ def test_two_concurrent_orders_where_only_one_fits(app, db, database_url, tmp_pa
     results = concurrent_manual_orders(app, database_url, tmp_path, asset_id, 6.0, two_apps)
     outcomes = sorted((r.status, r.rejected_by) for r in results)
     assert outcomes == [("filled", None), ("rejected", "allocation")]
-    assert db.session.scalar(select(func.count(Order.id))) == 1
+    # The refused one is stored as ``rejected``, under an id of its own.
+    assert sorted(db.session.scalars(select(Order.status))) == ["filled", "rejected"]
+    assert len({r.client_order_id for r in results}) == 2
     rejected = db.session.scalars(select(AuditLog).where(
         AuditLog.action == "order.risk_rejected")).one()
     assert rejected.details["check"] == "allocation"

@@ -20,7 +20,7 @@ from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.routing import IntegerConverter
 
 from lts.blueprints.errors import error_response
-from lts.errors import ServiceError
+from lts.errors import Refused, ServiceError
 from lts.schemas.common import MAX_ID, ErrorSchema, FastItems, instance
 
 
@@ -121,6 +121,15 @@ def _fields_of(messages: Any) -> dict[str, Any]:
 def _service_error(exc: ServiceError) -> Any:
     """Answer a broken business rule with its status, message and fields."""
     return error_response(exc.status, exc.message, exc.fields, exc.code)
+
+
+@bp.errorhandler(Refused)
+def _refused(exc: Refused) -> Any:
+    """Answer a refusal with its details in the body and its headers (``Retry-After``)."""
+    response, status = error_response(exc.status, exc.message, exc.fields, exc.code,
+                                      exc.details)
+    response.headers.update(exc.headers)
+    return response, status
 
 
 @bp.errorhandler(ValidationError)

@@ -8,6 +8,7 @@ from marshmallow import RAISE
 
 from lts.blueprints.api import bp, page_body
 from lts.blueprints.api._common import actor
+from lts.blueprints.api._idempotency import idempotent
 from lts.schemas.orders import (
     ManualOrderResultSchema,
     ManualOrderSchema,
@@ -17,20 +18,29 @@ from lts.schemas.orders import (
     PositionPageSchema,
     PositionQuerySchema,
     PositionSchema,
+    RefusalSchema,
 )
 from lts.security.authz import client_ip
 from lts.services import orders, positions
 
+_REFUSED = ("Refused by a risk check (`risk_rejected`): the check, the reason, and the "
+            "`rejected` order stored for it; or the request is not valid.")
+_THROTTLED = "Too many orders this minute (`rate_limited`): retry after `Retry-After` s."
 _FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until", "sort",
             "direction", "page", "per_page")
+_ORDER_FILTERS = (*_FILTERS, "client_order_id", "source", "updated_since")
 
 
 @bp.get("/orders")
 @bp.arguments(OrderQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, OrderPageSchema)
 def list_orders(args: dict[str, Any]) -> Any:
-    """Orders you may see, newest first (``sort``/``direction`` to change); filters."""
-    page = orders.list_orders(actor(), rows=True, **{k: args[k] for k in _FILTERS})
+    """Orders you may see, newest first (``sort``/``direction`` to change); filters.
+
+    After a timeout, ``?client_order_id=`` finds the order, or ``?source=manual&
+    updated_since=`` what changed since the request was sent.
+    """
+    page = orders.list_orders(actor(), rows=True, **{k: args[k] for k in _ORDER_FILTERS})
     return page_body(page, args)
 
 
@@ -42,14 +52,19 @@ def get_order(order_id: int) -> Any:
 
 
 @bp.post("/assets/<int:asset_id>/orders")
+@idempotent
 @bp.arguments(ManualOrderSchema)
 @bp.response(201, ManualOrderResultSchema)
+@bp.alt_response(422, schema=RefusalSchema, description=_REFUSED)
+@bp.alt_response(429, schema=RefusalSchema, description=_THROTTLED, headers={
+    "Retry-After": {"description": "seconds", "schema": {"type": "integer", "minimum": 1}}})
 def place_order(data: dict[str, Any], asset_id: int) -> Any:
     """Send your own order through the engine's path (risk checks, client_order_id, audit).
 
-    A risk refusal still answers 201 with ``rejected_by`` set (and the rejected order).
+    A risk refusal is a 422 ``risk_rejected`` naming the check, with the ``rejected``
+    order stored for it; the per-minute order limit is a 429 with ``Retry-After``.
     """
-    return orders.place_manual_order(actor(), asset_id, ip=client_ip(), **data)
+    return orders.place_manual_order(actor(), asset_id, ip=client_ip(), **data).accepted()
 
 
 @bp.get("/positions")
@@ -69,10 +84,12 @@ def get_position(position_id: int) -> Any:
 
 
 @bp.post("/positions/<int:position_id>/close")
+@idempotent
 @bp.response(201, ManualOrderResultSchema)
+@bp.alt_response(422, schema=RefusalSchema, description=_REFUSED)
 def close_position(position_id: int) -> Any:
-    """Close an open position at market through its broker."""
-    return positions.close_position(actor(), position_id, ip=client_ip())
+    """Close an open position at market through its broker (refusals as for orders)."""
+    return positions.close_position(actor(), position_id, ip=client_ip()).accepted()
 
 
 _CANCEL_ERRORS = {
@@ -93,6 +110,7 @@ def _cancel_errors(view: Any) -> Any:
 
 
 @bp.delete("/orders/<int:order_id>")
+@idempotent
 @bp.response(200, OrderSchema)
 @_cancel_errors
 def cancel_order(order_id: int) -> Any:
@@ -106,6 +124,7 @@ def cancel_order(order_id: int) -> Any:
 
 
 @bp.post("/orders/<int:order_id>/cancel")
+@idempotent
 @bp.response(200, OrderSchema)
 @_cancel_errors
 def cancel_order_post(order_id: int) -> Any:

@@ -261,6 +261,7 @@ def manual_order(asset_id: int) -> ResponseReturnValue:
     asset = _load_asset(asset_id)
     form = ManualOrderForm()
     status = 200
+    refusal = None
     if not form.validate():
         status = 422
     else:
@@ -276,16 +277,18 @@ def manual_order(asset_id: int) -> ResponseReturnValue:
             status = 422
         else:
             if result.rejected_by:
-                form.form_errors.append(f"Refused by the {result.rejected_by} check: "
-                                        f"{result.message}")
+                # Shown beside the form (kept filled in); the refused order's row, if
+                # one was stored, appears in the orders table.
+                refusal = result
                 status = 422
             else:
                 flash(f"Order {result.client_order_id}: {result.status}.", "success")
                 form = ManualOrderForm(formdata=None)
-    context = _asset_context(asset, form, chart=False)
+    context = {**_asset_context(asset, form, chart=False), "refusal": refusal}
     if is_htmx_request():
         response = render_partial("partials/_manual_order.html", **context)
-        return response, status, {"HX-Trigger": "lts-orders-changed"} if status == 200 else {}
+        stored = status == 200 or (refusal is not None and refusal.order is not None)
+        return response, status, {"HX-Trigger": "lts-orders-changed"} if stored else {}
     return render_page("portfolios/asset.html", {}, status=status,
                        **{**context, "chart": dashboard_queries.asset_chart(asset,
                                                                             context["now"])})
