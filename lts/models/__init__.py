@@ -4,7 +4,7 @@ from lts.models.audit import AuditLog
 from lts.models.paper import PaperOrder
 from lts.models.portfolio import Asset, Portfolio
 from lts.models.settings import ConfigEntry, Statistic
-from lts.models.trading import AssetDecision, Order, Position, SchedulerLease
+from lts.models.trading import AssetDecision, Order, Position, ProcessClaim, SchedulerLease
 from lts.models.types import UTCDateTime, utcnow
 from lts.models.user import User, UserSession
 
@@ -17,6 +17,7 @@ __all__ = [
     "PaperOrder",
     "Portfolio",
     "Position",
+    "ProcessClaim",
     "SchedulerLease",
     "Statistic",
     "UTCDateTime",

@@ -18,13 +18,22 @@ from lts.plugins.base import TickReport
 from lts.runtime_config import effective_settings
 from lts.trading.clock import Clock, system_clock
 from lts.trading.engine import Engine
-from lts.trading.lease import make_holder_id, release, try_acquire
+from lts.trading.lease import (
+    end_claim,
+    make_holder_id,
+    process_holder_id,
+    purge_claims,
+    release,
+    renew_claim,
+    try_acquire,
+)
 from lts.trading.orders import audit
 from lts.trading.plugin_calls import traceback_summary
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = timedelta(hours=1)
+CLAIMS_KEPT = timedelta(days=1)  # expired claims explain recent reconciliations, then go
 
 
 class LoopRunner:
@@ -56,6 +65,7 @@ class LoopRunner:
         with self.app.app_context():
             now = now or self.clock()
             ttl = float(self.app.config["LTS"]["lease_seconds"])
+            renew_claim(db.session(), process_holder_id(), now, ttl)
             leading = try_acquire(db.session(), self.holder, now, ttl)
             if not leading:
                 self.leading = False
@@ -70,6 +80,8 @@ class LoopRunner:
                 settings = effective_settings(("loop_paused", "global_latency"), session)
                 self.interval_minutes = float(settings["global_latency"])
                 ttl = float(self.app.config["LTS"]["lease_seconds"])
+                # This process is alive: its orders in flight are left to it (SPEC 2a).
+                renew_claim(session, process_holder_id(), now, ttl)
                 if not try_acquire(session, self.holder, now, ttl):
                     self.leading = False
                     return None
@@ -113,6 +125,7 @@ class LoopRunner:
         purged = current_aaa().purge_sessions()
         if purged:
             log.info("housekeeping: purged %d ended session(s)", purged)
+        purge_claims(db.session(), now - CLAIMS_KEPT)
 
     def shutdown(self) -> None:
         """Stop the engine's worker and give the lease up."""
@@ -121,6 +134,9 @@ class LoopRunner:
         with self.app.app_context():
             try:
                 release(db.session(), self.holder)
+                # Gone: others may settle this process's orders at once (none is in
+                # flight: the server stops its workers once their requests are answered).
+                end_claim(db.session(), process_holder_id(), self.clock())
             finally:
                 db.session.remove()
         self.leading = False
