@@ -39,7 +39,7 @@ from lts.trading.clock import Clock, system_clock
 from lts.trading.core_books import write_audit_rows
 from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
-from lts.trading.lease import lost_claims, process_holder_id
+from lts.trading.lease import lost_claims, placing_here, process_holder_id
 from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
 from lts.trading.orders import (
     OrderExecutor,
@@ -49,7 +49,6 @@ from lts.trading.orders import (
     audit_values,
     client_order_id,
     ensure_no_transaction,
-    placing_here,
     placing_window,
 )
 from lts.trading.plugin_calls import PluginCaller, traceback_summary

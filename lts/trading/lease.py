@@ -12,10 +12,12 @@ its placing process's claim has expired, since that call can no longer be in fli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
@@ -27,6 +29,8 @@ from lts.models import ProcessClaim, SchedulerLease
 
 TICK_LEASE = "tick"
 _PROCESS_HOLDER: dict[int, str] = {}
+_PLACING: set[int] = set()
+_PLACING_LOCK = threading.Lock()
 
 
 def make_holder_id() -> str:
@@ -41,6 +45,24 @@ def process_holder_id() -> str:
     if holder is None:
         holder = _PROCESS_HOLDER[pid] = make_holder_id()
     return holder
+
+
+def placing_here(order_id: int) -> bool:
+    """Whether a placing call of this process is between ``pending`` and its booking."""
+    with _PLACING_LOCK:
+        return order_id in _PLACING
+
+
+@contextlib.contextmanager
+def placing(order_id: int) -> Iterator[None]:
+    """List ``order_id`` as in flight in this process for the duration of the block."""
+    with _PLACING_LOCK:
+        _PLACING.add(order_id)
+    try:
+        yield
+    finally:
+        with _PLACING_LOCK:
+            _PLACING.discard(order_id)
 
 
 def renew_claim(session: Session, holder: str, now: datetime, ttl_seconds: float) -> None:

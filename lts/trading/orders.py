@@ -11,15 +11,15 @@ A crash between 1 and 3 leaves a ``pending``/``unknown`` row that reconciliation
 up by ``client_order_id``; the order is never sent a second time.
 
 Between 1 and 3 the order is **in flight**: the row names its process (``placed_by``)
-and this process lists it (:func:`placing_here`), so no reconciliation concludes "the
-broker never had it" while the answer may still be on its way (SPEC 2a).
+and this process lists it (:func:`~lts.trading.lease.placing_here`), so no
+reconciliation concludes "the broker never had it" while the answer may still be on its
+way (SPEC 2a).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,7 +43,7 @@ from lts.trading.books import Books, as_books
 from lts.trading.clock import epoch_seconds
 from lts.trading.core_books import CoreBooks, write_audit_rows
 from lts.trading.errors import PluginCallError, RiskRejected
-from lts.trading.lease import process_holder_id
+from lts.trading.lease import placing, process_holder_id
 from lts.trading.order_state import advance, is_terminal
 from lts.trading.plugin_calls import PluginCaller
 from lts.trading.positions import apply_fill, position_info
@@ -54,31 +54,11 @@ _EPSILON = 1e-9
 # Beyond the broker timeout, how long a placing call may still take to book its answer
 # (a busy database, a slow commit): past timeout + margin it cannot be in flight.
 IN_FLIGHT_MARGIN_SECONDS = 50.0
-_PLACING: set[int] = set()
-_PLACING_LOCK = threading.Lock()
 
 
 def placing_window(timeout: float) -> timedelta:
     """How long after its creation an order's placing call may still be in flight."""
     return timedelta(seconds=timeout + IN_FLIGHT_MARGIN_SECONDS)
-
-
-def placing_here(order_id: int) -> bool:
-    """Whether a placing call of this process is between ``pending`` and its booking."""
-    with _PLACING_LOCK:
-        return order_id in _PLACING
-
-
-@contextlib.contextmanager
-def _placing(order_id: int) -> Iterator[None]:
-    """List ``order_id`` as in flight in this process for the duration of the block."""
-    with _PLACING_LOCK:
-        _PLACING.add(order_id)
-    try:
-        yield
-    finally:
-        with _PLACING_LOCK:
-            _PLACING.discard(order_id)
 
 
 @dataclass(frozen=True)
@@ -233,7 +213,7 @@ class OrderExecutor:
         if not isinstance(created, tuple):
             return created
         order_id, request, position = created
-        with _placing(order_id):
+        with placing(order_id):
             result = self._send(broker, request, position)
             # Booking only records the broker's answer; a refused attempt kept nothing.
             return retry_unit(lambda: self._book(order_id, request.client_order_id, result,

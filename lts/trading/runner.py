@@ -88,6 +88,7 @@ class LoopRunner:
                 if not self.leading:
                     # Newly leading (first start or takeover): settle orders left live.
                     self.engine.start_up(now)
+                    purge_claims(session, now - CLAIMS_KEPT)
                     self.leading = True
                 if settings["loop_paused"]:
                     return None
@@ -125,7 +126,6 @@ class LoopRunner:
         purged = current_aaa().purge_sessions()
         if purged:
             log.info("housekeeping: purged %d ended session(s)", purged)
-        purge_claims(db.session(), now - CLAIMS_KEPT)
 
     def shutdown(self) -> None:
         """Stop the engine's worker and give the lease up."""

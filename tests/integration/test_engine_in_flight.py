@@ -16,10 +16,9 @@ from sqlalchemy import select
 
 from lts.models import AuditLog, Order, ProcessClaim
 from lts.plugins.base import BrokerResult, Fill
-from lts.trading import orders as order_module
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
-from lts.trading.lease import end_claim, lost_claims, process_holder_id, renew_claim
+from lts.trading.lease import end_claim, lost_claims, placing, process_holder_id, renew_claim
 from lts.trading.orders import placing_window
 from tests.conftest import BACKENDS
 from tests.factories import gen_asset, gen_portfolio, gen_user
@@ -100,7 +99,7 @@ def test_an_order_this_process_is_placing_is_never_looked_up(app, db):
     order = _pending(db, asset, "lts-x-1", placed_by=process_holder_id())
     engine = _engine(app, NOW)
     try:
-        with order_module._placing(order.id):
+        with placing(order.id):
             assert engine.start_up(NOW + WINDOW * 10) == []
             assert _status(db, order.id) == "pending"
         # Placed here and no longer listed: its call ended (or died), so it is settled.
