@@ -20,6 +20,7 @@ from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from lts.trading.lease import end_claim, lost_claims, placing, process_holder_id, renew_claim
 from lts.trading.orders import placing_window
+from lts.trading.runner import LoopRunner
 from tests.conftest import BACKENDS
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.trading_fakes import EPOCH, FAKE_ASSET, BookBroker, fake_source
@@ -189,3 +190,26 @@ def test_a_status_change_is_never_committed_without_its_audit_row(app, db, monke
     assert calls  # booking reached its audit rows
     order = db.session.scalars(select(Order)).one()
     assert order.status == "pending"  # filled at the broker, but not booked without audit
+
+
+def test_the_loop_keeps_this_process_claim_alive_and_ends_it_on_shutdown(app, db):
+    clock = ManualClock(NOW)
+    runner = LoopRunner(app, clock=clock, holder="runner-a",
+                        engine_factory=lambda a: Engine(a, plugins=fake_source(), clock=clock))
+    ttl = timedelta(seconds=float(app.config["LTS"]["lease_seconds"]))
+    try:
+        assert runner.heartbeat(NOW)
+        claim = db.session.get(ProcessClaim, process_holder_id())
+        assert claim.expires_at == NOW + ttl
+        runner.run_once(NOW + timedelta(seconds=5))  # every tick renews it too
+        db.session.rollback()  # end this session's read snapshot
+        assert db.session.get(ProcessClaim, process_holder_id()).expires_at \
+            == NOW + timedelta(seconds=5) + ttl
+        assert lost_claims(db.session(), {process_holder_id()}, NOW + ttl) == set()
+    finally:
+        clock.now = NOW + timedelta(seconds=6)
+        runner.shutdown()
+    # Stopped cleanly: nothing of it can be in flight, its orders may be settled at once.
+    db.session.rollback()
+    assert lost_claims(db.session(), {process_holder_id()}, NOW + timedelta(seconds=7)) \
+        == {process_holder_id()}
