@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 RUN_SETTINGS := --set session_cookie_secure=false \
   --set public_url=$(or $(LTS_PUBLIC_URL),http://127.0.0.1:$(or $(LTS_PORT),8000))
 
-.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api
+.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api bench-concurrency
 
 help:
 	@echo "make run   - install, migrate, seed the demo and serve LTS with its trading loop"
@@ -54,6 +54,10 @@ fuzz: $(STAMP)
 # The API benchmark (gunicorn, 2 workers, wrk); prints requests/s and latencies.
 bench-api: $(STAMP)
 	$(BIN)/python bench/api_bench.py
+
+# 16 concurrent clients writing for 30 s (SQLite, then PostgreSQL if LTS_TEST_DATABASE_URL).
+bench-concurrency: $(STAMP)
+	$(BIN)/python bench/concurrency_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check lts tests bench

@@ -63,6 +63,7 @@ def create_app(
     logging.getLogger("lts").setLevel(settings["log_level"])
 
     _init_extensions(app)
+    _init_write_mode(app)
     _register_blueprints(app)
     _init_security(app)
     if start_loop and settings["loop_enabled"]:
@@ -136,6 +137,49 @@ def _init_extensions(app: Flask) -> None:
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _init_write_mode(app: Flask) -> None:
+    """Begin every transaction of an unsafe request IMMEDIATE on SQLite (SPEC 2a).
+
+    A request that may write takes the write lock with its first statement, so
+    concurrent writers queue on the busy timeout instead of one failing with "database
+    is locked" when its read transaction upgrades. GET requests keep deferred (shared)
+    reads; their few writes (audit rows, session bookkeeping) run in write units of
+    their own (:func:`lts.database.write_unit`). The hook runs before every other one:
+    authentication already reads the database.
+    """
+    from flask import g, request
+
+    from lts.database import reset_immediate_writes, set_immediate_writes
+
+    def begin_write_mode() -> None:
+        g.lts_write_mode = set_immediate_writes(request.method in UNSAFE_METHODS)
+
+    def end_write_mode(_exc: BaseException | None) -> None:
+        token = g.pop("lts_write_mode", None)
+        if token is None:
+            return
+        reset_immediate_writes(token)
+        if request.method in UNSAFE_METHODS:
+            release_write_lock()
+
+    def release_write_lock() -> None:
+        # A transaction begun after the request's last commit (a lazy load while
+        # rendering) holds SQLite's write lock until the session ends. The app context
+        # usually ends with the request and rolls it back; where it outlives the request
+        # (a CLI command, a test), end it here, as that teardown would.
+        from lts.extensions import db
+
+        session = db.session()
+        if session.in_transaction():
+            session.rollback()
+
+    app.before_request_funcs.setdefault(None, []).insert(0, begin_write_mode)
+    app.teardown_request(end_write_mode)
 
 
 def _init_security(app: Flask) -> None:

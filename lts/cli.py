@@ -17,6 +17,8 @@ from flask.cli import ScriptInfo, with_appcontext
 from lts.config import ConfigError, ConfigSources, masked, merge_config, save_config
 from lts.models.enums import RISK_STATES
 
+SERVING_COMMANDS = ("run", "loop")
+
 
 @click.group(invoke_without_command=True)
 @click.option("--load-config", "config_file", type=click.Path(dir_okay=False),
@@ -52,6 +54,14 @@ def lts(ctx: click.Context, config_file: str | None, cli_sets: tuple[str, ...],
         # Never fall back to wsgi.py: it starts the trading loop, which CLI commands
         # (init-db, demo, tick, ...) must not do behind the user's back.
         info.create_app = lambda: create_app()
+    if ctx.invoked_subcommand not in (None, *SERVING_COMMANDS):
+        # A command is one short write unit after another, run while a server may be
+        # writing too: on SQLite each begins IMMEDIATE (SPEC 2a). Not the serving
+        # commands: their worker threads decide per request.
+        from lts.database import reset_immediate_writes, set_immediate_writes
+
+        token = set_immediate_writes(True)
+        ctx.call_on_close(lambda: reset_immediate_writes(token))
     if ctx.invoked_subcommand is None and not save_path:
         click.echo(ctx.get_help())
 

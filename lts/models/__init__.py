@@ -5,7 +5,7 @@ from lts.models.idempotency import IdempotencyKey
 from lts.models.paper import PaperOrder, PaperPositionCheck
 from lts.models.portfolio import Asset, Portfolio
 from lts.models.settings import ConfigEntry, Statistic
-from lts.models.trading import AssetDecision, Order, Position, SchedulerLease
+from lts.models.trading import AssetDecision, Order, Position, ProcessClaim, SchedulerLease
 from lts.models.types import UTCDateTime, utcnow
 from lts.models.user import User, UserSession
 
@@ -20,6 +20,7 @@ __all__ = [
     "PaperPositionCheck",
     "Portfolio",
     "Position",
+    "ProcessClaim",
     "SchedulerLease",
     "Statistic",
     "UTCDateTime",

@@ -62,6 +62,9 @@ class Order(db.Model):
     filled_quantity: Mapped[float] = mapped_column(default=0.0)
     commission: Mapped[float] = mapped_column(default=0.0)
     source: Mapped[str] = mapped_column(String(16), default="strategy")
+    # The process whose placing call wrote the row (lts.trading.lease.process_holder_id):
+    # reconciliation leaves a young pending order alone while that process is alive.
+    placed_by: Mapped[str | None] = mapped_column(String(200))
 
     asset: Mapped[Asset] = relationship()
 
@@ -146,3 +149,19 @@ class SchedulerLease(db.Model):
 
     def __repr__(self) -> str:
         return f"<SchedulerLease {self.name} held by {self.holder}>"
+
+
+class ProcessClaim(db.Model):
+    """A running process says it is alive until ``expires_at`` (its loop renews it).
+
+    Orders name the process that placed them; once its claim has expired, none of its
+    placing calls can still be in flight, so reconciliation may settle its orders.
+    """
+
+    __tablename__ = "process_claims"
+
+    holder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    def __repr__(self) -> str:
+        return f"<ProcessClaim {self.holder} until {self.expires_at}>"

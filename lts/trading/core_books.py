@@ -21,7 +21,9 @@ _ORDERS = Order.__table__
 _POSITIONS = Position.__table__
 _AUDIT = AuditLog.__table__
 _AUDIT_COLUMNS = tuple(c.name for c in _AUDIT.c if c.name != "id")
-_ORDER_BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
+# FOR UPDATE (PostgreSQL; SQLite's IMMEDIATE transaction already excludes writers): a
+# reconciliation booking the same order waits, then sees the fills already counted.
+_ORDER_BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).with_for_update()
 # The asset condition changes no answer (an order only opens or closes positions of its
 # own asset) but lets SQLite search by the asset index: without it the planner scanned
 # every open position (status index) for each order booked.

@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from lts.database import write_transaction
+from lts.database import retry_unit, write_transaction
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, Position, User
 from lts.plugins.base import (
@@ -42,6 +42,7 @@ from lts.trading.core_books import write_audit_rows
 from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
 from lts.trading.history import BarsHistory
+from lts.trading.lease import lost_claims, placing_here, process_holder_id
 from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
 from lts.trading.orders import (
     OrderExecutor,
@@ -51,6 +52,7 @@ from lts.trading.orders import (
     audit_values,
     client_order_id,
     ensure_no_transaction,
+    placing_window,
 )
 from lts.trading.plugin_calls import PluginCaller, traceback_summary
 from lts.trading.plugin_source import PluginSource, RegistryPluginSource
@@ -168,9 +170,7 @@ class Engine:
         context = TickContext(now=now, settings=settings, executor=OrderExecutor(
             self.session, self.caller, RiskLimits.from_settings(settings),
             float(settings["plugin_timeout_seconds"])))
-        self.reconcile(now, include_pending=False,
-                       pending_grace=timedelta(seconds=max(60.0, 3 * context.timeout)),
-                       timeout=context.timeout)
+        self.reconcile(now, timeout=context.timeout, portfolio_ids=portfolio_ids)
         portfolios_run: list[int] = []
         outcomes: list[AssetOutcome] = []
         # Half a tick of slack: a tick that fires a few ms early must not skip a portfolio
@@ -537,29 +537,41 @@ class Engine:
 
     # ----------------------------------------------------------- reconciliation
 
-    def start_up(self, now: datetime | None = None) -> list[ReconcileChange]:
-        """Reconcile every order left live by a previous run (pending ones included)."""
-        settings = effective_settings(("plugin_timeout_seconds",), self.session)
-        return self.reconcile(now or self.clock(), include_pending=True,
-                              timeout=float(settings["plugin_timeout_seconds"]))
+    def start_up(self, now: datetime | None = None, *,
+                 portfolio_ids: Collection[int] | None = None) -> list[ReconcileChange]:
+        """Reconcile orders left live by a previous run or a dead process.
 
-    def reconcile(self, now: datetime, *, include_pending: bool,
-                  pending_grace: timedelta | None = None, timeout: float = 10.0
-                  ) -> list[ReconcileChange]:
+        The same in-flight rule as every reconciliation (:meth:`reconcile`): a start-up
+        or a lease takeover while other processes place orders touches none of theirs
+        that may still be in flight.
+        """
+        settings = effective_settings(("plugin_timeout_seconds",), self.session)
+        return self.reconcile(now or self.clock(),
+                              timeout=float(settings["plugin_timeout_seconds"]),
+                              portfolio_ids=portfolio_ids)
+
+    def reconcile(self, now: datetime, *, timeout: float = 10.0,
+                  portfolio_ids: Collection[int] | None = None) -> list[ReconcileChange]:
         """Look up live orders by ``client_order_id`` and book what the broker says.
 
-        ``pending`` orders are only looked up when ``include_pending`` (at start-up) or
-        once older than ``pending_grace``: a younger one may be in flight right now.
+        Only orders whose placing call is no longer in flight are settled (SPEC 2a):
+        a ``pending`` one in flight is not looked up at all, and an ``unknown`` one
+        (its call timed out, and may still reach the broker) is booked from a found
+        answer but never declared "never sent". ``portfolio_ids``: only orders of those
+        portfolios (a user's "run now" touches nobody else's orders).
         """
         session = self.session
-        statuses = [s for s in OPEN_STATUSES if s != "pending"]
-        rows = session.execute(
-            select(Order.id, Order.client_order_id, Order.status, Order.created_at,
-                   Order.asset_id)
-            .where(Order.status.in_([*statuses, "pending"])).order_by(Order.id)
-        ).all()
-        todo = [r for r in rows if r.status != "pending" or include_pending
-                or (pending_grace is not None and r.created_at <= now - pending_grace)]
+        statement = (select(Order.id, Order.client_order_id, Order.status, Order.created_at,
+                            Order.asset_id, Order.placed_by)
+                     .where(Order.status.in_(OPEN_STATUSES)).order_by(Order.id))
+        if portfolio_ids is not None:
+            statement = statement.join(Asset, Asset.id == Order.asset_id).where(
+                Asset.portfolio_id.in_(list(portfolio_ids)))
+        rows = session.execute(statement).all()
+        in_flight = _InFlightRule(now, placing_window(timeout), lost_claims(
+            session, {r.placed_by for r in rows
+                      if r.placed_by and r.status in ("pending", "unknown")}, now))
+        todo = [r for r in rows if not (r.status == "pending" and in_flight(r))]
         changes: list[ReconcileChange] = []
         units: dict[int, AssetUnit | None] = {}
         for row in todo:
@@ -581,21 +593,54 @@ class Engine:
             except PluginCallError as exc:
                 log.warning("lookup of %s failed: %s", row.client_order_id, exc)
                 continue
-            with write_transaction(session):
-                order = session.get(Order, row.id)
-                assert order is not None
-                before = order.status
-                if before != row.status:
-                    continue  # someone else moved it meanwhile
-                apply_broker_result(session, order, result, now)
-                if order.status != before:
-                    audit(session, "order.reconciled", f"order:{order.id}", now,
-                          client_order_id=order.client_order_id, before=before,
-                          after=order.status)
-                    changes.append(ReconcileChange(order.id, order.client_order_id,
-                                                   before, order.status))
+            if result.status == "not_found" and in_flight(row):
+                continue  # not at the broker *yet*: its placing call may still get there
+            change = retry_unit(lambda row=row, result=result: self._book_lookup(row, result,
+                                                                                 now),
+                                what="booking a reconciliation")
+            if change is not None:
+                changes.append(change)
         ensure_no_transaction(session)
         return changes
+
+    def _book_lookup(self, row: Any, result: Any, now: datetime) -> ReconcileChange | None:
+        """Book one lookup's answer in one transaction; None when nothing changed."""
+        session = self.session
+        with write_transaction(session):
+            order = session.get(Order, row.id, populate_existing=True, with_for_update=True)
+            assert order is not None
+            before = order.status
+            if before != row.status:
+                return None  # someone else moved it meanwhile
+            apply_broker_result(session, order, result, now)
+            if order.status == before:
+                return None
+            audit(session, "order.reconciled", f"order:{order.id}", now,
+                  client_order_id=order.client_order_id, before=before, after=order.status)
+            return ReconcileChange(order.id, order.client_order_id, before, order.status)
+
+
+@dataclass(frozen=True)
+class _InFlightRule:
+    """Whether an order's placing call may still be in flight (SPEC 2a).
+
+    In flight: this process is placing it right now; or it is younger than the broker
+    timeout plus a margin and was placed by another process that has not lost its
+    claim. An order this process placed and no longer lists was answered (or its
+    caller died): it is not in flight, whatever its age.
+    """
+
+    now: datetime
+    window: timedelta
+    lost: set[str]
+
+    def __call__(self, row: Any) -> bool:
+        """Apply the rule to a row with ``id``, ``status``, ``created_at``, ``placed_by``."""
+        if placing_here(row.id):
+            return True
+        if row.created_at <= self.now - self.window or row.placed_by in self.lost:
+            return False
+        return not (row.status == "pending" and row.placed_by == process_holder_id())
 
 
 def validate_allocation(raw: Any, asset_ids: list[int]) -> dict[int, float]:

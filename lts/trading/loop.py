@@ -69,14 +69,24 @@ def run_tick(app: Flask, now: datetime | None = None, *,
              portfolio_ids: Collection[int] | None = None) -> TickReport:
     """Run one tick now in this thread, outside the scheduler (`flask lts tick`).
 
-    ``portfolio_ids``: only those portfolios (see :meth:`Engine.tick`).
+    ``portfolio_ids``: only those portfolios (see :meth:`Engine.tick`), and only their
+    orders are reconciled: a user's "run now" never settles anyone else's order, and
+    none whose placing call may still be in flight (the tick's own reconciliation).
     """
-    from lts.trading.engine import Engine
+    from flask import has_app_context
 
+    from lts.extensions import db
+    from lts.trading.engine import Engine
+    from lts.trading.orders import ensure_no_transaction
+
+    if has_app_context():
+        # The caller's session (a request's) must hold no transaction during the tick:
+        # in a writing request on SQLite even a read holds the write lock, and the
+        # tick's own session would wait on it until the busy timeout.
+        ensure_no_transaction(db.session())
     engine = Engine(app)
     try:
         with app.app_context():
-            engine.start_up(now or system_clock())
-            return engine.tick(now, portfolio_ids=portfolio_ids)
+            return engine.tick(now or system_clock(), portfolio_ids=portfolio_ids)
     finally:
         engine.close()

@@ -9,6 +9,11 @@ The sequence is the heart of crash safety:
 
 A crash between 1 and 3 leaves a ``pending``/``unknown`` row that reconciliation looks
 up by ``client_order_id``; the order is never sent a second time.
+
+Between 1 and 3 the order is **in flight**: the row names its process (``placed_by``)
+and this process lists it (:func:`~lts.trading.lease.placing_here`), so no
+reconciliation concludes "the broker never had it" while the answer may still be on its
+way (SPEC 2a).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lts.database import retry_unit
 from lts.models import Asset, AuditLog, Order, Position
 from lts.plugins.base import (
     AssetInfo,
@@ -38,6 +44,7 @@ from lts.trading.books import Books, as_books
 from lts.trading.clock import epoch_seconds
 from lts.trading.core_books import CoreBooks, write_audit_rows
 from lts.trading.errors import PluginCallError, RiskRejected
+from lts.trading.lease import placing, process_holder_id
 from lts.trading.order_state import advance, is_terminal
 from lts.trading.plugin_calls import PluginCaller
 from lts.trading.positions import apply_fill, position_info
@@ -45,6 +52,14 @@ from lts.trading.risk import OrderCheck, RiskLimits, check_order, load_subject
 
 log = logging.getLogger(__name__)
 _EPSILON = 1e-9
+# Beyond the broker timeout, how long a placing call may still take to book its answer
+# (a busy database, a slow commit): past timeout + margin it cannot be in flight.
+IN_FLIGHT_MARGIN_SECONDS = 50.0
+
+
+def placing_window(timeout: float) -> timedelta:
+    """How long after its creation an order's placing call may still be in flight."""
+    return timedelta(seconds=timeout + IN_FLIGHT_MARGIN_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -238,12 +253,19 @@ class OrderExecutor:
         ``coid`` may be a function of the connection, called inside the write transaction
         (manual orders count existing ids there, so two at once cannot pick the same).
         """
-        created = self._insert_pending(intent, coid, asset, snapshot, now, leverage, user_id)
+        # Nothing has reached the broker yet: a unit the database refused as a whole
+        # (deadlock, serialization failure, lock timeout) is simply run again.
+        created = retry_unit(lambda: self._insert_pending(intent, coid, asset, snapshot, now,
+                                                          leverage, user_id),
+                             what="placing an order")
         if not isinstance(created, tuple):
             return created
         order_id, request, position = created
-        result = self._send(broker, request, position)
-        return self._book(order_id, request.client_order_id, result, now)
+        with placing(order_id):
+            result = self._send(broker, request, position)
+            # Booking only records the broker's answer; a refused attempt kept nothing.
+            return retry_unit(lambda: self._book(order_id, request.client_order_id, result,
+                                                 now), what="booking an order")
 
     def _insert_pending(self, intent: OrderIntent,
                         coid: str | Callable[[Connection], str],
@@ -278,7 +300,7 @@ class OrderExecutor:
                     "stop_loss": intent.stop_loss, "take_profit": intent.take_profit,
                     "status": "pending", "client_order_id": coid,
                     "reason": intent.reason or None, "source": intent.source,
-                    "created_at": now, "updated_at": now,
+                    "created_at": now, "updated_at": now, "placed_by": process_holder_id(),
                 }).scalar_one()
                 if closing_info is not None:
                     connection.execute(_SET_CLOSE_ORDER, {"pid": closing_info.id,

@@ -19,13 +19,22 @@ from lts.plugins.base import TickReport
 from lts.runtime_config import effective_settings
 from lts.trading.clock import Clock, system_clock
 from lts.trading.engine import Engine
-from lts.trading.lease import make_holder_id, release, try_acquire
+from lts.trading.lease import (
+    end_claim,
+    make_holder_id,
+    process_holder_id,
+    purge_claims,
+    release,
+    renew_claim,
+    try_acquire,
+)
 from lts.trading.orders import audit
 from lts.trading.plugin_calls import traceback_summary
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = timedelta(hours=1)
+CLAIMS_KEPT = timedelta(days=1)  # expired claims explain recent reconciliations, then go
 
 
 class LoopRunner:
@@ -57,6 +66,7 @@ class LoopRunner:
         with self.app.app_context():
             now = now or self.clock()
             ttl = float(self.app.config["LTS"]["lease_seconds"])
+            renew_claim(db.session(), process_holder_id(), now, ttl)
             leading = try_acquire(db.session(), self.holder, now, ttl)
             if not leading:
                 self.leading = False
@@ -71,12 +81,15 @@ class LoopRunner:
                 settings = effective_settings(("loop_paused", "global_latency"), session)
                 self.interval_minutes = float(settings["global_latency"])
                 ttl = float(self.app.config["LTS"]["lease_seconds"])
+                # This process is alive: its orders in flight are left to it (SPEC 2a).
+                renew_claim(session, process_holder_id(), now, ttl)
                 if not try_acquire(session, self.holder, now, ttl):
                     self.leading = False
                     return None
                 if not self.leading:
                     # Newly leading (first start or takeover): settle orders left live.
                     self.engine.start_up(now)
+                    purge_claims(session, now - CLAIMS_KEPT)
                     self.leading = True
                 if settings["loop_paused"]:
                     return None
@@ -127,6 +140,9 @@ class LoopRunner:
         with self.app.app_context():
             try:
                 release(db.session(), self.holder)
+                # Gone: others may settle this process's orders at once (none is in
+                # flight: the server stops its workers once their requests are answered).
+                end_claim(db.session(), process_holder_id(), self.clock())
             finally:
                 db.session.remove()
         self.leading = False

@@ -147,7 +147,7 @@ def test_broker_exception_after_sending_leaves_order_unknown_then_lookup_resolve
     assert order.status == "unknown"
     assert "HTTP 503" in order.broker_response["message"]
     BookBroker.fail_submit = None
-    changes = engine.reconcile(clock(), include_pending=False)
+    changes = engine.reconcile(clock())
     assert [(c.before, c.after) for c in changes] == [("unknown", "filled")]
     db.session.refresh(order)
     assert order.status == "filled"

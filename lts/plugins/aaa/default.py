@@ -29,7 +29,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import contains_eager
 
-from lts.database import write_transaction
+from lts.database import immediate_writes, retry_unit, write_transaction, write_unit
 from lts.errors import AccountLocked, ValidationFailed
 from lts.extensions import db
 from lts.models import AuditLog, User, UserSession
@@ -50,6 +50,7 @@ from lts.services.passwords import (
 from lts.services.users import create_user, find_user
 
 audit_logger = logging.getLogger("lts.audit")
+log = logging.getLogger(__name__)
 
 REAUTH_AFTER = timedelta(minutes=10)
 RESET_MAX_AGE_SECONDS = 30 * 60
@@ -249,14 +250,22 @@ class DefaultAAA(AAAPlugin):
         now = self.clock()
         if row.last_used_at is not None and now - row.last_used_at < TOUCH_EVERY:
             return
-        with write_transaction(db.session()) as session:
-            session.execute(
-                update(UserSession)
-                .where(UserSession.id == row.id,
-                       or_(UserSession.last_used_at.is_(None),
-                           UserSession.last_used_at <= now - TOUCH_EVERY))
-                .values(last_used_at=now)
-                .execution_options(synchronize_session=False))
+
+        def touch() -> None:
+            with write_transaction(db.session()) as session:
+                session.execute(
+                    update(UserSession)
+                    .where(UserSession.id == row.id,
+                           or_(UserSession.last_used_at.is_(None),
+                               UserSession.last_used_at <= now - TOUCH_EVERY))
+                    .values(last_used_at=now)
+                    .execution_options(synchronize_session=False))
+
+        try:
+            retry_unit(touch, what="session touch")
+        except Exception:
+            # Bookkeeping only: the request it authenticates goes on.
+            log.exception("could not record the use of session %s", row.id)
 
     def verify_session(self, raw: str) -> UserSession | None:
         """Return a live browser session; one idle too long is ended (revoked) here."""
@@ -266,8 +275,8 @@ class DefaultAAA(AAAPlugin):
         idle = timedelta(minutes=self.config["session_idle_minutes"])
         last = row.last_used_at or row.created_at
         if row.name != REMEMBER_NAME and self.clock() - last > idle:
-            row.revoked_at = self.clock()
-            db.session.commit()
+            with write_unit(db.session()):
+                row.revoked_at = self.clock()
             self.account(row.user, "session.expired", f"session:{row.id}",
                          {"reason": "idle"}, "ok", ip=row.ip)
             return None
@@ -431,6 +440,26 @@ class DefaultAAA(AAAPlugin):
         return owner_id(resource) == user.id
 
     # -- accounting -----------------------------------------------------------
+    @staticmethod
+    def _store_audit_row(row: AuditLog) -> None:
+        """Commit one audit row in a write unit that cannot fail a read.
+
+        A GET request's denial audit runs in a read transaction: on SQLite it gets a
+        ``BEGIN IMMEDIATE`` unit of its own (:func:`~lts.database.write_unit`), retried
+        if the database refuses it; if it still fails, a read is answered anyway and
+        the failure logged, while a writing request fails as a whole.
+        """
+        def store() -> None:
+            with write_unit(db.session()) as session:
+                session.add(row)
+
+        try:
+            retry_unit(store, what=f"audit row {row.action}")
+        except Exception:
+            if immediate_writes():
+                raise
+            log.exception("audit row %s could not be stored", row.action)
+
     def account(self, user: User | None, action: str, resource: str | None = None,
                 details: Mapping[str, Any] | None = None, outcome: str = "ok", *,
                 ip: str | None = None, commit: bool = True) -> None:
@@ -440,8 +469,9 @@ class DefaultAAA(AAAPlugin):
                        action=neutralise(action)[:64], timestamp=self.clock(),
                        details=clean, ip=(ip or None) and neutralise(ip)[:45],
                        resource=resource and neutralise(resource)[:100], outcome=outcome)
-        db.session.add(row)
         if commit:
-            db.session.commit()
+            self._store_audit_row(row)
+        else:
+            db.session.add(row)
         audit_logger.info("audit action=%s outcome=%s user=%s resource=%s ip=%s",
                           row.action, outcome, row.user_id, row.resource, row.ip)
