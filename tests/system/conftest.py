@@ -34,7 +34,9 @@ def wait_for_http(url: str, process: subprocess.Popen, deadline_seconds: float =
             raise AssertionError(f"server exited early with {process.returncode}")
         try:
             return requests.get(url, timeout=2)
-        except requests.ConnectionError as exc:
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # A slow first answer (a loaded machine, a worker still booting) is not an
+            # answer yet, as a refused connection is not: both are polled again.
             last_error = exc
             time.sleep(0.1)  # polling interval with a deadline, not a wait on luck
     raise AssertionError(f"{url} did not answer within {deadline_seconds}s: {last_error}")
