@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -62,18 +61,6 @@ def _resting_orders(base: str, headers: dict[str, str]) -> tuple[int, list[int]]
     return portfolio["id"], ids
 
 
-def _wait_for_server(server) -> None:
-    """Wait for /healthz; on a loaded machine the first answer may take over 2 s."""
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            wait_for_http(f"{server.base_url}/healthz", server.process)
-            return
-        except requests.Timeout:
-            if time.monotonic() > deadline:
-                raise
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def backend_settings(request: pytest.FixtureRequest) -> dict[str, str]:
     """Server settings for SQLite (the server's default file) or a fresh PostgreSQL schema."""
@@ -88,7 +75,7 @@ def test_concurrent_cancels_and_risk_changes_never_5xx_and_cancel_once(make_run_
     # the loop then ticks every 3 s through the whole mix.
     server = make_run_server(web_workers="2", web_threads="4", global_latency="0.05",
                              loop_paused="true", **backend_settings)
-    _wait_for_server(server)
+    wait_for_http(f"{server.base_url}/healthz", server.process)
     base = server.base_url
     headers = _login(server)
     portfolio_id, order_ids = _resting_orders(base, headers)
