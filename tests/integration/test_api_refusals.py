@@ -40,8 +40,8 @@ def test_a_risk_refusal_is_422_naming_the_check_and_the_stored_order(client, as_
     refused = place(client, as_alice, asset.id, quantity=1_000_000)  # far beyond 10,000
     assert refused.status_code == 422
     error = refused.get_json()["error"]
-    assert error["code"] == "risk_rejected" and error["check"] == "allocation"
-    assert error["message"] == f"refused by the allocation check: {error['reason']}"
+    assert error["code"] == "risk_rejected" and error["check"] == "margin"
+    assert error["message"] == f"refused by the margin check: {error['reason']}"
     order = database.session.get(Order, error["order_id"])
     assert (order.status, order.source, order.client_order_id) == \
         ("rejected", "manual", error["client_order_id"])
@@ -97,7 +97,7 @@ def test_the_dashboard_form_shows_the_refusal_and_refreshes_the_tables(client, a
                                  "quantity": "1000000"})
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert 'id="order-refusal"' in html and "refused by the allocation check" in html
+    assert 'id="order-refusal"' in html and "refused by the margin check" in html
     stored = database.session.scalar(select(Order).where(Order.status == "rejected"))
     assert f"Recorded as order {stored.client_order_id}" in html
     assert response.headers["HX-Trigger"] == "lts-orders-changed"

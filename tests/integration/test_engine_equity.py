@@ -188,7 +188,7 @@ def test_equity_crossing_zero_halts_at_once_and_nothing_opens_after(db, engine, 
     ).all()
     assert samples[-1] == at(15)  # still recorded while halted
     refused = submit_manual_order(traded.id, "buy", 1.0, now=at(16), plugins=engine.plugins)
-    assert (refused.order_id, refused.rejected_by) == (None, "risk_state")
+    assert (refused.status, refused.rejected_by) == ("rejected", "risk_state")
 
 
 @pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
@@ -196,7 +196,7 @@ def test_free_margin_covers_the_whole_portfolio(app, db, database_url, engine):
     """B holds 80 x 100 = 8,000: an order of A needing 3,000 is refused, 2,000 passes.
 
     A's stored allocation (5,000) would let it through: only the portfolio-wide check
-    against the equity (10,000 - 2 commissions) stops it, before any row is written.
+    against the equity (10,000 - 2 commissions) stops it, before anything reaches the broker.
     """
     portfolio = make()
     a = asset(portfolio, "AAA", {0: 100.0}, allocated_capital=5_000.0)
@@ -206,7 +206,10 @@ def test_free_margin_covers_the_whole_portfolio(app, db, database_url, engine):
     refused = submit_manual_order(a.id, "buy", 30.0, now=at(9), plugins=engine.plugins)
     assert refused.rejected_by == "margin"
     assert refused.message.startswith("insufficient margin")
-    assert db.session.scalar(select(func.count(Order.id))) == 1
+    # The refusal is stored as a rejected row; nothing else was written or sent.
+    assert db.session.scalar(select(func.count(Order.id)).where(
+        Order.status != "rejected")) == 1
+    assert db.session.get(Order, refused.order_id).status == "rejected"
     rejected = db.session.scalars(select(AuditLog).where(
         AuditLog.action == "order.risk_rejected")).one()
     assert rejected.details["check"] == "margin"
@@ -389,7 +392,7 @@ def test_a_manual_order_on_a_deactivated_asset_may_only_close(db, engine):
     a.is_active = False
     db.session.commit()
     refused = submit_manual_order(a.id, "buy", 10.0, now=at(9), plugins=engine.plugins)
-    assert (refused.order_id, refused.rejected_by) == (None, "reduce_only")
+    assert (refused.status, refused.rejected_by) == ("rejected", "reduce_only")
     position = db.session.scalars(select(Position)).one()
     closed = close_position(position.id, now=at(9), plugins=engine.plugins)
     assert closed.status == "filled"

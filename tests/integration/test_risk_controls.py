@@ -44,6 +44,14 @@ def _buy(client, headers, asset_id: int, quantity: float = 10):
                        json={"side": "buy", "quantity": quantity})
 
 
+def _refusal(answer) -> dict:
+    """The error body of a risk refusal: 422 ``risk_rejected`` with the stored row."""
+    assert answer.status_code == 422, answer.get_json()
+    error = answer.get_json()["error"]
+    assert error["code"] == "risk_rejected" and error["order_id"] is not None
+    return error
+
+
 # ---------------------------------------------------------------- per portfolio
 
 
@@ -110,8 +118,8 @@ def test_a_reducing_portfolio_refuses_new_positions_but_closes(client, alice, as
     assert _buy(client, as_alice, asset.id).get_json()["status"] == "filled"
     client.put(f"/api/v1/portfolios/{portfolio.id}/risk-state", headers=as_alice,
                json={"state": "reducing"})
-    refused = _buy(client, as_alice, asset.id).get_json()
-    assert refused["rejected_by"] == "risk_state" and "reducing" in refused["message"]
+    refused = _refusal(_buy(client, as_alice, asset.id))
+    assert refused["check"] == "risk_state" and "reducing" in refused["message"]
     position = database.session.scalar(select(Position).where(Position.status == "open"))
     closed = client.post(f"/api/v1/positions/{position.id}/close", headers=as_alice)
     assert closed.get_json()["status"] == "filled"
@@ -161,14 +169,14 @@ def test_global_reducing_refuses_new_positions_everywhere_but_lets_closes_throug
     asset = gen_asset(gen_portfolio(alice), "EUR_USD", allocated_capital=10_000.0)
     assert _buy(client, as_alice, asset.id).get_json()["status"] == "filled"
     client.put("/api/v1/loop/risk-state", headers=as_root, json={"state": "reducing"})
-    refused = _buy(client, as_alice, asset.id).get_json()
-    assert refused["rejected_by"] == "risk_state"
+    refused = _refusal(_buy(client, as_alice, asset.id))
+    assert refused["check"] == "risk_state"
     assert "global risk state is reducing" in refused["message"]
     position = database.session.scalar(select(Position).where(Position.status == "open"))
     closed = client.post(f"/api/v1/positions/{position.id}/close", headers=as_alice)
     assert closed.get_json()["status"] == "filled"
     client.put("/api/v1/loop/risk-state", headers=as_root, json={"state": "halted"})
-    assert _buy(client, as_alice, asset.id).get_json()["rejected_by"] == "kill_switch"
+    assert _refusal(_buy(client, as_alice, asset.id))["check"] == "kill_switch"
     client.put("/api/v1/loop/risk-state", headers=as_root, json={"state": "active"})
     assert _buy(client, as_alice, asset.id).get_json()["status"] == "filled"
 
