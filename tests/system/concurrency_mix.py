@@ -3,7 +3,8 @@
 A real ``flask lts run`` (gunicorn, 2 workers x 4 threads, the trading loop on) serves
 several users, each with a paper portfolio; concurrent clients mix manual orders,
 position closes, portfolio edits, logins and denied admin reads. Afterwards the
-database is checked against every answer: no 5xx, every manual order answered 2xx
+database is checked against every answer: no 5xx, every manual order answered (2xx, or
+422 for a stored refusal)
 exactly once, every order with its audit rows.
 
 Kept out of the test module so ``bench/concurrency_bench.py`` drives the very same mix.
@@ -295,14 +296,23 @@ def server_errors(answers: Iterable[Answer]) -> list[Answer]:
 
 
 def placed_ids(answers: Iterable[Answer]) -> Counter[str]:
-    """client_order_id of every order a 2xx answer of a manual order or close named."""
+    """client_order_id of every order an answer of a manual order or close named.
+
+    A 2xx names the order it placed; a 422 ``risk_rejected`` names the rejected row the
+    refusal stored (SPEC 2a: refusals are honest, and stored).
+    """
     seen: Counter[str] = Counter()
     for answer in answers:
-        if answer.kind in MANUAL_KINDS and 200 <= answer.status < 300 \
-                and isinstance(answer.body, dict) and "client_order_id" in answer.body:
-            body = answer.body
-            if body.get("order") is not None or body.get("status") not in ("rejected", None):
-                seen[body["client_order_id"]] += 1
+        if answer.kind not in MANUAL_KINDS or not isinstance(answer.body, dict):
+            continue
+        body = answer.body
+        error = body.get("error")
+        if answer.status == 422 and isinstance(error, dict) \
+                and error.get("code") == "risk_rejected":
+            seen[error["client_order_id"]] += 1
+        elif 200 <= answer.status < 300 and "client_order_id" in body and (
+                body.get("order") is not None or body.get("status") not in ("rejected", None)):
+            seen[body["client_order_id"]] += 1
     return seen
 
 
@@ -318,7 +328,7 @@ def database_rows(database_url: str) -> tuple[list[dict[str, Any]], list[dict[st
             audits = [dict(r._mapping) for r in connection.execute(text(
                 "SELECT action, resource, details FROM audit_logs "
                 "WHERE action IN ('order.created', 'order.status', 'order.manual', "
-                "'position.close', 'order.reconciled') ORDER BY id"))]
+                "'position.close', 'order.reconciled', 'order.risk_rejected') ORDER BY id"))]
     finally:
         engine.dispose()
     return orders, audits
@@ -345,6 +355,7 @@ def exactly_once_problems(database_url: str, answers: list[Answer]) -> list[str]
     problems += [f"answered order {coid} is not in the database"
                  for coid in answered if coid not in manual]
     created = {a["resource"] for a in audits if a["action"] == "order.created"}
+    refused = {a["resource"] for a in audits if a["action"] == "order.risk_rejected"}
     last_status: dict[str, str] = {}
     for row in audits:
         if row["action"] == "order.status":
@@ -353,6 +364,8 @@ def exactly_once_problems(database_url: str, answers: list[Answer]) -> list[str]
                  if a["action"] in ("order.manual", "position.close")}
     for order in orders:
         resource = f"order:{order['id']}"
+        if order["status"] == "rejected" and resource in refused:
+            continue  # a stored refusal: written rejected with its own audit row
         if order["source"] in ("manual", "strategy") and resource not in created:
             problems.append(f"order {order['client_order_id']} has no order.created audit")
         if order["status"] != "pending" and last_status.get(resource) != order["status"]:
