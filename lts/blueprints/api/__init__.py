@@ -17,10 +17,10 @@ from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnprocessableEntity
-from werkzeug.routing import IntegerConverter
 
 from lts.blueprints.errors import error_response
 from lts.errors import ServiceError
+from lts.routing import IdConverter
 from lts.schemas.common import MAX_ID, ErrorSchema, FastItems, instance
 
 
@@ -80,14 +80,6 @@ bp.ARGUMENTS_PARSER = LtsParser()
 URL_PREFIX = "/api/v1"
 API_VERSION = "1.0"
 EXTENSION_KEY = "lts.api"
-
-
-class IdConverter(IntegerConverter):
-    """``<int:id>`` bounded to the database's integer range: a bigger id is a 404."""
-
-    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(url_map, *args, **kwargs)
 
 
 class LtsApi(Api):
@@ -204,8 +196,11 @@ def _fast_items_properties(self: Any, field: Any, **kwargs: Any) -> dict[str, An
 
 
 def init_api(app: Flask) -> LtsApi:
-    """Bind the API to ``app``: bounded ids, the blueprint, the document and its route."""
-    app.url_map.converters["int"] = IdConverter
+    """Bind the API to ``app``: the blueprint, the document and its route.
+
+    The bounded ``int`` converter is installed by the factory before any blueprint
+    (:mod:`lts.routing`); here it is only documented.
+    """
     api = LtsApi(app, spec_kwargs={
         "title": "LTS API", "version": API_VERSION, "openapi_version": "3.0.3",
         "servers": [{"url": "/"}],
