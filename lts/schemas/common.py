@@ -15,9 +15,43 @@ MAX_ID = 2**31 - 1
 MAX_PAGE = 1_000_000
 
 
-def id_field(**kwargs: object) -> fields.Integer:
-    """An object id (1..2^31-1): bigger numbers could overflow the database's integers."""
+INTEGER_MESSAGE = "must be an integer, such as 10 (not 10.5, 10.0 or \"10\")"
+BOOLEAN_MESSAGE = "must be true or false (a JSON boolean, not 0, 1 or text)"
+
+
+def id_field(*, strict: bool = False, **kwargs: object) -> fields.Integer:
+    """An object id (1..2^31-1): bigger numbers could overflow the database's integers.
+
+    ``strict`` for JSON bodies: only a JSON integer; query strings are text and parse.
+    """
+    if strict:
+        return strict_integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
     return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)  # type: ignore[arg-type]
+
+
+def strict_integer(**kwargs: Any) -> fields.Integer:
+    """An integer field of a JSON body: ``1.5``, ``10.0``, ``"10"`` and booleans are refused.
+
+    marshmallow's default casts anything ``int()`` takes, so a typo'd ``1.5`` silently
+    became 1; a body field says what it means or is refused.
+    """
+    return fields.Integer(strict=True, error_messages={"invalid": INTEGER_MESSAGE}, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A boolean of a JSON body: only ``true`` and ``false`` (``0``, ``"on"`` are refused).
+
+    marshmallow's Boolean takes 0/1 and words like "on", so ``{"on": 0}`` turned a kill
+    switch off; a switch that guards real money takes the JSON literal or nothing.
+    """
+
+    default_error_messages = {"invalid": BOOLEAN_MESSAGE, "null": BOOLEAN_MESSAGE}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        """Accept exactly ``True`` or ``False``."""
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 @functools.cache
