@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC
 from typing import Any
 
@@ -13,6 +14,56 @@ from lts.services.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
 MAX_ID = 2**31 - 1
 MAX_PAGE = 1_000_000
+
+# The one text rule of every input, form or JSON: C0 and C1 control characters and DEL
+# (NUL cannot even be stored by PostgreSQL), and the bidirectional overrides that make
+# a name read differently from what it is. Tab, line feed and carriage return stay.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` may not be stored, or None: the one rule of forms and API alike."""
+    found = _CONTROL.search(text)
+    if found:
+        char = found.group()
+        name = " NUL" if char == "\x00" else ""
+        return f"must not contain control characters (found{name} U+{ord(char):04X})"
+    if _SURROGATE.search(text):
+        return "text must be valid Unicode (no lone surrogates)"
+    return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside a parsed JSON value, keys included (iterative: bodies nest)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def body_text_problems(body: Any) -> dict[str, list[str]]:
+    """The text rule over a JSON body: ``{field: [why]}`` naming each top-level field.
+
+    A nested value (a plugin config) is reported under its top-level field. A body that
+    is not an object reports under ``_schema``.
+    """
+    items = body.items() if isinstance(body, dict) else [("_schema", body)]
+    problems: dict[str, list[str]] = {}
+    for key, value in items:
+        for text in _strings([key, value]):
+            problem = text_problem(text)
+            if problem:
+                field = key if isinstance(key, str) and not text_problem(key) else "_schema"
+                problems[field] = [problem]
+                break
+    return problems
 
 
 INTEGER_MESSAGE = "must be an integer, such as 10 (not 10.5, 10.0 or \"10\")"
