@@ -1,4 +1,4 @@
-"""Admin pages of the running system: config editor, plugins with load errors, loop controls.
+"""Admin pages of the running system: config, plugins with load errors, loop, error details.
 
 Admins only (``role_required("admin")``); every change goes through a service that
 checks the role again and audits it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from lts.blueprints.admin import bp
@@ -17,7 +17,7 @@ from lts.blueprints.dashboard.htmx import hx_redirect, render_page, render_parti
 from lts.blueprints.dashboard.routes import actor
 from lts.errors import ServiceError
 from lts.security.authz import client_ip, is_htmx_request, role_required
-from lts.services import config_admin, loop_control, plugin_catalog
+from lts.services import config_admin, error_display, loop_control, plugin_catalog
 
 
 def split_items(items: list[Any]) -> dict[str, list[Any]]:
@@ -75,6 +75,17 @@ def plugins() -> ResponseReturnValue:
     return render_page("admin/plugins.html", {},
                        entries=plugin_catalog.list_plugins(actor()),
                        load_errors=plugin_catalog.load_errors(actor(), ip=client_ip()))
+
+
+@bp.get("/errors/<int:error_id>")
+@role_required("admin")
+def error_detail(error_id: int) -> ResponseReturnValue:
+    """Everything recorded of one failure (users see only its message and id)."""
+    row = error_display.error_details(actor(), error_id)
+    if row is None:
+        abort(404)
+    return render_page("admin/error.html", {}, row=row,
+                       public=error_display.error_view(row))
 
 
 @bp.get("/loop")
