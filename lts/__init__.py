@@ -192,13 +192,21 @@ def _init_security(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    """Register every blueprint, the error handlers and the navigation context."""
+    """Register every blueprint, the error handlers and the navigation context.
+
+    The bounded id converter goes first: a rule binds its converters when it is added.
+    The body limit wraps the WSGI app so streamed (chunked) bodies obey it too.
+    """
     from lts.blueprints.dashboard import bp as dashboard_bp
     from lts.blueprints.errors import register_error_handlers
     from lts.blueprints.health import bp as health_bp
     from lts.blueprints.portfolios import bp as portfolios_bp
     from lts.navigation import register_navigation
+    from lts.routing import install_converters
+    from lts.security.body_limit import install_body_limit
 
+    install_converters(app)
+    install_body_limit(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(portfolios_bp)

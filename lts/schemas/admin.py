@@ -110,7 +110,9 @@ class PluginQuerySchema(Schema):
 class LoopStatusSchema(Schema):
     """What the loop is doing (recent errors for admins only)."""
 
-    leader = fields.String(allow_none=True, required=True)
+    leader = fields.String(allow_none=True, required=True, metadata={
+        "description": "host:pid of the process holding the lease (admins); "
+                       "others see only that a process holds it"})
     lease_expires_at = fields.AwareDateTime(allow_none=True, required=True)
     last_tick_at = fields.AwareDateTime(allow_none=True, required=True)
     last_tick_seconds = fields.Float(allow_none=True, required=True)

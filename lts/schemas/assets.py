@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from lts.models.enums import DECISION_ACTIONS
-from lts.schemas.common import PageQuerySchema, page_schema, utc_datetime
+from lts.schemas.common import PageQuerySchema, StrictBoolean, page_schema, utc_datetime
 from lts.schemas.orders import ManualOrderResultSchema
 
 
@@ -68,7 +68,7 @@ class _AssetFieldsSchema(Schema):
 
     symbol = fields.String(validate=validate.Length(min=1, max=32))
     name = fields.String(validate=validate.Length(max=100))
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
     pipeline_plugin = fields.String(validate=validate.Length(min=1, max=64))
     pipeline_config = fields.Dict(keys=fields.String())
     strategy_plugin = fields.String(validate=validate.Length(min=1, max=64))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from lts.schemas.common import strict_integer
 from lts.services.passwords import MAX_LENGTH
 
 MAX_TTL_HOURS = 24 * 366
@@ -16,7 +17,7 @@ class LoginSchema(Schema):
     password = fields.String(required=True, load_only=True,
                              validate=validate.Length(min=1, max=MAX_LENGTH))
     name = fields.String(load_default="api login", validate=validate.Length(min=1, max=100))
-    ttl_hours = fields.Integer(load_default=None,
+    ttl_hours = strict_integer(load_default=None,
                                validate=validate.Range(min=1, max=MAX_TTL_HOURS))
 
 
@@ -24,7 +25,7 @@ class TokenCreateSchema(Schema):
     """``POST /auth/tokens``: the password is required when the last login is old."""
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    ttl_hours = fields.Integer(load_default=None,
+    ttl_hours = strict_integer(load_default=None,
                                validate=validate.Range(min=1, max=MAX_TTL_HOURS))
     password = fields.String(load_default=None, load_only=True)
 

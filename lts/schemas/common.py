@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC
 from typing import Any
 
@@ -14,10 +15,94 @@ from lts.services.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE
 MAX_ID = 2**31 - 1
 MAX_PAGE = 1_000_000
 
+# The one text rule of every input, form or JSON: C0 and C1 control characters and DEL
+# (NUL cannot even be stored by PostgreSQL), and the bidirectional overrides that make
+# a name read differently from what it is. Tab, line feed and carriage return stay.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-def id_field(**kwargs: object) -> fields.Integer:
-    """An object id (1..2^31-1): bigger numbers could overflow the database's integers."""
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` may not be stored, or None: the one rule of forms and API alike."""
+    found = _CONTROL.search(text)
+    if found:
+        char = found.group()
+        name = " NUL" if char == "\x00" else ""
+        return f"must not contain control characters (found{name} U+{ord(char):04X})"
+    if _SURROGATE.search(text):
+        return "text must be valid Unicode (no lone surrogates)"
+    return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside a parsed JSON value, keys included (iterative: bodies nest)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def body_text_problems(body: Any) -> dict[str, list[str]]:
+    """The text rule over a JSON body: ``{field: [why]}`` naming each top-level field.
+
+    A nested value (a plugin config) is reported under its top-level field. A body that
+    is not an object reports under ``_schema``.
+    """
+    items = body.items() if isinstance(body, dict) else [("_schema", body)]
+    problems: dict[str, list[str]] = {}
+    for key, value in items:
+        for text in _strings([key, value]):
+            problem = text_problem(text)
+            if problem:
+                field = key if isinstance(key, str) and not text_problem(key) else "_schema"
+                problems[field] = [problem]
+                break
+    return problems
+
+
+INTEGER_MESSAGE = "must be an integer, such as 10 (not 10.5, 10.0 or \"10\")"
+BOOLEAN_MESSAGE = "must be true or false (a JSON boolean, not 0, 1 or text)"
+
+
+def id_field(*, strict: bool = False, **kwargs: object) -> fields.Integer:
+    """An object id (1..2^31-1): bigger numbers could overflow the database's integers.
+
+    ``strict`` for JSON bodies: only a JSON integer; query strings are text and parse.
+    """
+    if strict:
+        return strict_integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
     return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)  # type: ignore[arg-type]
+
+
+def strict_integer(**kwargs: Any) -> fields.Integer:
+    """An integer field of a JSON body: ``1.5``, ``10.0``, ``"10"`` and booleans are refused.
+
+    marshmallow's default casts anything ``int()`` takes, so a typo'd ``1.5`` silently
+    became 1; a body field says what it means or is refused.
+    """
+    return fields.Integer(strict=True, error_messages={"invalid": INTEGER_MESSAGE}, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A boolean of a JSON body: only ``true`` and ``false`` (``0``, ``"on"`` are refused).
+
+    marshmallow's Boolean takes 0/1 and words like "on", so ``{"on": 0}`` turned a kill
+    switch off; a switch that guards real money takes the JSON literal or nothing.
+    """
+
+    default_error_messages = {"invalid": BOOLEAN_MESSAGE, "null": BOOLEAN_MESSAGE}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        """Accept exactly ``True`` or ``False``."""
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 @functools.cache

@@ -5,7 +5,14 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from lts.models.enums import RISK_STATES
-from lts.schemas.common import PageQuerySchema, id_field, page_schema, utc_datetime
+from lts.schemas.common import (
+    PageQuerySchema,
+    StrictBoolean,
+    id_field,
+    page_schema,
+    strict_integer,
+    utc_datetime,
+)
 
 
 class PortfolioSchema(Schema):
@@ -42,12 +49,12 @@ class _PortfolioFieldsSchema(Schema):
 
     name = fields.String(validate=validate.Length(min=1, max=100))
     description = fields.String(validate=validate.Length(max=2000))
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
     portfolio_plugin = fields.String(validate=validate.Length(min=1, max=64))
     portfolio_config = fields.Dict(keys=fields.String())
     total_capital = fields.Float(validate=validate.Range(min=0, min_inclusive=False,
                                                          max=1e15))
-    portfolio_latency = fields.Integer(validate=validate.Range(min=1, max=525_600))
+    portfolio_latency = strict_integer(validate=validate.Range(min=1, max=525_600))
     max_drawdown_pct = fields.Float(allow_none=True,
                                     validate=validate.Range(min=0, min_inclusive=False,
                                                             max=100))
@@ -68,13 +75,13 @@ class PortfolioCreateSchema(_PortfolioFieldsSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     total_capital = fields.Float(required=True,
                                  validate=validate.Range(min=0, min_inclusive=False, max=1e15))
-    user_id = id_field()
+    user_id = id_field(strict=True)
 
 
 class KillSwitchSchema(Schema):
     """``POST .../kill-switch``: ``on`` halts, ``off`` lets it trade again."""
 
-    on = fields.Boolean(required=True)
+    on = StrictBoolean(required=True)
 
 
 class RiskStateSchema(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from lts.models.enums import ROLES
+from lts.schemas.common import StrictBoolean
 from lts.services.passwords import MAX_LENGTH
 
 
@@ -36,7 +37,7 @@ class UserUpdateSchema(Schema):
     """``PATCH /users/<id>``: role and/or active flag."""
 
     role = fields.String(validate=validate.OneOf(ROLES))
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
 
 
 class UserListSchema(Schema):

@@ -28,6 +28,7 @@ from lts.models import (
 )
 from lts.plugins.base import AssetInfo
 from lts.runtime_config import effective_setting
+from lts.services.error_display import ErrorView, error_view, report_unrecorded
 
 CHART_BARS = 300
 
@@ -80,9 +81,10 @@ def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS) -> AssetCha
         snapshot = caller.call("pipeline", pipeline.name, "snapshot", pipeline.snapshot, info,
                                now, timeout=timeout)
     except PluginCallError as exc:
-        return AssetChart(error=str(exc))
+        return AssetChart(error=report_unrecorded(f"asset {asset.id} chart", str(exc)))
     except Exception as exc:  # a plugin that cannot even be built
-        return AssetChart(error=f"pipeline {asset.pipeline_plugin!r}: {exc}")
+        return AssetChart(error=report_unrecorded(
+            f"asset {asset.id} chart", f"pipeline {asset.pipeline_plugin!r}: {exc}"))
     finally:
         caller.close()
     candles = snapshot.candles.tail(bars)
@@ -144,7 +146,7 @@ class AssetDebug:
     last_snapshot_at: datetime | None
     last_decision: str | None
     last_decision_at: datetime | None
-    last_error: dict[str, Any] | None
+    last_error: ErrorView | None
     last_error_at: datetime | None
 
 
@@ -165,7 +167,7 @@ def asset_debug(asset: Asset) -> AssetDebug:
         last_snapshot_at=snapshot_at,
         last_decision=describe_decision(decided) if decided else None,
         last_decision_at=decided.decided_at if decided else None,
-        last_error=dict(error.details or {}) if error else None,
+        last_error=error_view(error) if error else None,
         last_error_at=error.timestamp if error else None,
     )
 

@@ -19,16 +19,25 @@ from lts.extensions import db
 from lts.models import Portfolio, User
 from lts.services import risk_controls
 from lts.services.access import is_admin, load_owned, record, require_admin
+from lts.services.error_display import report_unrecorded
 from lts.trading.clock import system_clock
 from lts.trading.loop import run_tick
 from lts.trading.status import LoopStatus, loop_status, set_paused
 
+#: What a non-admin sees as the leader: that one exists, not its host name and PID.
+HIDDEN_LEADER = "a server process"
+
 
 def get_status(actor: User, now: datetime | None = None) -> LoopStatus:
-    """The loop's status; recent errors (which name assets) only for admins."""
+    """The loop's status; the leader's host and PID and recent errors only for admins.
+
+    The leader is ``host:pid`` of the process holding the lease: internals a user has
+    no use for and an attacker maps the servers with.
+    """
     status = loop_status(now or system_clock())
     if not is_admin(actor):
-        status = dataclasses.replace(status, recent_errors=())
+        status = dataclasses.replace(status, recent_errors=(),
+                                     leader=HIDDEN_LEADER if status.leader else None)
     return status
 
 
@@ -76,7 +85,9 @@ def run_portfolio_now(actor: User, portfolio_id: int, *, now: datetime | None = 
     except Exception as exc:  # the engine audits its own failures; the caller gets a 4xx
         record(actor, "portfolio.run_now", f"portfolio:{portfolio_id}",
                {"error": repr(exc)[:200]}, "error", ip=ip)
-        raise ServiceError(f"the tick failed: {exc}") from exc
+        # Owners are not admins: the message and an id, the internals to the log.
+        raise ServiceError(report_unrecorded(f"portfolio {portfolio_id} run",
+                                             f"the tick failed: {exc}")) from exc
     db.session.commit()
     summary = _report_dict(report)
     record(actor, "portfolio.run_now", f"portfolio:{portfolio_id}",

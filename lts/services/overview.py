@@ -18,6 +18,7 @@ from sqlalchemy import Select, case, func, or_, select
 from lts.extensions import db
 from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User
 from lts.services.access import is_admin
+from lts.services.error_display import ErrorView, error_view
 from lts.services.loop_control import get_status
 from lts.trading import statistics as trading_statistics
 from lts.trading.status import ERROR_ACTIONS, LoopStatus
@@ -103,6 +104,16 @@ class Overview:
     def errors(self) -> list[AuditLog]:
         """Recent failed plugin steps of the viewer's portfolios."""
         return _recent_errors(self.actor, self.portfolio_ids, RECENT_ERRORS)
+
+    @cached_property
+    def error_views(self) -> list[ErrorView]:
+        """The recent errors as people see them: a message and an error id, no internals."""
+        return [error_view(row) for row in self.errors]
+
+    @cached_property
+    def is_admin(self) -> bool:
+        """Whether the viewer may open an error's details (the admin error page)."""
+        return is_admin(self.actor)
 
     @cached_property
     def loop(self) -> LoopStatus:

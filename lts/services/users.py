@@ -12,8 +12,12 @@ from lts.models import User
 from lts.models.enums import ROLES
 from lts.services.passwords import hash_password, password_problems
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}\Z")  # \Z: "$" would let a final "\n" in
+# The WHATWG HTML "valid email address" (what a browser's type=email accepts), with a
+# dotted domain: no markup characters (< > " ( ) ; , \ spaces) in either part.
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+                      r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
 
 
 def validate_new_user(username: str, email: str, role: str, password: str) -> None:

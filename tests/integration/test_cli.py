@@ -55,9 +55,9 @@ def test_create_user_refuses_weak_password_with_the_reason(runner, db):
 
 def test_create_user_refuses_duplicate_username(runner, db):
     args = ["create-user", "erin", "--email", "erin@example.com", "--password-stdin"]
-    assert runner.invoke(lts, args, input="erin-first-passphrase\n").exit_code == 0
+    assert runner.invoke(lts, args, input="first-long-passphrase\n").exit_code == 0
     result = runner.invoke(lts, ["create-user", "ERIN", "--email", "e2@example.com",
-                                 "--password-stdin"], input="erin-second-passphrase\n")
+                                 "--password-stdin"], input="second-long-passphrase\n")
     assert result.exit_code != 0
     assert "username is already taken" in result.output
 

@@ -23,11 +23,15 @@ PUBLIC_ENDPOINTS = {
 }
 
 
-def build_path(app, rule) -> str:  # type: ignore[no-untyped-def]
-    """Fill every converter of a rule with a harmless value (1 for numbers, x for text)."""
+HUGE_ID = 2**63  # one past PostgreSQL's and SQLite's largest integer
+
+
+def build_path(app, rule, number: int = 1) -> str:  # type: ignore[no-untyped-def]
+    """Fill every converter of a rule with a harmless value (``number`` or x for text)."""
     values = {}
     for argument, converter in rule._converters.items():
-        values[argument] = 1 if isinstance(converter, IntegerConverter | FloatConverter) else "x"
+        is_number = isinstance(converter, IntegerConverter | FloatConverter)
+        values[argument] = number if is_number else "x"
     return app.url_map.bind("localhost").build(rule.endpoint, values,
                                                method=next(iter(rule.methods)))
 
@@ -84,3 +88,36 @@ def test_public_pages_answer_anonymous_requests(client, path: str) -> None:
 
 def test_registration_page_is_hidden_while_registration_is_closed(client) -> None:
     assert client.get("/register").status_code == 404
+
+
+def routes_with_ids(app):  # type: ignore[no-untyped-def]
+    """(endpoint, method, path) of every rule taking an integer id, filled with 2^63."""
+    for rule in app.url_map.iter_rules():
+        if not any(isinstance(c, IntegerConverter) for c in rule._converters.values()):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, build_path(app, rule, HUGE_ID)
+
+
+def test_an_id_beyond_the_database_range_is_a_404_on_every_route(
+        app, client, db, login_as, auth_headers) -> None:
+    """Pages and API alike: one bounded converter, so no route ever queries with 2^63."""
+    from tests.factories import gen_user
+    from tests.helpers import csrf_token
+
+    admin = gen_user("bigidadmin", role="admin")
+    login_as(admin)
+    token = csrf_token(client, "/profile")
+    bearer = auth_headers(admin)
+    routes = list(routes_with_ids(app))
+    assert len(routes) > 20
+    failures = []
+    for endpoint, method, path in routes:
+        if path.startswith("/api/"):
+            response = client.open(path, method=method, headers=bearer, json={})
+        else:
+            response = client.open(path, method=method, data={"csrf_token": token},
+                                   headers={"X-CSRFToken": token})
+        if response.status_code != 404:
+            failures.append(f"{method} {path} ({endpoint}) -> {response.status_code}")
+    assert not failures, "huge ids not refused as 404:\n" + "\n".join(failures)

@@ -39,7 +39,8 @@ def test_same_password_gives_different_hashes_that_both_verify():
     ("short", "must be at least 12 characters long"),
     ("aliceliddell", "must not be the same as the username"),
     ("alice@example.com", "must not be the same as the email address"),
-    ("123456789012", "is too common; choose one that is not on lists of leaked passwords"),
+    ("123456789012", "is too common: it is on a list of 414,611 leaked passwords; "
+                     "choose one that is not on lists of leaked passwords"),
     ("x" * 1025, "must be at most 1024 characters long"),
 ])
 def test_password_policy_messages(password, message):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from lts.blueprints.forms import LtsForm
 from lts.models.enums import AUDIT_OUTCOMES, ROLES
 from lts.services.passwords import MAX_LENGTH
 
 
-class UserCreateForm(FlaskForm):
+class UserCreateForm(LtsForm):
     """An admin creates a user; the users service checks the rules."""
 
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
@@ -21,13 +21,13 @@ class UserCreateForm(FlaskForm):
                              validators=[DataRequired(), Length(max=MAX_LENGTH)])
 
 
-class RoleForm(FlaskForm):
+class RoleForm(LtsForm):
     """Change a user's role."""
 
     role = SelectField("Role", choices=list(ROLES))
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(LtsForm):
     """Filters of the audit page (a GET form: no CSRF needed, nothing changes)."""
 
     class Meta:

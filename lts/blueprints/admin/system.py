@@ -1,4 +1,4 @@
-"""Admin pages of the running system: config editor, plugins with load errors, loop controls.
+"""Admin pages of the running system: config, plugins with load errors, loop, error details.
 
 Admins only (``role_required("admin")``); every change goes through a service that
 checks the role again and audits it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from lts.blueprints.admin import bp
@@ -18,7 +18,7 @@ from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios.routes import submitted_reason
 from lts.errors import ServiceError
 from lts.security.authz import client_ip, is_htmx_request, role_required
-from lts.services import config_admin, loop_control, plugin_catalog, risk_controls
+from lts.services import config_admin, error_display, loop_control, plugin_catalog, risk_controls
 
 
 def split_items(items: list[Any]) -> dict[str, list[Any]]:
@@ -85,6 +85,17 @@ GLOBAL_STATE_DONE = {
     "reducing": "Global risk state REDUCING: only closing orders and cancels are sent.",
     "halted": "Global risk state HALTED: no order is sent.",
 }
+
+
+@bp.get("/errors/<int:error_id>")
+@role_required("admin")
+def error_detail(error_id: int) -> ResponseReturnValue:
+    """Everything recorded of one failure (users see only its message and id)."""
+    row = error_display.error_details(actor(), error_id)
+    if row is None:
+        abort(404)
+    return render_page("admin/error.html", {}, row=row,
+                       public=error_display.error_view(row))
 
 
 @bp.get("/loop")

@@ -17,40 +17,21 @@ from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnprocessableEntity
-from werkzeug.routing import IntegerConverter
 
 from lts.blueprints.errors import error_response
 from lts.errors import Refused, ServiceError
-from lts.schemas.common import MAX_ID, ErrorSchema, FastItems, instance
-
-
-def text_problem(value: Any) -> str | None:
-    """Why a parsed JSON body cannot be stored as text, or None.
-
-    NUL characters (PostgreSQL refuses them) and lone surrogates (not encodable as
-    UTF-8, so no database takes them) are refused at the edge as a 4xx instead of
-    failing in the database. The walk is iterative: bodies may be deeply nested.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "text must not contain NUL characters"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "text must be valid Unicode (no lone surrogates)"
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return None
+from lts.routing import IdConverter
+from lts.schemas.common import MAX_ID, ErrorSchema, FastItems, body_text_problems, instance
 
 
 class LtsParser(FlaskParser):
-    """webargs' parser with two more refusals for JSON bodies (never a 500)."""
+    """webargs' parser with two more refusals for JSON bodies (never a 500).
+
+    Text is checked by the one input rule of forms and API
+    (:func:`lts.schemas.common.text_problem`): control characters, which PostgreSQL
+    cannot store (NUL) or which disguise a name, and lone surrogates, which no
+    database can encode, are a 422 naming the field instead of a database error.
+    """
 
     def _get_schema(self, argmap: Any, req: Any) -> Schema:
         """One shared instance per schema class (webargs builds one per request, ~0.06 ms)."""
@@ -64,9 +45,9 @@ class LtsParser(FlaskParser):
             data = super()._raw_load_json(req)
         except RecursionError:
             raise json.JSONDecodeError("JSON nested too deeply", "<body>", 0) from None
-        problem = text_problem(data)
-        if problem:
-            raise ValidationError({"_schema": [problem]})
+        problems = body_text_problems(data)
+        if problems:
+            raise ValidationError(problems)
         return data
 
     def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any
@@ -80,14 +61,6 @@ bp.ARGUMENTS_PARSER = LtsParser()
 URL_PREFIX = "/api/v1"
 API_VERSION = "1.0"
 EXTENSION_KEY = "lts.api"
-
-
-class IdConverter(IntegerConverter):
-    """``<int:id>`` bounded to the database's integer range: a bigger id is a 404."""
-
-    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(url_map, *args, **kwargs)
 
 
 class LtsApi(Api):
@@ -165,9 +138,9 @@ def load_json(schema: Schema) -> dict[str, Any]:
         raise ServiceError("the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ServiceError("expected a JSON object body (Content-Type: application/json)")
-    problem = text_problem(body)
-    if problem:
-        raise ValidationError({"_schema": [problem]})
+    problems = body_text_problems(body)
+    if problems:
+        raise ValidationError(problems)
     return schema.load(body)
 
 
@@ -213,8 +186,11 @@ def _fast_items_properties(self: Any, field: Any, **kwargs: Any) -> dict[str, An
 
 
 def init_api(app: Flask) -> LtsApi:
-    """Bind the API to ``app``: bounded ids, the blueprint, the document and its route."""
-    app.url_map.converters["int"] = IdConverter
+    """Bind the API to ``app``: the blueprint, the document and its route.
+
+    The bounded ``int`` converter is installed by the factory before any blueprint
+    (:mod:`lts.routing`); here it is only documented.
+    """
     api = LtsApi(app, spec_kwargs={
         "title": "LTS API", "version": API_VERSION, "openapi_version": "3.0.3",
         "servers": [{"url": "/"}],

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from lts.blueprints.forms import LtsForm
 from lts.services.passwords import MAX_LENGTH
 
 
-class LoginForm(FlaskForm):
+class LoginForm(LtsForm):
     """Username and password; remember-me only shows when it is enabled."""
 
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
@@ -17,7 +17,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me signed in on this device")
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(LtsForm):
     """Self-registration (only when ``registration_open``); the service checks the rules."""
 
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
@@ -25,20 +25,20 @@ class RegisterForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
 
 
-class ResetRequestForm(FlaskForm):
+class ResetRequestForm(LtsForm):
     """Ask for a reset link by username or email."""
 
     identifier = StringField("Username or email", validators=[DataRequired(), Length(max=254)])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(LtsForm):
     """Choose a new password from a reset link."""
 
     password = PasswordField("New password",
                              validators=[DataRequired(), Length(max=MAX_LENGTH)])
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(LtsForm):
     """Change one's own password: the current one is required."""
 
     current_password = PasswordField("Current password", validators=[DataRequired()])
@@ -46,7 +46,7 @@ class ChangePasswordForm(FlaskForm):
                                  validators=[DataRequired(), Length(max=MAX_LENGTH)])
 
 
-class TokenForm(FlaskForm):
+class TokenForm(LtsForm):
     """Create an API token; the password is asked when the last login is old."""
 
     name = StringField("Token name", validators=[DataRequired(), Length(max=100)])
@@ -56,5 +56,5 @@ class TokenForm(FlaskForm):
                              validators=[Optional()])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(LtsForm):
     """A button that changes state: only the CSRF token."""

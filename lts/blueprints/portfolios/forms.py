@@ -14,8 +14,10 @@ from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from lts.blueprints.forms import LtsForm
 
-class PortfolioForm(FlaskForm):
+
+class PortfolioForm(LtsForm):
     """Name, capital, interval and drawdown limit of a portfolio."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
@@ -57,7 +59,7 @@ class PortfolioForm(FlaskForm):
                 "is_active": bool(self.is_active.data)}
 
 
-class AssetForm(FlaskForm):
+class AssetForm(LtsForm):
     """Symbol, display name and state of an asset (its plugins come with their configs)."""
 
     symbol = StringField("Symbol", validators=[DataRequired(), Length(max=32)],
@@ -78,7 +80,7 @@ class AssetForm(FlaskForm):
                 "max_data_age_minutes": self.max_data_age_minutes.data}
 
 
-class ManualOrderForm(FlaskForm):
+class ManualOrderForm(LtsForm):
     """A manual order: the same fields as the API's."""
 
     side = SelectField("Side", choices=[SelectChoice("buy", "Buy"), SelectChoice("sell", "Sell")])

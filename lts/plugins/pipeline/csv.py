@@ -69,7 +69,8 @@ class CsvConfig(marshmallow.Schema):
         unknown = marshmallow.RAISE
 
     file = fields.String(load_default=None, allow_none=True,
-                         validate=validate.Length(min=1, max=255),
+                         validate=[validate.Length(min=1, max=255),
+                                   lambda name: _inside_data_dir(name)],
                          metadata={"description": "File under data_dir; default "
                                                   "<symbol>.csv."})
     lookback = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1_000_000),
@@ -87,6 +88,26 @@ class CsvConfig(marshmallow.Schema):
         metadata={"description": "Aggregate the file's bars into bars of this many minutes "
                                  "(stamped by their start, aligned on the hour/epoch, "
                                  "complete ones only). Default: the file's own bars."})
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _inside_data_dir(name: str) -> bool:
+    """Refuse, when the config is saved, a ``file`` that could leave ``data_dir``.
+
+    Only a plain relative path of named parts is accepted: no absolute path, drive
+    letter, backslash, ``.``/``..`` part, empty part or control character. The check
+    at read time (:meth:`CsvPipeline.path_for`) stays for symbolic links.
+    """
+    parts = name.split("/")
+    if (name.startswith("/") or "\\" in name or _DRIVE.match(name)
+            or any(part in ("", ".", "..") for part in parts)
+            or any(ord(char) < 32 or ord(char) == 127 for char in name)):
+        raise marshmallow.ValidationError(
+            "must be a file name under data_dir, such as EURUSD.csv or fx/EURUSD.csv "
+            "(no absolute path, no '..', no backslash)")
+    return True
 
 
 def _known_zone(zone: str) -> bool:
