@@ -35,14 +35,18 @@ def lts(ctx: click.Context, config_file: str | None, cli_sets: tuple[str, ...],
         import os
 
         from lts import create_app
+        from lts.plugins.registry import SettingsDiscovery
 
+        plugins = SettingsDiscovery()
         try:
             merged = merge_config(ConfigSources(config_file=config_file, environ=os.environ,
-                                                cli_sets=cli_sets, remote_url=remote_url))
+                                                cli_sets=cli_sets, remote_url=remote_url),
+                                  plugin_settings=plugins)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
         if save_path:
-            save_config(save_path, merged)
+            declared = plugins.registry.declared_settings() if plugins.registry else {}
+            save_config(save_path, merged, declared)
             click.echo(f"Saved the merged configuration to {save_path} (secrets masked).")
         info.create_app = lambda: create_app(config=merged)
     elif info.create_app is None and info.app_import_path is None:
@@ -139,10 +143,14 @@ def demo() -> None:
 @lts.command("config")
 @with_appcontext
 def show_config() -> None:
-    """Print the merged configuration (secrets masked)."""
+    """Print the merged configuration (secrets masked, plugins' secret settings too)."""
     import json
 
-    click.echo(json.dumps(masked(current_app.config["LTS"]), indent=2, sort_keys=True))
+    from lts.plugins.registry import get_registry
+
+    declared = get_registry(current_app._get_current_object()).declared_settings()  # type: ignore[attr-defined]
+    secrets = [key for key, setting in declared.items() if setting.secret]
+    click.echo(json.dumps(masked(current_app.config["LTS"], secrets), indent=2, sort_keys=True))
 
 
 @lts.command("run")

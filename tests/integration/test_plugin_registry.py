@@ -39,6 +39,7 @@ class AlwaysBuy(StrategyPlugin):
     """Buys whenever flat."""
 
     name = "always_buy"
+    interface_version = "1.0"
     config_schema = Config
 
     def decide(self, snapshot, position, allocation):
@@ -55,12 +56,14 @@ from lts.plugins.base import StrategyPlugin
 class NoDecide(StrategyPlugin):
     """Forgot decide."""
     name = "missing_method"
+    interface_version = "1.0"
 ''',
     "bad_schema": '''
 from lts.plugins.base import Decision, StrategyPlugin
 class BadSchema(StrategyPlugin):
     """Schema is a dict."""
     name = "bad_schema"
+    interface_version = "1.0"
     config_schema = {"threshold": 1}
     def decide(self, snapshot, position, allocation):
         return Decision.hold("x")
@@ -74,6 +77,7 @@ class Exploding(marshmallow.Schema):
 class ExplodingSchema(StrategyPlugin):
     """Schema cannot be built."""
     name = "exploding_schema"
+    interface_version = "1.0"
     config_schema = Exploding
     def decide(self, snapshot, position, allocation):
         return Decision.hold("x")

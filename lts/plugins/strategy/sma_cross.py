@@ -35,6 +35,7 @@ class SmaCross(StrategyPlugin):
     """Long while the fast SMA is above the slow SMA, short while below."""
 
     name = "sma_cross"
+    interface_version = "1.0"
     description = "Fast/slow simple moving-average crossover."
     config_schema = SmaCrossConfig
 
