@@ -236,9 +236,15 @@ def loop() -> None:
 
 
 @lts.command("plugins")
+@click.option("--check", is_flag=True,
+              help="Exit with status 1 when any plugin failed to load (for scripts and CI).")
 @with_appcontext
-def plugins() -> None:
-    """List every plugin with its kind, origin and config fields, then load errors."""
+def plugins(check: bool) -> None:
+    """List every plugin with its kind, origin, version and config fields, then load errors.
+
+    The list is what a server started now with the same settings loads (one registry
+    for all six kinds); a running server shows the same after "Reload plugins".
+    """
     from lts.plugins.registry import get_registry
 
     registry = get_registry(current_app._get_current_object())  # type: ignore[attr-defined]
@@ -246,10 +252,13 @@ def plugins() -> None:
     width = max((len(i.name) for i in infos), default=4)
     for info in infos:
         fields = ", ".join(info.config_fields) or "-"
-        click.echo(f"{info.kind:<9} {info.name:<{width}}  {info.origin:<24} config: {fields}")
+        click.echo(f"{info.kind:<9} {info.name:<{width}}  {info.origin:<24} "
+                   f"{info.version:<8} config: {fields}")
     errors = registry.errors
     if errors:
         click.echo("")
         click.echo(f"{len(errors)} plugin(s) failed to load:")
         for error in errors:
             click.echo(f"  {error}")
+        if check:
+            sys.exit(1)

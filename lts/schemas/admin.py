@@ -79,6 +79,10 @@ class PluginSchema(Schema):
     name = fields.String(required=True)
     description = fields.String(required=True)
     origin = fields.String(required=True)
+    version = fields.String(required=True, metadata={
+        "description": "version of the distribution shipping it (LTS's for built-ins)"})
+    interface_version = fields.String(required=True, metadata={
+        "description": "contract version the plugin declares"})
     is_default = fields.Boolean(required=True)
     config_schema = fields.Dict(required=True)
 

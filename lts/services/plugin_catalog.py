@@ -1,12 +1,21 @@
-"""The plugins LTS loaded, with their config JSON Schemas, and those that failed."""
+"""The plugins LTS loaded, with their config JSON Schemas, and those that failed.
+
+Admins may re-discover the plugins without a restart (:func:`reload_plugins`): a newly
+installed distribution appears at once. Code Python already imported cannot be swapped
+honestly, so an upgraded plugin keeps running its old code until LTS restarts, and
+the reload says so in the load errors.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
+
 from lts.models import User
-from lts.services.access import require_admin
+from lts.plugins.registry import reload_registry
+from lts.services.access import record, require_admin
 from lts.services.plugin_validation import registry
 
 
@@ -18,6 +27,8 @@ class PluginEntry:
     name: str
     description: str
     origin: str
+    version: str
+    interface_version: str
     is_default: bool
     config_schema: dict[str, Any]
 
@@ -33,6 +44,8 @@ def list_plugins(actor: User, kind: str | None = None) -> list[PluginEntry]:
             schema = {"type": "object", "description": f"schema unavailable: {exc!r}"}
         entries.append(PluginEntry(kind=info.kind, name=info.name,
                                    description=info.description or "", origin=info.origin,
+                                   version=info.version,
+                                   interface_version=info.interface_version,
                                    is_default=reg.default(info.kind) == info.name,
                                    config_schema=schema))
     return entries
@@ -43,3 +56,18 @@ def load_errors(actor: User, *, ip: str | None = None) -> list[dict[str, str]]:
     require_admin(actor, "plugins.errors", ip=ip)
     return [{"kind": e.kind, "name": e.name, "origin": e.origin, "message": e.message}
             for e in registry().errors]
+
+
+def reload_plugins(actor: User, *, ip: str | None = None) -> dict[str, Any]:
+    """Discover every plugin again now (admins only, audited); the new listing and errors.
+
+    Plugin instances built from the old registry are dropped by their caches at their
+    next use. The aaa and core plugins are built once at start-up: a reload lists a new
+    one, but switching to it (``aaa_plugin``, ``core_plugin``) still needs a restart.
+    """
+    require_admin(actor, "plugins.reload", ip=ip)
+    fresh = reload_registry(current_app._get_current_object())  # type: ignore[attr-defined]
+    record(actor, "plugins.reload", "plugins", {
+        "loaded": len(fresh.infos()),
+        "failed": [f"{e.kind}:{e.name}" for e in fresh.errors]}, ip=ip)
+    return {"items": list_plugins(actor), "errors": load_errors(actor, ip=ip)}

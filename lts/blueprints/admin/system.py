@@ -77,6 +77,21 @@ def plugins() -> ResponseReturnValue:
                        load_errors=plugin_catalog.load_errors(actor(), ip=client_ip()))
 
 
+@bp.post("/plugins/reload")
+@role_required("admin")
+def reload_plugins() -> ResponseReturnValue:
+    """Re-discover the plugins now, then show the plugins page again."""
+    try:
+        result = plugin_catalog.reload_plugins(actor(), ip=client_ip())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        failed = len(result["errors"])
+        flash(f"Plugins reloaded: {len(result['items'])} loaded, {failed} failed.",
+              "warning" if failed else "success")
+    return hx_redirect(url_for("admin.plugins"))
+
+
 @bp.get("/loop")
 @role_required("admin")
 def loop() -> ResponseReturnValue:
