@@ -88,6 +88,9 @@ _SETTINGS: tuple[Setting, ...] = (
     Setting("aaa_plugin", str, "default", "Authentication/authorization/accounting plugin."),
     Setting("core_plugin", str, "default", "Core plugin that runs the trading loop."),
     Setting("safe_mode", bool, False, "Load built-in plugins only (third-party plugins off)."),
+    Setting("plugins_generation", str, "",
+            "Set anew by \"Reload plugins\": every LTS process re-discovers its plugins "
+            "within seconds of seeing a new value.", runtime=True),
     Setting("plugin_timeout_seconds", float, 10.0,
             "A plugin call running longer fails that asset's step.", runtime=True,
             minimum=0.01),

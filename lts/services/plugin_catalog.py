@@ -8,6 +8,7 @@ the reload says so in the load errors.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +16,10 @@ from flask import current_app
 
 from lts.models import User
 from lts.plugins.registry import reload_registry
+from lts.runtime_config import set_runtime_setting
 from lts.services.access import record, require_admin
 from lts.services.plugin_validation import registry
+from lts.trading.plugin_source import GENERATION_KEY, mark_generation
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,16 @@ def reload_plugins(actor: User, *, ip: str | None = None) -> dict[str, Any]:
     """Discover every plugin again now (admins only, audited); the new listing and errors.
 
     Plugin instances built from the old registry are dropped by their caches at their
-    next use. The aaa and core plugins are built once at start-up: a reload lists a new
-    one, but switching to it (``aaa_plugin``, ``core_plugin``) still needs a restart.
+    next use. Other processes (web workers, the loop) see the new generation stored in
+    the Config table and re-discover theirs within seconds. The aaa and core plugins
+    are built once at start-up: a reload lists a new one, but switching to it
+    (``aaa_plugin``, ``core_plugin``) still needs a restart.
     """
     require_admin(actor, "plugins.reload", ip=ip)
-    fresh = reload_registry(current_app._get_current_object())  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    generation = set_runtime_setting(GENERATION_KEY, uuid.uuid4().hex)  # the other processes
+    fresh = reload_registry(app)
+    mark_generation(app, generation)
     record(actor, "plugins.reload", "plugins", {
         "loaded": len(fresh.infos()),
         "failed": [f"{e.kind}:{e.name}" for e in fresh.errors]}, ip=ip)

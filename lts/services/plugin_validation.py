@@ -18,13 +18,14 @@ from typing import Any
 from flask import current_app
 
 from lts.errors import ValidationFailed
-from lts.plugins.registry import PluginConfigError, PluginRegistry, UnknownPlugin, get_registry
+from lts.plugins.registry import PluginConfigError, PluginRegistry, UnknownPlugin
 from lts.security import broker_secrets
+from lts.trading.plugin_source import synced_registry
 
 
 def registry() -> PluginRegistry:
-    """The current app's plugin registry."""
-    return get_registry(current_app._get_current_object())  # type: ignore[attr-defined]
+    """The current app's plugin registry (following reloads made by other processes)."""
+    return synced_registry(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def check_plugin(kind: str, name: Any, config: Any, errors: dict[str, Any]) -> None:

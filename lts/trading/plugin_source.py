@@ -15,12 +15,23 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from flask import Flask
+from sqlalchemy import select
 
+from lts.extensions import db
+from lts.models import ConfigEntry
 from lts.plugins.base import Plugin
+from lts.plugins.registry import PluginRegistry, get_registry, reload_registry
+
+GENERATION_KEY = "plugins_generation"
+SYNC_STATE_KEY = "lts_plugins_sync"
+#: How often a process looks for a reload made by another one (``LTS_PLUGIN_SYNC_SECONDS``
+#: in the Flask config changes it; tests use 0).
+SYNC_SECONDS = 5.0
 
 
 class PluginSource(Protocol):
@@ -36,6 +47,46 @@ def _config_key(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def stored_generation() -> str:
+    """The plugins generation in the Config table ("" before any reload).
+
+    Read on a connection of its own, so a caller in the middle of a transaction (the
+    engine) is not disturbed by it.
+    """
+    with db.engine.connect() as connection:
+        value = connection.execute(select(ConfigEntry.value).where(
+            ConfigEntry.key == GENERATION_KEY)).scalar()
+    return str(value or "")
+
+
+def mark_generation(app: Flask, generation: str) -> None:
+    """Remember that this process's registry is as of ``generation`` (it just reloaded)."""
+    state = app.extensions.setdefault(SYNC_STATE_KEY, {"seen": None, "checked": 0.0})
+    state.update(seen=generation, checked=time.monotonic())
+
+
+def synced_registry(app: Flask) -> PluginRegistry:
+    """The app's registry, re-discovered when another process reloaded the plugins.
+
+    "Reload plugins" runs in the one process that answered the admin; it also stores a
+    new generation in the Config table. Every other process (web workers, the loop)
+    checks that value at most every ``SYNC_SECONDS`` and reloads when it changed, so
+    they all end up with the same plugins.
+    """
+    state = app.extensions.setdefault(SYNC_STATE_KEY, {"seen": None, "checked": None})
+    interval = float(app.config.get("LTS_PLUGIN_SYNC_SECONDS", SYNC_SECONDS))
+    now = time.monotonic()
+    if state["checked"] is None or now - state["checked"] >= interval:
+        state["checked"] = now
+        generation = stored_generation()
+        if state["seen"] is None:
+            state["seen"] = generation  # discovered at start-up: current as of now
+        elif generation != state["seen"]:
+            state["seen"] = generation
+            return reload_registry(app)
+    return get_registry(app)
+
+
 class RegistryPluginSource:
     """Builds plugins through the registry once, then reuses the instances."""
 
@@ -47,11 +98,9 @@ class RegistryPluginSource:
 
     def get(self, kind: str, name: str, config: Mapping[str, Any]) -> Plugin:
         """Return a cached instance, creating (and validating) it on first use."""
-        from lts.plugins.registry import get_registry
-
         key = (kind, name, _config_key(config))
         with self._lock:
-            registry = get_registry(self.app)
+            registry = synced_registry(self.app)
             if registry is not self._registry:  # plugins were reloaded: forget old classes
                 self._cache.clear()
                 self._registry = registry

@@ -173,3 +173,31 @@ def test_users_cannot_reload_from_the_page(app, client, db, login_as):
                            data={"csrf_token": csrf_token(client, "/")})
     assert response.status_code in (302, 303, 403)
     assert get_registry(app) is before
+
+
+# ------------------------------------------------------------- several processes
+
+
+def test_a_reload_reaches_every_process_sharing_the_database(site, app, client, db,  # noqa: F811
+                                                             auth_headers, database_path,
+                                                             tmp_path):
+    # A second app on the same database file stands for another gunicorn worker (or the
+    # loop process); it checks for reloads on every use here instead of every 5 s.
+    other = make_test_app(f"sqlite:///{database_path}", tmp_path / "other",
+                          LTS_PLUGIN_SYNC_SECONDS=0)
+    other_source = RegistryPluginSource(other)
+    with other.app_context():
+        other_source.get("strategy", "sma_cross", {})  # its registry is in use
+    admin = auth_headers(gen_user("root", role="admin"))
+    install_always_buy(site)
+    assert client.post("/api/v1/plugins/reload", headers=admin).status_code == 200
+
+    with other.app_context():
+        plugin = other_source.get("strategy", "always_buy", {})
+    assert plugin.name == "always_buy"
+    listed = other.test_client().get("/api/v1/plugins", headers=admin).get_json()
+    assert "always_buy" in {item["name"] for item in listed["items"]}
+    with other.app_context():
+        from lts.extensions import db as other_db
+
+        other_db.engine.dispose()
