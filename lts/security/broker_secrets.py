@@ -12,6 +12,7 @@ stored as ``enc:v1:<Fernet token>`` with a key derived from the app's ``SECRET_K
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -43,19 +44,22 @@ def _fernet(secret_key: str | bytes | None = None) -> Fernet:
 def secret_field_names(schema_cls: type | None, config: Mapping[str, Any] | None = None
                        ) -> set[str]:
     """Names of secret fields: flagged in the schema, or named like a credential."""
-    names: set[str] = set()
-    if schema_cls is not None:
-        try:
-            declared = schema_cls().fields
-        except Exception:  # a broken plugin schema is reported elsewhere
-            declared = {}
-        for name, field_obj in declared.items():
-            if field_obj.metadata.get("secret") or SECRET_NAME.search(name):
-                names.add(name)
+    names = set(_schema_secret_names(schema_cls)) if schema_cls is not None else set()
     for name in (config or {}):
         if SECRET_NAME.search(str(name)):
             names.add(str(name))
     return names
+
+
+@functools.lru_cache(maxsize=512)
+def _schema_secret_names(schema_cls: type) -> frozenset[str]:
+    """Secret fields a schema class declares (cached: the engine asks per asset and tick)."""
+    try:
+        declared = schema_cls().fields
+    except Exception:  # a broken plugin schema is reported elsewhere
+        return frozenset()
+    return frozenset(name for name, field_obj in declared.items()
+                     if field_obj.metadata.get("secret") or SECRET_NAME.search(name))
 
 
 def is_encrypted(value: Any) -> bool:
