@@ -252,8 +252,9 @@ def plugins(check: bool) -> None:
     width = max((len(i.name) for i in infos), default=4)
     for info in infos:
         fields = ", ".join(info.config_fields) or "-"
+        settings = f"  settings: {', '.join(info.settings)}" if info.settings else ""
         click.echo(f"{info.kind:<9} {info.name:<{width}}  {info.origin:<24} "
-                   f"{info.version:<8} config: {fields}")
+                   f"{info.version:<8} config: {fields}{settings}")
     errors = registry.errors
     if errors:
         click.echo("")

@@ -85,6 +85,8 @@ class PluginSchema(Schema):
         "description": "contract version the plugin declares"})
     is_default = fields.Boolean(required=True)
     config_schema = fields.Dict(required=True)
+    settings = fields.List(fields.String(), required=True, metadata={
+        "description": "global settings it declares (set with --set, LTS_<NAME>, config file)"})
 
 
 class PluginErrorSchema(Schema):

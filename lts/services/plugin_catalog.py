@@ -34,6 +34,7 @@ class PluginEntry:
     interface_version: str
     is_default: bool
     config_schema: dict[str, Any]
+    settings: tuple[str, ...] = ()  # the global settings it declares (config keys)
 
 
 def list_plugins(actor: User, kind: str | None = None) -> list[PluginEntry]:
@@ -50,7 +51,7 @@ def list_plugins(actor: User, kind: str | None = None) -> list[PluginEntry]:
                                    version=info.version,
                                    interface_version=info.interface_version,
                                    is_default=reg.default(info.kind) == info.name,
-                                   config_schema=schema))
+                                   config_schema=schema, settings=info.settings))
     return entries
 
 

@@ -79,6 +79,8 @@ def test_cli_lists_six_kinds_with_versions_and_check_passes(site, database_path,
     assert "entry point lts-always-buy" in always_buy and " 2.3.1 " in always_buy
     (aaa,) = [line for line in lines if line.startswith("aaa ")]
     assert f" {lts_version()} " in aaa and "builtin" in aaa
+    (csv,) = [line for line in lines if " csv " in line]
+    assert csv.endswith("settings: data_dir")
 
 
 def test_cli_check_exits_non_zero_when_a_plugin_failed_to_load(site, database_path,  # noqa: F811
@@ -103,6 +105,9 @@ def test_api_lists_six_kinds_with_versions(installed_before_start, client, db, a
     assert (item["version"], item["interface_version"]) == ("1.0", "1.0")
     (aaa,) = [i for i in body["items"] if i["kind"] == "aaa"]
     assert aaa["name"] == "default" and aaa["version"] == lts_version()
+    assert "lockout_minutes" in aaa["settings"]
+    (csv,) = [i for i in body["items"] if i["name"] == "csv"]
+    assert csv["settings"] == ["data_dir"] and item["settings"] == []
 
 
 def test_reload_finds_a_distribution_installed_after_start(site, app, client, db,  # noqa: F811
@@ -155,6 +160,7 @@ def test_admin_page_shows_versions_and_reloads_with_its_button(site, app, client
     page = client.get("/admin/plugins").get_data(as_text=True)
     assert 'id="reload-plugins"' in page and "always_buy" not in page
     assert f'<span class="plugin-version">{lts_version()}</span>' in page
+    assert "<code>lockout_minutes</code>" in page  # the aaa plugin's declared settings
     install_always_buy(site, "3.0")
 
     response = client.post("/admin/plugins/reload",
