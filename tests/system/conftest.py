@@ -34,7 +34,9 @@ def wait_for_http(url: str, process: subprocess.Popen, deadline_seconds: float =
             raise AssertionError(f"server exited early with {process.returncode}")
         try:
             return requests.get(url, timeout=2)
-        except requests.ConnectionError as exc:
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # Timeout: gunicorn's socket accepts before a worker has booted; on a busy
+            # machine the first answer can take longer than one attempt's 2 s.
             last_error = exc
             time.sleep(0.1)  # polling interval with a deadline, not a wait on luck
     raise AssertionError(f"{url} did not answer within {deadline_seconds}s: {last_error}")
