@@ -21,6 +21,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# The distribution was called "lts" before: drop that install and its metadata.
+	$(BIN)/python -m pip uninstall --quiet --yes lts 2>/dev/null || true
+	rm -rf lts.egg-info
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

@@ -44,13 +44,20 @@ def create_app(
     Only server processes ask for it (gunicorn workers, ``wsgi.py``): CLI commands and
     tests never run a background loop unless they start it themselves.
     """
+    from lts.plugins.registry import EXTENSION_KEY as PLUGINS_KEY
+    from lts.plugins.registry import SettingsDiscovery
+
     overrides = dict(overrides or {})
     flask_overrides = {k: v for k, v in overrides.items() if k.isupper()}
     setting_overrides = {k: v for k, v in overrides.items() if not k.isupper()}
+    # Keys no LTS setting names may be settings a plugin declares: discovery decides.
+    plugins = SettingsDiscovery()
     if config is None:
-        settings = merge_config(ConfigSources(environ=os.environ), setting_overrides)
+        settings = merge_config(ConfigSources(environ=os.environ), setting_overrides,
+                                plugin_settings=plugins)
     else:
-        settings = merge_config(ConfigSources(), {**config, **setting_overrides})
+        settings = merge_config(ConfigSources(), {**config, **setting_overrides},
+                                plugin_settings=plugins)
 
     app = Flask(
         __name__,
@@ -60,6 +67,8 @@ def create_app(
     app.json = FastJSONProvider(app)
     _apply_settings(app, settings)
     app.config.update(flask_overrides)
+    if plugins.registry is not None:
+        app.extensions[PLUGINS_KEY] = plugins.registry
     logging.getLogger("lts").setLevel(settings["log_level"])
 
     _init_extensions(app)

@@ -38,14 +38,18 @@ def lts(ctx: click.Context, config_file: str | None, cli_sets: tuple[str, ...],
         import os
 
         from lts import create_app
+        from lts.plugins.registry import SettingsDiscovery
 
+        plugins = SettingsDiscovery()
         try:
             merged = merge_config(ConfigSources(config_file=config_file, environ=os.environ,
-                                                cli_sets=cli_sets, remote_url=remote_url))
+                                                cli_sets=cli_sets, remote_url=remote_url),
+                                  plugin_settings=plugins)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
         if save_path:
-            save_config(save_path, merged)
+            declared = plugins.registry.declared_settings() if plugins.registry else {}
+            save_config(save_path, merged, declared)
             click.echo(f"Saved the merged configuration to {save_path} (secrets masked).")
         info.create_app = lambda: create_app(config=merged)
     elif info.create_app is None and info.app_import_path is None:
@@ -150,10 +154,14 @@ def demo() -> None:
 @lts.command("config")
 @with_appcontext
 def show_config() -> None:
-    """Print the merged configuration (secrets masked)."""
+    """Print the merged configuration (secrets masked, plugins' secret settings too)."""
     import json
 
-    click.echo(json.dumps(masked(current_app.config["LTS"]), indent=2, sort_keys=True))
+    from lts.plugins.registry import get_registry
+
+    declared = get_registry(current_app._get_current_object()).declared_settings()  # type: ignore[attr-defined]
+    secrets = [key for key, setting in declared.items() if setting.secret]
+    click.echo(json.dumps(masked(current_app.config["LTS"], secrets), indent=2, sort_keys=True))
 
 
 @lts.command("run")
@@ -238,9 +246,15 @@ def loop() -> None:
 
 
 @lts.command("plugins")
+@click.option("--check", is_flag=True,
+              help="Exit with status 1 when any plugin failed to load (for scripts and CI).")
 @with_appcontext
-def plugins() -> None:
-    """List every plugin with its kind, origin and config fields, then load errors."""
+def plugins(check: bool) -> None:
+    """List every plugin with its kind, origin, version and config fields, then load errors.
+
+    The list is what a server started now with the same settings loads (one registry
+    for all six kinds); a running server shows the same after "Reload plugins".
+    """
     from lts.plugins.registry import get_registry
 
     registry = get_registry(current_app._get_current_object())  # type: ignore[attr-defined]
@@ -248,13 +262,17 @@ def plugins() -> None:
     width = max((len(i.name) for i in infos), default=4)
     for info in infos:
         fields = ", ".join(info.config_fields) or "-"
-        click.echo(f"{info.kind:<9} {info.name:<{width}}  {info.origin:<24} config: {fields}")
+        settings = f"  settings: {', '.join(info.settings)}" if info.settings else ""
+        click.echo(f"{info.kind:<9} {info.name:<{width}}  {info.origin:<24} "
+                   f"{info.version:<8} config: {fields}{settings}")
     errors = registry.errors
     if errors:
         click.echo("")
         click.echo(f"{len(errors)} plugin(s) failed to load:")
         for error in errors:
             click.echo(f"  {error}")
+        if check:
+            sys.exit(1)
 
 
 def _service_failure(exc: Any) -> None:

@@ -12,6 +12,7 @@ raises :class:`ConfigError` naming the source and the key, and the caller exits.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +25,8 @@ ENV_PREFIX = "LTS_"
 # Variables of the test tooling, not settings (LTS_SCREENSHOTS=1: browser screenshots).
 TOOLING_VARIABLES = frozenset({"LTS_SCREENSHOTS"})
 MASK = "********"
+
+log = logging.getLogger("lts.config")
 
 
 class ConfigError(ValueError):
@@ -96,6 +99,9 @@ _SETTINGS: tuple[Setting, ...] = (
     Setting("aaa_plugin", str, "default", "Authentication/authorization/accounting plugin."),
     Setting("core_plugin", str, "default", "Core plugin that runs the trading loop."),
     Setting("safe_mode", bool, False, "Load built-in plugins only (third-party plugins off)."),
+    Setting("plugins_generation", str, "",
+            "Set anew by \"Reload plugins\": every LTS process re-discovers its plugins "
+            "within seconds of seeing a new value.", runtime=True),
     Setting("plugin_timeout_seconds", float, 10.0,
             "A plugin call running longer fails that asset's step.", runtime=True,
             minimum=0.01),
@@ -236,9 +242,14 @@ _FORMAT_CHECKS: dict[str, Callable[[Any], None]] = {
 }
 
 
-def validate_value(key: str, value: Any, *, source: str, from_text: bool = False) -> Any:
-    """Validate one value for ``key``; raise ConfigError naming ``source`` and ``key``."""
-    setting = SETTINGS.get(key)
+def validate_value(key: str, value: Any, *, source: str, from_text: bool = False,
+                   known: Mapping[str, Setting] | None = None) -> Any:
+    """Validate one value for ``key``; raise ConfigError naming ``source`` and ``key``.
+
+    ``known`` is the table of valid keys: LTS's own settings unless the caller adds the
+    ones plugins declare.
+    """
+    setting = (SETTINGS if known is None else known).get(key)
     if setting is None:
         raise ConfigError(f"{source}: unknown key '{key}'")
     try:
@@ -262,13 +273,39 @@ def _check_combination(merged: Mapping[str, Any]) -> None:
                           "mail links are built from it), e.g. https://lts.example.com")
 
 
+# A layer before validation: key -> (raw value, where it came from), and whether raw
+# values are text (environment, --set) to coerce or JSON values to check.
+@dataclass(frozen=True)
+class _Layer:
+    values: dict[str, tuple[Any, str]]
+    from_text: bool
+
+
+def _validate_layer(layer: _Layer, known: Mapping[str, Setting],
+                    skip: Iterable[str] = ()) -> dict[str, Any]:
+    """Validate every entry of one layer against ``known``; keys in ``skip`` are dropped."""
+    skipped = set(skip)
+    return {key: validate_value(key, raw, source=source, from_text=layer.from_text, known=known)
+            for key, (raw, source) in layer.values.items() if key not in skipped}
+
+
 def _validate_mapping(values: Mapping[str, Any], source: str, from_text: bool) -> dict[str, Any]:
-    """Validate every entry of one layer."""
-    return {k: validate_value(k, v, source=source, from_text=from_text) for k, v in values.items()}
+    """Validate every entry of one layer against LTS's own settings."""
+    return _validate_layer(_json_layer(values, source, from_text), SETTINGS)
+
+
+def _json_layer(values: Mapping[str, Any], source: str, from_text: bool = False) -> _Layer:
+    """A layer whose every key came from the same ``source``."""
+    return _Layer({str(k): (v, source) for k, v in values.items()}, from_text)
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a JSON config file (the ``--load-config`` layer)."""
+    return _validate_layer(_file_layer(path), SETTINGS)
+
+
+def _file_layer(path: str | os.PathLike[str]) -> _Layer:
+    """Read a JSON config file into a layer, without validating its values."""
     source = f"config file {path}"
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -279,8 +316,8 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _parse_json_layer(text, source)
 
 
-def _parse_json_layer(text: str, source: str) -> dict[str, Any]:
-    """Parse a JSON object layer and validate its keys and values."""
+def _parse_json_layer(text: str, source: str) -> _Layer:
+    """Parse a JSON object layer (its values are validated later)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -288,35 +325,49 @@ def _parse_json_layer(text: str, source: str) -> dict[str, Any]:
                           f"{exc.msg}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
-    return _validate_mapping(data, source, from_text=False)
+    return _json_layer(data, source)
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     """Collect ``LTS_*`` variables; an ``LTS_`` variable naming no setting is an error."""
+    return _validate_layer(_environment_layer(environ), SETTINGS)
+
+
+def _environment_layer(environ: Mapping[str, str]) -> _Layer:
+    """The ``LTS_*`` variables (but test tooling's) as a layer of text values."""
     values = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name.startswith("LTS_TEST_") \
                 or name in TOOLING_VARIABLES:
             continue
-        key = name[len(ENV_PREFIX):].lower()
-        values[key] = validate_value(key, raw, source=f"environment {name}", from_text=True)
-    return values
+        values[name[len(ENV_PREFIX):].lower()] = (raw, f"environment {name}")
+    return _Layer(values, from_text=True)
 
 
 def parse_set_options(pairs: Iterable[str]) -> dict[str, Any]:
     """Parse ``--set key=value`` pairs from the command line."""
+    return _validate_layer(_set_layer(pairs), SETTINGS)
+
+
+def _set_layer(pairs: Iterable[str]) -> _Layer:
+    """The ``--set key=value`` pairs as a layer of text values."""
     values = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {pair}: expected key=value")
         key = key.strip()
-        values[key] = validate_value(key, raw, source=f"--set {key}", from_text=True)
-    return values
+        values[key] = (raw, f"--set {key}")
+    return _Layer(values, from_text=True)
 
 
 def fetch_remote_config(url: str, timeout: float = 10.0) -> dict[str, Any]:
     """Fetch the ``--remote-config`` JSON layer; any failure names the URL."""
+    return _validate_layer(_remote_layer(url, timeout), SETTINGS)
+
+
+def _remote_layer(url: str, timeout: float = 10.0) -> _Layer:
+    """Fetch the remote JSON object as a layer."""
     import requests  # only needed when a remote config is asked for
 
     source = f"remote config {url}"
@@ -339,33 +390,66 @@ class ConfigSources:
     remote_url: str | None = None
 
 
-def merge_config(sources: ConfigSources, overrides: Mapping[str, Any] | None = None
-                 ) -> dict[str, Any]:
+#: Given LTS's own settings as merged so far, returns the settings plugins declare.
+PluginSettings = Callable[[Mapping[str, Any]], Mapping[str, Setting]]
+
+
+def merge_config(sources: ConfigSources, overrides: Mapping[str, Any] | None = None, *,
+                 plugin_settings: PluginSettings | None = None) -> dict[str, Any]:
     """Merge defaults < file < environment < ``--set`` < remote < ``overrides``.
 
     ``overrides`` is what tests and embedding code pass to ``create_app``; they are
-    validated like JSON values.
+    validated like JSON values. Keys LTS does not know are errors, unless a plugin
+    declares them: ``plugin_settings`` (asked only when such keys exist, since it must
+    discover the plugins) returns those declarations. In safe mode third-party plugins
+    are not loaded, so keys nobody declares are ignored with a warning instead: safe mode
+    must start whatever settings the plugins left behind.
     """
+    layers = _read_layers(sources, overrides)
+    unknown = {key for layer in layers for key in layer.values if key not in SETTINGS}
     merged = defaults()
-    if sources.config_file:
-        merged.update(read_config_file(sources.config_file))
-    if sources.environ is not None:
-        merged.update(read_environment(sources.environ))
-    if sources.cli_sets:
-        merged.update(parse_set_options(sources.cli_sets))
-    if sources.remote_url:
-        merged.update(fetch_remote_config(sources.remote_url))
-    if overrides:
-        merged.update(_validate_mapping(overrides, "overrides", from_text=False))
+    for layer in layers:
+        merged.update(_validate_layer(layer, SETTINGS, skip=unknown))
     _check_combination(merged)
+    if not unknown:
+        return merged
+    known: dict[str, Setting] = dict(SETTINGS)
+    if plugin_settings is not None:
+        known.update({k: v for k, v in plugin_settings(merged).items() if k not in SETTINGS})
+    ignored = unknown - set(known) if merged.get("safe_mode") else set()
+    for key in sorted(ignored):
+        log.warning("safe mode: setting %r is declared by no loaded plugin; ignored", key)
+    for layer in layers:
+        merged.update({k: v for k, v in _validate_layer(layer, known, skip=ignored).items()
+                       if k in unknown})
     return merged
 
 
-def masked(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy with every secret value replaced by a mask (empty secrets stay empty)."""
+def _read_layers(sources: ConfigSources, overrides: Mapping[str, Any] | None) -> list[_Layer]:
+    """Read every given source once, lowest first."""
+    layers = []
+    if sources.config_file:
+        layers.append(_file_layer(sources.config_file))
+    if sources.environ is not None:
+        layers.append(_environment_layer(sources.environ))
+    if sources.cli_sets:
+        layers.append(_set_layer(sources.cli_sets))
+    if sources.remote_url:
+        layers.append(_remote_layer(sources.remote_url))
+    if overrides:
+        layers.append(_json_layer(overrides, "overrides"))
+    return layers
+
+
+def masked(config: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """Return a copy with every secret value replaced by a mask (empty secrets stay empty).
+
+    ``secrets`` adds the keys of secret settings declared by plugins.
+    """
     result = dict(config)
-    for key, setting in SETTINGS.items():
-        if setting.secret and result.get(key):
+    secret_keys = {key for key, setting in SETTINGS.items() if setting.secret} | set(secrets)
+    for key in secret_keys:
+        if result.get(key):
             result[key] = MASK
     if "database_url" in result:
         result["database_url"] = mask_url_password(result["database_url"])
@@ -384,7 +468,14 @@ def mask_url_password(url: str) -> str:
     return f"{scheme}://{user}:{MASK}@{host}"
 
 
-def save_config(path: str | os.PathLike[str], config: Mapping[str, Any]) -> None:
-    """Write the merged configuration as JSON with secrets masked."""
-    data = {k: v for k, v in masked(config).items() if k in SETTINGS}
+def save_config(path: str | os.PathLike[str], config: Mapping[str, Any],
+                plugin_settings: Mapping[str, Setting] | None = None) -> None:
+    """Write the merged configuration as JSON with secrets masked.
+
+    ``plugin_settings`` are the settings plugins declare: theirs are written too, masked
+    when secret.
+    """
+    extra = dict(plugin_settings or {})
+    secrets = [key for key, setting in extra.items() if setting.secret]
+    data = {k: v for k, v in masked(config, secrets).items() if k in SETTINGS or k in extra}
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -34,6 +34,7 @@ class WalkPipeline(PipelinePlugin):
     """One-minute bars of a seeded walk; the last bar is the one at ``now``."""
 
     name = "walk"
+    interface_version = "1.0"
 
     def __init__(self, config: Mapping[str, Any] | None = None,
                  app_config: Mapping[str, Any] | None = None) -> None:
@@ -68,6 +69,7 @@ class MomentumStrategy(StrategyPlugin):
     """Open in the direction of the last move; close when the market turns against it."""
 
     name = "momentum"
+    interface_version = "1.0"
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
@@ -90,6 +92,7 @@ class FixedDecisionStrategy(StrategyPlugin):
     """Always returns the decision given in its config (``action``, ``side``, ``quantity``)."""
 
     name = "fixed"
+    interface_version = "1.0"
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
@@ -102,6 +105,7 @@ class RaisingStrategy(StrategyPlugin):
     """A broken strategy."""
 
     name = "raising"
+    interface_version = "1.0"
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
@@ -112,6 +116,7 @@ class HangingStrategy(StrategyPlugin):
     """A strategy that blocks until ``RELEASE`` is set (the test sets it at the end)."""
 
     name = "hanging"
+    interface_version = "1.0"
     RELEASE = threading.Event()
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
@@ -124,6 +129,7 @@ class EqualSplit(PortfolioPlugin):
     """Equal capital per asset."""
 
     name = "split"
+    interface_version = "1.0"
 
     def allocate(self, portfolio: PortfolioInfo, assets: Sequence[AssetInfo],
                  snapshots: Mapping[int, MarketSnapshot]) -> dict[int, float]:
@@ -142,6 +148,7 @@ class BookBroker(BrokerPlugin):
     """
 
     name = "book"
+    interface_version = "1.0"
     book: dict[str, BrokerResult] = {}
     crash_after_record = False
     fail_submit: Exception | None = None

@@ -280,24 +280,50 @@ class TickReport:
 # ---------------------------------------------------------------------- contracts
 
 
+@dataclass(frozen=True)
+class PluginSetting:
+    """A global setting a plugin class needs (``Plugin.settings``).
+
+    Declared settings become configuration keys like LTS's own (``--set name=...``,
+    ``LTS_<NAME>``, the config file), and each plugin receives only the ones its class
+    declares, in ``self.app_config``. Declaring one of LTS's own settings (``data_dir``)
+    shares it; secret, database, Redis and SMTP settings of LTS can never be declared.
+    ``secret`` marks a plugin's own credential: masked by ``--save-config``.
+    """
+
+    name: str
+    type: type  # str, int, float or bool
+    default: Any
+    description: str
+    secret: bool = False
+
+
 class Plugin(abc.ABC):
     """Common base: a name, a kind, a config schema, and the validated config.
 
     ``config`` is this plugin's own validated settings (from the portfolio or asset row);
-    ``app_config`` the merged LTS configuration (read-only).
+    ``app_config`` holds only the global settings the class declares in ``settings``
+    (read-only), never the rest of LTS's configuration.
+
+    Every concrete plugin class declares ``interface_version`` itself: a version
+    inherited from LTS's base class would claim compatibility with whatever LTS is
+    installed, so the registry refuses it.
     """
 
     name: ClassVar[str]
     kind: ClassVar[str]
     description: ClassVar[str] = ""
-    interface_version: ClassVar[str] = INTERFACE_VERSION
+    interface_version: ClassVar[str]
     config_schema: ClassVar[type[marshmallow.Schema]] = EmptyConfig
+    settings: ClassVar[tuple[PluginSetting, ...]] = ()
 
     def __init__(self, config: Mapping[str, Any] | None = None,
                  app_config: Mapping[str, Any] | None = None) -> None:
         self.config: Mapping[str, Any] = {**config_defaults(self.config_schema),
                                           **dict(config or {})}
-        self.app_config: Mapping[str, Any] = dict(app_config or {})
+        given = dict(app_config or {})
+        self.app_config: Mapping[str, Any] = {
+            s.name: given.get(s.name, s.default) for s in type(self).settings}
 
 
 class PipelinePlugin(Plugin):

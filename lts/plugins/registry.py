@@ -7,12 +7,19 @@ number matches :data:`lts.plugins.base.INTERFACE_VERSION`. A candidate failing a
 check becomes a :class:`PluginLoadError` in :attr:`PluginRegistry.errors` (logged and
 listed by ``flask lts plugins``); it never stops the app.
 
-Third-party plugins come from the entry-point groups ``lts.<kind>`` (``lts.pipeline``,
-``lts.strategy``, ...), and are skipped entirely in safe mode. A third-party plugin may
-not take the name of a built-in.
+Third-party plugins come from the entry-point groups ``lts.<kind>`` (``lts.aaa``,
+``lts.core``, ``lts.pipeline``, ``lts.strategy``, ...), and are skipped entirely in safe
+mode. A third-party plugin may not take the name of a built-in. All six kinds, ``aaa``
+included, go through the same checks.
+
+What a plugin sees is decided here too: :meth:`PluginRegistry.create` hands a plugin its
+validated config and only the global settings its class declares (``settings``); a
+class may not declare LTS's secret, database, Redis or SMTP settings.
 
 One registry is built per app and cached in ``app.extensions["lts_plugins"]``
 (:func:`get_registry`); it is read-only afterwards, so threads can share it.
+:func:`reload_registry` replaces it with a fresh discovery (new distributions appear;
+code already imported keeps running until a restart).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import importlib
 import inspect
 import logging
 import pkgutil
+import re
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +39,8 @@ import marshmallow
 from marshmallow import fields as mf
 from marshmallow import validate as mv
 
+from lts.config import SETTINGS as LTS_SETTINGS
+from lts.config import Setting
 from lts.plugins.base import (
     INTERFACE_VERSION,
     PLUGIN_KINDS,
@@ -39,6 +49,7 @@ from lts.plugins.base import (
     PipelinePlugin,
     Plugin,
     PluginError,
+    PluginSetting,
     PortfolioPlugin,
     StrategyPlugin,
 )
@@ -48,6 +59,8 @@ log = logging.getLogger("lts.plugins")
 ENTRY_POINT_PREFIX = "lts."
 BUILTIN = "builtin"
 EXTENSION_KEY = "lts_plugins"
+#: The name LTS is installed under (``pip show lts-live-trading``); the import package is ``lts``.
+DISTRIBUTION_NAME = "lts-live-trading"
 
 #: The plugin each kind uses when a portfolio or asset names none.
 DEFAULT_PLUGINS: dict[str, str] = {
@@ -60,27 +73,27 @@ DEFAULT_PLUGINS: dict[str, str] = {
 }
 
 
-def _aaa_base() -> type[Plugin] | None:
-    """Return the aaa contract, if the AAA issue has added one to :mod:`lts.plugins.base`."""
-    from lts.plugins import base
+def _aaa_base() -> type[Plugin]:
+    """Return the aaa contract (imported late: it speaks of users and sessions)."""
+    from lts.plugins.aaa.base import AAAPlugin
 
-    candidate = getattr(base, "AAAPlugin", None) or getattr(base, "AaaPlugin", None)
-    return candidate if isinstance(candidate, type) else None
+    return AAAPlugin
 
 
 def base_class(kind: str) -> type[Plugin]:
     """Return the contract (abstract base class) plugins of ``kind`` must subclass."""
-    bases: dict[str, type[Plugin] | None] = {
+    bases: dict[str, type[Plugin]] = {
         "pipeline": PipelinePlugin,
         "strategy": StrategyPlugin,
         "broker": BrokerPlugin,
         "portfolio": PortfolioPlugin,
         "core": CorePlugin,
-        "aaa": _aaa_base(),
     }
+    if kind == "aaa":
+        return _aaa_base()
     if kind not in bases:
         raise ValueError(f"unknown plugin kind {kind!r}; kinds are {', '.join(PLUGIN_KINDS)}")
-    return bases[kind] or Plugin
+    return bases[kind]
 
 
 # ------------------------------------------------------------------------- errors
@@ -160,6 +173,9 @@ class PluginInfo:
     description: str
     cls: type[Plugin]
     config_fields: tuple[str, ...] = field(default=())
+    version: str = ""  # of the distribution that ships it (LTS's own for built-ins)
+    interface_version: str = ""
+    settings: tuple[str, ...] = field(default=())  # the global settings it declares
 
 
 # ----------------------------------------------------------------------- checking
@@ -185,10 +201,9 @@ def check_plugin_class(cls: Any, kind: str) -> str | None:
     missing = sorted(getattr(cls, "__abstractmethods__", ()))
     if missing:
         return f"{cls.__qualname__} does not implement {', '.join(missing)}"
-    version = getattr(cls, "interface_version", None)
-    if not isinstance(version, str) or _major(version) != _major(INTERFACE_VERSION):
-        return (f"{cls.__qualname__} is built for interface {version!r}; "
-                f"this LTS speaks {INTERFACE_VERSION}")
+    problem = _version_problem(cls) or _settings_problem(cls)
+    if problem:
+        return problem
     schema = getattr(cls, "config_schema", None)
     if not (isinstance(schema, type) and issubclass(schema, marshmallow.Schema)):
         return f"{cls.__qualname__}.config_schema is not a marshmallow Schema class"
@@ -197,6 +212,79 @@ def check_plugin_class(cls: Any, kind: str) -> str | None:
     except Exception as exc:  # a plugin's schema may fail in any way
         return f"{cls.__qualname__}.config_schema cannot be instantiated: {exc!r}"
     return None
+
+
+def _version_problem(cls: type) -> str | None:
+    """Why the class's own ``interface_version`` is missing or incompatible, if it is."""
+    if "interface_version" not in vars(cls):
+        return (f"declare interface_version = '{INTERFACE_VERSION}' on class "
+                f"{cls.__qualname__} (the contract version it was written for; an "
+                f"inherited one would claim any LTS is compatible)")
+    version = vars(cls)["interface_version"]
+    if not isinstance(version, str) or _major(version) != _major(INTERFACE_VERSION):
+        return (f"{cls.__qualname__} is built for interface {version!r}; "
+                f"this LTS speaks {INTERFACE_VERSION}")
+    return None
+
+
+_SETTING_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SETTING_TYPES = (str, int, float, bool)
+
+
+def is_private_global(key: str) -> bool:
+    """Whether LTS's setting ``key`` may never be handed to a plugin.
+
+    Secrets (``secret_key``, ``smtp_password``), the database and Redis URLs (they may
+    carry passwords) and the SMTP account belong to LTS alone.
+    """
+    setting = LTS_SETTINGS[key]
+    return setting.secret or key in ("database_url", "redis_url") or key.startswith("smtp_")
+
+
+def _default_fits(setting: PluginSetting) -> bool:
+    """Whether a declared default has the declared type (``bool`` is no number)."""
+    value = setting.default
+    if setting.type is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if setting.type is float:
+        return isinstance(value, int | float)
+    return isinstance(value, setting.type)
+
+
+def _settings_problem(cls: type) -> str | None:
+    """Why the class's ``settings`` declaration is unusable, if it is."""
+    declared = getattr(cls, "settings", ())
+    if not isinstance(declared, tuple | list):
+        return f"{cls.__qualname__}.settings must be a tuple of PluginSetting"
+    for setting in declared:
+        if not isinstance(setting, PluginSetting):
+            return f"{cls.__qualname__}.settings holds {setting!r}, not a PluginSetting"
+        if not isinstance(setting.name, str) or not _SETTING_NAME.match(setting.name):
+            return (f"{cls.__qualname__} declares setting {setting.name!r}: names are "
+                    f"lower-case letters, digits and _ (they become LTS_<NAME> variables)")
+        if setting.type not in _SETTING_TYPES:
+            return (f"{cls.__qualname__} declares setting {setting.name!r} of type "
+                    f"{setting.type!r}; use str, int, float or bool")
+        core = LTS_SETTINGS.get(setting.name)
+        if core is None:
+            if not _default_fits(setting):
+                return (f"{cls.__qualname__} declares setting {setting.name!r} with default "
+                        f"{setting.default!r}, which is not a {setting.type.__name__}")
+        elif is_private_global(setting.name):
+            return (f"{cls.__qualname__} declares LTS's setting {setting.name!r}, which no "
+                    f"plugin may read")
+        elif core.type is not setting.type:
+            return (f"{cls.__qualname__} declares {setting.name!r} as "
+                    f"{setting.type.__name__}; LTS defines it as {core.type.__name__}")
+    return None
+
+
+def as_config_setting(setting: PluginSetting) -> Setting:
+    """The configuration key a plugin's declared setting becomes."""
+    return Setting(setting.name, setting.type, setting.default, setting.description,
+                   secret=setting.secret)
 
 
 def _safe_check(cls: Any, kind: str) -> str | None:
@@ -238,12 +326,20 @@ class PluginRegistry:
     def __init__(self) -> None:
         self._plugins: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in PLUGIN_KINDS}
         self._errors: list[PluginLoadError] = []
+        # global settings plugins declare (LTS's own excluded), and who declared each first
+        self._declared: dict[str, tuple[PluginSetting, str]] = {}
 
     # ---- discovery
 
     @classmethod
-    def discover(cls, app_config: Mapping[str, Any] | None = None) -> PluginRegistry:
-        """Load built-ins, then entry-point plugins unless ``safe_mode`` is on."""
+    def discover(cls, app_config: Mapping[str, Any] | None = None,
+                 previous: PluginRegistry | None = None) -> PluginRegistry:
+        """Load built-ins, then entry-point plugins unless ``safe_mode`` is on.
+
+        ``previous`` is the registry this one replaces (a reload): a distribution whose
+        version changed while its module stays imported is reported, since Python keeps
+        running the code it imported first.
+        """
         registry = cls()
         settings = _settings(app_config)
         for kind in PLUGIN_KINDS:
@@ -253,9 +349,24 @@ class PluginRegistry:
         else:
             for kind in PLUGIN_KINDS:
                 registry._discover_entry_points(kind)
+        if previous is not None:
+            registry._report_stale_code(previous)
         for error in registry._errors:
             log.warning("plugin not loaded: %s", error)
         return registry
+
+    def _report_stale_code(self, previous: PluginRegistry) -> None:
+        """Record plugins upgraded on disk whose old code is still the one running."""
+        for info in self.infos():
+            try:
+                before = previous.info(info.kind, info.name)
+            except (UnknownPlugin, ValueError):
+                continue
+            if before.cls is info.cls and before.version != info.version:
+                self._fail(info.kind, info.name, info.origin,
+                           f"version {info.version} is installed but {before.version} is "
+                           f"still running (its module was imported before); restart LTS "
+                           f"to run the new code")
 
     def _discover_builtins(self, kind: str) -> None:
         """Import every module of ``lts.plugins.<kind>`` and register its plugins."""
@@ -311,21 +422,23 @@ class PluginRegistry:
             if problem is not None:
                 self._fail(kind, entry_point.name, origin, problem)
                 continue
-            self.register(kind, loaded, origin, name=entry_point.name)
+            self.register(kind, loaded, origin, name=entry_point.name,
+                          version=_distribution_version(dist))
 
     def _fail(self, kind: str, name: str, origin: str, message: str) -> None:
         """Record a plugin that cannot be used."""
         self._errors.append(PluginLoadError(kind, name, origin, message))
 
     def register(self, kind: str, cls: Any, origin: str = BUILTIN,
-                 name: str | None = None) -> PluginInfo | None:
+                 name: str | None = None, version: str | None = None) -> PluginInfo | None:
         """Check ``cls`` and add it; on failure record a :class:`PluginLoadError`.
 
         Tests and embedding code may call this directly. Returns the new info, or None
-        when the plugin was refused.
+        when the plugin was refused. ``version`` is the shipping distribution's
+        (default: LTS's own).
         """
         label = name or getattr(cls, "name", None) or getattr(cls, "__name__", repr(cls))
-        problem = _safe_check(cls, kind)
+        problem = _safe_check(cls, kind) or self._settings_clash(cls, kind)
         if problem:
             self._fail(kind, str(label), origin, problem)
             return None
@@ -346,9 +459,35 @@ class PluginRegistry:
             description=description.splitlines()[0] if description else "",
             cls=cls,
             config_fields=tuple(cls.config_schema().fields),
+            version=version or lts_version(),
+            interface_version=cls.interface_version,
+            settings=tuple(s.name for s in cls.settings),
         )
         self._plugins[kind][plugin_name] = info
+        for setting in cls.settings:
+            if setting.name not in LTS_SETTINGS:
+                self._declared.setdefault(setting.name, (setting, f"{kind} plugin {plugin_name!r}"))
         return info
+
+    def _settings_clash(self, cls: type[Plugin], kind: str) -> str | None:
+        """Why a setting of ``cls`` contradicts one another plugin declared, if it does.
+
+        Two plugins may share a setting (one distribution, two kinds) when they agree on
+        its type and secrecy; otherwise one value could not serve both.
+        """
+        for setting in cls.settings:
+            known = self._declared.get(setting.name)
+            if known is None or (known[0].type is setting.type
+                                 and known[0].secret == setting.secret):
+                continue
+            return (f"setting {setting.name!r} is already declared by {known[1]} as a "
+                    f"{'secret ' if known[0].secret else ''}{known[0].type.__name__}")
+        return None
+
+    def declared_settings(self) -> dict[str, Setting]:
+        """The configuration keys plugins add (LTS's own settings are not repeated)."""
+        return {name: as_config_setting(setting)
+                for name, (setting, _) in sorted(self._declared.items())}
 
     # ---- queries
 
@@ -408,17 +547,31 @@ class PluginRegistry:
         return dict(loaded)
 
     def create(self, kind: str, name: str, config: Mapping[str, Any] | None = None,
-               app_config: Mapping[str, Any] | None = None) -> Plugin:
-        """Validate ``config`` and build the plugin with it and the merged app settings."""
+               app_config: Mapping[str, Any] | None = None, **options: Any) -> Plugin:
+        """Validate ``config`` and build the plugin with it and the settings it declares.
+
+        ``app_config`` is the merged configuration (or a Flask config holding it under
+        ``LTS``): the plugin receives only the part its class declares. ``options`` are
+        keyword arguments of the kind's constructor (the aaa kind's ``clock``).
+        """
         info = self.info(kind, name)
         loaded = self.validate_config(kind, name, config)
         try:
-            return info.cls(loaded, dict(_settings(app_config)))
+            return info.cls(loaded, self.plugin_settings(kind, name, app_config), **options)
         except PluginError:
             raise
         except Exception as exc:  # a plugin's constructor may fail in any way
             raise PluginError(f"{kind} plugin {name!r} could not be created: {exc!r}"
                               ) from exc
+
+    def plugin_settings(self, kind: str, name: str,
+                        app_config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The global settings plugin ``name`` may see: those its class declares, no more.
+
+        A declared setting missing from the configuration gets its declared default.
+        """
+        values = _settings(app_config)
+        return {s.name: values.get(s.name, s.default) for s in self.info(kind, name).cls.settings}
 
     def config_json_schema(self, kind: str, name: str) -> dict[str, Any]:
         """JSON Schema of the plugin's config, for forms and API documentation."""
@@ -442,6 +595,56 @@ def get_registry(app: Any) -> PluginRegistry:
         registry = PluginRegistry.discover(app.config.get("LTS", app.config))
         app.extensions[EXTENSION_KEY] = registry
     return registry
+
+
+class SettingsDiscovery:
+    """The ``plugin_settings`` callback of :func:`lts.config.merge_config`.
+
+    Called only when a configuration holds keys LTS does not know: it discovers the
+    plugins (safe mode as merged so far) and keeps that registry, so the app built from
+    the configuration need not discover them a second time.
+    """
+
+    def __init__(self) -> None:
+        self.registry: PluginRegistry | None = None
+
+    def __call__(self, core: Mapping[str, Any]) -> dict[str, Setting]:
+        """Discover the plugins and return the settings they declare."""
+        self.registry = PluginRegistry.discover(core)
+        return self.registry.declared_settings()
+
+
+def reload_registry(app: Any) -> PluginRegistry:
+    """Discover the plugins of ``app`` again, now, and use the new registry from here on.
+
+    Distributions installed since the last discovery appear (import caches are
+    invalidated first). Python cannot honestly swap code it already imported: a plugin
+    whose module was loaded before keeps running that code until LTS restarts, and such
+    an upgrade is reported in the new registry's errors.
+    """
+    importlib.invalidate_caches()
+    previous = app.extensions.get(EXTENSION_KEY)
+    registry = PluginRegistry.discover(app.config.get("LTS", app.config), previous=previous)
+    app.extensions[EXTENSION_KEY] = registry
+    return registry
+
+
+def lts_version() -> str:
+    """The installed LTS distribution's version (the package's own when not installed)."""
+    try:
+        return metadata.version(DISTRIBUTION_NAME)
+    except metadata.PackageNotFoundError:
+        from lts import __version__
+
+        return __version__
+
+
+def _distribution_version(dist: Any) -> str:
+    """Version of the distribution an entry point came from, or ``unknown``."""
+    try:
+        return str(dist.version) if dist is not None else "unknown"
+    except Exception:  # broken metadata must not stop discovery
+        return "unknown"
 
 
 # ------------------------------------------------------------------ JSON Schema

@@ -80,8 +80,14 @@ class PluginSchema(Schema):
     name = fields.String(required=True)
     description = fields.String(required=True)
     origin = fields.String(required=True)
+    version = fields.String(required=True, metadata={
+        "description": "version of the distribution shipping it (LTS's for built-ins)"})
+    interface_version = fields.String(required=True, metadata={
+        "description": "contract version the plugin declares"})
     is_default = fields.Boolean(required=True)
     config_schema = fields.Dict(required=True)
+    settings = fields.List(fields.String(), required=True, metadata={
+        "description": "global settings it declares (set with --set, LTS_<NAME>, config file)"})
 
 
 class PluginErrorSchema(Schema):

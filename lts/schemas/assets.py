@@ -7,7 +7,13 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from lts.models.enums import DECISION_ACTIONS
-from lts.schemas.common import PageQuerySchema, StrictBoolean, page_schema, utc_datetime
+from lts.schemas.common import (
+    PageQuerySchema,
+    PluginConfigField,
+    StrictBoolean,
+    page_schema,
+    utc_datetime,
+)
 from lts.schemas.orders import ManualOrderResultSchema
 
 
@@ -22,7 +28,7 @@ class DecisionSchema(Schema):
 
 
 class AssetSchema(Schema):
-    """An asset as the API shows it: secrets inside ``broker_config`` are masked."""
+    """An asset as the API shows it: secrets inside every ``*_config`` are masked."""
 
     id = fields.Integer(required=True)
     portfolio_id = fields.Integer(required=True)
@@ -30,9 +36,9 @@ class AssetSchema(Schema):
     name = fields.String(required=True)
     is_active = fields.Boolean(required=True)
     pipeline_plugin = fields.String(required=True)
-    pipeline_config = fields.Dict(required=True)
+    pipeline_config = PluginConfigField(required=True)
     strategy_plugin = fields.String(required=True)
-    strategy_config = fields.Dict(required=True)
+    strategy_config = PluginConfigField(required=True)
     broker_plugin = fields.String(required=True)
     broker_config = fields.Method("_broker_config", required=True,
                                   metadata={"type": "object"})

@@ -192,9 +192,25 @@ def _as_is(value: Any) -> Any:
     return value
 
 
+def _masked(value: Any) -> dict[str, Any]:
+    """A stored plugin config with its secrets masked (write-only)."""
+    from lts.security.broker_secrets import mask_stored
+
+    return mask_stored(value)
+
+
+class PluginConfigField(fields.Dict):
+    """A stored plugin config: secrets (encrypted at rest) always dumped masked."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        """Mask, then dump as a plain object."""
+        return None if value is None else _masked(value)
+
+
 # Field classes dumped by a plain conversion, most specific first. Order matters:
 # AwareDateTime is a DateTime, Float a Number, Dict a Mapping.
 _CONVERTERS: tuple[tuple[type[fields.Field], Callable[[Any], Any]], ...] = (
+    (PluginConfigField, _masked),
     (fields.DateTime, _iso),
     (fields.Boolean, bool),
     (fields.Integer, int),

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 from lts.models.enums import RISK_STATES
 from lts.schemas.common import (
     PageQuerySchema,
+    PluginConfigField,
     StrictBoolean,
     id_field,
     page_schema,
@@ -16,7 +17,7 @@ from lts.schemas.common import (
 
 
 class PortfolioSchema(Schema):
-    """A portfolio as the API shows it."""
+    """A portfolio as the API shows it: secrets inside ``portfolio_config`` are masked."""
 
     id = fields.Integer(required=True)
     user_id = fields.Integer(required=True)
@@ -24,7 +25,7 @@ class PortfolioSchema(Schema):
     description = fields.String(required=True)
     is_active = fields.Boolean(required=True)
     portfolio_plugin = fields.String(required=True)
-    portfolio_config = fields.Dict(required=True)
+    portfolio_config = PluginConfigField(required=True)
     total_capital = fields.Float(required=True)
     portfolio_latency = fields.Integer(required=True)
     risk_state = fields.String(required=True, validate=validate.OneOf(RISK_STATES))

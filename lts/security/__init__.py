@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError
 
 from lts.extensions import csrf, login_manager
 from lts.models import User
-from lts.plugins.aaa import EXTENSION_KEY, current_aaa, load_aaa_plugin
+from lts.plugins.aaa import EXTENSION_KEY, build_aaa_plugin, current_aaa
 from lts.plugins.aaa.base import neutralise
 from lts.security.authz import (
     audit,
@@ -41,11 +41,11 @@ PUBLIC_ENDPOINTS = frozenset({"static"})
 
 def init_security(app: Flask) -> None:
     """Load the aaa plugin and install the login manager and request hooks."""
+    from lts.plugins.registry import get_registry
+
     settings = app.config["LTS"]
-    plugin_config = {**settings, "secret_key": app.config["SECRET_KEY"]}
-    app.extensions[EXTENSION_KEY] = load_aaa_plugin(
-        settings["aaa_plugin"], plugin_config, clock=app.config.get("LTS_CLOCK"),
-        safe_mode=settings["safe_mode"])
+    app.extensions[EXTENSION_KEY] = build_aaa_plugin(
+        get_registry(app), settings, app.config["SECRET_KEY"], clock=app.config.get("LTS_CLOCK"))
 
     # CSRF is checked by our own hook, after bearer authentication has been decided.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False

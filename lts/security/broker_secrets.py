@@ -1,15 +1,18 @@
-"""Secrets inside ``broker_config`` (API keys...): encrypted at rest, never shown.
+"""Secrets inside plugin configs (API keys...): encrypted at rest, never shown.
 
-A broker config field is secret when its schema field says so
-(``fields.String(metadata={"secret": True})``) or its name looks like a credential
-(``api_key``, ``secret``, ``token``, ``password``...). Secret values are stored as
-``enc:v1:<Fernet token>`` with a key derived from the app's ``SECRET_KEY`` (HKDF-SHA256),
-decrypted only when the broker plugin is built, and masked on every output.
+Every kind's config is covered (``broker_config`` first of all, but a pipeline's data
+API key or a portfolio plugin's token too). A config field is secret when its schema
+field says so (``fields.String(metadata={"secret": True})``) or its name looks like a
+credential (``api_key``, ``secret``, ``token``, ``password``...). Secret values are
+stored as ``enc:v1:<Fernet token>`` with a key derived from the app's ``SECRET_KEY``
+(HKDF-SHA256), decrypted only when the plugin they belong to is built
+(:mod:`lts.trading.plugin_source`), and masked on every output.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -41,19 +44,22 @@ def _fernet(secret_key: str | bytes | None = None) -> Fernet:
 def secret_field_names(schema_cls: type | None, config: Mapping[str, Any] | None = None
                        ) -> set[str]:
     """Names of secret fields: flagged in the schema, or named like a credential."""
-    names: set[str] = set()
-    if schema_cls is not None:
-        try:
-            declared = schema_cls().fields
-        except Exception:  # a broken plugin schema is reported elsewhere
-            declared = {}
-        for name, field_obj in declared.items():
-            if field_obj.metadata.get("secret") or SECRET_NAME.search(name):
-                names.add(name)
+    names = set(_schema_secret_names(schema_cls)) if schema_cls is not None else set()
     for name in (config or {}):
         if SECRET_NAME.search(str(name)):
             names.add(str(name))
     return names
+
+
+@functools.lru_cache(maxsize=512)
+def _schema_secret_names(schema_cls: type) -> frozenset[str]:
+    """Secret fields a schema class declares (cached: the engine asks per asset and tick)."""
+    try:
+        declared = schema_cls().fields
+    except Exception:  # a broken plugin schema is reported elsewhere
+        return frozenset()
+    return frozenset(name for name, field_obj in declared.items()
+                     if field_obj.metadata.get("secret") or SECRET_NAME.search(name))
 
 
 def is_encrypted(value: Any) -> bool:
@@ -76,7 +82,7 @@ def decrypt_value(value: Any, secret_key: str | bytes | None = None) -> Any:
     try:
         return _fernet(secret_key).decrypt(value[len(PREFIX):].encode("ascii")).decode("utf-8")
     except (InvalidToken, ValueError) as exc:
-        raise SecretError("a stored broker secret cannot be decrypted "
+        raise SecretError("a stored secret cannot be decrypted "
                           "(was SECRET_KEY changed?)") from exc
 
 
@@ -100,6 +106,15 @@ def mask_config(config: Mapping[str, Any] | None, secret_names: Iterable[str] = 
     names = set(secret_names)
     return {k: MASK if (k in names and v not in (None, "")) or is_encrypted(v) else v
             for k, v in (config or {}).items()}
+
+
+def mask_stored(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A stored config for display when its plugin is not at hand (API lists).
+
+    Every ciphertext is masked, and so is any value under a credential-like name (a
+    secret stored in plain text before its field was flagged).
+    """
+    return mask_config(config, secret_field_names(None, config))
 
 
 def merge_update(stored: Mapping[str, Any], incoming: Mapping[str, Any],

@@ -1,11 +1,11 @@
 """Assets of a portfolio: list, read, create, update, delete (or deactivate).
 
-Plugin names and configs are validated through the registry; secret fields of
-``broker_config`` are encrypted before they are stored and masked on the way out
-(:func:`public_broker_config`). An asset with orders cannot be deleted: it is
-deactivated instead, so trading history is never lost. Deactivating an asset that
-holds a position leaves it reduce-only until flat; :func:`close_and_deactivate` closes
-first.
+Plugin names and configs are validated through the registry; secret fields of every
+plugin config (``broker_config`` and the others) are encrypted before they are stored
+and masked on the way out (:func:`public_plugin_config`). An asset with orders cannot
+be deleted: it is deactivated instead, so trading history is never lost. Deactivating
+an asset that holds a position leaves it reduce-only until flat;
+:func:`close_and_deactivate` closes first.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from sqlalchemy.orm import selectinload
 from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, Position, User
-from lts.plugins.registry import UnknownPlugin
-from lts.security import broker_secrets
 from lts.services import positions
 from lts.services.access import (
     check_version,
@@ -35,7 +33,15 @@ from lts.services.access import (
 )
 from lts.services.orders import ManualOrderResult
 from lts.services.pagination import Page, paginate
-from lts.services.plugin_validation import check_plugin, registry
+from lts.services.plugin_validation import (
+    check_plugin,
+    config_to_validate,
+    public_config,
+    registry,
+    same_config,
+    secret_names,
+    stored_config,
+)
 from lts.services.portfolios import get_portfolio
 
 PLUGIN_KINDS = ("pipeline", "strategy", "broker")
@@ -66,20 +72,27 @@ def get_asset(actor: User, asset_id: int, action: str = "read", *, ip: str | Non
     return load_owned(Asset, asset_id, actor, action, ip=ip)
 
 
+def config_secret_names(kind: str, plugin: str, config: Mapping[str, Any] | None = None
+                        ) -> set[str]:
+    """Secret field names of ``plugin``'s config (flagged or credential-like)."""
+    return secret_names(kind, plugin, config)
+
+
 def broker_secret_names(broker_plugin: str, config: Mapping[str, Any] | None = None
                         ) -> set[str]:
     """Secret field names of ``broker_plugin``'s config (flagged or credential-like)."""
-    try:
-        schema_cls = registry().info("broker", broker_plugin).cls.config_schema
-    except (UnknownPlugin, ValueError):
-        schema_cls = None
-    return broker_secrets.secret_field_names(schema_cls, config)
+    return secret_names("broker", broker_plugin, config)
+
+
+def public_plugin_config(asset: Asset, kind: str) -> dict[str, Any]:
+    """The asset's ``kind`` plugin config as it may be shown: secrets masked."""
+    return public_config(kind, getattr(asset, f"{kind}_plugin"),
+                         getattr(asset, f"{kind}_config"))
 
 
 def public_broker_config(asset: Asset) -> dict[str, Any]:
     """The asset's broker config as it may be shown: secrets masked."""
-    config = dict(asset.broker_config or {})
-    return broker_secrets.mask_config(config, broker_secret_names(asset.broker_plugin, config))
+    return public_plugin_config(asset, "broker")
 
 
 def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None) -> None:
@@ -114,25 +127,23 @@ def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None)
                        {"symbol": ["already in this portfolio"]})
 
 
-def _prepare_broker_config(values: dict[str, Any], stored: Mapping[str, Any]) -> None:
-    """Keep masked secrets, decrypt for validation; the caller encrypts after it."""
-    incoming = values.get("broker_config")
-    if isinstance(incoming, Mapping):
-        names = broker_secret_names(values.get("broker_plugin") or "", incoming) | \
-            broker_secret_names(values.get("broker_plugin") or "", stored)
-        merged = broker_secrets.merge_update(stored, incoming, names)
-        try:
-            values["broker_config"] = broker_secrets.decrypt_config(merged)
-        except broker_secrets.SecretError as exc:
-            raise ValidationFailed("a stored broker secret cannot be read", {
-                "broker_config": {"_schema": [f"{exc}; send the secrets again"]}}) from exc
+def _prepare_configs(values: dict[str, Any], stored: Mapping[str, Mapping[str, Any]]) -> None:
+    """Keep masked secrets and decrypt them for validation; the caller encrypts after it.
+
+    ``stored`` holds, per kind, the config saved for the plugin ``values`` names (empty
+    for a new asset or a plugin that changes).
+    """
+    for kind in PLUGIN_KINDS:
+        values[f"{kind}_config"] = config_to_validate(
+            kind, values.get(f"{kind}_plugin"), values.get(f"{kind}_config"),
+            stored.get(kind))
 
 
-def _encrypted_broker_config(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The validated broker config with its secrets encrypted for storage."""
-    config = dict(values.get("broker_config") or {})
-    names = broker_secret_names(values["broker_plugin"], config)
-    return broker_secrets.encrypt_config(config, names)
+def _encrypt_configs(values: dict[str, Any]) -> None:
+    """Encrypt the secrets of every validated plugin config for storage."""
+    for kind in PLUGIN_KINDS:
+        values[f"{kind}_config"] = stored_config(kind, values[f"{kind}_plugin"],
+                                                 values.get(f"{kind}_config"))
 
 
 def _commit(actor: User, action: str, asset: Asset, details: Mapping[str, Any],
@@ -154,12 +165,10 @@ def create_asset(actor: User, portfolio_id: int, data: Mapping[str, Any], *,
         values[f"{kind}_plugin"] = reg.default(kind)
         values[f"{kind}_config"] = {}
     values.update(data)
-    _prepare_broker_config(values, {})
+    _prepare_configs(values, {})
     _validate(values, portfolio.id, None)
     values["symbol"] = values["symbol"].strip()
-    for kind in PLUGIN_KINDS:
-        values[f"{kind}_config"] = dict(values.get(f"{kind}_config") or {})
-    values["broker_config"] = _encrypted_broker_config(values)
+    _encrypt_configs(values)
     asset = Asset(portfolio_id=portfolio.id, **values)
     db.session.add(asset)
     _commit(actor, "asset.create", asset, {"symbol": asset.symbol,
@@ -170,27 +179,27 @@ def create_asset(actor: User, portfolio_id: int, data: Mapping[str, Any], *,
 def update_asset(actor: User, asset_id: int, changes: Mapping[str, Any], *,
                  expected_updated_at: datetime | None = None, if_match: str | None = None,
                  ip: str | None = None) -> Asset:
-    """Change some fields; a broker secret sent as the mask keeps its stored value."""
+    """Change some fields; a secret sent as the mask keeps its stored value."""
     asset = get_asset(actor, asset_id, "update", ip=ip)
     refuse_unknown_fields(changes, EDITABLE)
     check_version(asset, expected_updated_at=expected_updated_at, if_match=if_match)
     values = edited_values(asset, changes, EDITABLE, PLUGIN_KINDS)
-    stored = dict(asset.broker_config or {}) if values["broker_plugin"] == asset.broker_plugin \
-        else {}
-    if "broker_config" not in changes:
-        values["broker_config"] = broker_secrets.mask_config(
-            stored, broker_secret_names(asset.broker_plugin, stored))
-    _prepare_broker_config(values, stored)
+    stored: dict[str, Mapping[str, Any]] = {}
+    for kind in PLUGIN_KINDS:
+        if values[f"{kind}_plugin"] == getattr(asset, f"{kind}_plugin"):
+            stored[kind] = dict(getattr(asset, f"{kind}_config") or {})
+        if f"{kind}_config" not in changes:  # kept as stored: secrets round-trip masked
+            values[f"{kind}_config"] = public_config(kind, values[f"{kind}_plugin"],
+                                                     stored.get(kind))
+    _prepare_configs(values, stored)
     _validate(values, asset.portfolio_id, asset.id)
     values["symbol"] = values["symbol"].strip()
-    values["broker_config"] = _encrypted_broker_config(values)
+    _encrypt_configs(values)
     changed = []
     for key in EDITABLE:
         new = values[key]
-        if key == "broker_config":
-            same = broker_secrets.decrypt_config(new) == broker_secrets.decrypt_config(
-                asset.broker_config)
-            if same:
+        if key.endswith("_config"):
+            if same_config(new, getattr(asset, key)):
                 continue
         elif new == getattr(asset, key):
             continue

@@ -29,7 +29,14 @@ from lts.services.access import (
     refuse_unknown_fields,
 )
 from lts.services.pagination import Page, PageQuery, page_query, run_page
-from lts.services.plugin_validation import check_plugin, registry
+from lts.services.plugin_validation import (
+    check_plugin,
+    config_to_validate,
+    public_config,
+    registry,
+    same_config,
+    stored_config,
+)
 from lts.services.risk_controls import apply_portfolio_state
 from lts.trading import statistics as trading_statistics
 
@@ -155,9 +162,12 @@ def create_portfolio(actor: User, data: Mapping[str, Any], *, owner_id: int | No
         "max_drawdown_pct": None,
     }
     values.update(data)
+    values["portfolio_config"] = config_to_validate(
+        "portfolio", values.get("portfolio_plugin"), values.get("portfolio_config"), {})
     _validate(values, owner, None)
     values["name"] = values["name"].strip()
-    values["portfolio_config"] = dict(values.get("portfolio_config") or {})
+    values["portfolio_config"] = stored_config("portfolio", values["portfolio_plugin"],
+                                               values.get("portfolio_config"))
     portfolio = Portfolio(user_id=owner, **values)
     db.session.add(portfolio)
     _commit(actor, "portfolio.create", portfolio,
@@ -177,9 +187,16 @@ def update_portfolio(actor: User, portfolio_id: int, changes: Mapping[str, Any],
     refuse_unknown_fields(changes, EDITABLE)
     check_version(portfolio, expected_updated_at=expected_updated_at, if_match=if_match)
     values = edited_values(portfolio, changes, EDITABLE, ("portfolio",))
+    plugin = values["portfolio_plugin"]
+    stored = portfolio.portfolio_config if plugin == portfolio.portfolio_plugin else {}
+    if "portfolio_config" not in changes:  # kept as stored: secrets round-trip masked
+        values["portfolio_config"] = public_config("portfolio", plugin, stored)
+    values["portfolio_config"] = config_to_validate("portfolio", plugin,
+                                                    values["portfolio_config"], stored)
     _validate(values, portfolio.user_id, portfolio.id)
     values["name"] = values["name"].strip()
-    changed = sorted(k for k in EDITABLE if values[k] != getattr(portfolio, k))
+    values["portfolio_config"] = stored_config("portfolio", plugin, values["portfolio_config"])
+    changed = sorted(k for k in EDITABLE if not _same(k, values[k], getattr(portfolio, k)))
     if "total_capital" in changed:
         _record_capital_change(actor, portfolio, float(values["total_capital"]),
                                now or utcnow(), ip)
@@ -204,6 +221,16 @@ def _record_capital_change(actor: User, portfolio: Portfolio, after: float, now:
            {"before": before, "after": after, "change": after - before}, ip=ip, commit=False)
     trading_statistics.record(db.session, [(trading_statistics.capital_change_key(portfolio.id),
                                             after - before)], now)
+
+
+def public_portfolio_config(portfolio: Portfolio) -> dict[str, Any]:
+    """The portfolio plugin's config as it may be shown: secrets masked."""
+    return public_config("portfolio", portfolio.portfolio_plugin, portfolio.portfolio_config)
+
+
+def _same(key: str, new: Any, old: Any) -> bool:
+    """Whether an edited field keeps its value (configs compared with secrets decrypted)."""
+    return same_config(new, old) if key.endswith("_config") else bool(new == old)
 
 
 def delete_portfolio(actor: User, portfolio_id: int, *,

@@ -90,8 +90,9 @@ class PluginContract:
         return self.make_plugin()
 
     def test_passes_the_registry_load_checks(self, plugin: Plugin) -> None:
-        """Name, kind, implemented methods, schema and interface version are all valid."""
-        assert check_plugin_class(type(plugin), self.kind) is None
+        """Name, kind, implemented methods, schema and its own interface version are valid."""
+        problem = check_plugin_class(type(plugin), self.kind)
+        assert problem is None, f"the registry would refuse the plugin: {problem}"
 
     def test_is_documented(self, plugin: Plugin) -> None:
         """The class says what it does (the registry shows it to users)."""

@@ -1,19 +1,37 @@
 """Where the engine gets plugin instances: the registry, cached per (kind, name, config).
 
+Configs arrive as stored, secret fields encrypted; :class:`RegistryPluginSource`
+decrypts them only to build the plugin they belong to, so a plaintext secret lives in
+that plugin's ``config`` and nowhere else (not in cache keys, not in the asset view
+other plugins see). The cache follows the app's registry: after a plugin reload the
+next ``get`` builds fresh instances from the new classes.
+
 Tests and benchmarks may pass any object with the same ``get`` method (for example a
 dictionary of fake plugins) instead of the registry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from flask import Flask
+from sqlalchemy import select
 
+from lts.extensions import db
+from lts.models import ConfigEntry
 from lts.plugins.base import Plugin
+from lts.plugins.registry import PluginRegistry, get_registry, reload_registry
+
+GENERATION_KEY = "plugins_generation"
+SYNC_STATE_KEY = "lts_plugins_sync"
+#: How often a process looks for a reload made by another one (``LTS_PLUGIN_SYNC_SECONDS``
+#: in the Flask config changes it; tests use 0).
+SYNC_SECONDS = 5.0
 
 
 class PluginSource(Protocol):
@@ -24,8 +42,49 @@ class PluginSource(Protocol):
 
 
 def _config_key(config: Mapping[str, Any]) -> str:
-    """Return a stable text key for a JSON config."""
-    return json.dumps(config, sort_keys=True, default=str)
+    """Return a stable key for a JSON config (a digest: no config value is kept in it)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stored_generation() -> str:
+    """The plugins generation in the Config table ("" before any reload).
+
+    Read on a connection of its own, so a caller in the middle of a transaction (the
+    engine) is not disturbed by it.
+    """
+    with db.engine.connect() as connection:
+        value = connection.execute(select(ConfigEntry.value).where(
+            ConfigEntry.key == GENERATION_KEY)).scalar()
+    return str(value or "")
+
+
+def mark_generation(app: Flask, generation: str) -> None:
+    """Remember that this process's registry is as of ``generation`` (it just reloaded)."""
+    state = app.extensions.setdefault(SYNC_STATE_KEY, {"seen": None, "checked": 0.0})
+    state.update(seen=generation, checked=time.monotonic())
+
+
+def synced_registry(app: Flask) -> PluginRegistry:
+    """The app's registry, re-discovered when another process reloaded the plugins.
+
+    "Reload plugins" runs in the one process that answered the admin; it also stores a
+    new generation in the Config table. Every other process (web workers, the loop)
+    checks that value at most every ``SYNC_SECONDS`` and reloads when it changed, so
+    they all end up with the same plugins.
+    """
+    state = app.extensions.setdefault(SYNC_STATE_KEY, {"seen": None, "checked": None})
+    interval = float(app.config.get("LTS_PLUGIN_SYNC_SECONDS", SYNC_SECONDS))
+    now = time.monotonic()
+    if state["checked"] is None or now - state["checked"] >= interval:
+        state["checked"] = now
+        generation = stored_generation()
+        if state["seen"] is None:
+            state["seen"] = generation  # discovered at start-up: current as of now
+        elif generation != state["seen"]:
+            state["seen"] = generation
+            return reload_registry(app)
+    return get_registry(app)
 
 
 class RegistryPluginSource:
@@ -34,20 +93,29 @@ class RegistryPluginSource:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self._cache: dict[tuple[str, str, str], Plugin] = {}
+        self._registry: Any = None
         self._lock = threading.Lock()
 
     def get(self, kind: str, name: str, config: Mapping[str, Any]) -> Plugin:
         """Return a cached instance, creating (and validating) it on first use."""
         key = (kind, name, _config_key(config))
         with self._lock:
+            registry = synced_registry(self.app)
+            if registry is not self._registry:  # plugins were reloaded: forget old classes
+                self._cache.clear()
+                self._registry = registry
             plugin = self._cache.get(key)
             if plugin is None:
-                from lts.plugins.registry import get_registry
-
-                plugin = get_registry(self.app).create(kind, name, dict(config),
-                                                       self.app.config["LTS"])
+                plugin = registry.create(kind, name, self._plain(config),
+                                         self.app.config["LTS"])
                 self._cache[key] = plugin
             return plugin
+
+    def _plain(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` with its stored secrets decrypted, for the plugin being built."""
+        from lts.security.broker_secrets import decrypt_config
+
+        return decrypt_config(config, self.app.config["SECRET_KEY"])
 
 
 class FactoryPluginSource:

@@ -66,26 +66,34 @@ def _get(plugins: PluginSource, kind: str, name: str, config: Mapping[str, Any] 
         raise PluginCallError(kind, name, "load", traceback_summary(exc)) from exc
 
 
-def _plain_broker_config(asset: Asset | Row[Any]) -> dict[str, Any]:
-    """The asset's broker config with its stored secrets decrypted (they are encrypted at rest)."""
-    from lts.security.broker_secrets import SecretError, decrypt_config
+def _public_config(plugin: Any) -> dict[str, Any]:
+    """The plugin's config without its secret fields: what other plugins may see of it.
 
-    try:
-        return decrypt_config(asset.broker_config)
-    except SecretError as exc:
-        raise PluginCallError("broker", asset.broker_plugin, "load", str(exc)) from exc
+    Only the plugin itself holds its secrets (decrypted by the plugin source when it was
+    built); the frozen asset view handed to pipeline, strategy, portfolio and broker
+    calls carries none.
+    """
+    from lts.security.broker_secrets import is_encrypted, secret_field_names
+
+    config = dict(plugin.config)
+    secret = secret_field_names(getattr(type(plugin), "config_schema", None), config)
+    return {k: v for k, v in config.items() if k not in secret and not is_encrypted(v)}
 
 
 def build_unit(plugins: PluginSource, asset: Asset | Row[Any]) -> AssetUnit:
-    """Build the unit of ``asset`` (ORM object or Core row); PluginCallError names the plugin."""
+    """Build the unit of ``asset`` (ORM object or Core row); PluginCallError names the plugin.
+
+    Configs go to the plugin source as stored (secrets encrypted): it decrypts them for
+    the plugin it builds, and nothing else.
+    """
     pipeline = _get(plugins, "pipeline", asset.pipeline_plugin, asset.pipeline_config)
     strategy = _get(plugins, "strategy", asset.strategy_plugin, asset.strategy_config)
-    broker = _get(plugins, "broker", asset.broker_plugin, _plain_broker_config(asset))
+    broker = _get(plugins, "broker", asset.broker_plugin, asset.broker_config)
     info = AssetInfo(
         id=asset.id, portfolio_id=asset.portfolio_id, symbol=asset.symbol, name=asset.name,
         allocated_capital=asset.allocated_capital,
-        pipeline_config=dict(pipeline.config), strategy_config=dict(strategy.config),
-        broker_config=dict(broker.config),
+        pipeline_config=_public_config(pipeline), strategy_config=_public_config(strategy),
+        broker_config=_public_config(broker),
         max_data_age_minutes=getattr(asset, "max_data_age_minutes", None),
     )
     return AssetUnit(info=info, pipeline=pipeline, strategy=strategy, broker=broker)
@@ -93,11 +101,18 @@ def build_unit(plugins: PluginSource, asset: Asset | Row[Any]) -> AssetUnit:
 
 def portfolio_info(portfolio: Portfolio | Row[Any], *, equity: float | None = None,
                    allocatable: float | None = None) -> PortfolioInfo:
-    """Build the frozen view of a portfolio plugins receive (from an object or a row)."""
+    """Build the frozen view of a portfolio plugins receive (from an object or a row).
+
+    Secret config fields are stored encrypted and left out: the portfolio plugin gets its
+    own secrets through its ``config``, never through this shared view.
+    """
+    from lts.security.broker_secrets import is_encrypted
+
+    config = {k: v for k, v in (portfolio.portfolio_config or {}).items()
+              if not is_encrypted(v)}
     return PortfolioInfo(id=portfolio.id, user_id=portfolio.user_id, name=portfolio.name,
                          total_capital=portfolio.total_capital,
-                         risk_state=portfolio.risk_state,
-                         config=dict(portfolio.portfolio_config or {}),
+                         risk_state=portfolio.risk_state, config=config,
                          equity=equity, allocatable=allocatable)
 
 

@@ -153,6 +153,7 @@ class KeyedPaper(PaperBroker):
     """A paper broker that needs an API key (to exercise write-only secrets)."""
 
     name = "keyed_paper"
+    interface_version = "1.0"
     config_schema = KeyedConfig
 
 

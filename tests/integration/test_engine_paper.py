@@ -22,6 +22,7 @@ class HoldStrategy(StrategyPlugin):
     """Never trades: exits come from the broker alone."""
 
     name = "hold_for_test"
+    interface_version = "1.0"
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from lts.config import ConfigError
 from lts.plugins.base import MarketSnapshot
-from lts.plugins.registry import PluginRegistry
+from lts.plugins.registry import PluginRegistry, get_registry
 from lts.testing.base_contract import make_snapshot
+from tests.conftest import make_test_app
 
 GOOD = '''
 """A tiny third-party strategy."""
@@ -39,6 +41,7 @@ class AlwaysBuy(StrategyPlugin):
     """Buys whenever flat."""
 
     name = "always_buy"
+    interface_version = "1.0"
     config_schema = Config
 
     def decide(self, snapshot, position, allocation):
@@ -55,12 +58,14 @@ from lts.plugins.base import StrategyPlugin
 class NoDecide(StrategyPlugin):
     """Forgot decide."""
     name = "missing_method"
+    interface_version = "1.0"
 ''',
     "bad_schema": '''
 from lts.plugins.base import Decision, StrategyPlugin
 class BadSchema(StrategyPlugin):
     """Schema is a dict."""
     name = "bad_schema"
+    interface_version = "1.0"
     config_schema = {"threshold": 1}
     def decide(self, snapshot, position, allocation):
         return Decision.hold("x")
@@ -74,6 +79,7 @@ class Exploding(marshmallow.Schema):
 class ExplodingSchema(StrategyPlugin):
     """Schema cannot be built."""
     name = "exploding_schema"
+    interface_version = "1.0"
     config_schema = Exploding
     def decide(self, snapshot, position, allocation):
         return Decision.hold("x")
@@ -213,3 +219,40 @@ def test_discovery_is_logged(site: Path, caplog: pytest.LogCaptureFixture):
 def test_snapshot_type_is_the_one_plugins_import():
     # Third-party plugins import lts.plugins.base; it is the same module the engine uses.
     assert MarketSnapshot.__module__ == "lts.plugins.base"
+
+
+SETTINGS_PLUGIN = '''
+"""A strategy that needs a global setting of its own."""
+from lts.plugins.base import Decision, PluginSetting, StrategyPlugin
+
+
+class NeedsAcme(StrategyPlugin):
+    """Holds; knows where ACME answers."""
+
+    name = "needs_acme"
+    interface_version = "1.0"
+    settings = (PluginSetting("acme_url", str, "https://default.example", "ACME root."),
+                PluginSetting("acme_retries", int, 3, "Retries."))
+
+    def decide(self, snapshot, position, allocation):
+        return Decision.hold(self.app_config["acme_url"])
+'''
+
+
+def test_an_lts_variable_for_a_plugin_setting_starts_the_app_and_reaches_the_plugin(
+        site: Path, monkeypatch: pytest.MonkeyPatch, database_path: Path, tmp_path: Path):
+    module = unique("lts_needs_acme")
+    install_distribution(site, "lts-needs-acme", module, SETTINGS_PLUGIN,
+                         {"lts.strategy": {"needs_acme": f"{module}:NeedsAcme"}})
+    monkeypatch.setenv("LTS_ACME_URL", "https://acme.example")
+    monkeypatch.setenv("LTS_ACME_RETRIES", "5")
+    app = make_test_app(f"sqlite:///{database_path}", tmp_path)
+
+    assert app.config["LTS"]["acme_url"] == "https://acme.example"
+    plugin = get_registry(app).create("strategy", "needs_acme", {}, app.config["LTS"])
+    assert plugin.app_config == {"acme_url": "https://acme.example", "acme_retries": 5}
+    sma = get_registry(app).create("strategy", "sma_cross", {}, app.config["LTS"])
+    assert "acme_url" not in sma.app_config
+    monkeypatch.setenv("LTS_ACME_RETRIES", "many")
+    with pytest.raises(ConfigError, match="LTS_ACME_RETRIES"):
+        make_test_app(f"sqlite:///{database_path}", tmp_path)

@@ -1,53 +1,60 @@
-"""The aaa plugin loader: built-in default, unknown names, safe mode, config checks."""
+"""The aaa plugin comes from the one registry: built-in default, unknown names, safe mode."""
 
 from __future__ import annotations
 
 import pytest
 
 from lts.config import defaults
-from lts.plugins.aaa import PluginLoadError, find_plugin_class, load_aaa_plugin
+from lts.plugins.aaa import build_aaa_plugin, signing_key
 from lts.plugins.aaa.base import AAAPlugin
 from lts.plugins.aaa.default import DefaultAAA
+from lts.plugins.registry import PluginRegistry, UnknownPlugin
+
+SECRET = "k" * 32
 
 
-def config(**changes):
-    return {**defaults(), "secret_key": "k" * 32, **changes}
+def settings(**changes):
+    return {**defaults(), "secret_key": SECRET, "smtp_password": "smtp-pw", **changes}
 
 
-def test_default_plugin_loads_and_implements_the_contract():
-    plugin = load_aaa_plugin("default", config())
+@pytest.fixture(scope="module")
+def registry() -> PluginRegistry:
+    return PluginRegistry.discover({"safe_mode": True})
+
+
+def test_default_plugin_loads_through_the_registry_and_implements_the_contract(registry):
+    info = registry.info("aaa", "default")
+    assert info.cls is DefaultAAA and info.origin == "builtin"
+    plugin = build_aaa_plugin(registry, settings(), SECRET)
     assert isinstance(plugin, AAAPlugin) and isinstance(plugin, DefaultAAA)
     assert plugin.kind == "aaa" and plugin.name == "default"
 
 
-def test_unknown_plugin_is_refused_with_its_name():
-    with pytest.raises(PluginLoadError, match="'ldap' is unknown"):
-        find_plugin_class("ldap")
+def test_the_aaa_plugin_sees_its_settings_but_never_the_secret_key(registry):
+    plugin = build_aaa_plugin(registry, settings(lockout_minutes=7), SECRET)
+    assert plugin.app_config["lockout_minutes"] == 7
+    assert set(plugin.app_config) == {s.name for s in DefaultAAA.settings}
+    assert SECRET not in repr(vars(plugin)) and "smtp-pw" not in repr(vars(plugin))
+    assert plugin.signing_key == signing_key(SECRET, "default") != SECRET
 
 
-def test_safe_mode_allows_built_ins_only():
-    with pytest.raises(PluginLoadError, match="safe mode"):
-        find_plugin_class("ldap", safe_mode=True)
-    assert find_plugin_class("default", safe_mode=True) is DefaultAAA
-
-
-def test_invalid_config_is_refused_naming_the_field():
-    with pytest.raises(PluginLoadError, match="lockout_minutes"):
-        load_aaa_plugin("default", config(lockout_minutes=0))
+def test_unknown_plugin_is_refused_with_its_name_and_the_choices(registry):
+    with pytest.raises(UnknownPlugin, match="unknown aaa plugin 'ldap'; available: default"):
+        build_aaa_plugin(registry, settings(aaa_plugin="ldap"), SECRET)
 
 
 def test_app_refuses_to_start_with_an_unknown_aaa_plugin(tmp_path):
     from lts import create_app
 
-    with pytest.raises(PluginLoadError):
+    with pytest.raises(UnknownPlugin, match="'nope'"):
         create_app({"aaa_plugin": "nope", "database_url": "sqlite:///:memory:",
-                    "secret_key": "k" * 32}, instance_path=tmp_path)
+                    "secret_key": SECRET}, instance_path=tmp_path)
 
 
-def test_authorize_policy_of_the_default_plugin():
+def test_authorize_policy_of_the_default_plugin(registry):
     from types import SimpleNamespace
 
-    plugin = load_aaa_plugin("default", config())
+    plugin = build_aaa_plugin(registry, settings(), SECRET)
     admin = SimpleNamespace(id=1, role="admin", is_active=True, is_authenticated=True)
     user = SimpleNamespace(id=2, role="user", is_active=True, is_authenticated=True)
     inactive = SimpleNamespace(id=3, role="admin", is_active=False, is_authenticated=True)

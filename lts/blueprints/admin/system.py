@@ -98,6 +98,21 @@ def error_detail(error_id: int) -> ResponseReturnValue:
                        public=error_display.error_view(row))
 
 
+@bp.post("/plugins/reload")
+@role_required("admin")
+def reload_plugins() -> ResponseReturnValue:
+    """Re-discover the plugins now, then show the plugins page again."""
+    try:
+        result = plugin_catalog.reload_plugins(actor(), ip=client_ip())
+    except ServiceError as exc:
+        flash(exc.message, "danger")
+    else:
+        failed = len(result["errors"])
+        flash(f"Plugins reloaded: {len(result['items'])} loaded, {failed} failed.",
+              "warning" if failed else "success")
+    return hx_redirect(url_for("admin.plugins"))
+
+
 @bp.get("/loop")
 @role_required("admin")
 def loop() -> ResponseReturnValue:

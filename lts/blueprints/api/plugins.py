@@ -1,4 +1,4 @@
-"""``/api/v1/plugins``: every loaded plugin with its config JSON Schema."""
+"""``/api/v1/plugins``: every loaded plugin with its config JSON Schema; reload (admins)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from marshmallow import RAISE
 from lts.blueprints.api import bp
 from lts.blueprints.api._common import actor
 from lts.schemas.admin import PluginListSchema, PluginQuerySchema
+from lts.security.authz import client_ip, role_required
 from lts.services import plugin_catalog
 from lts.services.access import is_admin
 
@@ -21,3 +22,15 @@ def list_plugins(args: dict[str, Any]) -> Any:
     user = actor()
     errors = plugin_catalog.load_errors(user) if is_admin(user) else []
     return {"items": plugin_catalog.list_plugins(user, args["kind"]), "errors": errors}
+
+
+@bp.post("/plugins/reload")
+@role_required("admin")
+@bp.response(200, PluginListSchema)
+def reload_plugins() -> Any:
+    """Discover the plugins again without a restart (newly installed distributions appear).
+
+    An upgraded distribution whose code is already imported keeps running it until LTS
+    restarts; the answer's ``errors`` say so.
+    """
+    return plugin_catalog.reload_plugins(actor(), ip=client_ip())

@@ -61,13 +61,11 @@ def _choices(asset: Asset | None, errors: dict[str, Any] | None = None,
         else:
             selected = getattr(asset, f"{kind}_plugin") if asset else None
             raw = None
-            values = (assets.public_broker_config(asset) if kind == "broker"
-                      else getattr(asset, f"{kind}_config")) if asset else None
+            values = assets.public_plugin_config(asset, kind) if asset else None
         config_errors = errors.get(f"{kind}_config") or {}
         if not isinstance(config_errors, dict):
             config_errors = {"_schema": config_errors}
-        secrets = (assets.broker_secret_names(selected or "", values or {})
-                   if kind == "broker" else set())
+        secrets = assets.config_secret_names(kind, selected or "", values or {})
         result.append(plugin_choice(kind, selected, values=values, errors=config_errors,
                                     raw=raw, secrets=secrets, plugin_errors=tuple(
                                         str(m) for m in errors.get(f"{kind}_plugin", ()))))

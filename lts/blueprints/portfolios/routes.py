@@ -86,12 +86,12 @@ def _form_context(form: PortfolioForm, portfolio: Portfolio | None,
     submitted = request.form if raw else None
     selected = (submitted.get("portfolio_plugin") if submitted is not None
                 else portfolio.portfolio_plugin if portfolio is not None else None)
+    values = portfolios.public_portfolio_config(portfolio) if portfolio is not None else None
     choice = plugin_choice(
-        "portfolio", selected,
-        values=portfolio.portfolio_config if portfolio is not None else None,
-        errors=config_errors,
+        "portfolio", selected, values=values, errors=config_errors,
         raw=raw_values("portfolio_config", submitted) if submitted is not None else None,
-        plugin_errors=plugin_errors)
+        plugin_errors=plugin_errors,
+        secrets=assets.config_secret_names("portfolio", selected or "", values or {}))
     return {"form": form, "portfolio": portfolio, "choice": choice}
 
 
@@ -180,8 +180,7 @@ def plugin_fields() -> ResponseReturnValue:
     if kind not in PLUGIN_KINDS or kind not in FORM_KINDS:
         abort(404)
     name = request.args.get(f"{kind}_plugin")
-    secrets = assets.broker_secret_names(name or "") if kind == "broker" else set()
-    choice = plugin_choice(kind, name, secrets=secrets)
+    choice = plugin_choice(kind, name, secrets=assets.config_secret_names(kind, name or ""))
     return render_partial("partials/_plugin_fields.html", choice=choice)
 
 

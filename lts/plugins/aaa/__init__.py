@@ -1,75 +1,52 @@
-"""Load the aaa plugin named by the ``aaa_plugin`` setting.
+"""The aaa plugin of an app: built at start-up from the one plugin registry.
 
-Built-ins live in this package; installed packages add theirs under the entry-point
-group ``lts.aaa``. ``safe_mode`` turns third-party plugins off. A plugin is checked
-when it loads (contract, interface version, config), so a broken one stops start-up
-with a message naming it instead of failing on the first login.
+aaa plugins are found like every other kind (built-ins in this package, installed
+packages under the entry-point group ``lts.aaa``, none of those in safe mode) and pass
+the same load checks (:mod:`lts.plugins.registry`). The one named by the ``aaa_plugin``
+setting is built once per app; an unknown or broken one stops start-up with a message
+naming it and why it failed to load, instead of failing on the first login.
 """
 
 from __future__ import annotations
 
-import importlib
+import hashlib
+import hmac
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
 from flask import current_app
-from marshmallow import ValidationError
 
-from lts.plugins.aaa.base import INTERFACE_VERSION, AAAPlugin, Clock
+from lts.plugins.aaa.base import AAAPlugin, Clock
+from lts.plugins.registry import PluginRegistry
 
-ENTRY_POINT_GROUP = "lts.aaa"
 EXTENSION_KEY = "lts.aaa"
-BUILTINS = {"default": "lts.plugins.aaa.default:DefaultAAA"}
 
 
-class PluginLoadError(RuntimeError):
-    """The configured aaa plugin is unknown, broken or misconfigured."""
+def signing_key(secret_key: str, plugin_name: str) -> str:
+    """A key for what the aaa plugin ``plugin_name`` signs, derived from the app's secret.
+
+    The plugin never holds the secret key itself (which also signs session cookies):
+    HMAC-SHA256 of its name under that key gives it one of its own.
+    """
+    return hmac.new(secret_key.encode("utf-8"), f"lts.aaa:{plugin_name}".encode(),
+                    hashlib.sha256).hexdigest()
 
 
-def _import(target: str) -> Any:
-    """Import ``module:attribute``."""
-    module_name, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+def build_aaa_plugin(registry: PluginRegistry, settings: Mapping[str, Any], secret_key: str,
+                     *, clock: Clock | None = None) -> AAAPlugin:
+    """Build the aaa plugin named by ``settings["aaa_plugin"]``.
 
-
-def find_plugin_class(name: str, *, safe_mode: bool = False) -> type[AAAPlugin]:
-    """Return the class of the aaa plugin called ``name``."""
-    if name in BUILTINS:
-        cls = _import(BUILTINS[name])
-    elif safe_mode:
-        raise PluginLoadError(f"aaa plugin '{name}': safe mode allows built-ins only "
-                              f"({', '.join(sorted(BUILTINS))})")
-    else:
-        matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-        if not matches:
-            known = sorted(set(BUILTINS) | {ep.name for ep in
-                                            entry_points(group=ENTRY_POINT_GROUP)})
-            raise PluginLoadError(f"aaa plugin '{name}' is unknown; known: {', '.join(known)}")
-        try:
-            cls = matches[0].load()
-        except Exception as exc:  # a third-party import error must name the plugin
-            raise PluginLoadError(f"aaa plugin '{name}' failed to import: {exc}") from exc
-    if not (isinstance(cls, type) and issubclass(cls, AAAPlugin)):
-        raise PluginLoadError(f"aaa plugin '{name}' does not implement the aaa contract")
-    if cls.kind != "aaa" or cls.interface_version != INTERFACE_VERSION:
-        raise PluginLoadError(f"aaa plugin '{name}' implements kind {cls.kind!r} version "
-                              f"{cls.interface_version}; LTS needs aaa version "
-                              f"{INTERFACE_VERSION}")
-    return cls
-
-
-def load_aaa_plugin(name: str, config: Mapping[str, Any], *, clock: Clock | None = None,
-                    safe_mode: bool = False) -> AAAPlugin:
-    """Find, validate the config of, and build the aaa plugin ``name``."""
-    cls = find_plugin_class(name, safe_mode=safe_mode)
-    try:
-        cls.config_schema().load(dict(config))
-    except ValidationError as exc:
-        raise PluginLoadError(f"aaa plugin '{name}': invalid config: {exc.messages}") from None
-    return cls(config, clock=clock)
+    Raises :class:`lts.plugins.registry.UnknownPlugin` (naming the plugins available and
+    why this one failed to load, if it did) when there is no such plugin.
+    """
+    name = settings["aaa_plugin"]
+    plugin = registry.create("aaa", name, {}, settings, clock=clock,
+                             signing_key=signing_key(secret_key, name))
+    if not isinstance(plugin, AAAPlugin):  # the registry checked the class already
+        raise TypeError(f"aaa plugin {name!r} does not implement the aaa contract")
+    return plugin
 
 
 def current_aaa() -> AAAPlugin:
     """Return the aaa plugin of the current app."""
-    return current_app.extensions[EXTENSION_KEY]
+    return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]

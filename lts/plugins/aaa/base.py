@@ -19,12 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from marshmallow import Schema
-
 from lts.models import User, UserSession
 from lts.models.types import utcnow
-
-INTERFACE_VERSION = 1
+from lts.plugins.base import Plugin
 
 Clock = Callable[[], datetime]
 
@@ -110,17 +107,24 @@ class IssuedSecret:
     row: UserSession
 
 
-class AAAPlugin(ABC):
-    """Abstract base of every aaa plugin; one instance per app, built at start-up."""
+class AAAPlugin(Plugin, ABC):
+    """Abstract base of every aaa plugin; one instance per app, built at start-up.
+
+    Loaded like every other kind (entry-point group ``lts.aaa``, same checks). Its
+    settings (lockout, session lifetimes...) are the global settings it declares in
+    ``settings``, read from ``self.app_config``. It never sees LTS's ``secret_key``:
+    ``signing_key`` is a key derived from it for this plugin alone, for whatever the
+    plugin signs (reset tokens).
+    """
 
     kind: ClassVar[str] = "aaa"
-    interface_version: ClassVar[int] = INTERFACE_VERSION
-    name: ClassVar[str]
-    config_schema: ClassVar[type[Schema]]
 
-    def __init__(self, config: Mapping[str, Any], clock: Clock | None = None) -> None:
-        self.config = dict(config)
+    def __init__(self, config: Mapping[str, Any] | None = None,
+                 app_config: Mapping[str, Any] | None = None, *, clock: Clock | None = None,
+                 signing_key: str = "") -> None:
+        super().__init__(config, app_config)
         self.clock: Clock = clock or utcnow
+        self.signing_key = signing_key
 
     # -- authentication -------------------------------------------------------
     @abstractmethod

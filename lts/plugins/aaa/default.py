@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
-from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import contains_eager
 
@@ -41,6 +40,7 @@ from lts.plugins.aaa.base import (
     scrub,
     unknown_name_digest,
 )
+from lts.plugins.base import PluginSetting
 from lts.services.passwords import (
     hash_password,
     needs_rehash,
@@ -99,28 +99,20 @@ def owner_id(resource: Any) -> int | None:
     return None
 
 
-class DefaultAAAConfig(Schema):
-    """The settings the default plugin reads; validated when the plugin loads."""
-
-    class Meta:
-        """The plugin receives every LTS setting; it checks only its own."""
-
-        unknown = EXCLUDE
-
-    secret_key = fields.String(required=True, validate=validate.Length(min=1))
-    session_idle_minutes = fields.Integer(required=True, validate=validate.Range(min=1))
-    session_lifetime_hours = fields.Integer(required=True, validate=validate.Range(min=1))
-    remember_me_days = fields.Integer(required=True, validate=validate.Range(min=0))
-    token_ttl_hours = fields.Integer(required=True, validate=validate.Range(min=1))
-    max_failed_logins = fields.Integer(required=True, validate=validate.Range(min=1))
-    lockout_minutes = fields.Integer(required=True, validate=validate.Range(min=1))
-
-
 class DefaultAAA(AAAPlugin):
     """Role-based access with owner checks, DB-backed sessions, tokens and lockout."""
 
     name = "default"
-    config_schema = DefaultAAAConfig
+    interface_version = "1.0"
+    # LTS's own settings this plugin applies (validated by LTS's configuration).
+    settings = (
+        PluginSetting("session_idle_minutes", int, 30, "Sessions end after this idle time."),
+        PluginSetting("session_lifetime_hours", int, 12, "Sessions end this long after login."),
+        PluginSetting("remember_me_days", int, 0, "Remember-me lifetime; 0 disables it."),
+        PluginSetting("token_ttl_hours", int, 720, "Default lifetime of API tokens."),
+        PluginSetting("max_failed_logins", int, 5, "Failed logins before a lockout."),
+        PluginSetting("lockout_minutes", int, 30, "How long a locked account stays locked."),
+    )
 
     _dummy_hash: str | None = None
 
@@ -143,12 +135,12 @@ class DefaultAAA(AAAPlugin):
         self.account(user, action, f"user:{user.id}", {"reason": "bad_credentials",
                                                        "failed_logins": user.failed_logins},
                      "denied", ip=ip)
-        if user.failed_logins >= self.config["max_failed_logins"]:
-            user.locked_until = self.clock() + timedelta(minutes=self.config["lockout_minutes"])
+        if user.failed_logins >= self.app_config["max_failed_logins"]:
+            user.locked_until = self.clock() + timedelta(minutes=self.app_config["lockout_minutes"])
             user.failed_logins = 0
             db.session.commit()
             self.account(user, "account.locked", f"user:{user.id}",
-                         {"minutes": self.config["lockout_minutes"]}, "denied", ip=ip)
+                         {"minutes": self.app_config["lockout_minutes"]}, "denied", ip=ip)
 
     def is_locked(self, user: User) -> bool:
         """Whether the account is inside a lockout period."""
@@ -218,11 +210,11 @@ class DefaultAAA(AAAPlugin):
     def open_session(self, user: User, *, ip: str | None = None, remember: bool = False
                      ) -> IssuedSecret:
         """Open a browser session: lifetime hours, or remember-me days when asked."""
-        days = self.config["remember_me_days"]
+        days = self.app_config["remember_me_days"]
         if remember and days > 0:
             return self._new_secret(user, "web", REMEMBER_NAME, timedelta(days=days), ip)
         return self._new_secret(user, "web", None,
-                                timedelta(hours=self.config["session_lifetime_hours"]), ip)
+                                timedelta(hours=self.app_config["session_lifetime_hours"]), ip)
 
     def _live_row(self, raw: str, kind: str) -> UserSession | None:
         """Return the unrevoked, unexpired ``kind`` row for ``raw`` of an active user."""
@@ -272,7 +264,7 @@ class DefaultAAA(AAAPlugin):
         row = self._live_row(raw, "web")
         if row is None:
             return None
-        idle = timedelta(minutes=self.config["session_idle_minutes"])
+        idle = timedelta(minutes=self.app_config["session_idle_minutes"])
         last = row.last_used_at or row.created_at
         if row.name != REMEMBER_NAME and self.clock() - last > idle:
             with write_unit(db.session()):
@@ -286,7 +278,7 @@ class DefaultAAA(AAAPlugin):
     def issue_token(self, user: User, name: str, ttl_hours: int | None = None, *,
                     ip: str | None = None) -> IssuedSecret:
         """Issue an API bearer token named ``name``, valid ``ttl_hours`` (or the default)."""
-        hours = ttl_hours or self.config["token_ttl_hours"]
+        hours = ttl_hours or self.app_config["token_ttl_hours"]
         issued = self._new_secret(user, "api", name, timedelta(hours=hours), ip)
         self.account(user, "token.create", f"token:{issued.row.id}",
                      {"name": name, "ttl_hours": hours}, ip=ip)
@@ -383,7 +375,7 @@ class DefaultAAA(AAAPlugin):
             def get_timestamp(self) -> int:
                 return int(clock().timestamp())
 
-        return URLSafeTimedSerializer(self.config["secret_key"], salt=RESET_SALT,
+        return URLSafeTimedSerializer(self.signing_key, salt=RESET_SALT,
                                       signer=_ClockSigner)
 
     @staticmethod

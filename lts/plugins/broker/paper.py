@@ -292,6 +292,7 @@ class PaperBroker(BrokerPlugin):
     """Simulated exchange with spread, slippage, commission and a persistent order book."""
 
     name = "paper"
+    interface_version = "1.0"
     description = ("Simulated fills with spread, slippage and commission; SL before TP "
                    "when one bar touches both.")
     config_schema = PaperConfig

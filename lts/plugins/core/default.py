@@ -18,6 +18,7 @@ class DefaultCore(CorePlugin):
     """Ticks every ``global_latency`` minutes; a database lease picks one process."""
 
     name = "default"
+    interface_version = "1.0"
     description = "APScheduler loop in the app process; a database lease elects one leader."
 
     def __init__(self, config: Mapping[str, Any] | None = None,

@@ -40,7 +40,13 @@ import pandas as pd
 from marshmallow import fields, validate
 
 from lts.plugins.bars import bar_period, bars_between, complete_bars, resample, utc
-from lts.plugins.base import AssetInfo, MarketSnapshot, PipelinePlugin, PluginError
+from lts.plugins.base import (
+    AssetInfo,
+    MarketSnapshot,
+    PipelinePlugin,
+    PluginError,
+    PluginSetting,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 _TIME_NAMES = ("timestamp", "datetime", "date_time", "time", "date")
@@ -265,8 +271,12 @@ class CsvPipeline(PipelinePlugin):
     """Bars from a CSV file per symbol under ``data_dir``."""
 
     name = "csv"
+    interface_version = "1.0"
     description = "OHLCV bars from CSV files under data_dir (common column layouts)."
     config_schema = CsvConfig
+    # LTS's own data_dir setting, shared: the only global this plugin reads.
+    settings = (PluginSetting("data_dir", str, "data",
+                              "Folder of CSV market data (relative to the project)."),)
 
     def data_dir(self) -> Path:
         """Return the data folder: ``data_dir`` from the app config, under the project."""

@@ -232,6 +232,7 @@ class SyntheticPipeline(PipelinePlugin):
     """Seeded random-walk OHLCV bars, deterministic per (seed, symbol, bar time)."""
 
     name = "synthetic"
+    interface_version = "1.0"
     description = "Seeded random-walk OHLCV bars per symbol; the demo default."
     config_schema = SyntheticConfig
 

@@ -12,6 +12,7 @@ class EqualWeight(PortfolioPlugin):
     """Split the allocatable equity (``portfolio.capital``) evenly among the assets."""
 
     name = "equal_weight"
+    interface_version = "1.0"
     description = "Split the portfolio's capital evenly among its active assets."
 
     def allocate(self, portfolio: PortfolioInfo, assets: Sequence[AssetInfo],

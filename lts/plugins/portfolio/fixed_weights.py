@@ -50,6 +50,7 @@ class FixedWeights(PortfolioPlugin):
     """Allocate a fixed fraction of the capital to each configured symbol."""
 
     name = "fixed_weights"
+    interface_version = "1.0"
     description = "A configured fraction of the capital per symbol (sum <= 1)."
     config_schema = FixedWeightsConfig
 

@@ -51,6 +51,7 @@ class InverseVolatility(PortfolioPlugin):
     """Weight assets by the inverse of their recent volatility."""
 
     name = "inverse_volatility"
+    interface_version = "1.0"
     description = "Capital proportional to 1 / recent volatility of each asset."
     config_schema = InverseVolatilityConfig
 

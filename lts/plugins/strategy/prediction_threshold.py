@@ -65,6 +65,7 @@ class PredictionThreshold(StrategyPlugin):
     """Open when the predicted move exceeds a threshold; close on the opposite signal."""
 
     name = "prediction_threshold"
+    interface_version = "1.0"
     description = ("Opens long/short when the predicted move exceeds a threshold; closes "
                    "on the opposite signal; SL/TP in % or pips.")
     config_schema = PredictionThresholdConfig

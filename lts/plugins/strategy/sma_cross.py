@@ -90,6 +90,7 @@ class SmaCross(StrategyPlugin):
     """Opens on a fast/slow SMA cross (or with the trend), closes or reverses against it."""
 
     name = "sma_cross"
+    interface_version = "1.0"
     description = ("Fast/slow simple moving-average crossover: opens on a fresh cross "
                    "(or with the trend), closes or reverses on a cross against it.")
     config_schema = SmaCrossConfig

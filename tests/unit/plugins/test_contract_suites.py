@@ -47,6 +47,7 @@ def test_plugin_factory_may_be_a_callable():
         """Holds."""
 
         name = "tiny"
+        interface_version = "1.0"
         config_schema = EmptyConfig
 
         def decide(self, snapshot, position, allocation):  # type: ignore[no-untyped-def]

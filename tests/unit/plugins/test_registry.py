@@ -140,6 +140,7 @@ def test_register_refuses_a_name_taken_by_another_class(registry):
         """Pretends to be sma_cross."""
 
         name = "sma_cross"
+        interface_version = "1.0"
         config_schema = EmptyConfig
 
         def decide(self, snapshot, position, allocation):  # type: ignore[no-untyped-def]
@@ -184,6 +185,7 @@ def test_a_plugin_whose_constructor_fails_raises_plugin_error_naming_it():
         """Breaks on construction."""
 
         name = "fragile"
+        interface_version = "1.0"
 
         def __init__(self, config=None, app_config=None):  # type: ignore[no-untyped-def]
             raise RuntimeError("no")

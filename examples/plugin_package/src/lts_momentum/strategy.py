@@ -34,6 +34,7 @@ class Momentum(StrategyPlugin):
     """Long on rising momentum, short on falling momentum, out when it turns."""
 
     name = "momentum"
+    interface_version = "1.0"
     description = "Follows the return of the last lookback bars."
     config_schema = MomentumConfig
 
