@@ -51,9 +51,11 @@ def stored_generation() -> str:
     """The plugins generation in the Config table ("" before any reload).
 
     Read on a connection of its own, so a caller in the middle of a transaction (the
-    engine) is not disturbed by it.
+    engine) is not disturbed by it. A plain read (never ``BEGIN IMMEDIATE``): inside a
+    writing request the request's own transaction may hold SQLite's write lock, and a
+    second connection asking for it from the same thread would wait for itself.
     """
-    with db.engine.connect() as connection:
+    with db.engine.connect().execution_options(sqlite_immediate=False) as connection:
         value = connection.execute(select(ConfigEntry.value).where(
             ConfigEntry.key == GENERATION_KEY)).scalar()
     return str(value or "")

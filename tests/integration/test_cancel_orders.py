@@ -29,6 +29,7 @@ class NoCancelPaper(PaperBroker):
     """A paper broker without cancel(): the contract's default answers ``rejected``."""
 
     name = "no_cancel_paper"
+    interface_version = "1.0"
     cancel = BrokerPlugin.cancel
 
 
@@ -36,6 +37,7 @@ class DownPaper(PaperBroker):
     """A paper broker whose cancel and lookup fail, as a broker that is down."""
 
     name = "down_paper"
+    interface_version = "1.0"
 
     def cancel(self, asset, client_order_id):
         raise ConnectionError("connection reset by broker")

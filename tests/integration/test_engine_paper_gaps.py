@@ -39,6 +39,7 @@ class HoldStrategy(StrategyPlugin):
     """Never trades: every exit comes from the broker."""
 
     name = "hold_for_gap_test"
+    interface_version = "1.0"
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
@@ -50,6 +51,7 @@ class NoBarsCsv(CsvPipeline):
     """The csv pipeline as a third-party one without ``bars()`` would behave."""
 
     name = "csv_without_bars"
+    interface_version = "1.0"
     bars = PipelinePlugin.bars  # the contract's refusing default
 
 
@@ -234,5 +236,5 @@ def test_the_asset_page_shows_missing_bars(app, db, data_dir, login_as):
 
     debug = asset_debug(db.session.get(Asset, asset.id))
     assert debug.last_error is not None
-    assert "could not be checked" in debug.last_error["error"]
-    assert debug.last_error["method"] == "bars"
+    # Users see the message and an error id (issue 11 finding 10), never a call chain.
+    assert "could not be checked" in debug.last_error.message

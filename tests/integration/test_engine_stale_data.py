@@ -25,6 +25,7 @@ class AlwaysIn(StrategyPlugin):
     """Opens a long when flat, closes a held one: both order kinds on every tick."""
 
     name = "always_in_for_stale_test"
+    interface_version = "1.0"
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:

@@ -153,7 +153,7 @@ class DefaultAAA(AAAPlugin):
         if user is None:
             self._equalise_timing(password)
             self.account(None, "login.failed", None,
-                         {"username_digest": unknown_name_digest(self.config["secret_key"],
+                         {"username_digest": unknown_name_digest(self.signing_key,
                                                                  username),
                           "reason": "unknown_user"}, "denied", ip=ip)
             return AuthResult(None, "bad_credentials")
