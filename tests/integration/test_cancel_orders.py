@@ -284,3 +284,21 @@ def test_the_openapi_document_names_the_cancel_refusals(client, as_alice):
         responses = spec["paths"][path][method]["responses"]
         assert "order_not_cancellable" in responses["409"]["description"]
         assert "broker_unavailable" in responses["502"]["description"]
+
+
+def test_a_cancel_retried_with_its_idempotency_key_replays_the_first_answer(client, alice,
+                                                                            as_alice):
+    """A retried cancel (same Idempotency-Key) is answered as the first, never sent again."""
+    asset = gen_asset(gen_portfolio(alice), "EUR_USD", allocated_capital=10_000.0)
+    order = _resting(client, as_alice, asset.id)
+    headers = {**as_alice, "Idempotency-Key": "cancel-retry-1"}
+    first = client.delete(f"/api/v1/orders/{order['id']}", headers=headers)
+    again = client.delete(f"/api/v1/orders/{order['id']}", headers=headers)
+    assert first.status_code == again.status_code == 200, again.get_json()
+    assert again.get_data() == first.get_data()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    requested = [r for r in _audits(order["id"]) if r.action == "order.cancel_requested"]
+    assert len(requested) == 1  # the broker heard one cancel
+    other = client.post(f"/api/v1/orders/{order['id']}/cancel", headers=headers)
+    assert other.status_code == 422
+    assert other.get_json()["error"]["code"] == "idempotency_key_reused"
