@@ -2,50 +2,52 @@
 
 Synthetic pipeline (500 bars), prediction_threshold strategy, paper broker, equal
 weights, a migrated SQLite file in a temp folder. Prints, for a first tick (orders
-opened) and a steady tick one minute later: wall time, time per asset, the share
+opened) and steady ticks one minute apart: wall time, time per asset, the share
 spent inside plugins versus engine + database, and peak RSS.
 
 Targets (issue 4): whole tick <= 2 s; engine + database <= 1 ms per asset.
+Issue 10: no more than 10 % slower than the tree before the money-safety work; check it
+with ``--compare <that tree>`` (for instance a ``git worktree`` of commit 4cd72ff).
 Run: .venv/bin/python bench/loop_bench.py [--portfolios 100] [--assets 10]
+     .venv/bin/python bench/loop_bench.py --compare /path/to/base/tree [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from flask_migrate import upgrade
-from sqlalchemy import func, insert, select
-
-from lts import create_app
-from lts.extensions import db
-from lts.models import Asset, Order, Portfolio, User
-from lts.trading.clock import ManualClock
-from lts.trading.engine import Engine
+ROOT = Path(__file__).resolve().parent.parent
+#: Slowdown against the base tree that issue 10 allows.
+ALLOWED_RATIO = 1.10
 
 
-def seed(portfolios: int, assets: int) -> None:
+def seed(db: Any, models: Any, portfolios: int, assets: int) -> None:
     """One user, ``portfolios`` portfolios of ``assets`` assets each, bulk-inserted."""
+    from sqlalchemy import insert, select
+
     now = datetime.now(UTC)
-    db.session.execute(insert(User), [{"username": "bench", "email": "bench@example.com",
-                                       "password_hash": "x", "role": "user",
-                                       "created_at": now}])
-    user_id = db.session.scalar(select(User.id))
-    db.session.execute(insert(Portfolio), [
+    db.session.execute(insert(models.User), [{
+        "username": "bench", "email": "bench@example.com", "password_hash": "x",
+        "role": "user", "created_at": now}])
+    user_id = db.session.scalar(select(models.User.id))
+    db.session.execute(insert(models.Portfolio), [
         {"user_id": user_id, "name": f"bench {p}", "total_capital": 100_000.0,
          "portfolio_plugin": "equal_weight", "portfolio_config": {}, "portfolio_latency": 1,
          "created_at": now, "updated_at": now, "description": "", "is_active": True,
          "risk_state": "active"} for p in range(portfolios)])
-    ids = db.session.scalars(select(Portfolio.id).order_by(Portfolio.id)).all()
-    db.session.execute(insert(Asset), [
+    ids = db.session.scalars(select(models.Portfolio.id).order_by(models.Portfolio.id)).all()
+    db.session.execute(insert(models.Asset), [
         {"portfolio_id": pid, "symbol": f"SYM{p:03d}{a}", "name": "",
          "pipeline_plugin": "synthetic", "pipeline_config": {"lookback": 500},
          "strategy_plugin": "prediction_threshold", "strategy_config": {},
@@ -55,16 +57,18 @@ def seed(portfolios: int, assets: int) -> None:
     db.session.commit()
 
 
-def run_tick(engine: Engine, now: datetime, assets: int) -> dict[str, float]:
+def run_tick(engine: Any, now: datetime, assets: int) -> dict[str, float]:
     """One measured tick."""
     engine.caller.plugin_seconds = 0.0
     engine.caller.calls = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     report = engine.tick(now)
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     plugins = engine.caller.plugin_seconds
     orders = sum(len(o.order_ids) for o in report.outcomes)
-    return {"wall": wall, "plugins": plugins, "engine": wall - plugins, "assets": assets,
+    return {"wall": wall, "cpu": cpu, "plugins": plugins, "engine": wall - plugins,
+            "assets": assets,
             "orders": orders, "errors": len(report.errors), "calls": engine.caller.calls}
 
 
@@ -73,42 +77,152 @@ def show(label: str, m: dict[str, float]) -> None:
     per_asset = m["wall"] / m["assets"] * 1000
     engine_per_asset = m["engine"] / m["assets"] * 1000
     print(f"{label}: tick {m['wall']:.3f} s for {m['assets']:.0f} assets "
-          f"({per_asset:.3f} ms/asset), {m['orders']:.0f} orders, {m['errors']:.0f} errors")
+          f"({per_asset:.3f} ms/asset, CPU {m['cpu']:.3f} s), {m['orders']:.0f} orders, "
+          f"{m['errors']:.0f} errors")
     print(f"  inside plugins {m['plugins']:.3f} s ({m['plugins'] / m['wall']:.0%}, "
           f"{m['calls']:.0f} calls); engine + database {m['engine']:.3f} s "
           f"({m['engine'] / m['wall']:.0%}) = {engine_per_asset:.3f} ms/asset "
           f"[target <= 1 ms/asset; tick target <= 2 s]")
 
 
-def main() -> None:
-    """Build the database, run a first and a steady tick, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--portfolios", type=int, default=100)
-    parser.add_argument("--assets", type=int, default=10)
-    parser.add_argument("--ticks", type=int, default=3, help="steady ticks after the first")
-    args = parser.parse_args()
+def measure(tree: Path, portfolios: int, assets: int, ticks: int, *, quiet: bool = False
+            ) -> list[dict[str, float]]:
+    """Build the database with ``tree``'s LTS, run a first and ``ticks`` steady ticks.
+
+    LTS is imported from ``tree`` (put first on ``sys.path``), so the same script measures
+    any checkout whose engine has the same constructor and tick report.
+    """
+    sys.path.insert(0, str(tree))
+    from flask_migrate import upgrade
+    from sqlalchemy import func, select
+
+    from lts import create_app, models
+    from lts.extensions import db
+    from lts.trading.clock import ManualClock
+    from lts.trading.engine import Engine
+
+    if Path(models.__file__).resolve().parent.parent.parent != tree.resolve():
+        raise SystemExit(f"lts was imported from {models.__file__}, not from {tree}")
     logging.getLogger("lts").setLevel(logging.ERROR)
+    figures: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as folder:
         app = create_app({"database_url": f"sqlite:///{folder}/bench.db",
                           "secret_key": "bench", "loop_enabled": False,
                           "log_level": "ERROR"}, instance_path=Path(folder) / "instance")
         with app.app_context():
-            upgrade()
             logging.getLogger("alembic").setLevel(logging.ERROR)
-            seed(args.portfolios, args.assets)
-            total = args.portfolios * args.assets
+            upgrade()
+            seed(db, models, portfolios, assets)
+            total = portfolios * assets
             clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
             engine = Engine(app, clock=clock)
             try:
-                show("first tick (cold plugins)", run_tick(engine, clock(), total))
-                for n in range(args.ticks):
+                figures.append(run_tick(engine, clock(), total))
+                if not quiet:
+                    show("first tick (cold plugins)", figures[-1])
+                for n in range(ticks):
                     clock.advance(minutes=1)
-                    show(f"steady tick {n + 1}", run_tick(engine, clock(), total))
+                    figures.append(run_tick(engine, clock(), total))
+                    if not quiet:
+                        show(f"steady tick {n + 1}", figures[-1])
             finally:
                 engine.close()
-            count = db.session.scalar(select(func.count(Order.id)))
-            print(f"orders in the database: {count}")
+            count = db.session.scalar(select(func.count(models.Order.id)))
+            if not quiet:
+                print(f"orders in the database: {count}")
             db.engine.dispose()
+    return figures
+
+
+# ------------------------------------------------------------------ comparison
+
+def summary(figures: list[dict[str, float]]) -> dict[str, float]:
+    """One run's compared figures: first tick, median steady tick (s and ms/asset)."""
+    first, steady = figures[0], figures[1:] or figures[:1]
+    return {
+        "first_wall": first["wall"],
+        "first_cpu": first["cpu"],
+        "first_engine_ms": first["engine"] / first["assets"] * 1000,
+        "steady_wall": statistics.median(m["wall"] for m in steady),
+        "steady_cpu": statistics.median(m["cpu"] for m in steady),
+        "steady_engine_ms": statistics.median(m["engine"] / m["assets"] * 1000
+                                              for m in steady),
+    }
+
+
+# CPU seconds of the whole process (tick thread and plugin worker): what a neighbour's
+# load disturbs least, so the steadier figure on a shared machine.
+LABELS = {"first_wall": "first tick (s)", "first_cpu": "first tick CPU (s)",
+          "first_engine_ms": "first: engine+db ms/asset", "steady_wall": "steady tick (s)",
+          "steady_cpu": "steady tick CPU (s)",
+          "steady_engine_ms": "steady: engine+db ms/asset"}
+
+
+def run_child(tree: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Measure ``tree`` in a fresh interpreter (nothing imported or cached is shared)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--json", "--tree", str(tree),
+               "--portfolios", str(args.portfolios), "--assets", str(args.assets),
+               "--ticks", str(args.ticks)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench of {tree} failed:\n{done.stderr[-3000:]}")
+    return summary(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def compare(base: Path, args: argparse.Namespace) -> None:
+    """Alternate base and this tree ``--rounds`` times; print medians and pair ratios.
+
+    Why pairs: on a shared machine a neighbour's load can slow one run by half; two runs
+    back to back are hit alike, so the median of the pairs' ratios is the steadier figure.
+    The side that goes first alternates, so neither always gets the warmer machine.
+    """
+    runs: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
+    ratios: list[dict[str, float]] = []
+    for n in range(args.rounds):
+        order = [("base", base), ("this", ROOT)]
+        if n % 2:
+            order.reverse()
+        pair = {}
+        for side, tree in order:
+            pair[side] = run_child(tree, args)
+            runs[side].append(pair[side])
+        ratios.append({k: pair["this"][k] / pair["base"][k] for k in LABELS})
+        print(f"pair {n + 1}: " + ", ".join(
+            f"{k} {pair['base'][k]:.3f} -> {pair['this'][k]:.3f}" for k in LABELS), flush=True)
+    print(f"\nbase {base} vs this tree {ROOT}: medians of {args.rounds} alternated runs")
+    print(f"{'figure':<28} {'base':>9} {'this':>9} {'ratio':>7} {'pair ratios':>12}  verdict")
+    worst = 0.0
+    for key, label in LABELS.items():
+        b = statistics.median(r[key] for r in runs["base"])
+        t = statistics.median(r[key] for r in runs["this"])
+        ratio = statistics.median(r[key] for r in ratios)
+        worst = max(worst, ratio)
+        verdict = "ok" if ratio <= ALLOWED_RATIO else f"> {ALLOWED_RATIO:.2f}"
+        print(f"{label:<28} {b:>9.3f} {t:>9.3f} {t / b:>7.3f} {ratio:>12.3f}  {verdict}")
+    print(f"worst median pair ratio {worst:.3f} (allowed {ALLOWED_RATIO:.2f})")
+
+
+def main() -> None:
+    """Measure this tree (or ``--tree``), or compare it with ``--compare``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--portfolios", type=int, default=100)
+    parser.add_argument("--assets", type=int, default=10)
+    parser.add_argument("--ticks", type=int, default=3, help="steady ticks after the first")
+    parser.add_argument("--tree", type=Path, default=ROOT,
+                        help="source tree to import LTS from (default: this repository)")
+    parser.add_argument("--compare", type=Path, metavar="BASE_TREE",
+                        help="alternate runs of BASE_TREE and this tree, print ratios")
+    parser.add_argument("--rounds", type=int, default=5, help="pairs of runs for --compare")
+    parser.add_argument("--json", action="store_true",
+                        help="print the ticks' figures as one JSON line only")
+    args = parser.parse_args()
+    if args.compare is not None:
+        compare(args.compare, args)
+        return
+    figures = measure(args.tree, args.portfolios, args.assets, args.ticks, quiet=args.json)
+    if args.json:
+        print(json.dumps(figures))
+        return
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MiB")
 
