@@ -282,7 +282,8 @@ class OrderExecutor:
                 # The subject first: on PostgreSQL it locks the portfolio row, and a
                 # manual id counted before that lock would miss an order committed while
                 # we waited (both "-m1": the second a false "duplicate", never sent).
-                subject = load_subject(connection, intent.asset_id, now)
+                subject = load_subject(connection, intent.asset_id, now,
+                                       closing=intent.closes_position_id is not None)
                 if make_coid is not None:
                     coid = make_coid(connection)
                 check = OrderCheck(notional=intent.notional,

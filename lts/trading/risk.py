@@ -122,13 +122,16 @@ _EACH_POSITIONS = select(
 ).where(_POSITIONS.c.asset_id == _EACH.c.id, OPEN_BY_ASSET).correlate(_EACH).scalar_subquery()
 # The statuses are OR-ed equalities, not an expanding IN: that one is re-rendered into
 # SQL text at every execution, and this query runs for every order.
+# The closing orders' subquery is correlated to the asset explicitly: left to itself it
+# took ``each_asset`` into its own FROM and scanned every position of the database.
 _EACH_ORDERS = select(
     func.coalesce(func.sum(_ORDERS.c.quantity * func.coalesce(_ORDERS.c.price, 0.0)), 0.0)
 ).where(_ORDERS.c.asset_id == _EACH.c.id,
         or_(*(_ORDERS.c.status == status for status in OPEN_STATUSES)),
         _ORDERS.c.id.not_in(select(_POSITIONS.c.close_order_id).where(
             _POSITIONS.c.asset_id == _EACH.c.id,
-            _POSITIONS.c.close_order_id.is_not(None)))).correlate(_EACH).scalar_subquery()
+            _POSITIONS.c.close_order_id.is_not(None)).correlate(_EACH))
+        ).correlate(_EACH).scalar_subquery()
 _EACH_PNL = select(func.coalesce(func.sum(
     _POSITIONS.c.realized_pnl
     + case((_POSITIONS.c.status == "open", _POSITIONS.c.unrealized_pnl), else_=0.0)), 0.0)
@@ -137,7 +140,8 @@ _PORTFOLIO_USAGE = select(_EACH.c.id, _EACH.c.broker_config, _EACH_POSITIONS, _E
                           _EACH_PNL).where(_EACH.c.portfolio_id == bindparam("pid"))
 
 
-def load_subject(connection: Connection, asset_id: int, now: datetime) -> RiskSubject:
+def load_subject(connection: Connection, asset_id: int, now: datetime, *,
+                 closing: bool = False) -> RiskSubject:
     """Read (and on PostgreSQL first lock) the asset's portfolio row and its usage.
 
     On SQLite the write transaction (``BEGIN IMMEDIATE``) already serialises writers, so
@@ -145,12 +149,19 @@ def load_subject(connection: Connection, asset_id: int, now: datetime) -> RiskSu
     of its own *before* the usage is read: in READ COMMITTED each statement sees what was
     committed when it started, so an order committed while we waited for the lock is
     counted (subqueries of the locking statement itself would not see it).
+
+    ``closing``: the subject of a closing order, whose checks (:func:`check_order`) stop
+    at the risk states, so the portfolio's usage is not read (``equity`` stays None).
+    That query is most of the cost of the checks, and closes are a large share of orders.
     """
     if connection.dialect.name != "sqlite":
         connection.execute(_LOCK_PORTFOLIO, {"asset_id": asset_id}).one()
     row = connection.execute(_SUBJECT_AND_RECENT, {
         "asset_id": asset_id, "since": now - timedelta(minutes=1)}).one()
     portfolio_id = row[0]
+    if closing:
+        return RiskSubject(portfolio_id, row[1], asset_id, float(row[2]), int(row[4] or 0),
+                           asset_active=bool(row[5]))
     equity = float(row[3])
     committed = other_margin = 0.0
     for each_id, broker_config, positions, orders, pnl in connection.execute(
