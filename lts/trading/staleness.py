@@ -58,7 +58,10 @@ def _smallest_step(stamps: np.ndarray) -> int:
     """The smallest positive step between stamps, 0 if none (as :func:`bar_period`)."""
     if len(stamps) < 2:
         return 0
-    steps = np.diff(stamps)
+    steps = stamps[1:] - stamps[:-1]
+    smallest = int(steps.min())
+    if smallest > 0:  # the usual case, ascending stamps: no need to pick the positive ones
+        return smallest
     positive = steps[steps > 0]
     return int(positive.min()) if len(positive) else 0
 
