@@ -39,10 +39,12 @@ _MARK = update(_TABLE).where(_TABLE.c.id == bindparam("pid"), _TABLE.c.status ==
                                       updated_at=bindparam("now"))
 
 
+# OPEN_BY_ASSET keeps SQLite off the status index here too: it scanned every open
+# position of the database for each position a tick opened (~0.25 ms each).
 _OPENED_BY = select(
     _TABLE.c.id, _TABLE.c.side, _TABLE.c.quantity, _TABLE.c.entry_price, _TABLE.c.commission,
     _TABLE.c.stop_loss, _TABLE.c.take_profit,
-).where(_TABLE.c.order_id == bindparam("order_id"), _TABLE.c.status == "open")
+).where(_TABLE.c.order_id == bindparam("order_id"), OPEN_BY_ASSET)
 _SETTLE = update(_TABLE).where(_TABLE.c.id == bindparam("pid"), _TABLE.c.status == "open"
                                ).values(stop_loss=bindparam("stop"),
                                         take_profit=bindparam("target"),
