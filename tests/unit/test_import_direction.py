@@ -46,6 +46,13 @@ NEVER = (
     ("blueprint", "other blueprint", "blueprints share the web layer, never each other"),
 )
 
+# Plugins that receive frozen dataclasses, not ORM rows: a third-party one of these
+# kinds never depends on our tables, and the built-ins show how (STYLE.md).
+DATA_ONLY = ("lts.plugins.strategy", "lts.plugins.pipeline", "lts.plugins.portfolio",
+             "lts.plugins.base", "lts.plugins.bars")
+DATA_ONLY_RULE = "data-only plugin -> models (strategy, pipeline and portfolio plugins get " \
+                 "frozen dataclasses, never ORM rows)"
+
 # Rules (or single modules) not enforced until the branch fixing them is merged.
 PENDING = {
     "blueprint -> other blueprint": "branch weblayer moves the helpers blueprints borrow "
@@ -117,7 +124,7 @@ def group_of(name: str) -> str:
     parts = name.split(".")
     if name in ENTRY:
         return "entry"
-    if any(name == f or name.startswith(f + ".") for f in FOUNDATIONS):
+    if _within(name, FOUNDATIONS):
         return "foundations"
     if name in WEB_LAYER or name == "lts.blueprints":
         return "web"
@@ -145,6 +152,11 @@ def layer_of(group: str) -> int:
     return LAYERS.index("edge" if group in EDGE else group)
 
 
+def _within(name: str, packages: Iterable[str]) -> bool:
+    """Whether module ``name`` is one of ``packages`` or lies inside one."""
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
 def _area(name: str) -> str:
     """The blueprint area of a blueprint module: ``lts.blueprints.<area>``."""
     return ".".join(name.split(".")[:3])
@@ -169,6 +181,8 @@ def offences(modules: Mapping[str, Module], pending: Iterable[str] = ()
                 found.append((f"{mine} -> {theirs} (upward)", where))
             if mine == theirs == "blueprint" and _area(module.name) != _area(target):
                 theirs = "other blueprint"
+            if theirs == "models" and _within(module.name, DATA_ONLY):
+                found.append((DATA_ONLY_RULE, where))
             for importer, imported, why in NEVER:
                 rule = f"{importer} -> {imported}"
                 if (mine, theirs) == (importer, imported) and rule not in pending:
@@ -281,6 +295,8 @@ def _with(tree: Mapping[str, Module], name: str, source: str) -> dict[str, Modul
      "security -> web"),
     ("lts.services.scratch", "from lts.blueprints.portfolios import routes\n",
      "services -> blueprint"),
+    ("lts.plugins.strategy.scratch", "from lts.models.trading import Position\n",
+     "data-only plugin -> models"),
 ])
 def test_a_deliberate_violation_fails(tree: dict[str, Module], name: str, source: str,
                                       rule: str) -> None:
