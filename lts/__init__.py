@@ -19,8 +19,7 @@ from flask import Flask
 
 from lts.config import ConfigSources, merge_config
 from lts.json_provider import FastJSONProvider
-
-__version__ = "0.1.0"
+from lts.version import __version__ as __version__  # the package's conventional attribute
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name, not a secret)

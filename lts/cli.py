@@ -117,7 +117,7 @@ def show_schema() -> None:
 def create_user_command(username: str, email: str, role: str, password_stdin: bool) -> None:
     """Create a user (prompts for the password unless --password-stdin)."""
     from lts.errors import ServiceError
-    from lts.services.users import create_user
+    from lts.plugins.aaa.users import create_user
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

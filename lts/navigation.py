@@ -19,6 +19,8 @@ from typing import Any
 from flask import Flask, current_app, has_request_context, request, url_for
 from werkzeug.routing import BuildError
 
+from lts.version import __version__
+
 ADMIN_ROLE = "admin"
 ADMIN_SECTION = "Administration"
 ACCOUNT_SECTION = "Account"
@@ -162,13 +164,8 @@ def build_nav(user: Any, current_endpoint: str | None) -> list[NavItem]:
 
 
 def _app_version() -> str:
-    """Return ``lts.__version__``, or "dev" when the package does not define it."""
-    try:
-        # Imported here, not at module level: lts/__init__.py imports this module.
-        import lts
-    except ImportError:
-        return "dev"
-    return str(getattr(lts, "__version__", "dev"))
+    """Return the version of this source tree (``lts.version``)."""
+    return __version__
 
 
 def register_navigation(app: Flask) -> None:

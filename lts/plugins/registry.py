@@ -53,6 +53,7 @@ from lts.plugins.base import (
     PortfolioPlugin,
     StrategyPlugin,
 )
+from lts.version import __version__
 
 log = logging.getLogger("lts.plugins")
 
@@ -634,8 +635,6 @@ def lts_version() -> str:
     try:
         return metadata.version(DISTRIBUTION_NAME)
     except metadata.PackageNotFoundError:
-        from lts import __version__
-
         return __version__
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from lts.list_limits import MAX_POINTS
 from lts.models.enums import RISK_STATES
 from lts.schemas.common import utc_datetime
-from lts.services.statistics import MAX_POINTS
 
 
 class StatisticsQuerySchema(Schema):

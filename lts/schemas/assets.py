@@ -55,9 +55,9 @@ class AssetSchema(Schema):
 
     def _broker_config(self, asset: Any) -> dict[str, Any]:
         """The broker config with every secret masked (write-only)."""
-        from lts.services.assets import public_broker_config
+        from lts.trading.plugin_source import public_config
 
-        return public_broker_config(asset)
+        return public_config("broker", asset.broker_plugin, asset.broker_config)
 
 
 AssetPageSchema = page_schema(AssetSchema, "AssetPageSchema")

@@ -6,8 +6,8 @@ from datetime import date
 
 from marshmallow import Schema, fields, validate
 
+from lts.list_limits import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from lts.models.enums import AUDIT_OUTCOMES
-from lts.services.audit import MAX_PER_PAGE
 
 LAST_DAY = date(9999, 12, 30)  # the filter adds a day to date_to
 
@@ -21,7 +21,8 @@ class AuditQuerySchema(Schema):
     date_from = fields.Date(load_default=None, validate=validate.Range(max=LAST_DAY))
     date_to = fields.Date(load_default=None, validate=validate.Range(max=LAST_DAY))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    per_page = fields.Integer(load_default=DEFAULT_PER_PAGE,
+                              validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
 class AuditLogSchema(Schema):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from lts.plugins.aaa.passwords import MAX_LENGTH
 from lts.schemas.common import strict_integer
-from lts.services.passwords import MAX_LENGTH
 
 MAX_TTL_HOURS = 24 * 366
 

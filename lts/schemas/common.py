@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from lts.services.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from lts.list_limits import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
 MAX_ID = 2**31 - 1
 MAX_PAGE = 1_000_000
@@ -194,7 +194,7 @@ def _as_is(value: Any) -> Any:
 
 def _masked(value: Any) -> dict[str, Any]:
     """A stored plugin config with its secrets masked (write-only)."""
-    from lts.security.broker_secrets import mask_stored
+    from lts.plugins.config_secrets import mask_stored
 
     return mask_stored(value)
 

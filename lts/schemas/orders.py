@@ -12,14 +12,13 @@ from lts.models.enums import (
     POSITION_SIDES,
     POSITION_STATUSES,
 )
+from lts.models.sorting import ORDER_SORTS, POSITION_SORTS
 from lts.schemas.common import (
     ErrorBodySchema,
     TimeRangeQuerySchema,
     page_schema,
     utc_datetime,
 )
-from lts.services.orders import ORDER_SORTS
-from lts.services.positions import POSITION_SORTS
 
 ORDER_SORT_KEYS = tuple(ORDER_SORTS)
 POSITION_SORT_KEYS = tuple(POSITION_SORTS)

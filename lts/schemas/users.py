@@ -5,8 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from lts.models.enums import ROLES
+from lts.plugins.aaa.passwords import MAX_LENGTH
 from lts.schemas.common import StrictBoolean
-from lts.services.passwords import MAX_LENGTH
 
 
 class UserSchema(Schema):

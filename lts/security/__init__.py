@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask, current_app, g, request, session
 from flask_login import current_user, session_protected
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import BadRequest
 
 from lts.extensions import csrf, login_manager
 from lts.models import User
@@ -159,12 +160,14 @@ def enforce_authentication() -> Any:
 
 
 def _csrf_refused(exc: CSRFError) -> Any:
-    """Audit a missing or wrong CSRF token, then answer 400 like any bad request."""
-    from lts.blueprints.errors import _handle_http_exception
+    """Audit a missing or wrong CSRF token, then answer 400 like any bad request.
 
+    The answer comes from the app's own handler of HTTP errors (JSON or page), found
+    through Flask rather than imported: security knows no blueprint module.
+    """
     audit("csrf.refused", request.path, {"method": request.method, "reason": exc.description},
           "denied")
-    return _handle_http_exception(exc)
+    return current_app.handle_http_exception(BadRequest(exc.description))
 
 
 def login_browser_session(user: User, *, remember: bool = False) -> None:

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from flask import Response, abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user
 
-from lts.blueprints.errors import error_response
 from lts.extensions import db
+from lts.http_errors import error_response
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
 

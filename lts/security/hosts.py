@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request
 from werkzeug.exceptions import SecurityError
 
-from lts.blueprints.errors import error_response, wants_json
 from lts.config import split_host_list
+from lts.http_errors import error_response, wants_json
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 UNTRUSTED_HOST_MESSAGE = ("this server does not answer to that host name (see the "

@@ -36,13 +36,12 @@ from lts.services.pagination import Page, paginate
 from lts.services.plugin_validation import (
     check_plugin,
     config_to_validate,
-    public_config,
     registry,
     same_config,
-    secret_names,
     stored_config,
 )
 from lts.services.portfolios import get_portfolio
+from lts.trading.plugin_source import public_config, secret_names
 
 PLUGIN_KINDS = ("pipeline", "strategy", "broker")
 EDITABLE = ("symbol", "name", "is_active", "strategy_plugin", "strategy_config",

@@ -9,11 +9,10 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from lts.extensions import db
+from lts.list_limits import MAX_PER_PAGE
 from lts.models import AuditLog, User
 from lts.models.enums import AUDIT_OUTCOMES
 from lts.services.pagination import Page
-
-MAX_PER_PAGE = 200
 
 
 @dataclass(frozen=True)

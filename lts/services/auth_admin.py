@@ -15,7 +15,7 @@ from lts.extensions import db
 from lts.models import User
 from lts.models.enums import ROLES
 from lts.plugins.aaa import current_aaa
-from lts.services.users import create_user
+from lts.plugins.aaa.users import create_user
 
 
 def list_users() -> list[User]:

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from lts.extensions import db
 from lts.models import Asset, Portfolio, User
-from lts.services.passwords import hash_password
-from lts.services.users import create_user, find_user
+from lts.plugins.aaa.passwords import hash_password
+from lts.plugins.aaa.users import create_user, find_user
 
 DEMO_USERNAME = "demo"
 DEMO_EMAIL = "demo@example.com"

@@ -19,6 +19,7 @@ from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
+from lts.models.sorting import ORDER_SORTS
 from lts.services.access import is_admin, load_owned, record
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import cancel, manual
@@ -142,9 +143,6 @@ def scoped_list(statement: Select[Any], model: Any, time_column: Any, shape: Lis
     return statement
 
 
-ORDER_SORTS = {"created_at": Order.created_at, "status": Order.status, "side": Order.side,
-               "symbol": Asset.symbol, "quantity": Order.quantity,
-               "order_type": Order.order_type}
 DIRECTIONS = ("asc", "desc")
 
 

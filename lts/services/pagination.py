@@ -9,11 +9,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, bindparam, func
 
 from lts.extensions import db
+from lts.list_limits import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
 T = TypeVar("T")
-
-DEFAULT_PER_PAGE = 50
-MAX_PER_PAGE = 200
 
 
 @dataclass(frozen=True)

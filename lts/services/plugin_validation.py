@@ -6,8 +6,9 @@ names inside (``{"strategy_config": {"threshold": ["..."]}}``).
 
 Secret config fields of every kind are handled here too, the same way for all:
 encrypted before they are stored (:func:`stored_config`), masked on the way out
-(:func:`public_config`), and write-only: a secret sent back as the mask keeps its
-stored value (:func:`config_to_validate`).
+(:func:`lts.trading.plugin_source.public_config`, which the API schemas use too), and
+write-only: a secret sent back as the mask keeps its stored value
+(:func:`config_to_validate`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 from flask import current_app
 
 from lts.errors import ValidationFailed
+from lts.plugins import config_secrets
 from lts.plugins.registry import PluginConfigError, PluginRegistry, UnknownPlugin
-from lts.security import broker_secrets
-from lts.trading.plugin_source import synced_registry
+from lts.trading.plugin_source import secret_names, synced_registry
 
 
 def registry() -> PluginRegistry:
@@ -44,25 +45,6 @@ def check_plugin(kind: str, name: Any, config: Any, errors: dict[str, Any]) -> N
         errors[f"{kind}_config"] = exc.fields
 
 
-def secret_names(kind: str, name: str | None, *configs: Mapping[str, Any] | None) -> set[str]:
-    """Secret field names of plugin ``name``'s config: flagged, or named like a credential."""
-    try:
-        schema_cls = registry().info(kind, name or "").cls.config_schema
-    except (UnknownPlugin, ValueError):
-        schema_cls = None
-    names = broker_secrets.secret_field_names(schema_cls)
-    for config in configs:
-        names |= broker_secrets.secret_field_names(None, config)
-    return names
-
-
-def public_config(kind: str, name: str | None, stored: Mapping[str, Any] | None
-                  ) -> dict[str, Any]:
-    """A stored config as it may be shown: every secret masked."""
-    config = dict(stored or {})
-    return broker_secrets.mask_config(config, secret_names(kind, name, config))
-
-
 def config_to_validate(kind: str, name: str | None, incoming: Any,
                        stored: Mapping[str, Any] | None) -> Any:
     """The submitted config with masked secrets restored and stored ones decrypted.
@@ -73,11 +55,11 @@ def config_to_validate(kind: str, name: str | None, incoming: Any,
     if not isinstance(incoming, Mapping):
         return incoming
     stored = dict(stored or {})
-    merged = broker_secrets.merge_update(stored, incoming,
+    merged = config_secrets.merge_update(stored, incoming,
                                          secret_names(kind, name, incoming, stored))
     try:
-        return broker_secrets.decrypt_config(merged)
-    except broker_secrets.SecretError as exc:
+        return config_secrets.decrypt_config(merged)
+    except config_secrets.SecretError as exc:
         raise ValidationFailed("a stored secret cannot be read", {
             f"{kind}_config": {"_schema": [f"{exc}; send the secrets again"]}}) from exc
 
@@ -85,9 +67,9 @@ def config_to_validate(kind: str, name: str | None, incoming: Any,
 def stored_config(kind: str, name: str, config: Mapping[str, Any] | None) -> dict[str, Any]:
     """A validated config as it is stored: its secret fields encrypted."""
     config = dict(config or {})
-    return broker_secrets.encrypt_config(config, secret_names(kind, name, config))
+    return config_secrets.encrypt_config(config, secret_names(kind, name, config))
 
 
 def same_config(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> bool:
     """Whether two stored configs hold the same values (ciphertexts differ every time)."""
-    return broker_secrets.decrypt_config(new) == broker_secrets.decrypt_config(old)
+    return config_secrets.decrypt_config(new) == config_secrets.decrypt_config(old)

@@ -32,13 +32,13 @@ from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.services.plugin_validation import (
     check_plugin,
     config_to_validate,
-    public_config,
     registry,
     same_config,
     stored_config,
 )
 from lts.services.risk_controls import apply_portfolio_state
 from lts.trading import statistics as trading_statistics
+from lts.trading.plugin_source import public_config
 
 EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_config",
             "total_capital", "portfolio_latency", "max_drawdown_pct")

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from lts.database import write_transaction
 from lts.errors import ValidationFailed
 from lts.extensions import db
-from lts.models import Asset, Position, User
+from lts.models import Position, User
 from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
+from lts.models.sorting import POSITION_SORTS
 from lts.services.access import load_owned, record
 from lts.services.orders import (
     ListShape,
@@ -21,11 +22,6 @@ from lts.services.orders import (
 )
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import manual
-
-POSITION_SORTS = {"opened_at": Position.opened_at, "closed_at": Position.closed_at,
-                  "status": Position.status, "side": Position.side, "symbol": Asset.symbol,
-                  "quantity": Position.quantity, "realized_pnl": Position.realized_pnl,
-                  "unrealized_pnl": Position.unrealized_pnl}
 
 
 def list_positions(actor: User, *, portfolio_id: int | None = None,

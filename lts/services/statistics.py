@@ -19,11 +19,11 @@ from sqlalchemy import Integer, cast, func, select
 
 from lts.errors import Forbidden, ValidationFailed
 from lts.extensions import db
+from lts.list_limits import MAX_POINTS
 from lts.models import Asset, Portfolio, Statistic, User
 from lts.services.access import is_admin, load_owned, record
 from lts.services.orders import check_range
 
-MAX_POINTS = 1000
 OWNED_KEY = re.compile(r"^(portfolio|asset)\.(\d+)\.[A-Za-z0-9_.\-]+$")
 BUCKET = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

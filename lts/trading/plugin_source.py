@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from lts.extensions import db
 from lts.models import ConfigEntry
+from lts.plugins import config_secrets
 from lts.plugins.base import Plugin
-from lts.plugins.registry import PluginRegistry, get_registry, reload_registry
+from lts.plugins.registry import PluginRegistry, UnknownPlugin, get_registry, reload_registry
 
 GENERATION_KEY = "plugins_generation"
 SYNC_STATE_KEY = "lts_plugins_sync"
@@ -115,9 +116,7 @@ class RegistryPluginSource:
 
     def _plain(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """``config`` with its stored secrets decrypted, for the plugin being built."""
-        from lts.security.broker_secrets import decrypt_config
-
-        return decrypt_config(config, self.app.config["SECRET_KEY"])
+        return config_secrets.decrypt_config(config, self.app.config["SECRET_KEY"])
 
 
 class FactoryPluginSource:
@@ -140,3 +139,27 @@ class FactoryPluginSource:
                 return self.fallback.get(kind, name, config)
             self._cache[key] = factory(config)
         return self._cache[key]
+
+
+def secret_names(kind: str, name: str | None, *configs: Mapping[str, Any] | None) -> set[str]:
+    """Secret field names of plugin ``name``'s config: flagged, or named like a credential."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        schema_cls = synced_registry(app).info(kind, name or "").cls.config_schema
+    except (UnknownPlugin, ValueError):
+        schema_cls = None
+    names = config_secrets.secret_field_names(schema_cls)
+    for config in configs:
+        names |= config_secrets.secret_field_names(None, config)
+    return names
+
+
+def public_config(kind: str, name: str | None, stored: Mapping[str, Any] | None
+                  ) -> dict[str, Any]:
+    """A stored config as it may be shown: every secret masked.
+
+    Beside the decryption above so that opening a stored config for its plugin and
+    masking it for people use the same secret names (services and schemas alike).
+    """
+    config = dict(stored or {})
+    return config_secrets.mask_config(config, secret_names(kind, name, config))

@@ -119,7 +119,7 @@ def _filter_secrets(plugin: Any) -> dict[str, Any]:
     built); the frozen asset view handed to pipeline, strategy, portfolio and broker
     calls carries none.
     """
-    from lts.security.broker_secrets import is_encrypted, secret_field_names
+    from lts.plugins.config_secrets import is_encrypted, secret_field_names
 
     config = dict(plugin.config)
     secret = secret_field_names(getattr(type(plugin), "config_schema", None), config)
@@ -155,7 +155,7 @@ def portfolio_info(portfolio: Portfolio | Row[Any], *, equity: float | None = No
     Secret config fields are stored encrypted and left out: the portfolio plugin gets its
     own secrets through its ``config``, never through this shared view.
     """
-    from lts.security.broker_secrets import is_encrypted
+    from lts.plugins.config_secrets import is_encrypted
 
     config = {k: v for k, v in (portfolio.portfolio_config or {}).items()
               if not is_encrypted(v)}

@@ -7,9 +7,9 @@ from marshmallow import fields
 
 from lts.extensions import db as database
 from lts.models import Asset, AssetDecision, Order, Portfolio
+from lts.plugins import config_secrets
 from lts.plugins.broker.paper import PaperBroker, PaperConfig
 from lts.plugins.registry import get_registry
-from lts.security import broker_secrets
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 
@@ -172,7 +172,7 @@ def test_asset_crud_and_write_only_broker_secrets(app, client, alice, as_alice):
                         headers=as_alice).get_json()
     assert [a["id"] for a in listed["items"]] == [asset["id"]]
     stored = database.session.get(Asset, asset["id"]).broker_config["api_key"]
-    assert stored.startswith(broker_secrets.PREFIX)
+    assert stored.startswith(config_secrets.PREFIX)
     shown = client.get(f"/api/v1/assets/{asset['id']}", headers=as_alice)
     assert "sk-live" not in shown.get_data(as_text=True)
     renamed = client.patch(f"/api/v1/assets/{asset['id']}", headers=as_alice,
@@ -182,7 +182,7 @@ def test_asset_crud_and_write_only_broker_secrets(app, client, alice, as_alice):
                           json={"broker_config": {"api_key": "********", "spread_bps": 3}})
     assert resent.status_code == 200, resent.get_json()
     database.session.expire_all()
-    kept = broker_secrets.decrypt_config(database.session.get(Asset, asset["id"]).broker_config)
+    kept = config_secrets.decrypt_config(database.session.get(Asset, asset["id"]).broker_config)
     assert kept == {"api_key": "sk-live", "spread_bps": 3}
     from lts.trading.manual import _plugin_source
     from lts.trading.units import build_unit

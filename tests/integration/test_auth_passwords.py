@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from lts.cli import lts
 from lts.models import AuditLog, UserSession
+from lts.plugins.aaa.passwords import verify_password
 from lts.services.outbox import outbox
-from lts.services.passwords import verify_password
 from tests.factories import DEFAULT_PASSWORD, gen_user
 from tests.helpers import csrf_from, csrf_token
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from lts.cli import lts
 from lts.models import Asset, Portfolio, User
-from lts.services.passwords import verify_password
+from lts.plugins.aaa.passwords import verify_password
 
 
 def test_show_schema_lists_the_ten_tables(runner):

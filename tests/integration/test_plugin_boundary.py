@@ -27,10 +27,10 @@ from marshmallow import fields
 
 from lts.plugins.base import AssetInfo, Plugin, PortfolioInfo
 from lts.plugins.broker.paper import PaperBroker, PaperConfig
+from lts.plugins.config_secrets import encrypt_config
 from lts.plugins.pipeline.synthetic import SyntheticConfig, SyntheticPipeline
 from lts.plugins.portfolio.equal_weight import EqualWeight
 from lts.plugins.registry import get_registry
-from lts.security.broker_secrets import encrypt_config
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from lts.trading.plugin_source import RegistryPluginSource

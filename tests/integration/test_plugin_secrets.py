@@ -11,10 +11,10 @@ from marshmallow import fields
 
 from lts.extensions import db as database
 from lts.models import Asset, Portfolio
+from lts.plugins import config_secrets
 from lts.plugins.pipeline.synthetic import SyntheticConfig, SyntheticPipeline
 from lts.plugins.portfolio.equal_weight import EqualWeight
 from lts.plugins.registry import get_registry
-from lts.security import broker_secrets
 from lts.trading.manual import _plugin_source
 from lts.trading.units import build_unit, portfolio_info
 from tests.factories import gen_portfolio, gen_user
@@ -78,21 +78,21 @@ def test_a_pipeline_secret_is_encrypted_masked_and_kept(app, client, alice, as_a
     assert created.status_code == 201, created.get_json()
     asset_id = created.get_json()["id"]
     assert PIPELINE_KEY not in created.get_data(as_text=True)
-    assert created.get_json()["pipeline_config"]["api_key"] == broker_secrets.MASK
+    assert created.get_json()["pipeline_config"]["api_key"] == config_secrets.MASK
     stored = database.session.get(Asset, asset_id).pipeline_config
-    assert stored["api_key"].startswith(broker_secrets.PREFIX) and stored["seed"] == 3
+    assert stored["api_key"].startswith(config_secrets.PREFIX) and stored["seed"] == 3
     for url in (f"/api/v1/assets/{asset_id}", f"/api/v1/portfolios/{portfolio.id}/assets"):
         shown = client.get(url, headers=as_alice)
         assert shown.status_code == 200 and PIPELINE_KEY not in shown.get_data(as_text=True)
-        assert broker_secrets.PREFIX not in shown.get_data(as_text=True)
+        assert config_secrets.PREFIX not in shown.get_data(as_text=True)
 
-    for change in ({"name": "Euro"}, {"pipeline_config": {"api_key": broker_secrets.MASK,
+    for change in ({"name": "Euro"}, {"pipeline_config": {"api_key": config_secrets.MASK,
                                                           "seed": 4}}):
         response = client.patch(f"/api/v1/assets/{asset_id}", headers=as_alice, json=change)
         assert response.status_code == 200, response.get_json()
     database.session.expire_all()
     asset = database.session.get(Asset, asset_id)
-    assert broker_secrets.decrypt_config(asset.pipeline_config) == {
+    assert config_secrets.decrypt_config(asset.pipeline_config) == {
         **asset.pipeline_config, "api_key": PIPELINE_KEY, "seed": 4}
     unit = build_unit(_plugin_source(app), asset)
     assert unit.pipeline.config["api_key"] == PIPELINE_KEY
@@ -109,7 +109,7 @@ def test_the_asset_form_shows_a_pipeline_secret_as_an_empty_password(app, client
     page = client.get(f"/assets/{created.get_json()['id']}/edit")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and PIPELINE_KEY not in html
-    assert broker_secrets.PREFIX not in html
+    assert config_secrets.PREFIX not in html
     assert 'name="pipeline_config-api_key"' in html
     field = html[html.index('name="pipeline_config-api_key"') - 200:]
     assert 'type="password"' in field[:600]
@@ -121,19 +121,19 @@ def test_a_portfolio_plugin_secret_is_encrypted_masked_and_kept(app, client, ali
         "portfolio_config": {"service_token": PORTFOLIO_TOKEN}})
     assert created.status_code == 201, created.get_json()
     portfolio_id = created.get_json()["id"]
-    assert created.get_json()["portfolio_config"] == {"service_token": broker_secrets.MASK}
+    assert created.get_json()["portfolio_config"] == {"service_token": config_secrets.MASK}
     stored = database.session.get(Portfolio, portfolio_id).portfolio_config
-    assert stored["service_token"].startswith(broker_secrets.PREFIX)
+    assert stored["service_token"].startswith(config_secrets.PREFIX)
     for url in ("/api/v1/portfolios", f"/api/v1/portfolios/{portfolio_id}"):
         shown = client.get(url, headers=as_alice)
         assert shown.status_code == 200 and PORTFOLIO_TOKEN not in shown.get_data(as_text=True)
-        assert broker_secrets.PREFIX not in shown.get_data(as_text=True)
+        assert config_secrets.PREFIX not in shown.get_data(as_text=True)
     renamed = client.patch(f"/api/v1/portfolios/{portfolio_id}", headers=as_alice,
                            json={"name": "renamed"})
     assert renamed.status_code == 200, renamed.get_json()
     database.session.expire_all()
     portfolio = database.session.get(Portfolio, portfolio_id)
-    assert broker_secrets.decrypt_config(portfolio.portfolio_config) == {
+    assert config_secrets.decrypt_config(portfolio.portfolio_config) == {
         "service_token": PORTFOLIO_TOKEN}
     allocator = _plugin_source(app).get("portfolio", "token_weights",
                                         portfolio.portfolio_config)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from lts.list_limits import MAX_POINTS
 from tests.conftest import make_test_app, migrate_to_head
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -36,7 +37,7 @@ def test_series_downsampling_and_order_pages_on_postgresql(postgres_url, tmp_pat
         assert series.bucket_seconds == 3600 and len(series.points) == 25
         assert series.points[0] == (NOW, pytest.approx(29.5))
         auto = statistics.get_series(user, key)
-        assert 0 < len(auto.points) <= statistics.MAX_POINTS
+        assert 0 < len(auto.points) <= MAX_POINTS
         page = orders.list_orders(user, per_page=3, page=2)
         assert page.total == 7 and [o.client_order_id for o in page.items] == [
             "pg-3", "pg-2", "pg-1"]

@@ -14,7 +14,7 @@ from importlib import resources
 import pytest
 
 from lts.cli import lts
-from lts.services.passwords import SortedLines, breached_passwords, password_problems
+from lts.plugins.aaa.passwords import SortedLines, breached_passwords, password_problems
 from tests.factories import DEFAULT_PASSWORD, gen_user
 
 REPORTED = ["Password123!", "password123!", "trustno1trustno1", " " * 12]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from lts.models import AuditLog
-from lts.services.passwords import verify_password
+from lts.plugins.aaa.passwords import verify_password
 from tests.factories import DEFAULT_PASSWORD, gen_user
 from tests.helpers import csrf_from
 

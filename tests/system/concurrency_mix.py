@@ -71,7 +71,7 @@ def seed(database_url: str, instance: Path, *, migrate: bool = False,
     from lts import create_app
     from lts.extensions import db
     from lts.models import Asset, Portfolio
-    from lts.services.users import create_user
+    from lts.plugins.aaa.users import create_user
 
     app = create_app({"database_url": database_url, "secret_key": SECRET,
                       "loop_enabled": False, "log_level": "WARNING"}, instance_path=instance)

@@ -6,7 +6,7 @@ import pytest
 from argon2 import extract_parameters
 from argon2.low_level import Type
 
-from lts.services.passwords import (
+from lts.plugins.aaa.passwords import (
     ARGON2_MEMORY_KIB,
     ARGON2_PARALLELISM,
     ARGON2_TIME_COST,

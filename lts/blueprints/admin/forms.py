@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from lts.blueprints.forms import LtsForm
 from lts.models.enums import AUDIT_OUTCOMES, ROLES
-from lts.services.passwords import MAX_LENGTH
+from lts.plugins.aaa.passwords import MAX_LENGTH
 
 
 class UserCreateForm(LtsForm):

@@ -18,8 +18,8 @@ from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnprocessableEntity
 
-from lts.blueprints.errors import error_response
 from lts.errors import Refused, ServiceError
+from lts.http_errors import error_response
 from lts.routing import IdConverter
 from lts.schemas.common import MAX_ID, ErrorSchema, FastItems, body_text_problems, instance
 

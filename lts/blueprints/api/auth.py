@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from lts.blueprints.api import bp, load_json
 from lts.blueprints.api._common import documented
-from lts.blueprints.errors import error_response
 from lts.extensions import db
+from lts.http_errors import error_response
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
 from lts.schemas.auth import (

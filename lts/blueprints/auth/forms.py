@@ -6,7 +6,7 @@ from wtforms import BooleanField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from lts.blueprints.forms import LtsForm
-from lts.services.passwords import MAX_LENGTH
+from lts.plugins.aaa.passwords import MAX_LENGTH
 
 
 class LoginForm(LtsForm):

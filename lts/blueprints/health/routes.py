@@ -13,7 +13,7 @@ from lts.services.schema import database_reachable, migration_status
 @public
 def healthz() -> tuple[Response, int]:
     """Answer 200 when the database answers and is at the migration head, else 503."""
-    from lts import __version__
+    from lts.version import __version__
 
     body: dict[str, object] = {"version": __version__}
     if not database_reachable():

@@ -2,7 +2,7 @@
 
 Rules it implements (the README's Security section lists the settings behind them):
 
-* passwords are argon2id (:mod:`lts.services.passwords`); hashes made with older
+* passwords are argon2id (:mod:`lts.plugins.aaa.passwords`); hashes made with older
   parameters are upgraded at the next successful login;
 * ``max_failed_logins`` wrong passwords in a row lock the account for
   ``lockout_minutes``; the counter lives in the users table, so it holds across
@@ -40,14 +40,14 @@ from lts.plugins.aaa.base import (
     scrub,
     unknown_name_digest,
 )
-from lts.plugins.base import PluginSetting
-from lts.services.passwords import (
+from lts.plugins.aaa.passwords import (
     hash_password,
     needs_rehash,
     password_problems,
     verify_password,
 )
-from lts.services.users import create_user, find_user
+from lts.plugins.aaa.users import create_user, find_user
+from lts.plugins.base import PluginSetting
 
 audit_logger = logging.getLogger("lts.audit")
 log = logging.getLogger(__name__)

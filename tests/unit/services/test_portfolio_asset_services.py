@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from lts.models import Asset, AuditLog, Order, Portfolio
-from lts.security import broker_secrets
+from lts.plugins import config_secrets
 from lts.services import assets, portfolios
 from lts.services.access import etag_of
 from tests.factories import gen_asset, gen_portfolio, gen_user
@@ -152,20 +152,20 @@ def test_asset_list_is_scoped(db, people):
 
 def test_broker_secrets_are_encrypted_masked_and_kept(app, db, people):
     asset = gen_asset(gen_portfolio(people["alice"]))
-    asset.broker_config = broker_secrets.encrypt_config({"api_key": "k-123"}, {"api_key"})
+    asset.broker_config = config_secrets.encrypt_config({"api_key": "k-123"}, {"api_key"})
     db.session.commit()
     stored = db.session.get(Asset, asset.id).broker_config["api_key"]
-    assert stored.startswith(broker_secrets.PREFIX) and "k-123" not in stored
-    assert assets.public_broker_config(asset) == {"api_key": broker_secrets.MASK}
-    assert broker_secrets.decrypt_config(asset.broker_config) == {"api_key": "k-123"}
-    with pytest.raises(broker_secrets.SecretError):
-        broker_secrets.decrypt_value(stored, "another key")
+    assert stored.startswith(config_secrets.PREFIX) and "k-123" not in stored
+    assert assets.public_broker_config(asset) == {"api_key": config_secrets.MASK}
+    assert config_secrets.decrypt_config(asset.broker_config) == {"api_key": "k-123"}
+    with pytest.raises(config_secrets.SecretError):
+        config_secrets.decrypt_value(stored, "another key")
 
 
 def test_broker_secret_round_trip_without_a_schema():
     key = "k" * 32
-    config = broker_secrets.encrypt_config({"token": "t", "spread": 1}, {"token"}, key)
+    config = config_secrets.encrypt_config({"token": "t", "spread": 1}, {"token"}, key)
     assert config["spread"] == 1 and config["token"] != "t"
-    assert broker_secrets.decrypt_config(config, key) == {"token": "t", "spread": 1}
-    merged = broker_secrets.merge_update(config, {"token": broker_secrets.MASK}, {"token"})
+    assert config_secrets.decrypt_config(config, key) == {"token": "t", "spread": 1}
+    merged = config_secrets.merge_update(config, {"token": config_secrets.MASK}, {"token"})
     assert merged["token"] == config["token"]

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from lts.list_limits import MAX_PER_PAGE, MAX_POINTS
 from lts.models import AuditLog, Order, Portfolio, Position, Statistic
 from lts.services import config_admin, loop_control, orders, plugin_catalog, positions, statistics
-from lts.services.pagination import MAX_PER_PAGE, clamp
+from lts.services.pagination import clamp
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -123,7 +124,7 @@ def test_statistics_are_scoped_and_downsampled(db, people):
     db.session.add(Statistic(key="loop.tick_seconds", value=1.0, timestamp=NOW))
     db.session.commit()
     series = statistics.get_series(people["alice"], key)
-    assert 0 < len(series.points) <= statistics.MAX_POINTS and series.bucket_seconds >= 180
+    assert 0 < len(series.points) <= MAX_POINTS and series.bucket_seconds >= 180
     assert series.raw_count == 3000
     assert series.points == sorted(series.points)
     raw = statistics.get_series(people["alice"], key, until=NOW + timedelta(minutes=10))

@@ -7,6 +7,10 @@ parameters are below it. Hashes made with weaker parameters are upgraded at logi
 The policy (ASVS 2.1): at least 12 characters, not the username or email, not one
 repeated character, and not on a list of 414,611 leaked passwords (SecLists, see
 lts/data/BREACHED_PASSWORDS.md), also once decorated ("Password123!", "trustno1trustno1").
+
+It lives with the aaa plugin, which checks and changes passwords at login, reset and
+registration; the services and schemas above read its rules from here (plugins import
+no service).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Creating and updating users: the rules that hold whoever asks (CLI, admin page, API)."""
+"""Creating and updating users: the rules that hold whoever asks (CLI, admin page, API).
+
+Next to the aaa plugin, whose registration and login create and find users here; the
+admin services and the CLI call the same functions (plugins import no service).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from lts.errors import Conflict, ValidationFailed
 from lts.extensions import db
 from lts.models import User
 from lts.models.enums import ROLES
-from lts.services.passwords import hash_password, password_problems
+from lts.plugins.aaa.passwords import hash_password, password_problems
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}\Z")  # \Z: "$" would let a final "\n" in
 # The WHATWG HTML "valid email address" (what a browser's type=email accepts), with a

@@ -7,6 +7,10 @@ credential (``api_key``, ``secret``, ``token``, ``password``...). Secret values 
 stored as ``enc:v1:<Fernet token>`` with a key derived from the app's ``SECRET_KEY``
 (HKDF-SHA256), decrypted only when the plugin they belong to is built
 (:mod:`lts.trading.plugin_source`), and masked on every output.
+
+It belongs to the plugin layer, beside the config schemas that flag the secrets: the
+services encrypt on save, the engine decrypts on use and the schemas mask on output,
+all importing it from below them.
 """
 
 from __future__ import annotations
