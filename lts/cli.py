@@ -206,15 +206,39 @@ def reset_password_command(username: str, base_url: str | None) -> None:
 
 
 @lts.command("tick")
+@click.option("--now", "at", metavar="ISO-TIME",
+              help="Run the tick as if it were this time (e.g. 2026-03-02T09:30:00+00:00; "
+                   "no offset means UTC) on a throw-away COPY of the SQLite database: "
+                   "nothing stored changes. Refused on PostgreSQL (copy it yourself and "
+                   "point --set database_url at the copy) and when an asset uses a broker "
+                   "other than a simulated one (paper).")
 @with_appcontext
-def tick() -> None:
-    """Run one tick of the trading loop now and print its report."""
+def tick(at: str | None) -> None:
+    """Run one tick of the trading loop through the core plugin and print its report.
+
+    Exits 1 when any plugin failed: an asset's step, an allocator that raised or
+    allocated more than there is, a portfolio's step. Says so when no portfolio was
+    due, and when the next one is.
+    """
+    from lts.errors import ServiceError
     from lts.trading.loop import run_tick
     from lts.trading.report import format_report
 
-    report = run_tick(current_app._get_current_object())  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if at is None:
+        report = run_tick(app)
+    else:
+        from lts.services.debug_tick import parse_now, run_debug_tick
+
+        try:
+            debug = run_debug_tick(app, parse_now(at))
+        except ServiceError as exc:
+            _service_failure(exc)
+            return
+        report = debug.report
+        click.echo(f"Debug tick on a copy of {debug.source} (left unchanged).")
     click.echo(format_report(report))
-    if report.errors:
+    if report.failed:
         sys.exit(1)
 
 

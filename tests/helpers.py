@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tomllib
 from datetime import datetime
+from pathlib import Path
 
 from lts.models.types import utcnow
 from lts.trading.clock import ManualClock
@@ -37,3 +40,30 @@ def session_cookie(client) -> str | None:
     """The value of the LTS session cookie in ``client``'s jar."""
     cookie = client.get_cookie("lts_session")
     return cookie.value if cookie else None
+
+
+def install_from_pyproject(package: Path, target: Path) -> str:
+    """Lay the example ``package`` out in ``target`` as an installed distribution.
+
+    Its modules are copied beside a ``<name>-<version>.dist-info`` whose ``METADATA`` and
+    ``entry_points.txt`` come from the package's own ``pyproject.toml``: with ``target``
+    on ``sys.path``, ``importlib.metadata`` finds its entry points exactly as after a real
+    installation (``pip install --target`` would do the same, but needs network or
+    ``bdist_wheel``). Returns the distribution name.
+    """
+    project = tomllib.loads((package / "pyproject.toml").read_text("utf-8"))["project"]
+    name, version = project["name"], project["version"]
+    for module in (package / "src").iterdir():
+        if module.is_dir() and (module / "__init__.py").exists():
+            shutil.copytree(module, target / module.name)
+    dist_info = target / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", "utf-8")
+    lines = []
+    for group, entries in project.get("entry-points", {}).items():
+        lines.append(f"[{group}]")
+        lines += [f"{key} = {value}" for key, value in entries.items()]
+        lines.append("")
+    (dist_info / "entry_points.txt").write_text("\n".join(lines), "utf-8")
+    return name

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import marshmallow
 import pandas as pd
@@ -264,14 +264,51 @@ class AssetOutcome:
 
 
 @dataclass(frozen=True)
+class PortfolioDue:
+    """A portfolio the loop looks after, as a core plugin sees it: when it is due.
+
+    ``due`` is whether a tick at the time asked for would run it; ``next_due_at`` is
+    when it is (or was) due: its last run plus its latency, less half a tick of slack.
+    """
+
+    id: int
+    name: str
+    due: bool
+    next_due_at: datetime
+    last_execution: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PortfolioFailure:
+    """A portfolio-wide problem of a tick, beyond any one asset's step.
+
+    ``kind``: ``allocation_failed`` (the portfolio plugin raised, timed out or answered
+    garbage: the stored allocations were kept, scaled to the equity),
+    ``over_allocated`` (it answered more than the allocatable equity: scaled down), or
+    ``portfolio_failed`` (an unexpected error stopped the portfolio's step).
+    """
+
+    portfolio_id: int
+    kind: Literal["allocation_failed", "over_allocated", "portfolio_failed"]
+    plugin: str
+    error: str
+
+
+@dataclass(frozen=True)
 class TickReport:
-    """Summary of one tick, returned by ``CorePlugin.tick`` and printed by `flask lts tick`."""
+    """Summary of one tick, returned by ``CorePlugin.tick`` and printed by `flask lts tick`.
+
+    ``waiting`` lists the portfolios the tick looked at but that were not due yet, so a
+    tick that ran nothing can say when something will run.
+    """
 
     started_at: datetime
     finished_at: datetime
     portfolios_run: tuple[int, ...] = ()
     outcomes: tuple[AssetOutcome, ...] = ()
     skipped_reason: str | None = None
+    portfolio_failures: tuple[PortfolioFailure, ...] = ()
+    waiting: tuple[PortfolioDue, ...] = ()
 
     @property
     def duration_seconds(self) -> float:
@@ -282,6 +319,41 @@ class TickReport:
     def errors(self) -> tuple[AssetOutcome, ...]:
         """Outcomes of assets whose step failed."""
         return tuple(o for o in self.outcomes if not o.ok)
+
+    @property
+    def failed(self) -> bool:
+        """Whether any plugin or step failed: an asset's, or a portfolio-wide one."""
+        return bool(self.errors or self.portfolio_failures)
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        """When the first waiting portfolio is due (None: none waits)."""
+        return min((p.next_due_at for p in self.waiting), default=None)
+
+    @classmethod
+    def skipped(cls, now: datetime, reason: str,
+                waiting: Sequence[PortfolioDue] = ()) -> TickReport:
+        """A tick that ran nothing, and why (a core plugin's policy said so)."""
+        return cls(started_at=now, finished_at=now, skipped_reason=reason,
+                   waiting=tuple(waiting))
+
+
+class LoopHost(Protocol):
+    """What LTS hands a core plugin: the engine, seen through two calls.
+
+    LTS owns the mechanics (the lease electing one process, the pause switch, start-up
+    reconciliation, the APScheduler job, exactly-once claims of each portfolio); the
+    core plugin owns the policy: whether a tick runs and which portfolios it runs. A
+    host may be scoped (a user's "Run now" of one portfolio): then it shows and runs
+    only the portfolios in its scope.
+    """
+
+    def portfolios(self, now: datetime) -> tuple[PortfolioDue, ...]:
+        """Every active portfolio of an active user in scope, oldest id first."""
+
+    def run(self, now: datetime, portfolio_ids: Collection[int] | None = None
+            ) -> TickReport:
+        """Run the due portfolios in scope (only those of ``portfolio_ids`` if given)."""
 
 
 # ---------------------------------------------------------------------- contracts
@@ -426,18 +498,37 @@ class PortfolioPlugin(Plugin):
 
 
 class CorePlugin(Plugin):
-    """Runs the trading loop."""
+    """The trading loop's policy: what each tick runs.
+
+    Every tick goes through :meth:`tick`: the scheduled loop (after LTS took the lease
+    and checked the pause switch), `flask lts tick`, and the dashboard's and API's "Run
+    now". LTS calls :meth:`start` with a :class:`LoopHost` before the first tick and
+    :meth:`stop` after the last one. A core plugin never imports the engine: the host is
+    all it needs, and all it gets.
+    """
 
     kind = "core"
 
-    @abc.abstractmethod
-    def start(self, app: Any) -> None:
-        """Start ticking in the background for ``app``."""
+    def __init__(self, config: Mapping[str, Any] | None = None,
+                 app_config: Mapping[str, Any] | None = None) -> None:
+        super().__init__(config, app_config)
+        self._host: LoopHost | None = None
 
-    @abc.abstractmethod
+    @property
+    def host(self) -> LoopHost:
+        """The host given to :meth:`start`."""
+        if self._host is None:
+            raise RuntimeError(f"core plugin {self.name!r}: start(host) was not called")
+        return self._host
+
+    def start(self, host: LoopHost) -> None:
+        """Attach to ``host``; an override calls ``super().start(host)`` first."""
+        self._host = host
+
     def stop(self) -> None:
-        """Stop ticking; return when no tick runs any more."""
+        """Detach: no tick follows. Override to release what :meth:`start` took."""
+        self._host = None
 
     @abc.abstractmethod
     def tick(self, now: datetime) -> TickReport:
-        """Run one tick now."""
+        """Run one tick at ``now`` through :attr:`host`, or skip it (``TickReport.skipped``)."""

@@ -29,6 +29,7 @@ import inspect
 import logging
 import pkgutil
 import re
+import traceback
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -288,6 +289,23 @@ def as_config_setting(setting: PluginSetting) -> Setting:
                    secret=setting.secret)
 
 
+def import_failure(exc: BaseException) -> str:
+    """``import failed: NameError: ... (at /site/pkg/mod.py:12)``: what broke, and where.
+
+    The place is the innermost frame outside Python's import machinery (for a syntax
+    error, the offending line), so a plugin author goes straight to the line.
+    """
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" (at {exc.filename}:{exc.lineno})"
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not f.filename.startswith("<frozen")]
+        if frames:
+            where = f" (at {frames[-1].filename}:{frames[-1].lineno})"
+    return f"import failed: {type(exc).__name__}: {exc}{where}"
+
+
 def _safe_check(cls: Any, kind: str) -> str | None:
     """Run :func:`check_plugin_class`, turning a crash of the check itself into a reason."""
     try:
@@ -377,10 +395,10 @@ class PluginRegistry:
         except ModuleNotFoundError as exc:
             if exc.name == package_name:
                 return  # no built-ins of this kind (yet)
-            self._fail(kind, package_name, BUILTIN, f"import failed: {exc!r}")
+            self._fail(kind, package_name, BUILTIN, import_failure(exc))
             return
         except (Exception, SystemExit) as exc:  # a broken package must not stop start-up
-            self._fail(kind, package_name, BUILTIN, f"import failed: {exc!r}")
+            self._fail(kind, package_name, BUILTIN, import_failure(exc))
             return
         for module_info in pkgutil.iter_modules(getattr(package, "__path__", [])):
             if module_info.name.startswith("_"):
@@ -389,7 +407,7 @@ class PluginRegistry:
             try:
                 module = importlib.import_module(module_name)
             except (Exception, SystemExit) as exc:  # reported, never raised
-                self._fail(kind, module_info.name, BUILTIN, f"import failed: {exc!r}")
+                self._fail(kind, module_info.name, BUILTIN, import_failure(exc))
                 continue
             for plugin_cls in _concrete_plugins(module, kind):
                 self.register(kind, plugin_cls, BUILTIN)
@@ -414,7 +432,7 @@ class PluginRegistry:
             try:
                 loaded = entry_point.load()
             except (Exception, SystemExit) as exc:  # reported, never raised
-                self._fail(kind, entry_point.name, origin, f"import failed: {exc!r}")
+                self._fail(kind, entry_point.name, origin, import_failure(exc))
                 continue
             problem = _safe_check(loaded, kind)
             if problem is None and loaded.name != entry_point.name:

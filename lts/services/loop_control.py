@@ -17,11 +17,13 @@ from sqlalchemy import update
 from lts.errors import Conflict, ServiceError, ValidationFailed
 from lts.extensions import db
 from lts.models import Portfolio, User
+from lts.plugins.base import TickReport
 from lts.services import risk_controls
 from lts.services.access import is_admin, load_owned, record, require_admin
 from lts.services.error_display import report_unrecorded
 from lts.trading.clock import system_clock
 from lts.trading.loop import run_tick
+from lts.trading.report import nothing_ran_reason
 from lts.trading.status import LoopStatus, loop_status, set_paused
 
 #: What a non-admin sees as the leader: that one exists, not its host name and PID.
@@ -96,13 +98,19 @@ def run_portfolio_now(actor: User, portfolio_id: int, *, now: datetime | None = 
     return summary
 
 
-def _report_dict(report: Any) -> dict[str, Any]:
-    """The parts of a TickReport a caller needs, as plain data."""
+def _report_dict(report: TickReport) -> dict[str, Any]:
+    """The parts of a TickReport a caller needs, as plain data.
+
+    ``errors`` counts failed asset steps and portfolio-wide failures (allocator raised
+    or over-allocated) alike; ``skipped_reason`` also says why nothing ran when no
+    portfolio was due, and when the next one is.
+    """
     return {"started_at": report.started_at, "finished_at": report.finished_at,
             "duration_seconds": float(report.duration_seconds),
             "portfolios_run": list(report.portfolios_run),
-            "assets_run": len(report.outcomes), "errors": len(report.errors),
-            "skipped_reason": report.skipped_reason}
+            "assets_run": len(report.outcomes),
+            "errors": len(report.errors) + len(report.portfolio_failures),
+            "skipped_reason": report.skipped_reason or nothing_ran_reason(report)}
 
 
 def pause(actor: User, *, ip: str | None = None) -> LoopStatus:

@@ -28,6 +28,8 @@ from lts.plugins.base import (
     Decision,
     Fill,
     MarketSnapshot,
+    PortfolioDue,
+    PortfolioFailure,
     PortfolioInfo,
     PortfolioPlugin,
     PositionInfo,
@@ -109,6 +111,8 @@ class TickContext:
     opened: list[tuple[int, float, str, float]] = field(default_factory=list)
     # Warnings of an asset's marking (bars the broker could not load), for its outcome.
     warnings: dict[int, list[str]] = field(default_factory=dict)
+    # Portfolio-wide problems (allocator failed or over-allocated), for the report.
+    failures: list[PortfolioFailure] = field(default_factory=list)
 
     @property
     def timeout(self) -> float:
@@ -173,15 +177,15 @@ class Engine:
         self.reconcile(now, timeout=context.timeout, portfolio_ids=portfolio_ids)
         portfolios_run: list[int] = []
         outcomes: list[AssetOutcome] = []
-        # Half a tick of slack: a tick that fires a few ms early must not skip a portfolio
-        # for a whole interval; less than a tick, so none runs twice in one interval.
-        slack = timedelta(minutes=float(settings["global_latency"])) / 2
+        schedule = self._due_portfolios(now, _slack(settings), portfolio_ids)
         try:
-            for portfolio_id, observed in self._due_portfolios(now, slack, portfolio_ids):
-                if not self._claim(portfolio_id, observed, now):
+            for due in schedule:
+                if not due.due:
+                    continue
+                if not self._claim(due.id, due.last_execution, now):
                     continue  # another engine took it for this interval
-                portfolios_run.append(portfolio_id)
-                outcomes.extend(self._guarded_portfolio(context, portfolio_id))
+                portfolios_run.append(due.id)
+                outcomes.extend(self._guarded_portfolio(context, due.id))
         finally:
             context.executor.close()
         elapsed = time.perf_counter() - started
@@ -191,18 +195,26 @@ class Engine:
                 statistics.record(self.session, [(statistics.tick_seconds_key(), elapsed)],
                                   now)
         return TickReport(started_at=now, finished_at=now + timedelta(seconds=elapsed),
-                          portfolios_run=tuple(portfolios_run), outcomes=tuple(outcomes))
+                          portfolios_run=tuple(portfolios_run), outcomes=tuple(outcomes),
+                          portfolio_failures=tuple(context.failures),
+                          waiting=tuple(d for d in schedule if not d.due))
+
+    def portfolios(self, now: datetime, portfolio_ids: Collection[int] | None = None
+                   ) -> tuple[PortfolioDue, ...]:
+        """Every portfolio a tick at ``now`` looks at, and whether it would run it."""
+        settings = effective_settings(("global_latency",), self.session)
+        return tuple(self._due_portfolios(now, _slack(settings), portfolio_ids))
 
     def _due_portfolios(self, now: datetime, slack: timedelta = timedelta(0),
-                        portfolio_ids: Collection[int] | None = None
-                        ) -> list[tuple[int, datetime | None]]:
-        """(id, last_execution) of active portfolios of active users that are due.
+                        portfolio_ids: Collection[int] | None = None) -> list[PortfolioDue]:
+        """Active portfolios of active users, each with whether it is due at ``now``.
 
         Halted portfolios are due too: their positions are still marked and their stops
         and targets checked (SPEC 2a "Protection never lapses"); the strategy is not.
         """
         statement = (
-            select(Portfolio.id, Portfolio.last_execution, Portfolio.portfolio_latency)
+            select(Portfolio.id, Portfolio.name, Portfolio.last_execution,
+                   Portfolio.portfolio_latency)
             .join(User, User.id == Portfolio.user_id)
             .where(User.is_active.is_(True), Portfolio.is_active.is_(True))
             .order_by(Portfolio.id))
@@ -210,8 +222,12 @@ class Engine:
             statement = statement.where(Portfolio.id.in_(list(portfolio_ids)))
         rows = self.session.execute(statement).all()
         self.session.commit()
-        return [(pid, last) for pid, last, latency in rows
-                if last is None or last <= now - timedelta(minutes=latency) + slack]
+        schedule = []
+        for pid, name, last, latency in rows:
+            due_at = now if last is None else last + timedelta(minutes=latency) - slack
+            schedule.append(PortfolioDue(id=pid, name=name, due=due_at <= now,
+                                         next_due_at=due_at, last_execution=last))
+        return schedule
 
     def _claim(self, portfolio_id: int, observed: datetime | None, now: datetime) -> bool:
         """Set ``last_execution`` if nobody changed it since we read it (compare-and-set)."""
@@ -235,10 +251,12 @@ class Engine:
         except Exception as exc:
             self.session.rollback()
             log.exception("portfolio %s failed", portfolio_id)
+            summary = traceback_summary(exc)
+            context.failures.append(PortfolioFailure(portfolio_id, "portfolio_failed",
+                                                     "engine", summary))
             with write_transaction(self.session):
                 audit(self.session, "trading.portfolio_failed", f"portfolio:{portfolio_id}",
-                      context.now, outcome="error", plugin="engine",
-                      error=traceback_summary(exc))
+                      context.now, outcome="error", plugin="engine", error=summary)
             return []
 
     def _run_portfolio(self, context: TickContext, portfolio_id: int) -> list[AssetOutcome]:
@@ -343,11 +361,19 @@ class Engine:
         limit = pinfo.capital
         ids = [u.info.id for u in units]
         try:
-            allocation = capped(self._ask_allocator(context, pinfo, name, config, units,
-                                                    snapshots, ids), limit)
+            raw = self._ask_allocator(context, pinfo, name, config, units, snapshots, ids)
+            asked = sum(raw.values())
+            if asked > limit + max(abs(limit), 1.0) * _EPSILON:
+                context.failures.append(PortfolioFailure(
+                    pinfo.id, "over_allocated", name,
+                    f"allocated {asked:.2f}, more than the allocatable {limit:.2f}: "
+                    f"scaled down"))
+            allocation = capped(raw, limit)
         except (PluginCallError, ValueError) as exc:
             summary = exc.summary if isinstance(exc, PluginCallError) else str(exc)
             log.warning("portfolio %s: allocation failed: %s", pinfo.id, summary)
+            context.failures.append(PortfolioFailure(pinfo.id, "allocation_failed", name,
+                                                     summary))
             with write_transaction(self.session):
                 audit(self.session, "trading.portfolio_failed", f"portfolio:{pinfo.id}",
                       context.now, outcome="error", plugin=name, error=summary)
@@ -641,6 +667,15 @@ class _InFlightRule:
         if row.created_at <= self.now - self.window or row.placed_by in self.lost:
             return False
         return not (row.status == "pending" and row.placed_by == process_holder_id())
+
+
+def _slack(settings: dict[str, Any]) -> timedelta:
+    """Half a tick of slack on due times.
+
+    A tick that fires a few ms early must not skip a portfolio for a whole interval;
+    less than a tick, so none runs twice in one interval.
+    """
+    return timedelta(minutes=float(settings["global_latency"])) / 2
 
 
 def validate_allocation(raw: Any, asset_ids: list[int]) -> dict[int, float]:

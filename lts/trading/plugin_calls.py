@@ -138,7 +138,8 @@ class PluginCaller:
                 worker.jobs.put(_STOP)
                 self._worker = None
                 raise PluginCallError(kind, name, method,
-                                      f"timed out after {timeout:g} s", timed_out=True)
+                                      f"timed out after {timeout:g} s (plugin_timeout_seconds)",
+                                      timed_out=True)
         if job.error is not None:
             if isinstance(job.error, KeyboardInterrupt | SystemExit):
                 raise job.error

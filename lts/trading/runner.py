@@ -1,6 +1,8 @@
 """The body of the scheduled job: lease, pause switch, start-up reconciliation, tick.
 
-Kept apart from APScheduler so tests drive it with an injected clock, no sleeping.
+These are LTS's mechanics; the tick itself is the core plugin's ``tick(now)`` (the
+loop's policy), run on an :class:`~lts.trading.loop.EngineHost` over this runner's
+engine. Kept apart from APScheduler so tests drive it with an injected clock, no sleeping.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from flask import Flask
 from lts.database import write_transaction
 from lts.extensions import db
 from lts.models.idempotency import purge_expired_keys
-from lts.plugins.base import TickReport
+from lts.plugins.base import CorePlugin, TickReport
 from lts.runtime_config import effective_settings
 from lts.trading.clock import Clock, system_clock
 from lts.trading.engine import Engine
@@ -28,6 +30,7 @@ from lts.trading.lease import (
     renew_claim,
     try_acquire,
 )
+from lts.trading.loop import EngineHost, create_core
 from lts.trading.orders import audit
 from lts.trading.plugin_calls import traceback_summary
 
@@ -38,10 +41,15 @@ CLAIMS_KEPT = timedelta(days=1)  # expired claims explain recent reconciliations
 
 
 class LoopRunner:
-    """Runs one scheduled tick if this process holds the lease and the loop is not paused."""
+    """Runs one scheduled tick if this process holds the lease and the loop is not paused.
+
+    ``core`` is the loop's policy (default: the configured core plugin); it is started
+    here on a host over this runner's engine and stopped by :meth:`shutdown`.
+    """
 
     def __init__(self, app: Flask, *, clock: Clock = system_clock, holder: str | None = None,
-                 engine_factory: Callable[[Flask], Engine] | None = None) -> None:
+                 engine_factory: Callable[[Flask], Engine] | None = None,
+                 core: CorePlugin | None = None) -> None:
         self.app = app
         self.clock = clock
         self.holder = holder or make_holder_id()
@@ -53,6 +61,8 @@ class LoopRunner:
         self.last_error: str | None = None
         self.last_housekeeping: datetime | None = None
         self._lock = threading.Lock()
+        self.core = core or create_core(app)
+        self.core.start(EngineHost(lambda: self.engine))
 
     @property
     def engine(self) -> Engine:
@@ -93,11 +103,14 @@ class LoopRunner:
                     self.leading = True
                 if settings["loop_paused"]:
                     return None
-                report = self.engine.tick(now)
+                report = self.core.tick(now)
                 orders = sum(len(o.order_ids) for o in report.outcomes)
-                log.info("tick: %d portfolio(s), %d asset(s), %d order(s), %d error(s), %.3f s",
-                         len(report.portfolios_run), len(report.outcomes), orders,
-                         len(report.errors), report.duration_seconds)
+                log.info("tick: %d portfolio(s), %d asset(s), %d order(s), %d error(s), "
+                         "%d portfolio failure(s), %.3f s%s", len(report.portfolios_run),
+                         len(report.outcomes), orders, len(report.errors),
+                         len(report.portfolio_failures), report.duration_seconds,
+                         f" (skipped: {report.skipped_reason})"
+                         if report.skipped_reason else "")
                 self.last_report = report
                 self.last_error = None
                 self._housekeeping(now)
@@ -134,7 +147,11 @@ class LoopRunner:
                 log.info("housekeeping: purged %d expired idempotency key(s)", keys)
 
     def shutdown(self) -> None:
-        """Stop the engine's worker and give the lease up."""
+        """Stop the core plugin and the engine's worker, and give the lease up."""
+        try:
+            self.core.stop()
+        except Exception:
+            log.exception("stopping the core plugin failed")
         if self._engine is not None:
             self._engine.close()
         with self.app.app_context():

@@ -1,20 +1,15 @@
 """The example third-party package, installed from its own pyproject.toml, trades in a tick.
 
 The package is installed the way an installer lays it out, without touching the test
-environment and without network: its modules are copied into a temp folder beside a
-``<name>-<version>.dist-info`` whose ``METADATA`` and ``entry_points.txt`` are generated
-from the package's own ``pyproject.toml``, and the folder is put on ``sys.path``.
-Discovery then finds the ``lts.strategy`` entry point through ``importlib.metadata``
-exactly as in a real installation. (``pip install --target`` would do the same, but the
-venv's setuptools lacks ``bdist_wheel`` offline.)
+environment and without network (:func:`tests.helpers.install_from_pyproject`), and the
+folder is put on ``sys.path``. Discovery then finds the ``lts.strategy`` entry point
+through ``importlib.metadata`` exactly as in a real installation.
 """
 
 from __future__ import annotations
 
 import importlib
-import shutil
 import sys
-import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,30 +23,10 @@ from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.conftest import make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.helpers import install_from_pyproject
 
 PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "plugin_package"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-
-def install_from_pyproject(package: Path, target: Path) -> str:
-    """Lay ``package`` out in ``target`` as an installed distribution; return its name."""
-    project = tomllib.loads((package / "pyproject.toml").read_text("utf-8"))["project"]
-    name, version = project["name"], project["version"]
-    source = package / "src"
-    for module in source.iterdir():
-        if module.is_dir() and (module / "__init__.py").exists():
-            shutil.copytree(module, target / module.name)
-    dist_info = target / f"{name.replace('-', '_')}-{version}.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", "utf-8")
-    lines = []
-    for group, entries in project.get("entry-points", {}).items():
-        lines.append(f"[{group}]")
-        lines += [f"{key} = {value}" for key, value in entries.items()]
-        lines.append("")
-    (dist_info / "entry_points.txt").write_text("\n".join(lines), "utf-8")
-    return name
 
 
 @pytest.fixture

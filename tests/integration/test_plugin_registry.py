@@ -196,6 +196,23 @@ def test_broken_plugins_are_reported_by_name_and_never_crash(site: Path):
     assert registry.names("broker") == ["paper"]
 
 
+@pytest.mark.parametrize(("source", "line", "error"), [
+    ("import definitely_missing_module\n", 1, "ModuleNotFoundError"),
+    ("\n\nvalue = 1\nbroken = undefined_name\n", 4, "NameError"),
+    ("def ok():\n    return (\n", 2, "SyntaxError"),
+])
+def test_an_import_error_names_the_file_and_line(site: Path, source: str, line: int,
+                                                 error: str):
+    """A plugin author reads where the module broke, not just what broke."""
+    module = unique("broken_import")
+    (site / f"{module}.py").write_text(source)
+    install_distribution(site, "lts-broken-import", unique("unused"), "",
+                         {"lts.strategy": {"broken": f"{module}:Anything"}})
+    (failure,) = [e for e in PluginRegistry.discover({}).errors if e.name == "broken"]
+    assert failure.message.startswith(f"import failed: {error}"), failure.message
+    assert f"{site / module}.py:{line})" in failure.message, failure.message
+
+
 def test_an_entry_point_cannot_replace_a_builtin(site: Path):
     module = unique("shadow")
     install_distribution(site, "lts-shadow", module, GOOD.replace('"always_buy"', '"sma_cross"'),

@@ -1,1 +1,5 @@
-"""Core plugins: what runs the trading loop. The built-in one is ``default``."""
+"""Core plugins: the trading loop's policy (which ticks run what). Built-in: ``default``.
+
+LTS drives every tick through the configured core plugin's ``tick(now)``, handing it a
+:class:`lts.plugins.base.LoopHost`; a core plugin never imports the engine.
+"""

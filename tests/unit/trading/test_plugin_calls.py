@@ -39,7 +39,8 @@ def test_hung_call_times_out_and_a_fresh_worker_serves_the_next(caller):
     release = threading.Event()
     with pytest.raises(PluginCallError) as info:
         caller.call("broker", "slow", "submit", release.wait, 30, timeout=0.05)
-    assert info.value.timed_out and "timed out after 0.05 s" in info.value.summary
+    assert info.value.timed_out and "timed out after 0.05 s (plugin_timeout_seconds)" in \
+        info.value.summary
     try:
         assert caller.call("broker", "slow", "lookup", lambda: "ok", timeout=5) == "ok"
     finally:
