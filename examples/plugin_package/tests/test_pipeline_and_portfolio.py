@@ -23,6 +23,7 @@ class TestHourlyCsvContract(PipelineContract):
 
     @pytest.fixture
     def plugin(self, tmp_path: Path) -> HourlyCsv:
+        """The pipeline over 100 hours of 1-minute sample bars in TEST.csv."""
         write_csv(sample_bars(self.now, timedelta(minutes=1), before=6000, after=120),
                   tmp_path / "TEST.csv")
         return HourlyCsv(HourlyCsv.config_schema().load(self.plugin_config),
@@ -36,6 +37,7 @@ class TestMomentumWeightContract(PortfolioContract):
 
 
 def test_the_rising_asset_gets_more():
+    """A 20% rise over the window against a flat line: most of the capital."""
     assets = [sample_asset("UP", asset_id=1), sample_asset("FLAT", asset_id=2)]
     snapshots = {1: make_snapshot(list(np.linspace(100, 120, 30))),
                  2: make_snapshot([100.0] * 30)}
