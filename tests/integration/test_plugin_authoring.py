@@ -109,3 +109,22 @@ def test_the_command_writes_the_package(runner, tmp_path: Path) -> None:
     assert again.exit_code == 1 and "exists and is not empty" in again.output
     wrong = runner.invoke(lts, ["plugin", "new", "signal", "x", "--dir", str(tmp_path)])
     assert wrong.exit_code == 2 and "'signal' is not one of" in wrong.output
+
+
+def test_every_flask_lts_command_in_the_plugin_docs_exists() -> None:
+    """docs/plugins.md shows real commands: each `flask lts a b` resolves to a command."""
+    import re
+
+    import click
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    shown = set(re.findall(r"flask lts ([a-z][a-z-]*(?: [a-z][a-z-]*)?)", text))
+    assert {"plugin new", "portfolio create", "asset add"} <= shown
+    context = click.Context(lts)
+    for words in shown:
+        first, *rest = words.split()
+        command = lts.get_command(context, first)
+        assert command is not None, f"docs show `flask lts {words}`: no command {first!r}"
+        if isinstance(command, click.Group) and rest:
+            assert command.get_command(context, rest[0]) is not None, (
+                f"docs show `flask lts {words}`: {first} has no command {rest[0]!r}")
