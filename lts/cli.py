@@ -372,3 +372,9 @@ def cancel_command(order_id: int) -> None:
         return
     click.echo(f"Order {outcome.order_id} ({outcome.client_order_id}): {outcome.before} -> "
                f"{outcome.status}.")
+
+
+# Plugin authoring, portfolio and asset commands live in their own module.
+from lts.cli_plugins import register as _register_plugin_commands  # noqa: E402
+
+_register_plugin_commands(lts)

@@ -67,3 +67,34 @@ def install_from_pyproject(package: Path, target: Path) -> str:
         lines.append("")
     (dist_info / "entry_points.txt").write_text("\n".join(lines), "utf-8")
     return name
+
+
+def install_package_metadata(site: Path, pyproject: Path) -> Path:
+    """Write the ``.dist-info`` that ``pip install -e`` would leave for ``pyproject``.
+
+    Name, version and entry points come from the pyproject itself, so a test loading
+    plugins through it checks the package's real entry-point declaration. ``site`` must
+    be on ``sys.path`` (next to the importable package).
+    """
+    import tomllib
+
+    project = tomllib.loads(pyproject.read_text())["project"]
+    name, version = project["name"], project["version"]
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = []
+    for group, targets in project.get("entry-points", {}).items():
+        lines.append(f"[{group}]")
+        lines.extend(f"{key} = {target}" for key, target in targets.items())
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return info
+
+
+def forget_modules_under(folder: Path) -> None:
+    """Drop modules imported from ``folder`` (a test's throw-away packages) from sys.modules."""
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", "") or "").startswith(str(folder)):
+            del sys.modules[name]

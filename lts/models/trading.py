@@ -65,6 +65,9 @@ class Order(db.Model):
     # The process whose placing call wrote the row (lts.trading.lease.process_holder_id):
     # reconciliation leaves a young pending order alone while that process is alive.
     placed_by: Mapped[str | None] = mapped_column(String(200))
+    # The pipeline, strategy, broker and portfolio plugins in use when the row was
+    # written: {kind: {name, version, interface_version}} (lts.trading.plugin_versions).
+    plugin_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     asset: Mapped[Asset] = relationship()
 

@@ -88,23 +88,35 @@ def bars_between(bars: pd.DataFrame, start: datetime, end: datetime,
 
 
 def resample(bars: pd.DataFrame, period: timedelta | str | pd.Timedelta, now: datetime,
-             *, origin: datetime | str = "epoch") -> pd.DataFrame:
+             *, origin: datetime | str = "epoch",
+             source_period: timedelta | str | pd.Timedelta | None = None) -> pd.DataFrame:
     """Aggregate ``bars`` into ``period`` bars stamped by their start, complete ones only.
 
     A resampled bar stamped ``T`` covers [T, T + period) and is returned only when
     ``now >= T + period``: it never holds a price from after ``now``, nor a partial
     period. Source bars are first cut to those complete at ``now``. Periods are aligned
-    on ``origin`` (the Unix epoch by default: 5-minute bars at :00, :05...). Periods
-    without any source bar are left out, not filled.
+    on ``origin`` (the Unix epoch by default: 5-minute bars at :00, :05...); the source
+    bars' own period is ``source_period`` (default: their smallest step). Periods
+    without any source bar are left out, not filled. A period holding the start of a
+    source bar still forming at ``now`` waits for it, so source bars that do not nest in
+    the periods (7-minute bars into 15-minute ones) never make a returned bar change;
+    choose a period that is a multiple of the source's all the same.
     """
     length = as_period(period)
-    source = complete_bars(bars, now)
+    source = complete_bars(bars, now, source_period)
     if source.empty:
         return source.loc[:, [c for c in COLUMNS if c in source.columns]]
     aggregate = {column: how for column, how in _AGGREGATE.items() if column in source}
     grouped = source.resample(length, label="left", closed="left", origin=origin)
     out = grouped.agg(aggregate).dropna(subset=["open"])
-    out = out[out.index + length <= utc(now)]
+    # When source bars do not nest in the periods (7-minute bars into 15-minute ones), a
+    # source bar still forming at ``now`` may start inside a period that has ended: that
+    # period is final only once the bar completes, or it would change afterwards.
+    final = utc(now)
+    forming = len(source)
+    if forming < len(bars):
+        final = min(final, bars.index[forming])
+    out = out[out.index + length <= final]
     out.index.name = source.index.name
     return out
 

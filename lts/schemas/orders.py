@@ -49,6 +49,11 @@ class OrderSchema(Schema):
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
     filled_at = fields.AwareDateTime(allow_none=True, required=True)
+    plugin_versions = fields.Raw(allow_none=True, required=True, metadata={
+        "description": "the plugins in use when the order was written, by kind (pipeline, "
+                       "strategy, broker, portfolio): {name, version (of the distribution "
+                       "shipping it), interface_version}; null for orders older than this "
+                       "record"})
 
 
 OrderPageSchema = page_schema(OrderSchema, "OrderPageSchema")

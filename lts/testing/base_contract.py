@@ -96,27 +96,40 @@ class PluginContract:
 
     def test_is_documented(self, plugin: Plugin) -> None:
         """The class says what it does (the registry shows it to users)."""
-        assert (type(plugin).description or inspect.getdoc(type(plugin)) or "").strip()
+        assert (type(plugin).description or inspect.getdoc(type(plugin)) or "").strip(), (
+            f"expected a description or docstring on {type(plugin).__qualname__}, came none")
 
     def test_config_schema_describes_every_field(self, plugin: Plugin) -> None:
         """Every config field has a description, so forms can explain it."""
         schema = type(plugin).config_schema()
         undocumented = [name for name, field in schema.fields.items()
                         if not (field.metadata or {}).get("description")]
-        assert undocumented == []
+        assert undocumented == [], (
+            f"expected a metadata description on every config field, came none on "
+            f"{undocumented}")
 
     def test_config_schema_converts_to_json_schema(self, plugin: Plugin) -> None:
         """The dashboard can build a form from the config schema."""
         result = schema_to_json(type(plugin).config_schema)
-        assert result["type"] == "object"
-        assert set(result["properties"]) >= set(type(plugin).config_schema().fields) - {
-            name for name, f in type(plugin).config_schema().fields.items() if f.dump_only}
+        assert result["type"] == "object", (
+            f"expected a JSON Schema of type 'object', came {result.get('type')!r}")
+        fields = type(plugin).config_schema().fields
+        loadable = {name for name, field in fields.items() if not field.dump_only}
+        missing = loadable - set(result["properties"])
+        assert not missing, (
+            f"expected every loadable field in the JSON Schema, came without {sorted(missing)}")
 
     def test_config_schema_refuses_unknown_keys(self, plugin: Plugin) -> None:
         """A typo in a config key is an error, not silently ignored."""
         config = {**self.plugin_config, "surely_not_a_setting": 1}
-        with pytest.raises(marshmallow.ValidationError):
+        try:
             type(plugin).config_schema().load(config)
+        except marshmallow.ValidationError as exc:
+            assert "surely_not_a_setting" in exc.messages, (
+                f"expected the error to name 'surely_not_a_setting', came {exc.messages}")
+        else:
+            pytest.fail("expected a ValidationError for the unknown key "
+                        "'surely_not_a_setting', came none (set Meta.unknown = RAISE)")
 
 
 def assert_finite(value: float, what: str) -> None:

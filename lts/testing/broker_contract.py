@@ -63,9 +63,11 @@ class BrokerContract(PluginContract):
                                       snapshot: MarketSnapshot) -> None:
         """A small market order within the allocation is accepted, fills positive."""
         result = plugin.submit(self.market(asset, snapshot))
-        assert result.status in ACCEPTED, result.message
+        assert result.status in ACCEPTED, (
+            f"expected one of {ACCEPTED}, came {result.status!r}: {result.message}")
         for fill in result.fills:
-            assert isinstance(fill, Fill) and fill.price > 0 and fill.quantity > 0
+            assert isinstance(fill, Fill) and fill.price > 0 and fill.quantity > 0, (
+                f"expected a Fill of positive price and quantity, came {fill!r}")
 
     def test_market_fills_are_against_the_trader(self, plugin: BrokerPlugin,
                                                  asset: AssetInfo,
@@ -75,9 +77,11 @@ class BrokerContract(PluginContract):
             result = plugin.submit(self.market(asset, snapshot, side))
             for fill in result.fills:
                 if side == "buy":
-                    assert fill.price >= snapshot.last_price
+                    assert fill.price >= snapshot.last_price, (
+                        f"expected a buy at or above {snapshot.last_price}, came {fill.price}")
                 else:
-                    assert fill.price <= snapshot.last_price
+                    assert fill.price <= snapshot.last_price, (
+                        f"expected a sell at or below {snapshot.last_price}, came {fill.price}")
 
     def test_submit_is_idempotent_on_client_order_id(self, plugin: BrokerPlugin,
                                                      asset: AssetInfo,
@@ -86,11 +90,18 @@ class BrokerContract(PluginContract):
         request = self.market(asset, snapshot)
         first = plugin.submit(request)
         second = plugin.submit(request)
-        assert second.status == first.status
-        assert second.broker_order_id == first.broker_order_id
-        assert self.filled_quantity(second) == self.filled_quantity(first)
+        assert second.status == first.status, (
+            f"expected the second submit to answer {first.status!r}, came {second.status!r}")
+        assert second.broker_order_id == first.broker_order_id, (
+            f"expected broker order id {first.broker_order_id!r} again, came "
+            f"{second.broker_order_id!r}: the order was placed twice")
+        assert self.filled_quantity(second) == self.filled_quantity(first), (
+            f"expected {self.filled_quantity(first)} filled again, came "
+            f"{self.filled_quantity(second)}")
         looked_up = plugin.lookup(asset, request.client_order_id)
-        assert self.filled_quantity(looked_up) == self.filled_quantity(first)
+        assert self.filled_quantity(looked_up) == self.filled_quantity(first), (
+            f"expected lookup to show {self.filled_quantity(first)} filled, came "
+            f"{self.filled_quantity(looked_up)}")
 
     def test_lookup_finds_submitted_orders(self, plugin: BrokerPlugin, asset: AssetInfo,
                                            snapshot: MarketSnapshot) -> None:
@@ -98,14 +109,16 @@ class BrokerContract(PluginContract):
         request = self.market(asset, snapshot)
         submitted = plugin.submit(request)
         found = plugin.lookup(asset, request.client_order_id)
-        assert found.status == submitted.status
+        assert found.status == submitted.status, (
+            f"expected lookup to answer {submitted.status!r}, came {found.status!r}")
 
     def test_lookup_of_an_order_never_sent_is_not_found(self, plugin: BrokerPlugin,
                                                         asset: AssetInfo) -> None:
         """Confirmed absence (or honest uncertainty), never a fill."""
         found = plugin.lookup(asset, client_id("never-sent"))
-        assert found.status in ("not_found", "unknown")
-        assert not found.fills
+        assert found.status in ("not_found", "unknown"), (
+            f"expected 'not_found' or 'unknown', came {found.status!r}")
+        assert not found.fills, f"expected no fill, came {found.fills}"
 
     def test_reconcile_lists_submitted_orders(self, plugin: BrokerPlugin, asset: AssetInfo,
                                               snapshot: MarketSnapshot) -> None:
@@ -113,7 +126,9 @@ class BrokerContract(PluginContract):
         request = self.market(asset, snapshot)
         plugin.submit(request)
         state = plugin.reconcile(asset)
-        assert request.client_order_id in state.orders
+        assert request.client_order_id in state.orders, (
+            f"expected {request.client_order_id!r} among the reconciled orders, came "
+            f"{sorted(state.orders)[:5]}")
 
     def test_order_larger_than_the_allocation_is_rejected(self, plugin: BrokerPlugin,
                                                           asset: AssetInfo,
@@ -121,21 +136,25 @@ class BrokerContract(PluginContract):
         """A position never exceeds what allocated capital (x leverage) buys."""
         too_many = asset.allocated_capital * plugin.leverage / snapshot.last_price * 2 + 1
         result = plugin.submit(self.market(asset, snapshot, quantity=too_many))
-        assert result.status == "rejected"
-        assert not result.fills
+        assert result.status == "rejected", (
+            f"expected 'rejected' for {too_many:g} units, came {result.status!r}")
+        assert not result.fills, f"expected no fill, came {result.fills}"
 
     def test_close_sells_a_long_position(self, plugin: BrokerPlugin, asset: AssetInfo,
                                          snapshot: MarketSnapshot) -> None:
         """Closing a long is a sell of its size, accepted."""
         opened = plugin.submit(self.market(asset, snapshot, "buy", 2.0))
-        assert opened.status in ACCEPTED
+        assert opened.status in ACCEPTED, (
+            f"expected one of {ACCEPTED}, came {opened.status!r}: {opened.message}")
         entry = opened.fills[0].price if opened.fills else snapshot.last_price
         position = PositionInfo(id=next(_ids), asset_id=asset.id, side="long", quantity=2.0,
                                 entry_price=entry, opened_at=snapshot.as_of)
         request = self.market(asset, snapshot, "sell", 2.0, closes_position_id=position.id)
         result = plugin.close(position, request)
-        assert result.status in ACCEPTED, result.message
-        assert self.filled_quantity(result) in (0.0, 2.0)
+        assert result.status in ACCEPTED, (
+            f"expected one of {ACCEPTED}, came {result.status!r}: {result.message}")
+        assert self.filled_quantity(result) in (0.0, 2.0), (
+            f"expected 0 (resting) or 2 filled, came {self.filled_quantity(result)}")
 
     def test_mark_without_positions_reports_a_list_of_fills(
             self, plugin: BrokerPlugin, asset: AssetInfo, snapshot: MarketSnapshot) -> None:
@@ -143,8 +162,9 @@ class BrokerContract(PluginContract):
         later = MarketSnapshot(symbol=snapshot.symbol, candles=snapshot.candles,
                                as_of=snapshot.as_of + timedelta(minutes=1))
         fills = plugin.mark(asset, later, [])
-        assert isinstance(fills, list)
-        assert all(isinstance(fill, Fill) for fill in fills)
+        assert isinstance(fills, list), f"expected a list, came {type(fills).__name__}"
+        assert all(isinstance(fill, Fill) for fill in fills), (
+            f"expected Fill items, came {[type(fill).__name__ for fill in fills]}")
 
     def test_mark_goes_on_when_older_bars_cannot_be_loaded(
             self, plugin: BrokerPlugin, asset: AssetInfo, snapshot: MarketSnapshot) -> None:

@@ -28,12 +28,20 @@ def check_allocation(allocation: Mapping[int, float], portfolio: PortfolioInfo,
 
     What may be allocated is ``portfolio.capital``: the allocatable equity (SPEC 2a).
     """
-    assert isinstance(allocation, dict)
-    assert set(allocation) <= {asset.id for asset in assets}
+    assert isinstance(allocation, dict), (
+        f"expected a dict of asset id -> capital, came {type(allocation).__name__}")
+    known = {asset.id for asset in assets}
+    assert set(allocation) <= known, (
+        f"expected only asset ids {sorted(known)}, came {sorted(set(allocation) - known)} too")
     for asset_id, capital in allocation.items():
-        assert math.isfinite(capital) and capital >= 0, (asset_id, capital)
-    assert sum(allocation.values()) <= portfolio.capital
-    assert math.fsum(allocation.values()) <= portfolio.capital
+        assert math.isfinite(capital) and capital >= 0, (
+            f"expected a finite capital >= 0 for asset {asset_id}, came {capital!r}")
+    total = sum(allocation.values())
+    assert total <= portfolio.capital, (
+        f"expected at most {portfolio.capital!r} allocated, came {total!r}")
+    assert math.fsum(allocation.values()) <= portfolio.capital, (
+        f"expected at most {portfolio.capital!r} allocated (exact sum), came "
+        f"{math.fsum(allocation.values())!r}")
 
 
 class PortfolioContract(PluginContract):
@@ -75,18 +83,20 @@ class PortfolioContract(PluginContract):
         assets, snapshots = self.assets_and_snapshots(3)
         allocation = plugin.allocate(sample_portfolio(10_000.0, equity=-50.0, allocatable=0.0),
                                      assets, snapshots)
-        assert all(value == 0 for value in allocation.values())
+        assert all(value == 0 for value in allocation.values()), (
+            f"expected 0 for every asset (nothing allocatable), came {allocation}")
 
     def test_no_assets_no_allocation(self, plugin: PortfolioPlugin) -> None:
         """An empty portfolio allocates nothing."""
         allocation = plugin.allocate(sample_portfolio(), [], {})
-        assert sum(allocation.values()) == 0
+        assert sum(allocation.values()) == 0, f"expected nothing allocated, came {allocation}"
 
     def test_zero_capital_allocates_zero(self, plugin: PortfolioPlugin) -> None:
         """No capital, nothing to split."""
         assets, snapshots = self.assets_and_snapshots(3)
         allocation = plugin.allocate(sample_portfolio(0.0), assets, snapshots)
-        assert all(value == 0 for value in allocation.values())
+        assert all(value == 0 for value in allocation.values()), (
+            f"expected 0 for every asset (no capital), came {allocation}")
 
     def test_works_without_snapshots(self, plugin: PortfolioPlugin) -> None:
         """The engine may allocate before any data is fetched."""
@@ -106,7 +116,8 @@ class PortfolioContract(PluginContract):
                                                        with_data: bool) -> None:
         """Any equity, any number of assets: every share >= 0, sum <= the equity."""
         plugin = self.make_plugin()
-        assert isinstance(plugin, PortfolioPlugin)
+        assert isinstance(plugin, PortfolioPlugin), (
+            f"expected a PortfolioPlugin, came {type(plugin).__name__}")
         assets, snapshots = self.assets_and_snapshots(count)
         portfolio = sample_portfolio(1e12, equity=total)
         allocation = plugin.allocate(portfolio, assets, snapshots if with_data else {})

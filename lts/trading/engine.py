@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,7 @@ from lts.trading.orders import (
 )
 from lts.trading.plugin_calls import PluginCaller, traceback_summary
 from lts.trading.plugin_source import PluginSource, RegistryPluginSource
+from lts.trading.plugin_versions import app_registry, order_plugin_versions
 from lts.trading.positions import (
     apply_fill,
     mark_rows,
@@ -828,6 +829,9 @@ def book_mark_fill(session: Session, asset_id: int, fill: Fill, now: datetime) -
             client_order_id=fill.client_order_id or client_order_id(
                 asset_id, now, f"{reason}-{position.id}"),
             reason=reason, source="risk", created_at=now, updated_at=now,
+            plugin_versions=order_plugin_versions(
+                session.connection(), asset_id,
+                app_registry(current_app) if has_app_context() else None),
         )
         session.add(order)
         session.flush()

@@ -47,6 +47,7 @@ from lts.trading.errors import PluginCallError, RiskRejected
 from lts.trading.lease import placing, process_holder_id
 from lts.trading.order_state import advance, is_terminal
 from lts.trading.plugin_calls import PluginCaller
+from lts.trading.plugin_versions import app_registry, order_plugin_versions
 from lts.trading.positions import apply_fill, position_info
 from lts.trading.risk import OrderCheck, RiskLimits, check_order, load_subject
 
@@ -196,10 +197,11 @@ def _retry_after(connection: Connection, asset_id: int, now: datetime, limit: in
     return max(1, math.ceil((leaves - now).total_seconds()))
 
 
-def _rejected_row(intent: OrderIntent, coid: str, now: datetime, reason: str
-                  ) -> dict[str, Any]:
+def _rejected_row(intent: OrderIntent, coid: str, now: datetime, reason: str,
+                  plugin_versions: dict[str, Any] | None = None) -> dict[str, Any]:
     """The values of a ``rejected`` order row for an intent the risk checks refused."""
-    return {"asset_id": intent.asset_id, "order_type": intent.order_type,
+    return {"plugin_versions": plugin_versions,
+            "asset_id": intent.asset_id, "order_type": intent.order_type,
             "side": intent.side, "quantity": intent.quantity,
             "price": intent.price if intent.price is not None else intent.reference_price,
             "stop_loss": intent.stop_loss, "take_profit": intent.take_profit,
@@ -217,6 +219,7 @@ class OrderExecutor:
         self.limits = limits
         self.timeout = timeout
         self._connection: Connection | None = None
+        self._versions: dict[int, dict[str, Any] | None] = {}
 
     def close(self) -> None:
         """Return the executor's connection to the pool (it holds no transaction)."""
@@ -241,6 +244,14 @@ class OrderExecutor:
                 sqlite_immediate=True)
         with self._connection.begin():
             yield self._connection
+
+    def plugin_versions(self, connection: Connection, asset_id: int
+                        ) -> dict[str, Any] | None:
+        """The plugin versions recorded on the asset's orders (read once per executor)."""
+        if asset_id not in self._versions:
+            registry = app_registry(getattr(self.caller, "app", None))
+            self._versions[asset_id] = order_plugin_versions(connection, asset_id, registry)
+        return self._versions[asset_id]
 
     # ------------------------------------------------------------------ placing
 
@@ -302,6 +313,7 @@ class OrderExecutor:
                     "status": "pending", "client_order_id": coid,
                     "reason": intent.reason or None, "source": intent.source,
                     "created_at": now, "updated_at": now, "placed_by": process_holder_id(),
+                    "plugin_versions": self.plugin_versions(connection, intent.asset_id),
                 }).scalar_one()
                 if closing_info is not None:
                     connection.execute(_SET_CLOSE_ORDER, {"pid": closing_info.id,
@@ -357,8 +369,8 @@ class OrderExecutor:
             order_id = None
             if stored:
                 order_id = connection.execute(_INSERT_ORDER, _rejected_row(
-                    intent, coid, now, f"refused by the {exc.check} check: {exc.message}"
-                )).scalar_one()
+                    intent, coid, now, f"refused by the {exc.check} check: {exc.message}",
+                    self.plugin_versions(connection, intent.asset_id))).scalar_one()
             write_audit_rows(connection, [audit_values(
                 "order.risk_rejected",
                 f"order:{order_id}" if order_id is not None else f"asset:{intent.asset_id}",

@@ -335,4 +335,4 @@ class CsvPipeline(PipelinePlugin):
         """``source`` (file bars) as ``resample_minutes`` bars complete at ``now``."""
         target = self._target_period()
         assert target is not None
-        return resample(complete_bars(source, now, self.period(source)), target, now)
+        return resample(source, target, now, source_period=self.period(source))

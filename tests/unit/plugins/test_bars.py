@@ -93,3 +93,21 @@ def test_a_bad_period_is_refused():
         resample(minute_bars(5), "0min", T0)
     with pytest.raises(PluginError, match="not a bar period"):
         resample(minute_bars(5), "soon", T0)
+
+
+def test_resampling_bars_that_do_not_nest_never_changes_a_returned_bar():
+    """7-minute bars into 15-minute ones: a bar forming at now may start in an ended period."""
+    index = pd.date_range("2024-03-04 13:00", periods=40, freq="7min", tz="UTC")
+    closes = np.arange(1.0, 41.0)
+    source = pd.DataFrame({"open": closes, "high": closes + 0.5, "low": closes - 0.5,
+                           "close": closes, "volume": 1.0}, index=index)
+    seen: dict[pd.Timestamp, pd.Series] = {}
+    for minute in range(0, 240, 1):
+        now = pd.Timestamp("2024-03-04 13:00", tz="UTC") + pd.Timedelta(minutes=minute)
+        out = resample(source, "15min", now.to_pydatetime())
+        for stamp, row in out.iterrows():
+            assert stamp + pd.Timedelta(minutes=15) <= now
+            if stamp in seen:
+                pd.testing.assert_series_equal(seen[stamp], row)
+            seen[stamp] = row
+    assert len(seen) >= 10

@@ -125,3 +125,18 @@ def test_pipeline_suite_catches_a_pipeline_returning_the_forming_bar():
 
     with pytest.raises(AssertionError, match="still forming"):
         PipelineContract().test_never_returns_a_bar_from_the_future(Forming(), sample_asset())
+
+
+def test_every_assert_of_every_suite_carries_a_message():
+    """A failing contract says what was expected and what came, never a bare ``assert x``."""
+    import ast
+    from pathlib import Path
+
+    import lts.testing
+
+    bare = []
+    for path in sorted(Path(lts.testing.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assert) and node.msg is None:
+                bare.append(f"{path.name}:{node.lineno}")
+    assert bare == []

@@ -27,6 +27,8 @@ from lts.testing.strategy_contract import StrategyContract
 
 class TestSyntheticPipelineContract(PipelineContract):
     plugin_factory = SyntheticPipeline
+    symbols = ("TEST", "EUR/USD", "BTC-USD")
+    cannot_read_fed_data = "it generates its bars from a seed (no data to feed)"
 
 
 def write_sample_csv(folder: Path) -> None:
@@ -52,11 +54,12 @@ class TestCsvResampledPipelineContract(PipelineContract):
     """The csv pipeline aggregating its 1-minute rows into 7-minute bars (a shifted grid)."""
 
     plugin_factory = CsvPipeline
+    plugin_config = {"resample_minutes": 7, "lookback": 20}
 
     @pytest.fixture
     def plugin(self, tmp_path: Path) -> CsvPipeline:
         write_sample_csv(tmp_path)
-        return CsvPipeline({"resample_minutes": 7, "lookback": 20},
+        return CsvPipeline(CsvPipeline.config_schema().load(self.plugin_config),
                            {"data_dir": str(tmp_path)})
 
 
