@@ -36,7 +36,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
 TOKEN = "fake-v20-token-0123456789abcdef"
-ACCOUNT = "101-004-1234567-001"
+ACCOUNT = "101-004-2468013-001"
 GRANULARITIES = {
     "S5": 5, "S10": 10, "S15": 15, "S30": 30, "M1": 60, "M2": 120, "M4": 240, "M5": 300,
     "M10": 600, "M15": 900, "M30": 1800, "H1": 3600, "H2": 7200, "H3": 10800,

@@ -126,6 +126,19 @@ class OandaConfig(OandaConnection):
         metadata={"description": "Smallest quantity increment (units)."})
 
 
+def scrubbed(value: Any) -> Any:
+    """``value`` without ``accountID`` / ``userID``: the account id is a secret (SPEC 3).
+
+    v20 repeats it in every transaction; LTS stores the broker's answers on the order
+    (``broker_response``), which the API and the dashboard show.
+    """
+    if isinstance(value, Mapping):
+        return {k: scrubbed(v) for k, v in value.items() if k not in ("accountID", "userID")}
+    if isinstance(value, list):
+        return [scrubbed(v) for v in value]
+    return value
+
+
 def _positive(value: Any) -> bool:
     """Whether ``value`` is a finite number above zero."""
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
@@ -227,7 +240,7 @@ class OandaBroker(BrokerPlugin):
             reason = client.transaction(str(cancelling)).get("reason", "")
             message = f"cancelled by OANDA: {reason}"
         return BrokerResult(status=status, broker_order_id=str(order["id"]), fills=fills,  # type: ignore[arg-type]
-                            message=message, raw={"broker": "oanda", "order": dict(order)})
+                            message=message, raw={"broker": "oanda", "order": scrubbed(order)})
 
     @staticmethod
     def result_of_create(body: Mapping[str, Any], client_order_id: str) -> BrokerResult:
@@ -236,7 +249,7 @@ class OandaBroker(BrokerPlugin):
         filled = body.get("orderFillTransaction")
         cancelled = body.get("orderCancelTransaction")
         fills = (_fill_of(client_order_id, filled),) if filled else ()
-        raw = {"broker": "oanda", **{k: body[k] for k in (
+        raw = {"broker": "oanda", **{k: scrubbed(body[k]) for k in (
             "orderCreateTransaction", "orderFillTransaction", "orderCancelTransaction",
             "relatedTransactionIDs", "lastTransactionID") if k in body}}
         order_id = str(created.get("id") or (filled or cancelled or {}).get("orderID") or "")
@@ -260,7 +273,7 @@ class OandaBroker(BrokerPlugin):
         text = body.get("errorMessage") or str(exc)
         message = f"rejected by OANDA: {reason}" + (f" ({text})" if text else "")
         raw = {"broker": "oanda", "status_code": exc.status,
-               **{k: body[k] for k in ("orderRejectTransaction", "errorCode",
+               **{k: scrubbed(body[k]) for k in ("orderRejectTransaction", "errorCode",
                                        "errorMessage", "lastTransactionID") if k in body}}
         return BrokerResult(status="rejected", message=message, raw=raw)
 
