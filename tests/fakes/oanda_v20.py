@@ -148,6 +148,8 @@ class FakeV20:
         self.trades: dict[str, dict[str, Any]] = {}
         self.last_id = 1  # the account's CREATE transaction
         self.requests: list[tuple[str, str]] = []
+        #: Query parameters of every request, by path.
+        self.queries: list[tuple[str, dict[str, list[str]]]] = []
         #: POST /orders that booked an order, by client id: "never placed twice".
         self.placed: Counter[str] = Counter()
 
@@ -621,6 +623,7 @@ class FakeV20:
         @app.before_request
         def gate() -> Response | None:
             fake.requests.append((request.method, request.path))
+            fake.queries.append((request.path, request.args.to_dict(flat=False)))
             if fake.faults.latency:
                 time.sleep(fake.faults.latency)
             expected = f"Bearer {fake.token}"
