@@ -213,3 +213,47 @@ def test_an_expired_token_fails_the_asset_with_a_configuration_error(
     fake_v20.faults.expired_token = False  # the user fixes the token: trading resumes
     run(app, clock, 1)
     assert_books_agree(db, fake_v20)
+
+
+class OpenUnprotected(StrategyPlugin):
+    """Opens without a take profit: ``require_protection`` must refuse it."""
+
+    name = "open_unprotected_for_test"
+    interface_version = "1.0"
+
+    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
+               allocation: float) -> Decision:
+        """Buy with a stop loss only."""
+        if position is not None:
+            return Decision.hold("holding")
+        return Decision(action="open", side="buy", stop_loss=snapshot.last_price * 0.99,
+                        reason="no target")
+
+
+def test_require_protection_refusal_is_audited_and_never_reaches_oanda(
+        app, db, fake_v20, clock, oanda_asset):
+    get_registry(app).register("strategy", OpenUnprotected, origin="test")
+    oanda_asset.strategy_plugin = "open_unprotected_for_test"
+    db.session.commit()
+    run(app, clock, 2)
+    orders = db.session.scalars(select(Order)).all()
+    assert orders and all(o.status == "rejected" for o in orders)
+    rows = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "order.status", AuditLog.outcome == "error")).all()
+    assert rows and all(row.details["to"] == "rejected" for row in rows)
+    assert all("require_protection" in (o.broker_response or {}).get("message", "")
+               for o in orders)
+    assert not any(method == "POST" for method, _ in fake_v20.requests)
+
+
+def test_a_live_config_without_allow_live_is_refused_and_audited(
+        app, db, fake_v20, clock, oanda_asset):
+    # Saved before the check existed, or edited in the database: refused at call time.
+    oanda_asset.broker_config = {**oanda_asset.broker_config, "environment": "live"}
+    db.session.commit()
+    reports = run(app, clock, 1)
+    assert reports[0].errors and "allow_live" in reports[0].errors[0].error
+    rows = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "trading.asset_failed")).all()
+    assert rows and "allow_live" in str(rows[0].details)
+    assert not any(method == "POST" for method, _ in fake_v20.requests)
