@@ -257,3 +257,28 @@ def test_a_live_config_without_allow_live_is_refused_and_audited(
         AuditLog.action == "trading.asset_failed")).all()
     assert rows and "allow_live" in str(rows[0].details)
     assert not any(method == "POST" for method, _ in fake_v20.requests)
+
+
+def test_the_broker_view_agrees_after_trading_and_flags_a_trade_lts_does_not_know(
+        app, db, fake_v20, clock, oanda_asset):
+    from lts.services.broker_view import broker_view
+
+    run(app, clock, 2)
+    view = broker_view(db.session.get(type(oanda_asset), oanda_asset.id))
+    assert view is not None and view.error is None, view
+    assert view.agrees and len(view.broker_trades) == 1 and len(view.lts_positions) == 1
+    assert view.account["last_transaction_id"] == str(fake_v20.last_id)
+    assert view.account["margin_used"] > 0
+
+    # A trade opened by hand at the broker: LTS does not hold it, the view says so.
+    fake_v20.create_order({"type": "MARKET", "instrument": "EUR_USD", "units": "-50"})
+    view = broker_view(db.session.get(type(oanda_asset), oanda_asset.id))
+    assert not view.agrees
+    assert any("not an open position in LTS" in d for d in view.differences)
+
+
+def test_the_broker_view_of_a_paper_asset_is_none(app, db):
+    from lts.services.broker_view import broker_view
+
+    asset = gen_asset(gen_portfolio(gen_user()), "EUR_USD")
+    assert broker_view(asset) is None
