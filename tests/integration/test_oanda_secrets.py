@@ -84,6 +84,8 @@ def test_the_token_is_encrypted_and_never_shown_again(app, client, alice, auth_h
         page = client.get(url)
         assert page.status_code == 200, url
         seen.append(page.get_data(as_text=True))
+    asset_page = seen[-4]
+    assert 'id="asset-broker"' in asset_page and "matches LTS" in asset_page
     edit = seen[-3]
     field = edit[edit.index('name="broker_config-api_token"') - 200:]
     assert 'type="password"' in field[:600]
