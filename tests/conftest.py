@@ -228,11 +228,14 @@ def fake_v20():  # type: ignore[no-untyped-def]
 
     Shared v20 sessions are dropped afterwards, so no test reuses another's connection.
     """
+    from lts.plugins.broker.oanda import OandaBroker
     from lts.plugins.oanda_client import forget_clients
     from tests.fakes.oanda_v20 import FakeV20, serve
 
     fake = FakeV20()
+    OandaBroker._links.clear()  # position -> trade links of an earlier test's account
     with serve(fake) as url:
         fake.url = url  # type: ignore[attr-defined]
         yield fake
     forget_clients()
+    OandaBroker._links.clear()

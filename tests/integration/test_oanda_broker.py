@@ -385,3 +385,20 @@ def test_reconcile_lists_orders_trades_and_cash(market):
     view = broker.account_view(ASSET)
     assert view["last_transaction_id"] == str(market.last_id)
     assert len(view["open_trades"]) == 1 and view["margin_used"] > 0
+
+
+def test_mark_pages_through_more_transactions_than_one_answer_holds(market):
+    broker = make_broker(market)
+    position = opened_position(broker)
+    with market.lock:  # 1,200 unrelated transactions (limit orders placed and cancelled)
+        for _ in range(600):
+            body, _status = market.create_order({"type": "LIMIT", "instrument": "GBP_USD",
+                                           "units": "1", "price": "1.00000"})
+            market._cancel(market.orders[body["orderCreateTransaction"]["id"]],
+                           "CLIENT_REQUEST")
+    market.set_price("EUR_USD", 1.0800)
+    fills = broker.mark(ASSET, make_snapshot([1.1] * 10, symbol="EUR/USD", end=NOW),
+                        [position])
+    assert [f.reason for f in fills] == ["stop_loss"]
+    since_calls = [p for _, p in market.requests if p.endswith("/transactions/sinceid")]
+    assert len(since_calls) == 2

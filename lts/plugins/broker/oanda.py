@@ -27,6 +27,11 @@ the broker's); 201 with an ``orderCancelTransaction`` -> ``cancelled`` with v20'
 401/403 -> :class:`OandaConfigError` (the asset's step fails with a configuration
 error the dashboard shows, and the token is never in it).
 
+**One asset per instrument and account.** v20 nets trades per instrument: the trades of
+an account's ``EUR_USD`` are matched to the positions of the asset trading it, and a
+reduce-only close reduces the oldest of them. Two LTS assets on the same instrument must
+use two (sub-)accounts.
+
 **Closes** are market orders of the opposite side with ``positionFill: REDUCE_ONLY`` and
 our client id, rather than ``PUT trades/{id}/close``: a trade close cannot carry a client
 id, so after a timeout it could not be looked up, and the exactly-once rule would fail.
@@ -475,9 +480,8 @@ class OandaBroker(BrokerPlugin):
             return []
         since = str(min(int(trade_id) for trade_id in gone) - 1) \
             if all(t.isdigit() for t in gone) else "1"
-        transactions, _ = client.transactions_since(since)
         fills: list[Fill] = []
-        for transaction in transactions:
+        for transaction in self._transactions_since(client, since):
             if transaction.get("type") != "ORDER_FILL" or transaction.get("clientOrderID"):
                 continue  # our own orders are booked through their lookup
             closings = list(transaction.get("tradesClosed") or [])
@@ -492,6 +496,20 @@ class OandaBroker(BrokerPlugin):
                     position_id=position.id, units=closing.get("units"),
                     price=closing.get("price")))
         return fills
+
+    @staticmethod
+    def _transactions_since(client: V20Client, since: str, pages: int = 20
+                            ) -> list[dict[str, Any]]:
+        """Every transaction after ``since``, page by page up to the account's last one."""
+        out: list[dict[str, Any]] = []
+        cursor = since
+        for _ in range(pages):
+            batch, last = client.transactions_since(cursor)
+            out.extend(batch)
+            if not batch or int(batch[-1]["id"]) >= int(last):
+                break
+            cursor = str(batch[-1]["id"])
+        return out
 
     # ---------------------------------------------------------- reconciling
 
