@@ -393,7 +393,7 @@ def test_mark_pages_through_more_transactions_than_one_answer_holds(market):
     with market.lock:  # 1,200 unrelated transactions (limit orders placed and cancelled)
         for _ in range(600):
             body, _status = market.create_order({"type": "LIMIT", "instrument": "GBP_USD",
-                                           "units": "1", "price": "1.00000"})
+                                                 "units": "1", "price": "1.00000"})
             market._cancel(market.orders[body["orderCreateTransaction"]["id"]],
                            "CLIENT_REQUEST")
     market.set_price("EUR_USD", 1.0800)
