@@ -210,8 +210,19 @@ def test_an_expired_token_fails_the_asset_with_a_configuration_error(
         AuditLog.action == "trading.asset_failed")).all()
     assert rows and all(TOKEN not in str(row.details) for row in rows)
     assert fake_v20.placed == {}
-    fake_v20.faults.expired_token = False  # the user fixes the token: trading resumes
-    run(app, clock, 1)
+    # Paused: the second tick did not ask OANDA again with the refused token.
+    refused = [p for _, p in fake_v20.requests]
+    assert len(refused) == 1, refused
+    # The user saves a new token: trading resumes on the next tick.
+    fake_v20.faults.expired_token = False
+    fake_v20.token = "a-new-token-after-rotation"
+    for field in ("broker_config", "pipeline_config"):
+        setattr(oanda_asset, field, {**getattr(oanda_asset, field),
+                                     "api_token": fake_v20.token})
+    db.session.commit()
+    reports = run(app, clock, 1)
+    assert reports[0].errors == ()
+    assert len(fake_v20.placed) == 1
     assert_books_agree(db, fake_v20)
 
 
