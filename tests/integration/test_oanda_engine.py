@@ -20,6 +20,7 @@ from lts.plugins.broker.oanda import OandaBroker
 from lts.plugins.registry import get_registry
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
+from tests.conftest import BACKENDS
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.fakes.oanda_v20 import ACCOUNT, TOKEN
 
@@ -117,6 +118,7 @@ def assert_books_agree(db, fake) -> None:
     assert open_lts == open_fake
 
 
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 def test_twenty_ticks_with_a_broker_side_stop_books_the_exit_at_the_brokers_price(
         app, db, fake_v20, clock, oanda_asset):
     stop_moment = START + timedelta(minutes=9, seconds=25)
