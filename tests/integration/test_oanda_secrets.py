@@ -109,3 +109,40 @@ def test_a_live_environment_is_refused_with_a_message_naming_allow_live(
     assert "allow_live" in refused.get_data(as_text=True)
     assert TOKEN not in refused.get_data(as_text=True)
     assert database.session.scalars(select(Asset)).all() == []
+
+
+def test_switching_allow_live_on_needs_an_admin_and_is_audited(
+        client, alice, auth_headers, fake_v20):
+    portfolio = gen_portfolio(alice)
+    created = client.post(f"/api/v1/portfolios/{portfolio.id}/assets",
+                          headers=auth_headers(alice), json=asset_body(fake_v20))
+    asset_id = created.get_json()["id"]
+    live = {"broker_config": {**asset_body(fake_v20)["broker_config"],
+                              "environment": "live", "allow_live": True}}
+
+    refused = client.patch(f"/api/v1/assets/{asset_id}", headers=auth_headers(alice),
+                           json=live)
+    assert refused.status_code == 403
+    assert "allow_live" in refused.get_json()["error"]["message"]
+    denied = database.session.scalars(select(AuditLog).where(
+        AuditLog.action == "asset.allow_live")).one()
+    assert (denied.outcome, denied.resource) == ("denied", f"asset:{asset_id}")
+    database.session.expire_all()
+    assert database.session.get(Asset, asset_id).broker_config.get("environment") != "live"
+    also_refused = client.post(f"/api/v1/portfolios/{portfolio.id}/assets",
+                               headers=auth_headers(alice),
+                               json={**asset_body(fake_v20), "symbol": "GBP/USD", **live})
+    assert also_refused.status_code == 403
+
+    admin = gen_user("root", role="admin")
+    switched = client.patch(f"/api/v1/assets/{asset_id}", headers=auth_headers(admin),
+                            json=live)
+    assert switched.status_code == 200, switched.get_json()
+    row = database.session.scalars(select(AuditLog).where(
+        AuditLog.action == "asset.update").order_by(AuditLog.id.desc())).first()
+    assert row.details["allow_live"] == "switched on" and row.user_id == admin.id
+    assert TOKEN not in str(row.details)
+    # Kept on: later edits by the owner are not a switch and need no admin.
+    renamed = client.patch(f"/api/v1/assets/{asset_id}", headers=auth_headers(alice),
+                           json={"name": "Euro live"})
+    assert renamed.status_code == 200, renamed.get_json()
