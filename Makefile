@@ -67,3 +67,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# A fake OANDA v20 server (tests/fakes/oanda_v20.py) alone, for pointing an asset at it
+# from the dashboard: base_url http://127.0.0.1:$(FAKE_OANDA_PORT), token and account as printed.
+FAKE_OANDA_PORT ?= 8090
+.PHONY: run-fake-oanda
+run-fake-oanda: $(STAMP)
+	$(BIN)/python -m tests.fakes.oanda_v20 --port $(FAKE_OANDA_PORT)

@@ -217,3 +217,25 @@ def fresh_book():  # type: ignore[no-untyped-def]
     reset_book()
     yield
     reset_book()
+
+
+# --- OANDA v20 fake (issue 13) -------------------------------------------------------
+
+
+@pytest.fixture
+def fake_v20():  # type: ignore[no-untyped-def]
+    """A fake OANDA v20 server on a free loopback port; ``fake.url`` is its address.
+
+    Shared v20 sessions are dropped afterwards, so no test reuses another's connection.
+    """
+    from lts.plugins.broker.oanda import OandaBroker
+    from lts.plugins.oanda_client import forget_clients
+    from tests.fakes.oanda_v20 import FakeV20, serve
+
+    fake = FakeV20()
+    OandaBroker._links.clear()  # position -> trade links of an earlier test's account
+    with serve(fake) as url:
+        fake.url = url  # type: ignore[attr-defined]
+        yield fake
+    forget_clients()
+    OandaBroker._links.clear()

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
-from lts.errors import Conflict, ValidationFailed
+from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, Position, User
 from lts.services import positions
@@ -145,6 +145,25 @@ def _encrypt_configs(values: dict[str, Any]) -> None:
                                                  values.get(f"{kind}_config"))
 
 
+def _live_consent(actor: User, values: Mapping[str, Any],
+                  stored_broker: Mapping[str, Any] | None, resource: str,
+                  ip: str | None) -> bool:
+    """Switching a broker's ``allow_live`` on (real money, issue 13) needs an admin.
+
+    Returns whether this change switches it on (the caller audits it with the change);
+    a non-admin's attempt is audited as denied and refused with Forbidden.
+    """
+    if not (values.get("broker_config") or {}).get("allow_live") or \
+            (stored_broker or {}).get("allow_live"):
+        return False
+    if not is_admin(actor):
+        record(actor, "asset.allow_live", resource,
+               {"broker_plugin": values.get("broker_plugin")}, "denied", ip=ip)
+        raise Forbidden("only an administrator may set allow_live: it lets the broker "
+                        "trade real money")
+    return True
+
+
 def _commit(actor: User, action: str, asset: Asset, details: Mapping[str, Any],
             ip: str | None) -> None:
     """Commit with its audit row; a race on the unique symbol is a Conflict."""
@@ -166,12 +185,15 @@ def create_asset(actor: User, portfolio_id: int, data: Mapping[str, Any], *,
     values.update(data)
     _prepare_configs(values, {})
     _validate(values, portfolio.id, None)
+    live = _live_consent(actor, values, None, f"portfolio:{portfolio.id}", ip)
     values["symbol"] = values["symbol"].strip()
     _encrypt_configs(values)
     asset = Asset(portfolio_id=portfolio.id, **values)
     db.session.add(asset)
-    _commit(actor, "asset.create", asset, {"symbol": asset.symbol,
-                                           "portfolio_id": portfolio.id}, ip)
+    details: dict[str, Any] = {"symbol": asset.symbol, "portfolio_id": portfolio.id}
+    if live:
+        details["allow_live"] = "switched on"
+    _commit(actor, "asset.create", asset, details, ip)
     return asset
 
 
@@ -192,6 +214,7 @@ def update_asset(actor: User, asset_id: int, changes: Mapping[str, Any], *,
                                                      stored.get(kind))
     _prepare_configs(values, stored)
     _validate(values, asset.portfolio_id, asset.id)
+    live = _live_consent(actor, values, stored.get("broker"), f"asset:{asset.id}", ip)
     values["symbol"] = values["symbol"].strip()
     _encrypt_configs(values)
     changed = []
@@ -204,7 +227,8 @@ def update_asset(actor: User, asset_id: int, changes: Mapping[str, Any], *,
             continue
         changed.append(key)
         setattr(asset, key, dict(new) if key.endswith("_config") else new)
-    _commit(actor, "asset.update", asset, {"changed": changed}, ip)
+    _commit(actor, "asset.update", asset, {"changed": changed, **(
+        {"allow_live": "switched on"} if live else {})}, ip)
     return asset
 
 

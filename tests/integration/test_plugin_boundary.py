@@ -187,7 +187,9 @@ def test_no_plugin_receives_the_app_secrets(boundary_app):
     assert {i.kind for i in infos} == {"aaa", "core", "pipeline", "strategy", "broker",
                                        "portfolio"}
     source = RegistryPluginSource(boundary_app)
-    required = {("portfolio", "fixed_weights"): {"weights": {"EUR_USD": 1.0}}}
+    required = {("portfolio", "fixed_weights"): {"weights": {"EUR_USD": 1.0}},
+                ("broker", "oanda"): {"account_id": "101-1", "api_token": "t"},
+                ("pipeline", "oanda"): {"api_token": "t"}}
     for info in infos:
         if info.kind == "aaa":
             continue  # built once per app, checked below

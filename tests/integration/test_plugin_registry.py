@@ -193,7 +193,7 @@ def test_broken_plugins_are_reported_by_name_and_never_crash(site: Path):
     # The good one and every built-in still load.
     assert "always_buy" in registry.names("strategy")
     assert {"prediction_threshold", "sma_cross"} <= set(registry.names("strategy"))
-    assert registry.names("broker") == ["paper"]
+    assert registry.names("broker") == ["oanda", "paper"]
 
 
 @pytest.mark.parametrize(("source", "line", "error"), [

@@ -27,6 +27,7 @@ from lts.errors import NotFound, ServiceError
 from lts.models import Asset, Portfolio
 from lts.security.authz import client_ip, is_htmx_request
 from lts.services import assets, dashboard_queries, orders, portfolios, positions
+from lts.services.broker_view import broker_view
 from lts.services.plugin_forms import parse_plugin_choice, plugin_choice, raw_values
 from lts.trading.clock import system_clock
 
@@ -221,11 +222,12 @@ ASSET_PARTIALS = {
     "asset-debug": "partials/_asset_debug.html",
     "asset-chart": "partials/_asset_chart.html",
     "manual-order": "partials/_manual_order.html",
+    "asset-broker": "partials/_asset_broker.html",  # oanda (issue 13)
 }
 
 
 def _asset_context(asset: Asset, form: ManualOrderForm | None = None,
-                   chart: bool = True) -> dict[str, Any]:
+                   chart: bool = True, broker: bool = False) -> dict[str, Any]:
     """Everything the asset page and its partials show."""
     who = actor()
     now = system_clock()
@@ -241,6 +243,8 @@ def _asset_context(asset: Asset, form: ManualOrderForm | None = None,
         "open_positions": assets.open_position_counts([asset.id]).get(asset.id, 0),
         "now": now,
         "poll_url": url_for("portfolios.asset_detail", asset_id=asset.id),
+        # The broker's account (oanda): asked only when its card is drawn or polled.
+        "broker_view": broker_view(asset) if broker else None,
     }
 
 
@@ -249,8 +253,9 @@ def asset_detail(asset_id: int) -> ResponseReturnValue:
     """An asset: candles with trades and SL/TP, orders, positions, manual order, debug."""
     asset = _load_asset(asset_id)
     wants_chart = request.headers.get("HX-Target") in (None, "asset-chart")
+    wants_broker = request.headers.get("HX-Target") in (None, "asset-broker")
     return render_page("portfolios/asset.html", ASSET_PARTIALS,
-                       **_asset_context(asset, chart=wants_chart))
+                       **_asset_context(asset, chart=wants_chart, broker=wants_broker))
 
 
 @bp.post("/assets/<int:asset_id>/orders")

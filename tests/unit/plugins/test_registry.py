@@ -93,7 +93,7 @@ def test_unknown_plugin_names_kind_name_and_choices(registry):
     message = str(caught.value)
     assert "strategy" in message and "moon_phase" in message and "sma_cross" in message
     with pytest.raises(LookupError):
-        registry.create("broker", "oanda", {})
+        registry.create("broker", "not_a_broker_yet", {})
 
 
 def test_unknown_kind_is_a_value_error(registry):

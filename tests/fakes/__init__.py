@@ -1,0 +1,1 @@
+"""Fake external services for tests, speaking their real wire formats."""

@@ -1,0 +1,297 @@
+"""The engine trading one ``oanda`` asset (broker and pipeline) against the fake v20.
+
+Real engine, real database, real HTTP: the fake's clock is the engine's clock, so the
+broker's fill times are the tick times. After every fault, and again after a restart
+(a new engine, no links cached in the broker), LTS's orders and positions must equal the
+fake broker's records, and no client id may have been booked twice at the broker.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from lts.models import AuditLog, Order, Position
+from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
+from lts.plugins.broker.oanda import OandaBroker
+from lts.plugins.registry import get_registry
+from lts.trading.clock import ManualClock
+from lts.trading.engine import Engine
+from tests.conftest import BACKENDS
+from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.fakes.oanda_v20 import ACCOUNT, TOKEN
+
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+OPEN_UNTIL = START + timedelta(minutes=4)
+
+
+class OpenProtected(StrategyPlugin):
+    """Opens a protected long when flat during the first minutes, then holds."""
+
+    name = "open_protected_for_test"
+    interface_version = "1.0"
+
+    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
+               allocation: float) -> Decision:
+        """Buy with SL -0.2 % / TP +0.2 % of the last close while flat and early."""
+        if position is not None or snapshot.as_of > OPEN_UNTIL:
+            return Decision.hold("holding")
+        last = snapshot.last_price
+        return Decision(action="open", side="buy", stop_loss=round(last * 0.998, 5),
+                        take_profit=round(last * 1.002, 5), reason="test entry")
+
+
+@pytest.fixture
+def clock(fake_v20: Any) -> ManualClock:
+    """The one clock of the engine and the fake broker."""
+    manual = ManualClock(START)
+    fake_v20.clock = manual
+    return manual
+
+
+@pytest.fixture
+def oanda_asset(app, db, fake_v20, clock):
+    get_registry(app).register("strategy", OpenProtected, origin="test")
+    OandaBroker._links.clear()
+    portfolio = gen_portfolio(gen_user(), portfolio_latency=1)
+    connection = {"api_token": TOKEN, "base_url": fake_v20.url}
+    return gen_asset(
+        portfolio, "EUR/USD", strategy_plugin="open_protected_for_test",
+        allocated_capital=10_000.0,
+        pipeline_plugin="oanda",
+        pipeline_config={**connection, "granularity": "M1", "lookback": 30},
+        broker_plugin="oanda",
+        broker_config={**connection, "account_id": ACCOUNT, "read_timeout": 0.5,
+                       "backoff_cap": 0.0})
+
+
+def run(app, clock: ManualClock, ticks: int, between: Any = None) -> list[Any]:
+    """Tick once a minute ``ticks`` times; ``between(i)`` runs before tick ``i``."""
+    engine = Engine(app, clock=clock)
+    reports = []
+    try:
+        for i in range(ticks):
+            if between is not None:
+                between(i)
+            reports.append(engine.tick(clock.now))
+            clock.advance(minutes=1)
+    finally:
+        engine.close()
+    return reports
+
+
+def restart(app, clock: ManualClock) -> None:
+    """A new process: no broker links in memory, start-up reconciliation, one tick."""
+    OandaBroker._links.clear()
+    engine = Engine(app, clock=clock)
+    try:
+        engine.start_up(clock.now)
+        engine.tick(clock.now)
+    finally:
+        engine.close()
+
+
+def assert_books_agree(db, fake) -> None:
+    """LTS's orders and positions are what the fake broker holds; nothing placed twice."""
+    db.session.expire_all()
+    assert all(count == 1 for count in fake.placed.values()), fake.placed
+    orders = db.session.scalars(select(Order).order_by(Order.id)).all()
+    states = {"filled": {"FILLED"}, "cancelled": {"CANCELLED"}, "submitted": {"PENDING"},
+              "partially_filled": {"PENDING"}}
+    for order in orders:
+        at_broker = fake.find_order(f"@{order.client_order_id}")
+        if order.client_order_id.startswith("oanda-exit-"):
+            continue  # a broker-side exit: checked through the positions below
+        if order.status in ("rejected", "error"):
+            assert at_broker is None, order.client_order_id
+        else:
+            assert at_broker is not None, order.client_order_id
+            assert at_broker["state"] in states[order.status], (order.status, at_broker)
+    assert set(fake.placed) <= {o.client_order_id for o in orders}
+    open_lts = sorted((p.quantity, p.entry_price) for p in db.session.scalars(
+        select(Position).where(Position.status == "open")))
+    open_fake = sorted((float(t["currentUnits"]), float(t["price"]))
+                       for t in fake.open_trades())
+    assert open_lts == open_fake
+
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+def test_twenty_ticks_with_a_broker_side_stop_books_the_exit_at_the_brokers_price(
+        app, db, fake_v20, clock, oanda_asset):
+    stop_moment = START + timedelta(minutes=9, seconds=25)
+    hits = []
+
+    def stop_between_ticks(i: int) -> None:
+        if i == 10:  # between tick 9 (12:09) and tick 10 (12:10)
+            trade = fake_v20.open_trades()[0]
+            stop = float(trade["stopLossOrder"]["price"])
+            clock.now, before = stop_moment, clock.now
+            hits.extend(fake_v20.set_price("EUR_USD", stop - 0.0005))
+            clock.now = before
+
+    reports = run(app, clock, 20, stop_between_ticks)
+    assert all(report.errors == () for report in reports), [r.errors for r in reports]
+
+    position = db.session.scalars(select(Position)).one()
+    (stop_fill,) = hits
+    broker_price = float(stop_fill["tradesClosed"][0]["price"])
+    assert position.status == "closed"
+    assert position.exit_price == broker_price
+    assert position.closed_at.replace(tzinfo=UTC) == stop_moment
+    exit_order = db.session.get(Order, position.close_order_id)
+    assert (exit_order.status, exit_order.reason, exit_order.source) == (
+        "filled", "stop_loss", "risk")
+    assert exit_order.client_order_id.startswith("oanda-exit-")
+    expected = (broker_price - position.entry_price) * position.quantity
+    assert position.realized_pnl == pytest.approx(expected - position.commission)
+    # The entry was sent with its protection, at the instrument's precision.
+    entry = fake_v20.find_order(f"@{db.session.get(Order, position.order_id).client_order_id}")
+    assert entry["stopLossOnFill"]["price"] == f"{position.stop_loss:.5f}"
+    assert entry["takeProfitOnFill"]["price"] == f"{position.take_profit:.5f}"
+    assert_books_agree(db, fake_v20)
+    restart(app, clock)
+    assert_books_agree(db, fake_v20)
+    assert db.session.scalars(select(Position)).one().status == "closed"
+
+
+FAULTS = {
+    "read timeout after accept": {"hang_after_accept": 1},
+    "500 before booking": {"error_500_before": 1},
+    "500 after booking": {"error_500_after": 1},
+    "429 with Retry-After": {"error_429": 2},
+    "rejection": {"reject_reason": "INSUFFICIENT_MARGIN"},
+    "insufficient margin cancel": {"cancel_reason": "INSUFFICIENT_MARGIN"},
+    "FOK cancellation": {"cancel_reason": "INSUFFICIENT_LIQUIDITY"},
+    "latency": {"latency": 0.05},
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
+def test_after_each_fault_lts_and_the_broker_agree_and_nothing_is_placed_twice(
+        app, db, fake_v20, clock, oanda_asset, fault):
+    for key, value in FAULTS[fault].items():
+        setattr(fake_v20.faults, key, value)
+    reports = run(app, clock, 8)
+    assert all(report.errors == () for report in reports), [r.errors for r in reports]
+    assert_books_agree(db, fake_v20)
+    went = {row.details.get("to") for row in db.session.scalars(
+        select(AuditLog).where(AuditLog.action == "order.status"))}
+    expected = {"read timeout after accept": "unknown", "rejection": "rejected",
+                "insufficient margin cancel": "cancelled", "FOK cancellation": "cancelled"}
+    assert expected.get(fault, "filled") in went
+    restart(app, clock)
+    assert_books_agree(db, fake_v20)
+    # The strategy ends up in the market once, protected at the broker.
+    (trade,) = fake_v20.open_trades()
+    assert "stopLossOrder" in trade and "takeProfitOrder" in trade
+
+
+def test_partial_fill_books_the_filled_part(app, db, fake_v20, clock, oanda_asset):
+    oanda_asset.broker_config = {**oanda_asset.broker_config, "time_in_force": "IOC"}
+    db.session.commit()
+    fake_v20.faults.partial_fraction = 0.5
+    run(app, clock, 3)
+    assert_books_agree(db, fake_v20)
+    first = db.session.scalars(select(Order).order_by(Order.id)).first()
+    assert first.status == "cancelled" and first.filled_quantity > 0
+    restart(app, clock)
+    assert_books_agree(db, fake_v20)
+
+
+def test_an_expired_token_fails_the_asset_with_a_configuration_error(
+        app, db, fake_v20, clock, oanda_asset):
+    fake_v20.faults.expired_token = True
+    reports = run(app, clock, 2)
+    assert all(report.errors for report in reports)
+    assert "api_token" in reports[0].errors[0].error
+    assert TOKEN not in reports[0].errors[0].error
+    rows = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "trading.asset_failed")).all()
+    assert rows and all(TOKEN not in str(row.details) for row in rows)
+    assert fake_v20.placed == {}
+    # Paused: the second tick did not ask OANDA again with the refused token.
+    refused = [p for _, p in fake_v20.requests]
+    assert len(refused) == 1, refused
+    # The user saves a new token: trading resumes on the next tick.
+    fake_v20.faults.expired_token = False
+    fake_v20.token = "a-new-token-after-rotation"
+    for field in ("broker_config", "pipeline_config"):
+        setattr(oanda_asset, field, {**getattr(oanda_asset, field),
+                                     "api_token": fake_v20.token})
+    db.session.commit()
+    reports = run(app, clock, 1)
+    assert reports[0].errors == ()
+    assert len(fake_v20.placed) == 1
+    assert_books_agree(db, fake_v20)
+
+
+class OpenUnprotected(StrategyPlugin):
+    """Opens without a take profit: ``require_protection`` must refuse it."""
+
+    name = "open_unprotected_for_test"
+    interface_version = "1.0"
+
+    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
+               allocation: float) -> Decision:
+        """Buy with a stop loss only."""
+        if position is not None:
+            return Decision.hold("holding")
+        return Decision(action="open", side="buy", stop_loss=snapshot.last_price * 0.99,
+                        reason="no target")
+
+
+def test_require_protection_refusal_is_audited_and_never_reaches_oanda(
+        app, db, fake_v20, clock, oanda_asset):
+    get_registry(app).register("strategy", OpenUnprotected, origin="test")
+    oanda_asset.strategy_plugin = "open_unprotected_for_test"
+    db.session.commit()
+    run(app, clock, 2)
+    orders = db.session.scalars(select(Order)).all()
+    assert orders and all(o.status == "rejected" for o in orders)
+    rows = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "order.status", AuditLog.outcome == "error")).all()
+    assert rows and all(row.details["to"] == "rejected" for row in rows)
+    assert all("require_protection" in (o.broker_response or {}).get("message", "")
+               for o in orders)
+    assert not any(method == "POST" for method, _ in fake_v20.requests)
+
+
+def test_a_live_config_without_allow_live_is_refused_and_audited(
+        app, db, fake_v20, clock, oanda_asset):
+    # Saved before the check existed, or edited in the database: refused at call time.
+    oanda_asset.broker_config = {**oanda_asset.broker_config, "environment": "live"}
+    db.session.commit()
+    reports = run(app, clock, 1)
+    assert reports[0].errors and "allow_live" in reports[0].errors[0].error
+    rows = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "trading.asset_failed")).all()
+    assert rows and "allow_live" in str(rows[0].details)
+    assert not any(method == "POST" for method, _ in fake_v20.requests)
+
+
+def test_the_broker_view_agrees_after_trading_and_flags_a_trade_lts_does_not_know(
+        app, db, fake_v20, clock, oanda_asset):
+    from lts.services.broker_view import broker_view
+
+    run(app, clock, 2)
+    view = broker_view(db.session.get(type(oanda_asset), oanda_asset.id))
+    assert view is not None and view.error is None, view
+    assert view.agrees and len(view.broker_trades) == 1 and len(view.lts_positions) == 1
+    assert view.account["last_transaction_id"] == str(fake_v20.last_id)
+    assert view.account["margin_used"] > 0
+
+    # A trade opened by hand at the broker: LTS does not hold it, the view says so.
+    fake_v20.create_order({"type": "MARKET", "instrument": "EUR_USD", "units": "-50"})
+    view = broker_view(db.session.get(type(oanda_asset), oanda_asset.id))
+    assert not view.agrees
+    assert any("not an open position in LTS" in d for d in view.differences)
+
+
+def test_the_broker_view_of_a_paper_asset_is_none(app, db):
+    from lts.services.broker_view import broker_view
+
+    asset = gen_asset(gen_portfolio(gen_user()), "EUR_USD")
+    assert broker_view(asset) is None
