@@ -348,3 +348,8 @@ def cancel_command(order_id: int) -> None:
         return
     click.echo(f"Order {outcome.order_id} ({outcome.client_order_id}): {outcome.before} -> "
                f"{outcome.status}.")
+
+
+from lts.cli_data import register_data_commands  # noqa: E402  (predict, data concat)
+
+register_data_commands(lts)
