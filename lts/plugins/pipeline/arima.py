@@ -141,6 +141,15 @@ class FitFailed(Exception):
     """The model could not be fitted or forecast nonsense; the message says why."""
 
 
+def _model(closes: np.ndarray, params: ArimaParams) -> Any:
+    """The statsmodels ARIMA of ``params`` on ``closes`` (not fitted)."""
+    from statsmodels.tsa.arima.model import ARIMA
+
+    return ARIMA(closes, order=params.order,
+                 seasonal_order=params.seasonal_order or (0, 0, 0, 0),
+                 trend=params.statsmodels_trend())
+
+
 def fit_arima(closes: np.ndarray, params: ArimaParams) -> Any:
     """Fit the model on ``closes``; raise :class:`FitFailed` when it fails or does not converge.
 
@@ -148,7 +157,6 @@ def fit_arima(closes: np.ndarray, params: ArimaParams) -> Any:
     caller's warning filters).
     """
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
-    from statsmodels.tsa.arima.model import ARIMA
 
     if len(closes) < params.min_bars():
         raise FitFailed(f"only {len(closes)} bars; {params.label} needs {params.min_bars()}")
@@ -157,10 +165,7 @@ def fit_arima(closes: np.ndarray, params: ArimaParams) -> Any:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = ARIMA(closes, order=params.order,
-                          seasonal_order=params.seasonal_order or (0, 0, 0, 0),
-                          trend=params.statsmodels_trend())
-            results = model.fit(method_kwargs={"maxiter": params.maxiter})
+            results = _model(closes, params).fit(method_kwargs={"maxiter": params.maxiter})
     except Exception as exc:  # statsmodels raises many kinds (LinAlgError, ValueError...)
         raise FitFailed(f"{params.label} fit failed: {exc}") from exc
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
@@ -168,12 +173,18 @@ def fit_arima(closes: np.ndarray, params: ArimaParams) -> Any:
     return results
 
 
-def update_arima(results: Any, closes: np.ndarray) -> Any:
-    """The fitted parameters applied to new ``closes`` (no optimisation)."""
+def update_arima(fitted: np.ndarray, closes: np.ndarray, params: ArimaParams) -> Any:
+    """The fitted parameters run over new ``closes``: a Kalman filter pass, no optimisation.
+
+    Only the parameters are kept between bars (a results object holds every state of
+    the window, megabytes per series), so this rebuilds the model on the window.
+    """
+    if not np.all(np.isfinite(closes)):
+        raise FitFailed("the closes hold NaN or infinite values")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return results.apply(closes)
+            return _model(closes, params).filter(fitted)
     except Exception as exc:  # a window the fitted model cannot filter
         raise FitFailed(f"updating the fitted model failed: {exc}") from exc
 
@@ -218,7 +229,7 @@ class Forecast:
 class _Model:
     """The fitted model of one (series, parameters), and the newest bar it has seen."""
 
-    results: Any
+    params: np.ndarray | None  # the fitted parameters (None: the fit failed)
     last_time: pd.Timestamp
     age: int  # bars since the fit
     message: str = ""
@@ -296,12 +307,11 @@ class ArimaCache:
                 else:
                     assert model is not None and new_bars is not None
                     age = model.age + new_bars
-                    if model.results is None:
+                    if model.params is None:
                         raise FitFailed(model.message)  # wait for the next refit point
                     with self._lock:
                         self.stats.updates += 1
-                    results = update_arima(model.results, closes) if new_bars else \
-                        model.results
+                    results = update_arima(model.params, closes, params)
                     status = UPDATED
                 mean, lower, upper = model_forecast(results, params.horizon,
                                                     params.interval_level)
@@ -320,12 +330,16 @@ class ArimaCache:
             frame.attrs.update({ATTR_MODEL: params.label, ATTR_STATUS: status,
                                 ATTR_MESSAGE: message})
             result = Forecast(frame=frame, status=status, message=message)
+            if refit:  # a new fit's parameters, or none after a failed one
+                fitted = np.asarray(results.params) if status != FALLBACK else None
+            else:  # an update never changes the fitted parameters
+                assert model is not None
+                fitted = model.params
             with self._lock:
                 if status == FALLBACK:
                     self.stats.fallbacks += 1
                 self._put(self._models, (series, params),
-                          _Model(results=results if status != FALLBACK else None,
-                                 last_time=last, age=age, message=message))
+                          _Model(params=fitted, last_time=last, age=age, message=message))
                 self._put(self._forecasts, key, result)
             return result
 
