@@ -378,3 +378,7 @@ def cancel_command(order_id: int) -> None:
 from lts.cli_plugins import register as _register_plugin_commands  # noqa: E402
 
 _register_plugin_commands(lts)
+
+from lts.cli_data import register_data_commands  # noqa: E402  (predict, data concat)
+
+register_data_commands(lts)

@@ -29,6 +29,7 @@ from lts.models import (
 from lts.plugins.base import AssetInfo
 from lts.runtime_config import effective_setting
 from lts.services.error_display import ErrorView, error_view, report_unrecorded
+from lts.services.forecast_chart import forecast_data
 
 CHART_BARS = 300
 
@@ -96,7 +97,8 @@ def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS) -> AssetCha
                          "high": values[1], "low": values[2], "close": values[3]})
     times = [row["time"] for row in rows]
     return AssetChart(data={"bars": rows, "markers": _markers(asset.id, times),
-                            "lines": _sl_tp_lines(asset.id)}, as_of=snapshot.as_of)
+                            "lines": _sl_tp_lines(asset.id),
+                            "forecast": forecast_data(snapshot)}, as_of=snapshot.as_of)
 
 
 def _markers(asset_id: int, times: list[int]) -> list[dict[str, Any]]:

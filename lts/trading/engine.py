@@ -43,6 +43,7 @@ from lts.trading.clock import Clock, system_clock
 from lts.trading.core_books import write_audit_rows
 from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
+from lts.trading.forecast_notices import audit_forecast_fallbacks
 from lts.trading.history import BarsHistory
 from lts.trading.lease import lost_claims, placing_here, process_holder_id
 from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
@@ -297,6 +298,7 @@ class Engine:
             except PluginCallError as exc:
                 outcomes[unit.info.id] = self._fail(unit.info.id, portfolio_id, exc,
                                                     context.now)
+        audit_forecast_fallbacks(self.session, snapshots, portfolio_id, context.now)
         # One read for every asset's open positions; each asset's step re-checks in its
         # own write transactions (marks update open rows only, closes re-read the row).
         held = open_positions(session, [a.id for a in stepped])

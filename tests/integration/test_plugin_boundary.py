@@ -189,11 +189,15 @@ def test_no_plugin_receives_the_app_secrets(boundary_app):
     source = RegistryPluginSource(boundary_app)
     required = {("portfolio", "fixed_weights"): {"weights": {"EUR_USD": 1.0}},
                 ("broker", "oanda"): {"account_id": "101-1", "api_token": "t"},
-                ("pipeline", "oanda"): {"api_token": "t"}}
+                ("pipeline", "oanda"): {"api_token": "t"},
+                ("pipeline", "http_predictions"): {"url": "http://127.0.0.1:9"}}
     for info in infos:
         if info.kind == "aaa":
             continue  # built once per app, checked below
         plugin = source.get(info.kind, info.name, required.get((info.kind, info.name), {}))
+        if hasattr(plugin, "source"):  # a wrapping pipeline: its source is built too
+            with boundary_app.app_context():
+                assert secrets_in(plugin.source, APP_SECRETS) == set(), info.name
         assert secrets_in(plugin, APP_SECRETS) == set(), f"{info.kind} {info.name}"
         assert set(plugin.app_config) == set(info.settings), f"{info.kind} {info.name}"
     aaa = boundary_app.extensions["lts.aaa"]

@@ -10,6 +10,11 @@ the least-squares line through the last ``forecast_window`` closes, extrapolated
 - a position: close it on the opposite signal (``m`` beyond ``threshold`` against it),
   otherwise hold.
 
+With ``require_interval``, an opening also needs the forecast's prediction interval
+(``lower``/``upper`` columns, as the ``arima`` pipeline gives) to clear the threshold:
+the lower bound above it for a long, the upper bound below it for a short. A forecast
+without an interval then opens nothing.
+
 The order is a market order with no quantity: the engine sizes it from the allocation.
 Stop loss and take profit are distances from the entry, in percent or pips: the decision
 gives the levels at the last close with ``exit_anchor`` ``pct`` or ``distance``, and the
@@ -20,6 +25,7 @@ and slippage never shorten the stop.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from marshmallow import fields, validate
 
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
@@ -49,6 +55,10 @@ class PredictionThresholdConfig(ExitsConfig):
     horizon = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000),
                              metadata={"description": "How many steps ahead the forecast "
                                                       "looks."})
+    require_interval = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Open only when the prediction interval clears the "
+                                 "threshold too (lower bound for a long, upper for a short)."})
 
 
 def naive_forecast(closes: np.ndarray, horizon: int) -> float:
@@ -59,6 +69,32 @@ def naive_forecast(closes: np.ndarray, horizon: int) -> float:
     x_mean, y_mean = (n - 1) / 2.0, float(closes.mean())
     slope = float(np.dot(x - x_mean, closes - y_mean) / np.dot(x - x_mean, x - x_mean))
     return y_mean + slope * (n - 1 + horizon - x_mean)
+
+
+def _source(predictions: pd.DataFrame) -> str:
+    """How the reason names the forecast: its model and, after a failed fit, why."""
+    attrs = predictions.attrs
+    source = f"{attrs['model']} forecast" if attrs.get("model") else "prediction"
+    if attrs.get("fit_status") == "fallback":
+        source += f" (fallback: {attrs.get('fit_message') or 'fit failed'})"
+    return source
+
+
+def interval_clears(snapshot: MarketSnapshot, price: float, threshold: float, horizon: int,
+                    up: bool) -> str | None:
+    """None when the prediction interval clears the threshold; else why it does not."""
+    predictions = snapshot.predictions
+    bound = "lower" if up else "upper"
+    if predictions is None or bound not in predictions or not len(predictions):
+        return "no prediction interval to check"
+    column = predictions[bound].dropna()
+    if not len(column):
+        return "no prediction interval to check"
+    value = float(column.iloc[min(horizon, len(column)) - 1])
+    move = (value - price) / price
+    if (up and move > threshold) or (not up and move < -threshold):
+        return None
+    return f"interval {bound} bound {percent(move)} does not clear the threshold"
 
 
 class PredictionThreshold(StrategyPlugin):
@@ -78,7 +114,7 @@ class PredictionThreshold(StrategyPlugin):
             column = predictions["close"].dropna()
             if len(column):
                 step = min(horizon, len(column)) - 1
-                return float(column.iloc[step]), "prediction"
+                return float(column.iloc[step]), _source(predictions)
         window = int(self.config["forecast_window"])
         closes = snapshot.candles["close"].to_numpy(dtype=np.float64)[-window:]
         if len(closes) < window or not np.all(np.isfinite(closes)):
@@ -107,6 +143,11 @@ class PredictionThreshold(StrategyPlugin):
 
         if allocation <= 0:
             return Decision.hold(f"no capital allocated ({described})")
+        if (up or down) and self.config.get("require_interval"):
+            cleared = interval_clears(snapshot, price, threshold, int(self.config["horizon"]),
+                                      up)
+            if cleared is not None:
+                return Decision.hold(f"{cleared}: {described}")
         if up or (down and self.config["allow_short"]):
             side = "buy" if up else "sell"
             stop_loss, take_profit = exit_prices(side, price, self.config)

@@ -12,7 +12,9 @@
  *   <div data-lts-chart="candles" data-candles='{"bars": [...], "markers": [...],
  *        "lines": [...]}'></div>
  *       a Lightweight Charts candlestick chart with entry/exit markers and SL/TP
- *       price lines; bars are {time: epoch seconds, open, high, low, close}
+ *       price lines; bars are {time: epoch seconds, open, high, low, close}; an
+ *       optional "forecast" {close, lower, upper: [{time, value}], model, status}
+ *       is drawn as a dashed line with its interval
  *
  * Charts are drawn on page load and in every fragment htmx swaps in, and freed
  * when htmx removes their element. Needs chart.umd.min.js and/or
@@ -154,8 +156,32 @@
         title: line.title || '',
       });
     });
+    forecastLines(chart, LW, data.forecast);
     chart.timeScale().fitContent();
     return { destroy: () => chart.remove() };
+  }
+
+  // The pipeline's forecast: a dashed line from the last close, its interval as two
+  // dotted lines (the band's edges).
+  function forecastLines(chart, LW, forecast) {
+    if (!forecast || !forecast.close || !forecast.close.length || !LW.LineSeries) {
+      return;
+    }
+    const color = forecast.status === 'fallback' ? '#fd7e14' : '#0d6efd';
+    const dashed = LW.LineStyle ? LW.LineStyle.Dashed : 2;
+    const dotted = LW.LineStyle ? LW.LineStyle.Dotted : 1;
+    ['lower', 'upper'].forEach((edge) => {
+      if (forecast[edge] && forecast[edge].length) {
+        chart.addSeries(LW.LineSeries, {
+          color, lineWidth: 1, lineStyle: dotted, priceLineVisible: false,
+          lastValueVisible: false, crosshairMarkerVisible: false,
+        }).setData(forecast[edge]);
+      }
+    });
+    chart.addSeries(LW.LineSeries, {
+      color, lineWidth: 2, lineStyle: dashed, priceLineVisible: false,
+      title: forecast.model || '',
+    }).setData(forecast.close);
   }
 
   const BUILDERS = { line: lineChart, doughnut: doughnutChart, candles: candleChart };
