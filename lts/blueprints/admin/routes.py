@@ -10,10 +10,11 @@ from flask_login import current_user
 from lts.blueprints.admin import bp
 from lts.blueprints.admin.forms import AuditFilterForm, RoleForm, UserCreateForm
 from lts.blueprints.auth.forms import ActionForm
+from lts.blueprints.owned import get_owned_or_404
 from lts.errors import ServiceError
 from lts.models import User
 from lts.plugins.aaa import current_aaa
-from lts.security.authz import client_ip, get_owned_or_404, is_htmx_request, role_required
+from lts.security.authz import client_ip, is_htmx_request, role_required
 from lts.services import auth_admin
 from lts.services.audit import AuditFilter, query_audit, usernames
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from lts.blueprints.api import bp, load_json
 from lts.blueprints.api._common import documented
 from lts.blueprints.errors import error_response
+from lts.blueprints.owned import get_owned_or_404
 from lts.extensions import db
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
@@ -35,7 +36,6 @@ from lts.security.authz import (
     client_ip,
     csrf_exempt_json,
     current_session,
-    get_owned_or_404,
     needs_reauth,
     public,
     reauthenticate,

@@ -18,6 +18,7 @@ from lts.blueprints.auth.forms import (
     ResetRequestForm,
     TokenForm,
 )
+from lts.blueprints.owned import get_owned_or_404
 from lts.errors import ServiceError
 from lts.extensions import db
 from lts.models import UserSession
@@ -28,7 +29,6 @@ from lts.security.authz import (
     audit,
     client_ip,
     current_session,
-    get_owned_or_404,
     needs_reauth,
     public,
     reauthenticate,

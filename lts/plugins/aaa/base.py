@@ -25,6 +25,11 @@ from lts.plugins.base import Plugin
 
 Clock = Callable[[], datetime]
 
+#: The action that makes a user an administrator: acting on every user's objects.
+ADMIN_ACTION = "admin.access"
+#: What :meth:`AAAPlugin.visible_owner_ids` answers for "every owner's objects".
+EVERY_OWNER = None
+
 # Keys whose values never reach an audit row or a log line, whatever the caller passes.
 SECRET_KEY_RE = re.compile(
     r"pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|authori[sz]ation|cookie|credential"
@@ -203,6 +208,22 @@ class AAAPlugin(Plugin, ABC):
     @abstractmethod
     def authorize(self, user: User | None, action: str, resource: Any = None) -> bool:
         """Whether ``user`` may do ``action`` (on ``resource``, a model object or None)."""
+
+    def visible_owner_ids(self, user: User | None, kind: str) -> frozenset[int] | None:
+        """Whose objects of ``kind`` ``user`` may list: None for everyone's, else owner ids.
+
+        ``kind`` is ``portfolio``, ``asset``, ``order``, ``position``, ``statistic``,
+        ``audit``, ``token`` or ``user``. Every list of the app is filtered by this
+        answer (:func:`lts.services.access.list_scope`), as every single object is by
+        :meth:`authorize`, so the two cannot disagree by accident. The default derives
+        it from :meth:`authorize`: nothing unless ``<kind>.list`` is allowed, everyone's
+        for an administrator (``admin.access``), else the user's own.
+        """
+        if user is None or not self.authorize(user, f"{kind}.list"):
+            return frozenset()
+        if self.authorize(user, ADMIN_ACTION):
+            return EVERY_OWNER
+        return frozenset((int(user.id),))
 
     # -- accounting -----------------------------------------------------------
     @abstractmethod

@@ -51,11 +51,11 @@ def test_cached_list_statements_carry_no_one_users_values(db, people):
         assert bob.total == 3 and len(ids) == 3
         assert {o["asset_id"] if rows else o.asset_id for o in bob.items} == {b.id}
         assert alice.total == 2
-    query = orders._order_list(orders.ListShape(False, ("status",), "created_at", "desc"),
-                               True)
+    query = orders._order_list(orders.ListShape("order", "one", ("status",), "created_at",
+                                                "desc"), True)
     for statement in (query.count, query.page):
         values = statement.compile().params
-        assert set(values) <= {"actor_id", "status", "page_limit", "page_offset"}
+        assert set(values) <= {"owner_id", "status", "page_limit", "page_offset"}
         assert all(value is None for value in values.values()), values
 
 
