@@ -8,7 +8,7 @@ from flask import jsonify
 from flask_login import current_user
 
 from lts.blueprints.api import bp, load_json
-from lts.blueprints.api._common import documented
+from lts.blueprints.api._common import actor, documented
 from lts.blueprints.owned import get_owned_or_404
 from lts.models import User
 from lts.schemas.common import instance
@@ -33,7 +33,7 @@ def _actor() -> User:
 @role_required("admin")
 def list_users() -> Any:
     """Every user."""
-    return jsonify({"items": instance(UserSchema, many=True).dump(auth_admin.list_users())})
+    return jsonify({"items": instance(UserSchema, many=True).dump(auth_admin.list_users(actor()))})
 
 
 @bp.post("/users")

@@ -118,8 +118,8 @@ def test_manual_order_on_inactive_asset_is_a_conflict(db, people):
 def test_statistics_are_scoped_and_downsampled(db, people):
     p = gen_portfolio(people["alice"])
     key = f"portfolio.{p.id}.equity"
-    db.session.add_all(Statistic(key=key, value=float(i), timestamp=NOW + timedelta(minutes=i))
-                       for i in range(3000))
+    db.session.add_all(Statistic(key=key, value=float(i), timestamp=NOW + timedelta(minutes=i),
+                                 portfolio_id=p.id) for i in range(3000))
     db.session.add(Statistic(key="loop.tick_seconds", value=1.0, timestamp=NOW))
     db.session.commit()
     series = statistics.get_series(people["alice"], key)
