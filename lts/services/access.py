@@ -104,6 +104,15 @@ def is_valid_id(object_id: Any) -> bool:
         and 0 < object_id <= MAX_ID
 
 
+def check_id_filter(name: str, value: Any) -> None:
+    """Refuse a list filter on an id the database cannot hold, naming the filter.
+
+    Bound as a parameter, ``2**63`` would crash the query (a 500) on either database.
+    """
+    if value is not None and not is_valid_id(value):
+        raise ValidationFailed("invalid filter", {name: [f"must be an id from 1 to {MAX_ID}"]})
+
+
 def load_owned(model: type[T], object_id: Any, actor: User | None, action: str = "read",
                *, ip: str | None = None) -> T:
     """Return ``model`` ``object_id`` when ``actor`` may ``action`` it, else NotFound.

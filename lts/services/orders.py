@@ -19,7 +19,7 @@ from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Order, User
 from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
-from lts.services.access import list_scope, load_owned, owner_filter, record
+from lts.services.access import check_id_filter, list_scope, load_owned, owner_filter, record
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import cancel, manual
 from lts.trading.orders import PlacedOrder
@@ -102,6 +102,8 @@ class ListShape:
         Each filter and the sort must be one of the list's choices and the time range
         must be aware and not empty: ValidationFailed names the offending filter.
         """
+        check_id_filter("portfolio_id", values.get("portfolio_id"))
+        check_id_filter("asset_id", values.get("asset_id"))
         check_choice("status", values.get("status"), statuses)
         check_choice("side", values.get("side"), sides)
         check_range(values.get("since"), values.get("until"))

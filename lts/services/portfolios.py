@@ -20,6 +20,7 @@ from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.models.types import utcnow
 from lts.services.access import (
+    check_id_filter,
     check_version,
     commit_recorded,
     edited_values,
@@ -55,6 +56,7 @@ def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool 
     ``user_id`` of someone whose portfolios the actor may not see is Forbidden.
     ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
     """
+    check_id_filter("user_id", user_id)
     scope = list_scope(actor, "portfolio")
     params: dict[str, Any] = scope.params()
     if user_id is not None:
