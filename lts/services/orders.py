@@ -17,9 +17,9 @@ from sqlalchemy import Select, bindparam, select
 from lts.database import write_transaction
 from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
-from lts.models import Asset, Order, User
+from lts.models import Asset, Order, Portfolio, User
 from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
-from lts.services.access import check_id_filter, list_scope, load_owned, owner_filter, record
+from lts.services.access import check_id_filter, list_scope, load_owned, record, user_condition
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import cancel, manual
 from lts.trading.orders import PlacedOrder
@@ -119,15 +119,18 @@ def scoped_list(statement: Select[Any], model: Any, time_column: Any, shape: Lis
                 ) -> Select[Any]:
     """Restrict a statement over ``model`` (a table with ``asset_id``) to the shape.
 
-    Rows outside the actor's scope (:func:`lts.services.access.owner_filter`) are left
-    out; every filter of the shape compares with the bind parameter of its name, the
-    time range being ``[since, until)`` on ``time_column``.
+    Rows outside the actor's scope (:func:`lts.services.access.list_scope`) are left
+    out: the owner is compared on the joined portfolio, the SQL these lists always ran
+    (cheaper than :func:`~lts.services.access.owner_filter`'s subqueries on the API's
+    hottest list). Every filter of the shape compares with the bind parameter of its
+    name, the time range being ``[since, until)`` on ``time_column``.
     """
     column = model.asset_id
     statement = statement.join(Asset, Asset.id == column)
-    visible = owner_filter(shape.kind, shape.scope)
+    visible = user_condition(shape.scope, Portfolio.user_id)
     if visible is not None:
-        statement = statement.where(visible)
+        statement = statement.join(Portfolio, Portfolio.id == Asset.portfolio_id).where(
+            visible)
     conditions = {"portfolio_id": lambda: Asset.portfolio_id == bindparam("portfolio_id"),
                   "asset_id": lambda: column == bindparam("asset_id"),
                   "status": lambda: model.status == bindparam("status"),
