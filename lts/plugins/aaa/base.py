@@ -1,8 +1,10 @@
 """The contract of an aaa plugin: authentication, authorization and accounting.
 
 Views, the API and the CLI never check passwords, roles or ownership themselves: they
-go through :mod:`lts.security` (decorators and ``get_owned_or_404``), which asks the
-plugin selected by the ``aaa_plugin`` setting. Swapping the plugin swaps the policy.
+go through :mod:`lts.security` (decorators) and :mod:`lts.services.access` (one owned
+object: ``load_owned``; every list: ``list_scope``), which ask the plugin selected by
+the ``aaa_plugin`` setting (``authorize`` and ``visible_owner_ids``). Swapping the
+plugin swaps the policy, for lists as for single objects.
 
 The plugin knows nothing of HTTP: the caller passes the client address in, and the
 plugin's clock is injected so expiry rules can be tested without sleeping.
