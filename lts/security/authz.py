@@ -7,12 +7,9 @@
 * :func:`login_required`, :func:`permission_required` and :func:`role_required` answer
   401/403 JSON to ``/api``, ``HX-Redirect`` to HTMX and a login redirect (with a
   checked relative ``next``) to browsers.
-* :func:`get_owned_or_404` loads an object and asks the plugin whether the current user
-  may act on it; someone else's object answers 404, exactly like a missing one.
-
-Usage in later resources::
-
-    portfolio = get_owned_or_404(Portfolio, portfolio_id, "update")
+* Single objects are loaded by :func:`lts.services.access.load_owned` (views reach it
+  through :func:`lts.blueprints.owned.get_owned_or_404`): someone else's object answers
+  404, exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -26,16 +23,11 @@ from urllib.parse import urlsplit
 from flask import Response, abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user
 
-from lts.extensions import db
 from lts.http_errors import error_response
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# How an object appears in audit rows (``token:7``); default: the class name lower-cased.
-RESOURCE_NAMES: dict[type, str] = {UserSession: "token"}
-
 
 def public(view: F) -> F:
     """Mark a view as reachable without logging in (keep this list short)."""
@@ -164,29 +156,6 @@ def permission_required(action: str) -> Callable[[F], F]:
 def role_required(role: str) -> Callable[[F], F]:
     """Require a role, asked of the plugin as the action ``<role>.access``."""
     return permission_required(f"{role}.access")
-
-
-def resource_name(model: type) -> str:
-    """Return the audit name of a model class (``portfolio``, ``token``...)."""
-    return RESOURCE_NAMES.get(model, model.__name__.lower())
-
-
-def get_owned_or_404(model: type, object_id: Any, action: str = "read") -> Any:
-    """Load ``model`` ``object_id`` if the current user may ``action`` it, else 404.
-
-    ``action`` is ``read``, ``update``, ``delete`` or any verb; the plugin is asked for
-    ``<resource>.<action>`` on the object. Refusals are audited; the answer is the same
-    404 a missing object gets, so ids of other users' objects leak nothing.
-    """
-    obj = db.session.get(model, object_id)
-    if obj is None:
-        abort(404)
-    name = resource_name(model)
-    user = current_user._get_current_object() if current_user.is_authenticated else None
-    if not current_aaa().authorize(user, f"{name}.{action}", obj):
-        audit("access.denied", f"{name}:{object_id}", {"action": action}, "denied")
-        abort(404)
-    return obj
 
 
 REAUTH_SESSION_KEY = "lts_reauth_at"

@@ -2,27 +2,37 @@
 
 Services receive the acting user explicitly (``actor``) instead of reading the request,
 so the dashboard, the API, the CLI and tests call them alike. Every check goes through
-the aaa plugin's ``authorize``, so swapping the plugin swaps the policy.
+the aaa plugin, so swapping the plugin swaps the policy, for lists as for single objects:
+
+* :func:`load_owned` loads one object (pages and API alike): ids outside the database's
+  integers, missing objects and other users' objects are the same NotFound;
+* :func:`list_scope` asks the plugin whose objects a list may show
+  (:meth:`~lts.plugins.aaa.base.AAAPlugin.visible_owner_ids`) and :func:`scoped` /
+  :func:`owner_filter` turn that answer into SQL for every kind of list.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import ColumnElement, Select, bindparam, false, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from lts.extensions import db
-from lts.models import User
+from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User, UserSession
 from lts.plugins.aaa import current_aaa
+from lts.plugins.aaa.base import ADMIN_ACTION
 
 T = TypeVar("T")
 
-ADMIN_ACTION = "admin.access"
 MAX_ID = 2**31 - 1  # ids beyond the database's integers are simply not found
+# How an object appears in audit rows and messages (``token:7``); default: class name.
+RESOURCE_NAMES: dict[type, str] = {UserSession: "token"}
 
 
 def is_admin(actor: User | None) -> bool:
@@ -83,16 +93,36 @@ def require_admin(actor: User | None, action: str, *, ip: str | None = None) -> 
         raise Forbidden("administrators only")
 
 
+def resource_name(model: type) -> str:
+    """The audit name of a model class (``portfolio``, ``token``...)."""
+    return RESOURCE_NAMES.get(model, model.__name__.lower())
+
+
+def is_valid_id(object_id: Any) -> bool:
+    """Whether ``object_id`` is an id the database could hold (1..MAX_ID, not a bool)."""
+    return isinstance(object_id, int) and not isinstance(object_id, bool) \
+        and 0 < object_id <= MAX_ID
+
+
+def check_id_filter(name: str, value: Any) -> None:
+    """Refuse a list filter on an id the database cannot hold, naming the filter.
+
+    Bound as a parameter, ``2**63`` would crash the query (a 500) on either database.
+    """
+    if value is not None and not is_valid_id(value):
+        raise ValidationFailed("invalid filter", {name: [f"must be an id from 1 to {MAX_ID}"]})
+
+
 def load_owned(model: type[T], object_id: Any, actor: User | None, action: str = "read",
                *, ip: str | None = None) -> T:
     """Return ``model`` ``object_id`` when ``actor`` may ``action`` it, else NotFound.
 
-    Someone else's object is reported exactly like a missing one (and audited), so
-    ids leak nothing.
+    The one loader of single objects, for services, pages and the API. Someone else's
+    object is reported exactly like a missing one (and audited), so ids leak nothing;
+    an id the database cannot hold (``2**63``) is not found without a query.
     """
-    name = model.__name__.lower()
-    obj = db.session.get(model, object_id) if isinstance(object_id, int) \
-        and 0 < object_id <= MAX_ID else None
+    name = resource_name(model)
+    obj = db.session.get(model, object_id) if is_valid_id(object_id) else None
     if obj is None:
         raise NotFound(f"{name} {object_id} not found")
     if not current_aaa().authorize(actor, f"{name}.{action}", obj):
@@ -129,3 +159,97 @@ def check_version(obj: Any, *, expected_updated_at: datetime | None = None,
             raise Conflict(f"{type(obj).__name__.lower()} {obj.id} was changed by someone "
                            "else; reload it and try again",
                            {"If-Match": ["does not match the current ETag"]})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose objects a list may show, as the aaa plugin answered: ``owners`` None is all.
+
+    ``shape`` (``all``, ``one``, ``many``) is what a cached statement depends on; the
+    owner ids themselves are bind parameters (:meth:`params`), so one user's ids never
+    end up in a statement cached for another's request.
+    """
+
+    kind: str
+    owners: frozenset[int] | None
+
+    @property
+    def everything(self) -> bool:
+        """Whether every owner's objects are visible (an administrator, by default)."""
+        return self.owners is None
+
+    @property
+    def shape(self) -> str:
+        """``all``, ``one`` (the common case: a user's own) or ``many`` (also none)."""
+        if self.owners is None:
+            return "all"
+        return "one" if len(self.owners) == 1 else "many"
+
+    def params(self) -> dict[str, Any]:
+        """The bind parameters the clauses of :func:`owner_filter` (``bound``) expect."""
+        if self.owners is None:
+            return {}
+        if len(self.owners) == 1:
+            return {"owner_id": next(iter(self.owners))}
+        return {"owner_ids": sorted(self.owners)}
+
+
+def list_scope(actor: User | None, kind: str) -> Scope:
+    """Ask the aaa plugin whose objects of ``kind`` ``actor`` may list."""
+    owners = current_aaa().visible_owner_ids(actor, kind)
+    return Scope(kind, None if owners is None else frozenset(int(o) for o in owners))
+
+
+def user_condition(shape: str, column: Any, owners: frozenset[int] | None = None
+                   ) -> ColumnElement[bool] | None:
+    """``column`` (a user id) restricted to the owners in scope (None: no restriction).
+
+    With ``owners`` the values are literal; without, bind parameters named as
+    :meth:`Scope.params` names them.
+    """
+    if shape == "all":
+        return None
+    if owners is None:
+        if shape == "one":
+            return column == bindparam("owner_id")
+        return column.in_(bindparam("owner_ids", expanding=True))
+    if not owners:
+        return false()
+    return column.in_(sorted(owners)) if len(owners) > 1 else column == next(iter(owners))
+
+
+def owner_filter(kind: str, shape: str, owners: frozenset[int] | None = None
+                 ) -> ColumnElement[bool] | None:
+    """The condition that keeps the rows of ``kind`` whose owner is in scope.
+
+    Without ``owners`` the condition uses bind parameters (for statements built once
+    per ``shape`` and cached); with them it carries the values. How each kind reaches
+    its owning user is written here and only here.
+    """
+    user = user_condition(shape, Portfolio.user_id, owners)
+    if user is None:
+        return None
+    portfolios = select(Portfolio.id).where(user)
+    assets = select(Asset.id).where(Asset.portfolio_id.in_(portfolios))
+    conditions: dict[str, Any] = {
+        "portfolio": lambda: user,
+        "asset": lambda: Asset.portfolio_id.in_(portfolios),
+        "order": lambda: Order.asset_id.in_(assets),
+        "position": lambda: Position.asset_id.in_(assets),
+        "statistic": lambda: or_(Statistic.portfolio_id.in_(portfolios),
+                                 Statistic.asset_id.in_(assets)),
+        "token": lambda: user_condition(shape, UserSession.user_id, owners),
+        "audit": lambda: user_condition(shape, AuditLog.user_id, owners),
+        "user": lambda: user_condition(shape, User.id, owners),
+    }
+    return conditions[kind]()  # type: ignore[no-any-return]
+
+
+def scoped(statement: Select[Any], actor: User | None, kind: str) -> Select[Any]:
+    """``statement`` (rows of ``kind``) limited to what ``actor`` may see.
+
+    The list helper of every service: swapping the aaa plugin changes every list.
+    """
+    scope = list_scope(actor, kind)
+    condition = owner_filter(kind, scope.shape, scope.owners)
+    return statement if condition is None else statement.where(condition)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
-from lts.models import Asset, Order, Portfolio, Position, User
+from lts.models import Asset, Order, Position, User
 from lts.services import positions
 from lts.services.access import (
     check_version,
@@ -30,6 +30,7 @@ from lts.services.access import (
     load_owned,
     record,
     refuse_unknown_fields,
+    scoped,
 )
 from lts.services.orders import ManualOrderResult
 from lts.services.pagination import Page, paginate
@@ -52,13 +53,10 @@ EDITABLE = ("symbol", "name", "is_active", "strategy_plugin", "strategy_config",
 def list_assets(actor: User, *, portfolio_id: int | None = None, is_active: bool | None = None,
                 page: int | None = 1, per_page: int | None = None) -> Page[Asset]:
     """Assets the actor may see (of ``portfolio_id`` when given), ordered by id."""
-    statement = select(Asset)
+    statement = scoped(select(Asset), actor, "asset")
     if portfolio_id is not None:
         get_portfolio(actor, portfolio_id)
         statement = statement.where(Asset.portfolio_id == portfolio_id)
-    elif not is_admin(actor):
-        statement = statement.join(Portfolio, Portfolio.id == Asset.portfolio_id).where(
-            Portfolio.user_id == actor.id)
     if is_active is not None:
         statement = statement.where(Asset.is_active.is_(is_active))
     return paginate(statement.order_by(Asset.id).options(selectinload(Asset.decision)),

@@ -12,6 +12,7 @@ from lts.extensions import db
 from lts.list_limits import MAX_PER_PAGE
 from lts.models import AuditLog, User
 from lts.models.enums import AUDIT_OUTCOMES
+from lts.services.access import scoped
 from lts.services.pagination import Page
 
 
@@ -53,13 +54,15 @@ def usernames(user_ids: set[int]) -> dict[int, str]:
     return {user_id: username for user_id, username in rows}
 
 
-def query_audit(flt: AuditFilter, page: int = 1, per_page: int = 50) -> Page[AuditLog]:
-    """Newest first, ``per_page`` rows of ``page`` (both clamped to sane values)."""
+def query_audit(actor: User, flt: AuditFilter, page: int = 1, per_page: int = 50
+                ) -> Page[AuditLog]:
+    """Rows the actor may see, newest first: ``per_page`` of ``page`` (both clamped)."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     page = max(page, 1)
-    total = int(db.session.scalar(_filtered(select(func.count(AuditLog.id)), flt)) or 0)
+    total = int(db.session.scalar(
+        _filtered(scoped(select(func.count(AuditLog.id)), actor, "audit"), flt)) or 0)
     items = list(db.session.scalars(
-        _filtered(select(AuditLog), flt)
+        _filtered(scoped(select(AuditLog), actor, "audit"), flt)
         .order_by(AuditLog.timestamp.desc(), AuditLog.id.desc())
         .limit(per_page).offset((page - 1) * per_page)))
     return Page(items=items, page=page, per_page=per_page, total=total)

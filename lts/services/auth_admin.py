@@ -16,11 +16,13 @@ from lts.models import User
 from lts.models.enums import ROLES
 from lts.plugins.aaa import current_aaa
 from lts.plugins.aaa.users import create_user
+from lts.services.access import scoped
 
 
-def list_users() -> list[User]:
-    """All users, by username."""
-    return list(db.session.scalars(select(User).order_by(func.lower(User.username))))
+def list_users(actor: User) -> list[User]:
+    """The users the actor may see (administrators: all), by username."""
+    return list(db.session.scalars(scoped(select(User), actor, "user")
+                                   .order_by(func.lower(User.username))))
 
 
 def _lock_admins_and(user: User) -> None:

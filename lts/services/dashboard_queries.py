@@ -26,6 +26,7 @@ from lts.models import (
     Statistic,
     User,
 )
+from lts.models.statistic_keys import UNREALIZED_PNL, asset_key
 from lts.plugins.base import AssetInfo
 from lts.runtime_config import effective_setting
 from lts.services.error_display import ErrorView, error_view, report_unrecorded
@@ -155,7 +156,8 @@ class AssetDebug:
 def asset_debug(asset: Asset) -> AssetDebug:
     """Last snapshot time, last decision with its reason, last plugin error of an asset."""
     last_sample = db.session.scalar(
-        select(Statistic.timestamp).where(Statistic.key == f"asset.{asset.id}.unrealized_pnl")
+        select(Statistic.timestamp).where(Statistic.key == asset_key(asset.id, UNREALIZED_PNL),
+                                          Statistic.asset_id == asset.id)
         .order_by(Statistic.timestamp.desc()).limit(1))
     portfolio = db.session.get(Portfolio, asset.portfolio_id)
     snapshot_at = last_sample or (portfolio.last_execution if portfolio else None)

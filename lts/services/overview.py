@@ -17,10 +17,10 @@ from sqlalchemy import Select, case, func, or_, select
 
 from lts.extensions import db
 from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User
-from lts.services.access import is_admin
+from lts.models.statistic_keys import EQUITY, portfolio_key
+from lts.services.access import is_admin, list_scope, scoped
 from lts.services.error_display import ErrorView, error_view
 from lts.services.loop_control import get_status
-from lts.trading import statistics as trading_statistics
 from lts.trading.status import ERROR_ACTIONS, LoopStatus
 
 RECENT_ORDERS = 20
@@ -126,16 +126,9 @@ class Overview:
         return combined_equity(self.portfolio_ids, self.now - timedelta(days=self.days))
 
 
-def portfolio_scope(actor: User, statement: Select[Any]) -> Select[Any]:
-    """Limit a statement that joins Portfolio to the actor's portfolios (admins: all)."""
-    if is_admin(actor):
-        return statement
-    return statement.where(Portfolio.user_id == actor.id)
-
-
 def visible_portfolio_ids(actor: User) -> list[int]:
     """Ids of the portfolios ``actor`` may see."""
-    return list(db.session.scalars(portfolio_scope(actor, select(Portfolio.id))))
+    return list(db.session.scalars(scoped(select(Portfolio.id), actor, "portfolio")))
 
 
 def portfolio_figures(portfolio_ids: list[int]) -> dict[int, PortfolioFigures]:
@@ -157,16 +150,6 @@ def portfolio_figures(portfolio_ids: list[int]) -> dict[int, PortfolioFigures]:
             for pid, capital in capitals.items()}
 
 
-def equity_key(portfolio_id: int) -> str:
-    """Statistics key of a portfolio's equity (as the engine writes it)."""
-    return f"portfolio.{portfolio_id}.equity"
-
-
-def capital_change_key(portfolio_id: int) -> str:
-    """Statistics key of a portfolio's deposits and withdrawals (see services.portfolios)."""
-    return trading_statistics.capital_change_key(portfolio_id)
-
-
 def combined_equity(portfolio_ids: list[int], since: datetime | None = None,
                     limit: int = EQUITY_POINTS) -> list[dict[str, Any]]:
     """Total equity over time: each portfolio's last known equity, summed at every sample.
@@ -177,9 +160,9 @@ def combined_equity(portfolio_ids: list[int], since: datetime | None = None,
     """
     if not portfolio_ids:
         return []
-    keys = {equity_key(pid): pid for pid in portfolio_ids}
+    keys = {portfolio_key(pid, EQUITY): pid for pid in portfolio_ids}
     statement = select(Statistic.key, Statistic.timestamp, Statistic.value).where(
-        Statistic.key.in_(list(keys)))
+        Statistic.key.in_(list(keys)), Statistic.portfolio_id.in_(portfolio_ids))
     if since is not None:
         statement = statement.where(Statistic.timestamp >= since)
     rows = db.session.execute(
@@ -198,9 +181,10 @@ def _equity_at(portfolio_ids: list[int], moment: datetime) -> dict[int, float]:
     """Each portfolio's last recorded equity at or before ``moment``."""
     if not portfolio_ids:
         return {}
-    keys = {equity_key(pid): pid for pid in portfolio_ids}
+    keys = {portfolio_key(pid, EQUITY): pid for pid in portfolio_ids}
     newest = (select(Statistic.key, func.max(Statistic.timestamp).label("ts"))
-              .where(Statistic.key.in_(list(keys)), Statistic.timestamp <= moment)
+              .where(Statistic.key.in_(list(keys)), Statistic.portfolio_id.in_(portfolio_ids),
+                     Statistic.timestamp <= moment)
               .group_by(Statistic.key).subquery())
     rows = db.session.execute(
         select(Statistic.key, Statistic.value)
@@ -223,7 +207,7 @@ def today_pnl(figures: dict[int, PortfolioFigures], now: datetime) -> float:
 def _recent_errors(actor: User, portfolio_ids: list[int], limit: int) -> list[AuditLog]:
     """Failed plugin steps of the actor's portfolios and assets (admins: all, loop too)."""
     statement = select(AuditLog).where(AuditLog.action.in_(ERROR_ACTIONS))
-    if not is_admin(actor):
+    if not list_scope(actor, "audit").everything:
         asset_ids = list(db.session.scalars(
             select(Asset.id).where(Asset.portfolio_id.in_(portfolio_ids))))
         resources = [f"portfolio:{pid}" for pid in portfolio_ids] + [
@@ -237,18 +221,17 @@ def _recent_errors(actor: User, portfolio_ids: list[int], limit: int) -> list[Au
 def overview_counts(actor: User) -> dict[str, int | None]:
     """Portfolios, assets, open positions and orders the actor sees; users for admins."""
 
-    def count(statement: Select[Any]) -> int:
-        return int(db.session.scalar(portfolio_scope(actor, statement)) or 0)
+    def count(statement: Select[Any], kind: str) -> int:
+        return int(db.session.scalar(scoped(statement, actor, kind)) or 0)
 
     return {
-        "portfolios": count(select(func.count(Portfolio.id))),
-        "assets": count(select(func.count(Asset.id)).join(Portfolio)),
+        "portfolios": count(select(func.count(Portfolio.id)), "portfolio"),
+        "assets": count(select(func.count(Asset.id)), "asset"),
         "open_positions": count(
-            select(func.count(Position.id)).join(Asset).join(Portfolio)
-            .where(Position.status == "open")),
-        "orders": count(select(func.count(Order.id)).join(Asset).join(Portfolio)),
-        "users": int(db.session.scalar(select(func.count(User.id))) or 0)
-        if is_admin(actor) else None,
+            select(func.count(Position.id)).where(Position.status == "open"), "position"),
+        "orders": count(select(func.count(Order.id)), "order"),
+        "users": count(select(func.count(User.id)), "user")
+        if list_scope(actor, "user").everything else None,
     }
 
 

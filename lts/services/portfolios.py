@@ -20,13 +20,17 @@ from lts.extensions import db
 from lts.models import Asset, Order, Portfolio, User
 from lts.models.types import utcnow
 from lts.services.access import (
+    check_id_filter,
     check_version,
     commit_recorded,
     edited_values,
     is_admin,
+    list_scope,
     load_owned,
+    owner_filter,
     record,
     refuse_unknown_fields,
+    scoped,
 )
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.services.plugin_validation import (
@@ -47,31 +51,35 @@ EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_c
 def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool | None = None,
                     page: int | None = 1, per_page: int | None = None, rows: bool = False
                     ) -> Page[Any]:
-    """The actor's portfolios (admins: everyone's, or ``user_id``'s), ordered by id.
+    """The portfolios the aaa plugin lets the actor see (or ``user_id``'s), ordered by id.
 
+    ``user_id`` of someone whose portfolios the actor may not see is Forbidden.
     ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
     """
-    params: dict[str, Any] = {}
-    if is_admin(actor):
-        if user_id is not None:
-            params["user_id"] = user_id
-    else:
-        if user_id is not None and user_id != actor.id:
+    check_id_filter("user_id", user_id)
+    scope = list_scope(actor, "portfolio")
+    params: dict[str, Any] = scope.params()
+    if user_id is not None:
+        if not scope.everything and user_id not in (scope.owners or ()):
             raise Forbidden("only administrators may list another user's portfolios")
-        params["user_id"] = actor.id
+        params["user_id"] = user_id
     if is_active is not None:
         params["is_active"] = is_active
-    return run_page(_portfolio_list(tuple(params), rows), params, page, per_page)
+    filters = tuple(name for name in ("user_id", "is_active") if name in params)
+    return run_page(_portfolio_list(filters, scope.shape, rows), params, page, per_page)
 
 
 @functools.lru_cache(maxsize=16)
-def _portfolio_list(filters: tuple[str, ...], rows: bool) -> PageQuery:
+def _portfolio_list(filters: tuple[str, ...], scope_shape: str, rows: bool) -> PageQuery:
     """The statements of one shape of portfolio list: which filters are bound, by name.
 
     Built once per shape (values are bind parameters, see
     :class:`lts.services.pagination.PageQuery`).
     """
     statement = select(Portfolio)
+    visible = owner_filter("portfolio", scope_shape)
+    if visible is not None:
+        statement = statement.where(visible)
     if "user_id" in filters:
         statement = statement.where(Portfolio.user_id == bindparam("user_id"))
     if "is_active" in filters:
@@ -262,8 +270,8 @@ def set_kill_switch(actor: User, portfolio_id: int, on: bool, *, ip: str | None 
 
 
 def owned_portfolio_ids(actor: User) -> list[int] | None:
-    """Ids of the actor's portfolios, or None for an admin (every portfolio)."""
-    if is_admin(actor):
+    """Ids of the portfolios the actor may see, or None when that is every portfolio."""
+    if list_scope(actor, "portfolio").everything:
         return None
-    return list(db.session.scalars(select(Portfolio.id).where(Portfolio.user_id == actor.id)))
+    return list(db.session.scalars(scoped(select(Portfolio.id), actor, "portfolio")))
 

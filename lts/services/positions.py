@@ -35,7 +35,7 @@ def list_positions(actor: User, *, portfolio_id: int | None = None,
     """
     shape, params = ListShape.of(actor, {
         "portfolio_id": portfolio_id, "asset_id": asset_id, "status": status, "side": side,
-        "since": since, "until": until}, sort, direction,
+        "since": since, "until": until}, sort, direction, kind="position",
         statuses=POSITION_STATUSES, sides=POSITION_SIDES, sorts=POSITION_SORTS)
     return run_page(_position_list(shape), params, page, per_page)
 

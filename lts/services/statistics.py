@@ -1,30 +1,33 @@
 """Statistics series for charts: scoped to the actor, downsampled on the server.
 
-Keys name their owner (``portfolio.<id>.equity``, ``asset.<id>.unrealized_pnl``); a
-user may read the keys of their own portfolios and assets, admins every key
-(``loop.tick_seconds``...). A series never has more than ``max_points`` points: rows
-are averaged per time bucket in SQL, so a chart gets at most ~1,000 points whatever
-the range.
+Rows carry the portfolio or asset they belong to (``portfolio_id``, ``asset_id``);
+reading a series asks the aaa plugin about that owner, listing keys filters by the
+list scope (:mod:`lts.services.access`). Key names are never parsed for it (they live
+in :mod:`lts.models.statistic_keys`). Rows without an owner (``loop.tick_seconds``)
+are for those who see everything (administrators). A series never has more than
+``max_points`` points: rows are averaged per time bucket in SQL, so a chart gets at
+most ~1,000 points whatever the range.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, cast, func, select
 
-from lts.errors import Forbidden, ValidationFailed
+from lts.errors import Forbidden, NotFound, ValidationFailed
 from lts.extensions import db
 from lts.list_limits import MAX_POINTS
 from lts.models import Asset, Portfolio, Statistic, User
-from lts.services.access import is_admin, load_owned, record
+from lts.models.statistic_keys import GLOBAL_SERIES, KEY_MAX_LENGTH, portfolio_key
+from lts.services.access import list_scope, load_owned, record, scoped
 from lts.services.orders import check_range
 
-OWNED_KEY = re.compile(r"^(portfolio|asset)\.(\d+)\.[A-Za-z0-9_.\-]+$")
 BUCKET = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -64,18 +67,32 @@ def parse_bucket(bucket: str | int | None) -> int | None:
     return seconds
 
 
-def check_key_access(actor: User, key: str, *, ip: str | None = None) -> None:
-    """Raise NotFound/Forbidden unless the actor may read series ``key``."""
-    if not isinstance(key, str) or not key or len(key) > 200:
+def check_key_access(actor: User, key: str, *, ip: str | None = None) -> Any:
+    """The condition selecting the rows of ``key`` the actor may read, or an error.
+
+    The owner comes from the rows' ids: the portfolio or asset is loaded like any
+    owned object (someone else's is NotFound, audited); rows without an owner need
+    the whole scope (else Forbidden, as the loop's series always are). Any other key
+    without rows is NotFound to those who do not see everything, so a name says
+    nothing about other users' series.
+    """
+    if not isinstance(key, str) or not key or len(key) > KEY_MAX_LENGTH:
         raise ValidationFailed("invalid key", {"key": ["must be a statistics key"]})
-    match = OWNED_KEY.match(key)
-    if match:
-        model = Portfolio if match.group(1) == "portfolio" else Asset
-        load_owned(model, int(match.group(2)), actor, "read", ip=ip)
-        return
-    if not is_admin(actor):
-        record(actor, "access.denied", f"statistic:{key}", {"action": "read"}, "denied", ip=ip)
-        raise Forbidden("only administrators may read this series")
+    rows, portfolio_id, asset_id = db.session.execute(
+        select(func.count(Statistic.id), func.max(Statistic.portfolio_id),
+               func.max(Statistic.asset_id)).where(Statistic.key == key)).one()
+    if asset_id is not None:
+        load_owned(Asset, int(asset_id), actor, "read", ip=ip)
+        return Statistic.asset_id == int(asset_id)
+    if portfolio_id is not None:
+        load_owned(Portfolio, int(portfolio_id), actor, "read", ip=ip)
+        return Statistic.portfolio_id == int(portfolio_id)
+    if list_scope(actor, "statistic").everything:
+        return Statistic.key == key
+    if not rows and key not in GLOBAL_SERIES:
+        raise NotFound(f"no statistics series {key}")
+    record(actor, "access.denied", f"statistic:{key}", {"action": "read"}, "denied", ip=ip)
+    raise Forbidden("only administrators may read this series")
 
 
 def _epoch(dialect: str) -> Any:
@@ -94,11 +111,33 @@ def get_series(actor: User, key: str, *, since: datetime | None = None,
     otherwise (or when ``bucket`` would still give too many points) the bucket widens
     so that the answer has at most ``max_points`` points.
     """
-    check_key_access(actor, key, ip=ip)
+    owned = check_key_access(actor, key, ip=ip)
+    return _series(key, [Statistic.key == key, owned], since=since, until=until,
+                   bucket=bucket, max_points=max_points)
+
+
+def portfolio_series(actor: User, portfolio_id: int, name: str, *,
+                     since: datetime | None = None, until: datetime | None = None,
+                     bucket: str | int | None = None, max_points: int = MAX_POINTS,
+                     ip: str | None = None) -> Series:
+    """The portfolio's series ``name`` (``statistic_keys.EQUITY``...).
+
+    Empty before its first sample; NotFound when the portfolio is not the actor's to
+    read (the portfolio page's charts).
+    """
+    load_owned(Portfolio, portfolio_id, actor, "read", ip=ip)
+    key = portfolio_key(portfolio_id, name)
+    return _series(key, [Statistic.key == key, Statistic.portfolio_id == portfolio_id],
+                   since=since, until=until, bucket=bucket, max_points=max_points)
+
+
+def _series(key: str, conditions: Sequence[Any], *, since: datetime | None,
+            until: datetime | None, bucket: str | int | None, max_points: int) -> Series:
+    """The rows matching ``conditions`` in ``[since, until)``, bucketed when needed."""
     check_range(since, until)
     seconds = parse_bucket(bucket)
     max_points = max(1, min(int(max_points), MAX_POINTS))
-    conditions = [Statistic.key == key]
+    conditions = list(conditions)
     if since is not None:
         conditions.append(Statistic.timestamp >= since)
     if until is not None:
@@ -140,20 +179,7 @@ def _as_utc(value: Any) -> datetime:
 
 def list_keys(actor: User, prefix: str | None = None, limit: int = 500) -> list[str]:
     """Distinct series keys the actor may read (optionally starting with ``prefix``)."""
-    statement = select(Statistic.key).distinct().order_by(Statistic.key)
+    statement = scoped(select(Statistic.key).distinct(), actor, "statistic")
     if prefix:
         statement = statement.where(Statistic.key.startswith(prefix, autoescape=True))
-    keys = list(db.session.scalars(statement.limit(limit * 4)))
-    if is_admin(actor):
-        return keys[:limit]
-    portfolios = set(db.session.scalars(select(Portfolio.id).where(
-        Portfolio.user_id == actor.id)))
-    assets = set(db.session.scalars(select(Asset.id).where(
-        Asset.portfolio_id.in_(portfolios)))) if portfolios else set()
-    visible = []
-    for key in keys:
-        match = OWNED_KEY.match(key)
-        if match and int(match.group(2)) in (
-                portfolios if match.group(1) == "portfolio" else assets):
-            visible.append(key)
-    return visible[:limit]
+    return list(db.session.scalars(statement.order_by(Statistic.key).limit(limit)))

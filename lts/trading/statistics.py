@@ -1,4 +1,8 @@
-"""Statistics rows written by the loop: equity, P&L and tick duration."""
+"""Statistics rows written by the loop: equity, P&L and tick duration.
+
+Key names come from :mod:`lts.models.statistic_keys`; each row also stores the
+portfolio or asset its key was built for, which is what authorization reads.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlalchemy import Connection, bindparam, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from lts.models import Asset, Position, Statistic
+from lts.models import statistic_keys as keys
 
 _STATISTICS = Statistic.__table__
 # Statements built once: building and cache-keying a select cost ~0.6 ms, ten times the
@@ -26,22 +31,22 @@ _PEAK_SINCE = _PEAK.where(Statistic.timestamp >= bindparam("since"))
 
 def tick_seconds_key() -> str:
     """Key of the tick-duration series."""
-    return "loop.tick_seconds"
+    return keys.global_key(keys.TICK_SECONDS)
 
 
 def equity_key(portfolio_id: int) -> str:
     """Key of a portfolio's equity series."""
-    return f"portfolio.{portfolio_id}.equity"
+    return keys.portfolio_key(portfolio_id, keys.EQUITY)
 
 
 def realized_key(portfolio_id: int) -> str:
     """Key of a portfolio's realized P&L series."""
-    return f"portfolio.{portfolio_id}.realized_pnl"
+    return keys.portfolio_key(portfolio_id, keys.REALIZED_PNL)
 
 
 def unrealized_key(asset_id: int) -> str:
     """Key of an asset's unrealized P&L series."""
-    return f"asset.{asset_id}.unrealized_pnl"
+    return keys.asset_key(asset_id, keys.UNREALIZED_PNL)
 
 
 def record(session: Session | Connection, samples: Iterable[tuple[str, float]],
@@ -49,9 +54,12 @@ def record(session: Session | Connection, samples: Iterable[tuple[str, float]],
     """Insert samples in one statement, in the caller's transaction.
 
     A Core insert into the table: the ORM bulk-insert path costs more and returns nothing
-    we use.
+    we use. Keys built by :mod:`lts.models.statistic_keys` carry their owner's id,
+    stored with the row; a plain string key is stored without one (administrators only).
     """
-    rows = [{"key": key, "value": float(value), "timestamp": now} for key, value in samples]
+    rows = [{"key": str(key), "value": float(value), "timestamp": now,
+             "portfolio_id": getattr(key, "portfolio_id", None),
+             "asset_id": getattr(key, "asset_id", None)} for key, value in samples]
     if rows:
         session.execute(insert(_STATISTICS), rows)
 
@@ -69,7 +77,7 @@ def portfolio_pnl(session: Session | Connection, portfolio_id: int
 
 def capital_change_key(portfolio_id: int) -> str:
     """Key of a portfolio's deposits (+) and withdrawals (-): changes of total_capital."""
-    return f"portfolio.{portfolio_id}.capital_change"
+    return keys.portfolio_key(portfolio_id, keys.CAPITAL_CHANGE)
 
 
 def peak_equity(session: Session | Connection, portfolio_id: int, floor: float,

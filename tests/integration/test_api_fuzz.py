@@ -54,6 +54,7 @@ def _seed() -> None:
     database.session.add(Position(asset_id=asset.id, order_id=order.id, side="long",
                                   quantity=1.0, entry_price=1.1))
     database.session.add(Statistic(key=f"portfolio.{portfolio.id}.equity", value=1.0,
+                                   portfolio_id=portfolio.id,
                                    timestamp=datetime(2026, 1, 1, tzinfo=UTC)))
     database.session.commit()
 

@@ -110,7 +110,7 @@ def test_manual_order_validation(client, alice, as_alice, body, field):
 def test_statistics_series_is_downsampled_and_scoped(client, alice, as_alice, as_root):
     portfolio = gen_portfolio(alice)
     key = f"portfolio.{portfolio.id}.equity"
-    database.session.add_all(Statistic(key=key, value=float(i),
+    database.session.add_all(Statistic(key=key, value=float(i), portfolio_id=portfolio.id,
                                        timestamp=NOW + timedelta(minutes=i)) for i in range(2500))
     database.session.commit()
     body = client.get(f"/api/v1/statistics?key={key}", headers=as_alice).get_json()

@@ -193,7 +193,7 @@ def test_base_url_may_not_send_the_token_in_clear_to_another_host():
 
 
 def test_secret_fields_are_flagged_in_the_schema():
-    from lts.security.broker_secrets import secret_field_names
+    from lts.plugins.config_secrets import secret_field_names
 
     assert {"api_token", "account_id"} <= secret_field_names(OandaBroker.config_schema)
 

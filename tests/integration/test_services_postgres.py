@@ -27,7 +27,7 @@ def test_series_downsampling_and_order_pages_on_postgresql(postgres_url, tmp_pat
         portfolio = gen_portfolio(user)
         asset = gen_asset(portfolio)
         key = f"portfolio.{portfolio.id}.equity"
-        db.session.add_all(Statistic(key=key, value=float(i),
+        db.session.add_all(Statistic(key=key, value=float(i), portfolio_id=portfolio.id,
                                      timestamp=NOW + timedelta(minutes=i)) for i in range(1500))
         db.session.add_all(Order(asset_id=asset.id, side="buy", quantity=1, status="filled",
                                  client_order_id=f"pg-{i}", created_at=NOW + timedelta(minutes=i))

@@ -10,10 +10,11 @@ from flask_login import current_user
 from lts.blueprints.admin import bp
 from lts.blueprints.admin.forms import AuditFilterForm, RoleForm, UserCreateForm
 from lts.blueprints.auth.forms import ActionForm
+from lts.blueprints.owned import get_owned_or_404
 from lts.errors import ServiceError
 from lts.models import User
 from lts.plugins.aaa import current_aaa
-from lts.security.authz import client_ip, get_owned_or_404, is_htmx_request, role_required
+from lts.security.authz import client_ip, is_htmx_request, role_required
 from lts.services import auth_admin
 from lts.services.audit import AuditFilter, query_audit, usernames
 
@@ -23,7 +24,8 @@ AUDIT_PER_PAGE = 50
 def _users_page(form: UserCreateForm | None = None, status: int = 200) -> Any:
     """Render the users page (with the create form, possibly showing errors)."""
     return render_template(
-        "admin/users.html", users=auth_admin.list_users(), form=form or UserCreateForm(),
+        "admin/users.html", users=auth_admin.list_users(current_user._get_current_object()),
+        form=form or UserCreateForm(),
         action_form=ActionForm(), role_form=RoleForm(), now=current_aaa().clock(),
     ), status
 
@@ -138,7 +140,8 @@ def audit() -> Any:
         date_to=form.date_to.data if not form.date_to.errors else None,
     )
     page_number = request.args.get("page", 1, type=int) or 1
-    page = query_audit(flt, page=page_number, per_page=AUDIT_PER_PAGE)
+    page = query_audit(current_user._get_current_object(), flt, page=page_number,
+                       per_page=AUDIT_PER_PAGE)
     ids = {row.user_id for row in page.items if row.user_id is not None}
     names = usernames(ids)
     filters = {k: v for k, v in request.args.items() if k != "page" and v}

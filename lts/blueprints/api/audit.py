@@ -7,7 +7,7 @@ from typing import Any
 from flask import jsonify
 
 from lts.blueprints.api import bp, load_args
-from lts.blueprints.api._common import documented
+from lts.blueprints.api._common import actor, documented
 from lts.schemas.audit import AuditLogSchema, AuditPageSchema, AuditQuerySchema
 from lts.schemas.common import instance
 from lts.security.authz import role_required
@@ -20,7 +20,7 @@ from lts.services.audit import AuditFilter, query_audit, usernames
 def list_audit() -> Any:
     """Audit rows, newest first; filters: user, action (prefix), outcome, date_from/to."""
     args = load_args(instance(AuditQuerySchema))
-    page = query_audit(AuditFilter(user=args["user"], action=args["action"],
+    page = query_audit(actor(), AuditFilter(user=args["user"], action=args["action"],
                                    outcome=args["outcome"], date_from=args["date_from"],
                                    date_to=args["date_to"]),
                        page=args["page"], per_page=args["per_page"])

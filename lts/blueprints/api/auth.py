@@ -6,11 +6,10 @@ from typing import Any
 
 from flask import current_app, jsonify
 from flask_login import current_user
-from sqlalchemy import select
 
 from lts.blueprints.api import bp, load_json
 from lts.blueprints.api._common import documented
-from lts.extensions import db
+from lts.blueprints.owned import get_owned_or_404
 from lts.http_errors import error_response
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
@@ -35,7 +34,6 @@ from lts.security.authz import (
     client_ip,
     csrf_exempt_json,
     current_session,
-    get_owned_or_404,
     needs_reauth,
     public,
     reauthenticate,
@@ -46,6 +44,7 @@ from lts.security.limits import (
     password_change_limited,
     reset_limited,
 )
+from lts.services import tokens as token_service
 from lts.services.auth_reset import request_reset
 
 GENERIC_LOGIN_FAILURE = "invalid username or password, or the account is locked"
@@ -101,10 +100,7 @@ def me() -> Any:
 @documented(responses={200: TokenListSchema})
 def list_tokens() -> Any:
     """List the current user's API tokens (secrets never included)."""
-    rows = db.session.scalars(
-        select(UserSession)
-        .where(UserSession.user_id == current_user.id, UserSession.kind == "api")
-        .order_by(UserSession.created_at.desc())).all()
+    rows = token_service.list_tokens(current_user._get_current_object())
     return jsonify({"items": instance(TokenSchema, many=True).dump(rows)})
 
 

@@ -8,7 +8,8 @@ from flask import jsonify
 from flask_login import current_user
 
 from lts.blueprints.api import bp, load_json
-from lts.blueprints.api._common import documented
+from lts.blueprints.api._common import actor, documented
+from lts.blueprints.owned import get_owned_or_404
 from lts.models import User
 from lts.schemas.common import instance
 from lts.schemas.users import (
@@ -18,7 +19,7 @@ from lts.schemas.users import (
     UserSchema,
     UserUpdateSchema,
 )
-from lts.security.authz import client_ip, get_owned_or_404, role_required
+from lts.security.authz import client_ip, role_required
 from lts.services import auth_admin
 
 
@@ -32,7 +33,7 @@ def _actor() -> User:
 @role_required("admin")
 def list_users() -> Any:
     """Every user."""
-    return jsonify({"items": instance(UserSchema, many=True).dump(auth_admin.list_users())})
+    return jsonify({"items": instance(UserSchema, many=True).dump(auth_admin.list_users(actor()))})
 
 
 @bp.post("/users")

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from lts.blueprints.auth import bp
 from lts.blueprints.auth.forms import (
@@ -18,8 +17,8 @@ from lts.blueprints.auth.forms import (
     ResetRequestForm,
     TokenForm,
 )
+from lts.blueprints.owned import get_owned_or_404
 from lts.errors import ServiceError
-from lts.extensions import db
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
 from lts.security import login_browser_session, logout_browser_session
@@ -28,7 +27,6 @@ from lts.security.authz import (
     audit,
     client_ip,
     current_session,
-    get_owned_or_404,
     needs_reauth,
     public,
     reauthenticate,
@@ -41,6 +39,7 @@ from lts.security.limits import (
     reset_limited,
 )
 from lts.services.auth_reset import request_reset
+from lts.services.tokens import list_tokens
 
 LOGIN_FAILED = "Invalid username or password, or the account is locked for a while."
 RESET_SENT = ("If an account matches, a reset link is on its way. Without mail, an "
@@ -146,10 +145,7 @@ def reset_password(token: str) -> Any:
 
 def _profile_context(**extra: Any) -> dict[str, Any]:
     """Collect what the profile page shows: password form, tokens, token form."""
-    tokens = db.session.scalars(
-        select(UserSession)
-        .where(UserSession.user_id == current_user.id, UserSession.kind == "api")
-        .order_by(UserSession.created_at.desc())).all()
+    tokens = list_tokens(current_user._get_current_object())
     context: dict[str, Any] = {
         "password_form": ChangePasswordForm(),
         "token_form": TokenForm(),

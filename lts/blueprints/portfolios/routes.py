@@ -18,7 +18,7 @@ from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios import bp
 from lts.blueprints.portfolios.forms import PortfolioForm, add_service_errors, expected_version
 from lts.errors import NotFound, ServiceError
-from lts.models import Portfolio
+from lts.models import Portfolio, statistic_keys
 from lts.plugins.base import PLUGIN_KINDS
 from lts.runtime_config import effective_setting
 from lts.security.authz import client_ip, is_htmx_request
@@ -31,12 +31,7 @@ from lts.services import (
     statistics,
 )
 from lts.services.access import is_admin
-from lts.services.overview import (
-    PortfolioFigures,
-    capital_change_key,
-    equity_key,
-    portfolio_figures,
-)
+from lts.services.overview import PortfolioFigures, portfolio_figures
 from lts.services.plugin_forms import (
     parse_plugin_choice,
     plugin_choice,
@@ -324,8 +319,8 @@ def detail_context(portfolio: Portfolio) -> dict[str, Any]:
     from lts.services import orders, positions
 
     who = actor()
-    series = statistics.get_series(who, equity_key(portfolio.id))
-    changes = statistics.get_series(who, capital_change_key(portfolio.id))
+    series = statistics.portfolio_series(who, portfolio.id, statistic_keys.EQUITY)
+    changes = statistics.portfolio_series(who, portfolio.id, statistic_keys.CAPITAL_CHANGE)
     return {
         "portfolio": portfolio,
         "fig": portfolio_figures([portfolio.id]).get(

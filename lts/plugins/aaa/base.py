@@ -1,8 +1,10 @@
 """The contract of an aaa plugin: authentication, authorization and accounting.
 
 Views, the API and the CLI never check passwords, roles or ownership themselves: they
-go through :mod:`lts.security` (decorators and ``get_owned_or_404``), which asks the
-plugin selected by the ``aaa_plugin`` setting. Swapping the plugin swaps the policy.
+go through :mod:`lts.security` (decorators) and :mod:`lts.services.access` (one owned
+object: ``load_owned``; every list: ``list_scope``), which ask the plugin selected by
+the ``aaa_plugin`` setting (``authorize`` and ``visible_owner_ids``). Swapping the
+plugin swaps the policy, for lists as for single objects.
 
 The plugin knows nothing of HTTP: the caller passes the client address in, and the
 plugin's clock is injected so expiry rules can be tested without sleeping.
@@ -24,6 +26,11 @@ from lts.models.types import utcnow
 from lts.plugins.base import Plugin
 
 Clock = Callable[[], datetime]
+
+#: The action that makes a user an administrator: acting on every user's objects.
+ADMIN_ACTION = "admin.access"
+#: What :meth:`AAAPlugin.visible_owner_ids` answers for "every owner's objects".
+EVERY_OWNER = None
 
 # Keys whose values never reach an audit row or a log line, whatever the caller passes.
 SECRET_KEY_RE = re.compile(
@@ -203,6 +210,22 @@ class AAAPlugin(Plugin, ABC):
     @abstractmethod
     def authorize(self, user: User | None, action: str, resource: Any = None) -> bool:
         """Whether ``user`` may do ``action`` (on ``resource``, a model object or None)."""
+
+    def visible_owner_ids(self, user: User | None, kind: str) -> frozenset[int] | None:
+        """Whose objects of ``kind`` ``user`` may list: None for everyone's, else owner ids.
+
+        ``kind`` is ``portfolio``, ``asset``, ``order``, ``position``, ``statistic``,
+        ``audit``, ``token`` or ``user``. Every list of the app is filtered by this
+        answer (:func:`lts.services.access.list_scope`), as every single object is by
+        :meth:`authorize`, so the two cannot disagree by accident. The default derives
+        it from :meth:`authorize`: nothing unless ``<kind>.list`` is allowed, everyone's
+        for an administrator (``admin.access``), else the user's own.
+        """
+        if user is None or not self.authorize(user, f"{kind}.list"):
+            return frozenset()
+        if self.authorize(user, ADMIN_ACTION):
+            return EVERY_OWNER
+        return frozenset((int(user.id),))
 
     # -- accounting -----------------------------------------------------------
     @abstractmethod

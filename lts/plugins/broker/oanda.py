@@ -9,7 +9,7 @@ Safe by default:
   ``stopLossOnFill`` / ``takeProfitOnFill``, so the protection lives at the broker and
   holds while LTS is down;
 - ``api_token`` and ``account_id`` are secrets: encrypted at rest, write-only in the API
-  and the forms (:mod:`lts.security.broker_secrets`), decrypted only for this plugin.
+  and the forms (:mod:`lts.plugins.config_secrets`), decrypted only for this plugin.
 
 **Exactly once.** Every order carries ``clientExtensions.id`` = LTS's ``client_order_id``
 (and the same ``tradeClientExtensions.id`` for the trade it opens). v20 only refuses a

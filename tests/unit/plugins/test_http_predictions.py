@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from lts.plugins.base import PluginError
+from lts.plugins.config_secrets import secret_field_names
 from lts.plugins.pipeline.http_predictions import HttpPredictionsPipeline
 from lts.plugins.registry import PluginConfigError, PluginRegistry
-from lts.security.broker_secrets import secret_field_names
 from lts.testing.base_contract import SAMPLE_NOW, sample_asset
 from lts.testing.pipeline_contract import PipelineContract
 from tests.fakes.prediction_service import FakePredictionService, running_prediction_service

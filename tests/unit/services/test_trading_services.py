@@ -52,11 +52,11 @@ def test_cached_list_statements_carry_no_one_users_values(db, people):
         assert bob.total == 3 and len(ids) == 3
         assert {o["asset_id"] if rows else o.asset_id for o in bob.items} == {b.id}
         assert alice.total == 2
-    query = orders._order_list(orders.ListShape(False, ("status",), "created_at", "desc"),
-                               True)
+    query = orders._order_list(orders.ListShape("order", "one", ("status",), "created_at",
+                                                "desc"), True)
     for statement in (query.count, query.page):
         values = statement.compile().params
-        assert set(values) <= {"actor_id", "status", "page_limit", "page_offset"}
+        assert set(values) <= {"owner_id", "status", "page_limit", "page_offset"}
         assert all(value is None for value in values.values()), values
 
 
@@ -119,8 +119,8 @@ def test_manual_order_on_inactive_asset_is_a_conflict(db, people):
 def test_statistics_are_scoped_and_downsampled(db, people):
     p = gen_portfolio(people["alice"])
     key = f"portfolio.{p.id}.equity"
-    db.session.add_all(Statistic(key=key, value=float(i), timestamp=NOW + timedelta(minutes=i))
-                       for i in range(3000))
+    db.session.add_all(Statistic(key=key, value=float(i), timestamp=NOW + timedelta(minutes=i),
+                                 portfolio_id=p.id) for i in range(3000))
     db.session.add(Statistic(key="loop.tick_seconds", value=1.0, timestamp=NOW))
     db.session.commit()
     series = statistics.get_series(people["alice"], key)

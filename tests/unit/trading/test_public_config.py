@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from lts.plugins.base import MarketSnapshot, PipelinePlugin
-from lts.security.broker_secrets import PREFIX
+from lts.plugins.config_secrets import PREFIX
 from lts.trading import units
 
 
