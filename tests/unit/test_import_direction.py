@@ -57,8 +57,6 @@ DATA_ONLY_RULE = "data-only plugin -> models (strategy, pipeline and portfolio p
 PENDING = {
     "blueprint -> other blueprint": "branch weblayer moves the helpers blueprints borrow "
                                     "from lts/blueprints/dashboard into the shared web layer",
-    "lts.plugins.core.default": "branch corecontract makes the core plugin drive the engine "
-                                "through a contract instead of importing lts.trading",
 }
 
 

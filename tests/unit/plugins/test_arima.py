@@ -12,9 +12,10 @@ import pytest
 from lts.plugins.base import PluginError
 from lts.plugins.pipeline._wrapping import ATTR_EPISODE_START, ATTR_STATUS
 from lts.plugins.pipeline.arima import ArimaCache, ArimaPipeline
+from lts.plugins.pipeline.csv import file_name_for
 from lts.plugins.registry import PluginConfigError, PluginRegistry
 from lts.testing.base_contract import SAMPLE_NOW, sample_asset
-from lts.testing.pipeline_contract import PipelineContract
+from lts.testing.pipeline_contract import PipelineContract, write_csv
 from tests.unit.plugins.test_contracts import write_sample_csv
 
 NOW = SAMPLE_NOW
@@ -50,6 +51,12 @@ class TestArimaPipelineContract(PipelineContract):
     def plugin(self, tmp_path: Path) -> ArimaPipeline:
         write_sample_csv(tmp_path)
         return arima(tmp_path, source_config={"lookback": 200}, window=100)
+
+    def plugin_over(self, sources, folder: Path) -> ArimaPipeline:
+        """arima over csv over the suite's data: no forecast may see a value after now."""
+        for symbol, bars in sources.items():
+            write_csv(bars, folder / file_name_for(symbol))
+        return arima(folder, source_config={"lookback": 200}, window=100)
 
 
 def test_a_known_drift_is_forecast_in_direction_and_size(tmp_path: Path):

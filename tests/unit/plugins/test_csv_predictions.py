@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from lts.plugins.base import PluginError
-from lts.plugins.pipeline.csv_predictions import CsvPredictionsPipeline
+from lts.plugins.pipeline.csv import file_name_for
+from lts.plugins.pipeline.csv_predictions import CsvPredictionsPipeline, predictions_file_name
 from lts.plugins.registry import PluginConfigError, PluginRegistry
 from lts.testing.base_contract import SAMPLE_NOW, sample_asset
-from lts.testing.pipeline_contract import PipelineContract
+from lts.testing.pipeline_contract import PipelineContract, write_csv
 from tests.unit.plugins.test_contracts import write_sample_csv
 
 NOW = SAMPLE_NOW  # 15:30; TEST.csv has 1-minute bars up to 17:30 (only those before now count)
@@ -44,6 +45,15 @@ class TestCsvPredictionsPipelineContract(PipelineContract):
 
     @pytest.fixture
     def plugin(self, folder: Path) -> CsvPredictionsPipeline:
+        return pipeline(folder)
+
+    def plugin_over(self, sources, folder: Path) -> CsvPredictionsPipeline:
+        """csv_predictions over csv over the suite's data, one early prediction per symbol."""
+        for symbol, bars in sources.items():
+            write_csv(bars, folder / file_name_for(symbol))
+            stamp = bars.index[0].strftime("%Y-%m-%dT%H:%M:%SZ")
+            write_predictions(folder, f"timestamp,step_1\n{stamp},1\n",
+                              name=predictions_file_name(symbol))
         return pipeline(folder)
 
 
