@@ -228,10 +228,11 @@ def tick(at: str | None) -> None:
     if at is None:
         report = run_tick(app)
     else:
+        from lts import create_app
         from lts.services.debug_tick import parse_now, run_debug_tick
 
         try:
-            debug = run_debug_tick(app, parse_now(at))
+            debug = run_debug_tick(app, parse_now(at), create_app)
         except ServiceError as exc:
             _service_failure(exc)
             return

@@ -40,7 +40,7 @@ def _json_object(option: str, text: str | None) -> dict[str, Any] | None:
 
 def _actor(username: str) -> Any:
     """The user the command acts as; fails naming --user when there is none."""
-    from lts.services.users import find_user
+    from lts.plugins.aaa.users import find_user
 
     user = find_user(username)
     if user is None:

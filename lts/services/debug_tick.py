@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,9 +66,13 @@ def sqlite_path(app: Flask) -> Path:
     return Path(url.database)
 
 
-def run_debug_tick(app: Flask, now: datetime) -> DebugTick:
-    """Run one tick at ``now`` on a copy of ``app``'s SQLite database; the original is kept."""
-    from lts import create_app
+def run_debug_tick(app: Flask, now: datetime,
+                   create_app: Callable[..., Flask]) -> DebugTick:
+    """Run one tick at ``now`` on a copy of ``app``'s SQLite database; the original is kept.
+
+    ``create_app`` (the entry point's factory, passed in: services sit below the entry
+    layer) builds the twin app on the copy.
+    """
     from lts.extensions import db
     from lts.trading.loop import run_tick
 

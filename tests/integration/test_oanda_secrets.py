@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from lts.extensions import db as database
 from lts.models import Asset, AuditLog, Order
+from lts.plugins import config_secrets as broker_secrets
 from lts.plugins.broker.oanda import OandaBroker
-from lts.security import broker_secrets
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.factories import gen_portfolio, gen_user
