@@ -32,7 +32,10 @@ def alice(db):
 def asset_body(fake: Any, **broker: Any) -> dict[str, Any]:
     """An asset on the oanda broker and pipeline, as a user would send it."""
     connection = {"api_token": TOKEN, "base_url": fake.url}
+    # slow > lookback: sma_cross holds, so the tick never takes the margin the manual
+    # order below needs (the fake's prices follow the wall clock).
     return {"symbol": "EUR/USD", "strategy_plugin": "sma_cross",
+            "strategy_config": {"fast": 10, "slow": 500},
             "pipeline_plugin": "oanda",
             "pipeline_config": {**connection, "granularity": "M1", "lookback": 60},
             "broker_plugin": "oanda",
