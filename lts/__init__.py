@@ -7,7 +7,7 @@ process (gunicorn worker, CLI command, test) builds its own app with
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -19,6 +19,7 @@ from flask import Flask
 
 from lts.config import ConfigSources, merge_config
 from lts.json_provider import FastJSONProvider
+from lts.logging_setup import configure_logging
 from lts.version import __version__ as __version__  # the package's conventional attribute
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -68,12 +69,13 @@ def create_app(
     app.config.update(flask_overrides)
     if plugins.registry is not None:
         app.extensions[PLUGINS_KEY] = plugins.registry
-    logging.getLogger("lts").setLevel(settings["log_level"])
+    configure_logging(settings["log_format"], settings["log_level"])
 
     _init_extensions(app)
     _init_write_mode(app)
     _register_blueprints(app)
     _init_security(app)
+    _init_request_ids(app)
     if start_loop and settings["loop_enabled"]:
         from lts.trading.loop import start_loop as start_trading_loop
 
@@ -92,7 +94,7 @@ def _apply_settings(app: Flask, settings: dict[str, Any]) -> None:
     app.config.update(
         SECRET_KEY=settings["secret_key"] or _instance_secret_key(Path(app.instance_path)),
         SQLALCHEMY_DATABASE_URI=database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url, settings),
         MAX_CONTENT_LENGTH=settings["max_content_length"],
         SESSION_COOKIE_SECURE=settings["session_cookie_secure"],
         SESSION_COOKIE_HTTPONLY=True,
@@ -188,6 +190,41 @@ def _init_write_mode(app: Flask) -> None:
 
     app.before_request_funcs.setdefault(None, []).insert(0, begin_write_mode)
     app.teardown_request(end_write_mode)
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def _init_request_ids(app: Flask) -> None:
+    """Give every request an id: the caller's sane ``X-Request-ID``, else a new one.
+
+    It is echoed in the response's ``X-Request-ID`` (gunicorn's access line logs it) and
+    set on every log line of the request (:mod:`lts.logging_setup`). The hook runs
+    before every other one, so even a refused request (bad Host, 401) has its id.
+    """
+    from flask import g, request
+
+    from lts.logging_setup import request_id_from, reset_context, set_context
+
+    def begin() -> None:
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        g.lts_log_context = set_context(request_id=g.request_id)
+
+    def echo(response):  # type: ignore[no-untyped-def]
+        request_id = g.get("request_id")
+        if request_id is not None:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+    def end(_exc: BaseException | None) -> None:
+        token = g.pop("lts_log_context", None)
+        if token is not None:
+            with contextlib.suppress(ValueError):  # a hook ran in another context
+                reset_context(token)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, begin)
+    app.after_request(echo)
+    app.teardown_request(end)
 
 
 def _init_security(app: Flask) -> None:

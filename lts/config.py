@@ -127,6 +127,43 @@ _SETTINGS: tuple[Setting, ...] = (
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("max_content_length", int, 1_048_576, "Largest request body in bytes.",
             minimum=1024),
+    # Deployment (issue 16): database pool, gunicorn, logs. Ignored where they do not apply
+    # (the pool settings on SQLite, the gunicorn ones outside gunicorn).
+    Setting("db_pool_size", int, 5,
+            "Connections each process keeps open to PostgreSQL (not SQLite).", minimum=1),
+    Setting("db_max_overflow", int, 10,
+            "Extra PostgreSQL connections a process may open beyond db_pool_size under load.",
+            minimum=0),
+    Setting("db_pool_timeout", float, 30.0,
+            "Seconds a request waits for a free PostgreSQL connection before failing.",
+            minimum=0.1),
+    Setting("db_pool_recycle", int, 1800,
+            "Seconds after which a pooled connection is replaced (idle cut-offs by "
+            "proxies and firewalls); -1 never.", minimum=-1),
+    Setting("db_pool_pre_ping", bool, True,
+            "Test each pooled connection before use, so a restarted database costs no "
+            "failed request."),
+    Setting("web_timeout", int, 60,
+            "gunicorn: a worker silent this many seconds is killed and replaced.", minimum=1),
+    Setting("web_graceful_timeout", int, 30,
+            "gunicorn: seconds a stopping worker gets to answer its requests and finish the "
+            "portfolio its loop is stepping (then the lease is released).", minimum=1),
+    Setting("web_keepalive", int, 5, "gunicorn: seconds an idle keep-alive connection stays "
+            "open (keep it below the reverse proxy's).", minimum=0),
+    Setting("forwarded_allow_ips", str, "127.0.0.1,::1",
+            "gunicorn: addresses whose X-Forwarded-For/-Proto headers are trusted (the "
+            "reverse proxy's); '*' trusts everyone."),
+    Setting("limit_request_line", int, 4094,
+            "gunicorn: longest HTTP request line in bytes (larger requests get 414).",
+            minimum=256, maximum=8190),
+    Setting("log_format", str, "text",
+            "Log lines as text (for people) or json (one object per line: time, level, "
+            "logger, message, request_id, tick and portfolio ids).", choices=("text", "json")),
+    Setting("access_log", bool, True,
+            "gunicorn: write an access log line per request (with its request id)."),
+    Setting("latency_unit_seconds", float, 60.0,
+            "Seconds in one minute of portfolio_latency. 60 in production; system tests set "
+            "about 1 to run many intervals in seconds.", minimum=0.05),
 )
 
 SETTINGS: dict[str, Setting] = {s.key: s for s in _SETTINGS}
@@ -234,11 +271,35 @@ def _check_rate(value: str) -> None:
         raise ValueError(f"expected a rate such as '3 per hour', got {value!r}") from None
 
 
+def _check_redis_url(value: str) -> None:
+    """Empty, or a redis://, rediss:// or unix:// URL with a host or path."""
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ValueError(f"expected redis://host:port/db (or rediss://, unix://), got "
+                         f"{mask_url_password(value)!r}")
+
+
+_FORWARDED_RE = re.compile(r"^[0-9a-fA-F:./]+$")
+
+
+def _check_forwarded_ips(value: str) -> None:
+    """``*`` or comma-separated addresses (gunicorn's forwarded_allow_ips)."""
+    if value.strip() == "*":
+        return
+    for item in value.split(","):
+        if not _FORWARDED_RE.match(item.strip()):
+            raise ValueError(f"{item.strip()!r} is not an IP address (or use '*')")
+
+
 # Settings whose text has a shape beyond its type.
 _FORMAT_CHECKS: dict[str, Callable[[Any], None]] = {
     "public_url": _check_public_url,
     "trusted_hosts": _check_host_list,
     "reset_rate_limit": _check_rate,
+    "redis_url": _check_redis_url,
+    "forwarded_allow_ips": _check_forwarded_ips,
 }
 
 

@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,11 +56,15 @@ def immediate_writes() -> bool:
 
 
 def resolve_database_url(url: str, project_root: Path) -> str:
-    """Make a relative SQLite path absolute against the project folder.
+    """Make a relative SQLite path absolute against the project folder (psycopg 3 for PG).
 
     Flask-SQLAlchemy would otherwise resolve it against the instance folder, which would
     turn the documented default ``sqlite:///instance/lts.db`` into ``instance/instance``.
     """
+    if url.startswith(("postgresql://", "postgres://")):
+        # The driver LTS ships is psycopg 3; SQLAlchemy's default for a bare
+        # postgresql:// URL is psycopg2, which is not installed.
+        url = "postgresql+psycopg://" + url.partition("://")[2]
     parsed: URL = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return url
@@ -73,11 +77,24 @@ def resolve_database_url(url: str, project_root: Path) -> str:
     return parsed.set(database=str(path)).render_as_string(hide_password=False)
 
 
-def engine_options(url: str) -> dict[str, Any]:
-    """Engine options per backend (pool pre-ping for servers, none needed for SQLite)."""
+def engine_options(url: str, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Engine options per backend: SQLite's busy timeout, or a server database's pool.
+
+    The pool settings (``db_pool_size``, ``db_max_overflow``, ``db_pool_timeout``,
+    ``db_pool_recycle``, ``db_pool_pre_ping``) apply to PostgreSQL (psycopg 3); each
+    process (gunicorn worker, CLI command) has its own pool, so the database sees up to
+    ``workers x (pool_size + max_overflow)`` connections.
+    """
     if make_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
-    return {"pool_pre_ping": True}
+    settings = settings or {}
+    return {
+        "pool_pre_ping": bool(settings.get("db_pool_pre_ping", True)),
+        "pool_size": int(settings.get("db_pool_size", 5)),
+        "max_overflow": int(settings.get("db_max_overflow", 10)),
+        "pool_timeout": float(settings.get("db_pool_timeout", 30.0)),
+        "pool_recycle": int(settings.get("db_pool_recycle", 1800)),
+    }
 
 
 def install_sqlite_pragmas(engine: Engine) -> None:

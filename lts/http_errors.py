@@ -27,7 +27,7 @@ ERROR_CODES = {
 
 def wants_json() -> bool:
     """API paths, and clients that prefer JSON to HTML, get JSON errors."""
-    if request.path.startswith("/api/") or request.path == "/healthz":
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and not request.accept_mimetypes["text/html"]

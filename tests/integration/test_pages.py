@@ -45,7 +45,7 @@ def test_unknown_page_renders_html_404_and_api_gets_json(client):
     assert api.get_json()["error"]["code"] == "not_found"
 
 
-def test_healthz_reports_migration_head(client):
-    body = client.get("/healthz").get_json()
+def test_readyz_reports_migration_head(client):
+    body = client.get("/readyz").get_json()
     assert body["status"] == "ok"
     assert body["migration"]["current"] == body["migration"]["head"]

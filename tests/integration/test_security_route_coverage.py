@@ -12,6 +12,7 @@ from werkzeug.routing import FloatConverter, IntegerConverter
 PUBLIC_ENDPOINTS = {
     "static",
     "health.healthz",
+    "health.readyz",
     "auth.login",
     "auth.register",
     "auth.reset_request",
@@ -81,7 +82,7 @@ def test_anonymous_api_calls_are_audited_but_page_redirects_are_not(client, db) 
         ("access.unauthenticated", "/api/v1/users", "denied")]
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/login", "/reset"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/login", "/reset"])
 def test_public_pages_answer_anonymous_requests(client, path: str) -> None:
     assert client.get(path).status_code == 200
 

@@ -23,7 +23,8 @@ LTS = Path(__file__).resolve().parents[2] / "lts"
 
 # Modules everything may import: they import nothing of lts but each other.
 FOUNDATIONS = ("lts.config", "lts.data", "lts.database", "lts.errors", "lts.extensions",
-               "lts.http_errors", "lts.json_provider", "lts.list_limits", "lts.version")
+               "lts.http_errors", "lts.json_provider", "lts.list_limits", "lts.logging_setup",
+               "lts.version")
 # The shared web layer outside lts/blueprints: request helpers every blueprint may use.
 # Modules directly in lts/blueprints/ (not in an area's package) belong to it too.
 WEB_LAYER = ("lts.navigation", "lts.routing")
