@@ -153,9 +153,7 @@ def configure_logging(log_format: str, level: str = "INFO") -> None:
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(make_formatter(log_format))
     handler.addFilter(ContextFilter())
-    root.addHandler(handler)
-    if root.level > logging.INFO:
-        root.setLevel(logging.INFO)
+    root.addHandler(handler)  # other libraries keep the root's level (WARNING)
 
 
 def gunicorn_logconfig(log_format: str, level: str = "INFO") -> dict[str, Any]:
@@ -179,5 +177,6 @@ def gunicorn_logconfig(log_format: str, level: str = "INFO") -> dict[str, Any]:
             "gunicorn.access": {"level": "INFO", "handlers": ["access"],
                                 "propagate": False},
         },
-        "root": {"level": level, "handlers": []},
+        # Libraries (alembic, apscheduler) say only what matters; lts sets its own level.
+        "root": {"level": "WARNING", "handlers": []},
     }

@@ -68,18 +68,32 @@ def stop_worker_loop(_server: Any, worker: Any) -> None:
             box.wait_idle(OUTBOX_DRAIN_SECONDS)
 
 
+# The access line: who, what, status, size, duration and the request id LTS echoed.
+ACCESS_LOG_FORMAT = ('%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s '
+                     '"%(a)s"')
+
+
 def gunicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Gunicorn options derived from LTS settings."""
+    """Gunicorn options derived from LTS settings (``flask lts run`` and gunicorn.conf.py)."""
+    from lts.logging_setup import gunicorn_logconfig
+
+    log_format = settings.get("log_format", "text")
+    level = settings["log_level"]
     return {
         "bind": f"{settings['host']}:{settings['port']}",
         "workers": settings["web_workers"],
         "threads": settings["web_threads"],
         "worker_class": "gthread",
-        "timeout": 60,
-        "graceful_timeout": 20,
-        "accesslog": "-",
+        "timeout": settings.get("web_timeout", 60),
+        "graceful_timeout": settings.get("web_graceful_timeout", 30),
+        "keepalive": settings.get("web_keepalive", 5),
+        "forwarded_allow_ips": settings.get("forwarded_allow_ips", "127.0.0.1,::1"),
+        "limit_request_line": settings.get("limit_request_line", 4094),
+        "accesslog": "-" if settings.get("access_log", True) else None,
+        "access_log_format": ACCESS_LOG_FORMAT,
         "errorlog": "-",
-        "loglevel": settings["log_level"].lower(),
+        "loglevel": level.lower(),
+        "logconfig_dict": gunicorn_logconfig(log_format, level),
         "preload_app": False,
         "worker_exit": stop_worker_loop,
     }
