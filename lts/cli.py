@@ -383,3 +383,7 @@ _register_plugin_commands(lts)
 from lts.cli_data import register_data_commands  # noqa: E402  (predict, data concat)
 
 register_data_commands(lts)
+
+from lts.cli_ops import register_ops_commands  # noqa: E402  (backup, restore)
+
+register_ops_commands(lts)

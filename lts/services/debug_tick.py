@@ -14,7 +14,6 @@ broker plugin talking to a real account would place real orders at a made-up tim
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from sqlalchemy.engine import make_url
 from lts.errors import ValidationFailed
 from lts.models import Asset, Portfolio
 from lts.plugins.base import TickReport
+from lts.services.backup import sqlite_backup
 
 #: Brokers that only simulate fills in LTS's own tables: safe on a copy.
 SIMULATED_BROKERS = frozenset({"paper"})
@@ -79,7 +79,7 @@ def run_debug_tick(app: Flask, now: datetime,
     source = sqlite_path(app)
     with tempfile.TemporaryDirectory(prefix="lts-debug-tick-") as folder:
         copy = Path(folder) / "copy.db"
-        _backup(source, copy)
+        sqlite_backup(source, copy, "--now")
         settings = {**app.config["LTS"], "database_url": f"sqlite:///{copy}"}
         twin = create_app(config=settings, instance_path=app.instance_path)
         try:
@@ -92,19 +92,6 @@ def run_debug_tick(app: Flask, now: datetime,
                 db.session.remove()
                 db.engine.dispose()
     return DebugTick(report=report, source=str(source))
-
-
-def _backup(source: Path, target: Path) -> None:
-    """Copy a live SQLite database consistently (the WAL included)."""
-    if not source.exists():
-        raise ValidationFailed("no database", {"--now": [f"{source} does not exist"]})
-    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=10)
-    writer = sqlite3.connect(target)
-    try:
-        reader.backup(writer)
-    finally:
-        writer.close()
-        reader.close()
 
 
 def _refuse_real_brokers() -> None:

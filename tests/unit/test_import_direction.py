@@ -28,7 +28,7 @@ FOUNDATIONS = ("lts.config", "lts.data", "lts.database", "lts.errors", "lts.exte
 # The shared web layer outside lts/blueprints: request helpers every blueprint may use.
 # Modules directly in lts/blueprints/ (not in an area's package) belong to it too.
 WEB_LAYER = ("lts.navigation", "lts.routing")
-ENTRY = ("lts", "lts.cli", "lts.cli_data", "lts.cli_plugins", "lts.server")
+ENTRY = ("lts", "lts.cli", "lts.cli_data", "lts.cli_ops", "lts.cli_plugins", "lts.server")
 
 # Layers from the top: a module may import its own layer and any layer below it.
 LAYERS = ("entry", "blueprint", "edge", "trading", "plugins", "models", "foundations")
