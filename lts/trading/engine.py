@@ -9,6 +9,7 @@ one database never run the same portfolio twice for one interval, lease or no le
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from lts.database import retry_unit, write_transaction
 from lts.extensions import db
+from lts.logging_setup import log_context
 from lts.models import Asset, Order, Portfolio, Position, User
 from lts.plugins.base import (
     AssetOutcome,
@@ -146,6 +148,9 @@ class Engine:
         self.plugins = plugins or RegistryPluginSource(app)
         self.clock = clock
         self.caller = PluginCaller(app)
+        # Set by a stopping server (SIGTERM): the tick finishes the portfolio it steps and
+        # claims no other; those stay due for the next leader (issue 16).
+        self.stopping = threading.Event()
 
     @property
     def session(self) -> Session:
@@ -184,6 +189,10 @@ class Engine:
             for due in schedule:
                 if not due.due:
                     continue
+                if self.stopping.is_set():
+                    log.info("stopping: portfolio %s and later ones left to the next tick",
+                             due.id)
+                    break
                 if not self._claim(due.id, due.last_execution, now):
                     continue  # another engine took it for this interval
                 portfolios_run.append(due.id)
@@ -225,8 +234,10 @@ class Engine:
         rows = self.session.execute(statement).all()
         self.session.commit()
         schedule = []
+        # Seconds per latency minute: 60, except in system tests (latency_unit_seconds).
+        unit = float(self.app.config["LTS"].get("latency_unit_seconds", 60.0))
         for pid, name, last, latency in rows:
-            due_at = now if last is None else last + timedelta(minutes=latency) - slack
+            due_at = now if last is None else last + timedelta(seconds=latency * unit) - slack
             schedule.append(PortfolioDue(id=pid, name=name, due=due_at <= now,
                                          next_due_at=due_at, last_execution=last))
         return schedule
@@ -249,7 +260,8 @@ class Engine:
                            ) -> list[AssetOutcome]:
         """Run one portfolio; an unexpected error stops it, never the other portfolios."""
         try:
-            return self._run_portfolio(context, portfolio_id)
+            with log_context(portfolio_id=portfolio_id):
+                return self._run_portfolio(context, portfolio_id)
         except Exception as exc:
             self.session.rollback()
             log.exception("portfolio %s failed", portfolio_id)

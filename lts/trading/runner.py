@@ -16,6 +16,7 @@ from flask import Flask
 
 from lts.database import write_transaction
 from lts.extensions import db
+from lts.logging_setup import log_context
 from lts.models.idempotency import purge_expired_keys
 from lts.plugins.base import CorePlugin, TickReport
 from lts.runtime_config import effective_settings
@@ -103,7 +104,8 @@ class LoopRunner:
                     self.leading = True
                 if settings["loop_paused"]:
                     return None
-                report = self.core.tick(now)
+                with log_context(tick=now.isoformat(timespec="seconds")):
+                    report = self.core.tick(now)
                 orders = sum(len(o.order_ids) for o in report.outcomes)
                 log.info("tick: %d portfolio(s), %d asset(s), %d order(s), %d error(s), "
                          "%d portfolio failure(s), %.3f s%s", len(report.portfolios_run),
@@ -145,6 +147,11 @@ class LoopRunner:
             if keys:
                 audit(session, "idempotency.purged", "idempotency_keys", now, rows=keys)
                 log.info("housekeeping: purged %d expired idempotency key(s)", keys)
+
+    def request_stop(self) -> None:
+        """Ask a running tick to finish the portfolio it steps and claim no other."""
+        if self._engine is not None:
+            self._engine.stopping.set()
 
     def shutdown(self) -> None:
         """Stop the core plugin and the engine's worker, and give the lease up."""

@@ -73,7 +73,12 @@ class LoopScheduler:
         return job.next_run_time if job is not None else None
 
     def stop(self) -> None:
-        """Stop the scheduler, waiting for a running tick, then release the lease."""
+        """Stop the scheduler, waiting for a running tick, then release the lease.
+
+        A running tick is asked first to stop after the portfolio it is stepping
+        (graceful shutdown, SIGTERM): the wait is one portfolio's steps, not a whole tick.
+        """
+        self.runner.request_stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
