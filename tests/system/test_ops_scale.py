@@ -101,9 +101,10 @@ def schedule_problems(ticks: list[datetime], steps: list[tuple[int, int, datetim
     by_run: Counter[tuple[int, datetime]] = Counter()
     runs: dict[int, list[datetime]] = defaultdict(list)
     for portfolio, _asset, moment, _pid in steps:
+        # Manual orders ask the pipeline too, at their request's time: not a loop step.
         tick = next((t for t in ticks if _same(t, moment)), None)
         if tick is None:
-            return [f"portfolio {portfolio} stepped at {moment}, which is no loop tick"]
+            continue
         by_run[(portfolio, tick)] += 1
         if by_run[(portfolio, tick)] == 1:
             runs[portfolio].append(tick)
@@ -157,7 +158,7 @@ def test_four_workers_run_each_due_portfolio_once_per_interval_under_load(
         ready = requests.get(f"{server.base_url}/readyz", timeout=30)
         observe_until = time.monotonic() + 60
         ticks, steps = _observe(database_url, run_log)
-        while _fewest_runs(steps, accounts) < INTERVALS and time.monotonic() < observe_until:
+        while _fewest_runs(ticks, steps, accounts) < INTERVALS and time.monotonic() < observe_until:
             time.sleep(0.2)  # the loop keeps ticking: watch 20 intervals, bounded
             ticks, steps = _observe(database_url, run_log)
     finally:
@@ -174,16 +175,18 @@ def test_four_workers_run_each_due_portfolio_once_per_interval_under_load(
     assert {a.status for a in answers if a.kind == "partial"} == {200}, status_table(answers)
     assert "database is locked" not in log
     assert "deadlock detected" not in log
+    assert "tick failed" not in log  # a failed tick records no time: its steps would hide
     assert exactly_once_problems(database_url, api) == []
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"]["scheduler"]["leader"]
 
     portfolios = {a.portfolio_id: len(a.asset_ids) for a in accounts}
     assert schedule_problems(ticks, steps, portfolios) == []
-    assert _fewest_runs(steps, accounts) >= INTERVALS, len(ticks)
+    assert _fewest_runs(ticks, steps, accounts) >= INTERVALS, len(ticks)
 
 
-def _fewest_runs(steps: list, accounts: list) -> int:
-    """The number of runs (distinct ticks) of the portfolio that ran least."""
-    runs = Counter(p for p, _t in {(s[0], s[2]) for s in steps})
+def _fewest_runs(ticks: list[datetime], steps: list, accounts: list) -> int:
+    """The number of loop runs (distinct ticks) of the portfolio that ran least."""
+    at_ticks = {(s[0], s[2]) for s in steps if any(_same(t, s[2]) for t in ticks)}
+    runs = Counter(p for p, _t in at_ticks)
     return min(runs[a.portfolio_id] for a in accounts)
