@@ -101,7 +101,13 @@ def _apply_settings(app: Flask, settings: dict[str, Any]) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="lts_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["session_lifetime_hours"]),
+        # Shared counters in Redis when configured: in memory, each gunicorn worker would
+        # count alone and N workers would allow N times the rate (lts.security.limits).
         RATELIMIT_STORAGE_URI=settings["redis_url"] or "memory://",
+        RATELIMIT_KEY_PREFIX=settings["redis_key_prefix"],
+        # Redis down: count per worker in memory meanwhile (weaker, never wide open), and
+        # /readyz reports Redis unreachable.
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=bool(settings["redis_url"]),
         RATELIMIT_HEADERS_ENABLED=True,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session
     )

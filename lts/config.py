@@ -79,7 +79,11 @@ _SETTINGS: tuple[Setting, ...] = (
     Setting("max_failed_logins", int, 5, "Failed logins before the account is locked.",
             minimum=1),
     Setting("lockout_minutes", int, 30, "How long a locked account stays locked.", minimum=1),
-    Setting("redis_url", str, "", "Redis URL for shared rate-limit counters (empty: memory)."),
+    Setting("redis_url", str, "",
+            "Redis URL (redis://host:6379/0) for rate-limit counters shared by every worker "
+            "and process (empty: per-process memory, right for one worker only)."),
+    Setting("redis_key_prefix", str, "lts",
+            "Prefix of LTS's Redis keys, so deployments can share one Redis."),
     Setting("smtp_host", str, "", "SMTP server for password-reset mail (empty: no mail)."),
     Setting("smtp_port", int, 587, "SMTP port.", minimum=1, maximum=65535),
     Setting("smtp_user", str, "", "SMTP user name."),

@@ -3,6 +3,13 @@
 The rate is the ``login_rate_limit`` setting. Counters live in Redis when ``redis_url``
 is set (shared by all workers) and in process memory otherwise. Limits are shared
 between the login page and the API login, so switching endpoint gains nothing.
+
+In memory is right for one process only: gunicorn with N workers (or N hosts) keeps N
+separate counters, and a client whose requests land on different workers gets N times
+the rate; a restarted worker forgets its counts. Deployments with several workers set
+``LTS_REDIS_URL`` (tests/system/test_ops_redis_limits.py proves two workers share one
+budget). Should Redis go away, counting falls back to memory per worker until it is
+back (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``), and ``/readyz`` reports it.
 """
 
 from __future__ import annotations
