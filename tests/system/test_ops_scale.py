@@ -14,7 +14,7 @@ Checked afterwards, against the database and the test pipeline's record of every
   stepped once: never twice in an interval, never an interval lost;
 - no 5xx and every manual order answered exactly once (tests.system.concurrency_mix);
 - no "database is locked" (SQLite) and no "deadlock detected" (PostgreSQL) in the log;
-- ``/readyz`` names a leader.
+- ``/readyz`` names a leader; after SIGTERM the leader released the lease.
 
 Requests/s and p99 are printed (``-s`` shows them) for the closing note.
 """
@@ -64,6 +64,17 @@ def _tick_times(database_url: str) -> list[datetime]:
     finally:
         engine.dispose()
     return [_instant(value) for value in rows]
+
+
+def _lease_rows(database_url: str) -> list:
+    """The tick lease row, if any is left."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(
+                "SELECT holder FROM scheduler_leases WHERE name = 'tick'")).all())
+    finally:
+        engine.dispose()
 
 
 def _instant(value: object) -> datetime:
@@ -162,8 +173,11 @@ def test_four_workers_run_each_due_portfolio_once_per_interval_under_load(
             time.sleep(0.2)  # the loop keeps ticking: watch 20 intervals, bounded
             ticks, steps = _observe(database_url, run_log)
     finally:
-        server.stop()
+        server.stop()  # SIGTERM: graceful
     log = server.log()
+    # The stopping leader finished its step and released the lease (no 30 s wait for a
+    # successor).
+    assert _lease_rows(database_url) == []
 
     summary = latency_summary(answers, elapsed)
     backend = database_url.split(":", 1)[0]
