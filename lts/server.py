@@ -51,7 +51,7 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-# How long a stopping worker waits for queued mail (gunicorn's graceful_timeout is 20 s).
+# How long a stopping worker waits for queued mail (web_graceful_timeout: 30 s default).
 OUTBOX_DRAIN_SECONDS = 10.0
 
 
