@@ -62,11 +62,12 @@ from lts.trading.plugin_source import PluginSource, RegistryPluginSource
 from lts.trading.plugin_versions import app_registry, order_plugin_versions
 from lts.trading.positions import (
     apply_fill,
-    mark_rows,
+    mark_params,
     mark_to_market,
     open_positions,
     position_info,
     settle_opened,
+    write_marks,
 )
 from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits
 from lts.trading.sizing import round_to_step, size_quantity
@@ -115,6 +116,9 @@ class TickContext:
     warnings: dict[int, list[str]] = field(default_factory=dict)
     # Portfolio-wide problems (allocator failed or over-allocated), for the report.
     failures: list[PortfolioFailure] = field(default_factory=list)
+    # Marks of the portfolio's assets whose broker reported no fill, written together
+    # in the transaction that reads the portfolio's equity (see Engine._mark).
+    marks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def timeout(self) -> float:
@@ -252,6 +256,9 @@ class Engine:
             return self._run_portfolio(context, portfolio_id)
         except Exception as exc:
             self.session.rollback()
+            context.marks.clear()
+            context.opened.clear()
+            context.executor.discard_deferred()
             log.exception("portfolio %s failed", portfolio_id)
             summary = traceback_summary(exc)
             context.failures.append(PortfolioFailure(portfolio_id, "portfolio_failed",
@@ -343,7 +350,11 @@ class Engine:
         state = portfolio.risk_state
         tripped = False
         # The tick's write connection: a session read and commit cost several times more.
+        # The marks of every asset without fills are written here, in the transaction
+        # that reads the equity they make: one transaction per portfolio, not per asset.
         with context.executor.transaction() as connection:
+            write_marks(connection, context.marks)
+            context.marks.clear()
             realized, unrealized, _ = statistics.portfolio_pnl(connection, portfolio.id)
             equity = portfolio.total_capital + realized + unrealized
             if equity <= 0 and state != "halted":
@@ -386,9 +397,10 @@ class Engine:
         changed = [{"pk_": asset_id, "allocated_capital": value}
                    for asset_id, value in final.items()
                    if abs(stored[asset_id] - value) > 1e-12]
-        if changed:
-            with context.executor.transaction() as connection:
-                connection.execute(_SET_ALLOCATION, changed)
+        # Written at the start of the portfolio's next write transaction: the first
+        # order's placing (whose risk check reads them) or the closing statistics. No
+        # transaction of its own: equity moves every tick, so this changes every tick.
+        context.executor.defer(_SET_ALLOCATION, changed)
         return final
 
     def _ask_allocator(self, context: TickContext, pinfo: PortfolioInfo, name: str,
@@ -540,9 +552,11 @@ class Engine:
                     mark_to_market(position, snapshot.last_price, context.now)
                 return [position_info(p) for p in rows]
         if held:
-            # The tick's write connection: cheaper than a session transaction per asset.
-            with context.executor.transaction() as connection:
-                return mark_rows(connection, held, snapshot.last_price, context.now)
+            # Written with the portfolio's equity read (Engine._equity_and_state), before
+            # any strategy is asked: a crash before that leaves last tick's marks, which
+            # the next tick replaces; no fill or order depends on them.
+            context.marks.extend(mark_params(held, snapshot.last_price, context.now))
+            return [replace(info, current_price=snapshot.last_price) for info in infos]
         return infos
 
     def _call(self, context: TickContext, plugin: Any, method: str, func: Callable[..., T],

@@ -220,6 +220,22 @@ class OrderExecutor:
         self.timeout = timeout
         self._connection: Connection | None = None
         self._versions: dict[int, dict[str, Any] | None] = {}
+        self._deferred: list[tuple[Any, list[dict[str, Any]]]] = []
+
+    def defer(self, statement: Any, params: list[dict[str, Any]]) -> None:
+        """Run ``statement`` with ``params`` at the start of the next write transaction.
+
+        For writes the tick must make before anything reads them but that need no
+        transaction of their own (the allocations: written with the first order placed
+        after them, whose risk check reads them, or else with the portfolio's
+        statistics). A transaction that fails keeps them for the next one.
+        """
+        if params:
+            self._deferred.append((statement, params))
+
+    def discard_deferred(self) -> None:
+        """Forget deferred writes (the portfolio they belong to failed)."""
+        self._deferred.clear()
 
     def close(self) -> None:
         """Return the executor's connection to the pool (it holds no transaction)."""
@@ -242,8 +258,13 @@ class OrderExecutor:
         if self._connection is None:
             self._connection = self.session.get_bind().connect().execution_options(
                 sqlite_immediate=True)
+        flushed = list(self._deferred)
         with self._connection.begin():
+            for statement, params in flushed:
+                self._connection.execute(statement, params)
             yield self._connection
+        # Committed: those are written (on an exception they stay for the next one).
+        del self._deferred[:len(flushed)]
 
     def plugin_versions(self, connection: Connection, asset_id: int
                         ) -> dict[str, Any] | None:

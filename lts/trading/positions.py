@@ -90,13 +90,24 @@ def open_positions(session: Session, asset_ids: list[int]
     return held
 
 
+def mark_params(positions: list[tuple[PositionInfo, float]], price: float, now: datetime
+                ) -> list[dict[str, Any]]:
+    """The parameters of :func:`write_marks` for marking ``positions`` at ``price``."""
+    return [{"pid": info.id, "price": price, "now": now,
+             "pnl": pnl(info.side, info.entry_price, price, info.quantity, commission)}
+            for info, commission in positions]
+
+
+def write_marks(session: Session | Connection, params: list[dict[str, Any]]) -> None:
+    """Write marks (see :func:`mark_params`) with one executemany UPDATE of open rows."""
+    if params:
+        session.execute(_MARK, params)
+
+
 def mark_rows(session: Session | Connection, positions: list[tuple[PositionInfo, float]],
               price: float, now: datetime) -> list[PositionInfo]:
     """Mark open positions at ``price`` with one executemany UPDATE; return updated views."""
-    session.execute(_MARK, [
-        {"pid": info.id, "price": price, "now": now,
-         "pnl": pnl(info.side, info.entry_price, price, info.quantity, commission)}
-        for info, commission in positions])
+    write_marks(session, mark_params(positions, price, now))
     return [replace(info, current_price=price) for info, _ in positions]
 
 
