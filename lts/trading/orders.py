@@ -40,16 +40,15 @@ from lts.plugins.base import (
     OrderRequest,
     PositionInfo,
 )
-from lts.trading.books import Books, as_books
+from lts.trading.books import Books, SqlBooks, audit_values, write_audit_rows
 from lts.trading.clock import epoch_seconds
-from lts.trading.core_books import CoreBooks, write_audit_rows
 from lts.trading.errors import PluginCallError, RiskRejected
 from lts.trading.lease import placing, process_holder_id
 from lts.trading.order_state import advance, is_terminal
 from lts.trading.plugin_calls import PluginCaller
 from lts.trading.plugin_versions import app_registry, order_plugin_versions
 from lts.trading.positions import apply_fill, position_info
-from lts.trading.risk import OrderCheck, RiskLimits, check_order, load_subject
+from lts.trading.risk import OrderCheck, RiskLimits, check_order
 
 log = logging.getLogger(__name__)
 _EPSILON = 1e-9
@@ -138,11 +137,7 @@ def audit(session: Session, action: str, resource: str, now: datetime, *,
                          user_id=user_id, details=details))
 
 
-def audit_values(action: str, resource: str, now: datetime, *, outcome: str = "ok",
-                 user_id: int | None = None, **details: Any) -> dict[str, Any]:
-    """Return the values of an AuditLog row, for a Core insert (see :func:`audit`)."""
-    return {"action": action, "resource": resource, "timestamp": now, "outcome": outcome,
-            "user_id": user_id, "details": details, "ip": None}
+__all__ = ["audit_values"]  # re-exported: callers of the booking rules import it here
 
 
 _ORDERS = Order.__table__
@@ -314,8 +309,8 @@ class OrderExecutor:
                 # The subject first: on PostgreSQL it locks the portfolio row, and a
                 # manual id counted before that lock would miss an order committed while
                 # we waited (both "-m1": the second a false "duplicate", never sent).
-                subject = load_subject(connection, intent.asset_id, now,
-                                       closing=intent.closes_position_id is not None)
+                subject = SqlBooks(connection).risk_subject(
+                    intent.asset_id, now, closing=intent.closes_position_id is not None)
                 if make_coid is not None:
                     coid = make_coid(connection)
                 check = OrderCheck(notional=intent.notional,
@@ -385,7 +380,7 @@ class OrderExecutor:
                 if stored:
                     # The id counted in the rolled-back transaction was never stored:
                     # lock the portfolio (PostgreSQL) and count again, as placing does.
-                    load_subject(connection, intent.asset_id, now)
+                    SqlBooks(connection).risk_subject(intent.asset_id, now)
                 coid = make_coid(connection) if stored else ""
             order_id = None
             if stored:
@@ -418,31 +413,37 @@ class OrderExecutor:
         """Step 3: record the broker's answer in a new short transaction."""
         with self.transaction() as connection:
             # One read of the row, the shared rules on plain records, then one statement
-            # per table (see core_books): a fraction of the ORM's cost.
-            books = CoreBooks(connection)
+            # per table (see lts.trading.books): a fraction of the ORM's cost.
+            books = SqlBooks(connection)
             order = books.load_order(order_id)
             apply_broker_result(books, order, result, now)
-            books.write(order)
+            books.write()
             status = order.status
         return PlacedOrder(order_id, coid, status, message=result.message)
 
 
-def apply_broker_result(session: Session | Books, order: Any, result: BrokerResult,
+def apply_broker_result(session: Books, order: Any, result: BrokerResult,
                         now: datetime) -> None:
     """Move ``order`` along the state machine to what the broker says, booking new fills.
 
     Idempotent: fills already counted in ``filled_quantity`` are skipped, so the same
-    answer seen twice (submit, then a lookup) books nothing twice. ``session`` is an ORM
-    session (``order`` an Order) or :class:`~lts.trading.books.Books` (``order`` a record).
+    answer seen twice (submit, then a lookup) books nothing twice. ``session`` is the
+    unit's :class:`~lts.trading.books.Books` and ``order`` one of its records; nothing
+    is durable until ``session.write()``.
     """
-    session = as_books(session)
-    if result.broker_order_id:
+    # Assigned only when they change, stamped with the booking's clock: the same answer
+    # seen twice writes nothing, and no row gets the database's wall-clock onupdate
+    # stamp (a backtest's books have none; both must hold the same rows).
+    if result.broker_order_id and order.broker_order_id != result.broker_order_id:
         order.broker_order_id = result.broker_order_id
+        order.updated_at = now
     response = dict(result.raw)
     if result.message:
         response.setdefault("message", result.message)
     response.setdefault("status", result.status)
-    order.broker_response = response
+    if order.broker_response != response:
+        order.broker_response = response
+        order.updated_at = now
     status = result.status
     if status == "not_found":
         if order.status == "submitted":
@@ -477,6 +478,7 @@ def _book_new_fills(session: Books, order: Any, result: BrokerResult,
         if seen <= order.filled_quantity + _EPSILON:
             continue
         apply_fill(session, order, fill, now)
+        order.updated_at = now
 
 
 def _release_position(session: Books, order: Any) -> None:

@@ -181,7 +181,7 @@ def test_a_status_change_is_never_committed_without_its_audit_row(app, db, monke
         calls.append(len(rows))
         raise RuntimeError("the audit insert failed")
 
-    monkeypatch.setattr("lts.trading.core_books.write_audit_rows", failing_audit)
+    monkeypatch.setattr("lts.trading.books.write_audit_rows", failing_audit)
     engine = _engine(app, NOW)
     try:
         engine.tick()  # the asset step fails and is audited; the tick goes on
