@@ -33,7 +33,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from lts.models import AuditLog, Order, Portfolio, Position
-from lts.trading.order_state import OPEN_STATUSES
+from lts.plugins.base import PositionInfo
+from lts.trading.errors import RiskRejected
+from lts.trading.order_state import OPEN_STATUSES, is_terminal
+from lts.trading.positions import position_info
 from lts.trading.risk import RiskSubject, load_subject
 from lts.trading.units import config_leverage
 
@@ -141,6 +144,9 @@ class Books(Protocol):
     def position(self, position_id: int) -> Any | None:
         """The position ``position_id``, if any."""
 
+    def closable_position(self, position_id: int) -> PositionInfo:
+        """The position a closing order closes; RiskRejected unless it may be closed now."""
+
     # audit ----------------------------------------------------------------------------
     def add_audit(self, values: dict[str, Any]) -> None:
         """Add an audit row (see :func:`audit_values`), written with the unit."""
@@ -185,6 +191,21 @@ _RELATED_POSITIONS = select(_POSITIONS).where(
 _CLOSED_BY = select(_POSITIONS).where(_POSITIONS.c.close_order_id == bindparam("order_id"),
                                       _POSITIONS.c.status == "open")
 _POSITION_BY_ID = select(_POSITIONS).where(_POSITIONS.c.id == bindparam("position_id"))
+_CLOSABLE = (select(_POSITIONS, _ORDERS.c.status.label("prior_status"),
+                    _ORDERS.c.client_order_id.label("prior_client_order_id"))
+             .outerjoin(_ORDERS, _ORDERS.c.id == _POSITIONS.c.close_order_id)
+             .where(_POSITIONS.c.id == bindparam("pid")))
+
+
+def _closable(position: Any, prior_status: str | None, prior_coid: str | None
+              ) -> PositionInfo:
+    """The rule of :meth:`Books.closable_position`, on a position and its closing order."""
+    if position is None or position.status != "open":
+        raise RiskRejected("position", "the position is not open")
+    if position.close_order_id is not None and prior_status is not None \
+            and not is_terminal(prior_status):
+        raise RiskRejected("position", f"closing order {prior_coid} is still live")
+    return position_info(position)
 # Statements built once; the SET / VALUES columns come from the parameters' keys, so one
 # statement serves every combination of changed columns (SQLAlchemy caches each shape).
 _UPDATE_ORDER = update(_ORDERS).where(_ORDERS.c.id == bindparam("pk_"))
@@ -231,7 +252,9 @@ class SqlBooks:
         """Insert the order now (its id is needed at once), then track it."""
         full = {**_ORDER_DEFAULTS, **values}
         del full["id"]
-        full["id"] = self.connection.execute(_INSERT_ORDER, full).scalar_one()
+        # NULLs are left to the table (a JSON column given None would store JSON null).
+        full["id"] = self.connection.execute(
+            _INSERT_ORDER, {k: v for k, v in full.items() if v is not None}).scalar_one()
         return self._track_order(full)
 
     def _track_order(self, values: dict[str, Any]) -> Record:
@@ -269,6 +292,16 @@ class SqlBooks:
                 return position
         row = self.connection.execute(_POSITION_BY_ID, {"position_id": position_id}).first()
         return None if row is None else self._known(dict(row._mapping))
+
+    def closable_position(self, position_id: int) -> PositionInfo:
+        """One read of the position joined to its current closing order."""
+        row = self.connection.execute(_CLOSABLE, {"pid": position_id}).first()
+        if row is None:
+            return _closable(None, None, None)
+        info = _closable(row, row.prior_status, row.prior_client_order_id)
+        # Tracked: the closing order placed next links it without reading it again.
+        self._known({c: row._mapping[c] for c in _POSITION_COLUMNS})
+        return info
 
     def _known(self, values: dict[str, Any]) -> Record:
         """Return the record already tracked for this row, or track a new one."""
@@ -410,6 +443,14 @@ class MemoryBooks:
     def position(self, position_id: int) -> Record | None:
         """The position ``position_id``, if any."""
         return self.positions.get(position_id)
+
+    def closable_position(self, position_id: int) -> PositionInfo:
+        """The position and its current closing order, from memory."""
+        position = self.positions.get(position_id)
+        prior = self.orders.get(position.close_order_id) \
+            if position is not None and position.close_order_id is not None else None
+        return _closable(position, prior.status if prior else None,
+                         prior.client_order_id if prior else None)
 
     def open_positions(self, asset_id: int) -> list[Record]:
         """The asset's open positions, oldest first."""

@@ -19,6 +19,7 @@ way (SPEC 2a).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,7 @@ from lts.trading.lease import placing, process_holder_id
 from lts.trading.order_state import advance, is_terminal
 from lts.trading.plugin_calls import PluginCaller
 from lts.trading.plugin_versions import app_registry, order_plugin_versions
-from lts.trading.positions import apply_fill, position_info
+from lts.trading.positions import apply_fill
 from lts.trading.risk import OrderCheck, RiskLimits, check_order
 
 log = logging.getLogger(__name__)
@@ -143,24 +144,47 @@ __all__ = ["audit_values"]  # re-exported: callers of the booking rules import i
 _ORDERS = Order.__table__
 _POSITIONS = Position.__table__
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
-_SET_CLOSE_ORDER = (update(_POSITIONS).where(_POSITIONS.c.id == bindparam("pid"))
-                    .values(close_order_id=bindparam("closing_order")))
-_CLOSABLE = (select(_POSITIONS, _ORDERS.c.status.label("prior_status"),
-                    _ORDERS.c.client_order_id.label("prior_client_order_id"))
-             .outerjoin(_ORDERS, _ORDERS.c.id == _POSITIONS.c.close_order_id)
-             .where(_POSITIONS.c.id == bindparam("pid")))
 
 
-def _closable_position(connection: Connection, position_id: int) -> PositionInfo:
-    """Read the position a closing order closes; RiskRejected unless it may be closed."""
-    row = connection.execute(_CLOSABLE, {"pid": position_id}).first()
-    if row is None or row.status != "open":
-        raise RiskRejected("position", "the position is not open")
-    if row.close_order_id is not None and row.prior_status is not None \
-            and not is_terminal(row.prior_status):
-        raise RiskRejected("position",
-                           f"closing order {row.prior_client_order_id} is still live")
-    return position_info(row)
+def stage_pending(books: Books, intent: OrderIntent, coid: str | Callable[[], str],
+                  now: datetime, limits: RiskLimits, *, leverage: float = 1.0,
+                  user_id: int | None = None,
+                  plugin_versions: Callable[[], dict[str, Any] | None] = lambda: None,
+                  placed_by: str | None = None) -> tuple[Any, PositionInfo | None]:
+    """Step 1 of placing on any books: the risk checks, the ``pending`` row, its audit row.
+
+    Returns the order record and, for a closing order, the position it closes (now
+    linked to it). Raises RiskRejected naming the check that refused it; nothing is
+    written then. ``coid`` may be a function, called after the risk subject is read
+    (on PostgreSQL that read locks the portfolio row, and a manual id counted before
+    that lock would miss an order committed while we waited: both "-m1", the second a
+    false "duplicate", never sent). The caller commits (SqlBooks) or not (MemoryBooks).
+    """
+    closing = intent.closes_position_id is not None
+    subject = books.risk_subject(intent.asset_id, now, closing=closing)
+    if callable(coid):
+        coid = coid()
+    check_order(subject, OrderCheck(notional=intent.notional, closing=closing,
+                                    flatten=intent.flatten, leverage=leverage), limits)
+    closing_info = None
+    if intent.closes_position_id is not None:
+        closing_info = books.closable_position(intent.closes_position_id)
+    order = books.new_order(
+        asset_id=intent.asset_id, order_type=intent.order_type, side=intent.side,
+        quantity=intent.quantity,
+        price=intent.price if intent.price is not None else intent.reference_price,
+        stop_loss=intent.stop_loss, take_profit=intent.take_profit, status="pending",
+        client_order_id=coid, reason=intent.reason or None, source=intent.source,
+        created_at=now, updated_at=now, placed_by=placed_by,
+        plugin_versions=plugin_versions())
+    if closing_info is not None:
+        books.position(closing_info.id).close_order_id = order.id
+    books.add_audit(audit_values(
+        "order.created", f"order:{order.id}", now, user_id=user_id, client_order_id=coid,
+        side=intent.side, quantity=intent.quantity, source=intent.source,
+        reason=intent.reason))
+    books.write()
+    return order, closing_info
 
 
 RATE_LIMIT_CHECK = "max_orders_per_minute"
@@ -302,42 +326,21 @@ class OrderExecutor:
         """Step 1: the risk checks and the ``pending`` row in one write transaction."""
         make_coid = coid if callable(coid) else None
         coid = coid if isinstance(coid, str) else f"lts-{intent.asset_id}-pending"
+        counted: list[str] = []
         try:
-            # Core statements: the ORM unit of work cost more than the SQL itself here,
-            # and nothing below needs ORM objects.
             with self.transaction() as connection:
-                # The subject first: on PostgreSQL it locks the portfolio row, and a
-                # manual id counted before that lock would miss an order committed while
-                # we waited (both "-m1": the second a false "duplicate", never sent).
-                subject = SqlBooks(connection).risk_subject(
-                    intent.asset_id, now, closing=intent.closes_position_id is not None)
-                if make_coid is not None:
-                    coid = make_coid(connection)
-                check = OrderCheck(notional=intent.notional,
-                                   closing=intent.closes_position_id is not None,
-                                   flatten=intent.flatten, leverage=leverage)
-                check_order(subject, check, self.limits)
-                closing_info = None
-                if intent.closes_position_id is not None:
-                    closing_info = _closable_position(connection, intent.closes_position_id)
-                order_id = connection.execute(_INSERT_ORDER, {
-                    "asset_id": intent.asset_id, "order_type": intent.order_type,
-                    "side": intent.side, "quantity": intent.quantity,
-                    "price": intent.price if intent.price is not None
-                    else intent.reference_price,
-                    "stop_loss": intent.stop_loss, "take_profit": intent.take_profit,
-                    "status": "pending", "client_order_id": coid,
-                    "reason": intent.reason or None, "source": intent.source,
-                    "created_at": now, "updated_at": now, "placed_by": process_holder_id(),
-                    "plugin_versions": self.plugin_versions(connection, intent.asset_id),
-                }).scalar_one()
-                if closing_info is not None:
-                    connection.execute(_SET_CLOSE_ORDER, {"pid": closing_info.id,
-                                                          "closing_order": order_id})
-                write_audit_rows(connection, [audit_values(
-                    "order.created", f"order:{order_id}", now, user_id=user_id,
-                    client_order_id=coid, side=intent.side, quantity=intent.quantity,
-                    source=intent.source, reason=intent.reason)])
+                def resolve(connection: Connection = connection) -> str:
+                    assert make_coid is not None
+                    counted.append(make_coid(connection))
+                    return counted[-1]
+
+                order, closing_info = stage_pending(
+                    SqlBooks(connection), intent, resolve if make_coid else coid, now,
+                    self.limits, leverage=leverage, user_id=user_id,
+                    plugin_versions=functools.partial(self.plugin_versions, connection,
+                                                      intent.asset_id),
+                    placed_by=process_holder_id())
+                order_id, coid = order.id, order.client_order_id
                 request = OrderRequest(
                     client_order_id=coid, asset=asset, side=intent.side,  # type: ignore[arg-type]
                     quantity=intent.quantity, order_type=intent.order_type,  # type: ignore[arg-type]
@@ -350,6 +353,7 @@ class OrderExecutor:
         except IntegrityError:
             # The same decision of the same tick was already written (a replayed tick):
             # the existing row is that order; reconciliation owns it from here.
+            coid = counted[-1] if counted else coid
             with self.transaction() as connection:
                 existing = connection.execute(select(Order.id, Order.status).where(
                     Order.client_order_id == coid)).first()

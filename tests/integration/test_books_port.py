@@ -466,3 +466,47 @@ def test_sql_and_memory_books_end_with_identical_rows(side):
     assert sql[1] == memory[1]
     assert sql[2] == memory[2]
     assert len(sql[1]) == 2 and all(p["status"] == "closed" for p in sql[1])
+
+
+# -------------------------------------------------------------------- placing
+
+def _stage(side: Any, intent: Any, coid: str, limits: RiskLimits | None = None) -> Any:
+    from lts.trading.orders import stage_pending
+
+    with side.unit() as books:
+        order, _ = stage_pending(books, intent, coid, NOW, limits or RiskLimits())
+        return order.id
+
+
+def test_placing_stages_a_pending_row_its_audit_and_links_the_position_it_closes(side):
+    from lts.trading.orders import OrderIntent
+
+    asset = side.asset(side.portfolio())
+    opened = _stage(side, OrderIntent(asset_id=asset, side="buy", quantity=10.0,
+                                      reference_price=100.0, reason="why"), "lts-1-1-1")
+    (order,) = side.orders()
+    assert (order["status"], order["price"], order["reason"], order["quantity"]) == \
+        ("pending", 100.0, "why", 10.0)
+    created = [a for a in side.audit() if a["action"] == "order.created"]
+    assert [a["resource"] for a in created] == [f"order:{opened}"]
+    _answer(side, opened, BrokerResult(status="filled", fills=(
+        _fill("lts-1-1-1", 10.0, 100.0, 0),)))
+    (position,) = side.positions()
+    close = OrderIntent(asset_id=asset, side="sell", quantity=10.0, reference_price=100.0,
+                        closes_position_id=position["id"])
+    closing = _stage(side, close, "lts-1-1-2")
+    assert side.positions()[0]["close_order_id"] == closing
+    # A second close while the first is live is refused: never sell the position twice.
+    with pytest.raises(RiskRejected) as refused:
+        _stage(side, close, "lts-1-1-3")
+    assert refused.value.check == "position"
+    assert len(side.orders()) == 2
+    # An opening order beyond the allocation is refused before any row is written.
+    with pytest.raises(RiskRejected) as refused:
+        _stage(side, OrderIntent(asset_id=asset, side="buy", quantity=100.0,
+                                 reference_price=100.0), "lts-1-1-4")
+    assert refused.value.check in ("margin", "allocation")
+    assert len(side.orders()) == 2
+    with pytest.raises((IntegrityError, DuplicateClientOrderId)):
+        _stage(side, OrderIntent(asset_id=asset, side="buy", quantity=1.0,
+                                 reference_price=100.0), "lts-1-1-1")
