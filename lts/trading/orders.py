@@ -490,3 +490,39 @@ def _release_position(session: Books, order: Any) -> None:
     position = session.position_closed_by(order.id)
     if position is not None:
         position.close_order_id = None
+
+
+def place_on_books(books: Books, intent: OrderIntent, coid: str, asset: AssetInfo,
+                   broker: BrokerPlugin, snapshot: MarketSnapshot | None, now: datetime,
+                   limits: RiskLimits, *, leverage: float = 1.0) -> PlacedOrder:
+    """Place a strategy's order on books that need no transactions (MemoryBooks).
+
+    The same three steps as :meth:`OrderExecutor.place`, on the same rule functions:
+    :func:`stage_pending` (risk checks, ``pending`` row, audit), the broker called
+    directly (no thread, no timeout: a backtest's broker is the paper simulation), then
+    :func:`apply_broker_result`. A broker exception books ``unknown``, as a failed call
+    does live. A risk refusal is audit-only (``order.risk_rejected``), as for a
+    strategy's order live; there is no rate-limit wait, no lease and no in-flight list:
+    nothing else writes to these books meanwhile.
+    """
+    try:
+        order, position = stage_pending(books, intent, coid, now, limits, leverage=leverage)
+    except RiskRejected as exc:
+        books.add_audit(audit_values(
+            "order.risk_rejected", f"asset:{intent.asset_id}", now, outcome="denied",
+            check=exc.check, message=exc.message, client_order_id=coid, source=intent.source))
+        books.write()
+        return PlacedOrder(None, coid, "rejected", rejected_by=exc.check, message=exc.message)
+    request = OrderRequest(
+        client_order_id=coid, asset=asset, side=intent.side,  # type: ignore[arg-type]
+        quantity=intent.quantity, order_type=intent.order_type,  # type: ignore[arg-type]
+        price=intent.price, stop_loss=intent.stop_loss, take_profit=intent.take_profit,
+        closes_position_id=intent.closes_position_id, snapshot=snapshot)
+    try:
+        result = broker.close(position, request) if position is not None \
+            else broker.submit(request)
+    except Exception as exc:  # it may have reached the broker: never 'failed'
+        result = BrokerResult(status="unknown", message=f"{type(exc).__name__}: {exc}")
+    apply_broker_result(books, order, result, now)
+    books.write()
+    return PlacedOrder(order.id, coid, order.status, message=result.message)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -510,3 +511,90 @@ def test_placing_stages_a_pending_row_its_audit_and_links_the_position_it_closes
     with pytest.raises((IntegrityError, DuplicateClientOrderId)):
         _stage(side, OrderIntent(asset_id=asset, side="buy", quantity=1.0,
                                  reference_price=100.0), "lts-1-1-1")
+
+
+# ------------------------------------------------- the live executor vs memory
+
+def _snapshot(price: float) -> Any:
+    import pandas as pd
+
+    from lts.plugins.base import MarketSnapshot
+
+    candles = pd.DataFrame({"open": [price], "high": [price], "low": [price],
+                            "close": [price], "volume": [1.0]},
+                           index=pd.DatetimeIndex([NOW - timedelta(minutes=1)], tz=UTC))
+    return MarketSnapshot(symbol="AAA", candles=candles, as_of=NOW)
+
+
+PLACED_COLUMNS = ("asset_id", "side", "quantity", "price", "status", "client_order_id",
+                  "filled_quantity", "fill_price", "commission", "reason", "source",
+                  "created_at", "updated_at", "filled_at", "broker_order_id", "order_type")
+
+
+def _script(place: Any, position_id: Any) -> list[tuple[str, str | None]]:
+    """Open, open beyond the allocation, close, close again: what each placing answered."""
+    from lts.trading.orders import OrderIntent
+
+    answers = []
+    for n, price in ((1, 100.0), (2, 101.0)):
+        placed = place(OrderIntent(asset_id=1, side="buy", quantity=10.0,
+                                   reference_price=price, reason=f"open {n}"),
+                       f"lts-1-0-{n}", price)
+        answers.append((placed.status, placed.rejected_by))
+    for n in (3, 4):
+        placed = place(OrderIntent(asset_id=1, side="sell", quantity=10.0,
+                                   reference_price=103.0, reason="close",
+                                   closes_position_id=position_id()), f"lts-1-0-{n}", 103.0)
+        answers.append((placed.status, placed.rejected_by))
+    return answers
+
+
+def test_the_live_executor_and_memory_placing_book_the_same_rows(db):
+    """OrderExecutor.place over SQLite and place_on_books over MemoryBooks, same broker."""
+    from lts.trading.orders import OrderExecutor, place_on_books
+    from lts.trading.plugin_calls import PluginCaller
+    from lts.trading.units import build_unit
+    from tests.factories import gen_asset, gen_portfolio, gen_user
+    from tests.trading_fakes import FAKE_ASSET, fake_source, reset_book
+
+    reset_book()
+    gen_asset(gen_portfolio(gen_user(), total_capital=10_000.0), "AAA",
+              allocated_capital=1_500.0, **FAKE_ASSET)
+    db.session.commit()
+    from lts.models import Asset
+
+    unit = build_unit(fake_source(), db.session.get(Asset, 1))
+    db.session.commit()
+    caller = PluginCaller(current_app._get_current_object())
+    executor = OrderExecutor(db.session(), caller, RiskLimits(), 10.0)
+    try:
+        live = _script(lambda intent, coid, price: executor.place(
+            intent, coid, unit.info, unit.broker, _snapshot(price), NOW),
+            lambda: db.session.scalars(select(Position.id)).first())
+    finally:
+        executor.close()
+        caller.close()
+        db.session.commit()
+    reset_book()
+    memory = MemoryBooks()
+    memory.add_portfolio(1, total_capital=10_000.0)
+    memory.add_asset(1, 1, allocated_capital=1_500.0)
+    in_memory = _script(lambda intent, coid, price: place_on_books(
+        memory, intent, coid, unit.info, unit.broker, _snapshot(price), NOW, RiskLimits()),
+        lambda: next(iter(memory.positions)))
+    reset_book()
+    assert live == in_memory == [("filled", None), ("rejected", "allocation"),
+                                 ("filled", None), ("rejected", "position")]
+    sql = SqlSide("sqlite", current_app._get_current_object())
+    assert [_plain(r, PLACED_COLUMNS) for r in sql.orders()] == \
+        [_plain(o.values(), PLACED_COLUMNS) for o in memory.orders.values()]
+    assert sql.positions() == [_plain(p.values(), POSITION_COLUMNS)
+                               for p in memory.positions.values()]
+    (position,) = sql.positions()
+    # 10 x (103 - 100) less the fake broker's two commissions of 1.
+    assert (position["status"], position["realized_pnl"]) == ("closed", 28.0)
+    memory_audit = [a for a in memory.audit]
+    sql_audit = [a for a in sql._rows(AuditLog, AUDIT_COLUMNS)
+                 if a["action"].startswith("order.")]
+    assert [(a["action"], a["resource"], a["outcome"]) for a in sql_audit] == \
+        [(a["action"], a["resource"], a["outcome"]) for a in memory_audit]
