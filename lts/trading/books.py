@@ -1,68 +1,548 @@
-"""Where booking an order's answer reads and writes: the ORM session, or Core rows.
+"""The storage port: what the trading rules read and write, behind one small interface.
 
-:func:`lts.trading.orders.apply_broker_result` and :func:`lts.trading.positions.apply_fill`
-hold the rules (state machine, fills, P&L) once; they reach storage only through the
-small :class:`Books` interface. :class:`SessionBooks` serves ORM objects (reconciliation,
-broker-reported fills: rare paths). :class:`lts.trading.core_books.CoreBooks` serves plain
-records written with a few Core statements, for the hot path of placing an order.
+The rules (the order state machine, fills into positions and P&L, the pre-trade risk
+checks, the equity kill switch) live in :mod:`~lts.trading.order_state`,
+:mod:`~lts.trading.positions`, :mod:`~lts.trading.orders` and :mod:`~lts.trading.risk`
+and reach storage only through :class:`Books`. Two implementations:
+
+* :class:`SqlBooks` (the live loop, manual orders, cancel, reconciliation): one idiom,
+  SQLAlchemy Core statements built once, on the caller's write connection and inside
+  the caller's transaction. Orders and positions are :class:`Record` objects (plain
+  attributes named as the columns); :meth:`SqlBooks.write` turns what changed into one
+  UPDATE per changed row, one INSERT per new position and one executemany for every
+  audit row of the unit. Why not ORM objects: booking an answer through the ORM cost
+  about 1.5 ms per order (identity map, flushes, refresh after commit).
+* :class:`MemoryBooks` (backtests and tests): the same records held in dictionaries,
+  no database. Writes take effect at once; :meth:`MemoryBooks.write` has nothing to do.
+  There is no rollback: a unit that raises half-way leaves what it changed (a backtest
+  stops on such an error; the live loop uses :class:`SqlBooks`).
+
+Because both run the very same rule functions, the money-safety rules of SPEC 2a
+(state machine, exactly-once booking of fills, margin, risk states, reduce-only, the
+equity kill switch) hold in both; ``tests/integration/test_books_port.py`` runs the
+same scenarios on each.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
-from lts.models import Position
+from lts.models import AuditLog, Order, Portfolio, Position
+from lts.plugins.base import PositionInfo
+from lts.trading.errors import RiskRejected
+from lts.trading.order_state import OPEN_STATUSES, is_terminal
+from lts.trading.positions import position_info
+from lts.trading.risk import RiskSubject, load_subject
+from lts.trading.units import config_leverage
+
+_ORDERS = Order.__table__
+_POSITIONS = Position.__table__
+_PORTFOLIOS = Portfolio.__table__
+_AUDIT = AuditLog.__table__
+_AUDIT_COLUMNS = tuple(c.name for c in _AUDIT.c if c.name != "id")
+_ORDER_COLUMNS = tuple(c.name for c in _ORDERS.c)
+_POSITION_COLUMNS = tuple(c.name for c in _POSITIONS.c)
+
+
+def audit_values(action: str, resource: str, now: datetime, *, outcome: str = "ok",
+                 user_id: int | None = None, **details: Any) -> dict[str, Any]:
+    """Return the values of an AuditLog row (see :meth:`Books.add_audit`)."""
+    return {"action": action, "resource": resource, "timestamp": now, "outcome": outcome,
+            "user_id": user_id, "details": details, "ip": None}
+
+
+class Record:
+    """A row as a plain mutable object whose attributes are the column names.
+
+    It remembers the values it was loaded with and the columns assigned since, so only
+    those are written. An assigned column is written even when the value is unchanged:
+    the state machine stamps ``updated_at`` with the tick time, and that stamp must win
+    over the column's onupdate default (wall-clock time), which fills in only when
+    ``updated_at`` was not assigned at all.
+    """
+
+    def __init__(self, values: dict[str, Any], *, new: bool = False) -> None:
+        self.__dict__.update(values)
+        self.__dict__["_loaded"] = {} if new else dict(values)
+        self.__dict__["_assigned"] = set()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set a column and remember that it was assigned."""
+        self.__dict__[name] = value
+        self._assigned.add(name)
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for unknown attributes: a typo must fail loudly."""
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        """The id and status, enough to follow a record in a failure message."""
+        return f"Record(id={self.__dict__.get('id')}, status={self.__dict__.get('status')})"
+
+    def values(self) -> dict[str, Any]:
+        """Return every column value."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def changes(self) -> dict[str, Any]:
+        """Return the columns assigned since loading or differing from the loaded value."""
+        return {k: v for k, v in self.values().items()
+                if k in self._assigned or self._loaded.get(k, _MISSING) != v}
+
+    def saved(self) -> None:
+        """Everything is written: later changes are counted from here."""
+        self.__dict__["_loaded"] = self.values()
+        self.__dict__["_assigned"] = set()
+
+
+_MISSING = object()
+# Column defaults a new row gets when the rules do not set them (the models' defaults).
+_POSITION_DEFAULTS: dict[str, Any] = {
+    "id": None, "current_price": None, "unrealized_pnl": 0.0, "realized_pnl": 0.0,
+    "broker_position_id": None, "closed_at": None, "close_order_id": None,
+    "exit_price": None, "commission": 0.0, "stop_loss": None, "take_profit": None,
+}
+_ORDER_DEFAULTS: dict[str, Any] = {
+    "id": None, "price": None, "stop_loss": None, "take_profit": None,
+    "broker_order_id": None, "filled_quantity": 0.0, "fill_price": None,
+    "commission": 0.0, "reason": None, "broker_response": None, "filled_at": None,
+    "placed_by": None, "plugin_versions": None, "source": "strategy",
+}
 
 
 class Books(Protocol):
-    """Storage operations the booking rules need."""
+    """What the trading rules read and write (see the module docstring).
 
-    def add(self, row: Any) -> None:
-        """Add an audit row (an AuditLog) to the transaction."""
+    Orders and positions handed out are records: change their attributes, then
+    :meth:`write` makes the unit's changes durable (with the caller's commit).
+    """
 
+    # orders ---------------------------------------------------------------------------
+    def load_order(self, order_id: int) -> Any:
+        """The order ``order_id`` (locked against concurrent bookings where that applies)."""
+
+    def order_by_client_id(self, client_order_id: str) -> Any | None:
+        """The order with this ``client_order_id``, if any."""
+
+    def new_order(self, **values: Any) -> Any:
+        """Create an order row now (it gets its id at once) and return it."""
+
+    # positions ------------------------------------------------------------------------
     def related_positions(self, order: Any) -> list[Any]:
-        """Return the open position ``order`` closes and any position it opened."""
+        """The open position ``order`` closes and every position it opened."""
 
     def new_position(self, **values: Any) -> Any:
-        """Create a position with ``values``; it is written with the transaction."""
+        """Create a position with ``values``."""
 
     def position_closed_by(self, order_id: int) -> Any | None:
-        """Return the open position whose closing order is ``order_id``, if any."""
+        """The open position whose closing order is ``order_id``, if any."""
+
+    def position(self, position_id: int) -> Any | None:
+        """The position ``position_id``, if any."""
+
+    def closable_position(self, position_id: int) -> PositionInfo:
+        """The position a closing order closes; RiskRejected unless it may be closed now."""
+
+    # audit ----------------------------------------------------------------------------
+    def add_audit(self, values: dict[str, Any]) -> None:
+        """Add an audit row (see :func:`audit_values`), written with the unit."""
+
+    # portfolio reads and the kill switch ----------------------------------------------
+    def risk_subject(self, asset_id: int, now: datetime, *, closing: bool = False
+                     ) -> RiskSubject:
+        """What the pre-trade checks need of the asset and its portfolio (risk.py)."""
+
+    def portfolio_pnl(self, portfolio_id: int) -> tuple[float, float, dict[int, float]]:
+        """(realized, unrealized, unrealized per asset holding positions)."""
+
+    def halt(self, portfolio_id: int, now: datetime, **details: Any) -> bool:
+        """Move the portfolio to ``halted`` and audit it; False when it already was."""
+
+    # the unit -------------------------------------------------------------------------
+    def write(self) -> None:
+        """Make every change of the unit durable (within the caller's transaction)."""
 
 
-class SessionBooks:
-    """:class:`Books` on an ORM session: objects are flushed by the session."""
+def write_audit_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert audit rows with one executemany (missing columns are NULL)."""
+    if rows:
+        connection.execute(_INSERT_AUDIT, [{name: row.get(name) for name in _AUDIT_COLUMNS}
+                                           for row in rows])
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
-    def add(self, row: Any) -> None:
-        """Add an ORM object to the session."""
-        self.session.add(row)
+# ------------------------------------------------------------------------------ SQL
 
-    def related_positions(self, order: Any) -> list[Any]:
-        """One query finds either the open position this order closes or the one it opened."""
-        return list(self.session.scalars(select(Position).where(or_(
-            and_(Position.close_order_id == order.id, Position.status == "open"),
-            Position.order_id == order.id))).all())
+# FOR UPDATE (PostgreSQL; SQLite's IMMEDIATE transaction already excludes writers): a
+# reconciliation booking the same order waits, then sees the fills already counted.
+_ORDER_BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).with_for_update()
+_ORDER_BY_COID = select(_ORDERS).where(_ORDERS.c.client_order_id == bindparam("coid"))
+# The asset condition changes no answer (an order only opens or closes positions of its
+# own asset) but lets SQLite search by the asset index: without it the planner scanned
+# every open position (status index) for each order booked.
+_RELATED_POSITIONS = select(_POSITIONS).where(
+    _POSITIONS.c.asset_id == bindparam("asset_id"),
+    or_((_POSITIONS.c.close_order_id == bindparam("order_id"))
+        & (_POSITIONS.c.status == "open"),
+        _POSITIONS.c.order_id == bindparam("order_id"))).order_by(_POSITIONS.c.id)
+_CLOSED_BY = select(_POSITIONS).where(_POSITIONS.c.close_order_id == bindparam("order_id"),
+                                      _POSITIONS.c.status == "open")
+_POSITION_BY_ID = select(_POSITIONS).where(_POSITIONS.c.id == bindparam("position_id"))
+_CLOSABLE = (select(_POSITIONS, _ORDERS.c.status.label("prior_status"),
+                    _ORDERS.c.client_order_id.label("prior_client_order_id"))
+             .outerjoin(_ORDERS, _ORDERS.c.id == _POSITIONS.c.close_order_id)
+             .where(_POSITIONS.c.id == bindparam("pid")))
 
-    def new_position(self, **values: Any) -> Any:
-        """Create and add a Position."""
-        position = Position(**values)
-        self.session.add(position)
+
+def _closable(position: Any, prior_status: str | None, prior_coid: str | None
+              ) -> PositionInfo:
+    """The rule of :meth:`Books.closable_position`, on a position and its closing order."""
+    if position is None or position.status != "open":
+        raise RiskRejected("position", "the position is not open")
+    if position.close_order_id is not None and prior_status is not None \
+            and not is_terminal(prior_status):
+        raise RiskRejected("position", f"closing order {prior_coid} is still live")
+    return position_info(position)
+# Statements built once; the SET / VALUES columns come from the parameters' keys, so one
+# statement serves every combination of changed columns (SQLAlchemy caches each shape).
+_UPDATE_ORDER = update(_ORDERS).where(_ORDERS.c.id == bindparam("pk_"))
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_UPDATE_POSITION = update(_POSITIONS).where(_POSITIONS.c.id == bindparam("pk_"))
+_INSERT_POSITION = insert(_POSITIONS).returning(_POSITIONS.c.id)
+_INSERT_AUDIT = insert(_AUDIT)
+# Only a portfolio not yet halted: the rowcount says whether this call halted it.
+_HALT = update(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid"),
+                                  _PORTFOLIOS.c.risk_state != "halted"
+                                  ).values(risk_state="halted")
+
+
+class SqlBooks:
+    """:class:`Books` on one connection, inside the caller's write transaction.
+
+    Rows read are tracked, so a second look at the same row (a second fill of one answer)
+    sees the first one's changes before anything is written, as the rules expect.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.audit_rows: list[dict[str, Any]] = []
+        self._orders: dict[int, Record] = {}
+        self._positions: list[Record] = []
+
+    # orders
+    def load_order(self, order_id: int) -> Record:
+        """Read one order row (``FOR UPDATE`` off SQLite)."""
+        if order_id in self._orders:
+            return self._orders[order_id]
+        row = self.connection.execute(_ORDER_BY_ID, {"order_id": order_id}).one()
+        return self._track_order(dict(row._mapping))
+
+    def order_by_client_id(self, client_order_id: str) -> Record | None:
+        """The order with this client id: tracked first, else read."""
+        for order in self._orders.values():
+            if order.client_order_id == client_order_id:
+                return order
+        row = self.connection.execute(_ORDER_BY_COID, {"coid": client_order_id}).first()
+        return None if row is None else self._track_order(dict(row._mapping))
+
+    def new_order(self, **values: Any) -> Record:
+        """Insert the order now (its id is needed at once), then track it."""
+        full = {**_ORDER_DEFAULTS, **values}
+        del full["id"]
+        # NULLs are left to the table (a JSON column given None would store JSON null).
+        full["id"] = self.connection.execute(
+            _INSERT_ORDER, {k: v for k, v in full.items() if v is not None}).scalar_one()
+        return self._track_order(full)
+
+    def _track_order(self, values: dict[str, Any]) -> Record:
+        order = Record(values)
+        self._orders[order.id] = order
+        return order
+
+    # positions
+    def related_positions(self, order: Any) -> list[Record]:
+        """The open position ``order`` closes and any it opened, as they stand in memory."""
+        for row in self.connection.execute(_RELATED_POSITIONS, {"order_id": order.id,
+                                                                "asset_id": order.asset_id}):
+            self._known(dict(row._mapping))
+        return [p for p in self._positions
+                if (p.close_order_id == order.id and p.status == "open")
+                or p.order_id == order.id]
+
+    def new_position(self, **values: Any) -> Record:
+        """Create a position record, inserted by :meth:`write`."""
+        position = Record({**_POSITION_DEFAULTS, **values}, new=True)
+        self._positions.append(position)
         return position
 
-    def position_closed_by(self, order_id: int) -> Any | None:
-        """Read the open position ``order_id`` closes."""
-        return self.session.scalar(select(Position).where(Position.close_order_id == order_id,
-                                                          Position.status == "open"))
+    def position_closed_by(self, order_id: int) -> Record | None:
+        """Return the open position ``order_id`` closes, as it stands in memory."""
+        for row in self.connection.execute(_CLOSED_BY, {"order_id": order_id}):
+            self._known(dict(row._mapping))
+        return next((p for p in self._positions
+                     if p.close_order_id == order_id and p.status == "open"), None)
+
+    def position(self, position_id: int) -> Record | None:
+        """The position ``position_id``: tracked first, else read."""
+        for position in self._positions:
+            if position.id == position_id:
+                return position
+        row = self.connection.execute(_POSITION_BY_ID, {"position_id": position_id}).first()
+        return None if row is None else self._known(dict(row._mapping))
+
+    def closable_position(self, position_id: int) -> PositionInfo:
+        """One read of the position joined to its current closing order."""
+        row = self.connection.execute(_CLOSABLE, {"pid": position_id}).first()
+        if row is None:
+            return _closable(None, None, None)
+        info = _closable(row, row.prior_status, row.prior_client_order_id)
+        # Tracked: the closing order placed next links it without reading it again.
+        self._known({c: row._mapping[c] for c in _POSITION_COLUMNS})
+        return info
+
+    def _known(self, values: dict[str, Any]) -> Record:
+        """Return the record already tracked for this row, or track a new one."""
+        for position in self._positions:
+            if position.id is not None and position.id == values["id"]:
+                return position
+        position = Record(values)
+        self._positions.append(position)
+        return position
+
+    # audit
+    def add_audit(self, values: dict[str, Any]) -> None:
+        """Collect an audit row, inserted by :meth:`write`."""
+        self.audit_rows.append(values)
+
+    # portfolio
+    def risk_subject(self, asset_id: int, now: datetime, *, closing: bool = False
+                     ) -> RiskSubject:
+        """:func:`lts.trading.risk.load_subject` on this connection (locks on PostgreSQL)."""
+        return load_subject(self.connection, asset_id, now, closing=closing)
+
+    def portfolio_pnl(self, portfolio_id: int) -> tuple[float, float, dict[int, float]]:
+        """One grouped query (:func:`lts.trading.statistics.portfolio_pnl`)."""
+        from lts.trading.statistics import portfolio_pnl
+
+        return portfolio_pnl(self.connection, portfolio_id)
+
+    def halt(self, portfolio_id: int, now: datetime, **details: Any) -> bool:
+        """A conditional UPDATE and, when it halted, its audit row (written at once)."""
+        result = self.connection.execute(_HALT, {"pid": portfolio_id})
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        write_audit_rows(self.connection, [audit_values(
+            "portfolio.kill_switch", f"portfolio:{portfolio_id}", now, outcome="ok",
+            **details)])
+        return True
+
+    # the unit
+    def write(self) -> None:
+        """Write what changed: the orders, the positions, then every audit row at once."""
+        connection = self.connection
+        for order in self._orders.values():
+            changes = order.changes()
+            if changes:
+                connection.execute(_UPDATE_ORDER, {"pk_": order.id, **changes})
+                order.saved()
+        for position in self._positions:
+            if position.id is None:
+                values = position.values()
+                del values["id"]
+                position.id = connection.execute(_INSERT_POSITION, values).scalar_one()
+                position.saved()
+            else:
+                changed = position.changes()
+                if changed:
+                    connection.execute(_UPDATE_POSITION, {"pk_": position.id, **changed})
+                    position.saved()
+        write_audit_rows(connection, self.audit_rows)
+        self.audit_rows = []
 
 
-def as_books(target: Any) -> Books:
-    """Pass :class:`Books` through; wrap a session (or a ``scoped_session``)."""
-    if hasattr(target, "related_positions"):
-        return target  # type: ignore[no-any-return]
-    return SessionBooks(target)
+# --------------------------------------------------------------------------- memory
+
+class MemoryBooks:
+    """:class:`Books` on plain Python objects, for backtests: no database at all.
+
+    ``portfolios`` and ``assets`` hold what the rules read of them, as dictionaries keyed
+    by id with the columns' names (``total_capital``, ``risk_state`` for a portfolio;
+    ``portfolio_id``, ``allocated_capital``, ``is_active``, ``broker_config`` for an
+    asset); :meth:`add_portfolio` and :meth:`add_asset` fill them with defaults.
+    Orders, positions and audit rows are kept in creation order.
+    """
+
+    def __init__(self) -> None:
+        self.portfolios: dict[int, dict[str, Any]] = {}
+        self.assets: dict[int, dict[str, Any]] = {}
+        self.orders: dict[int, Record] = {}
+        self.positions: dict[int, Record] = {}
+        self.audit: list[dict[str, Any]] = []
+        self._order_ids = itertools.count(1)
+        self._position_ids = itertools.count(1)
+
+    def add_portfolio(self, portfolio_id: int, *, total_capital: float,
+                      risk_state: str = "active", **values: Any) -> dict[str, Any]:
+        """Register a portfolio (other columns in ``values``)."""
+        row = {"id": portfolio_id, "total_capital": float(total_capital),
+               "risk_state": risk_state, **values}
+        self.portfolios[portfolio_id] = row
+        return row
+
+    def add_asset(self, asset_id: int, portfolio_id: int, *, allocated_capital: float = 0.0,
+                  is_active: bool = True, broker_config: dict[str, Any] | None = None,
+                  **values: Any) -> dict[str, Any]:
+        """Register an asset of ``portfolio_id`` (other columns in ``values``)."""
+        if portfolio_id not in self.portfolios:
+            raise KeyError(f"portfolio_id {portfolio_id} is not registered")
+        row = {"id": asset_id, "portfolio_id": portfolio_id,
+               "allocated_capital": float(allocated_capital), "is_active": is_active,
+               "broker_config": dict(broker_config or {}), **values}
+        self.assets[asset_id] = row
+        return row
+
+    # orders
+    def load_order(self, order_id: int) -> Record:
+        """The stored order (KeyError when there is none, as ``.one()`` raises)."""
+        return self.orders[order_id]
+
+    def order_by_client_id(self, client_order_id: str) -> Record | None:
+        """The order with this client id, if any."""
+        return next((o for o in self.orders.values()
+                     if o.client_order_id == client_order_id), None)
+
+    def new_order(self, **values: Any) -> Record:
+        """Store a new order under the next id; client ids are unique, as in the table."""
+        coid = values.get("client_order_id")
+        if coid is not None and self.order_by_client_id(coid) is not None:
+            raise DuplicateClientOrderId(coid)
+        order = Record({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)})
+        self.orders[order.id] = order
+        return order
+
+    # positions
+    def related_positions(self, order: Any) -> list[Record]:
+        """The open position ``order`` closes and any it opened."""
+        return [p for p in self.positions.values() if p.asset_id == order.asset_id and (
+            (p.close_order_id == order.id and p.status == "open") or p.order_id == order.id)]
+
+    def new_position(self, **values: Any) -> Record:
+        """Store a new position under the next id."""
+        position = Record({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)})
+        self.positions[position.id] = position
+        return position
+
+    def position_closed_by(self, order_id: int) -> Record | None:
+        """The open position ``order_id`` closes, if any."""
+        return next((p for p in self.positions.values()
+                     if p.close_order_id == order_id and p.status == "open"), None)
+
+    def position(self, position_id: int) -> Record | None:
+        """The position ``position_id``, if any."""
+        return self.positions.get(position_id)
+
+    def closable_position(self, position_id: int) -> PositionInfo:
+        """The position and its current closing order, from memory."""
+        position = self.positions.get(position_id)
+        prior = self.orders.get(position.close_order_id) \
+            if position is not None and position.close_order_id is not None else None
+        return _closable(position, prior.status if prior else None,
+                         prior.client_order_id if prior else None)
+
+    def open_positions(self, asset_id: int) -> list[Record]:
+        """The asset's open positions, oldest first."""
+        return [p for p in self.positions.values()
+                if p.asset_id == asset_id and p.status == "open"]
+
+    # audit
+    def add_audit(self, values: dict[str, Any]) -> None:
+        """Keep the audit row."""
+        self.audit.append(dict(values))
+
+    # portfolio
+    def _portfolio_assets(self, portfolio_id: int) -> list[int]:
+        return [a for a, row in self.assets.items() if row["portfolio_id"] == portfolio_id]
+
+    def risk_subject(self, asset_id: int, now: datetime, *, closing: bool = False
+                     ) -> RiskSubject:
+        """The same figures :func:`lts.trading.risk.load_subject` reads, from memory."""
+        asset = self.assets[asset_id]
+        portfolio = self.portfolios[asset["portfolio_id"]]
+        siblings = self._portfolio_assets(portfolio["id"])
+        since = now - timedelta(minutes=1)
+        recent = sum(1 for o in self.orders.values()
+                     if o.asset_id in siblings and o.created_at > since)
+        if closing:
+            return RiskSubject(portfolio["id"], portfolio["risk_state"], asset_id,
+                               float(asset["allocated_capital"]), recent,
+                               asset_active=bool(asset["is_active"]))
+        equity = float(portfolio["total_capital"])
+        committed = other_margin = 0.0
+        for each in siblings:
+            positions = [p for p in self.positions.values() if p.asset_id == each]
+            closing_ids = {p.close_order_id for p in positions if p.close_order_id is not None}
+            used = sum(p.quantity * p.entry_price for p in positions if p.status == "open")
+            used += sum(o.quantity * (o.price or 0.0) for o in self.orders.values()
+                        if o.asset_id == each and o.status in OPEN_STATUSES
+                        and o.id not in closing_ids)
+            equity += sum(p.realized_pnl + (p.unrealized_pnl if p.status == "open" else 0.0)
+                          for p in positions)
+            if each == asset_id:
+                committed = used
+            elif used:
+                other_margin += used / config_leverage(self.assets[each]["broker_config"])
+        return RiskSubject(portfolio["id"], portfolio["risk_state"], asset_id,
+                           float(asset["allocated_capital"]), recent, committed,
+                           equity=equity, other_margin=other_margin,
+                           asset_active=bool(asset["is_active"]))
+
+    def portfolio_pnl(self, portfolio_id: int) -> tuple[float, float, dict[int, float]]:
+        """(realized, unrealized, unrealized per asset holding positions)."""
+        realized = 0.0
+        per_asset: dict[int, float] = {}
+        assets = set(self._portfolio_assets(portfolio_id))
+        for p in self.positions.values():
+            if p.asset_id in assets:
+                realized += p.realized_pnl
+                per_asset[p.asset_id] = per_asset.get(p.asset_id, 0.0) + (
+                    p.unrealized_pnl if p.status == "open" else 0.0)
+        return realized, sum(per_asset.values()), per_asset
+
+    def halt(self, portfolio_id: int, now: datetime, **details: Any) -> bool:
+        """Halt the portfolio and audit it, unless it already was halted."""
+        portfolio = self.portfolios[portfolio_id]
+        if portfolio["risk_state"] == "halted":
+            return False
+        portfolio["risk_state"] = "halted"
+        self.add_audit(audit_values("portfolio.kill_switch", f"portfolio:{portfolio_id}",
+                                    now, outcome="ok", **details))
+        return True
+
+    # the unit
+    def write(self) -> None:
+        """Nothing to do: every change is already in memory."""
+
+    # views for reports and tests
+    def audit_of(self, resource: str) -> list[dict[str, Any]]:
+        """Audit rows of one resource (``order:7``), oldest first."""
+        return [row for row in self.audit if row["resource"] == resource]
+
+
+class DuplicateClientOrderId(ValueError):
+    """A second order with a client id already stored (the table's unique constraint)."""
+
+    def __init__(self, client_order_id: str) -> None:
+        super().__init__(f"client_order_id {client_order_id!r} already exists")
+        self.client_order_id = client_order_id
+
+
+def records(rows: Iterable[Any], columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Column values of records or ORM rows, for comparing two books in tests and reports."""
+    return [{c: getattr(row, c) for c in columns} for row in rows]
+
+
+ORDER_COLUMNS = _ORDER_COLUMNS
+POSITION_COLUMNS = _POSITION_COLUMNS

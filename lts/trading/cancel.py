@@ -31,8 +31,8 @@ from lts.errors import Conflict, NotFound, ServiceError
 from lts.extensions import db
 from lts.models import Order
 from lts.plugins.base import BrokerResult
+from lts.trading.books import SqlBooks, write_audit_rows
 from lts.trading.clock import system_clock
-from lts.trading.core_books import CoreBooks, write_audit_rows
 from lts.trading.errors import PluginCallError
 from lts.trading.manual import _executor, _plugin_source, _unit
 from lts.trading.orders import OrderExecutor, apply_broker_result, audit_values
@@ -217,11 +217,11 @@ def _book(executor: OrderExecutor, order_id: int, before: str, answer: BrokerRes
     """Step 3: book the broker's word and the ``order.cancel`` audit row together."""
     with executor.transaction() as connection:
         _lock_order(connection, order_id)
-        books = CoreBooks(connection)
+        books = SqlBooks(connection)
         order = books.load_order(order_id)
         if answer is not None:
             apply_broker_result(books, order, answer, now)
-        books.write(order)
+        books.write()
         outcome = "ok" if order.status == "cancelled" else (
             "error" if answer is None else "denied")
         write_audit_rows(connection, [_audit(

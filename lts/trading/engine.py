@@ -8,6 +8,7 @@ one database never run the same portfolio twice for one interval, lease or no le
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -17,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, has_app_context
-from sqlalchemy import Connection, bindparam, select, update
+from flask import Flask
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from lts.database import retry_unit, write_transaction
@@ -41,8 +42,8 @@ from lts.plugins.portfolio._common import capped
 from lts.runtime_config import effective_settings
 from lts.trading import statistics
 from lts.trading.affinity import shared_cpu
+from lts.trading.books import Books, SqlBooks
 from lts.trading.clock import Clock, system_clock
-from lts.trading.core_books import write_audit_rows
 from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
 from lts.trading.forecast_notices import audit_forecast_fallbacks
@@ -61,14 +62,14 @@ from lts.trading.orders import (
 )
 from lts.trading.plugin_calls import PluginCaller, traceback_summary
 from lts.trading.plugin_source import PluginSource, RegistryPluginSource
-from lts.trading.plugin_versions import app_registry, order_plugin_versions
 from lts.trading.positions import (
     apply_fill,
+    mark_params,
     mark_rows,
-    mark_to_market,
     open_positions,
     position_info,
     settle_opened,
+    write_marks,
 )
 from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits
 from lts.trading.sizing import round_to_step, size_quantity
@@ -84,10 +85,6 @@ _PORTFOLIOS = Portfolio.__table__
 _PORTFOLIO_LIMITS = select(_PORTFOLIOS.c.total_capital, _PORTFOLIOS.c.max_drawdown_pct,
                            _PORTFOLIOS.c.risk_state, _PORTFOLIOS.c.capital_changed_at
                            ).where(_PORTFOLIOS.c.id == bindparam("pid"))
-# Only a portfolio not yet halted: the rowcount says whether this call halted it.
-_HALT = update(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid"),
-                                  _PORTFOLIOS.c.risk_state != "halted"
-                                  ).values(risk_state="halted")
 _PORTFOLIO_ROW = select(_PORTFOLIOS).where(_PORTFOLIOS.c.id == bindparam("pid"))
 _ASSETS = Asset.__table__
 # Every asset: active ones trade, deactivated ones holding a position stay reduce-only.
@@ -117,6 +114,9 @@ class TickContext:
     warnings: dict[int, list[str]] = field(default_factory=dict)
     # Portfolio-wide problems (allocator failed or over-allocated), for the report.
     failures: list[PortfolioFailure] = field(default_factory=list)
+    # Marks of the portfolio's assets whose broker reported no fill, written together
+    # in the transaction that reads the portfolio's equity (see Engine._mark).
+    marks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def timeout(self) -> float:
@@ -264,6 +264,9 @@ class Engine:
                 return self._run_portfolio(context, portfolio_id)
         except Exception as exc:
             self.session.rollback()
+            context.marks.clear()
+            context.opened.clear()
+            context.executor.discard_deferred()
             log.exception("portfolio %s failed", portfolio_id)
             summary = traceback_summary(exc)
             context.failures.append(PortfolioFailure(portfolio_id, "portfolio_failed",
@@ -355,12 +358,17 @@ class Engine:
         state = portfolio.risk_state
         tripped = False
         # The tick's write connection: a session read and commit cost several times more.
+        # The marks of every asset without fills are written here, in the transaction
+        # that reads the equity they make: one transaction per portfolio, not per asset.
         with context.executor.transaction() as connection:
-            realized, unrealized, _ = statistics.portfolio_pnl(connection, portfolio.id)
+            write_marks(connection, context.marks)
+            context.marks.clear()
+            books = SqlBooks(connection)
+            realized, unrealized, _ = books.portfolio_pnl(portfolio.id)
             equity = portfolio.total_capital + realized + unrealized
             if equity <= 0 and state != "halted":
-                tripped = halt(connection, portfolio.id, context.now, trigger="equity",
-                               equity=equity)
+                tripped = books.halt(portfolio.id, context.now, trigger="equity",
+                                     equity=equity)
                 state = "halted"
         return equity, state, tripped
 
@@ -398,9 +406,10 @@ class Engine:
         changed = [{"pk_": asset_id, "allocated_capital": value}
                    for asset_id, value in final.items()
                    if abs(stored[asset_id] - value) > 1e-12]
-        if changed:
-            with context.executor.transaction() as connection:
-                connection.execute(_SET_ALLOCATION, changed)
+        # Written at the start of the portfolio's next write transaction: the first
+        # order's placing (whose risk check reads them) or the closing statistics. No
+        # transaction of its own: equity moves every tick, so this changes every tick.
+        context.executor.defer(_SET_ALLOCATION, changed)
         return final
 
     def _ask_allocator(self, context: TickContext, pinfo: PortfolioInfo, name: str,
@@ -435,19 +444,20 @@ class Engine:
             context.opened.clear()
             capital, max_drawdown_pct, risk_state, capital_changed_at = connection.execute(
                 _PORTFOLIO_LIMITS, {"pid": portfolio_id}).one()
-            realized, unrealized, per_asset = statistics.portfolio_pnl(connection, portfolio_id)
+            books = SqlBooks(connection)
+            realized, unrealized, per_asset = books.portfolio_pnl(portfolio_id)
             equity = capital + realized + unrealized
             if equity <= 0 and risk_state != "halted":
-                tripped = halt(connection, portfolio_id, now, trigger="equity",
-                               equity=equity) or tripped
+                tripped = books.halt(portfolio_id, now, trigger="equity",
+                                     equity=equity) or tripped
             elif max_drawdown_pct is not None and risk_state != "halted":
                 peak = statistics.peak_equity(connection, portfolio_id, capital,
                                               since=capital_changed_at)
                 drawdown = (peak - equity) / peak * 100 if peak > 0 else 0.0
                 if drawdown >= max_drawdown_pct - _EPSILON:
-                    tripped = halt(connection, portfolio_id, now, trigger="max_drawdown_pct",
-                                   drawdown_pct=drawdown, limit_pct=max_drawdown_pct,
-                                   equity=equity, peak=peak) or tripped
+                    tripped = books.halt(portfolio_id, now, trigger="max_drawdown_pct",
+                                         drawdown_pct=drawdown, limit_pct=max_drawdown_pct,
+                                         equity=equity, peak=peak) or tripped
             samples = [(statistics.equity_key(portfolio_id), equity),
                        (statistics.realized_key(portfolio_id), realized)]
             samples += [(statistics.unrealized_key(u.info.id), per_asset.get(u.info.id, 0.0))
@@ -543,18 +553,20 @@ class Engine:
                                history.attach(snapshot), infos)
         context.warnings[asset_id] = list(history.warnings)
         if fills:
-            with write_transaction(session):
-                for fill in fills:
-                    book_mark_fill(session, asset_id, fill, context.now)
-                rows = session.scalars(select(Position).where(
-                    Position.asset_id == asset_id, Position.status == "open")).all()
-                for position in rows:
-                    mark_to_market(position, snapshot.last_price, context.now)
-                return [position_info(p) for p in rows]
-        if held:
-            # The tick's write connection: cheaper than a session transaction per asset.
             with context.executor.transaction() as connection:
-                return mark_rows(connection, held, snapshot.last_price, context.now)
+                books = SqlBooks(connection)
+                for fill in fills:
+                    book_mark_fill(books, asset_id, fill, context.now, functools.partial(
+                        context.executor.plugin_versions, connection, asset_id))
+                books.write()
+                still_open = open_positions(connection, [asset_id]).get(asset_id, [])
+                return mark_rows(connection, still_open, snapshot.last_price, context.now)
+        if held:
+            # Written with the portfolio's equity read (Engine._equity_and_state), before
+            # any strategy is asked: a crash before that leaves last tick's marks, which
+            # the next tick replaces; no fill or order depends on them.
+            context.marks.extend(mark_params(held, snapshot.last_price, context.now))
+            return [replace(info, current_price=snapshot.last_price) for info in infos]
         return infos
 
     def _call(self, context: TickContext, plugin: Any, method: str, func: Callable[..., T],
@@ -648,16 +660,22 @@ class Engine:
         """Book one lookup's answer in one transaction; None when nothing changed."""
         session = self.session
         with write_transaction(session):
-            order = session.get(Order, row.id, populate_existing=True, with_for_update=True)
-            assert order is not None
+            books = SqlBooks(session.connection())
+            order = books.load_order(row.id)  # FOR UPDATE off SQLite
             before = order.status
             if before != row.status:
                 return None  # someone else moved it meanwhile
-            apply_broker_result(session, order, result, now)
-            if order.status == before:
+            apply_broker_result(books, order, result, now)
+            # Written whatever the status: more fills of a partially filled order, or the
+            # broker's id and response, change nothing of the status but must be kept.
+            changed = order.status != before
+            if changed:
+                books.add_audit(audit_values(
+                    "order.reconciled", f"order:{order.id}", now,
+                    client_order_id=order.client_order_id, before=before, after=order.status))
+            books.write()
+            if not changed:
                 return None
-            audit(session, "order.reconciled", f"order:{order.id}", now,
-                  client_order_id=order.client_order_id, before=before, after=order.status)
             return ReconcileChange(order.id, order.client_order_id, before, order.status)
 
 
@@ -808,55 +826,39 @@ def _too_small(unit: AssetUnit, decision: Decision, price: float) -> str:
             f"< price {price:g}{lot}")
 
 
-def halt(connection: Connection, portfolio_id: int, now: datetime, **details: Any) -> bool:
-    """Move the portfolio to ``halted`` and audit it; False when it already was.
-
-    ``details`` name the ``trigger`` (``equity``, ``max_drawdown_pct``) and its figures.
-    """
-    result = connection.execute(_HALT, {"pid": portfolio_id})
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    write_audit_rows(connection, [audit_values(
-        "portfolio.kill_switch", f"portfolio:{portfolio_id}", now, outcome="ok",
-        **details)])
-    return True
-
-
-def book_mark_fill(session: Session, asset_id: int, fill: Fill, now: datetime) -> None:
+def book_mark_fill(books: Books, asset_id: int, fill: Fill, now: datetime,
+                   plugin_versions: Callable[[], dict[str, Any] | None] = lambda: None
+                   ) -> None:
     """Book a fill the broker reported while marking (stop loss, take profit, limit).
 
     A fill for a known order books on that order; a fill that closes a position with
-    no order of ours (stop loss, take profit) gets an exit Order row of its own.
+    no order of ours (stop loss, take profit) gets an exit order of its own (its
+    ``plugin_versions`` asked for only then). Nothing is durable until ``books.write()``.
     """
-    order = session.scalar(select(Order).where(Order.client_order_id == fill.client_order_id)) \
-        if fill.client_order_id else None
+    order = books.order_by_client_id(fill.client_order_id) if fill.client_order_id else None
     if order is None:
-        position = session.get(Position, fill.position_id) if fill.position_id else None
+        position = books.position(fill.position_id) if fill.position_id else None
         if position is None or position.status != "open" or position.asset_id != asset_id:
             log.warning("asset %s: ignoring fill %s for no open position", asset_id, fill)
             return
         reason = fill.reason or "broker exit"
-        order = Order(
+        order = books.new_order(
             asset_id=asset_id, side="sell" if position.side == "long" else "buy",
             order_type={"stop_loss": "stop", "take_profit": "limit"}.get(reason, "market"),
             quantity=position.quantity, price=fill.price, status="submitted",
             client_order_id=fill.client_order_id or client_order_id(
                 asset_id, now, f"{reason}-{position.id}"),
             reason=reason, source="risk", created_at=now, updated_at=now,
-            plugin_versions=order_plugin_versions(
-                session.connection(), asset_id,
-                app_registry(current_app) if has_app_context() else None),
-        )
-        session.add(order)
-        session.flush()
+            plugin_versions=plugin_versions())
         position.close_order_id = order.id
-        audit(session, "order.created", f"order:{order.id}", now,
-              client_order_id=order.client_order_id, source="risk", reason=reason)
+        books.add_audit(audit_values("order.created", f"order:{order.id}", now,
+                                     client_order_id=order.client_order_id, source="risk",
+                                     reason=reason))
     if is_terminal(order.status) or order.filled_quantity + _EPSILON >= order.quantity:
         return  # already booked
-    apply_fill(session, order, fill, now)
+    apply_fill(books, order, fill, now)
     if order.filled_quantity + _EPSILON >= order.quantity:
         order.filled_at = fill.time
-        advance(session, order, "filled", now, fill.reason or None)
+        advance(books, order, "filled", now, fill.reason or None)
     else:
-        advance(session, order, "partially_filled", now, fill.reason or None)
+        advance(books, order, "partially_filled", now, fill.reason or None)

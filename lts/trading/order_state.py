@@ -1,7 +1,8 @@
 """The order state machine of SPEC 2a: the only place an order's status changes.
 
-Every transition is checked, stamps ``updated_at`` and writes an AuditLog row in the
-caller's session (so it commits, or not, with the change it describes).
+Every transition is checked, stamps ``updated_at`` and adds an audit row to the
+caller's books (:mod:`lts.trading.books`), so it commits, or not, with the change it
+describes.
 """
 
 from __future__ import annotations
@@ -9,9 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from lts.models import AuditLog, Order
 from lts.models.enums import TERMINAL_ORDER_STATUSES
 from lts.trading.errors import InvalidTransition
 
@@ -42,7 +40,7 @@ def can_transition(current: str, target: str) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 
 
-def transition(session: Session | Books, order: Order | Any, target: str, now: datetime,
+def transition(books: Books, order: Any, target: str, now: datetime,
                reason: str | None = None) -> None:
     """Move ``order`` to ``target``; raise InvalidTransition if SPEC 2a forbids it."""
     current = order.status
@@ -63,16 +61,10 @@ def transition(session: Session | Books, order: Order | Any, target: str, now: d
         "details": {"client_order_id": order.client_order_id, "from": current, "to": target,
                     "reason": reason or ""},
     }
-    # Core-statement books take plain values (an ORM object per row cost more than its
-    # INSERT); a session gets an AuditLog object.
-    add_values = getattr(session, "add_audit_values", None)
-    if add_values is not None:
-        add_values(values)
-    else:
-        session.add(AuditLog(**values))
+    books.add_audit(values)
 
 
-def advance(session: Session | Books, order: Order | Any, target: str, now: datetime,
+def advance(books: Books, order: Any, target: str, now: datetime,
             reason: str | None = None) -> None:
     """Move ``order`` to ``target``, through ``submitted`` when that is the only way.
 
@@ -83,5 +75,5 @@ def advance(session: Session | Books, order: Order | Any, target: str, now: date
         return
     if not can_transition(order.status, target) and can_transition(order.status, "submitted") \
             and can_transition("submitted", target):
-        transition(session, order, "submitted", now)
-    transition(session, order, target, now, reason)
+        transition(books, order, "submitted", now)
+    transition(books, order, target, now, reason)

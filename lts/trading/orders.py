@@ -19,6 +19,7 @@ way (SPEC 2a).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,16 +41,15 @@ from lts.plugins.base import (
     OrderRequest,
     PositionInfo,
 )
-from lts.trading.books import Books, as_books
+from lts.trading.books import Books, SqlBooks, audit_values, write_audit_rows
 from lts.trading.clock import epoch_seconds
-from lts.trading.core_books import CoreBooks, write_audit_rows
 from lts.trading.errors import PluginCallError, RiskRejected
 from lts.trading.lease import placing, process_holder_id
 from lts.trading.order_state import advance, is_terminal
 from lts.trading.plugin_calls import PluginCaller
 from lts.trading.plugin_versions import app_registry, order_plugin_versions
-from lts.trading.positions import apply_fill, position_info
-from lts.trading.risk import OrderCheck, RiskLimits, check_order, load_subject
+from lts.trading.positions import apply_fill
+from lts.trading.risk import OrderCheck, RiskLimits, check_order
 
 log = logging.getLogger(__name__)
 _EPSILON = 1e-9
@@ -138,34 +138,53 @@ def audit(session: Session, action: str, resource: str, now: datetime, *,
                          user_id=user_id, details=details))
 
 
-def audit_values(action: str, resource: str, now: datetime, *, outcome: str = "ok",
-                 user_id: int | None = None, **details: Any) -> dict[str, Any]:
-    """Return the values of an AuditLog row, for a Core insert (see :func:`audit`)."""
-    return {"action": action, "resource": resource, "timestamp": now, "outcome": outcome,
-            "user_id": user_id, "details": details, "ip": None}
+__all__ = ["audit_values"]  # re-exported: callers of the booking rules import it here
 
 
 _ORDERS = Order.__table__
 _POSITIONS = Position.__table__
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
-_SET_CLOSE_ORDER = (update(_POSITIONS).where(_POSITIONS.c.id == bindparam("pid"))
-                    .values(close_order_id=bindparam("closing_order")))
-_CLOSABLE = (select(_POSITIONS, _ORDERS.c.status.label("prior_status"),
-                    _ORDERS.c.client_order_id.label("prior_client_order_id"))
-             .outerjoin(_ORDERS, _ORDERS.c.id == _POSITIONS.c.close_order_id)
-             .where(_POSITIONS.c.id == bindparam("pid")))
 
 
-def _closable_position(connection: Connection, position_id: int) -> PositionInfo:
-    """Read the position a closing order closes; RiskRejected unless it may be closed."""
-    row = connection.execute(_CLOSABLE, {"pid": position_id}).first()
-    if row is None or row.status != "open":
-        raise RiskRejected("position", "the position is not open")
-    if row.close_order_id is not None and row.prior_status is not None \
-            and not is_terminal(row.prior_status):
-        raise RiskRejected("position",
-                           f"closing order {row.prior_client_order_id} is still live")
-    return position_info(row)
+def stage_pending(books: Books, intent: OrderIntent, coid: str | Callable[[], str],
+                  now: datetime, limits: RiskLimits, *, leverage: float = 1.0,
+                  user_id: int | None = None,
+                  plugin_versions: Callable[[], dict[str, Any] | None] = lambda: None,
+                  placed_by: str | None = None) -> tuple[Any, PositionInfo | None]:
+    """Step 1 of placing on any books: the risk checks, the ``pending`` row, its audit row.
+
+    Returns the order record and, for a closing order, the position it closes (now
+    linked to it). Raises RiskRejected naming the check that refused it; nothing is
+    written then. ``coid`` may be a function, called after the risk subject is read
+    (on PostgreSQL that read locks the portfolio row, and a manual id counted before
+    that lock would miss an order committed while we waited: both "-m1", the second a
+    false "duplicate", never sent). The caller commits (SqlBooks) or not (MemoryBooks).
+    """
+    closing = intent.closes_position_id is not None
+    subject = books.risk_subject(intent.asset_id, now, closing=closing)
+    if callable(coid):
+        coid = coid()
+    check_order(subject, OrderCheck(notional=intent.notional, closing=closing,
+                                    flatten=intent.flatten, leverage=leverage), limits)
+    closing_info = None
+    if intent.closes_position_id is not None:
+        closing_info = books.closable_position(intent.closes_position_id)
+    order = books.new_order(
+        asset_id=intent.asset_id, order_type=intent.order_type, side=intent.side,
+        quantity=intent.quantity,
+        price=intent.price if intent.price is not None else intent.reference_price,
+        stop_loss=intent.stop_loss, take_profit=intent.take_profit, status="pending",
+        client_order_id=coid, reason=intent.reason or None, source=intent.source,
+        created_at=now, updated_at=now, placed_by=placed_by,
+        plugin_versions=plugin_versions())
+    if closing_info is not None:
+        books.position(closing_info.id).close_order_id = order.id
+    books.add_audit(audit_values(
+        "order.created", f"order:{order.id}", now, user_id=user_id, client_order_id=coid,
+        side=intent.side, quantity=intent.quantity, source=intent.source,
+        reason=intent.reason))
+    books.write()
+    return order, closing_info
 
 
 RATE_LIMIT_CHECK = "max_orders_per_minute"
@@ -220,6 +239,22 @@ class OrderExecutor:
         self.timeout = timeout
         self._connection: Connection | None = None
         self._versions: dict[int, dict[str, Any] | None] = {}
+        self._deferred: list[tuple[Any, list[dict[str, Any]]]] = []
+
+    def defer(self, statement: Any, params: list[dict[str, Any]]) -> None:
+        """Run ``statement`` with ``params`` at the start of the next write transaction.
+
+        For writes the tick must make before anything reads them but that need no
+        transaction of their own (the allocations: written with the first order placed
+        after them, whose risk check reads them, or else with the portfolio's
+        statistics). A transaction that fails keeps them for the next one.
+        """
+        if params:
+            self._deferred.append((statement, params))
+
+    def discard_deferred(self) -> None:
+        """Forget deferred writes (the portfolio they belong to failed)."""
+        self._deferred.clear()
 
     def close(self) -> None:
         """Return the executor's connection to the pool (it holds no transaction)."""
@@ -242,8 +277,13 @@ class OrderExecutor:
         if self._connection is None:
             self._connection = self.session.get_bind().connect().execution_options(
                 sqlite_immediate=True)
+        flushed = list(self._deferred)
         with self._connection.begin():
+            for statement, params in flushed:
+                self._connection.execute(statement, params)
             yield self._connection
+        # Committed: those are written (on an exception they stay for the next one).
+        del self._deferred[:len(flushed)]
 
     def plugin_versions(self, connection: Connection, asset_id: int
                         ) -> dict[str, Any] | None:
@@ -286,42 +326,21 @@ class OrderExecutor:
         """Step 1: the risk checks and the ``pending`` row in one write transaction."""
         make_coid = coid if callable(coid) else None
         coid = coid if isinstance(coid, str) else f"lts-{intent.asset_id}-pending"
+        counted: list[str] = []
         try:
-            # Core statements: the ORM unit of work cost more than the SQL itself here,
-            # and nothing below needs ORM objects.
             with self.transaction() as connection:
-                # The subject first: on PostgreSQL it locks the portfolio row, and a
-                # manual id counted before that lock would miss an order committed while
-                # we waited (both "-m1": the second a false "duplicate", never sent).
-                subject = load_subject(connection, intent.asset_id, now,
-                                       closing=intent.closes_position_id is not None)
-                if make_coid is not None:
-                    coid = make_coid(connection)
-                check = OrderCheck(notional=intent.notional,
-                                   closing=intent.closes_position_id is not None,
-                                   flatten=intent.flatten, leverage=leverage)
-                check_order(subject, check, self.limits)
-                closing_info = None
-                if intent.closes_position_id is not None:
-                    closing_info = _closable_position(connection, intent.closes_position_id)
-                order_id = connection.execute(_INSERT_ORDER, {
-                    "asset_id": intent.asset_id, "order_type": intent.order_type,
-                    "side": intent.side, "quantity": intent.quantity,
-                    "price": intent.price if intent.price is not None
-                    else intent.reference_price,
-                    "stop_loss": intent.stop_loss, "take_profit": intent.take_profit,
-                    "status": "pending", "client_order_id": coid,
-                    "reason": intent.reason or None, "source": intent.source,
-                    "created_at": now, "updated_at": now, "placed_by": process_holder_id(),
-                    "plugin_versions": self.plugin_versions(connection, intent.asset_id),
-                }).scalar_one()
-                if closing_info is not None:
-                    connection.execute(_SET_CLOSE_ORDER, {"pid": closing_info.id,
-                                                          "closing_order": order_id})
-                write_audit_rows(connection, [audit_values(
-                    "order.created", f"order:{order_id}", now, user_id=user_id,
-                    client_order_id=coid, side=intent.side, quantity=intent.quantity,
-                    source=intent.source, reason=intent.reason)])
+                def resolve(connection: Connection = connection) -> str:
+                    assert make_coid is not None
+                    counted.append(make_coid(connection))
+                    return counted[-1]
+
+                order, closing_info = stage_pending(
+                    SqlBooks(connection), intent, resolve if make_coid else coid, now,
+                    self.limits, leverage=leverage, user_id=user_id,
+                    plugin_versions=functools.partial(self.plugin_versions, connection,
+                                                      intent.asset_id),
+                    placed_by=process_holder_id())
+                order_id, coid = order.id, order.client_order_id
                 request = OrderRequest(
                     client_order_id=coid, asset=asset, side=intent.side,  # type: ignore[arg-type]
                     quantity=intent.quantity, order_type=intent.order_type,  # type: ignore[arg-type]
@@ -334,6 +353,7 @@ class OrderExecutor:
         except IntegrityError:
             # The same decision of the same tick was already written (a replayed tick):
             # the existing row is that order; reconciliation owns it from here.
+            coid = counted[-1] if counted else coid
             with self.transaction() as connection:
                 existing = connection.execute(select(Order.id, Order.status).where(
                     Order.client_order_id == coid)).first()
@@ -364,7 +384,7 @@ class OrderExecutor:
                 if stored:
                     # The id counted in the rolled-back transaction was never stored:
                     # lock the portfolio (PostgreSQL) and count again, as placing does.
-                    load_subject(connection, intent.asset_id, now)
+                    SqlBooks(connection).risk_subject(intent.asset_id, now)
                 coid = make_coid(connection) if stored else ""
             order_id = None
             if stored:
@@ -397,31 +417,37 @@ class OrderExecutor:
         """Step 3: record the broker's answer in a new short transaction."""
         with self.transaction() as connection:
             # One read of the row, the shared rules on plain records, then one statement
-            # per table (see core_books): a fraction of the ORM's cost.
-            books = CoreBooks(connection)
+            # per table (see lts.trading.books): a fraction of the ORM's cost.
+            books = SqlBooks(connection)
             order = books.load_order(order_id)
             apply_broker_result(books, order, result, now)
-            books.write(order)
+            books.write()
             status = order.status
         return PlacedOrder(order_id, coid, status, message=result.message)
 
 
-def apply_broker_result(session: Session | Books, order: Any, result: BrokerResult,
+def apply_broker_result(session: Books, order: Any, result: BrokerResult,
                         now: datetime) -> None:
     """Move ``order`` along the state machine to what the broker says, booking new fills.
 
     Idempotent: fills already counted in ``filled_quantity`` are skipped, so the same
-    answer seen twice (submit, then a lookup) books nothing twice. ``session`` is an ORM
-    session (``order`` an Order) or :class:`~lts.trading.books.Books` (``order`` a record).
+    answer seen twice (submit, then a lookup) books nothing twice. ``session`` is the
+    unit's :class:`~lts.trading.books.Books` and ``order`` one of its records; nothing
+    is durable until ``session.write()``.
     """
-    session = as_books(session)
-    if result.broker_order_id:
+    # Assigned only when they change, stamped with the booking's clock: the same answer
+    # seen twice writes nothing, and no row gets the database's wall-clock onupdate
+    # stamp (a backtest's books have none; both must hold the same rows).
+    if result.broker_order_id and order.broker_order_id != result.broker_order_id:
         order.broker_order_id = result.broker_order_id
+        order.updated_at = now
     response = dict(result.raw)
     if result.message:
         response.setdefault("message", result.message)
     response.setdefault("status", result.status)
-    order.broker_response = response
+    if order.broker_response != response:
+        order.broker_response = response
+        order.updated_at = now
     status = result.status
     if status == "not_found":
         if order.status == "submitted":
@@ -456,6 +482,7 @@ def _book_new_fills(session: Books, order: Any, result: BrokerResult,
         if seen <= order.filled_quantity + _EPSILON:
             continue
         apply_fill(session, order, fill, now)
+        order.updated_at = now
 
 
 def _release_position(session: Books, order: Any) -> None:
@@ -463,3 +490,39 @@ def _release_position(session: Books, order: Any) -> None:
     position = session.position_closed_by(order.id)
     if position is not None:
         position.close_order_id = None
+
+
+def place_on_books(books: Books, intent: OrderIntent, coid: str, asset: AssetInfo,
+                   broker: BrokerPlugin, snapshot: MarketSnapshot | None, now: datetime,
+                   limits: RiskLimits, *, leverage: float = 1.0) -> PlacedOrder:
+    """Place a strategy's order on books that need no transactions (MemoryBooks).
+
+    The same three steps as :meth:`OrderExecutor.place`, on the same rule functions:
+    :func:`stage_pending` (risk checks, ``pending`` row, audit), the broker called
+    directly (no thread, no timeout: a backtest's broker is the paper simulation), then
+    :func:`apply_broker_result`. A broker exception books ``unknown``, as a failed call
+    does live. A risk refusal is audit-only (``order.risk_rejected``), as for a
+    strategy's order live; there is no rate-limit wait, no lease and no in-flight list:
+    nothing else writes to these books meanwhile.
+    """
+    try:
+        order, position = stage_pending(books, intent, coid, now, limits, leverage=leverage)
+    except RiskRejected as exc:
+        books.add_audit(audit_values(
+            "order.risk_rejected", f"asset:{intent.asset_id}", now, outcome="denied",
+            check=exc.check, message=exc.message, client_order_id=coid, source=intent.source))
+        books.write()
+        return PlacedOrder(None, coid, "rejected", rejected_by=exc.check, message=exc.message)
+    request = OrderRequest(
+        client_order_id=coid, asset=asset, side=intent.side,  # type: ignore[arg-type]
+        quantity=intent.quantity, order_type=intent.order_type,  # type: ignore[arg-type]
+        price=intent.price, stop_loss=intent.stop_loss, take_profit=intent.take_profit,
+        closes_position_id=intent.closes_position_id, snapshot=snapshot)
+    try:
+        result = broker.close(position, request) if position is not None \
+            else broker.submit(request)
+    except Exception as exc:  # it may have reached the broker: never 'failed'
+        result = BrokerResult(status="unknown", message=f"{type(exc).__name__}: {exc}")
+    apply_broker_result(books, order, result, now)
+    books.write()
+    return PlacedOrder(order.id, coid, order.status, message=result.message)

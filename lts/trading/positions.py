@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from lts.models import Position
 from lts.plugins.base import Fill, PositionInfo
-from lts.trading.books import Books, as_books
+
+if TYPE_CHECKING:
+    from lts.trading.books import Books
 
 _EPSILON = 1e-9
 _TABLE = Position.__table__
@@ -74,7 +76,7 @@ def position_info(position: Any) -> PositionInfo:
     )
 
 
-def open_positions(session: Session, asset_ids: list[int]
+def open_positions(session: Session | Connection, asset_ids: list[int]
                    ) -> dict[int, list[tuple[PositionInfo, float]]]:
     """Open positions per asset with the commissions they paid, in one light query."""
     held: dict[int, list[tuple[PositionInfo, float]]] = {}
@@ -90,13 +92,24 @@ def open_positions(session: Session, asset_ids: list[int]
     return held
 
 
+def mark_params(positions: list[tuple[PositionInfo, float]], price: float, now: datetime
+                ) -> list[dict[str, Any]]:
+    """The parameters of :func:`write_marks` for marking ``positions`` at ``price``."""
+    return [{"pid": info.id, "price": price, "now": now,
+             "pnl": pnl(info.side, info.entry_price, price, info.quantity, commission)}
+            for info, commission in positions]
+
+
+def write_marks(session: Session | Connection, params: list[dict[str, Any]]) -> None:
+    """Write marks (see :func:`mark_params`) with one executemany UPDATE of open rows."""
+    if params:
+        session.execute(_MARK, params)
+
+
 def mark_rows(session: Session | Connection, positions: list[tuple[PositionInfo, float]],
               price: float, now: datetime) -> list[PositionInfo]:
     """Mark open positions at ``price`` with one executemany UPDATE; return updated views."""
-    session.execute(_MARK, [
-        {"pid": info.id, "price": price, "now": now,
-         "pnl": pnl(info.side, info.entry_price, price, info.quantity, commission)}
-        for info, commission in positions])
+    write_marks(session, mark_params(positions, price, now))
     return [replace(info, current_price=price) for info, _ in positions]
 
 
@@ -117,13 +130,11 @@ def record_fill_on_order(order: Any, fill: Fill) -> None:
     order.commission = (order.commission or 0.0) + fill.commission
 
 
-def apply_fill(session: Session | Books, order: Any, fill: Fill, now: datetime) -> Any:
+def apply_fill(books: Books, order: Any, fill: Fill, now: datetime) -> Any:
     """Book one fill of ``order``: open/grow its position, or close the one it closes.
 
-    ``session`` is an ORM session or any :class:`~lts.trading.books.Books`; ``order``
-    an Order or a record with the same attributes.
+    ``order`` is a record of ``books`` (:mod:`lts.trading.books`).
     """
-    books = as_books(session)
     record_fill_on_order(order, fill)
     related = books.related_positions(order)
     closing = next((p for p in related

@@ -13,12 +13,14 @@ broker for its asset, the stored broker config's ``leverage`` for the others).
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select
+from sqlalchemy import Connection, Text, bindparam, case, cast, func, or_, select
 
 from lts.models import Asset, Order, Portfolio, Position
 from lts.trading.errors import RiskRejected
@@ -136,8 +138,23 @@ _EACH_PNL = select(func.coalesce(func.sum(
     _POSITIONS.c.realized_pnl
     + case((_POSITIONS.c.status == "open", _POSITIONS.c.unrealized_pnl), else_=0.0)), 0.0)
 ).where(_POSITIONS.c.asset_id == _EACH.c.id).correlate(_EACH).scalar_subquery()
-_PORTFOLIO_USAGE = select(_EACH.c.id, _EACH.c.broker_config, _EACH_POSITIONS, _EACH_ORDERS,
-                          _EACH_PNL).where(_EACH.c.portfolio_id == bindparam("pid"))
+# The broker config as its stored text (decoded, with its leverage, once per distinct
+# text by :func:`_text_leverage`): decoding the JSON of every asset for every order
+# cost more than the rest of the row.
+_PORTFOLIO_USAGE = select(_EACH.c.id, cast(_EACH.c.broker_config, Text), _EACH_POSITIONS,
+                          _EACH_ORDERS, _EACH_PNL).where(_EACH.c.portfolio_id == bindparam("pid"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_leverage(raw: str | None) -> float:
+    """:func:`config_leverage` of a broker config given as its stored JSON text."""
+    if raw is None:
+        return 1.0
+    try:
+        config = json.loads(raw)
+    except (TypeError, ValueError):
+        return 1.0
+    return config_leverage(config if isinstance(config, dict) else None)
 
 
 def load_subject(connection: Connection, asset_id: int, now: datetime, *,
@@ -171,7 +188,7 @@ def load_subject(connection: Connection, asset_id: int, now: datetime, *,
         if each_id == asset_id:
             committed = used
         elif used:
-            other_margin += used / config_leverage(broker_config)
+            other_margin += used / _text_leverage(broker_config)
     return RiskSubject(portfolio_id, row[1], asset_id, float(row[2]), int(row[4] or 0),
                        committed, equity=equity, other_margin=other_margin,
                        asset_active=bool(row[5]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -10,20 +11,19 @@ from hypothesis import strategies as st
 
 from lts.models import Order
 from lts.models.enums import ORDER_STATUSES, TERMINAL_ORDER_STATUSES
+from lts.trading.books import MemoryBooks
 from lts.trading.errors import InvalidTransition
 from lts.trading.order_state import TRANSITIONS, advance, can_transition, is_terminal, transition
 
 NOW = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-class FakeSession:
-    """Collects what the state machine adds (audit rows)."""
+class FakeSession(MemoryBooks):
+    """Memory books; ``added`` shows the audit rows the state machine added as objects."""
 
-    def __init__(self) -> None:
-        self.added: list[object] = []
-
-    def add(self, row: object) -> None:
-        self.added.append(row)
+    @property
+    def added(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(**row) for row in self.audit]
 
 
 def make_order(status: str = "pending") -> Order:

@@ -58,3 +58,18 @@ def test_a_deactivated_asset_is_reduce_only_for_every_caller():
         check_order(inactive, OrderCheck(notional=1.0, closing=False), RiskLimits())
     assert caught.value.check == "reduce_only"
     check_order(inactive, OrderCheck(notional=1.0, closing=True), RiskLimits())
+
+
+def test_leverage_from_stored_text_matches_the_decoded_rule():
+    """The margin read decodes broker configs from their text; same answers as the dict rule."""
+    import json
+
+    from lts.trading.risk import _text_leverage
+    from lts.trading.units import config_leverage
+
+    for config in ({}, {"leverage": 5}, {"leverage": "2.5"}, {"leverage": 0}, {"leverage": -3},
+                   {"leverage": "x"}, {"leverage": float("inf")}, {"other": 1}, None):
+        assert _text_leverage(json.dumps(config)) == config_leverage(config), config
+    assert _text_leverage(None) == 1.0
+    assert _text_leverage("not json") == 1.0
+    assert _text_leverage("[1, 2]") == 1.0
