@@ -383,3 +383,8 @@ _register_plugin_commands(lts)
 from lts.cli_data import register_data_commands  # noqa: E402  (predict, data concat)
 
 register_data_commands(lts)
+
+from lts.cli_backtest import register_backtest_commands  # noqa: E402  (backtest, data fetch)
+from lts.cli_data import data_group as _data_group  # noqa: E402
+
+register_backtest_commands(lts, _data_group)

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 from flask import Flask
+from sqlalchemy import select
 
 from lts.backtest.data import BarData
 from lts.backtest.result import BacktestResult, Replayed, build_result
@@ -140,8 +141,7 @@ class EngineReplay:
                 upgrade()
                 asset_ids = _seed(db, spec, data)
                 source = RegistryPluginSource(app)
-                if self.prepare:
-                    _hand_prepared(source, spec, data, asset_ids)
+                _check_and_prepare(source, spec, data, asset_ids, prepare=self.prepare)
                 clock = ManualClock(ticks[0].to_pydatetime())
                 engine = Engine(app, plugins=source, clock=clock)
                 errors: list[str] = []
@@ -195,16 +195,34 @@ def _seed(db: Any, spec: BacktestSpec, data: BarData) -> dict[int, str]:
     return ids
 
 
-def _hand_prepared(source: Any, spec: BacktestSpec, data: BarData,
-                   asset_ids: Mapping[int, str]) -> None:
-    """Compute each strategy's ``prepare`` once over its symbol's whole series."""
-    from lts.extensions import db
-    from lts.models import Asset
-    from lts.plugins.pipeline.csv import read_ohlcv
+def _check_and_prepare(source: Any, spec: BacktestSpec, data: BarData,
+                       asset_ids: Mapping[int, str], *, prepare: bool) -> None:
+    """Build every plugin once, so a bad config fails the run naming the asset.
 
+    With ``prepare``, compute each strategy's hook once over its symbol's whole series.
+    """
+    from lts.extensions import db
+    from lts.models import Asset, Portfolio
+    from lts.plugins.base import PluginError
+    from lts.plugins.pipeline.csv import read_ohlcv
+    from lts.plugins.registry import PluginRegistryError
+
+    portfolio = db.session.scalars(select(Portfolio)).one()
+    try:
+        source.get("portfolio", portfolio.portfolio_plugin, portfolio.portfolio_config)
+    except (PluginRegistryError, PluginError) as exc:
+        raise ValidationFailed("bad portfolio plugin", {"portfolio_config": [str(exc)]}
+                               ) from None
     for asset_id in asset_ids:
         row = db.session.get(Asset, asset_id)
-        strategy = source.get("strategy", row.strategy_plugin, row.strategy_config)
+        try:
+            strategy = source.get("strategy", row.strategy_plugin, row.strategy_config)
+            source.get("broker", "paper", row.broker_config)
+        except (PluginRegistryError, PluginError) as exc:
+            raise ValidationFailed("bad plugin config", {f"assets[{row.symbol}]": [
+                str(exc)]}) from None
+        if not prepare:
+            continue
         bars = read_ohlcv(Path(data.data_dir) / data.files[row.symbol])
         strategy.use_prepared(row.symbol, strategy.prepare(
             bars[bars.index < pd.Timestamp(spec.end)]))
@@ -213,8 +231,6 @@ def _hand_prepared(source: Any, spec: BacktestSpec, data: BarData,
 def _read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
                 errors: Sequence[str]) -> Replayed:
     """The orders, fills, closed trades and open positions the engine booked, as rows."""
-    from sqlalchemy import select
-
     from lts.models import Order, Position
 
     orders, fills = [], []
