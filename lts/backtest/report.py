@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lts.backtest.result import BacktestResult
+from lts.backtest.result import BacktestResult, exit_index
 
 YEAR = pd.Timedelta(days=365.25)
 METRICS = ("start_equity", "end_equity", "total_return", "cagr", "volatility", "sharpe",
@@ -124,16 +124,14 @@ def exposure_mask(result: BacktestResult, symbol: str | None) -> np.ndarray:
     """Per tick, whether a position (of ``symbol``, or any) was open after that tick."""
     ticks = result.equity.index
     mask = np.zeros(len(ticks), dtype=bool)
-    spans = [(r["symbol"], r["entry_time"], r["exit_time"])
+    spans = [(r["symbol"], r["entry_time"], exit_index(ticks, r))
              for r in result.trades.to_dict("records")]
-    spans += [(r["symbol"], r["entry_time"], None)
+    spans += [(r["symbol"], r["entry_time"], len(ticks))
               for r in result.open_positions.to_dict("records")]
-    for owner, entry, exit_time in spans:
+    for owner, entry, last in spans:
         if symbol is not None and owner != symbol:
             continue
         first = int(ticks.searchsorted(pd.Timestamp(entry), "left"))
-        last = (len(ticks) if exit_time is None
-                else int(ticks.searchsorted(pd.Timestamp(exit_time), "left")))
         mask[first:last] = True
     return mask
 

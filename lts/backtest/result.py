@@ -13,7 +13,11 @@ rows; :func:`build_result` turns them and the bars into a :class:`BacktestResult
 - ``orders``: every order the engine placed (also rejected ones), with its status.
 - ``fills``: every execution (entries, exits, stop-loss / take-profit fills).
 - ``trades``: every closed position (lot): entry/exit time and price, quantity, side,
-  P&L net of fees, fees, and the exit reason (the closing order's reason).
+  P&L net of fees, fees, the exit reason (the closing order's reason) and
+  ``booked_time``, the tick at which the engine booked the exit. A stop-loss or
+  take-profit fill is stamped with its bar's start but known only once that bar is
+  complete: the equity counts the exit from ``booked_time`` (when given), never
+  earlier, so the curve never shows a bar before it ended.
 - ``open_positions``: positions still open at the end, marked at the last close.
 - ``gaps``: holes in the data found while loading (reported, never filled).
 """
@@ -31,7 +35,7 @@ ORDER_COLUMNS = ("time", "symbol", "side", "quantity", "order_type", "status", "
                  "filled_quantity", "commission", "reason", "client_order_id")
 FILL_COLUMNS = ("time", "symbol", "side", "quantity", "price", "commission", "reason")
 TRADE_COLUMNS = ("symbol", "side", "quantity", "entry_time", "entry_price", "exit_time",
-                 "exit_price", "pnl", "fees", "exit_reason")
+                 "exit_price", "pnl", "fees", "exit_reason", "booked_time")
 POSITION_COLUMNS = ("symbol", "side", "quantity", "entry_time", "entry_price", "fees")
 
 
@@ -107,6 +111,13 @@ def closes_at_ticks(bars: dict[str, pd.DataFrame], ticks: pd.DatetimeIndex,
     return pd.DataFrame(out, index=ticks)
 
 
+def exit_index(ticks: pd.DatetimeIndex, row: dict[str, object]) -> int:
+    """The first tick at which a closed trade counts as closed (its booking, else its exit)."""
+    booked = row.get("booked_time")
+    when = booked if booked is not None and not pd.isna(booked) else row["exit_time"]
+    return int(ticks.searchsorted(pd.Timestamp(when), "left"))  # type: ignore[arg-type]
+
+
 def equity_curves(trades: pd.DataFrame, open_positions: pd.DataFrame, closes: pd.DataFrame,
                   capital: float) -> pd.DataFrame:
     """Equity at each tick, per symbol (equal capital share) and for the portfolio.
@@ -128,7 +139,7 @@ def equity_curves(trades: pd.DataFrame, open_positions: pd.DataFrame, closes: pd
         if still_open:
             last = len(ticks)
         else:
-            last = int(ticks.searchsorted(pd.Timestamp(row["exit_time"]), "left"))
+            last = exit_index(ticks, row)
             values[last:, col] += float(row["pnl"])  # type: ignore[arg-type]
         if last > first:
             sign = 1.0 if row["side"] == "long" else -1.0
@@ -149,7 +160,7 @@ def build_result(*, replayed: Replayed, bars: dict[str, pd.DataFrame],
     positions = frame(replayed.open_positions, POSITION_COLUMNS)
     closes = closes_at_ticks(bars, ticks, period)
     for table in (trades, positions):
-        for column in ("entry_time", "exit_time"):
+        for column in ("entry_time", "exit_time", "booked_time"):
             if column in table:
                 table[column] = pd.to_datetime(table[column], utc=True)
     return BacktestResult(

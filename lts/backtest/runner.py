@@ -264,6 +264,7 @@ def _read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
                        "entry_time": position.opened_at, "entry_price": position.entry_price,
                        "exit_time": position.closed_at, "exit_price": position.exit_price,
                        "pnl": position.realized_pnl, "fees": position.commission,
-                       "exit_reason": (closing.reason if closing is not None else "") or ""})
+                       "exit_reason": (closing.reason if closing is not None else "") or "",
+                       "booked_time": closing.created_at if closing is not None else None})
     return Replayed(orders=orders, fills=fills, trades=trades, open_positions=still_open,
                     ticks=ticks, errors=tuple(errors))
