@@ -159,7 +159,7 @@ class EngineReplay:
                 finally:
                     engine.close()
                 self.seconds = time.perf_counter() - started
-                replayed = _read_books(db, asset_ids, len(ticks), errors)
+                replayed = read_books(db, asset_ids, len(ticks), errors)
                 db.session.remove()
                 db.engine.dispose()
         return replayed
@@ -228,7 +228,7 @@ def _check_and_prepare(source: Any, spec: BacktestSpec, data: BarData,
             bars[bars.index < pd.Timestamp(spec.end)]))
 
 
-def _read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
+def read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
                 errors: Sequence[str]) -> Replayed:
     """The orders, fills, closed trades and open positions the engine booked, as rows."""
     from lts.models import Order, Position
