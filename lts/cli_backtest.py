@@ -106,6 +106,8 @@ def backtest_command(portfolio_id: int | None, config_file: Path | None, date_fr
         click.echo(f"window {window['window']} {window['from']} .. {window['to']}: "
                    f"return {m['total_return'] * 100:+.2f}%, max drawdown "
                    f"{m['max_drawdown'] * 100:.2f}%, trades {m['trades']}")
+    for halt in result.halts:
+        click.echo(f"halted: {halt}")
     for error in result.errors[:10]:
         click.echo(f"error: {error}", err=True)
     if out is not None:

@@ -195,6 +195,7 @@ def build_report(result: BacktestResult, walk_forward_windows: int = 0) -> dict[
         "bars_replayed": result.bars_replayed,
         "gaps": [g.describe() for g in result.gaps],
         "errors": list(result.errors),
+        "halts": list(result.halts),
         "parameters": result.parameters,
         "portfolio": metrics(result) if len(result.equity) else None,
         "assets": {s: metrics(result, s) for s in result.symbols} if len(result.equity) else {},

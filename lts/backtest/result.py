@@ -64,6 +64,7 @@ class Replayed:
     open_positions: Sequence[dict[str, object]]
     ticks: int
     errors: Sequence[str] = ()
+    halts: Sequence[str] = ()
 
 
 @dataclass
@@ -83,6 +84,8 @@ class BacktestResult:
     bars_replayed: int
     gaps: tuple[Gap, ...] = ()
     errors: tuple[str, ...] = ()
+    #: Kill-switch trips (equity <= 0, drawdown limit): "<time> <trigger> <figures>".
+    halts: tuple[str, ...] = ()
     parameters: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -168,4 +171,5 @@ def build_result(*, replayed: Replayed, bars: dict[str, pd.DataFrame],
         period=period, equity=equity_curves(trades, positions, closes, capital),
         orders=frame(replayed.orders, ORDER_COLUMNS), fills=frame(replayed.fills, FILL_COLUMNS),
         trades=trades, open_positions=positions, bars_replayed=int(replayed.ticks),
-        gaps=tuple(gaps), errors=tuple(replayed.errors), parameters=dict(parameters or {}))
+        gaps=tuple(gaps), errors=tuple(replayed.errors),
+        halts=tuple(replayed.halts), parameters=dict(parameters or {}))

@@ -231,7 +231,7 @@ def _check_and_prepare(source: Any, spec: BacktestSpec, data: BarData,
 def read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
                 errors: Sequence[str]) -> Replayed:
     """The orders, fills, closed trades and open positions the engine booked, as rows."""
-    from lts.models import Order, Position
+    from lts.models import AuditLog, Order, Position
 
     orders, fills = [], []
     by_id: dict[int, Any] = {}
@@ -266,5 +266,9 @@ def read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
                        "pnl": position.realized_pnl, "fees": position.commission,
                        "exit_reason": (closing.reason if closing is not None else "") or "",
                        "booked_time": closing.created_at if closing is not None else None})
+    halts = [f"{row.timestamp.isoformat()} kill switch: " + ", ".join(
+        f"{key}={value}" for key, value in sorted((row.details or {}).items()))
+        for row in db.session.scalars(select(AuditLog).where(
+            AuditLog.action == "portfolio.kill_switch").order_by(AuditLog.id))]
     return Replayed(orders=orders, fills=fills, trades=trades, open_positions=still_open,
-                    ticks=ticks, errors=tuple(errors))
+                    ticks=ticks, errors=tuple(errors), halts=tuple(halts))

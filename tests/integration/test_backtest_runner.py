@@ -107,3 +107,25 @@ def test_a_bad_strategy_config_fails_before_the_replay_naming_the_asset(tmp_path
         run_backtest(spec(fast=9), load_bars(tmp_path, ["AAA"], START, END),
                      EngineReplay(create_app))
     assert "fast" in caught.value.fields["assets[AAA]"][0]
+
+
+def test_equity_at_or_below_zero_halts_the_portfolio_in_a_backtest(tmp_path):
+    closes = v_shape(tmp_path, dip_at=None)
+    # 20x leverage: ~192 units bought near 104 at the 00:00 tick, then a crash to 90
+    # loses more than the capital; the kill switch halts, and nothing opens afterwards.
+    frame = pd.read_csv(tmp_path / "AAA.csv")
+    frame.loc[25:, ["open", "high", "low", "close"]] = 90.0
+    frame.to_csv(tmp_path / "AAA.csv", index=False)
+    leveraged = BacktestSpec(assets=(AssetSpec("AAA", strategy_config={
+        "fast": 3, "slow": 8, "stop_loss": 0, "take_profit": 0, "entry": "trend"},
+        broker_config={"leverage": 20.0}),), start=START, end=END, capital=1000.0)
+    result = run_backtest(leveraged, load_bars(tmp_path, ["AAA"], START, END),
+                          EngineReplay(create_app))
+    assert closes[23] == 104
+    assert len(result.halts) == 1 and "trigger=equity" in result.halts[0]
+    halted_at = pd.Timestamp(result.halts[0].split(" ")[0])
+    assert halted_at == pd.Timestamp("2026-01-06T02:00Z")  # the end of the crash bar
+    assert result.equity.loc[halted_at, "portfolio"] <= 0
+    opened_after = result.orders[(pd.to_datetime(result.orders["time"], utc=True) > halted_at)
+                                 & (result.orders["status"] == "filled")]
+    assert opened_after.empty, opened_after
