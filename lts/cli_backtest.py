@@ -96,7 +96,9 @@ def backtest_command(portfolio_id: int | None, config_file: Path | None, date_fr
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.pos)
 
-            result = run_backtest(spec, data, EngineReplay(create_app), progress=progress)
+            # the live key, so secrets stored in plugin configs decrypt in the twin app
+            replay = EngineReplay(create_app, secret_key=current_app.config["SECRET_KEY"])
+            result = run_backtest(spec, data, replay, progress=progress)
     except ServiceError as exc:
         raise _failure(exc) from None
     report = build_report(result, walk_forward)

@@ -18,6 +18,8 @@ stops on every bar), and as slow as the database makes it. A replay on in-memory
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import secrets
 import tempfile
@@ -114,9 +116,12 @@ class EngineReplay:
     of recomputing its indicators on every tick.
     """
 
-    def __init__(self, create_app: AppFactory, *, prepare: bool = True) -> None:
+    def __init__(self, create_app: AppFactory, *, prepare: bool = True,
+                 secret_key: str | None = None) -> None:
+        """``secret_key``: the live app's, so stored plugin secrets decrypt (else random)."""
         self.create_app = create_app
         self.prepare = prepare
+        self.secret_key = secret_key
         self.seconds = 0.0
 
     def __call__(self, spec: BacktestSpec, data: BarData, ticks: pd.DatetimeIndex,
@@ -132,13 +137,13 @@ class EngineReplay:
         with tempfile.TemporaryDirectory(prefix="lts-backtest-") as folder:
             app = self.create_app({
                 "database_url": f"sqlite:///{folder}/backtest.db",
-                "secret_key": secrets.token_hex(16), "loop_enabled": False,
+                "secret_key": self.secret_key or secrets.token_hex(16), "loop_enabled": False,
                 "log_level": "ERROR", "data_dir": str(Path(data.data_dir).resolve())},
                 instance_path=Path(folder) / "instance")
             with app.app_context():
-                for name in ("alembic", "lts"):
-                    logging.getLogger(name).setLevel(logging.ERROR)
-                upgrade()
+                logging.getLogger("lts").setLevel(logging.ERROR)
+                with contextlib.redirect_stderr(io.StringIO()):  # alembic's INFO lines
+                    upgrade()
                 asset_ids = _seed(db, spec, data)
                 source = RegistryPluginSource(app)
                 _check_and_prepare(source, spec, data, asset_ids, prepare=self.prepare)
