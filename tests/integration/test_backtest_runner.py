@@ -129,3 +129,20 @@ def test_equity_at_or_below_zero_halts_the_portfolio_in_a_backtest(tmp_path):
     opened_after = result.orders[(pd.to_datetime(result.orders["time"], utc=True) > halted_at)
                                  & (result.orders["status"] == "filled")]
     assert opened_after.empty, opened_after
+
+
+def test_a_failing_plugin_fails_only_its_asset_with_direct_calls(tmp_path):
+    v_shape(tmp_path)
+    v_shape(tmp_path, symbol="BBB")
+    config = {"fast": 3, "slow": 8, "stop_loss": 1.0, "take_profit": 0}
+    both = BacktestSpec(assets=(AssetSpec("AAA", strategy_config=config),
+                                AssetSpec("BBB", strategy_config=config)),
+                        start=START, end=END, capital=2000.0)
+    data = load_bars(tmp_path, ["AAA", "BBB"], START, END)
+    (tmp_path / "BBB.csv").unlink()  # BBB's pipeline now raises on every tick
+    replay = EngineReplay(create_app, prepare=False)
+    result = run_backtest(both, data, replay)
+    assert replay.direct_calls
+    assert len(result.errors) == 32 and all("not found" in e for e in result.errors)
+    assert result.trades["symbol"].tolist() == ["AAA"]  # AAA traded as on its own
+    assert result.trades["exit_reason"].tolist() == ["stop_loss"]
