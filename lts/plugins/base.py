@@ -433,6 +433,47 @@ class StrategyPlugin(Plugin):
 
     kind = "strategy"
 
+    #: Rows of candles the newest ``prepare`` row depends on (its look-back): the live
+    #: path computes :meth:`prepare` over only that many last rows.
+    prepare_window: int = 1
+
+    def prepare(self, candles: pd.DataFrame) -> pd.DataFrame | None:
+        """Optional hook: indicators for every row of ``candles`` at once (vectorized).
+
+        Row ``t`` may depend on rows up to ``t`` only, and on no more than the last
+        :attr:`prepare_window` of them, so the row is the same whether computed over a
+        whole series (a backtest, once) or over the last rows of a live snapshot. None
+        (the default): the strategy has no such hook.
+        """
+        return None
+
+    def use_prepared(self, symbol: str, frame: pd.DataFrame | None) -> None:
+        """Hand over indicators computed once over a whole series (backtests); None drops."""
+        frames = self.__dict__.setdefault("_prepared_frames", {})
+        if frame is None:
+            frames.pop(symbol, None)
+        else:
+            frames[symbol] = frame
+
+    def prepared(self, snapshot: MarketSnapshot, rows: int = 1) -> pd.DataFrame | None:
+        """The last ``rows`` rows of :meth:`prepare` up to the snapshot's newest bar.
+
+        Read from the frame a backtest handed over (:meth:`use_prepared`) when it has the
+        newest bar; else (live) computed over the snapshot's last ``prepare_window + rows
+        - 1`` candles. Never a row after the newest bar: the frame is cut at it.
+        """
+        candles = snapshot.candles
+        if candles.empty:
+            return None
+        newest = candles.index[-1]
+        stored = self.__dict__.get("_prepared_frames", {}).get(snapshot.symbol)
+        if stored is not None:
+            end = int(stored.index.searchsorted(newest, side="right"))
+            if end >= rows and stored.index[end - 1] == newest:
+                return stored.iloc[end - rows:end]
+        frame = self.prepare(candles.iloc[-(self.prepare_window + rows - 1):])
+        return None if frame is None else frame.iloc[-rows:]
+
     @abc.abstractmethod
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:

@@ -28,7 +28,8 @@ FOUNDATIONS = ("lts.config", "lts.data", "lts.database", "lts.errors", "lts.exte
 # The shared web layer outside lts/blueprints: request helpers every blueprint may use.
 # Modules directly in lts/blueprints/ (not in an area's package) belong to it too.
 WEB_LAYER = ("lts.navigation", "lts.routing")
-ENTRY = ("lts", "lts.cli", "lts.cli_data", "lts.cli_ops", "lts.cli_plugins", "lts.server")
+ENTRY = ("lts", "lts.cli", "lts.cli_backtest", "lts.cli_data", "lts.cli_ops", "lts.cli_plugins",
+         "lts.server")
 
 # Layers from the top: a module may import its own layer and any layer below it.
 LAYERS = ("entry", "blueprint", "edge", "trading", "plugins", "models", "foundations")
@@ -131,7 +132,8 @@ def group_of(name: str) -> str:
         return "blueprint" if len(parts) > 3 or _is_area(parts[2]) else "web"
     if name == "lts.runtime_config":
         return "models"  # reads and writes the Config table, like a model's own queries
-    top = {"services": "services", "schemas": "schemas", "security": "security",
+    top = {"services": "services", "backtest": "services", "schemas": "schemas",
+           "security": "security",
            "trading": "trading", "plugins": "plugins", "testing": "plugins",
            "models": "models"}
     if parts[1] in top:

@@ -20,6 +20,10 @@ Stop loss and take profit are distances from the entry, in percent or pips: the 
 gives the levels at the last close with ``exit_anchor`` ``pct`` or ``distance``, and the
 engine measures the same distance from the fill price once the order fills, so spread
 and slippage never shorten the stop.
+
+The naive forecast comes from :meth:`PredictionThreshold.prepare` (column
+``naive_forecast``, one per bar from its own ``forecast_window`` closes): computed once
+over the whole series in a backtest, over the last closes live, the same either way.
 """
 
 from __future__ import annotations
@@ -71,6 +75,27 @@ def naive_forecast(closes: np.ndarray, horizon: int) -> float:
     return y_mean + slope * (n - 1 + horizon - x_mean)
 
 
+def naive_forecasts(closes: np.ndarray, window: int, horizon: int) -> np.ndarray:
+    """:func:`naive_forecast` of the ``window`` closes ending at each bar, all at once.
+
+    NaN for the first ``window - 1`` bars and for windows with a non-finite close. Each
+    window is reduced on its own, so a bar's value never depends on the series' start.
+    """
+    out = np.full(len(closes), np.nan)
+    if len(closes) < window:
+        return out
+    windows = np.lib.stride_tricks.sliding_window_view(closes, window)
+    x = np.arange(window, dtype=np.float64)
+    centred_x = x - (window - 1) / 2.0
+    means = windows.sum(axis=1) / window
+    slopes = ((windows - means[:, None]) * centred_x).sum(axis=1) / np.dot(centred_x,
+                                                                           centred_x)
+    values = means + slopes * (window - 1 + horizon - (window - 1) / 2.0)
+    values[~np.isfinite(windows).all(axis=1)] = np.nan
+    out[window - 1:] = values
+    return out
+
+
 def _source(predictions: pd.DataFrame) -> str:
     """How the reason names the forecast: its model and, after a failed fit, why."""
     attrs = predictions.attrs
@@ -106,6 +131,18 @@ class PredictionThreshold(StrategyPlugin):
                    "on the opposite signal; SL/TP in % or pips.")
     config_schema = PredictionThresholdConfig
 
+    @property
+    def prepare_window(self) -> int:  # type: ignore[override]
+        """The naive forecast's window of closes."""
+        return int(self.config["forecast_window"])
+
+    def prepare(self, candles: pd.DataFrame) -> pd.DataFrame:
+        """The naive forecast ``horizon`` bars ahead at each bar (column ``naive_forecast``)."""
+        closes = candles["close"].to_numpy(dtype=np.float64)
+        return pd.DataFrame({"naive_forecast": naive_forecasts(
+            closes, int(self.config["forecast_window"]), int(self.config["horizon"]))},
+            index=candles.index)
+
     def forecast(self, snapshot: MarketSnapshot) -> tuple[float, str] | None:
         """Return the forecast price and where it came from, or None without enough data."""
         horizon = int(self.config["horizon"])
@@ -115,11 +152,10 @@ class PredictionThreshold(StrategyPlugin):
             if len(column):
                 step = min(horizon, len(column)) - 1
                 return float(column.iloc[step]), _source(predictions)
-        window = int(self.config["forecast_window"])
-        closes = snapshot.candles["close"].to_numpy(dtype=np.float64)[-window:]
-        if len(closes) < window or not np.all(np.isfinite(closes)):
+        rows = self.prepared(snapshot)
+        if rows is None or not len(rows) or not np.isfinite(rows["naive_forecast"].iloc[-1]):
             return None
-        return naive_forecast(closes, horizon), "naive forecast"
+        return float(rows["naive_forecast"].iloc[-1]), "naive forecast"
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:

@@ -17,6 +17,11 @@ The *regime* is long while the fast SMA is above the slow one, short while below
   the entry rule.
 - Stop loss and take profit come from ``stop_loss``/``take_profit`` (percent of the last
   close or pips, see ``sl_tp_unit``).
+
+The averages come from :meth:`SmaCross.prepare` (``fast``, ``slow`` and ``regime`` per
+bar, each from its own window of closes only): a backtest computes them once over the
+whole series, the live loop over the last ``slow + cross_bars`` closes; both give the
+same values bit for bit, so the same decisions.
 """
 
 from __future__ import annotations
@@ -65,6 +70,19 @@ class SmaCrossConfig(ExitsConfig):
             raise ValidationError("must be smaller than slow", field_name="fast")
 
 
+def window_means(closes: np.ndarray, n: int) -> np.ndarray:
+    """Mean of each window of ``n`` closes ending at each bar (NaN for the first n - 1).
+
+    Each window is summed on its own (not a running sum), so a bar's value does not
+    depend on how far back the series starts: no drift between a backtest's whole series
+    and a live snapshot's last rows.
+    """
+    out = np.full(len(closes), np.nan)
+    if len(closes) >= n:
+        out[n - 1:] = np.lib.stride_tricks.sliding_window_view(closes, n).sum(axis=1) / n
+    return out
+
+
 def _regime(fast: float, slow: float) -> Regime:
     """The regime two average values describe."""
     return "long" if fast > slow else "short" if fast < slow else None
@@ -95,6 +113,20 @@ class SmaCross(StrategyPlugin):
                    "(or with the trend), closes or reverses on a cross against it.")
     config_schema = SmaCrossConfig
 
+    @property
+    def prepare_window(self) -> int:  # type: ignore[override]
+        """The slow average's window: the newest row needs no more closes."""
+        return int(self.config["slow"])
+
+    def prepare(self, candles: pd.DataFrame) -> pd.DataFrame:
+        """``fast`` and ``slow`` averages and ``regime`` (1 long, -1 short, 0 equal) per bar."""
+        closes = candles["close"].to_numpy(dtype=np.float64)
+        fast = window_means(closes, int(self.config["fast"]))
+        slow = window_means(closes, int(self.config["slow"]))
+        regime = np.where(np.isnan(slow), np.nan, np.sign(fast - slow))
+        return pd.DataFrame({"fast": fast, "slow": slow, "regime": regime},
+                            index=candles.index)
+
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
         """Close or reverse against the regime, open on a fresh cross, hold otherwise."""
@@ -102,10 +134,13 @@ class SmaCross(StrategyPlugin):
         closes = snapshot.candles["close"]
         if len(closes) < slow_n:
             return Decision.hold(f"not enough data: {len(closes)} bars, slow SMA needs {slow_n}")
-        fast = float(closes.iloc[-fast_n:].mean())
-        slow = float(closes.iloc[-slow_n:].mean())
+        rows = self.prepared(snapshot, int(self.config["cross_bars"]) + 1)
+        assert rows is not None  # prepare always answers
+        rows = rows[rows["slow"].notna()]
+        fast, slow = float(rows["fast"].iloc[-1]), float(rows["slow"].iloc[-1])
         described = f"SMA{fast_n} {fast:.6g} vs SMA{slow_n} {slow:.6g}"
-        regimes = recent_regimes(closes, fast_n, slow_n, int(self.config["cross_bars"]))
+        names: dict[float, Regime] = {1.0: "long", -1.0: "short", 0.0: None}
+        regimes = [names[float(value)] for value in rows["regime"]]
         regime = regimes[-1]
 
         if position is not None:
