@@ -1,4 +1,7 @@
-"""Small helpers shared by the resource modules: the acting user and version headers."""
+"""Small helpers shared by the resource modules: version headers (``ETag``/``If-Match``).
+
+The acting user comes from the web layer (:func:`lts.web.request.actor`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import request
-from flask_login import current_user
 
-from lts.models import User
 from lts.services.access import etag_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -16,11 +17,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 IF_MATCH_PARAM = {"in": "header", "name": "If-Match", "required": False,
                   "schema": {"type": "string"},
                   "description": "ETag of the version being edited; 409 when it is stale."}
-
-
-def actor() -> User:
-    """The user making the request (browser session or bearer token)."""
-    return current_user._get_current_object()  # type: ignore[no-any-return]
 
 
 def if_match() -> str | None:

@@ -7,11 +7,12 @@ from typing import Any
 from flask import jsonify
 
 from lts.blueprints.api import bp, load_args
-from lts.blueprints.api._common import actor, documented
+from lts.blueprints.api._common import documented
 from lts.schemas.audit import AuditLogSchema, AuditPageSchema, AuditQuerySchema
 from lts.schemas.common import instance
 from lts.security.authz import role_required
 from lts.services.audit import AuditFilter, query_audit, usernames
+from lts.web.request import actor
 
 
 @bp.get("/audit")

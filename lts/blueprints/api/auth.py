@@ -9,7 +9,6 @@ from flask_login import current_user
 
 from lts.blueprints.api import bp, load_json
 from lts.blueprints.api._common import documented
-from lts.blueprints.owned import get_owned_or_404
 from lts.http_errors import error_response
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
@@ -46,6 +45,8 @@ from lts.security.limits import (
 )
 from lts.services import tokens as token_service
 from lts.services.auth_reset import request_reset
+from lts.web.owned import get_owned_or_404
+from lts.web.request import actor
 
 GENERIC_LOGIN_FAILURE = "invalid username or password, or the account is locked"
 RESET_ACCEPTED = "if an account matches, a reset link has been issued"
@@ -93,14 +94,14 @@ def logout() -> Any:
 @documented(responses={200: UserSchema})
 def me() -> Any:
     """Return the current user."""
-    return jsonify(instance(UserSchema).dump(current_user._get_current_object()))
+    return jsonify(instance(UserSchema).dump(actor()))
 
 
 @bp.get("/auth/tokens")
 @documented(responses={200: TokenListSchema})
 def list_tokens() -> Any:
     """List the current user's API tokens (secrets never included)."""
-    rows = token_service.list_tokens(current_user._get_current_object())
+    rows = token_service.list_tokens(actor())
     return jsonify({"items": instance(TokenSchema, many=True).dump(rows)})
 
 
@@ -111,7 +112,7 @@ def create_token() -> Any:
     """Create a token; ``password`` is required when the last login is over 10 minutes old."""
     data = load_json(instance(TokenCreateSchema))
     aaa = current_aaa()
-    user = current_user._get_current_object()
+    user = actor()
     if needs_reauth():
         if not data["password"]:
             return error_response(401, "enter your password again to create a token",
@@ -145,7 +146,7 @@ def change_password() -> Any:
     """
     data = load_json(instance(PasswordChangeSchema))
     row = current_session()
-    current_aaa().change_password(current_user._get_current_object(),
+    current_aaa().change_password(actor(),
                                   data["current_password"], data["new_password"],
                                   keep_session_id=row.id if row else None, ip=client_ip())
     return "", 204

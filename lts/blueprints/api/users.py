@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify
-from flask_login import current_user
 
 from lts.blueprints.api import bp, load_json
-from lts.blueprints.api._common import actor, documented
-from lts.blueprints.owned import get_owned_or_404
+from lts.blueprints.api._common import documented
 from lts.models import User
 from lts.schemas.common import instance
 from lts.schemas.users import (
@@ -21,11 +19,8 @@ from lts.schemas.users import (
 )
 from lts.security.authz import client_ip, role_required
 from lts.services import auth_admin
-
-
-def _actor() -> User:
-    """Return the admin making the call."""
-    return current_user._get_current_object()
+from lts.web.owned import get_owned_or_404
+from lts.web.request import actor
 
 
 @bp.get("/users")
@@ -42,7 +37,7 @@ def list_users() -> Any:
 def create_user() -> Any:
     """Create a user (any role)."""
     data = load_json(instance(UserCreateSchema))
-    user = auth_admin.admin_create_user(_actor(), data["username"], data["email"],
+    user = auth_admin.admin_create_user(actor(), data["username"], data["email"],
                                         data["role"], data["password"], ip=client_ip())
     return jsonify(instance(UserSchema).dump(user)), 201
 
@@ -63,9 +58,9 @@ def update_user(user_id: int) -> Any:
     user = get_owned_or_404(User, user_id, "update")
     data = load_json(instance(UserUpdateSchema))
     if "role" in data:
-        auth_admin.set_role(_actor(), user, data["role"], ip=client_ip())
+        auth_admin.set_role(actor(), user, data["role"], ip=client_ip())
     if "is_active" in data:
-        auth_admin.set_active(_actor(), user, data["is_active"], ip=client_ip())
+        auth_admin.set_active(actor(), user, data["is_active"], ip=client_ip())
     return jsonify(instance(UserSchema).dump(user))
 
 
@@ -75,7 +70,7 @@ def update_user(user_id: int) -> Any:
 def unlock_user(user_id: int) -> Any:
     """Lift a lockout."""
     user = get_owned_or_404(User, user_id, "update")
-    return jsonify(instance(UserSchema).dump(auth_admin.unlock(_actor(), user, ip=client_ip())))
+    return jsonify(instance(UserSchema).dump(auth_admin.unlock(actor(), user, ip=client_ip())))
 
 
 @bp.post("/users/<int:user_id>/revoke-sessions")
@@ -84,5 +79,5 @@ def unlock_user(user_id: int) -> Any:
 def revoke_user_sessions(user_id: int) -> Any:
     """Sign a user out everywhere: every browser session and API token ends."""
     user = get_owned_or_404(User, user_id, "update")
-    ended = auth_admin.revoke_sessions(_actor(), user, ip=client_ip())
+    ended = auth_admin.revoke_sessions(actor(), user, ip=client_ip())
     return jsonify({"sessions_ended": ended})

@@ -14,7 +14,7 @@ from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from lts.blueprints.forms import LtsForm
+from lts.web.forms import LtsForm
 
 
 class PortfolioForm(LtsForm):
