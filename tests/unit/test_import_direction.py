@@ -23,7 +23,8 @@ LTS = Path(__file__).resolve().parents[2] / "lts"
 
 # Modules everything may import: they import nothing of lts but each other.
 FOUNDATIONS = ("lts.config", "lts.data", "lts.database", "lts.errors", "lts.extensions",
-               "lts.http_errors", "lts.json_provider", "lts.list_limits", "lts.version")
+               "lts.http_errors", "lts.json_provider", "lts.limits", "lts.list_limits",
+               "lts.version")
 # The shared web layer: request helpers, error handlers and forms every blueprint may use
 # (lts/web/), and the URL converters and menu the factory installs. Modules directly in
 # lts/blueprints/ (not in an area's package) would belong to it too.
