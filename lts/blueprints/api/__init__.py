@@ -115,25 +115,6 @@ def _unencodable(exc: UnicodeEncodeError) -> Any:
     return error_response(422, "text must be valid Unicode (no lone surrogates)")
 
 
-def load_json(schema: Schema) -> dict[str, Any]:
-    """Parse the body as a JSON object and validate it with ``schema``."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        raise ServiceError("the JSON body is nested too deeply") from None
-    if not isinstance(body, dict):
-        raise ServiceError("expected a JSON object body (Content-Type: application/json)")
-    problems = body_text_problems(body)
-    if problems:
-        raise ValidationError(problems)
-    return schema.load(body)
-
-
-def load_args(schema: Schema) -> dict[str, Any]:
-    """Validate the query string with ``schema``."""
-    return schema.load(request.args.to_dict())
-
-
 def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:
     """A list envelope: the page's items, totals and relative links keeping the filters."""
     params = {k: v.isoformat() if hasattr(v, "isoformat") else v
