@@ -56,7 +56,7 @@ PACED_LUA = Path(__file__).resolve().with_name("paced.lua")
 ORDER_FIELDS = ("id", "asset_id", "client_order_id", "source", "order_type", "side",
                 "quantity", "filled_quantity", "price", "stop_loss", "take_profit", "status",
                 "fill_price", "commission", "reason", "broker_order_id", "broker_response",
-                "created_at", "updated_at", "filled_at")
+                "created_at", "updated_at", "filled_at", "plugin_versions")
 PORTFOLIO_FIELDS = ("id", "user_id", "name", "description", "is_active", "portfolio_plugin",
                     "portfolio_config", "total_capital", "portfolio_latency", "risk_state",
                     "max_drawdown_pct", "last_execution", "created_at", "updated_at")
@@ -192,15 +192,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_gunicorn(target: str, port: int, env: dict[str, str], threads: int
-                   ) -> subprocess.Popen[bytes]:
+def start_gunicorn(target: str, port: int, env: dict[str, str], threads: int,
+                   tree: Path = ROOT) -> subprocess.Popen[bytes]:
     """Start gunicorn (2 workers x ``threads``) on ``target`` and wait until it answers."""
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     worker = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", "sync"]
     process = subprocess.Popen(
         [gunicorn, "-w", "2", *worker, "-b", f"127.0.0.1:{port}",
          "--log-level", "warning", target],
-        cwd=ROOT, env=env)
+        cwd=tree, env={**env, "PYTHONPATH": str(tree)})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -329,6 +329,10 @@ def main() -> int:
                         help="threads per gunicorn worker (1: sync workers)")
     parser.add_argument("--only", choices=[name for name, _, _ in ENDPOINTS],
                         help="bench one endpoint")
+    parser.add_argument("--lts-tree", type=Path, default=ROOT,
+                        help="serve LTS from this source tree (a base revision's "
+                             "`git archive`, for before/after); seeding and the baseline "
+                             "stay this tree's")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -343,7 +347,7 @@ def main() -> int:
         os.environ["BENCH_DATABASE_URL"] = database_url
         costs = inprocess_costs(database_url, work / "instance", token)
         lts_port, base_port = free_port(), free_port()
-        servers = [start_gunicorn("wsgi:app", lts_port, env, args.threads),
+        servers = [start_gunicorn("wsgi:app", lts_port, env, args.threads, args.lts_tree),
                    start_gunicorn("bench.api_bench:baseline_app()", base_port, env,
                                   args.threads)]
         try:

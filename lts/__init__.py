@@ -249,12 +249,12 @@ def _register_blueprints(app: Flask) -> None:
     The body limit wraps the WSGI app so streamed (chunked) bodies obey it too.
     """
     from lts.blueprints.dashboard import bp as dashboard_bp
-    from lts.blueprints.errors import register_error_handlers
     from lts.blueprints.health import bp as health_bp
     from lts.blueprints.portfolios import bp as portfolios_bp
     from lts.navigation import register_navigation
     from lts.routing import install_converters
     from lts.security.body_limit import install_body_limit
+    from lts.web.errors import register_error_handlers
 
     install_converters(app)
     install_body_limit(app)

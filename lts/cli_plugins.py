@@ -14,6 +14,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from lts.limits import TOTAL_CAPITAL_MAX, TOTAL_CAPITAL_MIN_EXCLUSIVE
 from lts.plugins.base import PLUGIN_KINDS
 
 
@@ -98,7 +99,9 @@ def portfolio() -> None:
 @portfolio.command("create")
 @click.option("--user", "username", required=True, help="Owner; the command acts as them.")
 @click.option("--name", required=True, help="Portfolio name (unique per user).")
-@click.option("--capital", "total_capital", type=float, required=True,
+@click.option("--capital", "total_capital", required=True,
+              type=click.FloatRange(TOTAL_CAPITAL_MIN_EXCLUSIVE, TOTAL_CAPITAL_MAX,
+                                    min_open=True),
               help="Total capital (total_capital).")
 @click.option("--plugin", "portfolio_plugin", default=None,
               help="Portfolio plugin, e.g. equal_weight (default: the configured one).")

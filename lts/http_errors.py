@@ -1,6 +1,6 @@
 """The one JSON error shape, and which requests get JSON rather than an HTML page.
 
-Shared by the app-wide error handlers (:mod:`lts.blueprints.errors`), the API blueprint
+Shared by the app-wide error handlers (:mod:`lts.web.errors`), the API blueprint
 and the security layer (refusals of authz, hosts): it sits below all of them, so the
 security helpers answer in the API's shape without importing a blueprint module.
 """

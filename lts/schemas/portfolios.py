@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from lts.limits import TOTAL_CAPITAL_MAX, TOTAL_CAPITAL_MIN_EXCLUSIVE
 from lts.models.enums import RISK_STATES
 from lts.schemas.common import (
     PageQuerySchema,
@@ -14,6 +15,10 @@ from lts.schemas.common import (
     strict_integer,
     utc_datetime,
 )
+
+#: The one bound of ``total_capital`` (:mod:`lts.limits`), documented in the OpenAPI schema.
+TOTAL_CAPITAL_RANGE = validate.Range(min=TOTAL_CAPITAL_MIN_EXCLUSIVE, min_inclusive=False,
+                                     max=TOTAL_CAPITAL_MAX)
 
 
 class PortfolioSchema(Schema):
@@ -53,8 +58,7 @@ class _PortfolioFieldsSchema(Schema):
     is_active = StrictBoolean()
     portfolio_plugin = fields.String(validate=validate.Length(min=1, max=64))
     portfolio_config = fields.Dict(keys=fields.String())
-    total_capital = fields.Float(validate=validate.Range(min=0, min_inclusive=False,
-                                                         max=1e15))
+    total_capital = fields.Float(validate=TOTAL_CAPITAL_RANGE)
     portfolio_latency = strict_integer(validate=validate.Range(min=1, max=525_600))
     max_drawdown_pct = fields.Float(allow_none=True,
                                     validate=validate.Range(min=0, min_inclusive=False,
@@ -74,8 +78,7 @@ class PortfolioCreateSchema(_PortfolioFieldsSchema):
     """
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    total_capital = fields.Float(required=True,
-                                 validate=validate.Range(min=0, min_inclusive=False, max=1e15))
+    total_capital = fields.Float(required=True, validate=TOTAL_CAPITAL_RANGE)
     user_id = id_field(strict=True)
 
 

@@ -8,7 +8,7 @@
   401/403 JSON to ``/api``, ``HX-Redirect`` to HTMX and a login redirect (with a
   checked relative ``next``) to browsers.
 * Single objects are loaded by :func:`lts.services.access.load_owned` (views reach it
-  through :func:`lts.blueprints.owned.get_owned_or_404`): someone else's object answers
+  through :func:`lts.web.owned.get_owned_or_404`): someone else's object answers
   404, exactly like a missing one.
 """
 

@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from lts.extensions import db
-from lts.list_limits import MAX_PER_PAGE
 from lts.models import AuditLog, User
 from lts.models.enums import AUDIT_OUTCOMES
 from lts.services.access import scoped
-from lts.services.pagination import Page
+from lts.services.listing import ordered
+from lts.services.pagination import Page, paginate
+
+AUDIT_SORTS = {"timestamp": AuditLog.timestamp}
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,6 @@ def usernames(user_ids: set[int]) -> dict[int, str]:
 def query_audit(actor: User, flt: AuditFilter, page: int = 1, per_page: int = 50
                 ) -> Page[AuditLog]:
     """Rows the actor may see, newest first: ``per_page`` of ``page`` (both clamped)."""
-    per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    page = max(page, 1)
-    total = int(db.session.scalar(
-        _filtered(scoped(select(func.count(AuditLog.id)), actor, "audit"), flt)) or 0)
-    items = list(db.session.scalars(
-        _filtered(scoped(select(AuditLog), actor, "audit"), flt)
-        .order_by(AuditLog.timestamp.desc(), AuditLog.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)))
-    return Page(items=items, page=page, per_page=per_page, total=total)
+    statement = _filtered(scoped(select(AuditLog), actor, "audit"), flt)
+    return paginate(ordered(statement, AUDIT_SORTS, "timestamp", "desc", AuditLog.id),
+                    page, per_page, key=AuditLog.id)

@@ -7,7 +7,6 @@ docs/DASHBOARD_NEEDS.md lists what the dashboard asked of the service layer.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,12 +26,10 @@ from lts.models import (
     User,
 )
 from lts.models.statistic_keys import UNREALIZED_PNL, asset_key
-from lts.plugins.base import AssetInfo
-from lts.runtime_config import effective_setting
 from lts.services.error_display import ErrorView, error_view, report_unrecorded
 from lts.services.forecast_chart import forecast_data
+from lts.trading.chart import CHART_BARS, chart_candles, epoch
 
-CHART_BARS = 300
 
 @dataclass(frozen=True)
 class AssetChart:
@@ -43,14 +40,9 @@ class AssetChart:
     as_of: datetime | None = None
 
 
-def _epoch(moment: datetime) -> int:
-    """Epoch seconds of an aware datetime (Lightweight Charts' time unit)."""
-    return int(moment.timestamp())
-
-
 def _bar_time(moment: datetime, times: list[int]) -> int | None:
     """The time of the bar containing ``moment`` (markers must sit on a bar)."""
-    stamp = _epoch(moment)
+    stamp = epoch(moment)
     best = None
     for bar_time in times:
         if bar_time <= stamp:
@@ -63,43 +55,20 @@ def _bar_time(moment: datetime, times: list[int]) -> int | None:
 def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS) -> AssetChart:
     """The pipeline's recent bars, fills as markers, SL/TP of open positions as lines.
 
-    The pipeline runs through the same timeout guard as in a tick; a failing or slow
-    pipeline gives a chart with ``error`` set, never an error page.
+    The candles come from :func:`lts.trading.chart.chart_candles` (the loop's timeout
+    and isolation, one worker per app); a failing or slow pipeline gives a chart with
+    ``error`` set, never an error page. The app is handed to its worker thread.
     """
-    from lts.trading.errors import PluginCallError
-    from lts.trading.plugin_calls import PluginCaller
-    from lts.trading.plugin_source import RegistryPluginSource
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    source = app.extensions.setdefault("lts_dashboard_plugin_source", RegistryPluginSource(app))
-    caller = PluginCaller(app)
-    try:
-        pipeline = source.get("pipeline", asset.pipeline_plugin, dict(asset.pipeline_config or {}))
-        info = AssetInfo(id=asset.id, portfolio_id=asset.portfolio_id, symbol=asset.symbol,
-                         name=asset.name, allocated_capital=asset.allocated_capital,
-                         pipeline_config=dict(pipeline.config))
-        timeout = float(effective_setting("plugin_timeout_seconds"))
-        db.session.commit()  # no transaction stays open during a plugin call
-        snapshot = caller.call("pipeline", pipeline.name, "snapshot", pipeline.snapshot, info,
-                               now, timeout=timeout)
-    except PluginCallError as exc:
-        return AssetChart(error=report_unrecorded(f"asset {asset.id} chart", str(exc)))
-    except Exception as exc:  # a plugin that cannot even be built
-        return AssetChart(error=report_unrecorded(
-            f"asset {asset.id} chart", f"pipeline {asset.pipeline_plugin!r}: {exc}"))
-    finally:
-        caller.close()
-    candles = snapshot.candles.tail(bars)
-    rows = []
-    for stamp, row in candles.iterrows():
-        values = [float(row[c]) for c in ("open", "high", "low", "close")]
-        if all(math.isfinite(v) for v in values):
-            rows.append({"time": _epoch(stamp.to_pydatetime()), "open": values[0],
-                         "high": values[1], "low": values[2], "close": values[3]})
-    times = [row["time"] for row in rows]
-    return AssetChart(data={"bars": rows, "markers": _markers(asset.id, times),
+    candles = chart_candles(app, asset, now, bars)
+    if candles.snapshot is None:
+        return AssetChart(error=report_unrecorded(f"asset {asset.id} chart",
+                                                  candles.error or "no snapshot"))
+    times = candles.times
+    return AssetChart(data={"bars": candles.bars, "markers": _markers(asset.id, times),
                             "lines": _sl_tp_lines(asset.id),
-                            "forecast": forecast_data(snapshot)}, as_of=snapshot.as_of)
+                            "forecast": forecast_data(candles.snapshot)},
+                      as_of=candles.snapshot.as_of)
 
 
 def _markers(asset_id: int, times: list[int]) -> list[dict[str, Any]]:

@@ -1,5 +1,8 @@
 """Orders: filtered, paginated lists, one order, manual orders and cancels.
 
+The list helpers (shapes, scoping, sorting, filter checks) shared with positions,
+statistics and audit live in :mod:`lts.services.listing`.
+
 Manual orders go through :mod:`lts.trading.manual`, the engine's own path: the row is
 written ``pending`` with its ``client_order_id`` before the broker is called, the same
 risk checks apply, and every transition is audited.
@@ -12,15 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import select
 
 from lts.database import write_transaction
 from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
-from lts.models import Asset, Order, Portfolio, User
+from lts.models import Asset, Order, User
 from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
 from lts.models.sorting import ORDER_SORTS
-from lts.services.access import check_id_filter, list_scope, load_owned, record, user_condition
+from lts.services.access import load_owned, record
+from lts.services.listing import ListShape, check_choice, ordered, scoped_list
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import cancel, manual
 from lts.trading.orders import PlacedOrder
@@ -69,125 +73,6 @@ class ManualOrderResult:
     def outcome(self) -> str:
         """The audit outcome: ``denied`` when the risk checks refused the order."""
         return "ok" if self.rejected_by is None else "denied"
-
-
-# Filters an order or position list may carry, in the order their bind parameters are
-# named; which of them a request sets is part of the list's shape (see ListShape).
-LIST_FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until",
-                "client_order_id", "source", "updated_since")
-
-
-@dataclass(frozen=True)
-class ListShape:
-    """What decides the SQL of an order/position list, and nothing that varies with values.
-
-    The statements of a shape are built once and cached (see
-    :func:`lts.services.pagination.page_query`); the request's values (the actor's id,
-    the filters) are bound at run time, from the parameters :meth:`of` returns. Keeping
-    values out of the shape is what makes the cache safe: a statement can never carry
-    one user's id into another's request.
-    """
-
-    kind: str
-    scope: str
-    filters: tuple[str, ...]
-    sort: str
-    direction: str
-
-    @classmethod
-    def of(cls, actor: User, values: dict[str, Any], sort: str, direction: str, *,
-           kind: str, statuses: tuple[str, ...], sides: tuple[str, ...],
-           sorts: dict[str, Any]) -> tuple[ListShape, dict[str, Any]]:
-        """The shape of a request and its bind parameters, once its values are checked.
-
-        Each filter and the sort must be one of the list's choices and the time range
-        must be aware and not empty: ValidationFailed names the offending filter.
-        """
-        check_id_filter("portfolio_id", values.get("portfolio_id"))
-        check_id_filter("asset_id", values.get("asset_id"))
-        check_choice("status", values.get("status"), statuses)
-        check_choice("side", values.get("side"), sides)
-        check_range(values.get("since"), values.get("until"))
-        check_sort(sorts, sort, direction)
-        filters = tuple(name for name in LIST_FILTERS if values.get(name) is not None)
-        scope = list_scope(actor, kind)
-        params = {name: values[name] for name in filters} | scope.params()
-        return cls(kind=kind, scope=scope.shape, filters=filters, sort=sort,
-                   direction=direction), params
-
-
-def scoped_list(statement: Select[Any], model: Any, time_column: Any, shape: ListShape
-                ) -> Select[Any]:
-    """Restrict a statement over ``model`` (a table with ``asset_id``) to the shape.
-
-    Rows outside the actor's scope (:func:`lts.services.access.list_scope`) are left
-    out: the owner is compared on the joined portfolio, the SQL these lists always ran
-    (cheaper than :func:`~lts.services.access.owner_filter`'s subqueries on the API's
-    hottest list). Every filter of the shape compares with the bind parameter of its
-    name, the time range being ``[since, until)`` on ``time_column``.
-    """
-    column = model.asset_id
-    statement = statement.join(Asset, Asset.id == column)
-    visible = user_condition(shape.scope, Portfolio.user_id)
-    if visible is not None:
-        statement = statement.join(Portfolio, Portfolio.id == Asset.portfolio_id).where(
-            visible)
-    conditions = {"portfolio_id": lambda: Asset.portfolio_id == bindparam("portfolio_id"),
-                  "asset_id": lambda: column == bindparam("asset_id"),
-                  "status": lambda: model.status == bindparam("status"),
-                  "side": lambda: model.side == bindparam("side"),
-                  "since": lambda: time_column >= bindparam("since"),
-                  "until": lambda: time_column < bindparam("until"),
-                  # Orders only (positions have no such filters):
-                  "client_order_id": lambda: model.client_order_id == bindparam(
-                      "client_order_id"),
-                  "source": lambda: model.source == bindparam("source"),
-                  "updated_since": lambda: model.updated_at >= bindparam("updated_since")}
-    for name in shape.filters:
-        statement = statement.where(conditions[name]())
-    return statement
-
-
-DIRECTIONS = ("asc", "desc")
-
-
-def check_sort(columns: dict[str, Any], sort: str, direction: str) -> None:
-    """Refuse a sort column outside ``columns`` or a direction other than asc/desc."""
-    errors = {}
-    if sort not in columns:
-        errors["sort"] = [f"must be one of {', '.join(columns)}"]
-    if direction not in DIRECTIONS:
-        errors["direction"] = ["must be asc or desc"]
-    if errors:
-        raise ValidationFailed("invalid sort", errors)
-
-
-def ordered(statement: Select[Any], columns: dict[str, Any], sort: str, direction: str,
-            unique: Any) -> Select[Any]:
-    """ORDER BY one allowed column then the id (same direction), so pages never overlap."""
-    check_sort(columns, sort, direction)
-    column = columns[sort]
-    if direction == "desc":
-        return statement.order_by(column.desc(), unique.desc())
-    return statement.order_by(column.asc(), unique.asc())
-
-
-def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
-    """Refuse a filter value outside ``allowed``, naming the filter."""
-    if value is not None and value not in allowed:
-        raise ValidationFailed("invalid filter", {name: [f"must be one of {', '.join(allowed)}"]})
-
-
-def check_range(since: datetime | None, until: datetime | None) -> None:
-    """Refuse naive datetimes and an empty range."""
-    errors = {}
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            errors[name] = ["must carry a time zone (ISO-8601 with Z or an offset)"]
-    if not errors and since is not None and until is not None and since > until:
-        errors["until"] = ["must not be before since"]
-    if errors:
-        raise ValidationFailed("invalid time range", errors)
 
 
 def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int | None = None,

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, exists, func, select
 
 from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
+from lts.limits import total_capital_problem
 from lts.models import Asset, Order, Portfolio, User
 from lts.models.types import utcnow
 from lts.services.access import (
@@ -103,10 +104,9 @@ def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) 
         errors["name"] = ["at most 100 characters"]
     if not isinstance(values.get("description", ""), str):
         errors["description"] = ["must be text"]
-    capital = values.get("total_capital")
-    if isinstance(capital, bool) or not isinstance(capital, int | float) or not capital > 0 \
-            or capital != capital or capital == float("inf"):
-        errors["total_capital"] = ["must be > 0"]
+    capital_problem = total_capital_problem(values.get("total_capital"))
+    if capital_problem:
+        errors["total_capital"] = [capital_problem]
     latency = values.get("portfolio_latency")
     if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
         errors["portfolio_latency"] = ["must be a whole number of minutes >= 1"]

@@ -14,12 +14,8 @@ from lts.models import Position, User
 from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
 from lts.models.sorting import POSITION_SORTS
 from lts.services.access import load_owned, record
-from lts.services.orders import (
-    ListShape,
-    ManualOrderResult,
-    ordered,
-    scoped_list,
-)
+from lts.services.listing import ListShape, ordered, scoped_list
+from lts.services.orders import ManualOrderResult
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import manual
 

@@ -26,7 +26,7 @@ from lts.list_limits import MAX_POINTS
 from lts.models import Asset, Portfolio, Statistic, User
 from lts.models.statistic_keys import GLOBAL_SERIES, KEY_MAX_LENGTH, portfolio_key
 from lts.services.access import list_scope, load_owned, record, scoped
-from lts.services.orders import check_range
+from lts.services.listing import check_range
 
 BUCKET = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -19,9 +19,9 @@ import pytest
 from flask import Blueprint, jsonify
 from sqlalchemy import inspect as sa_inspect
 
-from lts.blueprints.owned import get_owned_or_404
 from lts.extensions import db as database
 from lts.models import Asset, Order, Portfolio, Position, User, UserSession, utcnow
+from lts.web.owned import get_owned_or_404
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.helpers import csrf_from
 

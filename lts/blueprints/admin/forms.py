@@ -6,9 +6,9 @@ from wtforms import DateField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from lts.blueprints.forms import LtsForm
 from lts.models.enums import AUDIT_OUTCOMES, ROLES
 from lts.plugins.aaa.passwords import MAX_LENGTH
+from lts.web.forms import LtsForm
 
 
 class UserCreateForm(LtsForm):

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
 from lts.blueprints.admin import bp
 from lts.blueprints.admin.forms import AuditFilterForm, RoleForm, UserCreateForm
-from lts.blueprints.auth.forms import ActionForm
-from lts.blueprints.owned import get_owned_or_404
 from lts.errors import ServiceError
 from lts.models import User
 from lts.plugins.aaa import current_aaa
-from lts.security.authz import client_ip, is_htmx_request, role_required
+from lts.security.authz import client_ip, role_required
 from lts.services import auth_admin
 from lts.services.audit import AuditFilter, query_audit, usernames
+from lts.web.forms import ActionForm
+from lts.web.owned import get_owned_or_404
+from lts.web.request import actor, is_htmx
 
 AUDIT_PER_PAGE = 50
 
@@ -24,15 +24,10 @@ AUDIT_PER_PAGE = 50
 def _users_page(form: UserCreateForm | None = None, status: int = 200) -> Any:
     """Render the users page (with the create form, possibly showing errors)."""
     return render_template(
-        "admin/users.html", users=auth_admin.list_users(current_user._get_current_object()),
+        "admin/users.html", users=auth_admin.list_users(actor()),
         form=form or UserCreateForm(),
         action_form=ActionForm(), role_form=RoleForm(), now=current_aaa().clock(),
     ), status
-
-
-def _actor() -> User:
-    """Return the admin acting."""
-    return current_user._get_current_object()
 
 
 @bp.get("/users")
@@ -50,7 +45,7 @@ def create_user() -> Any:
     if form.validate_on_submit():
         try:
             user = auth_admin.admin_create_user(
-                _actor(), form.username.data or "", form.email.data or "",
+                actor(), form.username.data or "", form.email.data or "",
                 form.role.data or "user", form.password.data or "", ip=client_ip())
         except ServiceError as exc:
             for field, messages in exc.fields.items():
@@ -86,7 +81,7 @@ def change_role(user_id: int) -> Any:
     form = RoleForm()
     if not form.validate_on_submit():
         abort(400)
-    return _user_action(user_id, lambda u: auth_admin.set_role(_actor(), u, form.role.data or "",
+    return _user_action(user_id, lambda u: auth_admin.set_role(actor(), u, form.role.data or "",
                                                                ip=client_ip()),
                         "Role of {username} changed.")
 
@@ -95,7 +90,7 @@ def change_role(user_id: int) -> Any:
 @role_required("admin")
 def deactivate(user_id: int) -> Any:
     """Deactivate a user: every session and token ends immediately."""
-    return _user_action(user_id, lambda u: auth_admin.set_active(_actor(), u, False,
+    return _user_action(user_id, lambda u: auth_admin.set_active(actor(), u, False,
                                                                  ip=client_ip()),
                         "{username} deactivated; their sessions ended.")
 
@@ -104,7 +99,7 @@ def deactivate(user_id: int) -> Any:
 @role_required("admin")
 def activate(user_id: int) -> Any:
     """Re-activate a user."""
-    return _user_action(user_id, lambda u: auth_admin.set_active(_actor(), u, True,
+    return _user_action(user_id, lambda u: auth_admin.set_active(actor(), u, True,
                                                                  ip=client_ip()),
                         "{username} activated.")
 
@@ -113,7 +108,7 @@ def activate(user_id: int) -> Any:
 @role_required("admin")
 def unlock(user_id: int) -> Any:
     """Lift a lockout."""
-    return _user_action(user_id, lambda u: auth_admin.unlock(_actor(), u, ip=client_ip()),
+    return _user_action(user_id, lambda u: auth_admin.unlock(actor(), u, ip=client_ip()),
                         "{username} unlocked.")
 
 
@@ -121,7 +116,7 @@ def unlock(user_id: int) -> Any:
 @role_required("admin")
 def revoke_sessions(user_id: int) -> Any:
     """Sign a user out of every browser and revoke their API tokens."""
-    return _user_action(user_id, lambda u: auth_admin.revoke_sessions(_actor(), u,
+    return _user_action(user_id, lambda u: auth_admin.revoke_sessions(actor(), u,
                                                                       ip=client_ip()),
                         "{username} signed out everywhere.")
 
@@ -140,10 +135,10 @@ def audit() -> Any:
         date_to=form.date_to.data if not form.date_to.errors else None,
     )
     page_number = request.args.get("page", 1, type=int) or 1
-    page = query_audit(current_user._get_current_object(), flt, page=page_number,
+    page = query_audit(actor(), flt, page=page_number,
                        per_page=AUDIT_PER_PAGE)
     ids = {row.user_id for row in page.items if row.user_id is not None}
     names = usernames(ids)
     filters = {k: v for k, v in request.args.items() if k != "page" and v}
-    template = "partials/_audit_table.html" if is_htmx_request() else "admin/audit.html"
+    template = "partials/_audit_table.html" if is_htmx() else "admin/audit.html"
     return render_template(template, form=form, page=page, names=names, filters=filters)

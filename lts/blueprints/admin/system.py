@@ -13,12 +13,11 @@ from flask import abort, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from lts.blueprints.admin import bp
-from lts.blueprints.dashboard.htmx import hx_redirect, render_page, render_partial
-from lts.blueprints.dashboard.routes import actor
-from lts.blueprints.portfolios.routes import submitted_reason
 from lts.errors import ServiceError
-from lts.security.authz import client_ip, is_htmx_request, role_required
+from lts.security.authz import client_ip, role_required
 from lts.services import config_admin, error_display, loop_control, plugin_catalog, risk_controls
+from lts.web.htmx import hx_redirect, render_page, render_partial
+from lts.web.request import actor, is_htmx, submitted_reason, with_trigger
 
 
 def split_items(items: list[Any]) -> dict[str, list[Any]]:
@@ -60,7 +59,7 @@ def set_config(key: str) -> ResponseReturnValue:
         flash(f"{item.key} set to {item.value!r}.", "success")
         status = 200
     items = config_admin.list_config(actor())
-    if is_htmx_request():
+    if is_htmx():
         return render_partial("partials/_config_table.html", errors=errors,
                               **split_items(items)), status
     if status == 200:
@@ -102,14 +101,10 @@ def error_detail(error_id: int) -> ResponseReturnValue:
 @role_required("admin")
 def reload_plugins() -> ResponseReturnValue:
     """Re-discover the plugins now, then show the plugins page again."""
-    try:
-        result = plugin_catalog.reload_plugins(actor(), ip=client_ip())
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-    else:
-        failed = len(result["errors"])
-        flash(f"Plugins reloaded: {len(result['items'])} loaded, {failed} failed.",
-              "warning" if failed else "success")
+    result = plugin_catalog.reload_plugins(actor(), ip=client_ip())
+    failed = len(result["errors"])
+    flash(f"Plugins reloaded: {len(result['items'])} loaded, {failed} failed.",
+          "warning" if failed else "success")
     return hx_redirect(url_for("admin.plugins"))
 
 
@@ -128,34 +123,31 @@ def loop_action(action: str) -> ResponseReturnValue:
     """Pause, resume, risk state, kill switch on/off or tick now; answers with the card."""
     who, ip = actor(), client_ip()
     report = None
-    try:
-        if action == "pause":
-            loop_control.pause(who, ip=ip)
-            flash("Loop paused: ticks are skipped until you resume it.", "warning")
-        elif action == "resume":
-            loop_control.resume(who, ip=ip)
-            flash("Loop resumed.", "success")
-        elif action in ("kill-on", "kill-off"):
-            loop_control.set_global_kill_switch(who, action == "kill-on", ip=ip)
-            flash("Global kill switch ON: no order is sent." if action == "kill-on"
-                  else "Global kill switch off.", "warning" if action == "kill-on" else "success")
-        elif action in GLOBAL_STATES:
-            loop_control.set_global_risk_state(who, GLOBAL_STATES[action],
-                                               submitted_reason(), ip=ip)
-            flash(GLOBAL_STATE_DONE[GLOBAL_STATES[action]],
-                  "success" if action == "risk-active" else "warning")
-        elif action == "tick":
-            report = loop_control.tick_now(who, ip=ip)
-            flash(f"Tick done in {report['duration_seconds']:.2f} s: "
-                  f"{len(report['portfolios_run'])} portfolio(s), {report['assets_run']} "
-                  f"asset(s), {report['errors']} error(s).", "info")
-        else:
-            return redirect(url_for("admin.loop"))
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-    if is_htmx_request():
-        return render_partial("partials/_loop_controls.html", poll_url=url_for("admin.loop"),
-                              loop=loop_control.get_status(who), report=report,
-                              risk_change=risk_controls.last_global_change()), 200, {
-                                  "HX-Trigger": "lts-orders-changed"}
+    if action == "pause":
+        loop_control.pause(who, ip=ip)
+        flash("Loop paused: ticks are skipped until you resume it.", "warning")
+    elif action == "resume":
+        loop_control.resume(who, ip=ip)
+        flash("Loop resumed.", "success")
+    elif action in ("kill-on", "kill-off"):
+        loop_control.set_global_kill_switch(who, action == "kill-on", ip=ip)
+        flash("Global kill switch ON: no order is sent." if action == "kill-on"
+              else "Global kill switch off.", "warning" if action == "kill-on" else "success")
+    elif action in GLOBAL_STATES:
+        loop_control.set_global_risk_state(who, GLOBAL_STATES[action],
+                                           submitted_reason(), ip=ip)
+        flash(GLOBAL_STATE_DONE[GLOBAL_STATES[action]],
+              "success" if action == "risk-active" else "warning")
+    elif action == "tick":
+        report = loop_control.tick_now(who, ip=ip)
+        flash(f"Tick done in {report['duration_seconds']:.2f} s: "
+              f"{len(report['portfolios_run'])} portfolio(s), {report['assets_run']} "
+              f"asset(s), {report['errors']} error(s).", "info")
+    else:
+        return redirect(url_for("admin.loop"))
+    if is_htmx():
+        return with_trigger(render_partial(
+            "partials/_loop_controls.html", poll_url=url_for("admin.loop"),
+            loop=loop_control.get_status(who), report=report,
+            risk_change=risk_controls.last_global_change()))
     return hx_redirect(url_for("admin.loop"))

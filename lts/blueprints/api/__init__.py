@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnprocessableEntity
 
-from lts.errors import Refused, ServiceError
+from lts.errors import ServiceError
 from lts.http_errors import error_response
 from lts.routing import IdConverter
 from lts.schemas.common import MAX_ID, ErrorSchema, FastItems, body_text_problems, instance
@@ -66,8 +66,8 @@ EXTENSION_KEY = "lts.api"
 class LtsApi(Api):
     """flask-smorest's Api with LTS's error shape and without its own error handlers.
 
-    The app-wide handlers (:mod:`lts.blueprints.errors`) already answer JSON under
-    ``/api``; only the documented error schema is changed here.
+    The app-wide handlers (:mod:`lts.web.errors`) already answer JSON under
+    ``/api``, a ``ServiceError`` included; only the documented error schema is changed here.
     """
 
     ERROR_SCHEMA = ErrorSchema
@@ -88,21 +88,6 @@ def _fields_of(messages: Any) -> dict[str, Any]:
         else:
             flat[location] = inner
     return {k: v if isinstance(v, list | dict) else [str(v)] for k, v in flat.items()}
-
-
-@bp.errorhandler(ServiceError)
-def _service_error(exc: ServiceError) -> Any:
-    """Answer a broken business rule with its status, message and fields."""
-    return error_response(exc.status, exc.message, exc.fields, exc.code)
-
-
-@bp.errorhandler(Refused)
-def _refused(exc: Refused) -> Any:
-    """Answer a refusal with its details in the body and its headers (``Retry-After``)."""
-    response, status = error_response(exc.status, exc.message, exc.fields, exc.code,
-                                      exc.details)
-    response.headers.update(exc.headers)
-    return response, status
 
 
 @bp.errorhandler(ValidationError)
@@ -128,25 +113,6 @@ def _too_deep(exc: RecursionError) -> Any:
 def _unencodable(exc: UnicodeEncodeError) -> Any:
     """Text that cannot be encoded (lone surrogates) reached the database: a 422."""
     return error_response(422, "text must be valid Unicode (no lone surrogates)")
-
-
-def load_json(schema: Schema) -> dict[str, Any]:
-    """Parse the body as a JSON object and validate it with ``schema``."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        raise ServiceError("the JSON body is nested too deeply") from None
-    if not isinstance(body, dict):
-        raise ServiceError("expected a JSON object body (Content-Type: application/json)")
-    problems = body_text_problems(body)
-    if problems:
-        raise ValidationError(problems)
-    return schema.load(body)
-
-
-def load_args(schema: Schema) -> dict[str, Any]:
-    """Validate the query string with ``schema``."""
-    return schema.load(request.args.to_dict())
 
 
 def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:

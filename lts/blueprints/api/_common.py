@@ -1,26 +1,19 @@
-"""Small helpers shared by the resource modules: the acting user and version headers."""
+"""Small helpers shared by the resource modules: version headers (``ETag``/``If-Match``).
+
+The acting user comes from the web layer (:func:`lts.web.request.actor`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import request
-from flask_login import current_user
 
-from lts.models import User
 from lts.services.access import etag_of
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 IF_MATCH_PARAM = {"in": "header", "name": "If-Match", "required": False,
                   "schema": {"type": "string"},
                   "description": "ETag of the version being edited; 409 when it is stale."}
-
-
-def actor() -> User:
-    """The user making the request (browser session or bearer token)."""
-    return current_user._get_current_object()  # type: ignore[no-any-return]
 
 
 def if_match() -> str | None:
@@ -33,29 +26,16 @@ def with_etag(obj: Any, status: int = 200) -> tuple[Any, int, dict[str, str]]:
     return obj, status, {"ETag": etag_of(obj)}
 
 
-def documented(*, body: type | None = None, query: type | None = None,
-               responses: dict[int, type | None] | None = None, anonymous: bool = False
-               ) -> Callable[[F], F]:
-    """Document a view that parses its own input (``load_json``) in the OpenAPI document.
+class Extended:
+    """An object plus a few attributes a response schema shows beside its own.
 
-    ``anonymous`` marks a public endpoint (no token needed). Nothing changes at run
-    time: the body/query schema and the responses are only recorded for the document.
+    ``@bp.response`` dumps what a view returns; this lets a view add a value (a token's
+    raw secret, an audit row's username) without dumping by hand.
     """
-    from lts.blueprints.api import bp
 
-    def decorator(view: F) -> F:
-        doc: dict[str, Any] = {}
-        if body is not None:
-            doc["requestBody"] = {"required": True,
-                                  "content": {"application/json": {"schema": body}}}
-        if anonymous:
-            doc["security"] = []
-        if query is not None:
-            doc["parameters"] = [{"in": "query", "schema": query}]
-        view = bp.doc(**doc)(view) if doc else view
-        for status, schema in (responses or {}).items():
-            view = bp.alt_response(status, schema=schema, success=True,
-                                   description="success")(view)
-        return view
+    def __init__(self, obj: Any, **extra: Any) -> None:
+        self._obj = obj
+        self.__dict__.update(extra)
 
-    return decorator
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._obj, name)

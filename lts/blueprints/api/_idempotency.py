@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 from flask import Response, current_app, request
 
 from lts.blueprints.api import bp
-from lts.blueprints.api._common import actor
 from lts.errors import Refused
 from lts.extensions import db
 from lts.schemas.common import ErrorSchema
 from lts.security.authz import client_ip
 from lts.services import idempotency
+from lts.web.request import actor
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])

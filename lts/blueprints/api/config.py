@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from lts.blueprints.api import bp
-from lts.blueprints.api._common import actor
 from lts.schemas.admin import ConfigItemSchema, ConfigListSchema, ConfigValueSchema
 from lts.security.authz import client_ip, role_required
 from lts.services import config_admin
+from lts.web.request import actor
 
 
 @bp.get("/config")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from lts.blueprints.api import bp
-from lts.blueprints.api._common import actor
 from lts.schemas.admin import LoopStatusSchema, TickResultSchema
 from lts.schemas.portfolios import KillSwitchSchema, RiskStateSchema
 from lts.security.authz import client_ip, role_required
 from lts.services import loop_control
+from lts.web.request import actor
 
 
 @bp.get("/loop")

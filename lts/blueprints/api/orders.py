@@ -7,7 +7,6 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp, page_body
-from lts.blueprints.api._common import actor
 from lts.blueprints.api._idempotency import idempotent
 from lts.schemas.orders import (
     ManualOrderResultSchema,
@@ -22,6 +21,7 @@ from lts.schemas.orders import (
 )
 from lts.security.authz import client_ip
 from lts.services import orders, positions
+from lts.web.request import actor
 
 _REFUSED = ("Refused by a risk check (`risk_rejected`): the check, the reason, and the "
             "`rejected` order stored for it; or the request is not valid.")

@@ -7,11 +7,11 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp
-from lts.blueprints.api._common import actor
 from lts.schemas.admin import PluginListSchema, PluginQuerySchema
 from lts.security.authz import client_ip, role_required
 from lts.services import plugin_catalog
 from lts.services.access import is_admin
+from lts.web.request import actor
 
 
 @bp.get("/plugins")

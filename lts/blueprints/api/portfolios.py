@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp, page_body
-from lts.blueprints.api._common import IF_MATCH_PARAM, actor, if_match, with_etag
+from lts.blueprints.api._common import IF_MATCH_PARAM, if_match, with_etag
 from lts.schemas.admin import TickResultSchema
 from lts.schemas.assets import (
     AssetCreateSchema,
@@ -28,6 +28,7 @@ from lts.schemas.portfolios import (
 )
 from lts.security.authz import client_ip
 from lts.services import assets, loop_control, portfolios, risk_controls
+from lts.web.request import actor
 
 
 @bp.get("/portfolios")

@@ -7,7 +7,6 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp
-from lts.blueprints.api._common import actor
 from lts.schemas.admin import (
     SeriesSchema,
     StatisticKeysQuerySchema,
@@ -16,6 +15,7 @@ from lts.schemas.admin import (
 )
 from lts.security.authz import client_ip
 from lts.services import statistics
+from lts.web.request import actor
 
 
 @bp.get("/statistics")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from wtforms import BooleanField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from lts.blueprints.forms import LtsForm
 from lts.plugins.aaa.passwords import MAX_LENGTH
+from lts.web.forms import LtsForm
 
 
 class LoginForm(LtsForm):
@@ -54,7 +54,3 @@ class TokenForm(LtsForm):
                                                              NumberRange(min=1, max=24 * 366)])
     password = PasswordField("Password (asked again after 10 minutes)",
                              validators=[Optional()])
-
-
-class ActionForm(LtsForm):
-    """A button that changes state: only the CSRF token."""

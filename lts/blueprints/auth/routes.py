@@ -9,7 +9,6 @@ from flask_login import current_user
 
 from lts.blueprints.auth import bp
 from lts.blueprints.auth.forms import (
-    ActionForm,
     ChangePasswordForm,
     LoginForm,
     RegisterForm,
@@ -17,7 +16,6 @@ from lts.blueprints.auth.forms import (
     ResetRequestForm,
     TokenForm,
 )
-from lts.blueprints.owned import get_owned_or_404
 from lts.errors import ServiceError
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
@@ -40,6 +38,9 @@ from lts.security.limits import (
 )
 from lts.services.auth_reset import request_reset
 from lts.services.tokens import list_tokens
+from lts.web.forms import ActionForm
+from lts.web.owned import get_owned_or_404
+from lts.web.request import actor
 
 LOGIN_FAILED = "Invalid username or password, or the account is locked for a while."
 RESET_SENT = ("If an account matches, a reset link is on its way. Without mail, an "
@@ -145,7 +146,7 @@ def reset_password(token: str) -> Any:
 
 def _profile_context(**extra: Any) -> dict[str, Any]:
     """Collect what the profile page shows: password form, tokens, token form."""
-    tokens = list_tokens(current_user._get_current_object())
+    tokens = list_tokens(actor())
     context: dict[str, Any] = {
         "password_form": ChangePasswordForm(),
         "token_form": TokenForm(),
@@ -177,7 +178,7 @@ def change_password() -> Any:
     if form.validate_on_submit():
         row = current_session()
         try:
-            current_aaa().change_password(current_user._get_current_object(),
+            current_aaa().change_password(actor(),
                                           form.current_password.data or "",
                                           form.new_password.data or "",
                                           keep_session_id=row.id if row else None,
@@ -197,7 +198,7 @@ def change_password() -> Any:
 def create_token() -> Any:
     """Create an API token, shown once; asks for the password after 10 minutes."""
     form = TokenForm()
-    user = current_user._get_current_object()
+    user = actor()
     aaa = current_aaa()
     if form.validate_on_submit():
         if not reauthenticate(form.password.data):

@@ -1,7 +1,8 @@
 """Dashboard views: overview, orders, positions, statistics. Parse, call a service, render.
 
 Each page is one template made of partials; an htmx request naming one of them in
-``HX-Target`` gets that partial alone (see :mod:`lts.blueprints.dashboard.htmx`).
+``HX-Target`` gets that partial alone (see :mod:`lts.web.htmx`). A broken rule raises
+and the app-wide handler answers it (:mod:`lts.web.errors`).
 """
 
 from __future__ import annotations
@@ -9,19 +10,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, request
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from lts.blueprints.dashboard import bp
-from lts.blueprints.dashboard.htmx import render_page, render_partial
 from lts.blueprints.dashboard.tables import table_state
-from lts.errors import NotFound, ServiceError, ValidationFailed
-from lts.models import User
-from lts.security.authz import client_ip, is_htmx_request
+from lts.errors import ServiceError, ValidationFailed
+from lts.security.authz import client_ip
 from lts.services import dashboard_queries, orders, portfolios, positions, statistics
 from lts.services.overview import build_overview
 from lts.trading.clock import system_clock
+from lts.web.htmx import render_page, render_partial
+from lts.web.request import actor, is_htmx, redirect_back, with_trigger
 
 OVERVIEW_PARTIALS = {
     "overview-figures": "partials/_overview_figures.html",
@@ -34,11 +34,6 @@ OVERVIEW_PARTIALS = {
 TABLE_PER_PAGE = 25
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
           "30d": timedelta(days=30), "all": None}
-
-
-def actor() -> User:
-    """The signed-in user acting through the page."""
-    return current_user._get_current_object()  # type: ignore[no-any-return]
 
 
 def my_portfolios() -> list[Any]:
@@ -89,48 +84,28 @@ def positions_page() -> ResponseReturnValue:
 @bp.post("/positions/<int:position_id>/close")
 def close_position(position_id: int) -> ResponseReturnValue:
     """Close an open position at market (the same service as the API)."""
-    try:
-        result = positions.close_position(actor(), position_id, ip=client_ip())
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        flash(f"Position not closed: {exc.message}", "danger")
+    result = positions.close_position(actor(), position_id, ip=client_ip())
+    if result.rejected_by:
+        flash(f"Close refused by the {result.rejected_by} check: {result.message}", "warning")
     else:
-        if result.rejected_by:
-            flash(f"Close refused by the {result.rejected_by} check: {result.message}", "warning")
-        else:
-            flash(f"Closing order {result.client_order_id}: {result.status}.", "success")
-    if is_htmx_request():
+        flash(f"Closing order {result.client_order_id}: {result.status}.", "success")
+    if is_htmx():
         position = positions.get_position(actor(), position_id)
         return render_partial("partials/_position_row.html", position=position,
                               show_asset=request.form.get("show_asset") != "0")
-    return redirect(request.referrer if _same_site(request.referrer)
-                    else url_for("dashboard.positions"))
+    return redirect_back("dashboard.positions")
 
 
 @bp.post("/orders/<int:order_id>/cancel")
 def cancel_order(order_id: int) -> ResponseReturnValue:
     """Cancel a live order through its broker (the same service as the API)."""
-    try:
-        order = orders.cancel_order(actor(), order_id, via="dashboard", ip=client_ip())
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        flash(f"Order not cancelled: {exc.message}", "danger")
-    else:
-        flash(f"Order {order.client_order_id} cancelled.", "success")
-    if is_htmx_request():
+    order = orders.cancel_order(actor(), order_id, via="dashboard", ip=client_ip())
+    flash(f"Order {order.client_order_id} cancelled.", "success")
+    if is_htmx():
         order = orders.get_order(actor(), order_id)
-        return render_partial("partials/_order_row.html", order=order,
-                              show_asset=request.form.get("show_asset") != "0"), 200, {
-                                  "HX-Trigger": "lts-orders-changed"}
-    return redirect(request.referrer if _same_site(request.referrer)
-                    else url_for("dashboard.orders"))
-
-
-def _same_site(url: str | None) -> bool:
-    """Whether ``url`` (a Referer) points at this site."""
-    return bool(url) and url.startswith(request.host_url)  # type: ignore[union-attr]
+        return with_trigger(render_partial("partials/_order_row.html", order=order,
+                                           show_asset=request.form.get("show_asset") != "0"))
+    return redirect_back("dashboard.orders")
 
 
 @bp.get("/statistics", endpoint="statistics")

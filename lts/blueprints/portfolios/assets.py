@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, request, url_for
+from flask import flash, request, url_for
 from flask.typing import ResponseReturnValue
 
-from lts.blueprints.dashboard.htmx import hx_redirect, hx_target, render_page, render_partial
-from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios import bp
 from lts.blueprints.portfolios.forms import (
     AssetForm,
@@ -25,29 +23,25 @@ from lts.blueprints.portfolios.forms import (
 from lts.blueprints.portfolios.routes import detail_context
 from lts.errors import NotFound, ServiceError
 from lts.models import Asset, Portfolio
-from lts.security.authz import client_ip, is_htmx_request
+from lts.security.authz import client_ip
 from lts.services import assets, dashboard_queries, orders, portfolios, positions
 from lts.services.broker_view import broker_view
 from lts.services.plugin_forms import parse_plugin_choice, plugin_choice, raw_values
 from lts.trading.clock import system_clock
+from lts.web.htmx import hx_redirect, hx_target, render_page, render_partial
+from lts.web.request import actor, is_htmx, with_trigger
 
 ASSET_KINDS = ("pipeline", "strategy", "broker")
 
 
 def _load_portfolio(portfolio_id: int, action: str = "read") -> Portfolio:
-    """The viewer's portfolio or the 404 page."""
-    try:
-        return portfolios.get_portfolio(actor(), portfolio_id, action)
-    except NotFound:
-        abort(404)
+    """The viewer's portfolio (a miss raises NotFound: the 404 page)."""
+    return portfolios.get_portfolio(actor(), portfolio_id, action)
 
 
 def _load_asset(asset_id: int, action: str = "read") -> Asset:
-    """The viewer's asset or the 404 page."""
-    try:
-        return assets.get_asset(actor(), asset_id, action)
-    except NotFound:
-        abort(404)
+    """The viewer's asset (a miss raises NotFound: the 404 page)."""
+    return assets.get_asset(actor(), asset_id, action)
 
 
 def _choices(asset: Asset | None, errors: dict[str, Any] | None = None,
@@ -79,7 +73,7 @@ def _asset_form(portfolio: Portfolio, asset: Asset | None, form: AssetForm,
     """The asset form: inline on the portfolio page for htmx, alone as a page otherwise."""
     context = {"portfolio": portfolio, "asset": asset, "form": form,
                "choices": _choices(asset, errors, submitted)}
-    if is_htmx_request():
+    if is_htmx():
         response = render_partial("partials/_asset_form.html", **context)
         headers = {"HX-Retarget": "#asset-form-slot", "HX-Reswap": "innerHTML"}
         return response, status, headers
@@ -114,7 +108,7 @@ def _save_asset(portfolio: Portfolio, asset: Asset | None) -> ResponseReturnValu
             saved = assets.update_asset(actor(), asset.id, data, ip=client_ip(),
                                         expected_updated_at=expected_version(request.form))
     except NotFound:
-        abort(404)
+        raise  # the 404 page: someone else's asset looks missing
     except ServiceError as exc:
         rest = add_service_errors(form, exc.fields)
         leftover = {k: v for k, v in rest.items()
@@ -129,7 +123,7 @@ def _save_asset(portfolio: Portfolio, asset: Asset | None) -> ResponseReturnValu
 def _assets_card(portfolio_id: int) -> ResponseReturnValue:
     """The assets card of the portfolio page (htmx), or the page itself."""
     portfolio = _load_portfolio(portfolio_id)
-    if is_htmx_request():
+    if is_htmx():
         return render_partial("partials/_portfolio_assets.html", **detail_context(portfolio))
     return hx_redirect(url_for("portfolios.detail", portfolio_id=portfolio_id))
 
@@ -158,14 +152,8 @@ def _asset_action(asset_id: int, run: Any, done: str) -> ResponseReturnValue:
     """Run one action on an asset (toggle, delete); answer with the assets card."""
     asset = _load_asset(asset_id)
     portfolio_id = asset.portfolio_id
-    try:
-        run()
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-    else:
-        flash(done.format(symbol=asset.symbol), "success")
+    run()
+    flash(done.format(symbol=asset.symbol), "success")
     return _assets_card(portfolio_id)
 
 
@@ -195,20 +183,14 @@ def close_and_deactivate(asset_id: int) -> ResponseReturnValue:
     """
     asset = _load_asset(asset_id)
     portfolio_id = asset.portfolio_id
-    try:
-        result = assets.close_and_deactivate(actor(), asset_id, ip=client_ip())
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        flash(exc.message, "danger")
+    result = assets.close_and_deactivate(actor(), asset_id, ip=client_ip())
+    refused = [c for c in result.closes if c.rejected_by]
+    if result.flat:
+        flash(f"{asset.symbol}: position(s) closed and asset deactivated.", "success")
     else:
-        refused = [c for c in result.closes if c.rejected_by]
-        if result.flat:
-            flash(f"{asset.symbol}: position(s) closed and asset deactivated.", "success")
-        else:
-            why = "; ".join(c.message for c in refused if c.message)
-            flash(f"{asset.symbol} deactivated but still holds {result.still_open} open "
-                  f"position(s): reduce-only until flat{': ' + why if why else '.'}", "warning")
+        why = "; ".join(c.message for c in refused if c.message)
+        flash(f"{asset.symbol} deactivated but still holds {result.still_open} open "
+              f"position(s): reduce-only until flat{': ' + why if why else '.'}", "warning")
     if hx_target() == "portfolio-assets":
         return _assets_card(portfolio_id)
     return hx_redirect(url_for("portfolios.asset_detail", asset_id=asset_id))
@@ -272,7 +254,7 @@ def manual_order(asset_id: int) -> ResponseReturnValue:
             result = orders.place_manual_order(actor(), asset_id, ip=client_ip(),
                                                **form.values())
         except NotFound:
-            abort(404)
+            raise  # the 404 page
         except ServiceError as exc:
             rest = add_service_errors(form, exc.fields)
             if rest or not exc.fields:
@@ -288,10 +270,10 @@ def manual_order(asset_id: int) -> ResponseReturnValue:
                 flash(f"Order {result.client_order_id}: {result.status}.", "success")
                 form = ManualOrderForm(formdata=None)
     context = {**_asset_context(asset, form, chart=False), "refusal": refusal}
-    if is_htmx_request():
+    if is_htmx():
         response = render_partial("partials/_manual_order.html", **context)
         stored = status == 200 or (refusal is not None and refusal.order is not None)
-        return response, status, {"HX-Trigger": "lts-orders-changed"} if stored else {}
+        return with_trigger(response, status) if stored else (response, status)
     return render_page("portfolios/asset.html", {}, status=status,
                        **{**context, "chart": dashboard_queries.asset_chart(asset,
                                                                             context["now"])})

@@ -12,9 +12,17 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from lts.blueprints.forms import LtsForm
+from lts.limits import total_capital_problem
+from lts.web.forms import LtsForm
+
+
+def capital_in_bounds(form: Any, field: Any) -> None:
+    """The one ``total_capital`` rule (:mod:`lts.limits`), under the field."""
+    problem = total_capital_problem(field.data) if field.data is not None else None
+    if problem:
+        raise ValidationError(problem)
 
 
 class PortfolioForm(LtsForm):
@@ -22,8 +30,7 @@ class PortfolioForm(LtsForm):
 
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
-    total_capital = FloatField("Total capital", validators=[DataRequired(),
-                                                            NumberRange(min=0.01)],
+    total_capital = FloatField("Total capital", validators=[DataRequired(), capital_in_bounds],
                                description="Money the portfolio plugin splits among the assets.")
     portfolio_latency = IntegerField("Run every (minutes)", validators=[DataRequired(),
                                                                         NumberRange(min=1)],

@@ -3,7 +3,8 @@
 Views parse (a Flask-WTF form plus the generated plugin inputs), call
 :mod:`lts.services.portfolios` and friends, and render a page or, for htmx, the
 partial it targets. Validation errors come back as 422 with the form re-rendered,
-each message under its field.
+each message under its field. Any other broken rule raises and the app-wide handler
+answers it (:mod:`lts.web.errors`: a toast for htmx, flash and back for a form post).
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from lts.blueprints.dashboard.htmx import hx_redirect, hx_target, render_page, render_partial
-from lts.blueprints.dashboard.routes import actor
 from lts.blueprints.portfolios import bp
 from lts.blueprints.portfolios.forms import PortfolioForm, add_service_errors, expected_version
 from lts.errors import NotFound, ServiceError
 from lts.models import Portfolio, statistic_keys
 from lts.plugins.base import PLUGIN_KINDS
 from lts.runtime_config import effective_setting
-from lts.security.authz import client_ip, is_htmx_request
+from lts.security.authz import client_ip
 from lts.services import (
     assets,
     dashboard_queries,
@@ -38,16 +37,10 @@ from lts.services.plugin_forms import (
     raw_values,
 )
 from lts.trading.clock import system_clock
+from lts.web.htmx import hx_redirect, hx_target, render_page, render_partial
+from lts.web.request import actor, is_htmx, submitted_reason, with_trigger
 
 FORM_KINDS = ("pipeline", "strategy", "broker", "portfolio")
-
-
-def _service_call(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a service; NotFound becomes the 404 page (someone else's object looks missing)."""
-    try:
-        return func(*args, **kwargs)
-    except NotFound:
-        abort(404)
 
 
 # ------------------------------------------------------------------------- list
@@ -127,7 +120,7 @@ def _save(portfolio: Portfolio | None) -> ResponseReturnValue:
                                                 expected_updated_at=expected_version(
                                                     request.form))
     except NotFound:
-        abort(404)
+        raise  # the 404 page: someone else's portfolio looks missing
     except ServiceError as exc:
         rest = add_service_errors(form, exc.fields)
         config_errors = rest.pop("portfolio_config", None) or {}
@@ -152,7 +145,7 @@ def create() -> ResponseReturnValue:
 @bp.get("/portfolios/<int:portfolio_id>/edit")
 def edit(portfolio_id: int) -> ResponseReturnValue:
     """The edit form of a portfolio, filled with its values."""
-    portfolio = _service_call(portfolios.get_portfolio, actor(), portfolio_id, "update")
+    portfolio = portfolios.get_portfolio(actor(), portfolio_id, "update")
     form = PortfolioForm(formdata=None, obj=portfolio)
     form.offer_owners(None, actor().id)
     return _form_response(form, portfolio)
@@ -161,7 +154,7 @@ def edit(portfolio_id: int) -> ResponseReturnValue:
 @bp.post("/portfolios/<int:portfolio_id>/edit")
 def update(portfolio_id: int) -> ResponseReturnValue:
     """Save the edit form."""
-    portfolio = _service_call(portfolios.get_portfolio, actor(), portfolio_id, "update")
+    portfolio = portfolios.get_portfolio(actor(), portfolio_id, "update")
     return _save(portfolio)
 
 
@@ -188,8 +181,8 @@ def _after_action(portfolio_id: int) -> ResponseReturnValue:
     ``HX-Trigger: lts-orders-changed`` makes the page's polled sections refresh at once.
     """
     response = _action_answer(portfolio_id)
-    if is_htmx_request() and isinstance(response, str):
-        return response, 200, {"HX-Trigger": "lts-orders-changed"}
+    if is_htmx() and isinstance(response, str):
+        return with_trigger(response)
     return response
 
 
@@ -206,23 +199,17 @@ def _action_answer(portfolio_id: int) -> ResponseReturnValue:
     if target == "portfolio-header":
         portfolio = portfolios.get_portfolio(actor(), portfolio_id)
         return render_partial("partials/_portfolio_header.html", **detail_context(portfolio))
-    if is_htmx_request():
+    if is_htmx():
         return hx_redirect(request.headers.get("HX-Current-URL")
                            or url_for("portfolios.detail", portfolio_id=portfolio_id))
     return redirect(url_for("portfolios.detail", portfolio_id=portfolio_id))
 
 
 def _action(portfolio_id: int, run: Any, done: str) -> ResponseReturnValue:
-    """Run one portfolio action from a button; outcome as a toast."""
-    try:
-        run()
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-    else:
-        if done:
-            flash(done, "success")
+    """Run one portfolio action from a button; outcome as a toast (a refusal: the handler's)."""
+    run()
+    if done:
+        flash(done, "success")
     return _after_action(portfolio_id)
 
 
@@ -259,11 +246,6 @@ RISK_STATE_DONE = {
 }
 
 
-def submitted_reason() -> str | None:
-    """The reason typed for a risk action: the form's ``reason`` or htmx's prompt answer."""
-    return request.form.get("reason") or request.headers.get("HX-Prompt") or None
-
-
 @bp.post("/portfolios/<int:portfolio_id>/risk-state")
 def risk_state(portfolio_id: int) -> ResponseReturnValue:
     """Set the portfolio's risk state (``state``) with an optional ``reason``."""
@@ -292,13 +274,7 @@ def run_now(portfolio_id: int) -> ResponseReturnValue:
 @bp.post("/portfolios/<int:portfolio_id>/delete")
 def delete(portfolio_id: int) -> ResponseReturnValue:
     """Delete a portfolio without trading history."""
-    try:
-        portfolios.delete_portfolio(actor(), portfolio_id, ip=client_ip())
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:
-        flash(exc.message, "danger")
-        return _after_action(portfolio_id)
+    portfolios.delete_portfolio(actor(), portfolio_id, ip=client_ip())
     flash("Portfolio deleted.", "success")
     return hx_redirect(url_for("portfolios.index"))
 
@@ -346,6 +322,6 @@ def detail_context(portfolio: Portfolio) -> dict[str, Any]:
 @bp.get("/portfolios/<int:portfolio_id>")
 def detail(portfolio_id: int) -> ResponseReturnValue:
     """A portfolio: assets (editable inline), allocation, equity curve, orders, positions."""
-    portfolio = _service_call(portfolios.get_portfolio, actor(), portfolio_id)
+    portfolio = portfolios.get_portfolio(actor(), portfolio_id)
     return render_page("portfolios/detail.html", DETAIL_PARTIALS, **detail_context(portfolio))
 

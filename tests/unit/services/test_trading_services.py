@@ -10,7 +10,15 @@ from sqlalchemy import select
 from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from lts.list_limits import MAX_PER_PAGE, MAX_POINTS
 from lts.models import AuditLog, Order, Portfolio, Position, Statistic
-from lts.services import config_admin, loop_control, orders, plugin_catalog, positions, statistics
+from lts.services import (
+    config_admin,
+    listing,
+    loop_control,
+    orders,
+    plugin_catalog,
+    positions,
+    statistics,
+)
 from lts.services.pagination import clamp
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
@@ -52,7 +60,7 @@ def test_cached_list_statements_carry_no_one_users_values(db, people):
         assert bob.total == 3 and len(ids) == 3
         assert {o["asset_id"] if rows else o.asset_id for o in bob.items} == {b.id}
         assert alice.total == 2
-    query = orders._order_list(orders.ListShape("order", "one", ("status",), "created_at",
+    query = orders._order_list(listing.ListShape("order", "one", ("status",), "created_at",
                                                 "desc"), True)
     for statement in (query.count, query.page):
         values = statement.compile().params

@@ -48,3 +48,7 @@ class LtsForm(FlaskForm):
                     self.form_errors.append(f"{key}: {problem}")
                     valid = False
         return valid
+
+
+class ActionForm(LtsForm):
+    """A button that changes state: only the CSRF token."""

@@ -10,17 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort
-from flask_login import current_user
 
 from lts.errors import NotFound
 from lts.security.authz import client_ip
 from lts.services.access import load_owned
+from lts.web.request import optional_actor
 
 
 def get_owned_or_404(model: type, object_id: Any, action: str = "read") -> Any:
     """``model`` ``object_id`` if the current user may ``action`` it, else a 404."""
-    user = current_user._get_current_object() if current_user.is_authenticated else None
     try:
-        return load_owned(model, object_id, user, action, ip=client_ip())
+        return load_owned(model, object_id, optional_actor(), action, ip=client_ip())
     except NotFound:
         abort(404)

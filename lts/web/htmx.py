@@ -15,12 +15,12 @@ from typing import Any
 from flask import make_response, render_template, request
 from flask.typing import ResponseReturnValue
 
-from lts.security.authz import is_htmx_request
+from lts.web.request import is_htmx
 
 
 def hx_target() -> str | None:
     """The id of the element htmx will swap (``HX-Target``), if any."""
-    return request.headers.get("HX-Target") if is_htmx_request() else None
+    return request.headers.get("HX-Target") if is_htmx() else None
 
 
 def render_page(template: str, partials: Mapping[str, str], status: int = 200,
@@ -43,19 +43,10 @@ def render_partial(template: str, **context: Any) -> str:
 
 def hx_redirect(url: str) -> ResponseReturnValue:
     """Send htmx to ``url`` with a full page load (``HX-Redirect``); a plain 303 otherwise."""
-    if is_htmx_request():
+    if is_htmx():
         response = make_response("", 204)
         response.headers["HX-Redirect"] = url
         return response
     response = make_response("", 303)
     response.headers["Location"] = url
-    return response
-
-
-def hx_refresh_toast(html: str, status: int = 200, trigger: str | None = None
-                     ) -> ResponseReturnValue:
-    """Answer an htmx action with ``html``; ``trigger`` names an ``HX-Trigger`` event."""
-    response = make_response(html, status)
-    if trigger:
-        response.headers["HX-Trigger"] = trigger
     return response

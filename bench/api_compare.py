@@ -1,0 +1,81 @@
+"""The API's cost per request, this tree against a base tree, alternated in fresh processes.
+
+wrk figures (``bench/api_bench.py``) swing with a neighbour's load on a shared machine;
+this compares what each tree's Flask stack costs per request through the test client
+(``api_bench.inprocess_costs``: the fixed stack on ``/auth/me``, the 50-row orders page,
+the portfolios list), running base and this tree alternately, each round in a fresh
+interpreter on its own freshly seeded database. It prints the medians and the median
+of the per-round ratios (this tree / base; > 1 is slower).
+
+Run: ``git archive BASE | tar -x -C /tmp/base`` then
+``.venv/bin/python bench/api_compare.py /tmp/base [--rounds 4] [--requests 150]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child(tree: Path, requests: int) -> None:
+    """Seed a database and print this tree's per-request costs as JSON (run with ``tree``)."""
+    spec = importlib.util.spec_from_file_location("api_bench", ROOT / "bench" / "api_bench.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # api_bench puts this tree first on the path; the LTS measured is ``tree``'s.
+    sys.path[:] = [str(tree)] + [p for p in sys.path if p not in (str(ROOT), str(tree))]
+    import lts
+
+    assert Path(lts.__file__).resolve().is_relative_to(tree.resolve()), lts.__file__
+    with tempfile.TemporaryDirectory(prefix="lts-api-compare-") as tmp:
+        database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        os.environ["BENCH_DATABASE_URL"] = database_url
+        token = bench.seed(database_url, Path(tmp) / "instance")
+        costs = bench.inprocess_costs(database_url, Path(tmp) / "instance", token, requests)
+    print(json.dumps(dict(costs)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", type=Path, help="the base revision's source tree")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.requests)
+        return
+    results: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
+    for index in range(args.rounds):
+        order = [("base", args.base), ("this", ROOT)]
+        for label, tree in order if index % 2 == 0 else reversed(order):
+            out = subprocess.run([sys.executable, __file__, str(args.base), "--child", str(tree),
+                                  "--requests", str(args.requests)],
+                                 check=True, capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(tree)}).stdout
+            results[label].append(json.loads(out.strip().splitlines()[-1]))
+    print(f"per-request median ms, {args.rounds} alternated rounds x {args.requests} requests "
+          f"(base {args.base})")
+    print(f"{'request':36} {'base':>8} {'this':>8} {'ratio':>6}")
+    for name in results["base"][0]:
+        if not name.startswith("LTS"):
+            continue
+        base = [r[name] for r in results["base"]]
+        mine = [r[name] for r in results["this"]]
+        ratio = statistics.median(m / b for m, b in zip(mine, base, strict=True))
+        print(f"{name:36} {statistics.median(base):8.2f} {statistics.median(mine):8.2f} "
+              f"{ratio:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
