@@ -423,6 +423,17 @@ class V20Client:
         return self.request("PUT", f"{self.account_path}/trades/{specifier}/close",
                             body={"units": units})
 
+    def set_trade_orders(self, specifier: str, orders: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT accounts/{id}/trades/{specifier}/orders``: replace the trade's SL/TP.
+
+        ``orders`` holds ``stopLoss`` / ``takeProfit`` details (``price``,
+        ``timeInForce``); v20 cancels the order each replaces (``CLIENT_REQUEST_REPLACED``)
+        and answers the new orders' transactions. Setting a level is idempotent, so the
+        broker may repeat it after a timeout.
+        """
+        return self.request("PUT", f"{self.account_path}/trades/{specifier}/orders",
+                            body=dict(orders))
+
     def open_positions(self) -> list[dict[str, Any]]:
         """``GET accounts/{id}/openPositions``."""
         return self.read(f"{self.account_path}/openPositions").get("positions", [])

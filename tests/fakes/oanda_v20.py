@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import hashlib
 import math
+import re
 import threading
 import time
 from collections import Counter
@@ -113,6 +114,9 @@ class InstrumentSpec:
             "maximumPositionSize": "0", "maximumOrderUnits": "100000000",
             "marginRate": f"{self.margin_rate:.4f}",
         }
+
+
+DECIMAL_TEXT = re.compile(r"^\d+(\.\d+)?$")
 
 
 def _noise(name: str, step: int) -> float:
@@ -578,6 +582,71 @@ class FakeV20:
                 "relatedTransactionIDs": [created["id"], fill["id"]],
                 "lastTransactionID": str(self.last_id)}, 200
 
+    def set_trade_orders(self, specifier: str, wanted: dict[str, Any]
+                         ) -> tuple[dict[str, Any], int]:
+        """``PUT trades/{specifier}/orders``: create or replace the trade's SL / TP.
+
+        v20's SetDependentOrders: each given order replaces the trade's current one of
+        that kind (``ORDER_CANCEL`` with ``CLIENT_REQUEST_REPLACED``, then a
+        ``STOP_LOSS_ORDER`` / ``TAKE_PROFIT_ORDER`` with ``reason: REPLACEMENT`` and
+        ``replacesOrderID``); ``null`` cancels it. A level the market already crossed
+        fills at once, as at OANDA.
+        """
+        trade = self.find_trade(specifier)
+        if trade is None or trade["state"] != "OPEN":
+            return {"errorCode": "NO_SUCH_TRADE",
+                    "errorMessage": "The Trade specified does not exist"}, 404
+        body: dict[str, Any] = {}
+        related: list[str] = []
+        for key, kind, slot in (("takeProfit", "TAKE_PROFIT", "takeProfitOrder"),
+                                ("stopLoss", "STOP_LOSS", "stopLossOrder")):
+            if key not in wanted:
+                continue
+            details = wanted[key]
+            name = key + "Order"
+            if details is not None and (not isinstance(details, dict)
+                                        or not DECIMAL_TEXT.match(str(details.get("price")))):
+                reject = self._tx(f"{kind}_ORDER_REJECT", tradeID=trade["id"],
+                                  reason="REPLACEMENT", rejectReason="PRICE_INVALID",
+                                  **({"price": details.get("price")}
+                                     if isinstance(details, dict) else {}))
+                return {f"{name}RejectTransaction": reject,
+                        "relatedTransactionIDs": [*related, reject["id"]],
+                        "lastTransactionID": str(self.last_id), "errorCode": "PRICE_INVALID",
+                        "errorMessage": f"Invalid value specified for '{key}.price'"}, 400
+            old = trade.get(slot)
+            if old is not None and self.orders[old["id"]]["state"] == "PENDING":
+                cancel = self._cancel(self.orders[old["id"]], "CLIENT_REQUEST_REPLACED")
+                body[f"{name}CancelTransaction"] = cancel
+                related.append(cancel["id"])
+            trade.pop(slot, None)
+            if details is None:
+                continue
+            extra = {"replacesOrderID": old["id"]} if old is not None else {}
+            created = self._tx(f"{kind}_ORDER", tradeID=trade["id"], price=details["price"],
+                               timeInForce=details.get("timeInForce", "GTC"),
+                               triggerCondition="DEFAULT",
+                               reason="REPLACEMENT" if old is not None else "CLIENT_ORDER",
+                               **extra)
+            child = {"id": created["id"], "createTime": created["time"], "type": kind,
+                     "tradeID": trade["id"], "price": details["price"],
+                     "timeInForce": details.get("timeInForce", "GTC"),
+                     "triggerCondition": "DEFAULT", "state": "PENDING", **extra}
+            if old is not None:
+                self.orders[old["id"]]["replacedByOrderID"] = child["id"]
+            self.orders[child["id"]] = child
+            trade[slot] = child
+            body[f"{name}Transaction"] = created
+            related.append(created["id"])
+        for fill in self._trigger(trade["instrument"]):
+            if fill.get("tradesClosed") and any(
+                    c["tradeID"] == trade["id"] for c in fill["tradesClosed"]):
+                kind = "stopLoss" if fill["reason"] == "STOP_LOSS_ORDER" else "takeProfit"
+                body[f"{kind}OrderFillTransaction"] = fill
+                related.append(fill["id"])
+        return {**body, "relatedTransactionIDs": related,
+                "lastTransactionID": str(self.last_id)}, 200
+
     def positions(self) -> list[dict[str, Any]]:
         """Open positions per instrument (v20 ``Position``)."""
         out = []
@@ -752,6 +821,15 @@ class FakeV20:
             units = str((request.get_json(silent=True) or {}).get("units", "ALL"))
             with fake.lock:
                 body, status = fake.close_trade(specifier, units)
+            return answer(body, status)
+
+        @app.put(f"{base}/trades/<specifier>/orders")
+        def trade_orders(account: str, specifier: str) -> Response:
+            payload = request.get_json(silent=True)
+            if not isinstance(payload, dict):
+                return error(400, "Invalid JSON body", "INVALID_VALUE")
+            with fake.lock:
+                body, status = fake.set_trade_orders(specifier, payload)
             return answer(body, status)
 
         @app.get(f"{base}/openPositions")

@@ -295,3 +295,56 @@ def test_the_broker_view_of_a_paper_asset_is_none(app, db):
 
     asset = gen_asset(gen_portfolio(gen_user()), "EUR_USD")
     assert broker_view(asset) is None
+
+
+class OpenAnchoredAtFill(StrategyPlugin):
+    """Opens with SL/TP 0.3 % away from the last close, measured from the fill."""
+
+    name = "open_anchored_for_test"
+    interface_version = "1.0"
+
+    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
+               allocation: float) -> Decision:
+        """Buy once, exits relative (``exit_anchor="pct"``), then hold."""
+        if position is not None or snapshot.as_of > OPEN_UNTIL:
+            return Decision.hold("holding")
+        last = snapshot.last_price
+        return Decision(action="open", side="buy", stop_loss=last * 0.997,
+                        take_profit=last * 1.003, exit_anchor="pct", reason="anchored")
+
+
+def test_exits_re_anchored_at_the_fill_are_re_sent_to_oanda(
+        app, db, fake_v20, clock, oanda_asset):
+    get_registry(app).register("strategy", OpenAnchoredAtFill, origin="test")
+    oanda_asset.strategy_plugin = "open_anchored_for_test"
+    db.session.commit()
+    run(app, clock, 1)
+    position = db.session.scalars(select(Position)).one()
+    (trade,) = fake_v20.open_trades()
+    sent_stop = trade["stopLossOrder"]["price"]
+    # The fill is at the ask, not the last close: LTS moved the levels with it.
+    assert f"{position.stop_loss:.5f}" != sent_stop
+    assert position.stop_loss == pytest.approx(position.entry_price * 0.997)
+
+    run(app, clock, 1)  # the next mark sends LTS's levels to OANDA
+    (trade,) = fake_v20.open_trades()
+    db.session.expire_all()
+    position = db.session.scalars(select(Position)).one()
+    assert trade["stopLossOrder"]["price"] == f"{position.stop_loss:.5f}"
+    assert trade["takeProfitOrder"]["price"] == f"{position.take_profit:.5f}"
+    assert trade["stopLossOrder"]["replacesOrderID"]
+    puts = [p for m, p in fake_v20.requests if m == "PUT" and p.endswith("/orders")]
+    assert len(puts) == 1
+
+    run(app, clock, 2)  # in step: nothing more is sent
+    assert len([p for m, p in fake_v20.requests if m == "PUT" and p.endswith("/orders")]) == 1
+    # The broker's stop now fires at LTS's level, and LTS books it at OANDA's price.
+    stop = float(trade["stopLossOrder"]["price"])
+    fake_v20.set_price("EUR_USD", stop * 0.9995)
+    run(app, clock, 1)
+    db.session.expire_all()
+    first = db.session.scalars(select(Position).order_by(Position.id)).first()
+    assert first.status == "closed"
+    assert first.exit_price == pytest.approx(stop * 0.9995 * (1 - fake_v20.half_spread),
+                                             abs=1e-5)
+    assert_books_agree(db, fake_v20)

@@ -445,18 +445,67 @@ class OandaBroker(BrokerPlugin):
         client = self.client
         instrument = to_instrument(asset.symbol)
         try:
-            return self._broker_exits(client, instrument, mine)
+            trades = [t for t in client.open_trades() if t.get("instrument") == instrument]
+            fills = self._broker_exits(client, instrument, mine, trades)
+            exited = {f.position_id for f in fills}
+            self._sync_protection(client, asset, [p for p in mine if p.id not in exited],
+                                  trades)
+            return fills
         except V20AuthError as exc:
             raise self._config_error(exc) from exc
         except (V20Timeout, V20ConnectionError, V20Error) as exc:
             raise PluginError(f"oanda: cannot read the account to mark {asset.symbol}: "
                               f"{exc}") from exc
 
+    def _sync_protection(self, client: V20Client, asset: AssetInfo,
+                         positions: Sequence[PositionInfo],
+                         open_trades: Sequence[Mapping[str, Any]]) -> None:
+        """Make each open trade's SL / TP at OANDA equal the levels LTS shows.
+
+        An opening order carries the levels the strategy computed from its reference
+        price; when the decision's ``exit_anchor`` measures them from the fill, LTS moves
+        them once the fill is known, and this sends the moved levels to OANDA
+        (``PUT trades/{id}/orders``, which replaces the trade's orders). Only levels LTS
+        holds are sent: a protection OANDA holds and LTS lacks is never removed. A trade
+        that closed meanwhile (404) is left to the next mark, which books its exit.
+        """
+        links = self._account_links()
+        trades = {str(t["id"]): t for t in open_trades}
+        instrument: Instrument | None = None
+        for position in positions:
+            trade = trades.get(links.get(position.id, ""))
+            if trade is None:
+                continue
+            if instrument is None:
+                instrument = self._instrument(client, asset)
+            wanted: dict[str, Any] = {}
+            for key, level, slot in (("stopLoss", position.stop_loss, "stopLossOrder"),
+                                     ("takeProfit", position.take_profit, "takeProfitOrder")):
+                if not _positive(level):
+                    continue
+                price = instrument.price(float(level or 0))
+                held = (trade.get(slot) or {}).get("price")
+                if held is None or abs(float(held) - float(price)) > _TOLERANCE:
+                    wanted[key] = {"price": price, "timeInForce": "GTC"}
+            if not wanted:
+                continue
+            try:
+                client.set_trade_orders(str(trade["id"]), wanted)
+            except V20AuthError:
+                raise
+            except V20Error as exc:
+                if exc.status != 404:
+                    log.warning("oanda: trade %s: the broker refused the exit levels "
+                                "%s: %s", trade["id"], sorted(wanted), exc)
+            else:
+                log.info("oanda: trade %s: %s re-sent to OANDA", trade["id"],
+                         " and ".join(sorted(wanted)))
+
     def _broker_exits(self, client: V20Client, instrument: str,
-                      positions: Sequence[PositionInfo]) -> list[Fill]:
+                      positions: Sequence[PositionInfo],
+                      trades: Sequence[Mapping[str, Any]]) -> list[Fill]:
         """Link positions to trades; report the closing fills of trades no longer open."""
         links = self._account_links()
-        trades = [t for t in client.open_trades() if t.get("instrument") == instrument]
         open_ids = {str(t["id"]) for t in trades}
         for position in positions:
             if position.id in links:
