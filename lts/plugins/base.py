@@ -251,6 +251,23 @@ class BrokerState:
 
 
 @dataclass(frozen=True)
+class BrokerAccount:
+    """A real account as its broker reports it (:meth:`BrokerPlugin.account`).
+
+    ``key`` names the account without revealing it (assets sharing an account count it
+    once); ``equity`` is the account's net asset value (balance plus unrealized P&L),
+    ``margin_used`` / ``margin_available`` the broker's own margin figures, all in the
+    account's currency.
+    """
+
+    key: str
+    equity: float
+    margin_used: float
+    margin_available: float
+    currency: str = ""
+
+
+@dataclass(frozen=True)
 class AssetOutcome:
     """What happened to one asset during a tick."""
 
@@ -469,6 +486,15 @@ class BrokerPlugin(Plugin):
         """Cancel a resting order; a broker that cannot answers ``rejected``."""
         return BrokerResult(status="rejected",
                             message=f"broker {self.name!r} cannot cancel orders")
+
+    def account(self, asset: AssetInfo) -> BrokerAccount | None:
+        """The broker's own equity and margin for ``asset``'s account, or None.
+
+        A broker holding a real account answers it, and its figures are the truth for
+        the portfolio's equity and margin (SPEC 2a); the default (None, e.g. ``paper``)
+        leaves LTS's own books in charge. May raise like every broker call.
+        """
+        return None
 
     @property
     def leverage(self) -> float:

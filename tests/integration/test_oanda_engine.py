@@ -348,3 +348,63 @@ def test_exits_re_anchored_at_the_fill_are_re_sent_to_oanda(
     assert first.exit_price == pytest.approx(stop * 0.9995 * (1 - fake_v20.half_spread),
                                              abs=1e-5)
     assert_books_agree(db, fake_v20)
+
+
+def _equity_samples(db, portfolio_id: int) -> list[float]:
+    from lts.models import Statistic
+    from lts.trading.statistics import equity_key
+
+    db.session.expire_all()
+    return [s.value for s in db.session.scalars(select(Statistic).where(
+        Statistic.key == equity_key(portfolio_id)).order_by(Statistic.timestamp))]
+
+
+def test_oandas_nav_and_free_margin_are_the_portfolios_equity_and_bound_its_allocation(
+        app, db, fake_v20, clock, oanda_asset):
+    # The account holds less than the portfolio's capital says (a withdrawal LTS never
+    # saw): the broker's figures are the truth, and allocation may not use money that
+    # is not there.
+    fake_v20.balance = 4_000.0
+    run(app, clock, 1)
+    db.session.expire_all()
+    asset = db.session.get(type(oanda_asset), oanda_asset.id)
+    assert asset.allocated_capital == pytest.approx(4_000.0)
+    (trade,) = fake_v20.open_trades()
+    assert float(trade["currentUnits"]) * float(trade["price"]) <= 4_000.0
+    clock.now -= timedelta(minutes=1)  # the broker's NAV at the tick's time
+    summary = fake_v20.summary()
+    assert _equity_samples(db, asset.portfolio_id) == [pytest.approx(float(summary["NAV"]))]
+    assert_books_agree(db, fake_v20)
+
+
+def test_a_loss_only_the_broker_books_trips_the_drawdown_limit(
+        app, db, fake_v20, clock, oanda_asset):
+    fake_v20.balance = 10_000.0
+    portfolio = oanda_asset.portfolio
+    portfolio.max_drawdown_pct = 20.0
+    db.session.commit()
+    run(app, clock, 1)
+    assert portfolio.risk_state == "active"
+    fake_v20.balance -= 3_000.0  # financing and fees: in OANDA's NAV, not in LTS's books
+    run(app, clock, 1)
+    db.session.expire_all()
+    assert db.session.get(type(portfolio), portfolio.id).risk_state == "halted"
+    row = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "portfolio.kill_switch")).one()
+    assert row.details["trigger"] == "max_drawdown_pct"
+    clock.now -= timedelta(minutes=1)
+    assert row.details["equity"] == pytest.approx(float(fake_v20.summary()["NAV"]))
+
+
+def test_a_paper_portfolio_keeps_lts_own_equity(app, db):
+    from lts.trading.broker_accounts import reports_account
+
+    asset = gen_asset(gen_portfolio(gen_user()), "EUR/USD")
+    engine = Engine(app, clock=ManualClock(START))
+    try:
+        engine.tick(START)
+    finally:
+        engine.close()
+    samples = _equity_samples(db, asset.portfolio_id)
+    assert samples == [pytest.approx(10_000.0)]
+    assert not reports_account(get_registry(app).create("broker", "paper", {}))

@@ -48,6 +48,7 @@ are left to the order they belong to.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -59,6 +60,7 @@ from marshmallow import fields, validate
 
 from lts.plugins.base import (
     AssetInfo,
+    BrokerAccount,
     BrokerPlugin,
     BrokerResult,
     BrokerState,
@@ -596,6 +598,25 @@ class OandaBroker(BrokerPlugin):
             stop_loss=float(stop) if stop else None,
             take_profit=float(target) if target else None,
             broker_position_id=str(trade["id"]))
+
+    def account(self, asset: AssetInfo) -> BrokerAccount:
+        """The account summary's NAV and margin: LTS's equity and margin for this asset.
+
+        The key is a digest of the environment and account id (the id is a secret).
+        """
+        client = self.client
+        try:
+            summary = client.summary()
+        except V20AuthError as exc:
+            raise self._config_error(exc) from exc
+        except (V20Timeout, V20ConnectionError, V20Error) as exc:
+            raise PluginError(f"oanda: cannot read the account summary: {exc}") from exc
+        key = hashlib.sha256(f"oanda:{self.config.get('environment')}:"
+                             f"{self.config.get('account_id')}".encode()).hexdigest()[:16]
+        return BrokerAccount(key=f"oanda-{key}", equity=float(summary["NAV"]),
+                             margin_used=float(summary["marginUsed"]),
+                             margin_available=float(summary["marginAvailable"]),
+                             currency=str(summary.get("currency", "")))
 
     def account_view(self, asset: AssetInfo) -> dict[str, Any]:
         """What the dashboard shows beside LTS's books: open trades, margin, last id."""
