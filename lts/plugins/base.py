@@ -35,6 +35,14 @@ class PluginError(Exception):
     """A plugin could not do its job; the engine records it against the asset."""
 
 
+class CredentialsRefused(PluginError):
+    """The broker (or data source) refused the asset's credentials: 401/403.
+
+    The engine pauses the asset (no further calls with them) until the user saves new
+    credentials or resumes it; the message names the fix and never the secret.
+    """
+
+
 class EmptyConfig(marshmallow.Schema):
     """Config schema of a plugin that takes no settings."""
 

@@ -26,6 +26,7 @@ from lts.models import Asset, Order, Portfolio, Position, User
 from lts.plugins.base import (
     AssetOutcome,
     BrokerAccount,
+    CredentialsRefused,
     Decision,
     Fill,
     MarketSnapshot,
@@ -101,6 +102,11 @@ HALTED_HOLD = ("portfolio halted: positions are marked and their stops and targe
                "checked, but the strategy is not asked and no order is placed")
 REDUCE_ONLY = "asset deactivated: reduce-only until flat"
 REDUCING = "portfolio reducing: only closing orders"
+# Pause an asset whose credentials the broker refused (once: the rowcount says so).
+_PAUSE = update(_ASSETS).where(_ASSETS.c.id == bindparam("pid"),
+                               _ASSETS.c.paused_reason.is_(None)
+                               ).values(paused_reason=bindparam("reason"),
+                                        paused_at=bindparam("now"))
 # Executemany by primary key; updated_at gets its onupdate default, as with the ORM.
 _SET_ALLOCATION = update(_ASSETS).where(_ASSETS.c.id == bindparam("pk_"))
 
@@ -287,6 +293,13 @@ class Engine:
         outcomes: dict[int, AssetOutcome] = {}
         units: list[AssetUnit] = []
         for asset in stepped:
+            if asset.paused_reason:  # credentials refused: no call until fixed or resumed
+                outcomes[asset.id] = AssetOutcome(
+                    asset_id=asset.id, ok=True, decision=Decision.hold(
+                        f"paused: {asset.paused_reason}"),
+                    warnings=(f"asset paused since {asset.paused_at}: save new "
+                              f"credentials or resume it",))
+                continue
             try:
                 unit = build_unit(self.plugins, asset)
             except PluginCallError as exc:
@@ -610,6 +623,14 @@ class Engine:
                   outcome="error", portfolio_id=portfolio_id, kind=error.kind,
                   plugin=error.name, method=error.method, error=error.summary,
                   timed_out=error.timed_out)
+            refused = error.__cause__
+            if isinstance(refused, CredentialsRefused):
+                reason = f"{error.kind} plugin '{error.name}': {refused}"[:500]
+                paused = self.session.execute(_PAUSE, {"pid": asset_id, "reason": reason,
+                                                       "now": now})
+                if paused.rowcount == 1:  # type: ignore[attr-defined]
+                    audit(self.session, "asset.paused", f"asset:{asset_id}", now,
+                          outcome="error", portfolio_id=portfolio_id, reason=reason)
         return AssetOutcome(asset_id=asset_id, ok=False, error=str(error))
 
     # ----------------------------------------------------------- reconciliation

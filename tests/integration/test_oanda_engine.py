@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from lts.models import AuditLog, Order, Position
+from lts.models import AuditLog, Order, Position, User
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
 from lts.plugins.broker.oanda import OandaBroker
 from lts.plugins.registry import get_registry
@@ -23,6 +23,7 @@ from lts.trading.engine import Engine
 from tests.conftest import BACKENDS
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.fakes.oanda_v20 import ACCOUNT, TOKEN
+from tests.helpers import csrf_from
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OPEN_UNTIL = START + timedelta(minutes=4)
@@ -201,31 +202,89 @@ def test_partial_fill_books_the_filled_part(app, db, fake_v20, clock, oanda_asse
     assert_books_agree(db, fake_v20)
 
 
-def test_an_expired_token_fails_the_asset_with_a_configuration_error(
-        app, db, fake_v20, clock, oanda_asset):
+def test_an_expired_token_pauses_the_asset_until_the_token_is_replaced(
+        app, db, client, auth_headers, fake_v20, clock, oanda_asset):
     fake_v20.faults.expired_token = True
-    reports = run(app, clock, 2)
-    assert all(report.errors for report in reports)
-    assert "api_token" in reports[0].errors[0].error
+    reports = run(app, clock, 1)
+    assert reports[0].errors and "api_token" in reports[0].errors[0].error
     assert TOKEN not in reports[0].errors[0].error
-    rows = db.session.scalars(select(AuditLog).where(
+    db.session.expire_all()
+    asset = db.session.get(type(oanda_asset), oanda_asset.id)
+    assert asset.paused_reason and "oanda refused the credentials (401)" in asset.paused_reason
+    assert asset.paused_at == START
+    asked = len(fake_v20.requests)
+
+    # Paused: later ticks make no call at all for this asset, and audit nothing more.
+    reports = run(app, clock, 3)
+    assert len(fake_v20.requests) == asked
+    assert all(r.errors == () for r in reports)
+    assert "paused" in reports[0].outcomes[0].decision.reason
+    paused_rows = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "asset.paused")).all()
+    assert len(paused_rows) == 1
+    failed = db.session.scalars(select(AuditLog).where(
         AuditLog.action == "trading.asset_failed")).all()
-    assert rows and all(TOKEN not in str(row.details) for row in rows)
+    assert len(failed) == 1
+    assert all(TOKEN not in str(row.details) for row in [*paused_rows, *failed])
+
+    # Visible in the API and on the asset page, with the reason.
+    owner = db.session.get(User, asset.portfolio.user_id)
+    shown = client.get(f"/api/v1/assets/{asset.id}", headers=auth_headers(owner)).get_json()
+    assert shown["paused_reason"] == asset.paused_reason and shown["paused_at"]
     assert fake_v20.placed == {}
-    # Paused: the second tick did not ask OANDA again with the refused token.
-    refused = [p for _, p in fake_v20.requests]
-    assert len(refused) == 1, refused
-    # The user saves a new token: trading resumes on the next tick.
+
+    # The user saves a new token: the pause lifts and trading resumes on the next tick.
     fake_v20.faults.expired_token = False
     fake_v20.token = "a-new-token-after-rotation"
     for field in ("broker_config", "pipeline_config"):
-        setattr(oanda_asset, field, {**getattr(oanda_asset, field),
-                                     "api_token": fake_v20.token})
-    db.session.commit()
+        answer = client.patch(f"/api/v1/assets/{asset.id}", headers=auth_headers(owner),
+                              json={field: {**getattr(asset, field),
+                                            "api_token": fake_v20.token}})
+        assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["paused_reason"] is None
     reports = run(app, clock, 1)
     assert reports[0].errors == ()
     assert len(fake_v20.placed) == 1
     assert_books_agree(db, fake_v20)
+
+
+def test_resuming_a_paused_asset_calls_the_broker_again_and_it_pauses_again(
+        app, db, client, auth_headers, fake_v20, clock, oanda_asset):
+    fake_v20.faults.expired_token = True
+    run(app, clock, 1)
+    owner = db.session.get(User, oanda_asset.portfolio.user_id)
+    answer = client.post(f"/api/v1/assets/{oanda_asset.id}/resume",
+                         headers=auth_headers(owner))
+    assert answer.status_code == 200 and answer.get_json()["paused_reason"] is None
+    resumed = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "asset.resume")).one()
+    assert "refused the credentials" in resumed.details["was_paused_for"]
+    asked = len(fake_v20.requests)
+    run(app, clock, 1)  # still refused: one call, paused again, audited again
+    assert len(fake_v20.requests) == asked + 1
+    assert len(db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "asset.paused")).all()) == 2
+    db.session.expire_all()
+    assert db.session.get(type(oanda_asset), oanda_asset.id).paused_reason
+
+
+def test_the_asset_page_shows_the_pause_and_resumes_it(
+        app, db, fake_v20, clock, oanda_asset, login_as):
+    fake_v20.faults.expired_token = True
+    run(app, clock, 1)
+    browser = login_as(db.session.get(User, oanda_asset.portfolio.user_id))
+    asked = len(fake_v20.requests)
+    page = browser.get(f"/assets/{oanda_asset.id}")
+    assert len(fake_v20.requests) == asked  # neither its chart nor its broker card asks
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="asset-paused"' in text
+    assert "refused the credentials" in text and TOKEN not in text
+    done = browser.post(f"/assets/{oanda_asset.id}/resume", headers={
+        "HX-Request": "true", "X-CSRFToken": csrf_from(text)})
+    assert done.status_code in (200, 204)
+    assert done.headers["HX-Redirect"] == f"/assets/{oanda_asset.id}"
+    db.session.expire_all()
+    assert db.session.get(type(oanda_asset), oanda_asset.id).paused_reason is None
 
 
 class OpenUnprotected(StrategyPlugin):

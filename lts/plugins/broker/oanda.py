@@ -64,6 +64,7 @@ from lts.plugins.base import (
     BrokerPlugin,
     BrokerResult,
     BrokerState,
+    CredentialsRefused,
     Fill,
     MarketSnapshot,
     OrderRequest,
@@ -101,6 +102,10 @@ _STATES = {"PENDING": "submitted", "TRIGGERED": "submitted", "FILLED": "filled",
 
 class OandaConfigError(PluginError):
     """OANDA refused the credentials (401/403) or the config forbids the call."""
+
+
+class OandaCredentialsRefused(OandaConfigError, CredentialsRefused):
+    """401/403: the engine pauses the asset until the token is replaced or it resumes."""
 
 
 class OandaConfig(OandaConnection):
@@ -226,7 +231,7 @@ class OandaBroker(BrokerPlugin):
     @staticmethod
     def _config_error(exc: V20AuthError) -> OandaConfigError:
         """401/403 as a configuration error that names the fix and never the token."""
-        return OandaConfigError(
+        return OandaCredentialsRefused(
             f"oanda refused the credentials ({exc.status}): check account_id and "
             f"api_token in the asset's broker config (an expired or revoked token, or "
             f"an account the token cannot trade)")
