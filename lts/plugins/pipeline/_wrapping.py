@@ -97,6 +97,25 @@ class WrappedSourceConfig(marshmallow.Schema):
                                 metadata={"description": "Config of the source pipeline "
                                                          "(its own settings)."})
 
+    @classmethod
+    def nested_secret_names(cls, config: Mapping[str, Any]) -> set[str]:
+        """The source config's secrets (its schema's), as ``source_config.<name>``.
+
+        :mod:`lts.plugins.config_secrets` encrypts, masks and hides them like the
+        wrapper's own; a source that is itself a wrapper nests one level further.
+        """
+        from lts.plugins.config_secrets import secret_field_names
+
+        inner = config.get("source_config")
+        if not isinstance(inner, Mapping):
+            return set()
+        try:
+            schema = current_registry().info(
+                "pipeline", str(config.get("source") or "synthetic")).cls.config_schema
+        except Exception:  # an unknown source: the credential-like names still count
+            schema = None
+        return {f"source_config.{name}" for name in secret_field_names(schema, inner)}
+
     @marshmallow.post_load
     def _load_source(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         """Validate the source's config with its own schema (defaults filled in)."""
