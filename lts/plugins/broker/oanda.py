@@ -24,8 +24,15 @@ up later, never re-sends blindly).
 the broker's); 201 with an ``orderCancelTransaction`` -> ``cancelled`` with v20's reason
 (``INSUFFICIENT_MARGIN``, an FOK not filled...), after any partial fill it carries;
 400/404 with an ``orderRejectTransaction`` -> ``rejected`` with the ``rejectReason``;
-401/403 -> :class:`OandaConfigError` (the asset's step fails with a configuration
-error the dashboard shows, and the token is never in it).
+401/403 -> :class:`OandaCredentialsRefused` (a :class:`CredentialsRefused`: the engine
+pauses the asset until the token is replaced or it is resumed; the message names the
+fix and never the token).
+
+**Account and exits.** :meth:`OandaBroker.account` reports the account summary's NAV
+and margin, which the engine uses as the portfolio's equity and to bound its
+allocation. :meth:`OandaBroker.mark` also re-sends a trade's SL / TP
+(``PUT trades/{id}/orders``) when LTS moved them (``Decision.exit_anchor``), so OANDA
+holds the levels LTS shows.
 
 **One asset per instrument and account.** v20 nets trades per instrument: the trades of
 an account's ``EUR_USD`` are matched to the positions of the asset trading it, and a
