@@ -147,6 +147,8 @@ class FakeV20:
         self.lock = threading.RLock()
         self.release = threading.Event()
         self.prices: dict[str, float] = {}
+        #: Bars fed per instrument (:meth:`feed`): candles come from them.
+        self.fed: dict[str, Any] = {}
         self.transactions: list[dict[str, Any]] = []
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: dict[str, dict[str, Any]] = {}
@@ -187,11 +189,55 @@ class FakeV20:
             self.prices[instrument] = mid
             return self._trigger(instrument)
 
+    def feed(self, instrument: str, bars: Any) -> None:
+        """Serve ``bars`` (OHLCV frame, stamped by period start) as ``instrument``'s market.
+
+        Candles of a granularity are built from the fed bars stamped inside each candle
+        (so a granularity the bars' spacing divides), instead of the built-in price
+        path: the pipeline contract suite feeds its data this way. An unknown
+        instrument is added (precision 5).
+        """
+        with self.lock:
+            self.instruments.setdefault(instrument, InstrumentSpec(instrument, 100.0))
+            self.fed[instrument] = bars.sort_index()
+
+    def _fed_candles(self, instrument: str, period: int, factor: float, component: str,
+                     start: datetime | None, end: datetime | None, count: int | None
+                     ) -> list[dict[str, Any]]:
+        """v20 candlesticks of fed bars: ``from`` / ``to`` / ``count`` as v20 reads them."""
+        bars = self.fed[instrument]
+        now = self.clock().timestamp()
+        places = self.instruments[instrument].display_precision
+        stamps = (bars.index.as_unit("ns").asi8 // 10**9 // period) * period
+        groups = bars.groupby(stamps, sort=True)
+        frame = groups.agg({"open": "first", "high": "max", "low": "min", "close": "last",
+                            "volume": "sum"})
+        values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
+        rows = [(int(stamp), row) for stamp, row in zip(frame.index, values, strict=True)
+                if stamp <= now]
+        if start is not None:
+            rows = [r for r in rows if r[0] >= start.timestamp()]
+        if end is not None:
+            rows = [r for r in rows if r[0] < end.timestamp()]
+        if count is not None:
+            rows = rows[:count] if start is not None and end is None else rows[-count:]
+        elif start is None:
+            rows = rows[-500:]
+        key = {"M": "mid", "B": "bid", "A": "ask"}[component]
+        return [{"complete": stamp + period <= now, "volume": int(row[4]),
+                 "time": v20_time(datetime.fromtimestamp(stamp, UTC)),
+                 key: {c: dec(float(row[i]) * factor, places) for i, c in enumerate("ohlc")}}
+                for stamp, row in rows]
+
     def candles(self, instrument: str, granularity: str, component: str,
                 start: datetime | None, end: datetime | None, count: int | None
                 ) -> list[dict[str, Any]]:
         """v20 candlesticks: stamped by period start, the forming one ``complete: false``."""
         period = GRANULARITIES[granularity]
+        factor = {"M": 1.0, "B": 1 - self.half_spread, "A": 1 + self.half_spread}[component]
+        if instrument in self.fed:
+            return self._fed_candles(instrument, period, factor, component, start, end,
+                                     count)
         now = self.clock().timestamp()
         spec = self.instruments[instrument]
         places = spec.display_precision
@@ -207,7 +253,6 @@ class FakeV20:
                 newest, math.ceil(end.timestamp() / period) * period - period)
             first = last - ((count or 500) - 1) * period
         stamps = range(int(first), int(last) + 1, period) if last >= first else range(0)
-        factor = {"M": 1.0, "B": 1 - self.half_spread, "A": 1 + self.half_spread}[component]
         out = []
         for stamp in stamps:
             opened = datetime.fromtimestamp(stamp, UTC)
