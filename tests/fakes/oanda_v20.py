@@ -790,16 +790,27 @@ class FakeV20:
                 fake.release.wait(faults.hang_seconds)
             return answer(body, status)
 
-        @app.get(f"{base}/orders")
-        def list_orders(account: str) -> Response:
-            state = request.args.get("state", "PENDING")
+        def listing(key: str, records: dict[str, dict[str, Any]], state: str) -> Response:
+            """``GET orders`` / ``GET trades``: newest first, by state and instrument."""
+            state = request.args.get("state", state)
             instrument = request.args.get("instrument")
             count = int(request.args.get("count", 50))
             with fake.lock:
-                rows = [o for o in sorted(fake.orders.values(), key=lambda o: -int(o["id"]))
-                        if (state == "ALL" or o["state"] == state)
-                        and (instrument is None or o.get("instrument") == instrument)]
-                return answer({"orders": rows[:count], "lastTransactionID": str(fake.last_id)})
+                rows = [r for r in sorted(records.values(), key=lambda r: -int(r["id"]))
+                        if (state == "ALL" or r["state"] == state)
+                        and (instrument is None or r.get("instrument") == instrument)]
+                return answer({key: rows[:count], "lastTransactionID": str(fake.last_id)})
+
+        def one(key: str, found: dict[str, Any] | None, kind: str) -> Response:
+            """``GET orders/{spec}`` / ``GET trades/{spec}``: the record, or v20's 404."""
+            if found is None:
+                return error(404, f"The {kind} specified does not exist",
+                             f"NO_SUCH_{kind.upper()}")
+            return answer({key: found, "lastTransactionID": str(fake.last_id)})
+
+        @app.get(f"{base}/orders")
+        def list_orders(account: str) -> Response:
+            return listing("orders", fake.orders, "PENDING")
 
         @app.get(f"{base}/pendingOrders")
         def pending(account: str) -> Response:
@@ -811,10 +822,7 @@ class FakeV20:
         @app.get(f"{base}/orders/<specifier>")
         def get_order(account: str, specifier: str) -> Response:
             with fake.lock:
-                order = fake.find_order(specifier)
-                if order is None:
-                    return error(404, "The Order specified does not exist", "NO_SUCH_ORDER")
-                return answer({"order": order, "lastTransactionID": str(fake.last_id)})
+                return one("order", fake.find_order(specifier), "Order")
 
         @app.put(f"{base}/orders/<specifier>/cancel")
         def cancel_order(account: str, specifier: str) -> Response:
@@ -844,22 +852,12 @@ class FakeV20:
 
         @app.get(f"{base}/trades")
         def list_trades(account: str) -> Response:
-            state = request.args.get("state", "OPEN")
-            instrument = request.args.get("instrument")
-            count = int(request.args.get("count", 50))
-            with fake.lock:
-                rows = [t for t in sorted(fake.trades.values(), key=lambda t: -int(t["id"]))
-                        if (state == "ALL" or t["state"] == state)
-                        and (instrument is None or t["instrument"] == instrument)]
-                return answer({"trades": rows[:count], "lastTransactionID": str(fake.last_id)})
+            return listing("trades", fake.trades, "OPEN")
 
         @app.get(f"{base}/trades/<specifier>")
         def get_trade(account: str, specifier: str) -> Response:
             with fake.lock:
-                trade = fake.find_trade(specifier)
-                if trade is None:
-                    return error(404, "The Trade specified does not exist", "NO_SUCH_TRADE")
-                return answer({"trade": trade, "lastTransactionID": str(fake.last_id)})
+                return one("trade", fake.find_trade(specifier), "Trade")
 
         @app.put(f"{base}/trades/<specifier>/close")
         def close_trade(account: str, specifier: str) -> Response:

@@ -78,6 +78,7 @@ from lts.plugins.base import (
     PluginError,
     PositionInfo,
 )
+from lts.plugins.broker._sizing import leverage_field, lot_step_field
 from lts.plugins.oanda_client import (
     Instrument,
     OandaConnection,
@@ -136,13 +137,8 @@ class OandaConfig(OandaConnection):
         load_default="DEFAULT", validate=validate.OneOf(["DEFAULT", "OPEN_ONLY",
                                                          "REDUCE_FIRST"]),
         metadata={"description": "v20 positionFill of opening orders."})
-    leverage = fields.Float(
-        load_default=1.0, validate=validate.Range(min=0, max=100, min_inclusive=False),
-        metadata={"description": "Capital multiplier for sizing: an opening order may "
-                                 "cost allocated capital x leverage."})
-    lot_step = fields.Float(
-        load_default=1.0, validate=validate.Range(min=0, min_inclusive=False),
-        metadata={"description": "Smallest quantity increment (units)."})
+    leverage = leverage_field(100)
+    lot_step = lot_step_field()
 
 
 def scrubbed(value: Any) -> Any:
