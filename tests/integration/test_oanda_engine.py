@@ -35,14 +35,18 @@ class OpenProtected(StrategyPlugin):
     name = "open_protected_for_test"
     interface_version = "1.0"
 
+    width = 0.002
+    anchor = "price"
+
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
-        """Buy with SL -0.2 % / TP +0.2 % of the last close while flat and early."""
+        """Buy with SL / TP ``width`` below / above the last close while flat and early."""
         if position is not None or snapshot.as_of > OPEN_UNTIL:
             return Decision.hold("holding")
         last = snapshot.last_price
-        return Decision(action="open", side="buy", stop_loss=round(last * 0.998, 5),
-                        take_profit=round(last * 1.002, 5), reason="test entry")
+        return Decision(action="open", side="buy", stop_loss=round(last * (1 - self.width), 5),
+                        take_profit=round(last * (1 + self.width), 5), reason="test entry",
+                        exit_anchor=self.anchor)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -356,20 +360,13 @@ def test_the_broker_view_of_a_paper_asset_is_none(app, db):
     assert broker_view(asset) is None
 
 
-class OpenAnchoredAtFill(StrategyPlugin):
+class OpenAnchoredAtFill(OpenProtected):
     """Opens with SL/TP 0.3 % away from the last close, measured from the fill."""
 
     name = "open_anchored_for_test"
     interface_version = "1.0"
-
-    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
-               allocation: float) -> Decision:
-        """Buy once, exits relative (``exit_anchor="pct"``), then hold."""
-        if position is not None or snapshot.as_of > OPEN_UNTIL:
-            return Decision.hold("holding")
-        last = snapshot.last_price
-        return Decision(action="open", side="buy", stop_loss=last * 0.997,
-                        take_profit=last * 1.003, exit_anchor="pct", reason="anchored")
+    width = 0.003
+    anchor = "pct"
 
 
 def test_exits_re_anchored_at_the_fill_are_re_sent_to_oanda(
@@ -383,7 +380,7 @@ def test_exits_re_anchored_at_the_fill_are_re_sent_to_oanda(
     sent_stop = trade["stopLossOrder"]["price"]
     # The fill is at the ask, not the last close: LTS moved the levels with it.
     assert f"{position.stop_loss:.5f}" != sent_stop
-    assert position.stop_loss == pytest.approx(position.entry_price * 0.997)
+    assert position.stop_loss == pytest.approx(position.entry_price * 0.997, rel=1e-5)
 
     run(app, clock, 1)  # the next mark sends LTS's levels to OANDA
     (trade,) = fake_v20.open_trades()
