@@ -83,7 +83,7 @@ def _app_settings(own: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class WrappedSourceConfig(marshmallow.Schema):
-    """The source pipeline and its config; subclasses add their own settings."""
+    """The source pipeline, its config and the forecast horizon; subclasses add theirs."""
 
     class Meta:
         """Unknown keys are errors, so typos never pass silently."""
@@ -96,6 +96,9 @@ class WrappedSourceConfig(marshmallow.Schema):
     source_config = fields.Dict(keys=fields.String(), load_default=dict,
                                 metadata={"description": "Config of the source pipeline "
                                                          "(its own settings)."})
+    horizon = fields.Integer(load_default=5, validate=validate.Range(min=1, max=1000),
+                             metadata={"description": "Bars forecast ahead (a prediction "
+                                                      "service's prediction_horizon)."})
 
     @classmethod
     def nested_secret_names(cls, config: Mapping[str, Any]) -> set[str]:
