@@ -95,6 +95,12 @@ class Asset(db.Model):
     #: Stale-data guard (SPEC 2a): no opening order on a snapshot whose newest bar ended
     #: longer ago than this; None: 3 bar periods.
     max_data_age_minutes: Mapped[float | None]
+    #: Set by the engine when the broker refuses the credentials (an expired or revoked
+    #: token): no broker call for this asset until the user saves new credentials or
+    #: resumes it. The broker's own stop loss / take profit protect its positions
+    #: meanwhile (issue 13).
+    paused_reason: Mapped[str | None] = mapped_column(String(500))
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     portfolio: Mapped[Portfolio] = relationship(back_populates="assets")
     # The strategy's latest decision (written by the engine, read by the API and pages).

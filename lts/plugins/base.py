@@ -35,6 +35,14 @@ class PluginError(Exception):
     """A plugin could not do its job; the engine records it against the asset."""
 
 
+class CredentialsRefused(PluginError):
+    """The broker (or data source) refused the asset's credentials: 401/403.
+
+    The engine pauses the asset (no further calls with them) until the user saves new
+    credentials or resumes it; the message names the fix and never the secret.
+    """
+
+
 class EmptyConfig(marshmallow.Schema):
     """Config schema of a plugin that takes no settings."""
 
@@ -248,6 +256,23 @@ class BrokerState:
     orders: Mapping[str, BrokerResult] = field(default_factory=dict)  # by client_order_id
     positions: tuple[PositionInfo, ...] = ()
     cash: float | None = None
+
+
+@dataclass(frozen=True)
+class BrokerAccount:
+    """A real account as its broker reports it (:meth:`BrokerPlugin.account`).
+
+    ``key`` names the account without revealing it (assets sharing an account count it
+    once); ``equity`` is the account's net asset value (balance plus unrealized P&L),
+    ``margin_used`` / ``margin_available`` the broker's own margin figures, all in the
+    account's currency.
+    """
+
+    key: str
+    equity: float
+    margin_used: float
+    margin_available: float
+    currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -510,6 +535,15 @@ class BrokerPlugin(Plugin):
         """Cancel a resting order; a broker that cannot answers ``rejected``."""
         return BrokerResult(status="rejected",
                             message=f"broker {self.name!r} cannot cancel orders")
+
+    def account(self, asset: AssetInfo) -> BrokerAccount | None:
+        """The broker's own equity and margin for ``asset``'s account, or None.
+
+        A broker holding a real account answers it, and its figures are the truth for
+        the portfolio's equity and margin (SPEC 2a); the default (None, e.g. ``paper``)
+        leaves LTS's own books in charge. May raise like every broker call.
+        """
+        return None
 
     @property
     def leverage(self) -> float:

@@ -52,8 +52,6 @@ ENVIRONMENTS = {
 #: Instruments metadata is refreshed this often (precision and minimum size rarely move).
 INSTRUMENTS_TTL = timedelta(days=1)
 _MAX_RETRY_AFTER = 30.0
-#: Seconds a client stays paused after OANDA refused its token.
-AUTH_PAUSE = 300.0
 
 
 class V20Error(Exception):
@@ -272,10 +270,6 @@ class V20Client:
         self._instruments: dict[str, Instrument] = {}
         self._instruments_at: datetime | None = None
         self._lock = threading.Lock()
-        #: When OANDA last refused the token (401/403), on the monotonic clock: calls
-        #: are paused for ``AUTH_PAUSE`` seconds so a bad token is not retried every tick.
-        self.refused_at: float | None = None
-        self.monotonic: Callable[[], float] = time.monotonic
 
     def __repr__(self) -> str:  # never the token
         return f"V20Client({self.environment!r}, account={self.account_id!r})"
@@ -286,15 +280,10 @@ class V20Client:
                 body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One HTTP call, no retry; the decoded JSON of a 2xx answer, else an exception.
 
-        After a 401/403 the client refuses every call for ``AUTH_PAUSE`` seconds without
-        sending it: a wrong or expired token is a configuration error, and hammering
-        OANDA with it helps nobody. A changed token gets a new client (see
-        :func:`client_for`), so fixing the config resumes at once.
+        A 401/403 raises :class:`V20AuthError`: the plugins turn it into
+        :class:`lts.plugins.base.CredentialsRefused`, and the engine pauses the asset (no
+        call with that token until the user saves a new one or resumes the asset).
         """
-        if self.refused_at is not None and \
-                self.monotonic() - self.refused_at < AUTH_PAUSE:
-            raise V20AuthError(401, {}, f"v20 {method} {path}: paused after OANDA refused "
-                                        f"the token (fix api_token to resume)")
         url = f"{self.base_url}{path}"
         try:
             response = self.session.request(method, url, params=params, json=body,
@@ -321,7 +310,6 @@ class V20Client:
         message = redact(str(data.get("errorMessage") or response.reason or ""), self._token)
         text = f"v20 {method} {path} answered {status}: {message}".rstrip(": ")
         if status in (401, 403):
-            self.refused_at = self.monotonic()
             raise V20AuthError(status, data, text)
         if status == 429 or status >= 500:
             raise V20Unavailable(status, data, text, _retry_after(response))
@@ -422,6 +410,17 @@ class V20Client:
         """``PUT accounts/{id}/trades/{specifier}/close`` (all or some units)."""
         return self.request("PUT", f"{self.account_path}/trades/{specifier}/close",
                             body={"units": units})
+
+    def set_trade_orders(self, specifier: str, orders: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT accounts/{id}/trades/{specifier}/orders``: replace the trade's SL/TP.
+
+        ``orders`` holds ``stopLoss`` / ``takeProfit`` details (``price``,
+        ``timeInForce``); v20 cancels the order each replaces (``CLIENT_REQUEST_REPLACED``)
+        and answers the new orders' transactions. Setting a level is idempotent, so the
+        broker may repeat it after a timeout.
+        """
+        return self.request("PUT", f"{self.account_path}/trades/{specifier}/orders",
+                            body=dict(orders))
 
     def open_positions(self) -> list[dict[str, Any]]:
         """``GET accounts/{id}/openPositions``."""

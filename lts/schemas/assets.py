@@ -47,6 +47,12 @@ class AssetSchema(Schema):
         required=True, allow_none=True,
         metadata={"description": "Stale-data guard: no opening order when the newest bar "
                                  "ended longer ago than this; null: 3 bar periods"})
+    paused_reason = fields.String(
+        required=True, allow_none=True, dump_only=True,
+        metadata={"description": "Why the engine paused the asset (its broker refused the "
+                                 "credentials); null: not paused. Saving new credentials "
+                                 "or POST /assets/<id>/resume lifts it"})
+    paused_at = fields.AwareDateTime(required=True, allow_none=True, dump_only=True)
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
     last_decision = fields.Nested(DecisionSchema, attribute="decision", allow_none=True,

@@ -225,8 +225,29 @@ def update_asset(actor: User, asset_id: int, changes: Mapping[str, Any], *,
             continue
         changed.append(key)
         setattr(asset, key, dict(new) if key.endswith("_config") else new)
+    resumed = bool(asset.paused_reason) and any(
+        f"{kind}_config" in changed or f"{kind}_plugin" in changed for kind in ("broker",
+                                                                               "pipeline"))
+    if resumed:  # new credentials: the engine tries them at the next tick
+        asset.paused_reason = asset.paused_at = None
     _commit(actor, "asset.update", asset, {"changed": changed, **(
-        {"allow_live": "switched on"} if live else {})}, ip)
+        {"allow_live": "switched on"} if live else {}), **(
+        {"resumed": "credentials changed"} if resumed else {})}, ip)
+    return asset
+
+
+def resume_asset(actor: User, asset_id: int, *, ip: str | None = None) -> Asset:
+    """Lift the pause the engine set when the broker refused the credentials.
+
+    The next tick calls the broker again; if it still refuses, the asset pauses again.
+    Resuming an asset that is not paused changes nothing and is not audited.
+    """
+    asset = get_asset(actor, asset_id, "update", ip=ip)
+    if asset.paused_reason is None:
+        return asset
+    reason = asset.paused_reason
+    asset.paused_reason = asset.paused_at = None
+    _commit(actor, "asset.resume", asset, {"was_paused_for": reason}, ip)
     return asset
 
 

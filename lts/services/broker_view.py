@@ -80,6 +80,9 @@ def broker_view(asset: Asset) -> BrokerView | None:
     report = getattr(broker, "account_view", None)
     if report is None:
         return None
+    if asset.paused_reason:  # the broker refused the credentials: not asked again
+        return BrokerView(error=f"asset paused, the broker is not asked: "
+                                f"{asset.paused_reason}")
     positions = [{"id": p.id, "side": p.side, "quantity": float(p.quantity),
                   "entry_price": float(p.entry_price)}
                  for p in db.session.scalars(select(Position).where(

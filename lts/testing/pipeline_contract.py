@@ -146,6 +146,9 @@ class PipelineContract(PluginContract):
     fed_symbols: ClassVar[tuple[str, ...]] = ("TEST", "EUR/USD")
     #: Raw bars fed before ``now`` (raise it when your pipeline resamples to long bars).
     fed_bars: ClassVar[int] = 600
+    #: Source grids fed (names of :data:`GRIDS`): a source that cannot carry a grid (a
+    #: broker API without 7-minute candles) lists those it can.
+    fed_grids: ClassVar[tuple[str, ...]] = tuple(GRIDS)
     #: Why the pipeline cannot read data the suite gives it (say, it generates its own):
     #: a non-empty reason skips the fed-data checks, saying so in the test report.
     cannot_read_fed_data: ClassVar[str] = ""
@@ -200,7 +203,8 @@ class PipelineContract(PluginContract):
 
     def _fed_cases(self) -> Iterable[tuple[str, pd.Timedelta, str, datetime]]:
         """(grid name, grid, symbol, now): every grid at every ``now``, symbols in turn."""
-        cases = itertools.product(GRIDS.items(), self.moments())
+        grids = [(name, GRIDS[name]) for name in self.fed_grids]
+        cases = itertools.product(grids, self.moments())
         return ((name, grid, self.fed_symbols[number % len(self.fed_symbols)], now)
                 for number, ((name, grid), now) in enumerate(cases))
 

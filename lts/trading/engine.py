@@ -28,6 +28,8 @@ from lts.logging_setup import log_context
 from lts.models import Asset, Order, Portfolio, Position, User
 from lts.plugins.base import (
     AssetOutcome,
+    BrokerAccount,
+    CredentialsRefused,
     Decision,
     Fill,
     MarketSnapshot,
@@ -43,6 +45,11 @@ from lts.runtime_config import effective_settings
 from lts.trading import statistics
 from lts.trading.affinity import shared_cpu
 from lts.trading.books import Books, SqlBooks
+from lts.trading.broker_accounts import (
+    reported_allocatable,
+    reported_equity,
+    reports_account,
+)
 from lts.trading.clock import Clock, system_clock
 from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
@@ -94,6 +101,11 @@ HALTED_HOLD = ("portfolio halted: positions are marked and their stops and targe
                "checked, but the strategy is not asked and no order is placed")
 REDUCE_ONLY = "asset deactivated: reduce-only until flat"
 REDUCING = "portfolio reducing: only closing orders"
+# Pause an asset whose credentials the broker refused (once: the rowcount says so).
+_PAUSE = update(_ASSETS).where(_ASSETS.c.id == bindparam("pid"),
+                               _ASSETS.c.paused_reason.is_(None)
+                               ).values(paused_reason=bindparam("reason"),
+                                        paused_at=bindparam("now"))
 # Executemany by primary key; updated_at gets its onupdate default, as with the ORM.
 _SET_ALLOCATION = update(_ASSETS).where(_ASSETS.c.id == bindparam("pk_"))
 
@@ -296,6 +308,13 @@ class Engine:
         outcomes: dict[int, AssetOutcome] = {}
         units: list[AssetUnit] = []
         for asset in stepped:
+            if asset.paused_reason:  # credentials refused: no call until fixed or resumed
+                outcomes[asset.id] = AssetOutcome(
+                    asset_id=asset.id, ok=True, decision=Decision.hold(
+                        f"paused: {asset.paused_reason}"),
+                    warnings=(f"asset paused since {asset.paused_at}: save new "
+                              f"credentials or resume it",))
+                continue
             try:
                 unit = build_unit(self.plugins, asset)
             except PluginCallError as exc:
@@ -327,11 +346,18 @@ class Engine:
                     outcomes[unit.info.id] = marked
                 else:
                     positions[unit.info.id] = marked
-        equity, risk_state, tripped = self._equity_and_state(context, portfolio)
+        reporting = units if not any(u.info.id in outcomes for u in units) else []
+        accounts = self._broker_accounts(context, reporting)
+        equity, risk_state, tripped, own_equity = self._equity_and_state(
+            context, portfolio, accounts)
         allocated = [u for u in units if u.info.id not in outcomes and not u.reduce_only]
-        allocatable = max(0.0, equity - held_margin(
-            positions, assets, {u.info.id for u in allocated},
-            {u.info.id: u.leverage for u in units}))
+        leverages = {u.info.id: u.leverage for u in units}
+        held = held_margin(positions, assets, {u.info.id for u in allocated}, leverages)
+        allocatable = max(0.0, equity - held)
+        if accounts is not None:  # the broker may lower it, never raise it
+            allocatable = reported_allocatable(
+                accounts, max(0.0, own_equity - held), held,
+                held_margin(positions, assets, set(), leverages) - held)
         allocation = self._allocate(
             context, portfolio_info(portfolio, equity=equity, allocatable=allocatable),
             portfolio.portfolio_plugin, dict(portfolio.portfolio_config or {}), allocated,
@@ -345,15 +371,43 @@ class Engine:
                                     risk_state)
             assert isinstance(outcome, AssetOutcome)
             outcomes[unit.info.id] = outcome
-        self._finish_portfolio(context, portfolio_id, units, snapshots, tripped=tripped)
+        self._finish_portfolio(context, portfolio_id, units, snapshots, tripped=tripped,
+                               reporting=reporting if accounts is not None else [])
         return [outcomes[a.id] for a in assets if a.id in outcomes]
 
-    def _equity_and_state(self, context: TickContext, portfolio: Any
-                          ) -> tuple[float, str, bool]:
-        """Equity after this tick's marks, the risk state for the tick, whether it tripped.
+    def _broker_accounts(self, context: TickContext, units: list[AssetUnit]
+                         ) -> tuple[BrokerAccount, ...] | None:
+        """The brokers' own accounts when every asset's broker reports one, else None.
+
+        See :mod:`lts.trading.broker_accounts`. ``units`` is empty when an asset's step
+        failed before (its account is unknown), and a broker that cannot answer this
+        tick leaves LTS's own books in charge too (logged): a missing account would
+        understate the equity and could trip the kill switch on a figure that is wrong.
+        """
+        if not units or not all(reports_account(u.broker) for u in units):
+            return None
+        accounts = []
+        for unit in units:
+            try:
+                account = self._call(context, unit.broker, "account", unit.broker.account,
+                                     unit.info)
+            except PluginCallError as exc:
+                log.warning("asset %s: broker account not read, LTS's books count: %s",
+                            unit.info.id, exc)
+                return None
+            if not isinstance(account, BrokerAccount):
+                return None
+            accounts.append(account)
+        return tuple(accounts)
+
+    def _equity_and_state(self, context: TickContext, portfolio: Any,
+                          accounts: tuple[BrokerAccount, ...] | None = None
+                          ) -> tuple[float, str, bool, float]:
+        """Equity after this tick's marks, the risk state, whether it tripped, own equity.
 
         Equity at or below zero halts the portfolio now, before any strategy is asked
-        (SPEC 2a).
+        (SPEC 2a). ``accounts``: the brokers' own figures, which are then the equity;
+        the last item is always LTS's own (capital plus P&L in its books).
         """
         state = portfolio.risk_state
         tripped = False
@@ -365,12 +419,14 @@ class Engine:
             context.marks.clear()
             books = SqlBooks(connection)
             realized, unrealized, _ = books.portfolio_pnl(portfolio.id)
-            equity = portfolio.total_capital + realized + unrealized
+            own = equity = portfolio.total_capital + realized + unrealized
+            if accounts is not None:
+                equity = reported_equity(accounts)
             if equity <= 0 and state != "halted":
                 tripped = books.halt(portfolio.id, context.now, trigger="equity",
                                      equity=equity)
                 state = "halted"
-        return equity, state, tripped
+        return equity, state, tripped, own
 
     def _allocate(self, context: TickContext, pinfo: PortfolioInfo, name: str,
                   config: dict[str, Any], units: list[AssetUnit],
@@ -428,13 +484,16 @@ class Engine:
 
     def _finish_portfolio(self, context: TickContext, portfolio_id: int,
                           units: list[AssetUnit], snapshots: dict[int, MarketSnapshot],
-                          *, tripped: bool = False) -> None:
+                          *, tripped: bool = False,
+                          reporting: list[AssetUnit] | None = None) -> None:
         """Statistics, and the kill switch: equity <= 0 or the drawdown limit halts.
 
         Equity at or below zero halts whatever ``max_drawdown_pct`` says (SPEC 2a);
         flattening follows either trip only if configured.
         """
         now = context.now
+        # The brokers' figures after this tick's orders (their fills moved the NAV).
+        accounts = self._broker_accounts(context, reporting or [])
         # Core statements on the tick's write connection: the ORM refresh of the
         # (expired) portfolio row and the ORM bulk insert cost ~0.5 ms per portfolio.
         with context.executor.transaction() as connection:
@@ -447,6 +506,8 @@ class Engine:
             books = SqlBooks(connection)
             realized, unrealized, per_asset = books.portfolio_pnl(portfolio_id)
             equity = capital + realized + unrealized
+            if accounts is not None:
+                equity = reported_equity(accounts)
             if equity <= 0 and risk_state != "halted":
                 tripped = books.halt(portfolio_id, now, trigger="equity",
                                      equity=equity) or tripped
@@ -586,6 +647,14 @@ class Engine:
                   outcome="error", portfolio_id=portfolio_id, kind=error.kind,
                   plugin=error.name, method=error.method, error=error.summary,
                   timed_out=error.timed_out)
+            refused = error.__cause__
+            if isinstance(refused, CredentialsRefused):
+                reason = f"{error.kind} plugin '{error.name}': {refused}"[:500]
+                paused = self.session.execute(_PAUSE, {"pid": asset_id, "reason": reason,
+                                                       "now": now})
+                if paused.rowcount == 1:  # type: ignore[attr-defined]
+                    audit(self.session, "asset.paused", f"asset:{asset_id}", now,
+                          outcome="error", portfolio_id=portfolio_id, reason=reason)
         return AssetOutcome(asset_id=asset_id, ok=False, error=str(error))
 
     # ----------------------------------------------------------- reconciliation

@@ -149,8 +149,8 @@ def secret_names(kind: str, name: str | None, *configs: Mapping[str, Any] | None
     except (UnknownPlugin, ValueError):
         schema_cls = None
     names = config_secrets.secret_field_names(schema_cls)
-    for config in configs:
-        names |= config_secrets.secret_field_names(None, config)
+    for config in configs:  # with the schema: it may name nested configs' secrets
+        names |= config_secrets.secret_field_names(schema_cls, config)
     return names
 
 

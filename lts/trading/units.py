@@ -119,11 +119,11 @@ def _filter_secrets(plugin: Any) -> dict[str, Any]:
     built); the frozen asset view handed to pipeline, strategy, portfolio and broker
     calls carries none.
     """
-    from lts.plugins.config_secrets import is_encrypted, secret_field_names
+    from lts.plugins.config_secrets import secret_field_names, without_secrets
 
     config = dict(plugin.config)
     secret = secret_field_names(getattr(type(plugin), "config_schema", None), config)
-    return {k: v for k, v in config.items() if k not in secret and not is_encrypted(v)}
+    return without_secrets(config, secret)  # nested configs' secrets too
 
 
 _public_config = _PublicConfigs().get

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import hashlib
 import math
+import re
 import threading
 import time
 from collections import Counter
@@ -115,6 +116,9 @@ class InstrumentSpec:
         }
 
 
+DECIMAL_TEXT = re.compile(r"^\d+(\.\d+)?$")
+
+
 def _noise(name: str, step: int) -> float:
     """A repeatable number in [-1, 1] for (instrument, step)."""
     digest = hashlib.sha256(f"{name}:{step}".encode()).digest()
@@ -143,6 +147,8 @@ class FakeV20:
         self.lock = threading.RLock()
         self.release = threading.Event()
         self.prices: dict[str, float] = {}
+        #: Bars fed per instrument (:meth:`feed`): candles come from them.
+        self.fed: dict[str, Any] = {}
         self.transactions: list[dict[str, Any]] = []
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: dict[str, dict[str, Any]] = {}
@@ -183,11 +189,55 @@ class FakeV20:
             self.prices[instrument] = mid
             return self._trigger(instrument)
 
+    def feed(self, instrument: str, bars: Any) -> None:
+        """Serve ``bars`` (OHLCV frame, stamped by period start) as ``instrument``'s market.
+
+        Candles of a granularity are built from the fed bars stamped inside each candle
+        (so a granularity the bars' spacing divides), instead of the built-in price
+        path: the pipeline contract suite feeds its data this way. An unknown
+        instrument is added (precision 5).
+        """
+        with self.lock:
+            self.instruments.setdefault(instrument, InstrumentSpec(instrument, 100.0))
+            self.fed[instrument] = bars.sort_index()
+
+    def _fed_candles(self, instrument: str, period: int, factor: float, component: str,
+                     start: datetime | None, end: datetime | None, count: int | None
+                     ) -> list[dict[str, Any]]:
+        """v20 candlesticks of fed bars: ``from`` / ``to`` / ``count`` as v20 reads them."""
+        bars = self.fed[instrument]
+        now = self.clock().timestamp()
+        places = self.instruments[instrument].display_precision
+        stamps = (bars.index.as_unit("ns").asi8 // 10**9 // period) * period
+        groups = bars.groupby(stamps, sort=True)
+        frame = groups.agg({"open": "first", "high": "max", "low": "min", "close": "last",
+                            "volume": "sum"})
+        values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
+        rows = [(int(stamp), row) for stamp, row in zip(frame.index, values, strict=True)
+                if stamp <= now]
+        if start is not None:
+            rows = [r for r in rows if r[0] >= start.timestamp()]
+        if end is not None:
+            rows = [r for r in rows if r[0] < end.timestamp()]
+        if count is not None:
+            rows = rows[:count] if start is not None and end is None else rows[-count:]
+        elif start is None:
+            rows = rows[-500:]
+        key = {"M": "mid", "B": "bid", "A": "ask"}[component]
+        return [{"complete": stamp + period <= now, "volume": int(row[4]),
+                 "time": v20_time(datetime.fromtimestamp(stamp, UTC)),
+                 key: {c: dec(float(row[i]) * factor, places) for i, c in enumerate("ohlc")}}
+                for stamp, row in rows]
+
     def candles(self, instrument: str, granularity: str, component: str,
                 start: datetime | None, end: datetime | None, count: int | None
                 ) -> list[dict[str, Any]]:
         """v20 candlesticks: stamped by period start, the forming one ``complete: false``."""
         period = GRANULARITIES[granularity]
+        factor = {"M": 1.0, "B": 1 - self.half_spread, "A": 1 + self.half_spread}[component]
+        if instrument in self.fed:
+            return self._fed_candles(instrument, period, factor, component, start, end,
+                                     count)
         now = self.clock().timestamp()
         spec = self.instruments[instrument]
         places = spec.display_precision
@@ -203,7 +253,6 @@ class FakeV20:
                 newest, math.ceil(end.timestamp() / period) * period - period)
             first = last - ((count or 500) - 1) * period
         stamps = range(int(first), int(last) + 1, period) if last >= first else range(0)
-        factor = {"M": 1.0, "B": 1 - self.half_spread, "A": 1 + self.half_spread}[component]
         out = []
         for stamp in stamps:
             opened = datetime.fromtimestamp(stamp, UTC)
@@ -578,6 +627,71 @@ class FakeV20:
                 "relatedTransactionIDs": [created["id"], fill["id"]],
                 "lastTransactionID": str(self.last_id)}, 200
 
+    def set_trade_orders(self, specifier: str, wanted: dict[str, Any]
+                         ) -> tuple[dict[str, Any], int]:
+        """``PUT trades/{specifier}/orders``: create or replace the trade's SL / TP.
+
+        v20's SetDependentOrders: each given order replaces the trade's current one of
+        that kind (``ORDER_CANCEL`` with ``CLIENT_REQUEST_REPLACED``, then a
+        ``STOP_LOSS_ORDER`` / ``TAKE_PROFIT_ORDER`` with ``reason: REPLACEMENT`` and
+        ``replacesOrderID``); ``null`` cancels it. A level the market already crossed
+        fills at once, as at OANDA.
+        """
+        trade = self.find_trade(specifier)
+        if trade is None or trade["state"] != "OPEN":
+            return {"errorCode": "NO_SUCH_TRADE",
+                    "errorMessage": "The Trade specified does not exist"}, 404
+        body: dict[str, Any] = {}
+        related: list[str] = []
+        for key, kind, slot in (("takeProfit", "TAKE_PROFIT", "takeProfitOrder"),
+                                ("stopLoss", "STOP_LOSS", "stopLossOrder")):
+            if key not in wanted:
+                continue
+            details = wanted[key]
+            name = key + "Order"
+            if details is not None and (not isinstance(details, dict)
+                                        or not DECIMAL_TEXT.match(str(details.get("price")))):
+                reject = self._tx(f"{kind}_ORDER_REJECT", tradeID=trade["id"],
+                                  reason="REPLACEMENT", rejectReason="PRICE_INVALID",
+                                  **({"price": details.get("price")}
+                                     if isinstance(details, dict) else {}))
+                return {f"{name}RejectTransaction": reject,
+                        "relatedTransactionIDs": [*related, reject["id"]],
+                        "lastTransactionID": str(self.last_id), "errorCode": "PRICE_INVALID",
+                        "errorMessage": f"Invalid value specified for '{key}.price'"}, 400
+            old = trade.get(slot)
+            if old is not None and self.orders[old["id"]]["state"] == "PENDING":
+                cancel = self._cancel(self.orders[old["id"]], "CLIENT_REQUEST_REPLACED")
+                body[f"{name}CancelTransaction"] = cancel
+                related.append(cancel["id"])
+            trade.pop(slot, None)
+            if details is None:
+                continue
+            extra = {"replacesOrderID": old["id"]} if old is not None else {}
+            created = self._tx(f"{kind}_ORDER", tradeID=trade["id"], price=details["price"],
+                               timeInForce=details.get("timeInForce", "GTC"),
+                               triggerCondition="DEFAULT",
+                               reason="REPLACEMENT" if old is not None else "CLIENT_ORDER",
+                               **extra)
+            child = {"id": created["id"], "createTime": created["time"], "type": kind,
+                     "tradeID": trade["id"], "price": details["price"],
+                     "timeInForce": details.get("timeInForce", "GTC"),
+                     "triggerCondition": "DEFAULT", "state": "PENDING", **extra}
+            if old is not None:
+                self.orders[old["id"]]["replacedByOrderID"] = child["id"]
+            self.orders[child["id"]] = child
+            trade[slot] = child
+            body[f"{name}Transaction"] = created
+            related.append(created["id"])
+        for fill in self._trigger(trade["instrument"]):
+            if fill.get("tradesClosed") and any(
+                    c["tradeID"] == trade["id"] for c in fill["tradesClosed"]):
+                kind = "stopLoss" if fill["reason"] == "STOP_LOSS_ORDER" else "takeProfit"
+                body[f"{kind}OrderFillTransaction"] = fill
+                related.append(fill["id"])
+        return {**body, "relatedTransactionIDs": related,
+                "lastTransactionID": str(self.last_id)}, 200
+
     def positions(self) -> list[dict[str, Any]]:
         """Open positions per instrument (v20 ``Position``)."""
         out = []
@@ -676,16 +790,27 @@ class FakeV20:
                 fake.release.wait(faults.hang_seconds)
             return answer(body, status)
 
-        @app.get(f"{base}/orders")
-        def list_orders(account: str) -> Response:
-            state = request.args.get("state", "PENDING")
+        def listing(key: str, records: dict[str, dict[str, Any]], state: str) -> Response:
+            """``GET orders`` / ``GET trades``: newest first, by state and instrument."""
+            state = request.args.get("state", state)
             instrument = request.args.get("instrument")
             count = int(request.args.get("count", 50))
             with fake.lock:
-                rows = [o for o in sorted(fake.orders.values(), key=lambda o: -int(o["id"]))
-                        if (state == "ALL" or o["state"] == state)
-                        and (instrument is None or o.get("instrument") == instrument)]
-                return answer({"orders": rows[:count], "lastTransactionID": str(fake.last_id)})
+                rows = [r for r in sorted(records.values(), key=lambda r: -int(r["id"]))
+                        if (state == "ALL" or r["state"] == state)
+                        and (instrument is None or r.get("instrument") == instrument)]
+                return answer({key: rows[:count], "lastTransactionID": str(fake.last_id)})
+
+        def one(key: str, found: dict[str, Any] | None, kind: str) -> Response:
+            """``GET orders/{spec}`` / ``GET trades/{spec}``: the record, or v20's 404."""
+            if found is None:
+                return error(404, f"The {kind} specified does not exist",
+                             f"NO_SUCH_{kind.upper()}")
+            return answer({key: found, "lastTransactionID": str(fake.last_id)})
+
+        @app.get(f"{base}/orders")
+        def list_orders(account: str) -> Response:
+            return listing("orders", fake.orders, "PENDING")
 
         @app.get(f"{base}/pendingOrders")
         def pending(account: str) -> Response:
@@ -697,10 +822,7 @@ class FakeV20:
         @app.get(f"{base}/orders/<specifier>")
         def get_order(account: str, specifier: str) -> Response:
             with fake.lock:
-                order = fake.find_order(specifier)
-                if order is None:
-                    return error(404, "The Order specified does not exist", "NO_SUCH_ORDER")
-                return answer({"order": order, "lastTransactionID": str(fake.last_id)})
+                return one("order", fake.find_order(specifier), "Order")
 
         @app.put(f"{base}/orders/<specifier>/cancel")
         def cancel_order(account: str, specifier: str) -> Response:
@@ -730,28 +852,27 @@ class FakeV20:
 
         @app.get(f"{base}/trades")
         def list_trades(account: str) -> Response:
-            state = request.args.get("state", "OPEN")
-            instrument = request.args.get("instrument")
-            count = int(request.args.get("count", 50))
-            with fake.lock:
-                rows = [t for t in sorted(fake.trades.values(), key=lambda t: -int(t["id"]))
-                        if (state == "ALL" or t["state"] == state)
-                        and (instrument is None or t["instrument"] == instrument)]
-                return answer({"trades": rows[:count], "lastTransactionID": str(fake.last_id)})
+            return listing("trades", fake.trades, "OPEN")
 
         @app.get(f"{base}/trades/<specifier>")
         def get_trade(account: str, specifier: str) -> Response:
             with fake.lock:
-                trade = fake.find_trade(specifier)
-                if trade is None:
-                    return error(404, "The Trade specified does not exist", "NO_SUCH_TRADE")
-                return answer({"trade": trade, "lastTransactionID": str(fake.last_id)})
+                return one("trade", fake.find_trade(specifier), "Trade")
 
         @app.put(f"{base}/trades/<specifier>/close")
         def close_trade(account: str, specifier: str) -> Response:
             units = str((request.get_json(silent=True) or {}).get("units", "ALL"))
             with fake.lock:
                 body, status = fake.close_trade(specifier, units)
+            return answer(body, status)
+
+        @app.put(f"{base}/trades/<specifier>/orders")
+        def trade_orders(account: str, specifier: str) -> Response:
+            payload = request.get_json(silent=True)
+            if not isinstance(payload, dict):
+                return error(400, "Invalid JSON body", "INVALID_VALUE")
+            with fake.lock:
+                body, status = fake.set_trade_orders(specifier, payload)
             return answer(body, status)
 
         @app.get(f"{base}/openPositions")

@@ -87,6 +87,18 @@ MARKET_ORDER_REJECT = {**TRANSACTION, "type": ("enum", {"MARKET_ORDER_REJECT"}),
                        "instrument": "string", "units": "decimal", "rejectReason": "string"}
 ORDER_CANCEL_REJECT = {**TRANSACTION, "type": ("enum", {"ORDER_CANCEL_REJECT"}),
                        "orderID?": "string", "rejectReason": "string"}
+DEPENDENT_ORDER_REASONS = {"CLIENT_ORDER", "REPLACEMENT", "ON_FILL"}
+STOP_LOSS_ORDER = {**TRANSACTION, "type": ("enum", {"STOP_LOSS_ORDER"}), "tradeID": "id",
+                   "clientTradeID?": "string", "price": "decimal",
+                   "timeInForce": ("enum", TIME_IN_FORCE),
+                   "triggerCondition": ("enum", {"DEFAULT", "INVERSE", "BID", "ASK", "MID"}),
+                   "reason": ("enum", DEPENDENT_ORDER_REASONS), "replacesOrderID?": "id",
+                   "orderFillTransactionID?": "id"}
+TAKE_PROFIT_ORDER = {**STOP_LOSS_ORDER, "type": ("enum", {"TAKE_PROFIT_ORDER"})}
+DEPENDENT_ORDER_REJECT = {**TRANSACTION,
+                          "type": ("enum", {"STOP_LOSS_ORDER_REJECT",
+                                            "TAKE_PROFIT_ORDER_REJECT"}),
+                          "tradeID": "id", "rejectReason": "string"}
 
 ORDER = {"id": "id", "createTime": "time", "state": ("enum", ORDER_STATES),
          "type": ("enum", ORDER_TYPES), "clientExtensions?": CLIENT_EXTENSIONS,
@@ -94,7 +106,8 @@ ORDER = {"id": "id", "createTime": "time", "state": ("enum", ORDER_STATES),
          "tradeID?": "id", "timeInForce": ("enum", TIME_IN_FORCE),
          "positionFill?": ("enum", POSITION_FILL), "fillingTransactionID?": "id",
          "filledTime?": "time", "tradeOpenedID?": "id", "cancellingTransactionID?": "id",
-         "cancelledTime?": "time", "stopLossOnFill?": ON_FILL, "takeProfitOnFill?": ON_FILL}
+         "cancelledTime?": "time", "stopLossOnFill?": ON_FILL, "takeProfitOnFill?": ON_FILL,
+         "replacesOrderID?": "id", "replacedByOrderID?": "id"}
 TRADE = {"id": "id", "instrument": "string", "price": "decimal", "openTime": "time",
          "state": ("enum", TRADE_STATES), "initialUnits": "decimal",
          "initialMarginRequired": "decimal", "currentUnits": "decimal",
@@ -147,6 +160,21 @@ TRADE_200 = {"trade": TRADE, "lastTransactionID": "id"}
 CLOSE_TRADE_200 = {"orderCreateTransaction": MARKET_ORDER_TRANSACTION,
                    "orderFillTransaction": ORDER_FILL, "relatedTransactionIDs": ["id"],
                    "lastTransactionID": "id"}
+# PUT trades/{spec}/orders (v20 "Set Dependent Orders"), 200 and 400.
+SET_TRADE_ORDERS_200 = {
+    "takeProfitOrderCancelTransaction?": ORDER_CANCEL,
+    "takeProfitOrderTransaction?": TAKE_PROFIT_ORDER,
+    "takeProfitOrderFillTransaction?": ORDER_FILL,
+    "stopLossOrderCancelTransaction?": ORDER_CANCEL,
+    "stopLossOrderTransaction?": STOP_LOSS_ORDER,
+    "stopLossOrderFillTransaction?": ORDER_FILL,
+    "relatedTransactionIDs": ["id"], "lastTransactionID": "id"}
+SET_TRADE_ORDERS_400 = {
+    "takeProfitOrderCancelRejectTransaction?": ORDER_CANCEL_REJECT,
+    "takeProfitOrderRejectTransaction?": DEPENDENT_ORDER_REJECT,
+    "stopLossOrderCancelRejectTransaction?": ORDER_CANCEL_REJECT,
+    "stopLossOrderRejectTransaction?": DEPENDENT_ORDER_REJECT,
+    "lastTransactionID?": "id", "relatedTransactionIDs?": ["id"], **ERROR}
 POSITIONS_200 = {"positions": [POSITION], "lastTransactionID": "id"}
 SUMMARY_200 = {"account": ACCOUNT_SUMMARY, "lastTransactionID": "id"}
 INSTRUMENTS_200 = {"instruments": [INSTRUMENT], "lastTransactionID": "id"}
@@ -159,10 +187,9 @@ BY_TYPE = {"MARKET_ORDER": MARKET_ORDER_TRANSACTION, "LIMIT_ORDER": LIMIT_ORDER_
            "STOP_ORDER": LIMIT_ORDER_TRANSACTION, "ORDER_FILL": ORDER_FILL,
            "ORDER_CANCEL": ORDER_CANCEL, "MARKET_ORDER_REJECT": MARKET_ORDER_REJECT,
            "ORDER_CANCEL_REJECT": ORDER_CANCEL_REJECT,
-           "STOP_LOSS_ORDER": {**TRANSACTION, "tradeID": "id", "price": "decimal",
-                               "timeInForce": ("enum", TIME_IN_FORCE), "reason": "string"},
-           "TAKE_PROFIT_ORDER": {**TRANSACTION, "tradeID": "id", "price": "decimal",
-                                 "timeInForce": ("enum", TIME_IN_FORCE), "reason": "string"}}
+           "STOP_LOSS_ORDER": STOP_LOSS_ORDER, "TAKE_PROFIT_ORDER": TAKE_PROFIT_ORDER,
+           "STOP_LOSS_ORDER_REJECT": DEPENDENT_ORDER_REJECT,
+           "TAKE_PROFIT_ORDER_REJECT": DEPENDENT_ORDER_REJECT}
 
 
 def problems(value: Any, shape: Any, where: str = "$") -> list[str]:

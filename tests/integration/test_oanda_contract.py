@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from lts.plugins.broker.oanda import OandaBroker
+from lts.plugins.oanda_client import to_instrument
 from lts.plugins.pipeline.oanda import OandaPipeline
 from lts.testing.base_contract import make_snapshot
 from lts.testing.broker_contract import BrokerContract
@@ -35,14 +40,41 @@ class TestOandaBrokerContract(BrokerContract):
         return OandaBroker(config)
 
 
+#: v20 granularities of the suite's source grids (v20 has no 7-minute candles).
+_GRANULARITY_OF = {pd.Timedelta(minutes=1): "M1", pd.Timedelta(hours=1): "H1"}
+
+
 class TestOandaPipelineContract(PipelineContract):
+    """The look-ahead checks run on the suite's data, served by the fake v20 as candles."""
+
     plugin_factory = OandaPipeline
-    cannot_read_fed_data = ("the fake v20 server serves its own candles; feeding the suite's "
-                            "data through it is not wired yet")
     plugin_config = {"api_token": TOKEN}
+    fed_grids = ("1-minute", "hourly")
 
     @pytest.fixture
     def plugin(self, fake_v20: Any) -> OandaPipeline:  # type: ignore[override]
         config = OandaPipeline.config_schema().load(
             {"api_token": TOKEN, "base_url": fake_v20.url, "granularity": "M1"})
+        return OandaPipeline(config)
+
+    @pytest.fixture(autouse=True)
+    def _fake(self, fake_v20: Any) -> None:
+        self.fake = fake_v20
+
+    def plugin_over(self, sources: Mapping[str, pd.DataFrame],
+                    folder: Path) -> OandaPipeline:
+        """Feed ``sources`` to the fake v20; the pipeline asks it for candles of that grid.
+
+        The fake's clock is far ahead: every fed candle is ``complete`` there, so only the
+        pipeline's own rule can keep bars after ``now`` (and the forming one) out.
+        """
+        self.fake.clock = lambda: datetime(2100, 1, 1, tzinfo=UTC)
+        grids = set()
+        for symbol, bars in sources.items():
+            self.fake.feed(to_instrument(symbol), bars)
+            grids.add(pd.Timedelta(bars.index[1] - bars.index[0]))
+        (grid,) = grids
+        config = OandaPipeline.config_schema().load(
+            {"api_token": TOKEN, "base_url": self.fake.url,
+             "granularity": _GRANULARITY_OF[grid], "lookback": 200})
         return OandaPipeline(config)

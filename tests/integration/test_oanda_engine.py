@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from lts.models import AuditLog, Order, Position
+from lts.models import AuditLog, Order, Position, User
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
 from lts.plugins.broker.oanda import OandaBroker
 from lts.plugins.registry import get_registry
@@ -23,6 +23,7 @@ from lts.trading.engine import Engine
 from tests.conftest import BACKENDS
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.fakes.oanda_v20 import ACCOUNT, TOKEN
+from tests.helpers import csrf_from
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OPEN_UNTIL = START + timedelta(minutes=4)
@@ -34,14 +35,18 @@ class OpenProtected(StrategyPlugin):
     name = "open_protected_for_test"
     interface_version = "1.0"
 
+    width = 0.002
+    anchor = "price"
+
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
-        """Buy with SL -0.2 % / TP +0.2 % of the last close while flat and early."""
+        """Buy with SL / TP ``width`` below / above the last close while flat and early."""
         if position is not None or snapshot.as_of > OPEN_UNTIL:
             return Decision.hold("holding")
         last = snapshot.last_price
-        return Decision(action="open", side="buy", stop_loss=round(last * 0.998, 5),
-                        take_profit=round(last * 1.002, 5), reason="test entry")
+        return Decision(action="open", side="buy", stop_loss=round(last * (1 - self.width), 5),
+                        take_profit=round(last * (1 + self.width), 5), reason="test entry",
+                        exit_anchor=self.anchor)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -201,31 +206,89 @@ def test_partial_fill_books_the_filled_part(app, db, fake_v20, clock, oanda_asse
     assert_books_agree(db, fake_v20)
 
 
-def test_an_expired_token_fails_the_asset_with_a_configuration_error(
-        app, db, fake_v20, clock, oanda_asset):
+def test_an_expired_token_pauses_the_asset_until_the_token_is_replaced(
+        app, db, client, auth_headers, fake_v20, clock, oanda_asset):
     fake_v20.faults.expired_token = True
-    reports = run(app, clock, 2)
-    assert all(report.errors for report in reports)
-    assert "api_token" in reports[0].errors[0].error
+    reports = run(app, clock, 1)
+    assert reports[0].errors and "api_token" in reports[0].errors[0].error
     assert TOKEN not in reports[0].errors[0].error
-    rows = db.session.scalars(select(AuditLog).where(
+    db.session.expire_all()
+    asset = db.session.get(type(oanda_asset), oanda_asset.id)
+    assert asset.paused_reason and "oanda refused the credentials (401)" in asset.paused_reason
+    assert asset.paused_at == START
+    asked = len(fake_v20.requests)
+
+    # Paused: later ticks make no call at all for this asset, and audit nothing more.
+    reports = run(app, clock, 3)
+    assert len(fake_v20.requests) == asked
+    assert all(r.errors == () for r in reports)
+    assert "paused" in reports[0].outcomes[0].decision.reason
+    paused_rows = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "asset.paused")).all()
+    assert len(paused_rows) == 1
+    failed = db.session.scalars(select(AuditLog).where(
         AuditLog.action == "trading.asset_failed")).all()
-    assert rows and all(TOKEN not in str(row.details) for row in rows)
+    assert len(failed) == 1
+    assert all(TOKEN not in str(row.details) for row in [*paused_rows, *failed])
+
+    # Visible in the API and on the asset page, with the reason.
+    owner = db.session.get(User, asset.portfolio.user_id)
+    shown = client.get(f"/api/v1/assets/{asset.id}", headers=auth_headers(owner)).get_json()
+    assert shown["paused_reason"] == asset.paused_reason and shown["paused_at"]
     assert fake_v20.placed == {}
-    # Paused: the second tick did not ask OANDA again with the refused token.
-    refused = [p for _, p in fake_v20.requests]
-    assert len(refused) == 1, refused
-    # The user saves a new token: trading resumes on the next tick.
+
+    # The user saves a new token: the pause lifts and trading resumes on the next tick.
     fake_v20.faults.expired_token = False
     fake_v20.token = "a-new-token-after-rotation"
     for field in ("broker_config", "pipeline_config"):
-        setattr(oanda_asset, field, {**getattr(oanda_asset, field),
-                                     "api_token": fake_v20.token})
-    db.session.commit()
+        answer = client.patch(f"/api/v1/assets/{asset.id}", headers=auth_headers(owner),
+                              json={field: {**getattr(asset, field),
+                                            "api_token": fake_v20.token}})
+        assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["paused_reason"] is None
     reports = run(app, clock, 1)
     assert reports[0].errors == ()
     assert len(fake_v20.placed) == 1
     assert_books_agree(db, fake_v20)
+
+
+def test_resuming_a_paused_asset_calls_the_broker_again_and_it_pauses_again(
+        app, db, client, auth_headers, fake_v20, clock, oanda_asset):
+    fake_v20.faults.expired_token = True
+    run(app, clock, 1)
+    owner = db.session.get(User, oanda_asset.portfolio.user_id)
+    answer = client.post(f"/api/v1/assets/{oanda_asset.id}/resume",
+                         headers=auth_headers(owner))
+    assert answer.status_code == 200 and answer.get_json()["paused_reason"] is None
+    resumed = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "asset.resume")).one()
+    assert "refused the credentials" in resumed.details["was_paused_for"]
+    asked = len(fake_v20.requests)
+    run(app, clock, 1)  # still refused: one call, paused again, audited again
+    assert len(fake_v20.requests) == asked + 1
+    assert len(db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "asset.paused")).all()) == 2
+    db.session.expire_all()
+    assert db.session.get(type(oanda_asset), oanda_asset.id).paused_reason
+
+
+def test_the_asset_page_shows_the_pause_and_resumes_it(
+        app, db, fake_v20, clock, oanda_asset, login_as):
+    fake_v20.faults.expired_token = True
+    run(app, clock, 1)
+    browser = login_as(db.session.get(User, oanda_asset.portfolio.user_id))
+    asked = len(fake_v20.requests)
+    page = browser.get(f"/assets/{oanda_asset.id}")
+    assert len(fake_v20.requests) == asked  # neither its chart nor its broker card asks
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="asset-paused"' in text
+    assert "refused the credentials" in text and TOKEN not in text
+    done = browser.post(f"/assets/{oanda_asset.id}/resume", headers={
+        "HX-Request": "true", "X-CSRFToken": csrf_from(text)})
+    assert done.status_code in (200, 204)
+    assert done.headers["HX-Redirect"] == f"/assets/{oanda_asset.id}"
+    db.session.expire_all()
+    assert db.session.get(type(oanda_asset), oanda_asset.id).paused_reason is None
 
 
 class OpenUnprotected(StrategyPlugin):
@@ -295,3 +358,109 @@ def test_the_broker_view_of_a_paper_asset_is_none(app, db):
 
     asset = gen_asset(gen_portfolio(gen_user()), "EUR_USD")
     assert broker_view(asset) is None
+
+
+class OpenAnchoredAtFill(OpenProtected):
+    """Opens with SL/TP 0.3 % away from the last close, measured from the fill."""
+
+    name = "open_anchored_for_test"
+    interface_version = "1.0"
+    width = 0.003
+    anchor = "pct"
+
+
+def test_exits_re_anchored_at_the_fill_are_re_sent_to_oanda(
+        app, db, fake_v20, clock, oanda_asset):
+    get_registry(app).register("strategy", OpenAnchoredAtFill, origin="test")
+    oanda_asset.strategy_plugin = "open_anchored_for_test"
+    db.session.commit()
+    run(app, clock, 1)
+    position = db.session.scalars(select(Position)).one()
+    (trade,) = fake_v20.open_trades()
+    sent_stop = trade["stopLossOrder"]["price"]
+    # The fill is at the ask, not the last close: LTS moved the levels with it.
+    assert f"{position.stop_loss:.5f}" != sent_stop
+    assert position.stop_loss == pytest.approx(position.entry_price * 0.997, rel=1e-5)
+
+    run(app, clock, 1)  # the next mark sends LTS's levels to OANDA
+    (trade,) = fake_v20.open_trades()
+    db.session.expire_all()
+    position = db.session.scalars(select(Position)).one()
+    assert trade["stopLossOrder"]["price"] == f"{position.stop_loss:.5f}"
+    assert trade["takeProfitOrder"]["price"] == f"{position.take_profit:.5f}"
+    assert trade["stopLossOrder"]["replacesOrderID"]
+    puts = [p for m, p in fake_v20.requests if m == "PUT" and p.endswith("/orders")]
+    assert len(puts) == 1
+
+    run(app, clock, 2)  # in step: nothing more is sent
+    assert len([p for m, p in fake_v20.requests if m == "PUT" and p.endswith("/orders")]) == 1
+    # The broker's stop now fires at LTS's level, and LTS books it at OANDA's price.
+    stop = float(trade["stopLossOrder"]["price"])
+    fake_v20.set_price("EUR_USD", stop * 0.9995)
+    run(app, clock, 1)
+    db.session.expire_all()
+    first = db.session.scalars(select(Position).order_by(Position.id)).first()
+    assert first.status == "closed"
+    assert first.exit_price == pytest.approx(stop * 0.9995 * (1 - fake_v20.half_spread),
+                                             abs=1e-5)
+    assert_books_agree(db, fake_v20)
+
+
+def _equity_samples(db, portfolio_id: int) -> list[float]:
+    from lts.models import Statistic
+    from lts.trading.statistics import equity_key
+
+    db.session.expire_all()
+    return [s.value for s in db.session.scalars(select(Statistic).where(
+        Statistic.key == equity_key(portfolio_id)).order_by(Statistic.timestamp))]
+
+
+def test_oandas_nav_and_free_margin_are_the_portfolios_equity_and_bound_its_allocation(
+        app, db, fake_v20, clock, oanda_asset):
+    # The account holds less than the portfolio's capital says (a withdrawal LTS never
+    # saw): the broker's figures are the truth, and allocation may not use money that
+    # is not there.
+    fake_v20.balance = 4_000.0
+    run(app, clock, 1)
+    db.session.expire_all()
+    asset = db.session.get(type(oanda_asset), oanda_asset.id)
+    assert asset.allocated_capital == pytest.approx(4_000.0)
+    (trade,) = fake_v20.open_trades()
+    assert float(trade["currentUnits"]) * float(trade["price"]) <= 4_000.0
+    clock.now -= timedelta(minutes=1)  # the broker's NAV at the tick's time
+    summary = fake_v20.summary()
+    assert _equity_samples(db, asset.portfolio_id) == [pytest.approx(float(summary["NAV"]))]
+    assert_books_agree(db, fake_v20)
+
+
+def test_a_loss_only_the_broker_books_trips_the_drawdown_limit(
+        app, db, fake_v20, clock, oanda_asset):
+    fake_v20.balance = 10_000.0
+    portfolio = oanda_asset.portfolio
+    portfolio.max_drawdown_pct = 20.0
+    db.session.commit()
+    run(app, clock, 1)
+    assert portfolio.risk_state == "active"
+    fake_v20.balance -= 3_000.0  # financing and fees: in OANDA's NAV, not in LTS's books
+    run(app, clock, 1)
+    db.session.expire_all()
+    assert db.session.get(type(portfolio), portfolio.id).risk_state == "halted"
+    row = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "portfolio.kill_switch")).one()
+    assert row.details["trigger"] == "max_drawdown_pct"
+    clock.now -= timedelta(minutes=1)
+    assert row.details["equity"] == pytest.approx(float(fake_v20.summary()["NAV"]))
+
+
+def test_a_paper_portfolio_keeps_lts_own_equity(app, db):
+    from lts.trading.broker_accounts import reports_account
+
+    asset = gen_asset(gen_portfolio(gen_user()), "EUR/USD")
+    engine = Engine(app, clock=ManualClock(START))
+    try:
+        engine.tick(START)
+    finally:
+        engine.close()
+    samples = _equity_samples(db, asset.portfolio_id)
+    assert samples == [pytest.approx(10_000.0)]
+    assert not reports_account(get_registry(app).create("broker", "paper", {}))

@@ -154,6 +154,41 @@ def test_trade_close_fits_the_reference(wire, fake_v20):
     assert body["orderFillTransaction"]["reason"] == "MARKET_ORDER_TRADE_CLOSE"
 
 
+def test_replacing_a_trades_exit_orders_fits_the_reference(wire, fake_v20):
+    status, created = wire("POST", f"{ACCOUNT_PATH}/orders", json=MARKET)
+    assert status == 201
+    trade_id = created["orderFillTransaction"]["tradeOpened"]["tradeID"]
+    old_stop = fake_v20.trades[trade_id]["stopLossOrder"]["id"]
+    status, body = wire("PUT", f"{ACCOUNT_PATH}/trades/{trade_id}/orders",
+                        json={"stopLoss": {"price": "1.09500", "timeInForce": "GTC"}})
+    assert status == 200
+    fits(body, shapes.SET_TRADE_ORDERS_200)
+    assert body["stopLossOrderCancelTransaction"]["orderID"] == old_stop
+    assert body["stopLossOrderCancelTransaction"]["reason"] == "CLIENT_REQUEST_REPLACED"
+    new = body["stopLossOrderTransaction"]
+    assert (new["reason"], new["replacesOrderID"], new["price"]) == (
+        "REPLACEMENT", old_stop, "1.09500")
+    assert "takeProfitOrderTransaction" not in body  # only what was asked is replaced
+    status, trade = wire("GET", f"{ACCOUNT_PATH}/trades/{trade_id}")
+    fits(trade, shapes.TRADE_200)
+    assert trade["trade"]["stopLossOrder"]["price"] == "1.09500"
+    assert trade["trade"]["takeProfitOrder"]["price"] == "1.12000"
+    status, old = wire("GET", f"{ACCOUNT_PATH}/orders/{old_stop}")
+    fits(old, shapes.GET_ORDER_200)
+    assert (old["order"]["state"], old["order"]["replacedByOrderID"]) == (
+        "CANCELLED", new["id"])
+
+    status, body = wire("PUT", f"{ACCOUNT_PATH}/trades/{trade_id}/orders",
+                        json={"takeProfit": {"price": "1.1x"}})
+    assert status == 400
+    fits(body, shapes.SET_TRADE_ORDERS_400)
+    assert body["takeProfitOrderRejectTransaction"]["rejectReason"] == "PRICE_INVALID"
+    status, body = wire("PUT", f"{ACCOUNT_PATH}/trades/999999/orders",
+                        json={"stopLoss": {"price": "1.09"}})
+    assert status == 404
+    fits(body, shapes.ERROR)
+
+
 def test_candles_fit_the_reference_and_only_the_newest_is_incomplete(wire):
     now = NOW + timedelta(seconds=30)
     status, body = wire("GET", "/v3/instruments/EUR_USD/candles",

@@ -147,6 +147,16 @@ def update_asset(data: dict[str, Any], asset_id: int) -> Any:
     return with_etag(asset)
 
 
+@bp.post("/assets/<int:asset_id>/resume")
+@bp.response(200, AssetSchema)
+def resume_asset(asset_id: int) -> Any:
+    """Lift the pause set when the broker refused the asset's credentials (audited).
+
+    The next tick calls the broker again; a broker that still refuses pauses it again.
+    """
+    return with_etag(assets.resume_asset(actor(), asset_id, ip=client_ip()))
+
+
 @bp.post("/assets/<int:asset_id>/close-and-deactivate")
 @bp.response(200, CloseAndDeactivateSchema)
 def close_and_deactivate_asset(asset_id: int) -> Any:

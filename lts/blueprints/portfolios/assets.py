@@ -196,6 +196,16 @@ def close_and_deactivate(asset_id: int) -> ResponseReturnValue:
     return hx_redirect(url_for("portfolios.asset_detail", asset_id=asset_id))
 
 
+@bp.post("/assets/<int:asset_id>/resume")
+def resume_asset(asset_id: int) -> ResponseReturnValue:
+    """Lift the pause set when the broker refused the credentials (same service as the API)."""
+    asset = _load_asset(asset_id)
+    # A refusal (not found, not allowed) is answered by the app-wide ServiceError handler.
+    assets.resume_asset(actor(), asset_id, ip=client_ip())
+    flash(f"{asset.symbol} resumed: the next tick calls its broker again.", "success")
+    return hx_redirect(url_for("portfolios.asset_detail", asset_id=asset_id))
+
+
 # ------------------------------------------------------------------- asset page
 
 ASSET_PARTIALS = {
@@ -216,7 +226,9 @@ def _asset_context(asset: Asset, form: ManualOrderForm | None = None,
     return {
         "asset": asset,
         "portfolio": asset.portfolio,
-        "chart": dashboard_queries.asset_chart(asset, now) if chart else None,
+        # A paused asset's data source is not asked either (it may share the token).
+        "chart": dashboard_queries.asset_chart(asset, now)
+        if chart and not asset.paused_reason else None,
         "debug": dashboard_queries.asset_debug(asset),
         "orders": orders.list_orders(who, asset_id=asset.id, per_page=20).items,
         "positions": positions.list_positions(who, asset_id=asset.id, per_page=20).items,

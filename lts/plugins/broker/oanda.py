@@ -24,8 +24,15 @@ up later, never re-sends blindly).
 the broker's); 201 with an ``orderCancelTransaction`` -> ``cancelled`` with v20's reason
 (``INSUFFICIENT_MARGIN``, an FOK not filled...), after any partial fill it carries;
 400/404 with an ``orderRejectTransaction`` -> ``rejected`` with the ``rejectReason``;
-401/403 -> :class:`OandaConfigError` (the asset's step fails with a configuration
-error the dashboard shows, and the token is never in it).
+401/403 -> :class:`OandaCredentialsRefused` (a :class:`CredentialsRefused`: the engine
+pauses the asset until the token is replaced or it is resumed; the message names the
+fix and never the token).
+
+**Account and exits.** :meth:`OandaBroker.account` reports the account summary's NAV
+and margin, which the engine uses as the portfolio's equity and to bound its
+allocation. :meth:`OandaBroker.mark` also re-sends a trade's SL / TP
+(``PUT trades/{id}/orders``) when LTS moved them (``Decision.exit_anchor``), so OANDA
+holds the levels LTS shows.
 
 **One asset per instrument and account.** v20 nets trades per instrument: the trades of
 an account's ``EUR_USD`` are matched to the positions of the asset trading it, and a
@@ -48,6 +55,7 @@ are left to the order they belong to.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -59,15 +67,18 @@ from marshmallow import fields, validate
 
 from lts.plugins.base import (
     AssetInfo,
+    BrokerAccount,
     BrokerPlugin,
     BrokerResult,
     BrokerState,
+    CredentialsRefused,
     Fill,
     MarketSnapshot,
     OrderRequest,
     PluginError,
     PositionInfo,
 )
+from lts.plugins.broker._sizing import leverage_field, lot_step_field
 from lts.plugins.oanda_client import (
     Instrument,
     OandaConnection,
@@ -101,6 +112,10 @@ class OandaConfigError(PluginError):
     """OANDA refused the credentials (401/403) or the config forbids the call."""
 
 
+class OandaCredentialsRefused(OandaConfigError, CredentialsRefused):
+    """401/403: the engine pauses the asset until the token is replaced or it resumes."""
+
+
 class OandaConfig(OandaConnection):
     """The connection plus how orders are placed and sized."""
 
@@ -122,13 +137,8 @@ class OandaConfig(OandaConnection):
         load_default="DEFAULT", validate=validate.OneOf(["DEFAULT", "OPEN_ONLY",
                                                          "REDUCE_FIRST"]),
         metadata={"description": "v20 positionFill of opening orders."})
-    leverage = fields.Float(
-        load_default=1.0, validate=validate.Range(min=0, max=100, min_inclusive=False),
-        metadata={"description": "Capital multiplier for sizing: an opening order may "
-                                 "cost allocated capital x leverage."})
-    lot_step = fields.Float(
-        load_default=1.0, validate=validate.Range(min=0, min_inclusive=False),
-        metadata={"description": "Smallest quantity increment (units)."})
+    leverage = leverage_field(100)
+    lot_step = lot_step_field()
 
 
 def scrubbed(value: Any) -> Any:
@@ -224,7 +234,7 @@ class OandaBroker(BrokerPlugin):
     @staticmethod
     def _config_error(exc: V20AuthError) -> OandaConfigError:
         """401/403 as a configuration error that names the fix and never the token."""
-        return OandaConfigError(
+        return OandaCredentialsRefused(
             f"oanda refused the credentials ({exc.status}): check account_id and "
             f"api_token in the asset's broker config (an expired or revoked token, or "
             f"an account the token cannot trade)")
@@ -445,18 +455,67 @@ class OandaBroker(BrokerPlugin):
         client = self.client
         instrument = to_instrument(asset.symbol)
         try:
-            return self._broker_exits(client, instrument, mine)
+            trades = [t for t in client.open_trades() if t.get("instrument") == instrument]
+            fills = self._broker_exits(client, instrument, mine, trades)
+            exited = {f.position_id for f in fills}
+            self._sync_protection(client, asset, [p for p in mine if p.id not in exited],
+                                  trades)
+            return fills
         except V20AuthError as exc:
             raise self._config_error(exc) from exc
         except (V20Timeout, V20ConnectionError, V20Error) as exc:
             raise PluginError(f"oanda: cannot read the account to mark {asset.symbol}: "
                               f"{exc}") from exc
 
+    def _sync_protection(self, client: V20Client, asset: AssetInfo,
+                         positions: Sequence[PositionInfo],
+                         open_trades: Sequence[Mapping[str, Any]]) -> None:
+        """Make each open trade's SL / TP at OANDA equal the levels LTS shows.
+
+        An opening order carries the levels the strategy computed from its reference
+        price; when the decision's ``exit_anchor`` measures them from the fill, LTS moves
+        them once the fill is known, and this sends the moved levels to OANDA
+        (``PUT trades/{id}/orders``, which replaces the trade's orders). Only levels LTS
+        holds are sent: a protection OANDA holds and LTS lacks is never removed. A trade
+        that closed meanwhile (404) is left to the next mark, which books its exit.
+        """
+        links = self._account_links()
+        trades = {str(t["id"]): t for t in open_trades}
+        instrument: Instrument | None = None
+        for position in positions:
+            trade = trades.get(links.get(position.id, ""))
+            if trade is None:
+                continue
+            if instrument is None:
+                instrument = self._instrument(client, asset)
+            wanted: dict[str, Any] = {}
+            for key, level, slot in (("stopLoss", position.stop_loss, "stopLossOrder"),
+                                     ("takeProfit", position.take_profit, "takeProfitOrder")):
+                if not _positive(level):
+                    continue
+                price = instrument.price(float(level or 0))
+                held = (trade.get(slot) or {}).get("price")
+                if held is None or abs(float(held) - float(price)) > _TOLERANCE:
+                    wanted[key] = {"price": price, "timeInForce": "GTC"}
+            if not wanted:
+                continue
+            try:
+                client.set_trade_orders(str(trade["id"]), wanted)
+            except V20AuthError:
+                raise
+            except V20Error as exc:
+                if exc.status != 404:
+                    log.warning("oanda: trade %s: the broker refused the exit levels "
+                                "%s: %s", trade["id"], sorted(wanted), exc)
+            else:
+                log.info("oanda: trade %s: %s re-sent to OANDA", trade["id"],
+                         " and ".join(sorted(wanted)))
+
     def _broker_exits(self, client: V20Client, instrument: str,
-                      positions: Sequence[PositionInfo]) -> list[Fill]:
+                      positions: Sequence[PositionInfo],
+                      trades: Sequence[Mapping[str, Any]]) -> list[Fill]:
         """Link positions to trades; report the closing fills of trades no longer open."""
         links = self._account_links()
-        trades = [t for t in client.open_trades() if t.get("instrument") == instrument]
         open_ids = {str(t["id"]) for t in trades}
         for position in positions:
             if position.id in links:
@@ -547,6 +606,25 @@ class OandaBroker(BrokerPlugin):
             stop_loss=float(stop) if stop else None,
             take_profit=float(target) if target else None,
             broker_position_id=str(trade["id"]))
+
+    def account(self, asset: AssetInfo) -> BrokerAccount:
+        """The account summary's NAV and margin: LTS's equity and margin for this asset.
+
+        The key is a digest of the environment and account id (the id is a secret).
+        """
+        client = self.client
+        try:
+            summary = client.summary()
+        except V20AuthError as exc:
+            raise self._config_error(exc) from exc
+        except (V20Timeout, V20ConnectionError, V20Error) as exc:
+            raise PluginError(f"oanda: cannot read the account summary: {exc}") from exc
+        key = hashlib.sha256(f"oanda:{self.config.get('environment')}:"
+                             f"{self.config.get('account_id')}".encode()).hexdigest()[:16]
+        return BrokerAccount(key=f"oanda-{key}", equity=float(summary["NAV"]),
+                             margin_used=float(summary["marginUsed"]),
+                             margin_available=float(summary["marginAvailable"]),
+                             currency=str(summary.get("currency", "")))
 
     def account_view(self, asset: AssetInfo) -> dict[str, Any]:
         """What the dashboard shows beside LTS's books: open trades, margin, last id."""

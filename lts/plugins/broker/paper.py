@@ -75,6 +75,7 @@ from lts.plugins.base import (
     PluginError,
     PositionInfo,
 )
+from lts.plugins.broker._sizing import leverage_field, lot_step_field
 
 log = logging.getLogger(__name__)
 _TABLE = PaperOrder.__table__
@@ -136,13 +137,8 @@ class PaperConfig(marshmallow.Schema):
     commission_pct = fields.Float(load_default=0.01, validate=validate.Range(min=0, max=100),
                                   metadata={"description": "Commission per fill in percent "
                                                            "of its notional (0.01 = 1 bp)."})
-    leverage = fields.Float(load_default=1.0,
-                            validate=validate.Range(min=0, max=1000, min_inclusive=False),
-                            metadata={"description": "Capital multiplier for sizing: an "
-                                                     "order may cost allocated capital x "
-                                                     "leverage."})
-    lot_step = fields.Float(load_default=1.0, validate=validate.Range(min=0, min_inclusive=False),
-                            metadata={"description": "Smallest quantity increment."})
+    leverage = leverage_field(1000)
+    lot_step = lot_step_field()
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -83,7 +83,7 @@ def _app_settings(own: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class WrappedSourceConfig(marshmallow.Schema):
-    """The source pipeline and its config; subclasses add their own settings."""
+    """The source pipeline, its config and the forecast horizon; subclasses add theirs."""
 
     class Meta:
         """Unknown keys are errors, so typos never pass silently."""
@@ -96,6 +96,28 @@ class WrappedSourceConfig(marshmallow.Schema):
     source_config = fields.Dict(keys=fields.String(), load_default=dict,
                                 metadata={"description": "Config of the source pipeline "
                                                          "(its own settings)."})
+    horizon = fields.Integer(load_default=5, validate=validate.Range(min=1, max=1000),
+                             metadata={"description": "Bars forecast ahead (a prediction "
+                                                      "service's prediction_horizon)."})
+
+    @classmethod
+    def nested_secret_names(cls, config: Mapping[str, Any]) -> set[str]:
+        """The source config's secrets (its schema's), as ``source_config.<name>``.
+
+        :mod:`lts.plugins.config_secrets` encrypts, masks and hides them like the
+        wrapper's own; a source that is itself a wrapper nests one level further.
+        """
+        from lts.plugins.config_secrets import secret_field_names
+
+        inner = config.get("source_config")
+        if not isinstance(inner, Mapping):
+            return set()
+        try:
+            schema = current_registry().info(
+                "pipeline", str(config.get("source") or "synthetic")).cls.config_schema
+        except Exception:  # an unknown source: the credential-like names still count
+            schema = None
+        return {f"source_config.{name}" for name in secret_field_names(schema, inner)}
 
     @marshmallow.post_load
     def _load_source(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

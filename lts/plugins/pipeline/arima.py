@@ -69,8 +69,6 @@ class ArimaConfig(WrappedSourceConfig):
                                                    "ct both; auto: c when d=0, t when d=1."})
     window = fields.Integer(load_default=200, validate=validate.Range(min=20, max=20_000),
                             metadata={"description": "Closes the model is fitted on."})
-    horizon = fields.Integer(load_default=5, validate=validate.Range(min=1, max=1000),
-                             metadata={"description": "Bars forecast ahead."})
     refit_every = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100_000),
                                  metadata={"description": "Refit after this many new bars; "
                                                           "in between, new closes update "

@@ -67,9 +67,6 @@ class HttpPredictionsConfig(WrappedSourceConfig):
     models = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                          load_default=lambda: ["arima"], validate=validate.Length(min=1, max=20),
                          metadata={"description": "Model names the service combines."})
-    horizon = fields.Integer(load_default=5, validate=validate.Range(min=1, max=1000),
-                             metadata={"description": "Bars forecast ahead "
-                                                      "(prediction_horizon)."})
     interval = fields.String(load_default=None, allow_none=True,
                              validate=validate.Regexp(r"^\d{1,5}[mhdw]$"),
                              metadata={"description": "Bar interval sent (5m, 1h, 1d); "

@@ -23,7 +23,13 @@ import pandas as pd
 from marshmallow import fields, validate
 
 from lts.plugins.bars import COLUMNS, bars_between, complete_bars
-from lts.plugins.base import AssetInfo, MarketSnapshot, PipelinePlugin, PluginError
+from lts.plugins.base import (
+    AssetInfo,
+    CredentialsRefused,
+    MarketSnapshot,
+    PipelinePlugin,
+    PluginError,
+)
 from lts.plugins.oanda_client import (
     OandaConnection,
     V20AuthError,
@@ -92,7 +98,7 @@ class OandaPipeline(PipelinePlugin):
         try:
             rows = client_for(self.config).candles(instrument, query)
         except V20AuthError as exc:
-            raise PluginError(f"oanda refused the credentials ({exc.status}): check "
+            raise CredentialsRefused(f"oanda refused the credentials ({exc.status}): check "
                               f"api_token in the asset's pipeline config") from exc
         except (V20Timeout, V20ConnectionError, V20Error) as exc:
             raise PluginError(f"oanda candles of {instrument}: {exc}") from exc

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from lts.plugins.base import PluginError
@@ -37,13 +39,35 @@ def pipeline(url: str, sleeps: list[float] | None = None, **config: Any
 
 
 class TestHttpPredictionsPipelineContract(PipelineContract):
+    """The look-ahead checks run on the suite's data: fed through the wrapped ``csv`` source,
+    with every snapshot asking the running fake service for its forecast."""
+
     plugin_factory = HttpPredictionsPipeline
-    cannot_read_fed_data = ("its candles come from the fake service's own series; feeding the "
-                            "suite's data through it is not wired yet")
 
     @pytest.fixture
     def plugin(self, service: FakePredictionService) -> HttpPredictionsPipeline:
         return pipeline(service.url)
+
+    @pytest.fixture(autouse=True)
+    def _service(self, service: FakePredictionService) -> None:
+        self.service = service
+
+    def plugin_over(self, sources: Mapping[str, pd.DataFrame],
+                    folder: Path) -> HttpPredictionsPipeline:
+        """The suite's bars as ``csv`` files in ``folder``, wrapped by the HTTP forecaster."""
+        from lts.plugins.pipeline.csv import file_name_for
+        from lts.testing.pipeline_contract import write_csv
+
+        for symbol, bars in sources.items():
+            write_csv(bars, folder / file_name_for(symbol))
+        config = {"url": self.service.url, "horizon": 3, "poll_seconds": 0.01,
+                  "backoff_seconds": 0.0, "source": "csv",
+                  "source_config": {"lookback": 200}}
+        registry = PluginRegistry.discover({"data_dir": str(folder)})
+        loaded = registry.validate_config("pipeline", "http_predictions", config)
+        source = registry.create("pipeline", "csv", loaded["source_config"],
+                                 {"data_dir": str(folder)})
+        return HttpPredictionsPipeline(loaded, {"data_dir": str(folder)}, source=source)
 
 
 def test_a_completed_job_gives_the_steps_and_their_interval(service: FakePredictionService):
