@@ -98,3 +98,17 @@ def forget_modules_under(folder: Path) -> None:
     for name, module in list(sys.modules.items()):
         if str(getattr(module, "__file__", "") or "").startswith(str(folder)):
             del sys.modules[name]
+
+
+def migration_head() -> str:
+    """The newest revision in ``migrations/``: tests about "at head" must not name a number
+    that the next migration makes stale."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    config = AlembicConfig()
+    config.set_main_option("script_location",
+                           str(Path(__file__).resolve().parents[1] / "migrations"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None, "migrations/ has no head revision"
+    return head

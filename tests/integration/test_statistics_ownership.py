@@ -127,6 +127,12 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+_JSON_COLUMNS = ("strategy_config", "broker_config", "pipeline_config")
+_PLAIN_COLUMNS = ("portfolio_id", "symbol", "name", "strategy_plugin", "broker_plugin",
+                  "pipeline_plugin", "allocated_capital", "is_active", "created_at",
+                  "updated_at")
+
+
 def test_migration_0010_backfills_owner_ids_and_downgrades(empty_database: str,
                                                            tmp_path: Path) -> None:
     from flask_migrate import downgrade, upgrade
@@ -140,8 +146,16 @@ def test_migration_0010_backfills_owner_ids_and_downgrades(empty_database: str,
         upgrade(revision="0009")
         alice = gen_user("alice")
         portfolio = gen_portfolio(alice)
-        asset = gen_asset(portfolio)
-        portfolio_id, asset_id = portfolio.id, asset.id
+        # The asset is written with the columns revision 0009 has (the ORM model also holds
+        # the columns of later revisions).
+        assets = sa.table("assets", *(sa.column(n, sa.JSON) for n in _JSON_COLUMNS),
+                          *(sa.column(n) for n in _PLAIN_COLUMNS))
+        asset_id = db.session.execute(sa.insert(assets).values(
+            portfolio_id=portfolio.id, symbol="EUR/USD", name="", allocated_capital=0.0,
+            is_active=True, created_at=NOW, updated_at=NOW, strategy_plugin="sma_cross",
+            broker_plugin="paper", pipeline_plugin="synthetic",
+            **{n: {} for n in _JSON_COLUMNS}).returning(sa.column("id"))).scalar_one()
+        portfolio_id = portfolio.id
         gone = portfolio_id + 1000
         samples = [f"portfolio.{portfolio_id}.equity", f"portfolio.{portfolio_id}.equity",
                    f"asset.{asset_id}.unrealized_pnl", f"portfolio.{gone}.equity",

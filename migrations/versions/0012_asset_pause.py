@@ -1,6 +1,6 @@
 """asset pause: assets.paused_reason / paused_at, set when the broker refuses the credentials
 
-Revision ID: 0012o
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-03 14:05:00
 
@@ -12,7 +12,7 @@ import lts.models.types
 
 
 # revision identifiers, used by Alembic.
-revision = '0012o'
+revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None
