@@ -14,18 +14,8 @@ from tests.factories import gen_asset, gen_portfolio, gen_user
 
 
 @pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
 def root(db):
     return gen_user("root", role="admin")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
 
 
 def test_create_read_update_delete_portfolio(client, as_alice):

@@ -14,10 +14,8 @@ logs, error messages and crash dumps) away from secrets they were never meant to
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import sys
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -37,7 +35,7 @@ from lts.trading.plugin_source import RegistryPluginSource
 from lts.trading.units import build_unit
 from tests.conftest import make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.integration.test_engine_entry_point import PACKAGE, install_from_pyproject
+from tests.helpers import PLUGIN_PACKAGE
 
 SECRET_KEY = "S3CRET-app-key-0123456789abcdef"
 SMTP_PASSWORD = "S3CRET-smtp-password"
@@ -137,16 +135,9 @@ def secrets_in(root: Any, secrets: tuple[str, ...]) -> set[str]:
 
 
 @pytest.fixture
-def example_installed(tmp_path, monkeypatch) -> Iterator[None]:
+def example_installed(install_example) -> None:
     """The example plugin package, installed the way an installer lays it out."""
-    target = tmp_path / "site"
-    target.mkdir()
-    install_from_pyproject(PACKAGE, target)
-    monkeypatch.syspath_prepend(str(target))
-    importlib.invalidate_caches()
-    yield
-    for module in [m for m in sys.modules if m.split(".")[0] == "lts_momentum"]:
-        del sys.modules[module]
+    install_example(PLUGIN_PACKAGE)
 
 
 @pytest.fixture

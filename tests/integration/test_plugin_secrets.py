@@ -17,7 +17,7 @@ from lts.plugins.portfolio.equal_weight import EqualWeight
 from lts.plugins.registry import get_registry
 from lts.trading.manual import _plugin_source
 from lts.trading.units import build_unit, portfolio_info
-from tests.factories import gen_portfolio, gen_user
+from tests.factories import gen_portfolio
 
 PIPELINE_KEY = "pk-live-123"
 PORTFOLIO_TOKEN = "pt-live-456"
@@ -51,16 +51,6 @@ class TokenWeights(EqualWeight):
     name = "token_weights"
     interface_version = "1.0"
     config_schema = TokenWeightsConfig
-
-
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
 
 
 @pytest.fixture(autouse=True)
