@@ -45,6 +45,29 @@ def migrate_to_head(app: Flask) -> None:
         upgrade()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` honour ``xdist_group`` marks again.
+
+    xdist 3.8 groups tests by appending ``@<group>`` to each marked item's node id in
+    the worker, through ``item._nodeid``; pytest 9.2 keeps the id in ``item._id`` (a
+    ``NodeId``), so the suffix was silently lost and every group's tests were spread over
+    both workers: module-scoped setups ran once per worker and the tests pinned together
+    (system concurrency) ran side by side. This hook (workers only: xdist sets
+    ``loadgroup`` there) appends the suffix where xdist could not.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                 for mark in item.iter_markers("xdist_group")}
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated to head once per test session (per xdist worker)."""
