@@ -45,6 +45,29 @@ def migrate_to_head(app: Flask) -> None:
         upgrade()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` honour ``xdist_group`` marks again.
+
+    xdist 3.8 groups tests by appending ``@<group>`` to each marked item's node id in
+    the worker, through ``item._nodeid``; pytest 9.2 keeps the id in ``item._id`` (a
+    ``NodeId``), so the suffix was silently lost and every group's tests were spread over
+    both workers: module-scoped setups ran once per worker and the tests pinned together
+    (system concurrency) ran side by side. This hook (workers only: xdist sets
+    ``loadgroup`` there) appends the suffix where xdist could not.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                 for mark in item.iter_markers("xdist_group")}
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated to head once per test session (per xdist worker)."""
@@ -194,6 +217,28 @@ def auth_headers(api_token):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def alice(db):  # type: ignore[no-untyped-def]
+    """A plain user named alice, stored in this test's database."""
+    from tests.factories import gen_user
+
+    return gen_user("alice")
+
+
+@pytest.fixture
+def as_alice(alice, auth_headers):  # type: ignore[no-untyped-def]
+    """API headers carrying a fresh bearer token of ``alice``."""
+    return auth_headers(alice)
+
+
+@pytest.fixture
+def as_root(db, auth_headers):  # type: ignore[no-untyped-def]
+    """API headers of an admin named root (stored in this test's database)."""
+    from tests.factories import gen_user
+
+    return auth_headers(gen_user("root", role="admin"))
+
+
+@pytest.fixture
 def htmx_client(app: Flask):  # type: ignore[no-untyped-def]
     """A test client whose every request says ``HX-Request: true``, like htmx does."""
     client = app.test_client()
@@ -239,3 +284,35 @@ def fake_v20():  # type: ignore[no-untyped-def]
         yield fake
     forget_clients()
     OandaBroker._links.clear()
+
+
+# --- example packages, installed the way an installer lays them out ------------------
+
+
+@pytest.fixture
+def install_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``install_example(package)``: install an example package for this test only.
+
+    The package (``tests.helpers.PLUGIN_PACKAGE``, ``CORE_PLUGIN_PACKAGE`` or a copy of
+    one) is laid out in a fresh folder by :func:`tests.helpers.install_from_pyproject`
+    and put on ``sys.path``; returns the distribution name. Its modules are dropped from
+    ``sys.modules`` afterwards, so the next test imports them afresh.
+    """
+    import importlib
+
+    from tests.helpers import forget_modules_under, install_from_pyproject
+
+    sites: list[Path] = []
+
+    def _install(package: Path) -> str:
+        site = tmp_path / f"site-{len(sites)}"
+        site.mkdir()
+        sites.append(site)
+        name = install_from_pyproject(package, site)
+        monkeypatch.syspath_prepend(str(site))
+        importlib.invalidate_caches()
+        return name
+
+    yield _install
+    for site in sites:
+        forget_modules_under(site)

@@ -42,6 +42,12 @@ def session_cookie(client) -> str | None:
     return cookie.value if cookie else None
 
 
+#: The example packages under examples/, installed by tests with ``install_example``.
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PLUGIN_PACKAGE = EXAMPLES / "plugin_package"
+CORE_PLUGIN_PACKAGE = EXAMPLES / "core_plugin"
+
+
 def install_from_pyproject(package: Path, target: Path) -> str:
     """Lay the example ``package`` out in ``target`` as an installed distribution.
 
@@ -51,22 +57,12 @@ def install_from_pyproject(package: Path, target: Path) -> str:
     installation (``pip install --target`` would do the same, but needs network or
     ``bdist_wheel``). Returns the distribution name.
     """
-    project = tomllib.loads((package / "pyproject.toml").read_text("utf-8"))["project"]
-    name, version = project["name"], project["version"]
     for module in (package / "src").iterdir():
         if module.is_dir() and (module / "__init__.py").exists():
-            shutil.copytree(module, target / module.name)
-    dist_info = target / f"{name.replace('-', '_')}-{version}.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", "utf-8")
-    lines = []
-    for group, entries in project.get("entry-points", {}).items():
-        lines.append(f"[{group}]")
-        lines += [f"{key} = {value}" for key, value in entries.items()]
-        lines.append("")
-    (dist_info / "entry_points.txt").write_text("\n".join(lines), "utf-8")
-    return name
+            shutil.copytree(module, target / module.name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+    install_package_metadata(target, package / "pyproject.toml")
+    return tomllib.loads((package / "pyproject.toml").read_text("utf-8"))["project"]["name"]
 
 
 def install_package_metadata(site: Path, pyproject: Path) -> Path:
@@ -76,18 +72,17 @@ def install_package_metadata(site: Path, pyproject: Path) -> Path:
     plugins through it checks the package's real entry-point declaration. ``site`` must
     be on ``sys.path`` (next to the importable package).
     """
-    import tomllib
-
-    project = tomllib.loads(pyproject.read_text())["project"]
+    project = tomllib.loads(pyproject.read_text("utf-8"))["project"]
     name, version = project["name"], project["version"]
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", "utf-8")
     lines = []
     for group, targets in project.get("entry-points", {}).items():
         lines.append(f"[{group}]")
         lines.extend(f"{key} = {target}" for key, target in targets.items())
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n", "utf-8")
     return info
 
 

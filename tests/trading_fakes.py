@@ -7,9 +7,10 @@ import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
+from marshmallow import fields
 
 from lts.plugins.base import (
     AssetInfo,
@@ -26,6 +27,8 @@ from lts.plugins.base import (
     PositionInfo,
     StrategyPlugin,
 )
+from lts.plugins.broker.paper import PaperBroker, PaperConfig
+from lts.plugins.pipeline.synthetic import SyntheticConfig, SyntheticPipeline
 from lts.trading.plugin_source import FactoryPluginSource
 
 EPOCH = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
@@ -193,6 +196,58 @@ class BookBroker(BrokerPlugin):
     def reconcile(self, asset: AssetInfo) -> BrokerState:
         """Everything in the book."""
         return BrokerState(orders=dict(self.book))
+
+class HoldStrategy(StrategyPlugin):
+    """Never trades: every exit comes from the broker (register it on the test's app)."""
+
+    name = "hold"
+    interface_version = "1.0"
+
+    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
+               allocation: float) -> Decision:
+        """Hold."""
+        return Decision.hold("holding")
+
+
+class KeyedPaperConfig(PaperConfig):
+    """Paper settings plus an API key, as a real broker has."""
+
+    api_key = fields.String(load_default="", metadata={"secret": True,
+                                                       "description": "Broker API key."})
+
+
+class KeyedPaper(PaperBroker):
+    """A paper broker needing an API key; remembers every asset view it is handed."""
+
+    name = "keyed_paper"
+    interface_version = "1.0"
+    config_schema = KeyedPaperConfig
+    seen: ClassVar[list[Any]] = []
+
+    def mark(self, asset, snapshot, positions):  # type: ignore[no-untyped-def]
+        KeyedPaper.seen.append(asset)
+        return super().mark(asset, snapshot, positions)
+
+
+class KeyedSyntheticConfig(SyntheticConfig):
+    """Synthetic settings plus a data-vendor key."""
+
+    api_key = fields.String(load_default="", metadata={"secret": True,
+                                                       "description": "Data API key."})
+
+
+class KeyedSynthetic(SyntheticPipeline):
+    """A pipeline needing a data-vendor key; remembers every asset view it is handed."""
+
+    name = "keyed_synthetic"
+    interface_version = "1.0"
+    config_schema = KeyedSyntheticConfig
+    seen: ClassVar[list[Any]] = []
+
+    def snapshot(self, asset, now):  # type: ignore[no-untyped-def]
+        KeyedSynthetic.seen.append(asset)
+        return super().snapshot(asset, now)
+
 
 def fake_source() -> FactoryPluginSource:
     """A plugin source with every fake above."""

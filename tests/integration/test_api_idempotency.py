@@ -21,16 +21,6 @@ KEY = "order-2026-12-03-0001"
 
 
 @pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
-
-
-@pytest.fixture
 def asset(alice):
     return gen_asset(gen_portfolio(alice), "EUR_USD", allocated_capital=10_000.0)
 

@@ -15,16 +15,6 @@ from tests.factories import gen_asset, gen_portfolio, gen_user
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
-
-
 def add_order(asset, coid, *, source="strategy", updated=NOW):
     order = Order(asset_id=asset.id, side="buy", quantity=1, status="filled",
                   client_order_id=coid, source=source, created_at=NOW, updated_at=updated)

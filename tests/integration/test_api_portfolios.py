@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from marshmallow import fields
 
 from lts.extensions import db as database
 from lts.models import Asset, AssetDecision, Order, Portfolio
 from lts.plugins import config_secrets
-from lts.plugins.broker.paper import PaperBroker, PaperConfig
 from lts.plugins.registry import get_registry
 from tests.factories import gen_asset, gen_portfolio, gen_user
-
-
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
+from tests.trading_fakes import KeyedPaper
 
 
 @pytest.fixture
 def root(db):
     return gen_user("root", role="admin")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
 
 
 def test_create_read_update_delete_portfolio(client, as_alice):
@@ -141,20 +130,6 @@ def test_kill_switch(client, alice, as_alice):
     assert client.post(url, headers=as_alice, json={"on": False}).get_json()[
         "risk_state"] == "active"
     assert client.post(url, headers=as_alice, json={}).status_code == 422
-
-
-class KeyedConfig(PaperConfig):
-    """The paper broker's config plus an API key, like a real broker's."""
-
-    api_key = fields.String(load_default="", metadata={"secret": True})
-
-
-class KeyedPaper(PaperBroker):
-    """A paper broker that needs an API key (to exercise write-only secrets)."""
-
-    name = "keyed_paper"
-    interface_version = "1.0"
-    config_schema = KeyedConfig
 
 
 def test_asset_crud_and_write_only_broker_secrets(app, client, alice, as_alice):

@@ -11,18 +11,8 @@ from lts.extensions import db as database
 from lts.models import AuditLog, Order, Position
 from lts.runtime_config import set_runtime_setting
 from tests.conftest import BACKENDS
-from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.factories import gen_asset, gen_portfolio
 from tests.helpers import csrf_from
-
-
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
 
 
 @pytest.fixture

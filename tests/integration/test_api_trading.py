@@ -13,21 +13,6 @@ from tests.factories import gen_asset, gen_portfolio, gen_user
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
-
-
-@pytest.fixture
-def as_root(db, auth_headers):
-    return auth_headers(gen_user("root", role="admin"))
-
-
 def _orders(asset, n, status="filled", start=NOW):
     for i in range(n):
         database.session.add(Order(asset_id=asset.id, side="buy", quantity=1, status=status,

@@ -46,16 +46,6 @@ class DownPaper(PaperBroker):
         raise ConnectionError("connection reset by broker")
 
 
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
-
-
 def _resting(client, headers, asset_id: int) -> dict:
     """Place a limit buy that rests at the paper broker; its order as the API shows it."""
     response = client.post(f"/api/v1/assets/{asset_id}/orders", headers=headers,

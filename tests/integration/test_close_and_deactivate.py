@@ -16,16 +16,6 @@ from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.helpers import csrf_from
 
 
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
-
-
 def _holding(client, headers, alice):
     """A portfolio with one asset holding an open long position (a filled manual buy)."""
     portfolio = gen_portfolio(alice, "Carry")

@@ -8,8 +8,6 @@ a Saturday tick; the built-in core runs the same tick.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,9 +25,8 @@ from lts.trading.clock import ManualClock
 from lts.trading.runner import LoopRunner
 from tests.conftest import make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.helpers import install_from_pyproject
+from tests.helpers import CORE_PLUGIN_PACKAGE as PACKAGE
 
-PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "core_plugin"
 SATURDAY = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 MARKET_HOURS = {"core_plugin": "market_hours", "market_hours_open": "09:00",
@@ -37,15 +34,8 @@ MARKET_HOURS = {"core_plugin": "market_hours", "market_hours_open": "09:00",
 
 
 @pytest.fixture
-def installed(tmp_path, monkeypatch) -> Iterator[str]:
-    target = tmp_path / "site"
-    target.mkdir()
-    name = install_from_pyproject(PACKAGE, target)
-    monkeypatch.syspath_prepend(str(target))
-    importlib.invalidate_caches()
-    yield name
-    for module in [m for m in sys.modules if m.split(".")[0] == "lts_market_hours"]:
-        del sys.modules[module]
+def installed(install_example) -> str:
+    return install_example(PACKAGE)
 
 
 def build(database_path: Path, tmp_path: Path, **settings: object) -> Flask:

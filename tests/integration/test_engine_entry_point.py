@@ -8,11 +8,7 @@ through ``importlib.metadata`` exactly as in a real installation.
 
 from __future__ import annotations
 
-import importlib
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -23,23 +19,14 @@ from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.conftest import make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.helpers import install_from_pyproject
+from tests.helpers import PLUGIN_PACKAGE as PACKAGE
 
-PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "plugin_package"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def installed_package(tmp_path, monkeypatch) -> Iterator[str]:
-    target = tmp_path / "site"
-    target.mkdir()
-    name = install_from_pyproject(PACKAGE, target)
-    monkeypatch.syspath_prepend(str(target))
-    importlib.invalidate_caches()
-    yield name
-    for module in [m for m in sys.modules if m == "lts_momentum"
-                   or m.startswith("lts_momentum.")]:
-        del sys.modules[module]
+def installed_package(install_example) -> str:
+    return install_example(PACKAGE)
 
 
 def test_installed_entry_point_strategy_is_used_in_a_tick(installed_package, database_path,

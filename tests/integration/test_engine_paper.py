@@ -8,33 +8,21 @@ import pytest
 from sqlalchemy import select
 
 from lts.models import Order, Position
-from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
 from lts.plugins.registry import get_registry
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from lts.trading.manual import submit_manual_order
 from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.trading_fakes import HoldStrategy
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-
-class HoldStrategy(StrategyPlugin):
-    """Never trades: exits come from the broker alone."""
-
-    name = "hold_for_test"
-    interface_version = "1.0"
-
-    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
-               allocation: float) -> Decision:
-        """Hold."""
-        return Decision.hold("test")
 
 
 @pytest.fixture
 def paper_asset(app, db):
     get_registry(app).register("strategy", HoldStrategy, origin="test")
     portfolio = gen_portfolio(gen_user(), portfolio_latency=1)
-    return gen_asset(portfolio, "EUR_USD", strategy_plugin="hold_for_test",
+    return gen_asset(portfolio, "EUR_USD", strategy_plugin="hold",
                      allocated_capital=10_000.0)
 
 

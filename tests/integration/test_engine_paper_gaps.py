@@ -18,11 +18,7 @@ from sqlalchemy import select
 
 from lts.models import AssetDecision, AuditLog, Order, PaperPositionCheck, Position
 from lts.plugins.base import (
-    Decision,
-    MarketSnapshot,
     PipelinePlugin,
-    PositionInfo,
-    StrategyPlugin,
 )
 from lts.plugins.pipeline.csv import CsvPipeline
 from lts.plugins.registry import get_registry
@@ -30,21 +26,10 @@ from lts.trading.engine import Engine
 from lts.trading.manual import submit_manual_order
 from tests.conftest import BACKENDS
 from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.trading_fakes import HoldStrategy
 
 OPEN = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FREE_PAPER = {"spread_bps": 0.0, "slippage_bps": 0.0, "commission_pct": 0.0}
-
-
-class HoldStrategy(StrategyPlugin):
-    """Never trades: every exit comes from the broker."""
-
-    name = "hold_for_gap_test"
-    interface_version = "1.0"
-
-    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
-               allocation: float) -> Decision:
-        """Hold."""
-        return Decision.hold("holding")
 
 
 class NoBarsCsv(CsvPipeline):
@@ -86,7 +71,7 @@ def long_at_100_with_stop_95(app, pipeline: str = "csv"):  # type: ignore[no-unt
     registry.register("pipeline", NoBarsCsv, origin="test")
     portfolio = gen_portfolio(gen_user(), portfolio_latency=10)
     asset = gen_asset(portfolio, "GAP", pipeline_plugin=pipeline,
-                      pipeline_config={"lookback": 5}, strategy_plugin="hold_for_gap_test",
+                      pipeline_config={"lookback": 5}, strategy_plugin="hold",
                       broker_config=FREE_PAPER, allocated_capital=10_000.0)
     placed = submit_manual_order(asset.id, "buy", 10, stop_loss=95.0, now=OPEN)
     assert placed.status == "filled"
@@ -186,7 +171,7 @@ def test_a_limit_order_resting_across_a_gap_fills_on_the_bar_that_crossed_it(
     registry.register("strategy", HoldStrategy, origin="test")
     portfolio = gen_portfolio(gen_user(), portfolio_latency=10)
     asset = gen_asset(portfolio, "GAP", pipeline_plugin="csv",
-                      pipeline_config={"lookback": 5}, strategy_plugin="hold_for_gap_test",
+                      pipeline_config={"lookback": 5}, strategy_plugin="hold",
                       broker_config=FREE_PAPER, allocated_capital=10_000.0)
     placed = submit_manual_order(asset.id, "buy", 10, order_type="limit", price=98.0,
                                  now=OPEN)

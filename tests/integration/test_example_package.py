@@ -10,13 +10,12 @@ from __future__ import annotations
 import importlib
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lts.plugins.registry import PluginRegistry
-from tests.integration.test_engine_entry_point import PACKAGE, install_from_pyproject
+from tests.helpers import PLUGIN_PACKAGE as PACKAGE
 
 PLUGINS = {"strategy": "momentum", "pipeline": "hourly_csv", "portfolio": "momentum_weight"}
 
@@ -30,19 +29,9 @@ def copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def install(install_example):  # type: ignore[no-untyped-def]
     """``install(package)``: lay it out as installed and put it on sys.path."""
-    def _install(package: Path) -> str:
-        site = tmp_path / "site"
-        site.mkdir()
-        name = install_from_pyproject(package, site)
-        monkeypatch.syspath_prepend(str(site))
-        importlib.invalidate_caches()
-        return name
-
-    yield _install
-    for module in [m for m in sys.modules if m.split(".")[0] == "lts_momentum"]:
-        del sys.modules[module]
+    return install_example
 
 
 def test_every_plugin_of_the_package_loads(copy: Path, install) -> None:

@@ -11,7 +11,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from lts.extensions import db as database
@@ -22,11 +21,6 @@ from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.factories import gen_portfolio, gen_user
 from tests.fakes.oanda_v20 import ACCOUNT, TOKEN
-
-
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
 
 
 def asset_body(fake: Any, **broker: Any) -> dict[str, Any]:

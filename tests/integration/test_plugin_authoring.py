@@ -18,6 +18,10 @@ from lts.plugins.base import PLUGIN_KINDS
 from lts.plugins.registry import PluginRegistry
 from tests.helpers import forget_modules_under, install_package_metadata
 
+# The skeletons are generated and installed once per process (module-scoped): one xdist
+# group keeps the tests reading them on one worker.
+pytestmark = pytest.mark.xdist_group("plugin-authoring")
+
 
 class Outcomes:
     """A pytest plugin keeping each test's outcome by node id."""

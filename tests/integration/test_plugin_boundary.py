@@ -14,21 +14,17 @@ logs, error messages and crash dumps) away from secrets they were never meant to
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import sys
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
-from marshmallow import fields
 
 from lts.plugins.base import AssetInfo, Plugin, PortfolioInfo
-from lts.plugins.broker.paper import PaperBroker, PaperConfig
 from lts.plugins.config_secrets import encrypt_config
-from lts.plugins.pipeline.synthetic import SyntheticConfig, SyntheticPipeline
+from lts.plugins.pipeline.synthetic import SyntheticPipeline
 from lts.plugins.portfolio.equal_weight import EqualWeight
 from lts.plugins.registry import get_registry
 from lts.trading.clock import ManualClock
@@ -37,7 +33,8 @@ from lts.trading.plugin_source import RegistryPluginSource
 from lts.trading.units import build_unit
 from tests.conftest import make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.integration.test_engine_entry_point import PACKAGE, install_from_pyproject
+from tests.helpers import PLUGIN_PACKAGE
+from tests.trading_fakes import KeyedPaper, KeyedSynthetic
 
 SECRET_KEY = "S3CRET-app-key-0123456789abcdef"
 SMTP_PASSWORD = "S3CRET-smtp-password"
@@ -45,46 +42,6 @@ BROKER_KEY = "S3CRET-broker-api-key"
 PIPELINE_KEY = "S3CRET-pipeline-api-key"
 APP_SECRETS = (SECRET_KEY, SMTP_PASSWORD)
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-
-class KeyedPaperConfig(PaperConfig):
-    """Paper settings plus an API key, as a real broker has."""
-
-    api_key = fields.String(load_default="", metadata={"secret": True,
-                                                       "description": "Broker API key."})
-
-
-class KeyedPaper(PaperBroker):
-    """A paper broker needing an API key; remembers every asset view it is handed."""
-
-    name = "keyed_paper"
-    interface_version = "1.0"
-    config_schema = KeyedPaperConfig
-    seen: ClassVar[list[Any]] = []
-
-    def mark(self, asset, snapshot, positions):  # type: ignore[no-untyped-def]
-        KeyedPaper.seen.append(asset)
-        return super().mark(asset, snapshot, positions)
-
-
-class KeyedSyntheticConfig(SyntheticConfig):
-    """Synthetic settings plus a data-vendor key."""
-
-    api_key = fields.String(load_default="", metadata={"secret": True,
-                                                       "description": "Data API key."})
-
-
-class KeyedSynthetic(SyntheticPipeline):
-    """A pipeline needing a data-vendor key; remembers every asset view it is handed."""
-
-    name = "keyed_synthetic"
-    interface_version = "1.0"
-    config_schema = KeyedSyntheticConfig
-    seen: ClassVar[list[Any]] = []
-
-    def snapshot(self, asset, now):  # type: ignore[no-untyped-def]
-        KeyedSynthetic.seen.append(asset)
-        return super().snapshot(asset, now)
 
 
 class RecordingEqualWeight(EqualWeight):
@@ -137,16 +94,9 @@ def secrets_in(root: Any, secrets: tuple[str, ...]) -> set[str]:
 
 
 @pytest.fixture
-def example_installed(tmp_path, monkeypatch) -> Iterator[None]:
+def example_installed(install_example) -> None:
     """The example plugin package, installed the way an installer lays it out."""
-    target = tmp_path / "site"
-    target.mkdir()
-    install_from_pyproject(PACKAGE, target)
-    monkeypatch.syspath_prepend(str(target))
-    importlib.invalidate_caches()
-    yield
-    for module in [m for m in sys.modules if m.split(".")[0] == "lts_momentum"]:
-        del sys.modules[module]
+    install_example(PLUGIN_PACKAGE)
 
 
 @pytest.fixture

@@ -12,30 +12,15 @@ from marshmallow import fields
 from lts.extensions import db as database
 from lts.models import Asset, Portfolio
 from lts.plugins import config_secrets
-from lts.plugins.pipeline.synthetic import SyntheticConfig, SyntheticPipeline
 from lts.plugins.portfolio.equal_weight import EqualWeight
 from lts.plugins.registry import get_registry
 from lts.trading.manual import _plugin_source
 from lts.trading.units import build_unit, portfolio_info
-from tests.factories import gen_portfolio, gen_user
+from tests.factories import gen_portfolio
+from tests.trading_fakes import KeyedSynthetic
 
 PIPELINE_KEY = "pk-live-123"
 PORTFOLIO_TOKEN = "pt-live-456"
-
-
-class KeyedSyntheticConfig(SyntheticConfig):
-    """Synthetic settings plus a data-vendor key."""
-
-    api_key = fields.String(load_default="", metadata={"secret": True,
-                                                       "description": "Data API key."})
-
-
-class KeyedSynthetic(SyntheticPipeline):
-    """A pipeline that needs a data-vendor key."""
-
-    name = "keyed_synthetic"
-    interface_version = "1.0"
-    config_schema = KeyedSyntheticConfig
 
 
 class TokenWeightsConfig(EqualWeight.config_schema):  # type: ignore[name-defined,misc]
@@ -51,16 +36,6 @@ class TokenWeights(EqualWeight):
     name = "token_weights"
     interface_version = "1.0"
     config_schema = TokenWeightsConfig
-
-
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
 
 
 @pytest.fixture(autouse=True)

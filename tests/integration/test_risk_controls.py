@@ -18,21 +18,6 @@ from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.helpers import csrf_from
 
 
-@pytest.fixture
-def alice(db):
-    return gen_user("alice")
-
-
-@pytest.fixture
-def as_alice(alice, auth_headers):
-    return auth_headers(alice)
-
-
-@pytest.fixture
-def as_root(db, auth_headers):
-    return auth_headers(gen_user("root", role="admin"))
-
-
 def _audits(action: str) -> list[AuditLog]:
     database.session.commit()  # a fresh read: SQLite keeps a transaction's snapshot
     return list(database.session.scalars(select(AuditLog).where(AuditLog.action == action)

@@ -100,6 +100,22 @@ def routes_with_ids(app):  # type: ignore[no-untyped-def]
             yield rule.endpoint, method, build_path(app, rule, HUGE_ID)
 
 
+def huge_id_answers_other_than_404(client, routes, csrf: str,  # type: ignore[no-untyped-def]
+                                   bearer: dict[str, str]) -> list[str]:
+    """Ask every route of ``routes_with_ids``; ``"METHOD path (endpoint) -> status"`` of
+    each that did not answer 404 (the API with ``bearer``, pages with the CSRF token)."""
+    failures = []
+    for endpoint, method, path in routes:
+        if path.startswith("/api/"):
+            response = client.open(path, method=method, headers=bearer, json={})
+        else:
+            response = client.open(path, method=method, data={"csrf_token": csrf},
+                                   headers={"X-CSRFToken": csrf})
+        if response.status_code != 404:
+            failures.append(f"{method} {path} ({endpoint}) -> {response.status_code}")
+    return failures
+
+
 def test_an_id_beyond_the_database_range_is_a_404_on_every_route(
         app, client, db, login_as, auth_headers) -> None:
     """Pages and API alike: one bounded converter, so no route ever queries with 2^63."""
@@ -112,13 +128,5 @@ def test_an_id_beyond_the_database_range_is_a_404_on_every_route(
     bearer = auth_headers(admin)
     routes = list(routes_with_ids(app))
     assert len(routes) > 20
-    failures = []
-    for endpoint, method, path in routes:
-        if path.startswith("/api/"):
-            response = client.open(path, method=method, headers=bearer, json={})
-        else:
-            response = client.open(path, method=method, data={"csrf_token": token},
-                                   headers={"X-CSRFToken": token})
-        if response.status_code != 404:
-            failures.append(f"{method} {path} ({endpoint}) -> {response.status_code}")
+    failures = huge_id_answers_other_than_404(client, routes, token, bearer)
     assert not failures, "huge ids not refused as 404:\n" + "\n".join(failures)

@@ -124,19 +124,14 @@ def test_the_one_loader_refuses_impossible_ids_without_a_query(app, db, object_i
 def test_a_user_walking_every_id_route_with_a_huge_id_gets_404(app, client, db, login_as,
                                                                auth_headers) -> None:
     """The route walk of test_security_route_coverage, as a user instead of an admin."""
-    from tests.integration.test_security_route_coverage import routes_with_ids
+    from tests.integration.test_security_route_coverage import (
+        huge_id_answers_other_than_404,
+        routes_with_ids,
+    )
 
     user = gen_user("hugewalker")
     login_as(user)
-    token = csrf_token(client, "/profile")
-    bearer = auth_headers(user)
-    failures = []
-    for endpoint, method, path in routes_with_ids(app):
-        if path.startswith("/api/"):
-            response = client.open(path, method=method, headers=bearer, json={})
-        else:
-            response = client.open(path, method=method, data={"csrf_token": token},
-                                   headers={"X-CSRFToken": token})
-        if response.status_code != 404:
-            failures.append(f"{method} {path} ({endpoint}) -> {response.status_code}")
+    failures = huge_id_answers_other_than_404(client, routes_with_ids(app),
+                                              csrf_token(client, "/profile"),
+                                              auth_headers(user))
     assert not failures, "huge ids not refused as 404:\n" + "\n".join(failures)

@@ -13,6 +13,11 @@ import textwrap
 
 import pytest
 
+# The generated module runs once per process (the module-scoped ``outcomes``, ~60 s of
+# contract suites): one xdist group keeps all its readers on one worker, else each worker
+# ran it again for the tests it was handed.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("contract-mutants")]
+
 MUTANTS = textwrap.dedent('''
     """Plugins with one mistake each, under the contract suites (generated)."""
 
