@@ -78,7 +78,7 @@ from lts.trading.positions import (
     settle_opened,
     write_marks,
 )
-from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits
+from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits, lock_portfolio
 from lts.trading.sizing import round_to_step, size_quantity
 from lts.trading.staleness import stale_warning
 from lts.trading.units import AssetUnit, build_unit, config_leverage, portfolio_info
@@ -415,6 +415,7 @@ class Engine:
         # The marks of every asset without fills are written here, in the transaction
         # that reads the equity they make: one transaction per portfolio, not per asset.
         with context.executor.transaction() as connection:
+            lock_portfolio(connection, portfolio.id)
             write_marks(connection, context.marks)
             context.marks.clear()
             books = SqlBooks(connection)
@@ -497,6 +498,7 @@ class Engine:
         # Core statements on the tick's write connection: the ORM refresh of the
         # (expired) portfolio row and the ORM bulk insert cost ~0.5 ms per portfolio.
         with context.executor.transaction() as connection:
+            lock_portfolio(connection, portfolio_id)
             for order_id, last_price, anchor, reference in context.opened:
                 settle_opened(connection, order_id, last_price, anchor=anchor,
                               reference=reference, now=now)

@@ -114,6 +114,23 @@ _SUBJECT = (select(_PORTFOLIOS.c.id, _PORTFOLIOS.c.risk_state, _ASSETS.c.allocat
 _SUBJECT_AND_RECENT = _SUBJECT.add_columns(_PORTFOLIOS.c.total_capital, _RECENT_ORDERS,
                                            _ASSETS.c.is_active)
 _LOCK_PORTFOLIO = _SUBJECT.with_for_update(of=_PORTFOLIOS)
+_LOCK_PORTFOLIO_BY_ID = (select(_PORTFOLIOS.c.id).where(_PORTFOLIOS.c.id == bindparam("pid"))
+                         .with_for_update())
+
+
+def lock_portfolio(connection: Connection, portfolio_id: int) -> None:
+    """Lock the portfolio row first (PostgreSQL), before any position row is written.
+
+    Why: placing locks the portfolio (:func:`load_subject`) and then links or writes
+    positions. A tick transaction that wrote positions first (marks, settling new
+    positions) and then touched the portfolio row (a statistics row's foreign key takes
+    ``KEY SHARE`` on it; a halt updates it) waited on that placing while it waited on
+    the positions: a deadlock, seen under load. One order for everybody, portfolio then
+    positions, makes the cycle impossible. SQLite's ``BEGIN IMMEDIATE`` already
+    serialises writers.
+    """
+    if connection.dialect.name != "sqlite":
+        connection.execute(_LOCK_PORTFOLIO_BY_ID, {"pid": portfolio_id}).one()
 # Per asset of the portfolio: its committed capital (open positions at entry, plus live
 # opening orders: closing orders free capital, not use it) and its P&L (realized over
 # all positions, unrealized over open ones), for the equity and the margin of the whole
