@@ -107,8 +107,20 @@ def test_a_failed_job_is_an_error_naming_the_service_and_cause(service: FakePred
 
 def test_a_job_pending_past_the_deadline_is_an_error(service: FakePredictionService):
     service.behaviour["TEST"] = "stuck"
+    # The deadline runs on a clock only the polls' sleeps move: on the wall clock a poll
+    # could start with almost no time left and time out instead (a loaded machine).
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    loaded = PluginRegistry.discover({}).validate_config("pipeline", "http_predictions", {
+        "url": service.url, "horizon": 3, "poll_seconds": 0.01, "backoff_seconds": 0.0,
+        "deadline_seconds": 0.3})
+    stuck = HttpPredictionsPipeline(loaded, clock=lambda: now[0], sleep=sleep)
     with pytest.raises(PluginError, match=r"job job-1 still pending after the 0.3 s deadline"):
-        pipeline(service.url, deadline_seconds=0.3).snapshot(sample_asset(), NOW)
+        stuck.snapshot(sample_asset(), NOW)
+    assert now[0] == pytest.approx(0.29)  # polled every 0.01 s until the next would pass it
 
 
 def test_a_request_that_times_out_is_retried_then_an_error(service: FakePredictionService):
