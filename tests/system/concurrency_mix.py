@@ -147,33 +147,46 @@ class Server:
 
 def start_server(database_url: str, workdir: Path, **settings: str) -> Server:
     """Start ``flask lts run`` (2 workers x 4 threads unless ``settings`` say) and wait for it."""
+    return launch(database_url, workdir, **{"web_workers": "2", "web_threads": "4", **settings})
+
+
+def launch(database_url: str, workdir: Path, *, env: dict[str, str] | None = None,
+           command: tuple[str, ...] = ("lts", "run"), ready_path: str = "/healthz",
+           wait_seconds: float = 60.0, **settings: str) -> Server:
+    """Start ``flask lts run`` (or ``command``, e.g. gunicorn) and wait for ``ready_path``.
+
+    The one server launcher of the system tests: ``settings`` become ``LTS_*`` variables,
+    ``env`` is added last (``PYTHONPATH`` for test plugins, test hooks).
+    """
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LTS_")}
-    env.update({"LTS_DATABASE_URL": database_url, "LTS_SECRET_KEY": SECRET,
-                "LTS_PORT": str(port), "LTS_WEB_WORKERS": "2", "LTS_WEB_THREADS": "4",
-                "LTS_SESSION_COOKIE_SECURE": "false", "LTS_LOGIN_RATE_LIMIT": "100000 per minute",
-                "LTS_MAX_ORDERS_PER_MINUTE": "100000", "LTS_LOG_LEVEL": "WARNING",
-                "PYTHONUNBUFFERED": "1"})
-    env.update({f"LTS_{k.upper()}": v for k, v in settings.items()})
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LTS_")}
+    base.update({"LTS_DATABASE_URL": database_url, "LTS_SECRET_KEY": SECRET,
+                 "LTS_PORT": str(port), "LTS_SESSION_COOKIE_SECURE": "false",
+                 "LTS_LOGIN_RATE_LIMIT": "100000 per minute",
+                 "LTS_MAX_ORDERS_PER_MINUTE": "100000", "LTS_LOG_LEVEL": "WARNING",
+                 "PYTHONUNBUFFERED": "1"})
+    base.update({f"LTS_{k.upper()}": v for k, v in settings.items()})
+    base.update(env or {})
     log_path = workdir / f"server-{port}.log"
-    flask = str(Path(sys.executable).with_name("flask"))
+    binary = Path(sys.executable).with_name("flask" if command[0] == "lts" else command[0])
+    argv = [str(binary), *(command if command[0] == "lts" else command[1:])]
     with log_path.open("wb") as log:
-        process = subprocess.Popen([flask, "lts", "run"], cwd=PROJECT_ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=base, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited early:\n{server.log()[-3000:]}")
         try:
-            if requests.get(f"{server.base_url}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"{server.base_url}{ready_path}", timeout=2).status_code == 200:
                 return server
         except requests.RequestException:
             pass
         time.sleep(0.1)  # polling a starting server, bounded by the deadline
     server.stop()
-    raise AssertionError(f"server did not answer within 60 s:\n{server.log()[-3000:]}")
+    raise AssertionError(f"server did not answer within {wait_seconds:g} s:\n"
+                         f"{server.log()[-3000:]}")
 
 
 # ------------------------------------------------------------------------- clients

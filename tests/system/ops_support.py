@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.system.concurrency_mix import PROJECT_ROOT, SECRET, Server, free_port
+from tests.system.concurrency_mix import PROJECT_ROOT, SECRET, Server, launch
 
 REDIS_URL_VARIABLE = "LTS_TEST_REDIS_URL"
 
@@ -38,39 +36,12 @@ def install_test_plugins(site: Path) -> Path:
 
 
 def start(database_url: str, workdir: Path, *, env: dict[str, str] | None = None,
-          command: tuple[str, ...] = ("lts", "run"), ready_path: str = "/healthz",
-          **settings: str) -> Server:
+          **launch_options: Any) -> Server:
     """Start ``flask lts run`` (or gunicorn) with the test plugins; wait for ``ready_path``."""
-    port = free_port()
     site = install_test_plugins(workdir / "site")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LTS_")}
-    base.update({"LTS_DATABASE_URL": database_url, "LTS_SECRET_KEY": SECRET,
-                 "LTS_PORT": str(port), "LTS_SESSION_COOKIE_SECURE": "false",
-                 "LTS_LOGIN_RATE_LIMIT": "100000 per minute",
-                 "LTS_MAX_ORDERS_PER_MINUTE": "100000", "LTS_LOG_LEVEL": "WARNING",
-                 "PYTHONUNBUFFERED": "1",
-                 "PYTHONPATH": os.pathsep.join([str(site), str(PROJECT_ROOT)])})
-    base.update({f"LTS_{k.upper()}": v for k, v in settings.items()})
-    base.update(env or {})
-    log_path = workdir / f"server-{port}.log"
-    binary = Path(sys.executable).with_name("flask" if command[0] == "lts" else command[0])
-    argv = [str(binary), *(command if command[0] == "lts" else command[1:])]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=base, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early:\n{server.log()[-3000:]}")
-        try:
-            if requests.get(f"{server.base_url}{ready_path}", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)  # polling a starting server, bounded by the deadline
-    server.stop()
-    raise AssertionError(f"server did not answer within 90 s:\n{server.log()[-3000:]}")
+    plugins = {"PYTHONPATH": os.pathsep.join([str(site), str(PROJECT_ROOT)])}
+    return launch(database_url, workdir, env={**plugins, **(env or {})}, wait_seconds=90.0,
+                  **launch_options)
 
 
 # ------------------------------------------------------------------------------- seed
