@@ -1,6 +1,7 @@
 """All LTS models, imported here so Alembic and ``db.create_all`` see every table."""
 
 from lts.models.audit import AuditLog
+from lts.models.backtest import BacktestRun
 from lts.models.idempotency import IdempotencyKey
 from lts.models.paper import PaperOrder, PaperPositionCheck
 from lts.models.portfolio import Asset, Portfolio
@@ -13,6 +14,7 @@ __all__ = [
     "Asset",
     "AssetDecision",
     "AuditLog",
+    "BacktestRun",
     "ConfigEntry",
     "IdempotencyKey",
     "Order",
