@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User, UserSession
+from lts.models.backtest import BacktestRun
 from lts.plugins.aaa import current_aaa
 from lts.plugins.aaa.base import ADMIN_ACTION
 
@@ -32,7 +33,7 @@ T = TypeVar("T")
 
 MAX_ID = 2**31 - 1  # ids beyond the database's integers are simply not found
 # How an object appears in audit rows and messages (``token:7``); default: class name.
-RESOURCE_NAMES: dict[type, str] = {UserSession: "token"}
+RESOURCE_NAMES: dict[type, str] = {UserSession: "token", BacktestRun: "backtest"}
 
 
 def is_admin(actor: User | None) -> bool:
