@@ -178,6 +178,7 @@ def init_api(app: Flask) -> LtsApi:
 from lts.blueprints.api import (  # noqa: E402,F401  (routes attach to bp)
     audit,
     auth,
+    backtests,
     config,
     docs,
     loop,
