@@ -60,6 +60,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("Orders", "bi-receipt", "dashboard.orders"),
     MenuEntry("Positions", "bi-graph-up-arrow", "dashboard.positions"),
     MenuEntry("Statistics", "bi-bar-chart-line", "dashboard.statistics"),
+    MenuEntry("Backtests", "bi-clock-history", "dashboard.backtests"),
     MenuEntry("Users", "bi-people", "admin.users", admin_only=True, section=ADMIN_SECTION),
     MenuEntry(
         "Audit log", "bi-journal-text", "admin.audit", admin_only=True, section=ADMIN_SECTION

@@ -200,6 +200,13 @@ def format_metric(key: str, value: Any) -> str:
     return _cell(key, value)
 
 
+def headline(run: BacktestRun) -> dict[str, str]:
+    """The list's figures of a run (``-`` until it is done)."""
+    figures = (run.metrics or {}).get("portfolio") or {}
+    return {key: format_metric(key, figures.get(key))
+            for key in ("total_return", "max_drawdown", "trades")}
+
+
 @dataclass(frozen=True)
 class MetricRow:
     """One line of a metrics table: the label and one shown value per column."""
@@ -217,7 +224,10 @@ class Report:
     run: BacktestRun
     columns: list[str]
     rows: list[MetricRow]
-    curve: list[dict[str, Any]]
+    #: Chart series ``[{label, points: [{t: epoch ms, v}]}]``: equity, and drawdown <= 0.
+    equity: list[dict[str, Any]]
+    drawdown: list[dict[str, Any]]
+    #: Per symbol, the candles with the trades as markers (charts.js ``candles``).
     charts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -275,7 +285,12 @@ def report(run: BacktestRun) -> Report:
         charts[symbol] = {"bars": candles,
                           "markers": trade_markers(run.trades or [], symbol, times),
                           "lines": []}
-    return Report(run=run, columns=columns, rows=rows, curve=list(run.equity or []),
+    curve = list(run.equity or [])
+    return Report(run=run, columns=columns, rows=rows,
+                  equity=[{"label": "Equity", "points": [{"t": p["t"], "v": p["v"]}
+                                                         for p in curve]}],
+                  drawdown=[{"label": "Drawdown", "points": [{"t": p["t"], "v": -p["dd"]}
+                                                             for p in curve]}],
                   charts=charts)
 
 

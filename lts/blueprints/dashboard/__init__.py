@@ -7,4 +7,4 @@ from lts.blueprints.dashboard.filters import register_filters
 bp = Blueprint("dashboard", __name__)
 register_filters(bp)
 
-from lts.blueprints.dashboard import routes  # noqa: E402,F401  (routes attach to bp)
+from lts.blueprints.dashboard import backtests, routes  # noqa: E402,F401  (routes attach to bp)

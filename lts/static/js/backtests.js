@@ -1,0 +1,154 @@
+/*
+ * Backtest charts: time-proportional line charts drawn from data- attributes (the CSP
+ * forbids inline scripts).
+ *
+ *   <canvas data-lts-backtest-chart="money|percent"
+ *           data-series='[{"label": "Equity", "points": [{"t": epoch ms, "v": n}]}]'
+ *           data-fill="true"></canvas>
+ *
+ * x is epoch milliseconds on a *linear* scale (no date adapter is vendored), with
+ * ticks printed as UTC dates: a bar's distance on screen is proportional to time, so
+ * gaps in the data (weekends, outages) show as gaps, and two runs over different
+ * ranges sit where they belong. No smoothing (tension 0): financial series are steps
+ * between known values, not curves. Drawn on load and in every htmx swap (the run
+ * page's report arrives in a poll), freed when htmx removes the element.
+ */
+(function () {
+  'use strict';
+
+  const COLORS = ['#0d6efd', '#fd7e14', '#198754', '#dc3545', '#6f42c1'];
+  const instances = new Map();
+
+  function cssVar(name, fallback) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function parse(el) {
+    try {
+      return JSON.parse(el.getAttribute('data-series') || '[]');
+    } catch (err) {
+      return [];
+    }
+  }
+
+  const pad = (n) => String(n).padStart(2, '0');
+
+  // A UTC tick label; the time of day only when the axis spans less than ~10 days.
+  function tickLabel(ms, span) {
+    const d = new Date(ms);
+    const day = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+    return span < 10 * 86400000 ? `${day} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}` : day;
+  }
+
+  function valueLabel(format, v) {
+    if (format === 'percent') {
+      return `${(v * 100).toFixed(2)} %`;
+    }
+    return v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  }
+
+  function build(el) {
+    const series = parse(el);
+    const format = el.getAttribute('data-lts-backtest-chart');
+    const fill = el.getAttribute('data-fill') === 'true';
+    const text = cssVar('--bs-body-color', '#212529');
+    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const all = series.flatMap((s) => s.points.map((p) => p.t));
+    const span = all.length ? Math.max(...all) - Math.min(...all) : 0;
+    const datasets = series.map((s, i) => ({
+      label: s.label,
+      data: s.points.map((p) => ({ x: p.t, y: p.v })),
+      borderColor: fill ? '#dc3545' : COLORS[i % COLORS.length],
+      backgroundColor: fill ? 'rgba(220,53,69,.2)' : COLORS[i % COLORS.length],
+      fill: fill ? 'origin' : false,
+      pointRadius: s.points.length > 60 ? 0 : 2,
+      borderWidth: 1.5,
+      tension: 0,
+    }));
+    return new window.Chart(el, {
+      type: 'line',
+      data: { datasets },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        parsing: false,
+        normalized: true,
+        interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        plugins: {
+          legend: { display: series.length > 1, labels: { color: text } },
+          tooltip: {
+            callbacks: {
+              title: (items) => (items.length ? `${tickLabel(items[0].parsed.x, 0)} UTC` : ''),
+              label: (item) => `${item.dataset.label}: ${valueLabel(format, item.parsed.y)}`,
+            },
+          },
+        },
+        scales: {
+          x: {
+            type: 'linear',
+            ticks: { color: text, maxTicksLimit: 8, callback: (v) => tickLabel(v, span) },
+            grid: { color: grid },
+          },
+          y: {
+            ticks: { color: text, callback: (v) => valueLabel(format, v) },
+            grid: { color: grid },
+          },
+        },
+      },
+    });
+  }
+
+  function elementsUnder(root) {
+    if (!root || !root.querySelectorAll) {
+      return [];
+    }
+    const found = Array.from(root.querySelectorAll('[data-lts-backtest-chart]'));
+    if (root.matches && root.matches('[data-lts-backtest-chart]')) {
+      found.push(root);
+    }
+    return found;
+  }
+
+  function draw(root) {
+    if (!window.Chart) {
+      return;
+    }
+    Array.from(instances.keys()).forEach((el) => {
+      if (!el.isConnected) {
+        instances.get(el).destroy();
+        instances.delete(el);
+      }
+    });
+    elementsUnder(root).forEach((el) => {
+      if (!instances.has(el)) {
+        instances.set(el, build(el));
+      }
+    });
+  }
+
+  function free(root) {
+    elementsUnder(root).forEach((el) => {
+      const chart = instances.get(el);
+      if (chart) {
+        chart.destroy();
+        instances.delete(el);
+      }
+    });
+  }
+
+  // Colours come from the theme: redraw on a theme switch.
+  new MutationObserver(() => {
+    Array.from(instances.keys()).forEach((el) => {
+      instances.get(el).destroy();
+      instances.delete(el);
+      if (el.isConnected) {
+        draw(el);
+      }
+    });
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ['data-bs-theme'] });
+
+  document.addEventListener('DOMContentLoaded', () => draw(document));
+  document.addEventListener('htmx:load', (evt) => draw(evt.detail.elt));
+  document.addEventListener('htmx:beforeCleanupElement', (evt) => free(evt.detail.elt));
+})();
