@@ -193,10 +193,24 @@ def get_run(actor: User, run_id: Any, *, ip: str | None = None) -> BacktestRun:
 
 # -- what the report page shows ---------------------------------------------------------
 
+def duration(seconds: float) -> str:
+    """``3 d 4 h``, ``1 h 21 min``, ``45 s``: a trade's or drawdown's length, to the minute."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "",
+             f"{minutes} min" if minutes and not days else ""]
+    return " ".join(p for p in parts if p) or "0 min"
+
+
 def format_metric(key: str, value: Any) -> str:
-    """One metric as the CLI's table prints it (the same figures, the same rounding)."""
+    """One metric as the CLI's table prints it (same rounding); durations in words."""
     from lts.backtest.report import _cell
 
+    if key.endswith("_seconds") and value is not None:
+        return duration(float(value))
     return _cell(key, value)
 
 

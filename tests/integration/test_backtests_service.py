@@ -198,3 +198,11 @@ def test_two_finished_runs_compare_side_by_side(db):
     with pytest.raises(ValidationFailed) as excinfo:
         backtests.compare(bob, first.id, second.id)
     assert fields_of(excinfo) == {"first"}
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (45, "45 s"), (60, "1 min"), (4885.7, "1 h 21 min"), (3 * 86400 + 4 * 3600 + 59, "3 d 4 h"),
+    (86400, "1 d")])
+def test_durations_read_as_days_hours_minutes(seconds, shown):
+    assert backtests.format_metric("longest_trade_seconds", seconds) == shown
+    assert backtests.format_metric("longest_trade_seconds", None) == "-"

@@ -55,7 +55,9 @@
     const text = cssVar('--bs-body-color', '#212529');
     const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
     const all = series.flatMap((s) => s.points.map((p) => p.t));
-    const span = all.length ? Math.max(...all) - Math.min(...all) : 0;
+    const first = all.length ? Math.min(...all) : 0;
+    const last = all.length ? Math.max(...all) : 0;
+    const span = last - first;
     const datasets = series.map((s, i) => ({
       label: s.label,
       data: s.points.map((p) => ({ x: p.t, y: p.v })),
@@ -87,6 +89,8 @@
         scales: {
           x: {
             type: 'linear',
+            min: first,
+            max: last,
             ticks: { color: text, maxTicksLimit: 8, callback: (v) => tickLabel(v, span) },
             grid: { color: grid },
           },
