@@ -206,3 +206,16 @@ def test_two_finished_runs_compare_side_by_side(db):
 def test_durations_read_as_days_hours_minutes(seconds, shown):
     assert backtests.format_metric("longest_trade_seconds", seconds) == shown
     assert backtests.format_metric("longest_trade_seconds", None) == "-"
+
+
+def test_a_run_whose_replay_fails_ends_failed_with_the_reason(db):
+    alice = gen_user("alice")
+    portfolio = gen_portfolio(alice, "broken")
+    gen_asset(portfolio, "EUR_USD", strategy_plugin="sma_cross",
+              strategy_config={"fast": 30, "slow": 20, "nonsense": 1},
+              pipeline_config=SYNTHETIC)
+    run = run_to_end(db, alice, portfolio)
+    assert run.status == "failed" and run.finished_at is not None
+    assert "EUR_USD" in run.error and "nonsense" in run.error
+    assert run.metrics is None and run.equity is None
+    assert backtests.report(run).rows[0].values == ["-"]  # a page still renders
