@@ -86,6 +86,11 @@ class BacktestPool:
         with self._lock:
             self.futures[run_id] = future
 
+    def unfinished(self) -> set[int]:
+        """The runs this pool still has queued or running."""
+        with self._lock:
+            return {run_id for run_id, future in self.futures.items() if not future.done()}
+
     def wait(self, run_id: int, timeout: float | None = None) -> None:
         """Block until ``run_id`` ended (tests, the CLI); no-op for a run not queued here."""
         with self._lock:
@@ -113,19 +118,24 @@ def pool_of(app: Flask) -> BacktestPool:
 
 # -- the rows, written through the live app's engine ---------------------------------
 
-def write_run(engine: Engine, run_id: int, **values: Any) -> None:
+def write_run(engine: Engine, run_id: int, *, only_if: tuple[str, ...] | None = None,
+              **values: Any) -> bool:
     """Update one run in a short transaction of its own (retried when the database is busy).
 
     Core on ``engine``, not the session: the replay runs inside an app of its own, where
-    ``db.session`` is the throw-away database's.
+    ``db.session`` is the throw-away database's. ``only_if``: only while the run has
+    one of these statuses. Whether the row was changed.
     """
-    def unit() -> None:
+    statement = update(BacktestRun).where(BacktestRun.id == run_id).values(**values)
+    if only_if is not None:
+        statement = statement.where(BacktestRun.status.in_(only_if))
+
+    def unit() -> bool:
         with engine.connect().execution_options(sqlite_immediate=True) as connection, \
                 connection.begin():
-            connection.execute(update(BacktestRun).where(BacktestRun.id == run_id)
-                               .values(**values))
+            return bool(connection.execute(statement).rowcount)
 
-    retry_unit(unit, what=f"backtest run {run_id}")
+    return retry_unit(unit, what=f"backtest run {run_id}")
 
 
 def _process_gone(runner: str | None) -> bool:
@@ -144,12 +154,14 @@ def _process_gone(runner: str | None) -> bool:
     return False
 
 
-def recover_orphans(now: datetime, *, stale_after: timedelta = STALE_AFTER) -> int:
+def recover_orphans(now: datetime, *, alive: set[int] | None = None,
+                    stale_after: timedelta = STALE_AFTER) -> int:
     """Mark failed the runs left queued/running by a dead process; how many.
 
-    A run of this very process is never touched. Another process's run is dead at once
-    when that process is gone from this host, else when it has been silent (no
-    heartbeat, no progress) for ``stale_after``.
+    A run of this very process is dead only when its pool no longer has it (``alive``:
+    the pool's unfinished runs; None: trust every run of this process). Another
+    process's run is dead at once when that process is gone from this host, else when
+    it has been silent (no heartbeat, no progress) for ``stale_after``.
     """
     mine = runner_name()
     rows = db.session.execute(select(BacktestRun.id, BacktestRun.runner,
@@ -158,17 +170,19 @@ def recover_orphans(now: datetime, *, stale_after: timedelta = STALE_AFTER) -> i
     db.session.commit()
     dead = []
     for run_id, runner, heartbeat, created in rows:
-        if runner == mine:
-            continue
         last = heartbeat or created
-        if _process_gone(runner):
+        if runner == mine:
+            if alive is not None and run_id not in alive:
+                dead.append((run_id, "its replay thread ended without storing a result"))
+        elif _process_gone(runner):
             dead.append((run_id, f"the process replaying it ({runner}) stopped"))
         elif last is not None and now - last > stale_after:
             dead.append((run_id, f"no progress from {runner or 'its process'} since "
                                  f"{last.isoformat()}: taken for dead"))
     for run_id, why in dead:
         log.warning("backtest run %s marked failed: %s", run_id, why)
-        write_run(db.engine, run_id, status="failed", error=why, finished_at=now)
+        write_run(db.engine, run_id, status="failed", error=why, finished_at=now,
+                  only_if=ACTIVE_BACKTEST_STATUSES)
     return len(dead)
 
 
@@ -231,8 +245,10 @@ def execute(app: Flask, run_id: int, spec: BacktestSpec, data: BarData, folder: 
         try:
             total = len(data.ticks())
             every = max(1, total // 100)
-            write_run(engine, run_id, status="running", started_at=clock(),
-                      heartbeat_at=clock(), runner=runner_name(), progress_total=total)
+            if not write_run(engine, run_id, only_if=("queued",), status="running",
+                             started_at=clock(), heartbeat_at=clock(), runner=runner_name(),
+                             progress_total=total):
+                return  # taken for dead while it waited (see recover_orphans): not run
 
             def progress(done: int, of: int) -> None:
                 if done % every == 0 or done == of:

@@ -33,7 +33,7 @@ from lts.models.types import utcnow
 from lts.plugins.config_secrets import mask_stored
 from lts.services.access import list_scope, load_owned, record, user_condition
 from lts.services.backtest_data import fetch_history, renamed
-from lts.services.backtest_pool import pool_of, recover_orphans
+from lts.services.backtest_pool import pool_of, recover_orphans, runner_name
 from lts.services.pagination import Page, paginate
 from lts.trading.plugin_versions import app_registry, describe, versions_of
 
@@ -124,7 +124,8 @@ def start(actor: User, portfolio_id: Any, date_from: datetime | str | None,
         raise ValidationFailed("range in the future", {"to": [
             f"{end_at.isoformat()} is in the future: history ends now ({now.isoformat()})"]})
     portfolio = _owned_portfolio(actor, portfolio_id, ip)
-    recover_orphans(now)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    recover_orphans(now, alive=pool_of(app).unfinished())
     active = db.session.scalar(select(func.count()).select_from(BacktestRun).where(
         BacktestRun.user_id == actor.id, BacktestRun.status.in_(ACTIVE_BACKTEST_STATUSES)))
     if (active or 0) >= MAX_ACTIVE_PER_USER:
@@ -137,7 +138,6 @@ def start(actor: User, portfolio_id: Any, date_from: datetime | str | None,
         raise renamed(exc) from None
     assets = list(db.session.scalars(select(Asset).where(
         Asset.portfolio_id == portfolio.id, Asset.is_active.is_(True)).order_by(Asset.id)))
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
     data, folder = fetch_history(app, assets, start_at, end_at)
     ticks = len(data.ticks())
     if ticks > MAX_BARS:
@@ -150,7 +150,7 @@ def start(actor: User, portfolio_id: Any, date_from: datetime | str | None,
                               progress_total=ticks, date_from=start_at, date_to=end_at,
                               parameters=_parameters(portfolio, assets, spec, data),
                               plugin_versions=_plugin_versions(portfolio, assets),
-                              created_at=now, heartbeat_at=now)
+                              created_at=now, heartbeat_at=now, runner=runner_name())
             db.session.add(run)
             db.session.flush()
             record(actor, "backtest.start", f"backtest:{run.id}",

@@ -6,13 +6,16 @@ import logging
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from lts.backtest.data import BarData
 from lts.errors import Conflict, NotFound, ValidationFailed
 from lts.models import AuditLog, BacktestRun
 from lts.services import backtests
-from lts.services.backtest_pool import RUNNER, recover_orphans, runner_name
+from lts.services.backtest_pool import RUNNER, execute, recover_orphans, runner_name
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 NOW = datetime(2026, 1, 20, tzinfo=UTC)
@@ -158,11 +161,31 @@ def test_a_run_left_running_by_a_dead_process_is_marked_failed_at_the_next_start
     db.session.add_all(rows)
     db.session.commit()
     ids = [row.id for row in rows]
-    assert recover_orphans(NOW) == 2
+    assert recover_orphans(NOW, alive={ids[3]}) == 2
     db.session.rollback()
     statuses = [db.session.get(BacktestRun, i).status for i in ids]
     assert statuses == ["failed", "running", "failed", "running"]
     assert "stopped" in db.session.get(BacktestRun, ids[0]).error
+    # a run of this process that its pool no longer has (its thread died) is dead too
+    assert recover_orphans(NOW, alive=set()) == 1
+    db.session.rollback()
+    assert db.session.get(BacktestRun, ids[3]).status == "failed"
+
+
+def test_a_queued_run_taken_for_dead_is_not_replayed_later(app, db):
+    alice = gen_user("alice")
+    portfolio = backtestable(alice)
+    run = BacktestRun(user_id=alice.id, portfolio_id=portfolio.id, status="failed",
+                      date_from=NOW, date_to=NOW, parameters={}, error="taken for dead")
+    db.session.add(run)
+    db.session.commit()
+    execute(app, run.id, None, BarData(data_dir=Path("."), bars={}, files={},  # type: ignore[arg-type]
+                                       period=pd.Timedelta(hours=1), start=NOW, end=NOW),
+            Path("/nonexistent-lts-folder"))
+    db.session.rollback()
+    again = db.session.get(BacktestRun, run.id)
+    assert again.status == "failed" and again.error == "taken for dead"
+    assert again.started_at is None
 
 
 def test_a_user_may_not_queue_more_than_the_limit(db):
@@ -170,7 +193,8 @@ def test_a_user_may_not_queue_more_than_the_limit(db):
     portfolio = backtestable(alice)
     db.session.add_all([BacktestRun(user_id=alice.id, portfolio_id=portfolio.id,
                                     status="queued", date_from=NOW, date_to=NOW,
-                                    parameters={}, runner=runner_name(), created_at=NOW)
+                                    parameters={}, runner="other-host:1:beef",
+                                    heartbeat_at=NOW, created_at=NOW)  # alive elsewhere
                         for _ in range(backtests.MAX_ACTIVE_PER_USER)])
     db.session.commit()
     with pytest.raises(Conflict) as excinfo:
