@@ -41,6 +41,8 @@ from lts.trading.plugin_versions import app_registry, describe, versions_of
 MAX_ACTIVE_PER_USER = 3
 #: Bars one run may replay (a year of minute bars is ~525,000: ask for hours instead).
 MAX_BARS = 200_000
+#: Trades listed on the report page (the API gives them all).
+SHOWN_TRADES = 200
 #: Labels of the report's metrics, in :data:`lts.backtest.report.METRICS` order.
 METRIC_LABELS = {
     "start_equity": "Start equity", "end_equity": "End equity",
@@ -243,6 +245,8 @@ class Report:
     drawdown: list[dict[str, Any]]
     #: Per symbol, the candles with the trades as markers (charts.js ``candles``).
     charts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The first ``SHOWN_TRADES`` trades, times as ``YYYY-MM-DD HH:MM`` (UTC).
+    trades: list[dict[str, Any]] = field(default_factory=list)
 
 
 def metric_rows(columns: Sequence[dict[str, Any] | None]) -> list[MetricRow]:
@@ -305,7 +309,16 @@ def report(run: BacktestRun) -> Report:
                                                          for p in curve]}],
                   drawdown=[{"label": "Drawdown", "points": [{"t": p["t"], "v": -p["dd"]}
                                                              for p in curve]}],
-                  charts=charts)
+                  charts=charts, trades=[shown_trade(t) for t in (run.trades or [])[:SHOWN_TRADES]])
+
+
+def shown_trade(trade: dict[str, Any]) -> dict[str, Any]:
+    """A stored trade with its times as the page prints them (UTC, to the minute)."""
+    def minute(moment: str | None) -> str:
+        return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    return {**trade, "entry_time": minute(trade.get("entry_time")),
+            "exit_time": minute(trade.get("exit_time"))}
 
 
 @dataclass(frozen=True)

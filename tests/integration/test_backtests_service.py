@@ -90,6 +90,9 @@ def test_the_report_puts_every_trade_on_its_candles(db):
     assert len(markers) == 2 * len(run.trades) > 0
     times = {bar["time"] for bar in report.charts["EUR_USD"]["bars"]}
     assert all(marker["time"] in times for marker in markers)
+    first = run.trades[0]
+    assert report.trades[0]["entry_time"] == datetime.fromisoformat(
+        first["entry_time"]).strftime("%Y-%m-%d %H:%M")
 
 
 @pytest.mark.parametrize(("date_from", "date_to", "field"), [
