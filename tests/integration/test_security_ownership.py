@@ -20,13 +20,13 @@ from flask import Blueprint, jsonify
 from sqlalchemy import inspect as sa_inspect
 
 from lts.extensions import db as database
-from lts.models import Asset, Order, Portfolio, Position, User, UserSession, utcnow
+from lts.models import Asset, BacktestRun, Order, Portfolio, Position, User, UserSession, utcnow
 from lts.web.owned import get_owned_or_404
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.helpers import csrf_from
 
 MODELS: dict[str, type] = {"portfolio": Portfolio, "asset": Asset, "order": Order,
-                           "position": Position, "token": UserSession}
+                           "position": Position, "token": UserSession, "backtest": BacktestRun}
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,9 @@ OBJECT_ROUTES: list[ObjectRoute] = [
         ("POST", "/assets/{id}/orders", "trade"),
     )],
     ObjectRoute("position", "POST", "/positions/{id}/close", "close", via="page"),
+    # Stored backtests (issue 15)
+    ObjectRoute("backtest", "GET", "/api/v1/backtests/{id}", "read"),
+    ObjectRoute("backtest", "GET", "/backtests/{id}", "read", via="page"),
 ]
 # Routes with an id that only admins reach (403 for users, proven in test_users_admin).
 ADMIN_ONLY_PREFIXES = ("/admin/", "/api/v1/users/", "/api/v1/config/")
@@ -114,8 +117,12 @@ def owned_objects(owner: User) -> dict[str, Any]:
     database.session.add(position)
     database.session.commit()
     token = current_app.extensions["lts.aaa"].issue_token(owner, f"{owner.username}'s").row
+    backtest = BacktestRun(user_id=owner.id, portfolio_id=portfolio.id, status="done",
+                           date_from=utcnow(), date_to=utcnow(), parameters={})
+    database.session.add(backtest)
+    database.session.commit()
     return {"portfolio": portfolio, "asset": asset, "order": order, "position": position,
-            "token": token}
+            "token": token, "backtest": backtest}
 
 
 def snapshot(objects: dict[str, Any]) -> dict[str, dict[str, Any]]:
