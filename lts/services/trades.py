@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select
+from sqlalchemy import Select, bindparam, case, func, literal, select
 from sqlalchemy.orm import aliased
 
 from lts.errors import ValidationFailed
@@ -134,7 +134,8 @@ def trades_statement(actor: User, filters: TradeFilters) -> tuple[Select[Any], d
     statement = scoped_list(columns, Position, Position.closed_at, shape)
     statement = statement.outerjoin(_close, _close.id == Position.close_order_id)
     if filters.reason is not None:
-        statement = statement.where(EXIT_REASON == filters.reason)
+        statement = statement.where(EXIT_REASON.element == bindparam("exit_reason"))
+        params["exit_reason"] = filters.reason
     statement = statement.order_by(Position.closed_at.desc(), Position.id.desc())
     return statement, params
 
