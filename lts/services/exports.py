@@ -129,8 +129,14 @@ def export_csv(actor: User, kind: str, args: Mapping[str, str], *, tz: tzinfo | 
                now: datetime) -> Export:
     """Check the filters and return the streamed CSV of ``kind`` the actor may see."""
     if kind not in KINDS:
-        raise ValidationFailed("unknown export", {"kind": [f"must be one of {', '.join(KINDS)}"]})
-    statement, params, header, to_row = _BUILDERS[kind](actor, args, tz)
+        raise ValidationFailed(f"unknown export: kind must be one of {', '.join(KINDS)}",
+                               {"kind": [f"must be one of {', '.join(KINDS)}"]})
+    try:
+        statement, params, header, to_row = _BUILDERS[kind](actor, args, tz)
+    except ValidationFailed as exc:  # the page shows only the message: name the fields in it
+        named = "; ".join(f"{k} {', '.join(v)}" for k, v in exc.fields.items())
+        raise ValidationFailed(f"{exc.message}: {named}" if named else exc.message,
+                               exc.fields) from None
     return Export(filename=f"lts-{kind}-{now:%Y%m%d-%H%M%S}.csv",
                   lines=_stream(statement, params, header, to_row))
 
