@@ -52,7 +52,7 @@ def test_performance_page_shows_the_services_figures(client, desk, login_as):
     assert 'data-figure="win_rate">100.0 %<' in html
     # +20 - 0.5 and -10 - 0.5 (short from 1.12 to 1.11 earns 10): both winners here
     assert 'data-figure="total_pnl">+29.00<' in html
-    assert 'id="performance-heatmap"' in html and 'id="performance-cumulative"' in html
+    assert 'id="performance-heatmap"' in html and 'data-chart-of="cumulative-profit"' in html
     asset_html = client.get(f"/performance?asset_id={desk['asset'].id}").get_data(True)
     assert "EUR_USD (=Desk)" in asset_html
 
