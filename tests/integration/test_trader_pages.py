@@ -180,3 +180,15 @@ def test_preferences_show_times_in_the_chosen_zone_with_utc_in_the_tooltip(
     audit = database.session.scalars(
         select(AuditLog).where(AuditLog.action == "user.preferences")).one()
     assert audit.details["after"] == {"time_zone": "Asia/Tokyo", "number_format": "de"}
+
+
+def test_orders_and_positions_pages_link_the_export_of_their_filters(client, desk, login_as):
+    login_as(desk["trader"])
+    html = client.get("/orders?status=filled&side=sell",
+                      headers={"HX-Request": "true", "HX-Target": "orders-table"}).get_data(True)
+    link = html.split('id="export-orders" href="')[1].split('"')[0].replace("&amp;", "&")
+    rows = _csv(client.get(link))
+    assert {(r["status"], r["side"]) for r in rows} == {("filled", "sell")} and len(rows) == 2
+    html = client.get("/positions?status=open").get_data(True)
+    link = html.split('id="export-positions" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert [r["status"] for r in _csv(client.get(link))] == ["open"]
