@@ -142,3 +142,18 @@ def test_flatten_now_closes_every_position_after_confirming(live_app, open_brows
     expect(page.locator("#trades tbody tr[data-trade-id]")).to_have_count(2)
     expect(page.locator("#trades tbody")).to_contain_text("manual")
     browser.assert_clean()
+
+
+def test_trader_pages_fit_a_phone_without_sideways_scrolling(live_app, open_browser):
+    seed_trades(live_app, "phoebe")
+    browser = open_browser()
+    browser.login("phoebe", DEFAULT_PASSWORD)
+    page = browser.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/performance", "/trades"):
+        browser.goto(path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, (path, overflow)
+    expect(page.locator("#trades thead th:visible")).to_have_count(6)
+    browser.assert_clean()
