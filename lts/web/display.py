@@ -36,6 +36,11 @@ def viewer_zone() -> tzinfo:
         return UTC
 
 
+def tz_label() -> str:
+    """The abbreviation of the viewer's zone now (``UTC``, ``CET``, ``JST``): column labels."""
+    return datetime.now(viewer_zone()).strftime("%Z")
+
+
 def local_text(value: datetime | None, seconds: bool = False) -> str:
     """``2026-12-03 17:34 CET``: the instant in the viewer's zone; "never" for None."""
     if value is None:
@@ -91,8 +96,9 @@ def preference_choices() -> dict[str, Any]:
 
 
 def register_display_filters(bp: Blueprint) -> None:
-    """Make ``localtime``, ``num``, ``pct``, ``duration`` and the form's choices app-wide."""
+    """Give every template the display filters, ``tz_label`` and the form's choices."""
     for name, func in (("localtime", localtime), ("num", number), ("pct", percent),
                        ("duration", duration)):
         bp.add_app_template_filter(func, name)
     bp.add_app_template_global(preference_choices, "preference_choices")
+    bp.add_app_template_global(tz_label, "tz_label")

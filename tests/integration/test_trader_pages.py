@@ -177,6 +177,8 @@ def test_preferences_show_times_in_the_chosen_zone_with_utc_in_the_tooltip(
     assert '<time datetime="2026-11-02T12:00:00+00:00" title="2026-11-02 12:00:00 UTC">' \
            '2026-11-02 21:00:00 JST</time>' in html
     assert "+19,50" in html  # German number format
+    orders = client.get("/orders").get_data(True)
+    assert "Created (JST)" in orders and "(UTC)" not in orders
     audit = database.session.scalars(
         select(AuditLog).where(AuditLog.action == "user.preferences")).one()
     assert audit.details["after"] == {"time_zone": "Asia/Tokyo", "number_format": "de"}
