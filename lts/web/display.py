@@ -49,14 +49,18 @@ def local_text(value: datetime | None, seconds: bool = False) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
-def localtime(value: datetime | None, seconds: bool = False) -> Markup:
-    """A ``<time>`` element: local text, UTC in ``datetime`` and in the tooltip."""
-    if value is None:
-        return Markup("never")
+def time_tag(value: datetime, text: str) -> Markup:
+    """``text`` in a ``<time>`` element: the UTC instant in ``datetime`` and the tooltip."""
     utc = value.astimezone(UTC)
     return Markup('<time datetime="{iso}" title="{tip}">{text}</time>').format(
-        iso=utc.isoformat(), tip=utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        text=local_text(value, seconds))
+        iso=utc.isoformat(), tip=utc.strftime("%Y-%m-%d %H:%M:%S UTC"), text=text)
+
+
+def localtime(value: datetime | None, seconds: bool = False) -> Markup:
+    """A ``<time>`` element: local text with its zone, UTC in ``datetime`` and the tooltip."""
+    if value is None:
+        return Markup("never")
+    return time_tag(value, local_text(value, seconds))
 
 
 def number(value: Any, digits: int = 2, signed: bool = False) -> str:
