@@ -8,11 +8,12 @@ equity curve. Which curve:
 - a portfolio: its stored ``portfolio.<id>.equity`` samples, chained as time-weighted
   returns so a deposit or withdrawal (its ``capital_change`` series) is never read as a
   gain or a loss; max drawdown over every sample, Sharpe over daily returns
-  (the last sample of each day, annualised with 365.25 days, risk-free rate 0);
+  (the last sample of each UTC day, annualised with 365.25 days, risk-free rate 0);
 - an asset (it has no equity series of its own): its allocated capital plus the
   cumulative P&L of its closed trades, one point per exit.
 
-Days, weeks (Monday first) and months are the viewer's, in their time zone.
+The profit table's days, weeks (Monday first) and months are the viewer's, in their
+time zone; the Sharpe ratio's days are UTC days, so it does not change with the viewer.
 None means "not defined" (no trade, no loss, fewer than two days), never 0.
 """
 
