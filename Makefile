@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 RUN_SETTINGS := --set session_cookie_secure=false \
   --set public_url=$(or $(LTS_PUBLIC_URL),http://127.0.0.1:$(or $(LTS_PORT),8000))
 
-.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api bench-concurrency
+.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api bench-concurrency screenshots
 
 help:
 	@echo "make run   - install, migrate, seed the demo and serve LTS with its trading loop"
@@ -64,6 +64,10 @@ bench-concurrency: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lts tests bench
+
+# Every page at 1440 and 390 px into docs/screenshots/ (the README's gallery).
+screenshots: $(STAMP) browser
+	$(BIN)/python -m tests.acceptance.screenshots
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -69,7 +69,7 @@ def create_app(
     app.config.update(flask_overrides)
     if plugins.registry is not None:
         app.extensions[PLUGINS_KEY] = plugins.registry
-    configure_logging(settings["log_format"], settings["log_level"])
+    configure_logging(settings["log_format"], settings["log_level"], settings["log_file"])
 
     _init_extensions(app)
     app.extensions["lts.app_factory"] = create_app  # stored backtests build a twin app

@@ -163,6 +163,9 @@ _SETTINGS: tuple[Setting, ...] = (
     Setting("log_format", str, "text",
             "Log lines as text (for people) or json (one object per line: time, level, "
             "logger, message, request_id, tick and portfolio ids).", choices=("text", "json")),
+    Setting("log_file", str, None,
+            "Also write every log line, as JSON, to this file (the admin log viewer reads "
+            "its last lines); empty: no file.", nullable=True),
     Setting("access_log", bool, True,
             "gunicorn: write an access log line per request (with its request id)."),
     Setting("latency_unit_seconds", float, 60.0,

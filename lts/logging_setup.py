@@ -33,6 +33,7 @@ _CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 # short, printable, no spaces or quotes that could forge a log line or a header.
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 HANDLER_NAME = "lts-log-format"
+FILE_HANDLER_NAME = "lts-log-file"
 TEXT_FORMAT = ("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
                "%(context_suffix)s")
 
@@ -135,18 +136,28 @@ def make_formatter(log_format: str) -> logging.Formatter:
     return logging.Formatter(TEXT_FORMAT)
 
 
-def configure_logging(log_format: str, level: str = "INFO") -> None:
+def configure_logging(log_format: str, level: str = "INFO", log_file: str | None = None
+                      ) -> None:
     """Set the ``lts`` level; with ``json``, every record goes to stderr as one object.
 
     Idempotent: one handler, replaced when called again (every app built in a process
     calls it). ``text`` installs nothing: CLI commands stay quiet, and server processes
-    get the trading loop's text handler as before.
+    get the trading loop's text handler as before. ``log_file`` adds a handler writing
+    JSON lines there whatever ``log_format`` is: the admin log viewer parses them.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if handler.get_name() == HANDLER_NAME:
+        if handler.get_name() in (HANDLER_NAME, FILE_HANDLER_NAME):
             root.removeHandler(handler)
+            if handler.get_name() == FILE_HANDLER_NAME:
+                handler.close()
     logging.getLogger("lts").setLevel(level)
+    if log_file:
+        to_file = logging.FileHandler(log_file, encoding="utf-8", delay=True)
+        to_file.set_name(FILE_HANDLER_NAME)
+        to_file.setFormatter(JsonFormatter())
+        to_file.addFilter(ContextFilter())
+        root.addHandler(to_file)
     if log_format != "json":
         return
     handler = logging.StreamHandler(sys.stderr)

@@ -61,6 +61,8 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("Positions", "bi-graph-up-arrow", "dashboard.positions"),
     MenuEntry("Statistics", "bi-bar-chart-line", "dashboard.statistics"),
     MenuEntry("Backtests", "bi-clock-history", "dashboard.backtests"),
+    MenuEntry("Performance", "bi-trophy", "dashboard.performance"),
+    MenuEntry("Closed trades", "bi-journal-check", "dashboard.trades"),
     MenuEntry("Users", "bi-people", "admin.users", admin_only=True, section=ADMIN_SECTION),
     MenuEntry(
         "Audit log", "bi-journal-text", "admin.audit", admin_only=True, section=ADMIN_SECTION
@@ -68,6 +70,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("Config", "bi-sliders", "admin.config", admin_only=True, section=ADMIN_SECTION),
     MenuEntry("Plugins", "bi-puzzle", "admin.plugins", admin_only=True, section=ADMIN_SECTION),
     MenuEntry("Loop", "bi-arrow-repeat", "admin.loop", admin_only=True, section=ADMIN_SECTION),
+    MenuEntry("Logs", "bi-file-text", "admin.logs", admin_only=True, section=ADMIN_SECTION),
     MenuEntry("Profile", "bi-person-circle", "auth.profile", section=ACCOUNT_SECTION),
     MenuEntry("API docs", "bi-code-slash", "api_docs.index", section=ACCOUNT_SECTION),
 )

@@ -32,6 +32,10 @@ class User(UserMixin, db.Model):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Display preferences (lts.services.preferences checks the values): an IANA zone
+    # every page shows times in, and how numbers group and mark decimals.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    number_format: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     sessions: Mapped[list[UserSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

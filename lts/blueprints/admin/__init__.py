@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__)
 
-from lts.blueprints.admin import routes, system  # noqa: E402,F401  (routes attach to bp)
+from lts.blueprints.admin import logs, routes, system  # noqa: E402,F401  (routes attach to bp)

@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Blueprint
 
+from lts.web.display import time_tag, viewer_zone
+
 
 def money(value: Any, digits: int = 2) -> str:
     """``12,345.67``; empty for None."""
@@ -46,10 +48,14 @@ def pnl_class(value: Any) -> str:
 
 
 def when(value: datetime | None, seconds: bool = False) -> str:
-    """``2026-11-26 12:34`` (UTC); "never" for None."""
+    """``2026-11-26 12:34`` in the viewer's time zone, UTC in its tooltip; "never" for None.
+
+    The zone is named once, in the column or sentence label (``tz_label``), not per cell.
+    """
     if value is None:
         return "never"
-    return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return time_tag(value, value.astimezone(viewer_zone()).strftime(fmt))
 
 
 STATUS_COLORS = {
