@@ -105,6 +105,15 @@ def test_orders_and_positions_exports_follow_the_filters(client, desk, login_as)
     assert client.get("/export/secrets.csv").status_code == 422
 
 
+@pytest.mark.parametrize("kind", ["trades", "orders", "positions"])
+def test_exports_hold_only_the_callers_rows(client, desk, login_as, kind):
+    login_as(desk["other"])
+    rows = _csv(client.get(f"/export/{kind}.csv"))
+    assert rows and {row["portfolio"] for row in rows} == {"Theirs"}
+    foreign = client.get(f"/export/{kind}.csv?portfolio_id={desk['portfolio'].id}")
+    assert foreign.status_code == 404 or _csv(foreign) == []
+
+
 def test_flatten_closes_every_open_position_and_is_audited(client, desk, login_as):
     login_as(desk["trader"])
     html = client.get(f"/portfolios/{desk['portfolio'].id}").get_data(True)
