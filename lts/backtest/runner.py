@@ -24,7 +24,7 @@ import logging
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -283,24 +283,41 @@ def read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
     """The orders, fills, closed trades and open positions the engine booked, as rows."""
     from lts.models import AuditLog, Order, Position
 
-    orders, fills = [], []
+    halts = [(row.timestamp, row.details) for row in db.session.scalars(
+        select(AuditLog).where(AuditLog.action == "portfolio.kill_switch")
+        .order_by(AuditLog.id))]
+    return replayed_from(db.session.scalars(select(Order).order_by(Order.id)),
+                         db.session.scalars(select(Position).order_by(Position.id)),
+                         halts, asset_ids, ticks, errors)
+
+
+def replayed_from(orders: Iterable[Any], positions: Iterable[Any],
+                  halts: Iterable[tuple[datetime, Mapping[str, Any] | None]],
+                  asset_ids: Mapping[int, str], ticks: int,
+                  errors: Sequence[str]) -> Replayed:
+    """Rows of books: orders and positions (ORM rows or records, by id), kill-switch halts.
+
+    One function for both replays, so the SQL engine's books and the in-memory ones are
+    turned into rows the same way (the one-engine test compares them).
+    """
+    order_rows, fills = [], []
     by_id: dict[int, Any] = {}
-    for order in db.session.scalars(select(Order).order_by(Order.id)):
+    for order in orders:
         by_id[order.id] = order
         symbol = asset_ids[order.asset_id]
-        orders.append({"time": order.created_at, "symbol": symbol, "side": order.side,
-                       "quantity": order.quantity, "order_type": order.order_type,
-                       "status": order.status, "fill_price": order.fill_price,
-                       "filled_quantity": order.filled_quantity,
-                       "commission": order.commission, "reason": order.reason,
-                       "client_order_id": order.client_order_id})
+        order_rows.append({"time": order.created_at, "symbol": symbol, "side": order.side,
+                           "quantity": order.quantity, "order_type": order.order_type,
+                           "status": order.status, "fill_price": order.fill_price,
+                           "filled_quantity": order.filled_quantity,
+                           "commission": order.commission, "reason": order.reason,
+                           "client_order_id": order.client_order_id})
         if order.filled_quantity:
             fills.append({"time": order.filled_at or order.updated_at, "symbol": symbol,
                           "side": order.side, "quantity": order.filled_quantity,
                           "price": order.fill_price, "commission": order.commission,
                           "reason": order.reason or ""})
     trades, still_open = [], []
-    for position in db.session.scalars(select(Position).order_by(Position.id)):
+    for position in positions:
         symbol = asset_ids[position.asset_id]
         if position.status == "open":
             still_open.append({"symbol": symbol, "side": position.side,
@@ -316,9 +333,8 @@ def read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
                        "pnl": position.realized_pnl, "fees": position.commission,
                        "exit_reason": (closing.reason if closing is not None else "") or "",
                        "booked_time": closing.created_at if closing is not None else None})
-    halts = [f"{row.timestamp.isoformat()} kill switch: " + ", ".join(
-        f"{key}={value}" for key, value in sorted((row.details or {}).items()))
-        for row in db.session.scalars(select(AuditLog).where(
-            AuditLog.action == "portfolio.kill_switch").order_by(AuditLog.id))]
-    return Replayed(orders=orders, fills=fills, trades=trades, open_positions=still_open,
-                    ticks=ticks, errors=tuple(errors), halts=tuple(halts))
+    halt_lines = [f"{timestamp.isoformat()} kill switch: " + ", ".join(
+        f"{key}={value}" for key, value in sorted((details or {}).items()))
+        for timestamp, details in halts]
+    return Replayed(orders=order_rows, fills=fills, trades=trades, open_positions=still_open,
+                    ticks=ticks, errors=tuple(errors), halts=tuple(halt_lines))

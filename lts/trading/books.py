@@ -147,6 +147,13 @@ class Books(Protocol):
     def closable_position(self, position_id: int) -> PositionInfo:
         """The position a closing order closes; RiskRejected unless it may be closed now."""
 
+    def mark(self, asset_id: int, price: float, now: datetime) -> list[PositionInfo]:
+        """Mark the asset's open positions at ``price``; their views, marked."""
+
+    def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
+                      reference: float, now: datetime) -> None:
+        """Exits of the position ``order_id`` opened moved to its fill; marked at the close."""
+
     # audit ----------------------------------------------------------------------------
     def add_audit(self, values: dict[str, Any]) -> None:
         """Add an audit row (see :func:`audit_values`), written with the unit."""
@@ -302,6 +309,24 @@ class SqlBooks:
         # Tracked: the closing order placed next links it without reading it again.
         self._known({c: row._mapping[c] for c in _POSITION_COLUMNS})
         return info
+
+    def mark(self, asset_id: int, price: float, now: datetime) -> list[PositionInfo]:
+        """One read of the open positions, one executemany UPDATE (positions.mark_rows).
+
+        Written at once, not by :meth:`write`: call it after the unit's fills are written.
+        """
+        from lts.trading.positions import mark_rows, open_positions
+
+        still_open = open_positions(self.connection, [asset_id]).get(asset_id, [])
+        return mark_rows(self.connection, still_open, price, now)
+
+    def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
+                      reference: float, now: datetime) -> None:
+        """:func:`lts.trading.positions.settle_opened` on this connection (written at once)."""
+        from lts.trading.positions import settle_opened
+
+        settle_opened(self.connection, order_id, last_price, anchor=anchor,
+                      reference=reference, now=now)
 
     def _known(self, values: dict[str, Any]) -> Record:
         """Return the record already tracked for this row, or track a new one."""

@@ -4,8 +4,9 @@ The same sma_cross asset over the same bars: once through ``run_backtest`` (its 
 throw-away app, indicators prepared once over the whole series), once as a stored asset
 of the test app's database ticked by :class:`Engine` at the same times (indicators
 computed by ``decide`` from each snapshot). Orders, fills, trades and equity must be
-identical. When the storage port's in-memory replay replaces ``EngineReplay``, this
-test is the proof that it books what the SQL engine books.
+identical. The in-memory replay (:class:`MemoryReplay`: the engine's step on
+``MemoryBooks`` and the paper broker's fill rules in memory, no database) is held to
+the same live run: this test is the proof that it books what the SQL engine books.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from lts import create_app
 from lts.backtest.data import load_bars
+from lts.backtest.memory import MemoryReplay
 from lts.backtest.result import build_result
 from lts.backtest.runner import (
     AssetSpec,
@@ -28,6 +30,7 @@ from lts.backtest.runner import (
 )
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
+from lts.trading.plugin_source import RegistryPluginSource
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 START = datetime(2026, 2, 2, tzinfo=UTC)
@@ -62,16 +65,11 @@ def comparable(frame, drop=()):
     return frame.drop(columns=list(drop)).reset_index(drop=True)
 
 
-def test_backtest_and_live_engine_book_the_same_orders_fills_and_equity(app, db, tmp_path):
-    write_walk(tmp_path / "data")
-    data = load_bars(tmp_path / "data", ["AAA"], START, END)
-    spec = BacktestSpec(assets=(AssetSpec("AAA", "sma_cross", CONFIG, COSTS, lookback=60),),
-                        start=START, end=END, capital=5000.0)
-    backtest = run_backtest(spec, data, EngineReplay(create_app))
-    assert len(backtest.trades) >= 3, "the case must trade to prove anything"
-
-    owner = gen_user("live")
-    portfolio = gen_portfolio(owner, "live", total_capital=5000.0, portfolio_latency=1)
+def live_run(app, db, data, portfolio_name="live"):
+    """The same asset stored in the test app's database, ticked by the live Engine."""
+    owner = gen_user(portfolio_name)
+    portfolio = gen_portfolio(owner, portfolio_name, total_capital=5000.0,
+                              portfolio_latency=1)
     asset = gen_asset(portfolio, "AAA", pipeline_plugin="csv",
                       pipeline_config={"file": "AAA.csv", "lookback": 60},
                       strategy_plugin="sma_cross", strategy_config=CONFIG,
@@ -87,11 +85,30 @@ def test_backtest_and_live_engine_book_the_same_orders_fills_and_equity(app, db,
     finally:
         engine.close()
     replayed = read_books(db, {asset.id: "AAA"}, len(ticks), ())
-    live = build_result(replayed=replayed, bars=dict(data.bars), ticks=ticks,
+    return build_result(replayed=replayed, bars=dict(data.bars), ticks=ticks,
                         period=data.period, capital=5000.0, start=START, end=END)
 
+
+def assert_same_books(backtest, live):
+    """Orders (but their client ids, which name the asset ids), fills, trades, equity."""
     ids = ["client_order_id"]
     pd.testing.assert_frame_equal(comparable(backtest.orders, ids), comparable(live.orders, ids))
     pd.testing.assert_frame_equal(comparable(backtest.fills), comparable(live.fills))
     pd.testing.assert_frame_equal(comparable(backtest.trades), comparable(live.trades))
     pd.testing.assert_frame_equal(backtest.equity, live.equity)
+
+
+@pytest.mark.parametrize("replay_kind", ["memory", "engine"])
+def test_backtest_and_live_engine_book_the_same_orders_fills_and_equity(app, db, tmp_path,
+                                                                       replay_kind):
+    write_walk(tmp_path / "data")
+    data = load_bars(tmp_path / "data", ["AAA"], START, END)
+    spec = BacktestSpec(assets=(AssetSpec("AAA", "sma_cross", CONFIG, COSTS, lookback=60),),
+                        start=START, end=END, capital=5000.0)
+    replay = MemoryReplay(RegistryPluginSource(app)) if replay_kind == "memory" \
+        else EngineReplay(create_app)
+    backtest = run_backtest(spec, data, replay)
+    assert len(backtest.trades) >= 3, "the case must trade to prove anything"
+    assert set(backtest.trades["exit_reason"]) & {"stop_loss", "take_profit"}, \
+        "the case must hit a stop or a target to prove the exits"
+    assert_same_books(backtest, live_run(app, db, data))
