@@ -128,7 +128,10 @@ class _Feed:
         pipeline: Any = unit.pipeline
         self.bars: pd.DataFrame | None = None
         if pipeline.name == "csv" and not pipeline.config.get("resample_minutes"):
-            bars = pipeline.all_bars(unit.info)
+            try:
+                bars = pipeline.all_bars(unit.info)
+            except Exception:  # asked at each tick instead, which fails that asset
+                return
             period = pipeline.period(bars)
             cutoffs = ticks - period if period is not None else ticks
             # Without ``attrs`` (the file's period, for the pipeline only): pandas deep-
@@ -250,13 +253,25 @@ class MemoryReplay:
             unit = AssetUnit(info=unit.info, pipeline=unit.pipeline, strategy=unit.strategy,
                              broker=MemoryPaperBroker.like(unit.broker))
             if self.prepare:
-                bars = unit.pipeline.all_bars(unit.info)  # type: ignore[attr-defined]
-                unit.strategy.use_prepared(asset.symbol, unit.strategy.prepare(
-                    bars[bars.index < pd.Timestamp(spec.end)]))
+                self._prepare(unit, spec.end)
             self.books.add_asset(asset_id, PORTFOLIO_ID, broker_config=row.broker_config)
             rows.append(row)
             units.append(unit)
         return rows, units
+
+    @staticmethod
+    def _prepare(unit: AssetUnit, end: datetime) -> None:
+        """Indicators once over the series before ``end`` (warm-up included).
+
+        A series that cannot be read is left to the ticks: each one asks the pipeline,
+        which fails that asset's step, as live (reported per tick).
+        """
+        try:
+            bars = unit.pipeline.all_bars(unit.info)  # type: ignore[attr-defined]
+        except Exception:  # see above
+            return
+        unit.strategy.use_prepared(unit.info.symbol, unit.strategy.prepare(
+            bars[bars.index < pd.Timestamp(end)]))
 
     # ------------------------------------------------------------------ one tick
     def tick(self, k: int, now: datetime) -> None:
