@@ -36,7 +36,14 @@ from lts.models import AuditLog, Order, Portfolio, Position
 from lts.plugins.base import PositionInfo
 from lts.trading.errors import RiskRejected
 from lts.trading.order_state import OPEN_STATUSES, is_terminal
-from lts.trading.positions import mark_to_market, position_info, reanchor
+from lts.trading.positions import (
+    mark_rows,
+    mark_to_market,
+    open_positions,
+    position_info,
+    reanchor,
+    settle_opened,
+)
 from lts.trading.risk import RiskSubject, load_subject
 from lts.trading.units import config_leverage
 
@@ -315,16 +322,12 @@ class SqlBooks:
 
         Written at once, not by :meth:`write`: call it after the unit's fills are written.
         """
-        from lts.trading.positions import mark_rows, open_positions
-
         still_open = open_positions(self.connection, [asset_id]).get(asset_id, [])
         return mark_rows(self.connection, still_open, price, now)
 
     def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
                       reference: float, now: datetime) -> None:
         """:func:`lts.trading.positions.settle_opened` on this connection (written at once)."""
-        from lts.trading.positions import settle_opened
-
         settle_opened(self.connection, order_id, last_price, anchor=anchor,
                       reference=reference, now=now)
 
