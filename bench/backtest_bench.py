@@ -82,18 +82,19 @@ def work_backtesting(bars: int, assets: int) -> dict[str, Any]:
                 self.position.close()
                 self.sell()
 
-    seconds, trades = 0.0, 0
+    seconds, cpu, trades = 0.0, 0.0, 0
     for n in range(assets):
         frame = random_walk(bars, seed=n).rename(columns=str.capitalize)
         frame.index = frame.index.tz_localize(None)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stats = Backtest(frame, SmaCross, cash=1e9, commission=0.0,
                              finalize_trades=True).run()
         seconds += time.perf_counter() - started
+        cpu += time.process_time() - cpu_started
         trades += int(stats["# Trades"])
-    return {"bars": bars * assets, "seconds": seconds, "trades": trades,
+    return {"bars": bars * assets, "seconds": seconds, "cpu_seconds": cpu, "trades": trades,
             "peak_rss_mb": peak_rss_mb()}
 
 
@@ -148,13 +149,15 @@ def work_lts(bars: int, assets: int, replay_name: str | None,
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             result = run_backtest(spec, data, replay)
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(profile)
     return {"bars": bars * assets, "ticks": result.bars_replayed, "seconds": seconds,
+            "cpu_seconds": cpu,
             "replay_seconds": getattr(replay, "seconds", None), "trades": len(result.trades),
             "errors": len(result.errors), "peak_rss_mb": peak_rss_mb()}
 
@@ -197,6 +200,11 @@ def compare(label: str, bars: int, lts_bars: int, assets: int, replay: str | Non
         print(f"  (LTS replayed the first {lts_bars:,} bars of each series; at this rate the "
               f"full {bars * assets:,} bars take {bars * assets / my_rate / 3600:.1f} h)")
     print(f"ratio LTS / backtesting.py (bars/s): {my_rate / their_rate:.4f} [target >= 1.0]")
+    # CPU time: on a shared, loaded machine the wall-clock ratio swings with the load.
+    print(f"ratio by CPU time (bars per CPU second): "
+          f"{mine['bars'] / mine['cpu_seconds']:,.0f} / "
+          f"{theirs['bars'] / theirs['cpu_seconds']:,.0f} = "
+          f"{(mine['bars'] / mine['cpu_seconds']) / (theirs['bars'] / theirs['cpu_seconds']):.4f}")
 
 
 def main() -> None:
