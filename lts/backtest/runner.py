@@ -7,13 +7,15 @@ the replay returns (rows of orders, fills, trades and open positions). The equit
 every metric are computed from those rows and the bars, so they do not depend on how
 the replay stores its books.
 
-Today's replay is :class:`EngineReplay`: the live :class:`~lts.trading.engine.Engine`
-itself, on a throw-away Flask app with a temporary SQLite file (never the live
-database), the assets on the ``csv`` pipeline over the data folder and the ``paper``
-broker, ticked at each bar's end with a :class:`~lts.trading.clock.ManualClock`. It is
-the same engine code, money-safety rules included (margin refusal, equity <= 0 halts,
-stops on every bar), and as slow as the database makes it. A replay on in-memory books
-(the storage port's ``MemoryBooks``) plugs in by implementing :class:`Replay`.
+Two replays. :class:`~lts.backtest.memory.MemoryReplay` (the default of ``flask lts
+backtest``) runs the engine's step functions on the storage port's ``MemoryBooks``, with
+the paper broker's fill rules on an in-memory book: no database. :class:`EngineReplay`
+is the live :class:`~lts.trading.engine.Engine` itself, on a throw-away Flask app with a
+temporary SQLite file (never the live database), the assets on the ``csv`` pipeline
+over the data folder and the ``paper`` broker, ticked at each bar's end with a
+:class:`~lts.trading.clock.ManualClock`: as slow as the database makes it, kept as the
+reference the one-engine test holds both to. Both enforce the same money-safety rules
+(margin refusal, equity <= 0 halts, stops on every bar): the rules are the same code.
 """
 
 from __future__ import annotations
