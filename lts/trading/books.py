@@ -457,7 +457,9 @@ class MemoryBooks:
         coid = values.get("client_order_id")
         if coid is not None and coid in self._by_coid:
             raise DuplicateClientOrderId(coid)
-        order = Record({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)})
+        # new=True: no copy of the loaded values (nothing here is written back; a long
+        # replay holds thousands of records)
+        order = Record({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)}, new=True)
         self.orders[order.id] = order
         if coid is not None:
             self._by_coid[coid] = order
@@ -479,7 +481,8 @@ class MemoryBooks:
 
     def new_position(self, **values: Any) -> Record:
         """Store a new position under the next id."""
-        position = Record({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)})
+        position = Record({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)},
+                          new=True)
         self.positions[position.id] = position
         self._live.setdefault(position.asset_id, []).append(position)
         if position.order_id is not None:
