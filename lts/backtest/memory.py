@@ -362,6 +362,11 @@ class MemoryReplay:
             raw = validate_allocation(call_direct(
                 self.allocator, "allocate", self.allocator.allocate, pinfo,
                 [u.info for u in units], snapshots), ids)
+            asked = sum(raw.values())
+            if asked > limit + max(abs(limit), 1.0) * _EPSILON:  # as the engine reports it
+                self.errors.append(f"{now.isoformat()} over_allocated: allocated "
+                                   f"{asked:.2f}, more than the allocatable {limit:.2f}: "
+                                   f"scaled down")
             allocation = capped(raw, limit)
         except (PluginCallError, ValueError) as exc:
             summary = exc.summary if isinstance(exc, PluginCallError) else str(exc)

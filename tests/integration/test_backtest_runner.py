@@ -160,3 +160,25 @@ def test_a_failing_plugin_fails_only_its_asset_with_direct_calls(tmp_path, make_
     assert len(result.errors) == 32 and all("not found" in e for e in result.errors)
     assert result.trades["symbol"].tolist() == ["AAA"]  # AAA traded as on its own
     assert result.trades["exit_reason"].tolist() == ["stop_loss"]
+
+
+def test_the_drawdown_limit_halts_the_portfolio_in_a_backtest(tmp_path, make_replay):
+    v_shape(tmp_path, dip_at=None)
+    # Trend entry at 20x: short ~170 units from the first slow average on the way down
+    # (equity peaks near 3,400 at the bottom), then the V turns: 2 points up loses more
+    # than 10 % of the peak by the 22:00 tick (close 102), before equity gets near 0.
+    limited = BacktestSpec(assets=(AssetSpec("AAA", strategy_config={
+        "fast": 3, "slow": 8, "stop_loss": 0, "take_profit": 0, "entry": "trend"},
+        broker_config={"leverage": 20.0}),), start=START, end=END, capital=1000.0,
+        max_drawdown_pct=10.0)
+    result = run_backtest(limited, load_bars(tmp_path, ["AAA"], START, END), make_replay())
+    assert len(result.halts) == 1 and "trigger=max_drawdown_pct" in result.halts[0]
+    halted_at = pd.Timestamp(result.halts[0].split(" ")[0])
+    assert halted_at == pd.Timestamp("2026-01-05T22:00Z")
+    curve = result.equity.loc[:halted_at, "portfolio"]
+    assert curve.iloc[-1] > 0
+    assert (curve.max() - curve.iloc[-1]) / curve.max() >= 0.10
+    before = result.equity.loc[:halted_at - pd.Timedelta(hours=1), "portfolio"]
+    assert (before.max() - before.iloc[-1]) / before.max() < 0.10  # not a tick earlier
+    later = result.orders[pd.to_datetime(result.orders["time"], utc=True) > halted_at]
+    assert later.empty, later  # halted: the strategy is not asked, nothing is placed
