@@ -7,17 +7,16 @@ backtesting.py runs its classic ``SmaCross`` (SMA 10 / 20, close and reverse on 
 cross, no commission) on the same bars. Each side runs in a child process of its own,
 so the peak RSS printed is that side's alone. Then 20 assets x N bars.
 
-Today's LTS runner (:class:`lts.backtest.runner.EngineReplay`) drives the live engine
-over a throw-away SQLite database: every tick commits through SQL and each plugin call
-goes through the per-call timeout thread, so it manages tens to hundreds of bars/s; the
-whole 100,000-bar replay would take hours on a shared machine. It therefore replays the
-first ``--lts-bars`` bars (default 2,000; ``0`` for all) of the same series and prints
-its rate and the time the full series would take at that rate. The target (ratio >= 1)
-needs the storage port's in-memory books; plug a faster replay into ``run_backtest``
-and this script measures it unchanged (``--replay module:attribute``).
+LTS runs :class:`lts.backtest.memory.MemoryReplay` by default (the engine's step on
+in-memory books, the paper broker's fill rules in memory, plugin calls made directly).
+``--replay engine`` runs :class:`lts.backtest.runner.EngineReplay` instead (the live
+engine over a throw-away SQLite database: tens of bars/s, so give it ``--lts-bars``),
+and ``--replay module:attribute`` any other Replay. ``--lts-bars N`` replays only the
+first N bars of the series (0: all) and extrapolates the full run's time.
 
-Run: .venv/bin/python bench/backtest_bench.py [--bars 100000] [--lts-bars 2000]
-     [--assets 20] [--assets-bars 100000] [--assets-lts-bars 200]
+Run: .venv/bin/python bench/backtest_bench.py [--bars 100000] [--lts-bars 0]
+     [--assets 20] [--assets-bars 100000] [--assets-lts-bars 0] [--replay memory|engine]
+     [--profile FILE]  (cProfile of the LTS side, for finding what a bar costs)
 Needs ``backtesting`` (requirements-bench.txt, never a runtime requirement).
 """
 
@@ -83,22 +82,24 @@ def work_backtesting(bars: int, assets: int) -> dict[str, Any]:
                 self.position.close()
                 self.sell()
 
-    seconds, trades = 0.0, 0
+    seconds, cpu, trades = 0.0, 0.0, 0
     for n in range(assets):
         frame = random_walk(bars, seed=n).rename(columns=str.capitalize)
         frame.index = frame.index.tz_localize(None)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stats = Backtest(frame, SmaCross, cash=1e9, commission=0.0,
                              finalize_trades=True).run()
         seconds += time.perf_counter() - started
+        cpu += time.process_time() - cpu_started
         trades += int(stats["# Trades"])
-    return {"bars": bars * assets, "seconds": seconds, "trades": trades,
+    return {"bars": bars * assets, "seconds": seconds, "cpu_seconds": cpu, "trades": trades,
             "peak_rss_mb": peak_rss_mb()}
 
 
-def work_lts(bars: int, assets: int, replay_name: str | None) -> dict[str, Any]:
+def work_lts(bars: int, assets: int, replay_name: str | None,
+             profile: str | None = None) -> dict[str, Any]:
     """LTS's run_backtest on the first ``bars`` bars of each asset's series."""
     import importlib
     import logging
@@ -125,37 +126,64 @@ def work_lts(bars: int, assets: int, replay_name: str | None) -> dict[str, Any]:
                                          for s in symbols),
                             start=START, end=end, capital=1e9)
         data = load_bars(Path(folder), symbols, START, end)
-        if replay_name:
-            module, _, attribute = replay_name.partition(":")
-            replay = getattr(importlib.import_module(module), attribute)
-        else:
-            replay = EngineReplay(create_app)
-        started = time.perf_counter()
-        result = run_backtest(spec, data, replay)
-        seconds = time.perf_counter() - started
+        app = create_app({"database_url": f"sqlite:///{folder}/bench.db", "log_level": "ERROR",
+                          "loop_enabled": False, "data_dir": folder},
+                         instance_path=Path(folder) / "instance")
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            from lts.backtest.memory import MemoryReplay
+            from lts.trading.plugin_source import RegistryPluginSource
+
+            if replay_name in (None, "memory"):
+                upgrade()  # the plugin registry reads its generation from the Config table
+                replay = MemoryReplay(RegistryPluginSource(app))
+            elif replay_name == "engine":
+                replay = EngineReplay(create_app)
+            else:
+                module, _, attribute = replay_name.partition(":")
+                replay = getattr(importlib.import_module(module), attribute)
+            profiler = None
+            if profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
+            started, cpu_started = time.perf_counter(), time.process_time()
+            result = run_backtest(spec, data, replay)
+            seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(profile)
     return {"bars": bars * assets, "ticks": result.bars_replayed, "seconds": seconds,
+            "cpu_seconds": cpu,
             "replay_seconds": getattr(replay, "seconds", None), "trades": len(result.trades),
             "errors": len(result.errors), "peak_rss_mb": peak_rss_mb()}
 
 
 # ------------------------------------------------------------------ parent
 
-def child(side: str, bars: int, assets: int, replay: str | None) -> dict[str, Any]:
+def child(side: str, bars: int, assets: int, replay: str | None,
+          profile: str | None = None) -> dict[str, Any]:
     """Run one side in a fresh interpreter; its JSON figures."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side,
                "--bars", str(bars), "--assets", str(assets)]
     if replay:
         command += ["--replay", replay]
+    if profile:
+        command += ["--profile", profile]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{side} worker failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def compare(label: str, bars: int, lts_bars: int, assets: int, replay: str | None) -> None:
+def compare(label: str, bars: int, lts_bars: int, assets: int, replay: str | None,
+            profile: str | None = None) -> None:
     """Both sides on ``assets`` x ``bars``; LTS on its first ``lts_bars`` bars."""
     theirs = child("backtesting", bars, assets, None)
-    mine = child("lts", lts_bars or bars, assets, replay)
+    mine = child("lts", lts_bars or bars, assets, replay, profile)
     their_rate = theirs["bars"] / theirs["seconds"]
     my_rate = mine["bars"] / mine["seconds"]
     print(f"== {label}: {assets} asset(s) x {bars:,} hourly bars, sma_cross(10, 20), no costs")
@@ -172,30 +200,37 @@ def compare(label: str, bars: int, lts_bars: int, assets: int, replay: str | Non
         print(f"  (LTS replayed the first {lts_bars:,} bars of each series; at this rate the "
               f"full {bars * assets:,} bars take {bars * assets / my_rate / 3600:.1f} h)")
     print(f"ratio LTS / backtesting.py (bars/s): {my_rate / their_rate:.4f} [target >= 1.0]")
+    # CPU time: on a shared, loaded machine the wall-clock ratio swings with the load.
+    print(f"ratio by CPU time (bars per CPU second): "
+          f"{mine['bars'] / mine['cpu_seconds']:,.0f} / "
+          f"{theirs['bars'] / theirs['cpu_seconds']:,.0f} = "
+          f"{(mine['bars'] / mine['cpu_seconds']) / (theirs['bars'] / theirs['cpu_seconds']):.4f}")
 
 
 def main() -> None:
     """Parse the options; run a worker or the whole comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=100_000)
-    parser.add_argument("--lts-bars", type=int, default=2_000,
+    parser.add_argument("--lts-bars", type=int, default=0,
                         help="bars LTS replays of the single series (0: all)")
     parser.add_argument("--assets", type=int, default=20)
     parser.add_argument("--assets-bars", type=int, default=None,
                         help="bars per asset of the multi-asset run (default --bars)")
-    parser.add_argument("--assets-lts-bars", type=int, default=200,
+    parser.add_argument("--assets-lts-bars", type=int, default=0,
                         help="bars per asset LTS replays in the multi-asset run (0: all)")
     parser.add_argument("--replay", default=None,
-                        help="module:attribute of another Replay (default EngineReplay)")
+                        help="memory (default), engine, or module:attribute of a Replay")
+    parser.add_argument("--profile", default=None,
+                        help="write a cProfile of the LTS side of the one-symbol run here")
     parser.add_argument("--worker", choices=("lts", "backtesting"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "lts":
-        print(json.dumps(work_lts(args.bars, args.assets, args.replay)))
+        print(json.dumps(work_lts(args.bars, args.assets, args.replay, args.profile)))
         return
     if args.worker == "backtesting":
         print(json.dumps(work_backtesting(args.bars, args.assets)))
         return
-    compare("one symbol", args.bars, args.lts_bars, 1, args.replay)
+    compare("one symbol", args.bars, args.lts_bars, 1, args.replay, args.profile)
     if args.assets > 1:
         compare("portfolio", args.assets_bars or args.bars, args.assets_lts_bars, args.assets,
                 args.replay)

@@ -63,12 +63,13 @@ def _data_dir(given: Path | None) -> Path:
 def backtest_command(portfolio_id: int | None, config_file: Path | None, date_from: str,
                      date_to: str, data_dir: Path | None, out: Path | None,
                      walk_forward: int) -> None:
-    """Replay a portfolio over history through the live engine; print and save the report."""
-    from lts import create_app
+    """Replay a portfolio over history on in-memory books; print and save the report."""
     from lts.backtest.data import load_bars
+    from lts.backtest.memory import MemoryReplay
     from lts.backtest.report import build_report, format_table, write_all
-    from lts.backtest.runner import EngineReplay, run_backtest
+    from lts.backtest.runner import run_backtest
     from lts.backtest.specs import parse_date, spec_from_file, spec_from_portfolio
+    from lts.trading.plugin_source import RegistryPluginSource
 
     if (portfolio_id is None) == (config_file is None):
         raise click.UsageError("give exactly one of --portfolio ID or --config FILE")
@@ -96,8 +97,8 @@ def backtest_command(portfolio_id: int | None, config_file: Path | None, date_fr
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.pos)
 
-            # the live key, so secrets stored in plugin configs decrypt in the twin app
-            replay = EngineReplay(create_app, secret_key=current_app.config["SECRET_KEY"])
+            # The app's plugins (stored secrets decrypt with its key); books in memory.
+            replay = MemoryReplay(RegistryPluginSource(current_app))
             result = run_backtest(spec, data, replay, progress=progress)
     except ServiceError as exc:
         raise _failure(exc) from None

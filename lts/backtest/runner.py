@@ -7,13 +7,15 @@ the replay returns (rows of orders, fills, trades and open positions). The equit
 every metric are computed from those rows and the bars, so they do not depend on how
 the replay stores its books.
 
-Today's replay is :class:`EngineReplay`: the live :class:`~lts.trading.engine.Engine`
-itself, on a throw-away Flask app with a temporary SQLite file (never the live
-database), the assets on the ``csv`` pipeline over the data folder and the ``paper``
-broker, ticked at each bar's end with a :class:`~lts.trading.clock.ManualClock`. It is
-the same engine code, money-safety rules included (margin refusal, equity <= 0 halts,
-stops on every bar), and as slow as the database makes it. A replay on in-memory books
-(the storage port's ``MemoryBooks``) plugs in by implementing :class:`Replay`.
+Two replays. :class:`~lts.backtest.memory.MemoryReplay` (the default of ``flask lts
+backtest``) runs the engine's step functions on the storage port's ``MemoryBooks``, with
+the paper broker's fill rules on an in-memory book: no database. :class:`EngineReplay`
+is the live :class:`~lts.trading.engine.Engine` itself, on a throw-away Flask app with a
+temporary SQLite file (never the live database), the assets on the ``csv`` pipeline
+over the data folder and the ``paper`` broker, ticked at each bar's end with a
+:class:`~lts.trading.clock.ManualClock`: as slow as the database makes it, kept as the
+reference the one-engine test holds both to. Both enforce the same money-safety rules
+(margin refusal, equity <= 0 halts, stops on every bar): the rules are the same code.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import logging
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -283,24 +285,41 @@ def read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
     """The orders, fills, closed trades and open positions the engine booked, as rows."""
     from lts.models import AuditLog, Order, Position
 
-    orders, fills = [], []
+    halts = [(row.timestamp, row.details) for row in db.session.scalars(
+        select(AuditLog).where(AuditLog.action == "portfolio.kill_switch")
+        .order_by(AuditLog.id))]
+    return replayed_from(db.session.scalars(select(Order).order_by(Order.id)),
+                         db.session.scalars(select(Position).order_by(Position.id)),
+                         halts, asset_ids, ticks, errors)
+
+
+def replayed_from(orders: Iterable[Any], positions: Iterable[Any],
+                  halts: Iterable[tuple[datetime, Mapping[str, Any] | None]],
+                  asset_ids: Mapping[int, str], ticks: int,
+                  errors: Sequence[str]) -> Replayed:
+    """Rows of books: orders and positions (ORM rows or records, by id), kill-switch halts.
+
+    One function for both replays, so the SQL engine's books and the in-memory ones are
+    turned into rows the same way (the one-engine test compares them).
+    """
+    order_rows, fills = [], []
     by_id: dict[int, Any] = {}
-    for order in db.session.scalars(select(Order).order_by(Order.id)):
+    for order in orders:
         by_id[order.id] = order
         symbol = asset_ids[order.asset_id]
-        orders.append({"time": order.created_at, "symbol": symbol, "side": order.side,
-                       "quantity": order.quantity, "order_type": order.order_type,
-                       "status": order.status, "fill_price": order.fill_price,
-                       "filled_quantity": order.filled_quantity,
-                       "commission": order.commission, "reason": order.reason,
-                       "client_order_id": order.client_order_id})
+        order_rows.append({"time": order.created_at, "symbol": symbol, "side": order.side,
+                           "quantity": order.quantity, "order_type": order.order_type,
+                           "status": order.status, "fill_price": order.fill_price,
+                           "filled_quantity": order.filled_quantity,
+                           "commission": order.commission, "reason": order.reason,
+                           "client_order_id": order.client_order_id})
         if order.filled_quantity:
             fills.append({"time": order.filled_at or order.updated_at, "symbol": symbol,
                           "side": order.side, "quantity": order.filled_quantity,
                           "price": order.fill_price, "commission": order.commission,
                           "reason": order.reason or ""})
     trades, still_open = [], []
-    for position in db.session.scalars(select(Position).order_by(Position.id)):
+    for position in positions:
         symbol = asset_ids[position.asset_id]
         if position.status == "open":
             still_open.append({"symbol": symbol, "side": position.side,
@@ -316,9 +335,8 @@ def read_books(db: Any, asset_ids: Mapping[int, str], ticks: int,
                        "pnl": position.realized_pnl, "fees": position.commission,
                        "exit_reason": (closing.reason if closing is not None else "") or "",
                        "booked_time": closing.created_at if closing is not None else None})
-    halts = [f"{row.timestamp.isoformat()} kill switch: " + ", ".join(
-        f"{key}={value}" for key, value in sorted((row.details or {}).items()))
-        for row in db.session.scalars(select(AuditLog).where(
-            AuditLog.action == "portfolio.kill_switch").order_by(AuditLog.id))]
-    return Replayed(orders=orders, fills=fills, trades=trades, open_positions=still_open,
-                    ticks=ticks, errors=tuple(errors), halts=tuple(halts))
+    halt_lines = [f"{timestamp.isoformat()} kill switch: " + ", ".join(
+        f"{key}={value}" for key, value in sorted((details or {}).items()))
+        for timestamp, details in halts]
+    return Replayed(orders=order_rows, fills=fills, trades=trades, open_positions=still_open,
+                    ticks=ticks, errors=tuple(errors), halts=tuple(halt_lines))

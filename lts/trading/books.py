@@ -26,7 +26,7 @@ same scenarios on each.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -36,7 +36,14 @@ from lts.models import AuditLog, Order, Portfolio, Position
 from lts.plugins.base import PositionInfo
 from lts.trading.errors import RiskRejected
 from lts.trading.order_state import OPEN_STATUSES, is_terminal
-from lts.trading.positions import position_info
+from lts.trading.positions import (
+    mark_rows,
+    mark_to_market,
+    open_positions,
+    position_info,
+    reanchor,
+    settle_opened,
+)
 from lts.trading.risk import RiskSubject, load_subject
 from lts.trading.units import config_leverage
 
@@ -146,6 +153,13 @@ class Books(Protocol):
 
     def closable_position(self, position_id: int) -> PositionInfo:
         """The position a closing order closes; RiskRejected unless it may be closed now."""
+
+    def mark(self, asset_id: int, price: float, now: datetime) -> list[PositionInfo]:
+        """Mark the asset's open positions at ``price``; their views, marked."""
+
+    def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
+                      reference: float, now: datetime) -> None:
+        """Exits of the position ``order_id`` opened moved to its fill; marked at the close."""
 
     # audit ----------------------------------------------------------------------------
     def add_audit(self, values: dict[str, Any]) -> None:
@@ -303,6 +317,20 @@ class SqlBooks:
         self._known({c: row._mapping[c] for c in _POSITION_COLUMNS})
         return info
 
+    def mark(self, asset_id: int, price: float, now: datetime) -> list[PositionInfo]:
+        """One read of the open positions, one executemany UPDATE (positions.mark_rows).
+
+        Written at once, not by :meth:`write`: call it after the unit's fills are written.
+        """
+        still_open = open_positions(self.connection, [asset_id]).get(asset_id, [])
+        return mark_rows(self.connection, still_open, price, now)
+
+    def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
+                      reference: float, now: datetime) -> None:
+        """:func:`lts.trading.positions.settle_opened` on this connection (written at once)."""
+        settle_opened(self.connection, order_id, last_price, anchor=anchor,
+                      reference=reference, now=now)
+
     def _known(self, values: dict[str, Any]) -> Record:
         """Return the record already tracked for this row, or track a new one."""
         for position in self._positions:
@@ -383,6 +411,17 @@ class MemoryBooks:
         self.audit: list[dict[str, Any]] = []
         self._order_ids = itertools.count(1)
         self._position_ids = itertools.count(1)
+        # Indexes, so a replay of 100,000 bars costs the same per bar at the end as at the
+        # start (a scan of every order or position per read grew with the trades):
+        self._by_coid: dict[str, Record] = {}
+        self._orders_of: dict[int, list[Record]] = {}  # per asset, creation order
+        self._opened_by: dict[int, list[Record]] = {}  # per opening order id
+        # Per asset: the positions that may still be open (closed ones are pruned on the
+        # next read; a position never reopens) and the realized P&L of those pruned.
+        self._live: dict[int, list[Record]] = {}
+        self._closed_realized: dict[int, float] = {}
+        self._live_orders: dict[int, list[Record]] = {}  # per asset: maybe not terminal
+        self._unordered: set[int] = set()  # assets with an order created "in the past"
 
     def add_portfolio(self, portfolio_id: int, *, total_capital: float,
                       risk_state: str = "active", **values: Any) -> dict[str, Any]:
@@ -410,35 +449,52 @@ class MemoryBooks:
         return self.orders[order_id]
 
     def order_by_client_id(self, client_order_id: str) -> Record | None:
-        """The order with this client id, if any."""
-        return next((o for o in self.orders.values()
-                     if o.client_order_id == client_order_id), None)
+        """The order with this client id, if any (client ids never change)."""
+        return self._by_coid.get(client_order_id)
 
     def new_order(self, **values: Any) -> Record:
         """Store a new order under the next id; client ids are unique, as in the table."""
         coid = values.get("client_order_id")
-        if coid is not None and self.order_by_client_id(coid) is not None:
+        if coid is not None and coid in self._by_coid:
             raise DuplicateClientOrderId(coid)
-        order = Record({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)})
+        # new=True: no copy of the loaded values (nothing here is written back; a long
+        # replay holds thousands of records)
+        order = Record({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)}, new=True)
         self.orders[order.id] = order
+        if coid is not None:
+            self._by_coid[coid] = order
+        of_asset = self._orders_of.setdefault(order.asset_id, [])
+        if of_asset and order.created_at < of_asset[-1].created_at:
+            self._unordered.add(order.asset_id)
+        of_asset.append(order)
+        self._live_orders.setdefault(order.asset_id, []).append(order)
         return order
 
     # positions
     def related_positions(self, order: Any) -> list[Record]:
-        """The open position ``order`` closes and any it opened."""
-        return [p for p in self.positions.values() if p.asset_id == order.asset_id and (
-            (p.close_order_id == order.id and p.status == "open") or p.order_id == order.id)]
+        """The open position ``order`` closes and any it opened, by id."""
+        found = {p.id: p for p in self.open_positions(order.asset_id)
+                 if p.close_order_id == order.id}
+        found.update((p.id, p) for p in self._opened_by.get(order.id, ())
+                     if p.asset_id == order.asset_id)
+        return [found[key] for key in sorted(found)]
 
     def new_position(self, **values: Any) -> Record:
         """Store a new position under the next id."""
-        position = Record({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)})
+        position = Record({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)},
+                          new=True)
         self.positions[position.id] = position
+        self._live.setdefault(position.asset_id, []).append(position)
+        if position.order_id is not None:
+            self._opened_by.setdefault(position.order_id, []).append(position)
         return position
 
     def position_closed_by(self, order_id: int) -> Record | None:
         """The open position ``order_id`` closes, if any."""
-        return next((p for p in self.positions.values()
-                     if p.close_order_id == order_id and p.status == "open"), None)
+        order = self.orders.get(order_id)
+        assets = [order.asset_id] if order is not None else list(self._live)
+        return next((p for asset_id in assets for p in self.open_positions(asset_id)
+                     if p.close_order_id == order_id), None)
 
     def position(self, position_id: int) -> Record | None:
         """The position ``position_id``, if any."""
@@ -453,9 +509,57 @@ class MemoryBooks:
                          prior.client_order_id if prior else None)
 
     def open_positions(self, asset_id: int) -> list[Record]:
-        """The asset's open positions, oldest first."""
-        return [p for p in self.positions.values()
-                if p.asset_id == asset_id and p.status == "open"]
+        """The asset's open positions, oldest first.
+
+        Positions found closed leave the asset's live list for good (a position never
+        reopens), their realized P&L counted once in :meth:`_realized_closed`.
+        """
+        live = self._live.get(asset_id)
+        if not live:
+            return []
+        still = [p for p in live if p.status == "open"]
+        if len(still) != len(live):
+            closed = sum(p.realized_pnl for p in live if p.status != "open")
+            self._closed_realized[asset_id] = self._closed_realized.get(asset_id, 0.0) + closed
+            self._live[asset_id] = still
+        return list(still)
+
+    def _asset_pnl(self, asset_id: int) -> tuple[float, float, bool]:
+        """(realized, unrealized of the open positions, whether it has any position)."""
+        still = self.open_positions(asset_id)
+        realized = self._closed_realized.get(asset_id, 0.0)
+        realized += sum(p.realized_pnl for p in still)
+        unrealized = sum(p.unrealized_pnl for p in still)
+        return realized, unrealized, bool(still) or asset_id in self._closed_realized
+
+    def open_orders(self, asset_id: int) -> list[Record]:
+        """The asset's orders not in a terminal state, oldest first (terminal ones pruned)."""
+        live = self._live_orders.get(asset_id)
+        if not live:
+            return []
+        still = [o for o in live if not is_terminal(o.status)]
+        if len(still) != len(live):
+            self._live_orders[asset_id] = still
+        return list(still)
+
+    def mark(self, asset_id: int, price: float, now: datetime) -> list[PositionInfo]:
+        """Mark the asset's open positions at ``price``; their views (see SqlBooks.mark)."""
+        still = self.open_positions(asset_id)
+        for position in still:
+            mark_to_market(position, price, now)
+        return [position_info(p) for p in still]
+
+    def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
+                      reference: float, now: datetime) -> None:
+        """:func:`lts.trading.positions.settle_opened` on the records."""
+        for position in self._opened_by.get(order_id, ()):
+            if position.status != "open":
+                continue
+            position.stop_loss = reanchor(position.stop_loss, anchor, reference,
+                                          position.entry_price)
+            position.take_profit = reanchor(position.take_profit, anchor, reference,
+                                            position.entry_price)
+            mark_to_market(position, last_price, now)
 
     # audit
     def add_audit(self, values: dict[str, Any]) -> None:
@@ -473,8 +577,8 @@ class MemoryBooks:
         portfolio = self.portfolios[asset["portfolio_id"]]
         siblings = self._portfolio_assets(portfolio["id"])
         since = now - timedelta(minutes=1)
-        recent = sum(1 for o in self.orders.values()
-                     if o.asset_id in siblings and o.created_at > since)
+        recent = sum(_created_since(self._orders_of.get(each, ()), since,
+                                    ordered=each not in self._unordered) for each in siblings)
         if closing:
             return RiskSubject(portfolio["id"], portfolio["risk_state"], asset_id,
                                float(asset["allocated_capital"]), recent,
@@ -482,14 +586,15 @@ class MemoryBooks:
         equity = float(portfolio["total_capital"])
         committed = other_margin = 0.0
         for each in siblings:
-            positions = [p for p in self.positions.values() if p.asset_id == each]
-            closing_ids = {p.close_order_id for p in positions if p.close_order_id is not None}
-            used = sum(p.quantity * p.entry_price for p in positions if p.status == "open")
-            used += sum(o.quantity * (o.price or 0.0) for o in self.orders.values()
-                        if o.asset_id == each and o.status in OPEN_STATUSES
-                        and o.id not in closing_ids)
-            equity += sum(p.realized_pnl + (p.unrealized_pnl if p.status == "open" else 0.0)
-                          for p in positions)
+            still = self.open_positions(each)
+            # An order closing a position closed meanwhile is terminal (filled): only
+            # open positions' closing orders can still be live.
+            closing_ids = {p.close_order_id for p in still if p.close_order_id is not None}
+            used = sum(p.quantity * p.entry_price for p in still)
+            used += sum(o.quantity * (o.price or 0.0) for o in self.open_orders(each)
+                        if o.status in OPEN_STATUSES and o.id not in closing_ids)
+            realized, unrealized, _ = self._asset_pnl(each)
+            equity += realized + unrealized
             if each == asset_id:
                 committed = used
             elif used:
@@ -503,12 +608,11 @@ class MemoryBooks:
         """(realized, unrealized, unrealized per asset holding positions)."""
         realized = 0.0
         per_asset: dict[int, float] = {}
-        assets = set(self._portfolio_assets(portfolio_id))
-        for p in self.positions.values():
-            if p.asset_id in assets:
-                realized += p.realized_pnl
-                per_asset[p.asset_id] = per_asset.get(p.asset_id, 0.0) + (
-                    p.unrealized_pnl if p.status == "open" else 0.0)
+        for asset_id in self._portfolio_assets(portfolio_id):
+            asset_realized, unrealized, any_position = self._asset_pnl(asset_id)
+            if any_position:
+                realized += asset_realized
+                per_asset[asset_id] = unrealized
         return realized, sum(per_asset.values()), per_asset
 
     def halt(self, portfolio_id: int, now: datetime, **details: Any) -> bool:
@@ -529,6 +633,23 @@ class MemoryBooks:
     def audit_of(self, resource: str) -> list[dict[str, Any]]:
         """Audit rows of one resource (``order:7``), oldest first."""
         return [row for row in self.audit if row["resource"] == resource]
+
+
+def _created_since(orders: Sequence[Record], since: datetime, *, ordered: bool) -> int:
+    """How many of ``orders`` (creation order) were created after ``since``.
+
+    ``ordered`` (no order was created with an earlier time than the one before it, as
+    in a replay, whose clock never goes back): counted from the newest back while they
+    are recent, so a long replay does not scan every order it placed. Otherwise all.
+    """
+    if not ordered:
+        return sum(1 for order in orders if order.created_at > since)
+    count = 0
+    for order in reversed(orders):
+        if order.created_at <= since:
+            break
+        count += 1
+    return count
 
 
 class DuplicateClientOrderId(ValueError):

@@ -60,6 +60,7 @@ from lts.trading.order_state import OPEN_STATUSES, advance, is_terminal
 from lts.trading.orders import (
     OrderExecutor,
     OrderIntent,
+    PlacedOrder,
     apply_broker_result,
     audit,
     audit_values,
@@ -72,10 +73,8 @@ from lts.trading.plugin_source import PluginSource, RegistryPluginSource
 from lts.trading.positions import (
     apply_fill,
     mark_params,
-    mark_rows,
     open_positions,
     position_info,
-    settle_opened,
     write_marks,
 )
 from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits, lock_portfolio
@@ -499,13 +498,13 @@ class Engine:
         # (expired) portfolio row and the ORM bulk insert cost ~0.5 ms per portfolio.
         with context.executor.transaction() as connection:
             lock_portfolio(connection, portfolio_id)
+            books = SqlBooks(connection)
             for order_id, last_price, anchor, reference in context.opened:
-                settle_opened(connection, order_id, last_price, anchor=anchor,
-                              reference=reference, now=now)
+                books.settle_opened(order_id, last_price, anchor=anchor,
+                                    reference=reference, now=now)
             context.opened.clear()
             capital, max_drawdown_pct, risk_state, capital_changed_at = connection.execute(
                 _PORTFOLIO_LIMITS, {"pid": portfolio_id}).one()
-            books = SqlBooks(connection)
             realized, unrealized, per_asset = books.portfolio_pnl(portfolio_id)
             equity = capital + realized + unrealized
             if accounts is not None:
@@ -570,35 +569,15 @@ class Engine:
         asset's strategy may close, and an "open" becomes a hold that says why.
         """
         asset_id = unit.info.id
-        now = context.now
         warnings = context.warnings.pop(asset_id, [])
-        if risk_state == "halted":
-            return AssetOutcome(asset_id=asset_id, ok=True, decision=Decision.hold(HALTED_HOLD),
-                                warnings=tuple(warnings))
-        decision = self._call(context, unit.strategy, "decide", unit.strategy.decide,
-                              snapshot, infos[0] if infos else None,
-                              unit.info.allocated_capital)
-        if not isinstance(decision, Decision):
-            raise PluginCallError("strategy", unit.strategy.name, "decide",
-                                  f"returned {type(decision).__name__}, not a Decision")
-        no_opening = REDUCE_ONLY if unit.reduce_only else \
-            REDUCING if risk_state == "reducing" else None
-        decision, intents = plan_orders(decision, unit, snapshot, infos, no_opening)
-        stale = stale_warning(snapshot, now, unit.info.max_data_age_minutes)
-        if stale is not None:  # closing only: never new exposure on old prices
-            intents = [intent for intent in intents if intent.closes_position_id is not None]
-            warnings.append(stale)
-        order_ids = []
-        for intent in intents:
-            placed = context.executor.place(intent, context.next_client_order_id(asset_id),
-                                            unit.info, unit.broker, snapshot, now,
-                                            leverage=unit.leverage)
-            if placed.order_id is not None:
-                order_ids.append(placed.order_id)
-                if intent.closes_position_id is None and placed.status in (
-                        "filled", "partially_filled"):
-                    context.opened.append((placed.order_id, snapshot.last_price,
-                                           decision.exit_anchor, intent.reference_price))
+        decision, intents, more = strategy_orders(
+            unit, snapshot, infos, risk_state, context.now,
+            functools.partial(self._call, context))
+        warnings += more
+        order_ids = place_intents(
+            intents, decision, snapshot, lambda intent: context.executor.place(
+                intent, context.next_client_order_id(asset_id), unit.info, unit.broker,
+                snapshot, context.now, leverage=unit.leverage), context.opened)
         return AssetOutcome(asset_id=asset_id, ok=True, decision=decision,
                             order_ids=tuple(order_ids), warnings=tuple(warnings))
 
@@ -622,8 +601,7 @@ class Engine:
                     book_mark_fill(books, asset_id, fill, context.now, functools.partial(
                         context.executor.plugin_versions, connection, asset_id))
                 books.write()
-                still_open = open_positions(connection, [asset_id]).get(asset_id, [])
-                return mark_rows(connection, still_open, snapshot.last_price, context.now)
+                return books.mark(asset_id, snapshot.last_price, context.now)
         if held:
             # Written with the portfolio's equity read (Engine._equity_and_state), before
             # any strategy is asked: a crash before that leaves last tick's marks, which
@@ -878,6 +856,59 @@ def plan_orders(decision: Decision, unit: AssetUnit, snapshot: MarketSnapshot,
         order_type=decision.order_type, price=order_price, stop_loss=decision.stop_loss,
         take_profit=decision.take_profit, reason=decision.reason))
     return decision, intents
+
+
+PluginCall = Callable[..., Any]
+
+
+def strategy_orders(unit: AssetUnit, snapshot: MarketSnapshot, infos: list[PositionInfo],
+                    risk_state: str, now: datetime, call: PluginCall
+                    ) -> tuple[Decision, list[OrderIntent], list[str]]:
+    """The strategy's decision for an asset already marked, its orders, and warnings.
+
+    The one decision step of the live engine and of backtests (``call(plugin, method,
+    func, *args)`` runs the plugin: through the timeout guard live, directly in a
+    backtest). A halted portfolio's strategy is not asked (nothing it says could be
+    placed: SPEC 2a lets no strategy order through); a reducing portfolio's or a
+    reduce-only asset's strategy may close, and an "open" becomes a hold that says why.
+    Stale data leaves only the closing orders: never new exposure on old prices.
+    """
+    if risk_state == "halted":
+        return Decision.hold(HALTED_HOLD), [], []
+    decision = call(unit.strategy, "decide", unit.strategy.decide, snapshot,
+                    infos[0] if infos else None, unit.info.allocated_capital)
+    if not isinstance(decision, Decision):
+        raise PluginCallError("strategy", unit.strategy.name, "decide",
+                              f"returned {type(decision).__name__}, not a Decision")
+    no_opening = REDUCE_ONLY if unit.reduce_only else \
+        REDUCING if risk_state == "reducing" else None
+    decision, intents = plan_orders(decision, unit, snapshot, infos, no_opening)
+    stale = stale_warning(snapshot, now, unit.info.max_data_age_minutes)
+    if stale is None:
+        return decision, intents, []
+    return decision, [i for i in intents if i.closes_position_id is not None], [stale]
+
+
+def place_intents(intents: list[OrderIntent], decision: Decision, snapshot: MarketSnapshot,
+                  place: Callable[[OrderIntent], PlacedOrder],
+                  opened: list[tuple[int, float, str, float]]) -> list[int]:
+    """Place ``intents`` in order; the ids of the rows.
+
+    Appended to ``opened`` as each is placed (an error on a later intent keeps them):
+    (order id, last close, exit anchor, reference price) of each filled opening order,
+    settled (marked at the close, relative exits moved to the fill) when the
+    portfolio's step ends (:meth:`Books.settle_opened`).
+    """
+    order_ids: list[int] = []
+    for intent in intents:
+        placed = place(intent)
+        if placed.order_id is not None:
+            order_ids.append(placed.order_id)
+            if intent.closes_position_id is None and placed.status in (
+                    "filled", "partially_filled"):
+                opened.append((placed.order_id, snapshot.last_price, decision.exit_anchor,
+                               intent.reference_price))
+    return order_ids
 
 
 def _because(why: str, decision: Decision) -> str:

@@ -4,8 +4,9 @@ The same sma_cross asset over the same bars: once through ``run_backtest`` (its 
 throw-away app, indicators prepared once over the whole series), once as a stored asset
 of the test app's database ticked by :class:`Engine` at the same times (indicators
 computed by ``decide`` from each snapshot). Orders, fills, trades and equity must be
-identical. When the storage port's in-memory replay replaces ``EngineReplay``, this
-test is the proof that it books what the SQL engine books.
+identical. The in-memory replay (:class:`MemoryReplay`: the engine's step on
+``MemoryBooks`` and the paper broker's fill rules in memory, no database) is held to
+the same live run: this test is the proof that it books what the SQL engine books.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from lts import create_app
 from lts.backtest.data import load_bars
+from lts.backtest.memory import MemoryReplay
 from lts.backtest.result import build_result
 from lts.backtest.runner import (
     AssetSpec,
@@ -28,6 +30,7 @@ from lts.backtest.runner import (
 )
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
+from lts.trading.plugin_source import RegistryPluginSource
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 START = datetime(2026, 2, 2, tzinfo=UTC)
@@ -42,10 +45,10 @@ def app_overrides(tmp_path):
     return {"data_dir": str(tmp_path / "data")}
 
 
-def write_walk(folder):
+def write_walk(folder, symbol="AAA", seed=11):
     """A seeded hourly random walk with a week of warm-up before START."""
     folder.mkdir(exist_ok=True)
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(seed)
     n = 24 * 7 + 24 * 4
     closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
     opens = np.concatenate(([100.0], closes[:-1]))
@@ -54,7 +57,7 @@ def write_walk(folder):
     pd.DataFrame({"time": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": opens,
                   "high": np.maximum(opens, closes) * (1 + wick),
                   "low": np.minimum(opens, closes) * (1 - wick), "close": closes,
-                  "volume": 1}).to_csv(folder / "AAA.csv", index=False)
+                  "volume": 1}).to_csv(folder / f"{symbol}.csv", index=False)
 
 
 def comparable(frame, drop=()):
@@ -62,20 +65,17 @@ def comparable(frame, drop=()):
     return frame.drop(columns=list(drop)).reset_index(drop=True)
 
 
-def test_backtest_and_live_engine_book_the_same_orders_fills_and_equity(app, db, tmp_path):
-    write_walk(tmp_path / "data")
-    data = load_bars(tmp_path / "data", ["AAA"], START, END)
-    spec = BacktestSpec(assets=(AssetSpec("AAA", "sma_cross", CONFIG, COSTS, lookback=60),),
-                        start=START, end=END, capital=5000.0)
-    backtest = run_backtest(spec, data, EngineReplay(create_app))
-    assert len(backtest.trades) >= 3, "the case must trade to prove anything"
-
+def live_run(app, db, data, symbols=("AAA",), capital=5000.0, broker_config=COSTS):
+    """The same assets stored in the test app's database, ticked by the live Engine."""
     owner = gen_user("live")
-    portfolio = gen_portfolio(owner, "live", total_capital=5000.0, portfolio_latency=1)
-    asset = gen_asset(portfolio, "AAA", pipeline_plugin="csv",
-                      pipeline_config={"file": "AAA.csv", "lookback": 60},
-                      strategy_plugin="sma_cross", strategy_config=CONFIG,
-                      broker_config=COSTS)
+    portfolio = gen_portfolio(owner, "live", total_capital=capital, portfolio_latency=1)
+    ids = {}
+    for symbol in symbols:
+        asset = gen_asset(portfolio, symbol, pipeline_plugin="csv",
+                          pipeline_config={"file": f"{symbol}.csv", "lookback": 60},
+                          strategy_plugin="sma_cross", strategy_config=CONFIG,
+                          broker_config=broker_config)
+        ids[asset.id] = symbol
     ticks = data.ticks()
     clock = ManualClock(ticks[0].to_pydatetime())
     engine = Engine(app, clock=clock)
@@ -86,12 +86,48 @@ def test_backtest_and_live_engine_book_the_same_orders_fills_and_equity(app, db,
             assert not report.errors, report.errors
     finally:
         engine.close()
-    replayed = read_books(db, {asset.id: "AAA"}, len(ticks), ())
-    live = build_result(replayed=replayed, bars=dict(data.bars), ticks=ticks,
-                        period=data.period, capital=5000.0, start=START, end=END)
+    replayed = read_books(db, ids, len(ticks), ())
+    return build_result(replayed=replayed, bars=dict(data.bars), ticks=ticks,
+                        period=data.period, capital=capital, start=START, end=END)
 
+
+def assert_same_books(backtest, live):
+    """Orders (but their client ids, which name the asset ids), fills, trades, equity."""
     ids = ["client_order_id"]
     pd.testing.assert_frame_equal(comparable(backtest.orders, ids), comparable(live.orders, ids))
     pd.testing.assert_frame_equal(comparable(backtest.fills), comparable(live.fills))
     pd.testing.assert_frame_equal(comparable(backtest.trades), comparable(live.trades))
     pd.testing.assert_frame_equal(backtest.equity, live.equity)
+
+
+@pytest.mark.parametrize("replay_kind", ["memory", "engine"])
+def test_backtest_and_live_engine_book_the_same_orders_fills_and_equity(app, db, tmp_path,
+                                                                       replay_kind):
+    write_walk(tmp_path / "data")
+    data = load_bars(tmp_path / "data", ["AAA"], START, END)
+    spec = BacktestSpec(assets=(AssetSpec("AAA", "sma_cross", CONFIG, COSTS, lookback=60),),
+                        start=START, end=END, capital=5000.0)
+    replay = MemoryReplay(RegistryPluginSource(app)) if replay_kind == "memory" \
+        else EngineReplay(create_app)
+    backtest = run_backtest(spec, data, replay)
+    assert len(backtest.trades) >= 3, "the case must trade to prove anything"
+    assert set(backtest.trades["exit_reason"]) & {"stop_loss", "take_profit"}, \
+        "the case must hit a stop or a target to prove the exits"
+    assert_same_books(backtest, live_run(app, db, data))
+
+
+def test_two_assets_sharing_equity_book_the_same_in_memory_as_live(app, db, tmp_path):
+    # Two assets split the equity every tick (equal_weight), with 5x leverage: the
+    # allocation, the margin held by the other asset and the shared P&L all feed the
+    # sizing, so any difference between the two books shows up in the quantities.
+    write_walk(tmp_path / "data")
+    write_walk(tmp_path / "data", "BBB", seed=5)
+    data = load_bars(tmp_path / "data", ["AAA", "BBB"], START, END)
+    leveraged = {**COSTS, "leverage": 5.0}
+    spec = BacktestSpec(assets=tuple(AssetSpec(s, "sma_cross", CONFIG, leveraged, lookback=60)
+                                     for s in ("AAA", "BBB")),
+                        start=START, end=END, capital=5000.0)
+    backtest = run_backtest(spec, data, MemoryReplay(RegistryPluginSource(app)))
+    assert set(backtest.trades["symbol"]) == {"AAA", "BBB"}
+    assert_same_books(backtest, live_run(app, db, data, ("AAA", "BBB"),
+                                         broker_config=leveraged))

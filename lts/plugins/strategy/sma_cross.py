@@ -131,16 +131,21 @@ class SmaCross(StrategyPlugin):
                allocation: float) -> Decision:
         """Close or reverse against the regime, open on a fresh cross, hold otherwise."""
         fast_n, slow_n = int(self.config["fast"]), int(self.config["slow"])
-        closes = snapshot.candles["close"]
-        if len(closes) < slow_n:
-            return Decision.hold(f"not enough data: {len(closes)} bars, slow SMA needs {slow_n}")
+        bars = len(snapshot.candles)
+        if bars < slow_n:
+            return Decision.hold(f"not enough data: {bars} bars, slow SMA needs {slow_n}")
         rows = self.prepared(snapshot, int(self.config["cross_bars"]) + 1)
         assert rows is not None  # prepare always answers
-        rows = rows[rows["slow"].notna()]
-        fast, slow = float(rows["fast"].iloc[-1]), float(rows["slow"].iloc[-1])
+        # One array for the few rows (a backtest calls this on every bar: pandas column
+        # lookups and a boolean filter cost more than the whole decision).
+        columns = rows.columns
+        values = rows.to_numpy(dtype=np.float64)
+        values = values[~np.isnan(values[:, columns.get_loc("slow")])]
+        fast = float(values[-1, columns.get_loc("fast")])
+        slow = float(values[-1, columns.get_loc("slow")])
         described = f"SMA{fast_n} {fast:.6g} vs SMA{slow_n} {slow:.6g}"
         names: dict[float, Regime] = {1.0: "long", -1.0: "short", 0.0: None}
-        regimes = [names[float(value)] for value in rows["regime"]]
+        regimes = [names[value] for value in values[:, columns.get_loc("regime")].tolist()]
         regime = regimes[-1]
 
         if position is not None:

@@ -1,0 +1,447 @@
+"""The in-memory replay: the engine's step on ``MemoryBooks``, no database at all.
+
+:class:`MemoryReplay` implements the runner's :class:`~lts.backtest.runner.Replay`. At
+each tick (a bar's end) it runs the portfolio step of :class:`~lts.trading.engine.Engine`
+in the engine's order, with the engine's own rule functions on
+:class:`~lts.trading.books.MemoryBooks`:
+
+1. a snapshot per asset (the ``csv`` pipeline's bars, the last ``lookback`` complete
+   at the tick: the same rows its ``snapshot`` returns, cut by position, not searched);
+2. the broker's ``mark`` (stops, targets, resting orders) on the paper broker's fill
+   rules (:class:`~lts.plugins.broker.paper_memory.MemoryPaperBroker`), its fills
+   booked by :func:`~lts.trading.engine.book_mark_fill`, positions marked at the close;
+3. equity (``Books.portfolio_pnl``) and the kill switch (equity <= 0 halts);
+4. the allocation (portfolio plugin, :func:`~lts.trading.engine.validate_allocation`,
+   :func:`~lts.plugins.portfolio._common.capped`, :func:`~lts.trading.engine.held_margin`);
+5. the decision and its orders (:func:`~lts.trading.engine.strategy_orders`, sizing and
+   reduce-only rules included) placed by :func:`~lts.trading.orders.place_on_books`
+   (risk checks, ``pending`` row, broker, state machine);
+6. opened positions settled (``Books.settle_opened``), the equity and drawdown kill
+   switch, optionally flattening.
+
+Plugin calls run directly (no worker thread, no timeout: a backtest has no wall clock
+to protect); a plugin that raises still fails only its asset's step, as live.
+``prepare`` hooks are computed once over each series and ``decide`` reads the row for
+now. ``tests/integration/test_backtest_one_engine.py`` proves it books the orders,
+fills and equity the live engine books over SQLite.
+
+What it leaves out, because a backtest has none of it: reconciliation (nothing is in
+flight), leases and claims, paused credentials, broker-reported accounts (the paper
+broker reports none), decision records and tick statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import marshmallow
+import numpy as np
+import pandas as pd
+
+from lts.backtest.data import BarData
+from lts.backtest.result import Replayed
+from lts.backtest.runner import BacktestSpec, Progress, replayed_from
+from lts.errors import ValidationFailed
+from lts.plugins.base import (
+    MarketSnapshot,
+    PluginError,
+    PortfolioPlugin,
+    PositionInfo,
+)
+from lts.plugins.broker.paper import PaperBroker
+from lts.plugins.broker.paper_memory import MemoryPaperBroker
+from lts.plugins.portfolio._common import capped
+from lts.plugins.registry import PluginRegistryError
+from lts.trading.books import MemoryBooks
+from lts.trading.engine import (
+    book_mark_fill,
+    held_margin,
+    place_intents,
+    strategy_orders,
+    validate_allocation,
+)
+from lts.trading.errors import PluginCallError
+from lts.trading.orders import OrderIntent, client_order_id, place_on_books
+from lts.trading.plugin_calls import traceback_summary
+from lts.trading.plugin_source import PluginSource
+from lts.trading.risk import RiskLimits
+from lts.trading.units import AssetUnit, build_unit, portfolio_info
+
+_EPSILON = 1e-9
+PORTFOLIO_ID = 1
+#: The runtime settings a tick reads (lts.config defaults unless given).
+SETTING_KEYS = ("kill_switch", "risk_state", "max_order_notional", "max_orders_per_minute",
+                "flatten_on_kill")
+
+
+def call_direct(plugin: Any, method: str, func: Callable[..., Any], *args: Any) -> Any:
+    """Run a plugin method inline; any exception becomes the PluginCallError live raises."""
+    try:
+        return func(*args)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        raise PluginCallError(plugin.kind, plugin.name, method,
+                              traceback_summary(exc)) from exc
+
+
+class _DataDirSource:
+    """``plugins``, except that the ``csv`` pipeline reads the backtest's data folder.
+
+    The app's csv pipeline reads the app's ``data_dir`` setting; a backtest names its
+    own folder (``--data-dir``), as EngineReplay's throw-away app did.
+    """
+
+    def __init__(self, plugins: PluginSource, data_dir: Path) -> None:
+        self.plugins = plugins
+        self.data_dir = data_dir
+
+    def get(self, kind: str, name: str, config: Mapping[str, Any]) -> Any:
+        """The plugin; a csv pipeline is built here, its config validated by its schema."""
+        if (kind, name) != ("pipeline", "csv"):
+            return self.plugins.get(kind, name, config)
+        from lts.plugins.pipeline.csv import CsvConfig, CsvPipeline
+
+        try:
+            loaded = CsvConfig().load(dict(config))
+        except marshmallow.ValidationError as exc:
+            raise PluginError(f"pipeline plugin 'csv': {exc.messages}") from None
+        return CsvPipeline(loaded, {"data_dir": str(self.data_dir)})
+
+
+class _Feed:
+    """One asset's snapshots at every tick, cut from its whole series by position.
+
+    The ``csv`` pipeline's snapshot is the last ``lookback`` bars complete at ``now``
+    (stamped at or before ``now - period``); the cut points of every tick are found once
+    with one vectorized search instead of one search and one pandas filter per bar.
+    Other pipelines (or a resampling csv) are asked for each snapshot.
+    """
+
+    def __init__(self, unit: AssetUnit, ticks: pd.DatetimeIndex) -> None:
+        self.unit = unit
+        pipeline: Any = unit.pipeline
+        self.bars: pd.DataFrame | None = None
+        if pipeline.name == "csv" and not pipeline.config.get("resample_minutes"):
+            try:
+                bars = pipeline.all_bars(unit.info)
+            except Exception:  # asked at each tick instead, which fails that asset
+                return
+            period = pipeline.period(bars)
+            cutoffs = ticks - period if period is not None else ticks
+            # Without ``attrs`` (the file's period, for the pipeline only): pandas deep-
+            # copies them into every slice, a tenth of a bar's cost.
+            self.bars = bars.copy(deep=False)
+            self.bars.attrs = {}
+            self.closes = bars["close"].to_numpy(dtype=np.float64)
+            self.lookback = int(pipeline.config["lookback"])
+            self.ends = np.asarray(bars.index.searchsorted(cutoffs, side="right"))
+
+    def snapshot(self, k: int, now: datetime) -> MarketSnapshot:
+        """The snapshot at tick number ``k`` (time ``now``)."""
+        if self.bars is None:
+            pipeline = self.unit.pipeline
+            return call_direct(pipeline, "snapshot", pipeline.snapshot, self.unit.info, now)
+        end = int(self.ends[k])
+        snapshot = MarketSnapshot(symbol=self.unit.info.symbol, as_of=now,
+                                  candles=self.bars.iloc[max(0, end - self.lookback):end])
+        if end:  # the cached last close, from the array: the same float, no pandas lookup
+            snapshot.__dict__["last_price"] = float(self.closes[end - 1])
+        return snapshot
+
+
+@dataclass
+class _Tick:
+    """What one tick shares across the portfolio's steps (the engine's TickContext)."""
+
+    now: datetime
+    counters: dict[int, int] = field(default_factory=dict)
+    opened: list[tuple[int, float, str, float]] = field(default_factory=list)
+
+    def next_client_order_id(self, asset_id: int) -> str:
+        """The asset's next deterministic client id in this tick (as live)."""
+        self.counters[asset_id] = self.counters.get(asset_id, 0) + 1
+        return client_order_id(asset_id, self.now, self.counters[asset_id])
+
+
+class MemoryReplay:
+    """Replays a backtest on in-memory books (see the module docstring).
+
+    ``plugins`` builds the plugins (the app's registry; its configs may hold stored,
+    encrypted secrets); ``settings`` overrides :data:`SETTING_KEYS` (default: the
+    configuration defaults, as a fresh backtest app has them).
+    """
+
+    def __init__(self, plugins: PluginSource, *, settings: Mapping[str, Any] | None = None,
+                 prepare: bool = True) -> None:
+        from lts.config import defaults
+
+        self.plugins = plugins
+        self.prepare = prepare
+        merged = defaults()
+        self.settings = {key: merged.get(key) for key in SETTING_KEYS}
+        self.settings.update(settings or {})
+        self.seconds = 0.0
+        self.books = MemoryBooks()
+
+    # ------------------------------------------------------------------ the run
+    def __call__(self, spec: BacktestSpec, data: BarData, ticks: pd.DatetimeIndex,
+                 progress: Progress | None) -> Replayed:
+        """Build the plugins, tick every bar end in order, hand back the books as rows."""
+        import time
+
+        self.books = books = MemoryBooks()
+        self.limits = RiskLimits.from_settings(self.settings)
+        self.portfolio = SimpleNamespace(
+            id=PORTFOLIO_ID, user_id=1, name=spec.name[:100], total_capital=spec.capital,
+            risk_state="active", portfolio_plugin=spec.portfolio_plugin,
+            portfolio_config=dict(spec.portfolio_config),
+            max_drawdown_pct=spec.max_drawdown_pct)
+        books.add_portfolio(PORTFOLIO_ID, total_capital=spec.capital)
+        self.allocator = self._allocator()
+        self.rows, self.units = self._units(spec, data)
+        self.feeds = {u.info.id: _Feed(u, ticks) for u in self.units}
+        self.peak: float | None = None
+        self.errors: list[str] = []
+        started = time.perf_counter()
+        for k, tick in enumerate(ticks.to_pydatetime()):
+            self.tick(k, tick)
+            if progress is not None:
+                progress(k + 1, len(ticks))
+        self.seconds = time.perf_counter() - started
+        symbols = {row.id: row.symbol for row in self.rows}
+        halts = [(row["timestamp"], row["details"]) for row in books.audit
+                 if row["action"] == "portfolio.kill_switch"]
+        return replayed_from(books.orders.values(), books.positions.values(), halts,
+                             symbols, len(ticks), self.errors)
+
+    def _allocator(self) -> PortfolioPlugin:
+        """The portfolio plugin, built once; a bad config fails the run naming it."""
+        try:
+            return self.plugins.get("portfolio", self.portfolio.portfolio_plugin,
+                                    self.portfolio.portfolio_config)  # type: ignore[return-value]
+        except (PluginRegistryError, PluginError) as exc:
+            raise ValidationFailed("bad portfolio plugin", {"portfolio_config": [str(exc)]}
+                                   ) from None
+
+    def _units(self, spec: BacktestSpec, data: BarData
+               ) -> tuple[list[SimpleNamespace], list[AssetUnit]]:
+        """The asset rows (csv pipeline, paper broker in memory) and their units."""
+        rows, units = [], []
+        source = _DataDirSource(self.plugins, Path(data.data_dir).resolve())
+        for asset_id, asset in enumerate(spec.assets, start=1):
+            row = SimpleNamespace(
+                id=asset_id, portfolio_id=PORTFOLIO_ID, symbol=asset.symbol, name=None,
+                allocated_capital=0.0, is_active=True, pipeline_plugin="csv",
+                pipeline_config={"file": data.files[asset.symbol], "lookback": asset.lookback},
+                strategy_plugin=asset.strategy_plugin,
+                strategy_config=dict(asset.strategy_config), broker_plugin="paper",
+                broker_config=dict(asset.broker_config),
+                max_data_age_minutes=asset.max_data_age_minutes)
+            try:
+                unit = build_unit(source, row)
+            except PluginCallError as exc:
+                raise ValidationFailed("bad plugin config", {f"assets[{asset.symbol}]": [
+                    exc.summary]}) from None
+            assert isinstance(unit.broker, PaperBroker)
+            # One book per asset, never the live paper_orders table.
+            unit = AssetUnit(info=unit.info, pipeline=unit.pipeline, strategy=unit.strategy,
+                             broker=MemoryPaperBroker.like(unit.broker))
+            if self.prepare:
+                self._prepare(unit, spec.end)
+            self.books.add_asset(asset_id, PORTFOLIO_ID, broker_config=row.broker_config)
+            rows.append(row)
+            units.append(unit)
+        return rows, units
+
+    @staticmethod
+    def _prepare(unit: AssetUnit, end: datetime) -> None:
+        """Indicators once over the series before ``end`` (warm-up included).
+
+        A series that cannot be read is left to the ticks: each one asks the pipeline,
+        which fails that asset's step, as live (reported per tick).
+        """
+        try:
+            bars = unit.pipeline.all_bars(unit.info)  # type: ignore[attr-defined]
+        except Exception:  # see above
+            return
+        unit.strategy.use_prepared(unit.info.symbol, unit.strategy.prepare(
+            bars[bars.index < pd.Timestamp(end)]))
+
+    # ------------------------------------------------------------------ one tick
+    def tick(self, k: int, now: datetime) -> None:
+        """The engine's portfolio step at tick ``k`` (see the module docstring)."""
+        books = self.books
+        tick = _Tick(now)
+        stored = books.assets
+        units = [_allocated(u, stored[u.info.id]["allocated_capital"]) for u in self.units]
+        failed: set[int] = set()
+        snapshots: dict[int, MarketSnapshot] = {}
+        for unit in units:
+            try:
+                snapshots[unit.info.id] = self.feeds[unit.info.id].snapshot(k, now)
+            except PluginCallError as exc:
+                self._fail(unit, exc, now, failed)
+        positions: dict[int, list[PositionInfo]] = {}
+        for unit in units:
+            if unit.info.id not in failed:
+                self._guarded(unit, now, failed, self._mark, unit, snapshots[unit.info.id],
+                              now, positions)
+        equity, risk_state = self._equity_and_state(now)
+        allocated = [u for u in units if u.info.id not in failed and not u.reduce_only]
+        leverages = {u.info.id: u.leverage for u in units}
+        held = held_margin(positions, self.rows, {u.info.id for u in allocated}, leverages)
+        self.portfolio.risk_state = books.portfolios[PORTFOLIO_ID]["risk_state"]
+        allocation = self._allocate(now, equity, max(0.0, equity - held), allocated,
+                                    snapshots)
+        units = [_allocated(u, allocation.get(u.info.id, 0.0)) for u in units]
+        self.units = units
+        for unit in units:
+            if unit.info.id not in failed:
+                self._guarded(unit, now, failed, self._decide, unit, snapshots[unit.info.id],
+                              positions.get(unit.info.id, []), risk_state, tick)
+        self._finish(tick, units, snapshots)
+
+    def _guarded(self, unit: AssetUnit, now: datetime, failed: set[int],
+                 step: Callable[..., Any], *args: Any) -> None:
+        """Run one step of an asset; a failure fails that asset only (as live)."""
+        try:
+            step(*args)
+        except PluginCallError as exc:
+            self._fail(unit, exc, now, failed)
+        except Exception as exc:
+            error = PluginCallError("engine", "engine", "step", traceback_summary(exc))
+            self._fail(unit, error, now, failed)
+
+    def _fail(self, unit: AssetUnit, error: PluginCallError, now: datetime,
+              failed: set[int]) -> None:
+        """Record a failed asset step: the engine's audit row and the run's error line."""
+        failed.add(unit.info.id)
+        self.books.add_audit({"action": "trading.asset_failed",
+                              "resource": f"asset:{unit.info.id}", "timestamp": now,
+                              "outcome": "error", "details": {"error": error.summary}})
+        self.errors.append(f"{now.isoformat()} asset {unit.info.id}: {error}")
+
+    def _mark(self, unit: AssetUnit, snapshot: MarketSnapshot, now: datetime,
+              positions: dict[int, list[PositionInfo]]) -> None:
+        """Book the broker's protective fills, then mark what stays open at the close."""
+        asset_id = unit.info.id
+        books = self.books
+        infos = _infos(books, asset_id)
+        fills = call_direct(unit.broker, "mark", unit.broker.mark, unit.info, snapshot, infos)
+        for fill in fills or ():
+            book_mark_fill(books, asset_id, fill, now)
+        positions[asset_id] = books.mark(asset_id, snapshot.last_price, now) \
+            if fills or infos else infos
+
+    def _equity_and_state(self, now: datetime) -> tuple[float, str]:
+        """Equity after the marks; equity <= 0 halts before any strategy is asked."""
+        books = self.books
+        portfolio = books.portfolios[PORTFOLIO_ID]
+        realized, unrealized, _ = books.portfolio_pnl(PORTFOLIO_ID)
+        equity = portfolio["total_capital"] + realized + unrealized
+        state = portfolio["risk_state"]
+        if equity <= 0 and state != "halted":
+            books.halt(PORTFOLIO_ID, now, trigger="equity", equity=equity)
+            state = "halted"
+        return equity, state
+
+    def _allocate(self, now: datetime, equity: float, allocatable: float,
+                  units: list[AssetUnit], snapshots: dict[int, MarketSnapshot]
+                  ) -> dict[int, float]:
+        """Split the allocatable equity as the engine does, and store it on the assets."""
+        pinfo = portfolio_info(self.portfolio, equity=equity, allocatable=allocatable)
+        limit = pinfo.capital
+        ids = [u.info.id for u in units]
+        try:
+            raw = validate_allocation(call_direct(
+                self.allocator, "allocate", self.allocator.allocate, pinfo,
+                [u.info for u in units], snapshots), ids)
+            asked = sum(raw.values())
+            if asked > limit + max(abs(limit), 1.0) * _EPSILON:  # as the engine reports it
+                self.errors.append(f"{now.isoformat()} over_allocated: allocated "
+                                   f"{asked:.2f}, more than the allocatable {limit:.2f}: "
+                                   f"scaled down")
+            allocation = capped(raw, limit)
+        except (PluginCallError, ValueError) as exc:
+            summary = exc.summary if isinstance(exc, PluginCallError) else str(exc)
+            self.errors.append(f"{now.isoformat()} allocation_failed: {summary}")
+            allocation = capped({u.info.id: u.info.allocated_capital for u in units}, limit)
+        final = {}
+        for asset_id, row in self.books.assets.items():
+            value = allocation.get(asset_id, 0.0)
+            final[asset_id] = value
+            if abs(row["allocated_capital"] - value) > 1e-12:  # as the engine stores it
+                row["allocated_capital"] = value
+        return final
+
+    def _decide(self, unit: AssetUnit, snapshot: MarketSnapshot, infos: list[PositionInfo],
+                risk_state: str, tick: _Tick) -> None:
+        """The engine's decision step, its orders placed on the books."""
+        decision, intents, _warnings = strategy_orders(unit, snapshot, infos, risk_state,
+                                                       tick.now, call_direct)
+        place_intents(intents, decision, snapshot,
+                      lambda intent: self._place(unit, intent, snapshot, tick), tick.opened)
+
+    def _place(self, unit: AssetUnit, intent: OrderIntent, snapshot: MarketSnapshot | None,
+               tick: _Tick) -> Any:
+        """Place one order on the books through the memory paper broker."""
+        return place_on_books(self.books, intent, tick.next_client_order_id(unit.info.id),
+                              unit.info, unit.broker, snapshot, tick.now, self.limits,
+                              leverage=unit.leverage)
+
+    def _finish(self, tick: _Tick, units: list[AssetUnit],
+                snapshots: dict[int, MarketSnapshot]) -> None:
+        """Settle new positions; the kill switch on equity and drawdown; the peak."""
+        books, now = self.books, tick.now
+        for order_id, last_price, anchor, reference in tick.opened:
+            books.settle_opened(order_id, last_price, anchor=anchor, reference=reference,
+                                now=now)
+        portfolio = books.portfolios[PORTFOLIO_ID]
+        capital, state = portfolio["total_capital"], portfolio["risk_state"]
+        realized, unrealized, _ = books.portfolio_pnl(PORTFOLIO_ID)
+        equity = capital + realized + unrealized
+        tripped = False
+        if equity <= 0 and state != "halted":
+            tripped = books.halt(PORTFOLIO_ID, now, trigger="equity", equity=equity)
+        elif self.portfolio.max_drawdown_pct is not None and state != "halted":
+            limit = self.portfolio.max_drawdown_pct
+            peak = max(self.peak, capital) if self.peak is not None else capital
+            drawdown = (peak - equity) / peak * 100 if peak > 0 else 0.0
+            if drawdown >= limit - _EPSILON:
+                tripped = books.halt(PORTFOLIO_ID, now, trigger="max_drawdown_pct",
+                                     drawdown_pct=drawdown, limit_pct=limit,
+                                     equity=equity, peak=peak)
+        self.peak = equity if self.peak is None else max(self.peak, equity)
+        if tripped and self.settings["flatten_on_kill"]:
+            self._flatten(tick, units, snapshots)
+
+    def _flatten(self, tick: _Tick, units: list[AssetUnit],
+                 snapshots: dict[int, MarketSnapshot]) -> None:
+        """Close every open position with orders that pass the kill switch (as live)."""
+        from lts.trading.engine import _closing_intent
+
+        for unit in units:
+            for info in _infos(self.books, unit.info.id):
+                price = info.current_price or info.entry_price
+                intent = _closing_intent(unit.info.id, info, price, "kill switch: flatten",
+                                         source="risk", flatten=True)
+                self._place(unit, intent, snapshots.get(unit.info.id), tick)
+
+
+def _allocated(unit: AssetUnit, capital: float) -> AssetUnit:
+    """``unit`` with ``capital`` allocated; the same unit when it already has it."""
+    return unit if unit.info.allocated_capital == capital else unit.with_allocation(capital)
+
+
+def _infos(books: MemoryBooks, asset_id: int) -> list[PositionInfo]:
+    """The asset's open positions as plugins see them."""
+    from lts.trading.positions import position_info
+
+    return [position_info(p) for p in books.open_positions(asset_id)]
+
