@@ -114,7 +114,10 @@ def celery_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         worker_redirect_stdouts=False, worker_send_task_events=False)
 
-    @celery.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+    # shared=False: a shared task would be registered once for every Celery app of the
+    # process, bound to the first Flask app; each app keeps its own (tests, benchmarks).
+    @celery.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True,
+                 shared=False)
     def step_portfolio(task: Any, portfolio_id: int, tick: str) -> dict[str, Any]:
         """One claimed portfolio's step for the tick at ``tick`` (ISO time)."""
         info = task.request.delivery_info or {}
