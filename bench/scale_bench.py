@@ -63,7 +63,7 @@ class SlowServicePipeline(SyntheticPipeline):
 
     def snapshot(self, asset: AssetInfo, now: datetime) -> MarketSnapshot:
         """Wait for the fake service's answer, then answer like the synthetic pipeline."""
-        with urllib.request.urlopen(os.environ[SERVICE_VARIABLE], timeout=10) as answer:  # noqa: S310
+        with urllib.request.urlopen(os.environ[SERVICE_VARIABLE], timeout=10) as answer:
             answer.read()
         return super().snapshot(asset, now)
 
@@ -71,7 +71,7 @@ class SlowServicePipeline(SyntheticPipeline):
 class _SlowHandler(http.server.BaseHTTPRequestHandler):
     """Answers every GET after :data:`SERVICE_SECONDS`."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+    def do_GET(self) -> None:
         """Sleep like a remote model, then answer a tiny JSON body."""
         time.sleep(SERVICE_SECONDS)  # the service's latency is what is benchmarked
         body = b'{"prediction": [1.0]}'
@@ -81,7 +81,7 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: one line per request would swamp the figures."""
 
 
