@@ -177,14 +177,15 @@ def _heartbeat(app: Flask) -> None:
         time.sleep(period)  # the heartbeat's own cadence, in a daemon thread
 
 
-def run_step(app: Flask, portfolio_id: int, now: datetime, *, redelivered: bool = False
-             ) -> dict[str, Any]:
+def run_step(app: Flask, portfolio_id: int, now: datetime, *, redelivered: bool = False,
+             engine: Engine | None = None) -> dict[str, Any]:
     """Run one portfolio's step for the tick at ``now`` if it is still this tick's to run.
 
     Returns the JSON answer the leader turns back into outcomes (:func:`step_answer`).
+    ``engine``: the worker process's own unless given (tests pass one on fake plugins).
     """
     started = time.perf_counter()
-    engine = _engine(app)
+    engine = engine or _engine(app)
     with app.app_context(), log_context(tick=now.isoformat(timespec="seconds"),
                                         portfolio_id=portfolio_id):
         session = db.session()
