@@ -202,6 +202,8 @@ class Engine:
         self.reconcile(now, timeout=context.timeout, portfolio_ids=portfolio_ids)
         portfolios_run: list[int] = []
         outcomes: list[AssetOutcome] = []
+        # Loop ticks fan out; a user's "run now" (scoped) steps here, never waiting on workers.
+        dispatch = self.dispatch if portfolio_ids is None else None
         schedule = self._due_portfolios(now, _slack(context.settings), portfolio_ids)
         try:
             for due in schedule:
@@ -214,14 +216,14 @@ class Engine:
                 if not self._claim(due.id, due.last_execution, now):
                     continue  # another engine took it for this interval
                 portfolios_run.append(due.id)
-                if self.dispatch is None:
+                if dispatch is None:
                     outcomes.extend(self._guarded_portfolio(context, due.id))
         finally:
             context.executor.close()
         recorded = len(outcomes)  # a worker records the decisions of the steps it ran
         steps: tuple[StepTiming, ...] = ()
-        if self.dispatch is not None and portfolios_run:
-            remote, failures, steps = self.dispatch(now, portfolios_run)
+        if dispatch is not None and portfolios_run:
+            remote, failures, steps = dispatch(now, portfolios_run)
             outcomes.extend(remote)
             context.failures.extend(failures)
         elapsed = time.perf_counter() - started
