@@ -171,7 +171,7 @@ class Engine:
         self.stopping = threading.Event()
         # With a Celery broker configured, claimed portfolios are stepped by workers
         # (lts.trading.fanout); None steps them here, as without Celery.
-        self.dispatch: PortfolioDispatch | None = dispatcher_for(app)
+        self.dispatch: PortfolioDispatch | None = dispatcher_for(app, self.stopping)
 
     @property
     def session(self) -> Session:

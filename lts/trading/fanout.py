@@ -79,9 +79,13 @@ def enabled(app: Flask) -> bool:
     return bool(app.config["LTS"].get("celery_broker_url"))
 
 
-def dispatcher_for(app: Flask) -> CeleryDispatch | None:
-    """The engine's dispatcher when a broker is configured; None keeps steps in-process."""
-    return CeleryDispatch(app) if enabled(app) else None
+def dispatcher_for(app: Flask, stopping: threading.Event | None = None
+                   ) -> CeleryDispatch | None:
+    """The engine's dispatcher when a broker is configured; None keeps steps in-process.
+
+    ``stopping`` is the engine's stop switch: a stopping leader stops waiting at once.
+    """
+    return CeleryDispatch(app, stopping) if enabled(app) else None
 
 
 def celery_app(app: Flask) -> Celery:
@@ -244,8 +248,12 @@ def step_answer(raw: dict[str, Any]
 class CeleryDispatch:
     """The leader's side: send each claimed portfolio's step, collect answers by a deadline."""
 
-    def __init__(self, app: Flask) -> None:
+    # Longest single wait for one answer, so a stopping leader notices within it.
+    POLL_SECONDS = 0.5
+
+    def __init__(self, app: Flask, stopping: threading.Event | None = None) -> None:
         self.app = app
+        self.stopping = stopping or threading.Event()
 
     def __call__(self, now: datetime, portfolio_ids: list[int]
                  ) -> tuple[list[AssetOutcome], list[PortfolioFailure], tuple[StepTiming, ...]]:
@@ -269,15 +277,15 @@ class CeleryDispatch:
         deadline = time.monotonic() + deadline_seconds
         for pid, result in sent:
             try:
-                raw = result.get(timeout=max(0.01, deadline - time.monotonic()),
-                                 propagate=False)
+                raw = self._wait(result, deadline)
             except Exception as exc:  # celery's TimeoutError, or a backend that failed
-                log.warning("portfolio %s: no step result within %.1f s", pid,
-                            deadline_seconds)
+                why = ("the leader is stopping" if self.stopping.is_set()
+                       else f"no answer from a worker within {deadline_seconds:g} s")
+                log.warning("portfolio %s: no step result: %s", pid, why)
                 failures.append(PortfolioFailure(
                     pid, "step_missing", "celery",
-                    f"no answer from a worker within {deadline_seconds:g} s ({type(exc).__name__});"
-                    " the step still runs when a worker takes it, under this tick's claim"))
+                    f"{why} ({type(exc).__name__}); the step still runs when a worker "
+                    "takes it, under this tick's claim"))
                 timings.append(StepTiming(pid, MISSING))
                 continue
             if isinstance(raw, BaseException) or not isinstance(raw, dict):
@@ -293,3 +301,16 @@ class CeleryDispatch:
             with contextlib.suppress(NotImplementedError):
                 result.forget()
         return outcomes, failures, tuple(timings)
+
+    def _wait(self, result: Any, deadline: float) -> Any:
+        """The step's answer, waited for in short slices until ``deadline`` or a stop."""
+        from celery.exceptions import TimeoutError as CeleryTimeout
+
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stopping.is_set():
+                raise CeleryTimeout("no answer")
+            try:
+                return result.get(timeout=min(left, self.POLL_SECONDS), propagate=False)
+            except CeleryTimeout:
+                continue

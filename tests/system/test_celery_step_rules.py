@@ -9,8 +9,11 @@ is down) is in tests/system/test_celery_steps.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -23,7 +26,15 @@ from lts.models import Order, Portfolio, Statistic
 from lts.plugins.base import StepTiming, TickReport
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
-from lts.trading.fanout import ALREADY_DONE, RAN, STALE, run_step, step_answer
+from lts.trading.fanout import (
+    ALREADY_DONE,
+    RAN,
+    STALE,
+    celery_app,
+    dispatcher_for,
+    run_step,
+    step_answer,
+)
 from lts.trading.report import format_report
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.system.concurrency_mix import PROJECT_ROOT
@@ -183,3 +194,29 @@ def test_flask_lts_worker_without_a_broker_says_which_setting_is_missing(runner)
 
     assert result.exit_code != 0
     assert "celery_broker_url" in result.output
+
+
+def test_a_stopping_leader_stops_waiting_and_reports_its_steps_missing(tmp_path):
+    broker = os.environ.get("LTS_TEST_REDIS_URL")
+    if not broker:
+        pytest.skip("LTS_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+    queue = f"lts-test-{uuid.uuid4().hex[:12]}"
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/x.db", "secret_key": "x",
+                      "celery_broker_url": broker, "celery_queue": queue,
+                      "celery_step_deadline_seconds": 600, "celery_visibility_timeout": 900},
+                     instance_path=tmp_path)
+    stopping = threading.Event()
+    dispatch = dispatcher_for(app, stopping)
+    assert dispatch is not None
+    stopping.set()  # SIGTERM arrived: no worker runs, yet the leader must not wait 600 s
+    try:
+        outcomes, failures, steps = dispatch(EPOCH, [1, 2])
+    finally:
+        with celery_app(app).connection_for_write() as connection:
+            connection.default_channel.queue_delete(queue)
+
+    assert outcomes == []
+    assert [(f.portfolio_id, f.kind) for f in failures] == [(1, "step_missing"),
+                                                            (2, "step_missing")]
+    assert all("the leader is stopping" in f.error for f in failures)
+    assert [s.status for s in steps] == ["missing", "missing"]
