@@ -107,12 +107,18 @@ def celery_app(app: Flask) -> Celery:
     broker = settings["celery_broker_url"]
     backend = settings["celery_result_backend"] or (
         broker if broker.startswith(("redis://", "rediss://")) else "rpc://")
-    visibility = {"visibility_timeout": float(settings["celery_visibility_timeout"])}
+    timeout = float(settings["celery_visibility_timeout"])
+    visibility: dict[str, float] = {"visibility_timeout": timeout}
+    if broker.startswith(("redis://", "rediss://")):
+        # Kombu sweeps for steps whose worker died every interval x throttle seconds
+        # (100 s by default): sweep every tenth of the timeout, at most every 10 s.
+        visibility.update(unacked_restore_interval=max(1.0, min(10.0, timeout / 10)),
+                          unacked_restore_throttle=1)
     celery = Celery("lts", broker=broker, backend=backend, set_as_current=False)
     celery.conf.update(
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         task_default_queue=settings["celery_queue"], broker_transport_options=visibility,
-        result_backend_transport_options=visibility,
+        result_backend_transport_options={"visibility_timeout": timeout},
         task_serializer="json", result_serializer="json", accept_content=["json"],
         result_expires=max(3600, int(settings["celery_step_deadline_seconds"]) * 2),
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
