@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
+from lts.extensions import db
 from lts.trading.fanout import celery_app, enabled, renew_worker_claim
 
 POOLS = ("solo", "prefork", "threads")
@@ -43,6 +44,9 @@ def start_worker(app: Flask, options: WorkerOptions) -> int:
         raise ValueError(f"concurrency: must be >= 1, got {options.concurrency}")
     celery = celery_app(app)
     renew_worker_claim(app)  # known alive before its first step
+    with app.app_context():
+        # No pooled connection may cross the fork of prefork children (shared sockets).
+        db.engine.dispose()
     worker = celery.Worker(pool=options.pool, concurrency=options.concurrency,
                            hostname=options.hostname, loglevel=options.loglevel,
                            queues=[app.config["LTS"]["celery_queue"]],
