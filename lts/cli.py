@@ -388,6 +388,10 @@ from lts.cli_ops import register_ops_commands  # noqa: E402  (backup, restore)
 
 register_ops_commands(lts)
 
+from lts.cli_worker import register_worker_commands  # noqa: E402  (worker)
+
+register_worker_commands(lts)
+
 from lts.cli_backtest import register_backtest_commands  # noqa: E402  (backtest, data fetch)
 from lts.cli_data import data_group as _data_group  # noqa: E402
 

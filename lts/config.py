@@ -171,6 +171,24 @@ _SETTINGS: tuple[Setting, ...] = (
     Setting("latency_unit_seconds", float, 60.0,
             "Seconds in one minute of portfolio_latency. 60 in production; system tests set "
             "about 1 to run many intervals in seconds.", minimum=0.05),
+    # Celery fan-out (issue 16, `pip install lts-live-trading[workers]`): empty broker URL
+    # keeps every portfolio step in the loop's process and never imports celery.
+    Setting("celery_broker_url", str, "",
+            "Celery broker (redis://host:6379/1 or amqp://user:pass@host:5672//): the "
+            "loop's leader sends each claimed portfolio's step to `flask lts worker` "
+            "processes. Empty: steps run in the loop's process.", secret=True),
+    Setting("celery_result_backend", str, "",
+            "Where workers put step results for the leader (empty: the broker's Redis, "
+            "or rpc:// replies over RabbitMQ).", secret=True),
+    Setting("celery_step_deadline_seconds", float, 300.0,
+            "How long the leader waits for its tick's steps; a step without an answer by "
+            "then is reported missing (it may still run later, under the same claim).",
+            minimum=0.1),
+    Setting("celery_visibility_timeout", float, 3600.0,
+            "Redis broker: seconds before an unacknowledged step (its worker died) is "
+            "redelivered; must exceed the step deadline, or a slow step would run twice "
+            "at once.", minimum=1),
+    Setting("celery_queue", str, "lts-steps", "Queue name of the portfolio steps."),
 )
 
 SETTINGS: dict[str, Setting] = {s.key: s for s in _SETTINGS}
@@ -291,6 +309,23 @@ def _check_redis_url(value: str) -> None:
 _FORWARDED_RE = re.compile(r"^[0-9a-fA-F:./]+$")
 
 
+def _check_celery_url(value: str) -> None:
+    """Empty, or a Redis or AMQP broker URL (what LTS's Celery fan-out supports)."""
+    if not value:
+        return
+    scheme = urlsplit(value).scheme
+    if scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp"):
+        raise ValueError(f"expected redis://host:6379/1 or amqp://user:pass@host:5672//, got "
+                         f"{mask_url_password(value)!r}")
+
+
+def _check_result_backend(value: str) -> None:
+    """Empty, ``rpc://``, or a Redis URL."""
+    if value and urlsplit(value).scheme not in ("rpc", "redis", "rediss"):
+        raise ValueError(f"expected rpc:// or redis://host:6379/2, got "
+                         f"{mask_url_password(value)!r}")
+
+
 def _check_forwarded_ips(value: str) -> None:
     """``*`` or comma-separated addresses (gunicorn's forwarded_allow_ips)."""
     if value.strip() == "*":
@@ -307,6 +342,8 @@ _FORMAT_CHECKS: dict[str, Callable[[Any], None]] = {
     "reset_rate_limit": _check_rate,
     "redis_url": _check_redis_url,
     "forwarded_allow_ips": _check_forwarded_ips,
+    "celery_broker_url": _check_celery_url,
+    "celery_result_backend": _check_result_backend,
 }
 
 
@@ -339,6 +376,12 @@ def _check_combination(merged: Mapping[str, Any]) -> None:
     if merged.get("smtp_host") and not merged.get("public_url"):
         raise ConfigError("key 'public_url': must be set when smtp_host is set (password-reset "
                           "mail links are built from it), e.g. https://lts.example.com")
+    deadline = merged.get("celery_step_deadline_seconds", 0.0)
+    if merged.get("celery_broker_url") and merged.get("celery_visibility_timeout",
+                                                        deadline + 1) <= deadline:
+        raise ConfigError("key 'celery_visibility_timeout': must exceed "
+                          "celery_step_deadline_seconds, or a step still running would be "
+                          "handed to a second worker")
 
 
 # A layer before validation: key -> (raw value, where it came from), and whether raw

@@ -311,13 +311,31 @@ class PortfolioFailure:
     ``kind``: ``allocation_failed`` (the portfolio plugin raised, timed out or answered
     garbage: the stored allocations were kept, scaled to the equity),
     ``over_allocated`` (it answered more than the allocatable equity: scaled down), or
-    ``portfolio_failed`` (an unexpected error stopped the portfolio's step).
+    ``portfolio_failed`` (an unexpected error stopped the portfolio's step), or
+    ``step_missing`` (a Celery worker's step gave no answer before the tick's deadline:
+    it may still run later, under the same claim).
     """
 
     portfolio_id: int
-    kind: Literal["allocation_failed", "over_allocated", "portfolio_failed"]
+    kind: Literal["allocation_failed", "over_allocated", "portfolio_failed", "step_missing"]
     plugin: str
     error: str
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """One portfolio step a Celery worker ran for a tick: where, how long, how it ended.
+
+    ``status``: ``ran``; ``already_done`` (a redelivered step whose first run had
+    finished); ``stale`` (a later tick had claimed the portfolio); ``missing`` (no answer
+    before the tick's deadline).
+    """
+
+    portfolio_id: int
+    status: str
+    seconds: float = 0.0
+    worker: str = ""
+    redelivered: bool = False
 
 
 @dataclass(frozen=True)
@@ -335,6 +353,7 @@ class TickReport:
     skipped_reason: str | None = None
     portfolio_failures: tuple[PortfolioFailure, ...] = ()
     waiting: tuple[PortfolioDue, ...] = ()
+    steps: tuple[StepTiming, ...] = ()  # portfolio steps run by Celery workers, if any
 
     @property
     def duration_seconds(self) -> float:

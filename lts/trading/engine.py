@@ -38,6 +38,7 @@ from lts.plugins.base import (
     PortfolioInfo,
     PortfolioPlugin,
     PositionInfo,
+    StepTiming,
     TickReport,
 )
 from lts.plugins.portfolio._common import capped
@@ -53,6 +54,7 @@ from lts.trading.broker_accounts import (
 from lts.trading.clock import Clock, system_clock
 from lts.trading.decisions import record_decisions
 from lts.trading.errors import PluginCallError
+from lts.trading.fanout import dispatcher_for
 from lts.trading.forecast_notices import audit_forecast_fallbacks
 from lts.trading.history import BarsHistory
 from lts.trading.lease import lost_claims, placing_here, process_holder_id
@@ -84,6 +86,10 @@ from lts.trading.units import AssetUnit, build_unit, config_leverage, portfolio_
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# (tick time, claimed portfolio ids) -> (outcomes, portfolio failures, step timings)
+PortfolioDispatch = Callable[[datetime, list[int]], tuple[list[AssetOutcome],
+                                                         list[PortfolioFailure],
+                                                         tuple[StepTiming, ...]]]
 TICK_SETTING_KEYS = (*RISK_SETTING_KEYS, "plugin_timeout_seconds", "flatten_on_kill",
                      "global_latency")
 _EPSILON = 1e-9
@@ -162,6 +168,9 @@ class Engine:
         # Set by a stopping server (SIGTERM): the tick finishes the portfolio it steps and
         # claims no other; those stay due for the next leader (issue 16).
         self.stopping = threading.Event()
+        # With a Celery broker configured, claimed portfolios are stepped by workers
+        # (lts.trading.fanout); None steps them here, as without Celery.
+        self.dispatch: PortfolioDispatch | None = dispatcher_for(app, self.stopping)
 
     @property
     def session(self) -> Session:
@@ -188,14 +197,13 @@ class Engine:
               ) -> TickReport:
         """The tick itself (see :meth:`tick`)."""
         started = time.perf_counter()
-        settings = effective_settings(TICK_SETTING_KEYS, self.session)
-        context = TickContext(now=now, settings=settings, executor=OrderExecutor(
-            self.session, self.caller, RiskLimits.from_settings(settings),
-            float(settings["plugin_timeout_seconds"])))
+        context = self._context(now)
         self.reconcile(now, timeout=context.timeout, portfolio_ids=portfolio_ids)
         portfolios_run: list[int] = []
         outcomes: list[AssetOutcome] = []
-        schedule = self._due_portfolios(now, _slack(settings), portfolio_ids)
+        # Loop ticks fan out; a user's "run now" (scoped) steps here, never waiting on workers.
+        dispatch = self.dispatch if portfolio_ids is None else None
+        schedule = self._due_portfolios(now, _slack(context.settings), portfolio_ids)
         try:
             for due in schedule:
                 if not due.due:
@@ -207,19 +215,52 @@ class Engine:
                 if not self._claim(due.id, due.last_execution, now):
                     continue  # another engine took it for this interval
                 portfolios_run.append(due.id)
-                outcomes.extend(self._guarded_portfolio(context, due.id))
+                if dispatch is None:
+                    outcomes.extend(self._guarded_portfolio(context, due.id))
         finally:
             context.executor.close()
+        recorded = len(outcomes)  # a worker records the decisions of the steps it ran
+        steps: tuple[StepTiming, ...] = ()
+        if dispatch is not None and portfolios_run:
+            remote, failures, steps = dispatch(now, portfolios_run)
+            outcomes.extend(remote)
+            context.failures.extend(failures)
         elapsed = time.perf_counter() - started
         with write_transaction(self.session):
-            record_decisions(self.session, outcomes, now)
+            record_decisions(self.session, outcomes[:recorded], now)
             if portfolio_ids is None:
                 statistics.record(self.session, [(statistics.tick_seconds_key(), elapsed)],
                                   now)
         return TickReport(started_at=now, finished_at=now + timedelta(seconds=elapsed),
                           portfolios_run=tuple(portfolios_run), outcomes=tuple(outcomes),
                           portfolio_failures=tuple(context.failures),
-                          waiting=tuple(d for d in schedule if not d.due))
+                          waiting=tuple(d for d in schedule if not d.due),
+                          steps=steps)
+
+    def _context(self, now: datetime) -> TickContext:
+        """The settings and order executor one tick (or one fanned-out step) shares."""
+        settings = effective_settings(TICK_SETTING_KEYS, self.session)
+        return TickContext(now=now, settings=settings, executor=OrderExecutor(
+            self.session, self.caller, RiskLimits.from_settings(settings),
+            float(settings["plugin_timeout_seconds"])))
+
+    def step_portfolio(self, now: datetime, portfolio_id: int
+                       ) -> tuple[list[AssetOutcome], list[PortfolioFailure]]:
+        """Run one portfolio already claimed for the tick at ``now`` (a Celery worker's step).
+
+        The same step as the in-process tick, with the tick's time (so the same
+        deterministic client order ids); the caller checked the claim. The decisions are
+        recorded here, where the step ran.
+        """
+        with shared_cpu(self.caller):
+            context = self._context(now)
+            try:
+                outcomes = self._guarded_portfolio(context, portfolio_id)
+            finally:
+                context.executor.close()
+            with write_transaction(self.session):
+                record_decisions(self.session, outcomes, now)
+            return outcomes, list(context.failures)
 
     def portfolios(self, now: datetime, portfolio_ids: Collection[int] | None = None
                    ) -> tuple[PortfolioDue, ...]:

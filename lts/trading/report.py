@@ -6,7 +6,8 @@ from lts.plugins.base import PortfolioFailure, TickReport
 
 _FAILURE_TITLES = {"allocation_failed": "allocation FAILED",
                    "over_allocated": "OVER-ALLOCATED",
-                   "portfolio_failed": "FAILED"}
+                   "portfolio_failed": "FAILED",
+                   "step_missing": "step result MISSING"}
 
 
 def format_report(report: TickReport) -> str:
@@ -22,6 +23,7 @@ def format_report(report: TickReport) -> str:
     if report.skipped_reason:
         lines.append(f"  skipped: {report.skipped_reason}")
     lines.extend(_failure_line(f) for f in report.portfolio_failures)
+    lines.extend(_step_lines(report))
     lines.extend(_waiting_lines(report))
     for outcome in report.outcomes:
         if outcome.ok:
@@ -42,6 +44,21 @@ def _failure_line(failure: PortfolioFailure) -> str:
     title = _FAILURE_TITLES.get(failure.kind, failure.kind)
     return (f"  portfolio {failure.portfolio_id}: {title} "
             f"(plugin {failure.plugin!r}): {failure.error}")
+
+
+def _step_lines(report: TickReport) -> list[str]:
+    """Where each fanned-out portfolio step ran and how long it took (Celery workers)."""
+    if not report.steps:
+        return []
+    ran = [s.seconds for s in report.steps if s.status == "ran"]
+    lines = [f"  workers: {len(report.steps)} step(s), {len(ran)} ran"
+             + (f", slowest {max(ran):.3f} s" if ran else "")]
+    for step in report.steps:
+        where = f" on {step.worker}" if step.worker else ""
+        again = ", redelivered" if step.redelivered else ""
+        lines.append(f"    portfolio {step.portfolio_id}: {step.status}{where} "
+                     f"({step.seconds:.3f} s{again})")
+    return lines
 
 
 def _waiting_lines(report: TickReport) -> list[str]:

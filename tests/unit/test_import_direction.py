@@ -30,7 +30,7 @@ FOUNDATIONS = ("lts.config", "lts.data", "lts.database", "lts.errors", "lts.exte
 # lts/blueprints/ (not in an area's package) would belong to it too.
 WEB_LAYER = ("lts.navigation", "lts.routing", "lts.web")
 ENTRY = ("lts", "lts.cli", "lts.cli_backtest", "lts.cli_data", "lts.cli_ops", "lts.cli_plugins",
-         "lts.server")
+         "lts.cli_worker", "lts.server")
 
 # Layers from the top: a module may import its own layer and any layer below it.
 LAYERS = ("entry", "blueprint", "edge", "trading", "plugins", "models", "foundations")
@@ -132,7 +132,7 @@ def group_of(name: str) -> str:
         return "models"  # reads and writes the Config table, like a model's own queries
     top = {"services": "services", "backtest": "services", "schemas": "schemas",
            "security": "security",
-           "trading": "trading", "plugins": "plugins", "testing": "plugins",
+           "trading": "trading", "workers": "trading", "plugins": "plugins", "testing": "plugins",
            "models": "models"}
     if parts[1] in top:
         return top[parts[1]]
