@@ -72,7 +72,6 @@ def create_app(
     configure_logging(settings["log_format"], settings["log_level"], settings["log_file"])
 
     _init_extensions(app)
-    app.extensions["lts.app_factory"] = create_app  # stored backtests build a twin app
     _init_write_mode(app)
     _register_blueprints(app)
     _init_security(app)

@@ -18,7 +18,6 @@ else once their heartbeat is older than ``STALE_AFTER``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -26,7 +25,7 @@ import secrets
 import shutil
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,12 +45,11 @@ from lts.extensions import db
 from lts.models import BacktestRun
 from lts.models.backtest import ACTIVE_BACKTEST_STATUSES, MAX_CURVE_POINTS
 from lts.models.types import utcnow
+from lts.trading.plugin_source import RegistryPluginSource
 
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "lts.backtest_pool"
-#: The app factory ``create_app`` puts here: the replay builds a throw-away twin app.
-APP_FACTORY_KEY = "lts.app_factory"
 MAX_WORKERS = 2
 #: A run whose process is elsewhere and silent this long is taken for dead.
 STALE_AFTER = timedelta(minutes=30)
@@ -188,50 +186,16 @@ def recover_orphans(now: datetime, *, alive: set[int] | None = None,
 
 # -- the job ---------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _logging_kept() -> Iterator[None]:
-    """Put the process's logging back as it was after the replay.
-
-    Today's replay builds a twin app (which sets the ``lts`` level) and migrates it with
-    Alembic (whose ``fileConfig`` replaces the root handlers): in a web worker that
-    would change every later log line of the process.
-    """
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    lts_level = logging.getLogger("lts").level
-    try:
-        yield
-    finally:
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
-        for handler in handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(level)
-        logging.getLogger("lts").setLevel(lts_level)
-
-
 def make_replay(app: Flask) -> Any:
-    """The replay a stored run uses: the one line to change when a faster one lands.
+    """The replay a stored run uses: the engine's step functions on in-memory books.
 
-    Today :class:`~lts.backtest.runner.EngineReplay` (the live engine on a throw-away
-    SQLite app built by the entry point's factory, with the live secret key so stored
-    plugin secrets decrypt, and the live logging settings).
+    :class:`~lts.backtest.memory.MemoryReplay` runs in this process without a database of
+    its own (the live tables are never written), with the live app's plugin registry, so a
+    run replays the very plugins the portfolio trades with.
     """
-    from lts.backtest.runner import EngineReplay
+    from lts.backtest.memory import MemoryReplay
 
-    factory = app.extensions.get(APP_FACTORY_KEY)
-    if factory is None:
-        raise ServiceError("backtests need the app factory (create_app registers it)")
-    settings = app.config["LTS"]
-
-    def twin(overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> Flask:
-        """The factory, keeping this process's log format and level."""
-        return factory({**(overrides or {}), "log_format": settings["log_format"],  # type: ignore[no-any-return]
-                        "log_level": settings["log_level"]}, **kwargs)
-
-    return EngineReplay(twin, secret_key=app.config["SECRET_KEY"])
+    return MemoryReplay(RegistryPluginSource(app))
 
 
 def execute(app: Flask, run_id: int, spec: BacktestSpec, data: BarData, folder: Path,
@@ -255,8 +219,7 @@ def execute(app: Flask, run_id: int, spec: BacktestSpec, data: BarData, folder: 
                     write_run(engine, run_id, progress_done=done, progress_total=of,
                               heartbeat_at=clock())
 
-            with _logging_kept():
-                result = run_backtest(spec, data, make_replay(app), progress=progress)
+            result = run_backtest(spec, data, make_replay(app), progress=progress)
             report = build_report(result)
             write_run(engine, run_id, status="done", finished_at=clock(),
                       heartbeat_at=clock(), **stored_result(result, report, data.bars))

@@ -50,7 +50,7 @@ def test_a_started_run_is_replayed_in_the_background_and_its_report_stored(db):
     portfolio = backtestable(alice, symbols=("EUR_USD", "GBP_USD"))
     handlers, level = list(logging.getLogger().handlers), logging.getLogger("lts").level
     run = run_to_end(db, alice, portfolio)
-    # the replay's twin app and its migration leave this process's logging as it was
+    # a replay runs in this process: it leaves the process's logging as it was
     assert logging.getLogger().handlers == handlers
     assert logging.getLogger("lts").level == level
     assert run.status == "done", run.error
