@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lts.extensions import db
 from lts.models import (
@@ -25,7 +25,13 @@ from lts.models import (
     Statistic,
     User,
 )
-from lts.models.statistic_keys import UNREALIZED_PNL, asset_key
+from lts.models.statistic_keys import (
+    CAPITAL_CHANGE,
+    EQUITY,
+    UNREALIZED_PNL,
+    asset_key,
+    portfolio_key,
+)
 from lts.services.error_display import ErrorView, error_view, report_unrecorded
 from lts.services.forecast_chart import forecast_data
 from lts.trading.chart import CHART_BARS, chart_candles, epoch
@@ -200,3 +206,41 @@ def series_labels(keys: list[str]) -> dict[str, str]:
         name = SERIES_NAMES.get(series, series.replace("_", " "))
         labels[key] = f"{owner} · {name}" if owner else f"{kind} · {name}"
     return labels
+
+
+def equity_steps(portfolio_ids: list[int], series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where a summed equity curve jumps by capital, not by trading: markers for the chart.
+
+    A portfolio whose first equity sample falls inside the plotted ``series`` adds its
+    whole capital at once (a 5,000 portfolio shows as +50 % on a 10,000 total), and a
+    deposit or withdrawal moves equity the same way. Each such step is returned as
+    ``{"t": iso, "v": amount, "label": why}`` so charts.js marks it as a capital change
+    instead of letting it read as a gain. ``portfolio_ids`` must already be the viewer's.
+    """
+    if not portfolio_ids or not series:
+        return []
+    start = datetime.fromisoformat(series[0]["t"])
+    end = datetime.fromisoformat(series[-1]["t"])
+    equity_keys = {portfolio_key(pid, EQUITY): pid for pid in portfolio_ids}
+    first = db.session.execute(
+        select(Statistic.key, func.min(Statistic.timestamp))
+        .where(Statistic.key.in_(list(equity_keys)), Statistic.portfolio_id.in_(portfolio_ids))
+        .group_by(Statistic.key)).all()
+    steps: list[dict[str, Any]] = []
+    names = dict(db.session.execute(select(Portfolio.id, Portfolio.name).where(
+        Portfolio.id.in_(portfolio_ids))).all())
+    for key, moment in first:
+        if start < moment <= end:
+            value = db.session.scalar(select(Statistic.value).where(
+                Statistic.key == key, Statistic.timestamp == moment).limit(1))
+            name = names.get(equity_keys[key])
+            steps.append({"t": moment.isoformat(), "v": round(float(value or 0.0), 2),
+                          "label": f"Portfolio {name} added" if name else "Portfolio added"})
+    change_keys = [portfolio_key(pid, CAPITAL_CHANGE) for pid in portfolio_ids]
+    for moment, value in db.session.execute(
+            select(Statistic.timestamp, Statistic.value)
+            .where(Statistic.key.in_(change_keys), Statistic.portfolio_id.in_(portfolio_ids),
+                   Statistic.timestamp > start, Statistic.timestamp <= end)):
+        steps.append({"t": moment.isoformat(), "v": round(float(value), 2),
+                      "label": "Deposit" if value >= 0 else "Withdrawal"})
+    return sorted(steps, key=lambda step: step["t"])

@@ -125,6 +125,13 @@ class Overview:
         """Total equity over the last ``days``."""
         return combined_equity(self.portfolio_ids, self.now - timedelta(days=self.days))
 
+    @cached_property
+    def equity_steps(self) -> list[dict[str, Any]]:
+        """Capital steps in the total equity curve (a portfolio added, a deposit): markers."""
+        from lts.services.dashboard_queries import equity_steps
+
+        return equity_steps(self.portfolio_ids, self.equity_series)
+
 
 def visible_portfolio_ids(actor: User) -> list[int]:
     """Ids of the portfolios ``actor`` may see."""
