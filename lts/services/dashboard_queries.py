@@ -34,7 +34,8 @@ from lts.models.statistic_keys import (
 )
 from lts.services.error_display import ErrorView, error_view, report_unrecorded
 from lts.services.forecast_chart import forecast_data
-from lts.trading.chart import CHART_BARS, chart_candles, epoch
+from lts.trading.chart import CHART_BARS, TIMEFRAMES, chart_candles, epoch
+from lts.trading.order_state import OPEN_STATUSES
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class AssetChart:
     data: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     as_of: datetime | None = None
+    timeframe: str = ""
+
+    @property
+    def timeframes(self) -> list[tuple[str, str]]:
+        """``(value, label)`` of each timeframe the selector offers, the pipeline's first."""
+        return [(key, key or "pipeline bars") for key in TIMEFRAMES]
 
 
 def _bar_time(moment: datetime, times: list[int]) -> int | None:
@@ -58,23 +65,27 @@ def _bar_time(moment: datetime, times: list[int]) -> int | None:
     return best
 
 
-def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS) -> AssetChart:
-    """The pipeline's recent bars, fills as markers, SL/TP of open positions as lines.
+def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS,
+                timeframe: str = "") -> AssetChart:
+    """The pipeline's recent bars, fills as markers, SL/TP and resting orders as lines.
 
     The candles come from :func:`lts.trading.chart.chart_candles` (the loop's timeout
-    and isolation, one worker per app); a failing or slow pipeline gives a chart with
-    ``error`` set, never an error page. The app is handed to its worker thread.
+    and isolation, one worker per app), resampled there to ``timeframe``; a failing or
+    slow pipeline gives a chart with ``error`` set, never an error page. The app is
+    handed to its worker thread.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    candles = chart_candles(app, asset, now, bars)
+    candles = chart_candles(app, asset, now, bars, timeframe)
     if candles.snapshot is None:
         return AssetChart(error=report_unrecorded(f"asset {asset.id} chart",
-                                                  candles.error or "no snapshot"))
+                                                  candles.error or "no snapshot"),
+                          timeframe=timeframe)
     times = candles.times
     return AssetChart(data={"bars": candles.bars, "markers": _markers(asset.id, times),
-                            "lines": _sl_tp_lines(asset.id),
+                            "lines": _sl_tp_lines(asset.id) + _resting_order_lines(asset.id),
+                            "volume": candles.volume, "indicators": candles.indicators,
                             "forecast": forecast_data(candles.snapshot)},
-                      as_of=candles.snapshot.as_of)
+                      as_of=candles.snapshot.as_of, timeframe=timeframe)
 
 
 def _markers(asset_id: int, times: list[int]) -> list[dict[str, Any]]:
@@ -98,7 +109,8 @@ def _markers(asset_id: int, times: list[int]) -> list[dict[str, Any]]:
             "position": "belowBar" if buy else "aboveBar",
             "color": "#6c757d" if exit_ else ("#198754" if buy else "#dc3545"),
             "shape": "circle" if exit_ else ("arrowUp" if buy else "arrowDown"),
-            "text": f"{'exit' if exit_ else order.side} {order.filled_quantity:g}",
+            # No text: labels of several fills piled up over the newest candles; the
+            # shape and colour say entry/exit and side, the orders table the rest.
         })
     return sorted(markers, key=lambda m: m["time"])
 
@@ -109,11 +121,29 @@ def _sl_tp_lines(asset_id: int) -> list[dict[str, Any]]:
     for position in db.session.scalars(select(Position).where(
             Position.asset_id == asset_id, Position.status == "open")):
         lines.append({"price": position.entry_price, "color": "#0d6efd",
-                      "title": f"entry {position.side}"})
+                      "title": f"entry {position.side}", "kind": "entry"})
         if position.stop_loss:
-            lines.append({"price": position.stop_loss, "color": "#dc3545", "title": "SL"})
+            lines.append({"price": position.stop_loss, "color": "#dc3545", "title": "SL",
+                          "kind": "stop_loss"})
         if position.take_profit:
-            lines.append({"price": position.take_profit, "color": "#198754", "title": "TP"})
+            lines.append({"price": position.take_profit, "color": "#198754", "title": "TP",
+                          "kind": "take_profit"})
+    return lines
+
+
+def _resting_order_lines(asset_id: int) -> list[dict[str, Any]]:
+    """A line at the price of each order still resting at the broker (limit/stop orders).
+
+    Market orders have no price to rest at and are left out; so are orders already
+    filled or cancelled.
+    """
+    lines = []
+    for order in db.session.scalars(select(Order).where(
+            Order.asset_id == asset_id, Order.status.in_(OPEN_STATUSES),
+            Order.price.is_not(None), Order.order_type != "market").order_by(Order.id)
+            .limit(50)):
+        lines.append({"price": order.price, "color": "#6f42c1", "kind": "order",
+                      "title": f"{order.order_type} {order.side} {order.quantity:g}"})
     return lines
 
 

@@ -5,6 +5,7 @@ exception or CSP violation.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from lts.extensions import db as database
+from lts.models import Order, Position
 from lts.models.statistic_keys import EQUITY, portfolio_key
 from lts.trading.statistics import record
 from tests.factories import DEFAULT_PASSWORD, gen_asset, gen_portfolio, gen_user
@@ -62,4 +64,41 @@ def test_equity_chart_x_axis_is_proportional_to_time_and_not_smoothed(live_app, 
     # 1 h : 1 h : 10 h, within a pixel of rounding.
     assert abs(gaps[0] - gaps[1]) < 1.5
     assert abs(gaps[2] - 10 * gaps[0]) < 3
+    browser.assert_clean()
+
+
+def test_sl_and_tp_far_outside_the_candles_stay_on_the_chart(live_app, open_browser):
+    def build() -> int:
+        user = gen_user("sam")
+        asset = gen_asset(gen_portfolio(user, "Stops"), "EUR_USD")
+        entry = Order(asset_id=asset.id, side="buy", quantity=1.0, fill_price=100.0,
+                      status="filled", filled_quantity=1.0, client_order_id="lts-sam-entry")
+        database.session.add(entry)
+        database.session.flush()
+        database.session.add(Position(asset_id=asset.id, order_id=entry.id, side="long",
+                                      quantity=1.0, entry_price=100.0, stop_loss=2.0,
+                                      take_profit=5000.0, status="open"))
+        database.session.commit()
+        return asset.id
+
+    asset_id = seed(live_app, build)
+    browser = open_browser()
+    browser.login("sam", DEFAULT_PASSWORD)
+    browser.goto(f"/assets/{asset_id}")
+    chart = browser.page.locator("#asset-chart [data-lts-chart=candles]")
+    expect(chart).to_be_visible()
+    browser.page.wait_for_function("document.querySelector('[data-lts-chart=candles]').ltsChart")
+    rows = browser.page.evaluate(
+        """(el) => ({height: el.ltsChart.chart.paneSize().height,
+                    sl: el.ltsChart.series.priceToCoordinate(2.0),
+                    tp: el.ltsChart.series.priceToCoordinate(5000.0)})""",
+        chart.element_handle())
+    assert rows["sl"] is not None and 0 <= rows["sl"] <= rows["height"]
+    assert rows["tp"] is not None and 0 <= rows["tp"] <= rows["height"]
+
+    # The timeframe selector redraws the chart from resampled bars, keeping the choice.
+    browser.page.select_option("#chart-timeframe", "1h")
+    expect(browser.page).to_have_url(re.compile(r"timeframe=1h"))
+    expect(browser.page.locator("#chart-timeframe")).to_have_value("1h")
+    browser.page.wait_for_function("document.querySelector('[data-lts-chart=candles]').ltsChart")
     browser.assert_clean()

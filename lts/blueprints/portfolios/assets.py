@@ -27,6 +27,7 @@ from lts.security.authz import client_ip
 from lts.services import assets, dashboard_queries, orders, portfolios, positions
 from lts.services.broker_view import broker_view
 from lts.services.plugin_forms import parse_plugin_choice, plugin_choice, raw_values
+from lts.trading.chart import parse_timeframe
 from lts.trading.clock import system_clock
 from lts.web.htmx import hx_redirect, hx_target, render_page, render_partial
 from lts.web.request import actor, is_htmx, with_trigger
@@ -223,12 +224,17 @@ def _asset_context(asset: Asset, form: ManualOrderForm | None = None,
     """Everything the asset page and its partials show."""
     who = actor()
     now = system_clock()
+    timeframe = parse_timeframe(request.args.get("timeframe"))
     return {
         "asset": asset,
         "portfolio": asset.portfolio,
         # A paused asset's data source is not asked either (it may share the token).
-        "chart": dashboard_queries.asset_chart(asset, now)
+        "chart": dashboard_queries.asset_chart(asset, now, timeframe=timeframe)
         if chart and not asset.paused_reason else None,
+        "timeframe": timeframe,
+        # The chart's poll keeps the chosen timeframe.
+        "chart_url": url_for("portfolios.asset_detail", asset_id=asset.id,
+                             timeframe=timeframe or None),
         "debug": dashboard_queries.asset_debug(asset),
         "orders": orders.list_orders(who, asset_id=asset.id, per_page=20).items,
         "positions": positions.list_positions(who, asset_id=asset.id, per_page=20).items,

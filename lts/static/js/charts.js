@@ -12,8 +12,11 @@
  *       a Chart.js doughnut (allocation)
  *   <div data-lts-chart="candles" data-candles='{"bars": [...], "markers": [...],
  *        "lines": [...]}'></div>
- *       a Lightweight Charts candlestick chart with entry/exit markers and SL/TP
- *       price lines; bars are {time: epoch seconds, open, high, low, close}; an
+ *       a Lightweight Charts candlestick chart with entry/exit markers, SL/TP and
+ *       resting-order price lines (the price scale is widened to include them), an
+ *       optional "volume" histogram [{time, value, color}] and strategy "indicators"
+ *       [{name, points: [{time, value}]}]; bars are {time: epoch seconds, open, high,
+ *       low, close}; an
  *       optional "forecast" {close, lower, upper: [{time, value}], model, status}
  *       is drawn as a dashed line with its interval
  *
@@ -145,11 +148,19 @@
     });
   }
 
+  const INDICATOR_COLORS = ['#fd7e14', '#6f42c1', '#20c997', '#d63384'];
+
+  // Candles with what a trader acts on: SL/TP, entry and resting-order lines always
+  // inside the price scale (a stop far from the candles is still seen), volume in its
+  // own strip at the bottom, the strategy's indicators, and room to the right so the
+  // axis labels do not sit on the newest candles.
   function candleChart(el) {
     const LW = window.LightweightCharts;
     const data = parse(el, 'data-candles') || {};
     const text = cssVar('--bs-body-color', '#212529');
     const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const lines = data.lines || [];
+    const volume = data.volume || [];
     const chart = LW.createChart(el, {
       autoSize: true,
       // attributionLogo must stay false: it injects an inline <style> the CSP blocks.
@@ -158,15 +169,51 @@
       grid: { vertLines: { color: grid }, horzLines: { color: grid } },
       timeScale: { timeVisible: true, secondsVisible: false },
     });
+    const prices = lines.map((line) => line.price).filter((p) => Number.isFinite(p));
     const series = chart.addSeries(LW.CandlestickSeries, {
       upColor: '#198754', downColor: '#dc3545', borderVisible: false,
       wickUpColor: '#198754', wickDownColor: '#dc3545',
+      // The scale spans the candles and every line, so none is drawn off-screen.
+      autoscaleInfoProvider: (original) => {
+        const info = original();
+        if (!info || !info.priceRange || !prices.length) {
+          return info;
+        }
+        return {
+          priceRange: {
+            minValue: Math.min(info.priceRange.minValue, ...prices),
+            maxValue: Math.max(info.priceRange.maxValue, ...prices),
+          },
+          margins: info.margins,
+        };
+      },
+    });
+    series.priceScale().applyOptions({
+      scaleMargins: volume.length ? { top: 0.08, bottom: 0.25 } : { top: 0.08, bottom: 0.08 },
     });
     series.setData(data.bars || []);
+    if (volume.length && LW.HistogramSeries) {
+      const bars = chart.addSeries(LW.HistogramSeries, {
+        priceFormat: { type: 'volume' }, priceScaleId: 'volume',
+        lastValueVisible: false, priceLineVisible: false,
+      });
+      bars.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+      bars.setData(volume);
+    }
+    (data.indicators || []).forEach((indicator, i) => {
+      if (!LW.LineSeries || !indicator.points || !indicator.points.length) {
+        return;
+      }
+      chart.addSeries(LW.LineSeries, {
+        color: INDICATOR_COLORS[i % INDICATOR_COLORS.length], lineWidth: 1,
+        priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false,
+        title: indicator.name,
+      }).setData(indicator.points);
+    });
     if (data.markers && data.markers.length && LW.createSeriesMarkers) {
       LW.createSeriesMarkers(series, data.markers);
     }
-    (data.lines || []).forEach((line) => {
+    lines.forEach((line) => {
       series.createPriceLine({
         price: line.price, color: line.color || '#6c757d', lineWidth: 1,
         lineStyle: LW.LineStyle ? LW.LineStyle.Dashed : 2, axisLabelVisible: true,
@@ -174,8 +221,18 @@
       });
     });
     forecastLines(chart, LW, data.forecast);
-    chart.timeScale().fitContent();
-    return { destroy: () => chart.remove() };
+    // Empty room right of the newest candle (about an eighth of the width) where the
+    // price lines' titles are drawn, instead of over the candles.
+    const count = (data.bars || []).length;
+    const room = Math.max(8, Math.round(count * 0.12));
+    if (count) {
+      chart.timeScale().setVisibleLogicalRange({ from: -0.5, to: count - 0.5 + room });
+    } else {
+      chart.timeScale().fitContent();
+    }
+    // Tests read the drawn scale (e.g. an SL line's pixel row) from here.
+    el.ltsChart = { chart, series };
+    return { destroy: () => { delete el.ltsChart; chart.remove(); } };
   }
 
   // The pipeline's forecast: a dashed line from the last close, its interval as two
