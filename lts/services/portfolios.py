@@ -94,8 +94,13 @@ def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,
     return load_owned(Portfolio, portfolio_id, actor, action, ip=ip)
 
 
-def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) -> None:
-    """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
+def field_errors(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every broken rule of ``values``, by field (plugin config errors included).
+
+    The one place the portfolio rules live: the service raises with them, and the
+    page form asks for them even when some of its own fields failed to parse, so a
+    user sees every problem in one round.
+    """
     errors: dict[str, Any] = {}
     name = values.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -109,7 +114,7 @@ def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) 
         errors["total_capital"] = [capital_problem]
     latency = values.get("portfolio_latency")
     if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
-        errors["portfolio_latency"] = ["must be a whole number of minutes >= 1"]
+        errors["portfolio_latency"] = ["must be greater than 0 (whole minutes)"]
     drawdown = values.get("max_drawdown_pct")
     if drawdown is not None and (isinstance(drawdown, bool)
                                  or not isinstance(drawdown, int | float)
@@ -119,8 +124,41 @@ def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) 
         errors["is_active"] = ["must be true or false"]
     check_plugin("portfolio", values.get("portfolio_plugin"), values.get("portfolio_config"),
                  errors)
+    return errors
+
+
+def check_portfolio(data: Mapping[str, Any], portfolio: Portfolio | None) -> dict[str, Any]:
+    """The rule errors ``data`` would meet on create (``portfolio`` None) or update.
+
+    Nothing is written. Masked secrets are restored from ``portfolio`` as an update
+    would, so an unchanged secret is not reported. Used by the page form to report
+    every problem at once, its own parse errors and these together.
+    """
+    values = {"description": "", "is_active": True, "portfolio_config": {},
+              "portfolio_plugin": registry().default("portfolio"), "max_drawdown_pct": None,
+              **(_editable_values(portfolio) if portfolio is not None else {}), **data}
+    plugin = values.get("portfolio_plugin")
+    stored = (portfolio.portfolio_config if portfolio is not None
+              and plugin == portfolio.portfolio_plugin else {})
+    try:
+        values["portfolio_config"] = config_to_validate(
+            "portfolio", plugin, values.get("portfolio_config"), stored)
+    except ValidationFailed as exc:
+        return dict(exc.fields)
+    return field_errors(values)
+
+
+def _editable_values(portfolio: Portfolio) -> dict[str, Any]:
+    """The stored values of the editable fields (the base an update starts from)."""
+    return {key: getattr(portfolio, key) for key in EDITABLE}
+
+
+def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) -> None:
+    """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
+    errors = field_errors(values)
     if errors:
         raise ValidationFailed("the portfolio is not valid", errors)
+    name = str(values.get("name"))
     clash = select(Portfolio.id).where(Portfolio.user_id == owner_id,
                                        Portfolio.name == name.strip())
     if current_id is not None:

@@ -17,6 +17,7 @@ from lts.blueprints.portfolios import bp
 from lts.blueprints.portfolios.forms import (
     AssetForm,
     ManualOrderForm,
+    add_rule_errors,
     add_service_errors,
     expected_version,
 )
@@ -99,9 +100,15 @@ def _save_asset(portfolio: Portfolio, asset: Asset | None) -> ResponseReturnValu
         data[f"{kind}_config"] = config
         if errors:
             parse_errors[f"{kind}_config"] = errors
-    if not form.validate() or parse_errors:
-        return _asset_form(portfolio, asset, form, 422, parse_errors, submitted=True)
     data.update(form.values())
+    if not form.validate() or parse_errors:
+        # One round: the fields' rules and every plugin's config rules come with the
+        # form's own errors (a config value that did not parse keeps its own message).
+        rest = add_rule_errors(form, assets.check_asset(data, asset))
+        for key, errors in parse_errors.items():
+            rule = rest.get(key)
+            rest[key] = {**(rule if isinstance(rule, dict) else {}), **errors}
+        return _asset_form(portfolio, asset, form, 422, rest, submitted=True)
     try:
         if asset is None:
             saved = assets.create_asset(actor(), portfolio.id, data, ip=client_ip())
@@ -266,6 +273,9 @@ def manual_order(asset_id: int) -> ResponseReturnValue:
     status = 200
     refusal = None
     if not form.validate():
+        # The service's rules too, in the same round (a missing limit price is reported
+        # with the bad quantity, not after it is fixed).
+        add_rule_errors(form, orders.order_errors(asset, **form.values()))
         status = 422
     else:
         try:
