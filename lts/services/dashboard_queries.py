@@ -274,3 +274,13 @@ def equity_steps(portfolio_ids: list[int], series: list[dict[str, Any]]) -> list
         steps.append({"t": moment.isoformat(), "v": round(float(value), 2),
                       "label": "Deposit" if value >= 0 else "Withdrawal"})
     return sorted(steps, key=lambda step: step["t"])
+
+
+def asset_choices(actor: User) -> list[tuple[int, str]]:
+    """``(asset id, "SYMBOL · portfolio")`` of the assets ``actor`` may see, for filters."""
+    from lts.services.access import scoped
+
+    statement = scoped(select(Asset.id, Asset.symbol, Portfolio.name).join(Portfolio),
+                       actor, "asset")
+    return [(asset_id, f"{symbol} · {name}") for asset_id, symbol, name in
+            db.session.execute(statement.order_by(Asset.symbol, Portfolio.name).limit(500))]
