@@ -102,3 +102,29 @@ def test_sl_and_tp_far_outside_the_candles_stay_on_the_chart(live_app, open_brow
     expect(browser.page.locator("#chart-timeframe")).to_have_value("1h")
     browser.page.wait_for_function("document.querySelector('[data-lts-chart=candles]').ltsChart")
     browser.assert_clean()
+
+
+def test_manual_order_errors_in_one_round_and_no_csp_violation_on_the_swap(
+        live_app, open_browser):
+    def build() -> int:
+        user = gen_user("olivia")
+        return gen_asset(gen_portfolio(user, "Orders"), "EUR_USD").id
+
+    asset_id = seed(live_app, build)
+    browser = open_browser()
+    browser.login("olivia", DEFAULT_PASSWORD)
+    browser.goto(f"/assets/{asset_id}")
+    page = browser.page
+    # A style set through the CSSOM (as Bootstrap and Chart.js do) becomes a style
+    # attribute; htmx's default settling would copy it onto the swapped-in form with
+    # setAttribute, a style-src-attr violation.
+    page.evaluate("document.getElementById('manual-order').style.opacity = '1'")
+    page.select_option("#order_type", "limit")
+    page.fill("#quantity", "0")
+    page.fill("#stop_loss", "5")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#manual-order button[type=submit]")
+    expect(page.locator("#quantity-errors")).to_contain_text("must be greater than 0")
+    expect(page.locator("#price-errors")).to_contain_text("needs a price")
+    page.wait_for_load_state("networkidle")
+    browser.assert_clean()
