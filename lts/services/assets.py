@@ -296,7 +296,7 @@ def delete_asset(actor: User, asset_id: int, *, expected_updated_at: datetime | 
     check_version(asset, expected_updated_at=expected_updated_at, if_match=if_match)
     if db.session.scalar(select(exists().where(Order.asset_id == asset.id))):
         raise Conflict(f"asset {asset.id} ({asset.symbol}) has orders and cannot be deleted; "
-                       "deactivate it instead (is_active=false)")
+                       "deactivate it instead")
     symbol = asset.symbol
     db.session.delete(asset)
     db.session.flush()

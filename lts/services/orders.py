@@ -25,6 +25,7 @@ from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_T
 from lts.models.sorting import ORDER_SORTS
 from lts.services.access import load_owned, record
 from lts.services.listing import ListShape, check_choice, ordered, scoped_list
+from lts.services.number_format import format_price
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import cancel, manual
 from lts.trading.orders import PlacedOrder
@@ -69,10 +70,48 @@ class ManualOrderResult:
                      "order_id": self.order.id if self.order is not None else None,
                      "client_order_id": self.client_order_id or None})
 
+    def summary(self) -> str:
+        """What happened, in the trader's words: "Bought 24 XAU_USD at 101.77"."""
+        if self.order is None:
+            return f"Order {self.status}."
+        return describe_order(self.order)
+
     @property
     def outcome(self) -> str:
         """The audit outcome: ``denied`` when the risk checks refused the order."""
         return "ok" if self.rejected_by is None else "denied"
+
+
+def _number(value: float) -> str:
+    """A quantity or price as people write it: no trailing zeros, thousands separated."""
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
+
+
+def describe_order(order: Order) -> str:
+    """One sentence on an order for a toast, without internal ids.
+
+    Filled: "Bought 24 XAU_USD at 101.77"; partly filled, resting, refused or cancelled
+    orders say so with their side, quantity and (limit/stop) price.
+    """
+    symbol = order.asset.symbol if order.asset is not None else f"asset {order.asset_id}"
+    side = order.side
+    if order.status == "filled" and order.fill_price is not None:
+        verb = "Bought" if side == "buy" else "Sold"
+        quantity = order.filled_quantity or order.quantity
+        return f"{verb} {_number(quantity)} {symbol} at {format_price(order.fill_price)}."
+    kind = "" if order.order_type == "market" else f" {order.order_type}"
+    at = f" at {format_price(order.price)}" if order.price is not None and kind else ""
+    what = f"{side.capitalize()}{kind} order for {_number(order.quantity)} {symbol}{at}"
+    if order.status == "partially_filled":
+        fill = f" at {format_price(order.fill_price)}" if order.fill_price is not None else ""
+        return f"{what}: {_number(order.filled_quantity)} filled{fill} so far."
+    if order.status in ("pending", "submitted"):
+        return f"{what} sent to the broker."
+    if order.status == "cancelled":
+        return f"{what} cancelled."
+    if order.status == "rejected":
+        return f"{what} refused by the broker."
+    return f"{what}: {order.status.replace('_', ' ')}."
 
 
 def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int | None = None,

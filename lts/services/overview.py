@@ -71,6 +71,19 @@ class Overview:
         """Portfolios, assets, open positions, orders (and users for admins)."""
         return overview_counts(self.actor)
 
+    @cached_property
+    def currency(self) -> str:
+        """The one currency of the visible portfolios, or "" when they differ (or none).
+
+        Totals across currencies are sums of unlike units; the page then shows no code
+        rather than a wrong one.
+        """
+        if not self.portfolio_ids:
+            return ""
+        codes = set(db.session.scalars(select(Portfolio.currency).where(
+            Portfolio.id.in_(self.portfolio_ids)).distinct()))
+        return codes.pop() if len(codes) == 1 else ""
+
     @property
     def total_capital(self) -> float:
         """Capital of every visible portfolio."""

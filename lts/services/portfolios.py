@@ -9,6 +9,7 @@ half-written; each write is audited in the same transaction.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -46,7 +47,9 @@ from lts.trading import statistics as trading_statistics
 from lts.trading.plugin_source import public_config
 
 EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_config",
-            "total_capital", "portfolio_latency", "max_drawdown_pct")
+            "total_capital", "portfolio_latency", "max_drawdown_pct", "currency")
+# An ISO 4217 code: money is shown in it; nothing is converted.
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
 def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool | None = None,
@@ -122,6 +125,9 @@ def field_errors(values: Mapping[str, Any]) -> dict[str, Any]:
         errors["max_drawdown_pct"] = ["must be > 0 and <= 100, or empty"]
     if not isinstance(values.get("is_active", True), bool):
         errors["is_active"] = ["must be true or false"]
+    currency = values.get("currency", "USD")
+    if not isinstance(currency, str) or not CURRENCY_CODE.fullmatch(currency):
+        errors["currency"] = ["must be a three-letter currency code, e.g. USD or EUR"]
     check_plugin("portfolio", values.get("portfolio_plugin"), values.get("portfolio_config"),
                  errors)
     return errors
@@ -289,7 +295,7 @@ def delete_portfolio(actor: User, portfolio_id: int, *,
         Order.asset_id == Asset.id, Asset.portfolio_id == portfolio.id)))
     if has_orders:
         raise Conflict(f"portfolio {portfolio.id} has orders and cannot be deleted; "
-                       "deactivate it instead (is_active=false)")
+                       "deactivate it instead")
     name = portfolio.name
     db.session.delete(portfolio)
     db.session.flush()

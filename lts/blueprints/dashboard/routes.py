@@ -115,7 +115,7 @@ def close_position(position_id: int) -> ResponseReturnValue:
     if result.rejected_by:
         flash(f"Close refused by the {result.rejected_by} check: {result.message}", "warning")
     else:
-        flash(f"Closing order {result.client_order_id}: {result.status}.", "success")
+        flash(f"Closing: {result.summary()}", "success")
     if is_htmx():
         position = positions.get_position(actor(), position_id)
         return render_partial("partials/_position_row.html", position=position,
@@ -127,7 +127,7 @@ def close_position(position_id: int) -> ResponseReturnValue:
 def cancel_order(order_id: int) -> ResponseReturnValue:
     """Cancel a live order through its broker (the same service as the API)."""
     order = orders.cancel_order(actor(), order_id, via="dashboard", ip=client_ip())
-    flash(f"Order {order.client_order_id} cancelled.", "success")
+    flash(orders.describe_order(order), "success")
     if is_htmx():
         order = orders.get_order(actor(), order_id)
         return with_trigger(render_partial("partials/_order_row.html", order=order,

@@ -295,7 +295,7 @@ def manual_order(asset_id: int) -> ResponseReturnValue:
                 refusal = result
                 status = 422
             else:
-                flash(f"Order {result.client_order_id}: {result.status}.", "success")
+                flash(result.summary(), "success")
                 form = ManualOrderForm(formdata=None)
     context = {**_asset_context(asset, form, chart=False), "refusal": refusal}
     if is_htmx():

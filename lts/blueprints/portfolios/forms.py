@@ -34,6 +34,9 @@ class PortfolioForm(LtsForm):
     max_drawdown_pct = FloatField("Max drawdown (%)", validators=[Optional()],
                                   description="Halts the portfolio when equity falls this far "
                                               "below its peak. Empty: no limit.")
+    currency = StringField("Currency", default="USD", validators=[Length(max=3)],
+                           description="Three-letter code its money is shown in (no "
+                                       "conversion), e.g. USD, EUR.")
     is_active = BooleanField("Active (the loop runs it)", default=True)
     owner_id = SelectField("Owner", coerce=int, validators=[Optional()],
                            description="The user whose portfolio this is.")
@@ -58,6 +61,7 @@ class PortfolioForm(LtsForm):
                 "total_capital": float(self.total_capital.data or 0),
                 "portfolio_latency": int(self.portfolio_latency.data or 0),
                 "max_drawdown_pct": self.max_drawdown_pct.data,
+                "currency": (self.currency.data or "USD").strip().upper(),
                 "is_active": bool(self.is_active.data)}
 
 
