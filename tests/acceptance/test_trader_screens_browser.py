@@ -128,3 +128,43 @@ def test_manual_order_errors_in_one_round_and_no_csp_violation_on_the_swap(
     expect(page.locator("#price-errors")).to_contain_text("needs a price")
     page.wait_for_load_state("networkidle")
     browser.assert_clean()
+
+
+def test_phone_layout_fits_the_width_and_shows_the_kpis_in_one_screen(live_app, open_browser):
+    def build() -> None:
+        user = gen_user("phil")
+        asset = gen_asset(gen_portfolio(user, "Pocket", total_capital=125_000.0), "XAU_USD")
+        entry = Order(asset_id=asset.id, side="buy", quantity=24.0, fill_price=2101.77,
+                      status="filled", filled_quantity=24.0, client_order_id="lts-phil-1",
+                      reason="a long reason " * 8)
+        database.session.add(entry)
+        database.session.flush()
+        database.session.add(Position(asset_id=asset.id, order_id=entry.id, side="long",
+                                      quantity=24.0, entry_price=2101.77,
+                                      current_price=2110.0, unrealized_pnl=197.52,
+                                      stop_loss=2050.0, take_profit=2200.0, status="open"))
+        database.session.commit()
+
+    seed(live_app, build)
+    browser = open_browser()
+    browser.login("phil", DEFAULT_PASSWORD)
+    page = browser.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/", "/positions", "/orders"):
+        browser.goto(path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow} px"
+        hint = page.locator(".lts-scroll-hint").first
+        expect(hint).to_be_visible()
+        browser.shot(f"phone{path.replace('/', '-') or '-overview'}")
+    browser.goto("/")
+    bottom = page.evaluate(
+        "document.getElementById('overview-figures').getBoundingClientRect().bottom")
+    assert bottom <= 844, f"the KPI boxes end at {bottom} px, below one 844 px screen"
+    # P&L and Close stay on screen (priority columns), not pushed off to the right.
+    browser.goto("/positions")
+    close = page.locator("#positions-table tbody tr").first.get_by_role("button", name="Close")
+    box = close.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    browser.assert_clean()
