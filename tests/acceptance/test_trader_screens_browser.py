@@ -168,3 +168,46 @@ def test_phone_layout_fits_the_width_and_shows_the_kpis_in_one_screen(live_app, 
     box = close.bounding_box()
     assert box is not None and box["x"] + box["width"] <= 390
     browser.assert_clean()
+
+
+def test_portfolio_form_shows_every_error_in_one_round(live_app, open_browser):
+    seed(live_app, lambda: gen_user("ronda"))
+    browser = open_browser()
+    browser.login("ronda", DEFAULT_PASSWORD)
+    page = browser.page
+    browser.goto("/portfolios")
+    page.click("#new-portfolio-button")
+    modal = page.locator("#portfolio-modal")
+    expect(modal.locator("#portfolio-form")).to_be_visible()
+    page.fill("#name", "Zeroes")
+    page.fill("#total_capital", "0")
+    page.fill("#portfolio_latency", "0")
+    page.select_option("#portfolio-plugin", "inverse_volatility")
+    expect(modal.locator("#portfolio-config-window")).to_be_visible()
+    page.fill("#portfolio-config-window", "1")  # below the plugin's minimum of 2
+    modal.locator("button[type=submit]").click()
+    expect(modal.locator("#total_capital-errors")).to_contain_text("must be greater than 0")
+    expect(modal.locator("#portfolio_latency-errors")).to_contain_text("must be greater than 0")
+    expect(modal.locator("#portfolio-config-window-errors")).to_be_visible()
+    expect(modal).not_to_contain_text("This field is required")
+    browser.assert_clean()
+
+
+def test_asset_form_shows_field_and_plugin_config_errors_in_one_round(live_app, open_browser):
+    portfolio_id = seed(live_app, lambda: gen_portfolio(gen_user("arturo"), "Rounds").id)
+    browser = open_browser()
+    browser.login("arturo", DEFAULT_PASSWORD)
+    page = browser.page
+    browser.goto(f"/portfolios/{portfolio_id}")
+    page.click("#add-asset-button")
+    form = page.locator("#asset-form")
+    expect(form).to_be_visible()
+    page.fill("#symbol", "")
+    page.select_option("#strategy-plugin", "sma_cross")
+    expect(form.locator("#strategy-config-fast")).to_be_visible()
+    page.fill("#strategy-config-fast", "50")
+    page.fill("#strategy-config-slow", "20")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#symbol-errors")).to_be_visible()
+    expect(page.locator("#strategy-config-fast-errors")).to_contain_text("smaller than slow")
+    browser.assert_clean()
