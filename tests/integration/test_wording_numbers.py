@@ -89,3 +89,32 @@ def test_portfolio_currency_defaults_to_usd_is_validated_and_shown(client, db, l
     assert "never UTC" not in page and "not run yet" in page
     assert gen_portfolio(user, "Default").currency == "USD"
     assert database.session.scalar(select(Asset).limit(1)) is None
+
+
+def test_next_tick_stays_on_the_running_schedule_right_after_global_latency_changes(app, db):
+    from datetime import UTC, datetime, timedelta
+
+    from lts.models.statistic_keys import global_key
+    from lts.services import config_admin
+    from lts.services.loop_control import get_status
+    from lts.trading.statistics import record
+
+    admin = gen_user("lena", role="admin")
+    configured = float(app.config["LTS"]["global_latency"])
+    last = datetime.now(UTC) - timedelta(seconds=30)
+    record(database.session, [(global_key(), 0.5)], last)
+    database.session.commit()
+    before = get_status(admin)
+    assert before.next_tick_at == last + timedelta(minutes=configured)
+
+    config_admin.set_config(admin, "global_latency", configured + 7)
+    after = get_status(admin)
+    assert after.interval_minutes == configured + 7
+    # The scheduler reschedules only after its next tick: that one is still on the old
+    # interval.
+    assert after.next_tick_at == last + timedelta(minutes=configured)
+
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    record(database.session, [(global_key(), 0.5)], later)
+    database.session.commit()
+    assert get_status(admin, later).next_tick_at == later + timedelta(minutes=configured + 7)
