@@ -118,3 +118,16 @@ def test_next_tick_stays_on_the_running_schedule_right_after_global_latency_chan
     record(database.session, [(global_key(), 0.5)], later)
     database.session.commit()
     assert get_status(admin, later).next_tick_at == later + timedelta(minutes=configured + 7)
+
+
+def test_the_api_reads_and_sets_the_portfolio_currency(client, db, api_token):
+    raw = api_token(gen_user("zoe"))
+    headers = {"Authorization": f"Bearer {raw}"}
+    created = client.post("/api/v1/portfolios", headers=headers, json={
+        "name": "Yen book", "total_capital": 1_000_000.0, "currency": "JPY"})
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["currency"] == "JPY"
+    refused = client.post("/api/v1/portfolios", headers=headers, json={
+        "name": "Bad", "total_capital": 10.0, "currency": "yen"})
+    assert refused.status_code == 422
+    assert "currency" in refused.get_data(as_text=True)
