@@ -32,6 +32,7 @@ from lts.models.statistic_keys import (
     asset_key,
     portfolio_key,
 )
+from lts.services.access import scoped
 from lts.services.error_display import ErrorView, error_view, report_unrecorded
 from lts.services.forecast_chart import forecast_data
 from lts.trading.chart import CHART_BARS, TIMEFRAMES, chart_candles, epoch
@@ -278,8 +279,6 @@ def equity_steps(portfolio_ids: list[int], series: list[dict[str, Any]]) -> list
 
 def asset_choices(actor: User) -> list[tuple[int, str]]:
     """``(asset id, "SYMBOL · portfolio")`` of the assets ``actor`` may see, for filters."""
-    from lts.services.access import scoped
-
     statement = scoped(select(Asset.id, Asset.symbol, Portfolio.name).join(Portfolio),
                        actor, "asset")
     return [(asset_id, f"{symbol} · {name}") for asset_id, symbol, name in

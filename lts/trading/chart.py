@@ -168,7 +168,7 @@ def indicator_lines(prepared: pd.DataFrame | None, candles: pd.DataFrame,
     lines = []
     for column in prepared.columns:
         series = pd.to_numeric(prepared[column], errors="coerce").reindex(tail.index)
-        finite = series[series.map(lambda v: math.isfinite(v) if v == v else False)]
+        finite = series.replace([math.inf, -math.inf], math.nan).dropna()
         if finite.empty or not (low - margin <= finite.min() and finite.max() <= high + margin):
             continue
         lines.append({"name": str(column), "points": [
