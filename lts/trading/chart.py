@@ -37,6 +37,7 @@ EXTENSION_KEY = "lts.chart_plugins"
 TIMEFRAMES: dict[str, str] = {"": "", "5m": "5min", "15m": "15min", "1h": "1h", "4h": "4h",
                               "1d": "1D"}
 INDICATOR_COLUMNS = 4  # at most this many of prepare()'s columns are drawn
+MAX_SOURCE_BARS = 20_000  # pipeline bars fetched at most to draw a coarser timeframe
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,8 @@ def chart_candles(app: Flask, asset: Asset, now: datetime, bars: int = CHART_BAR
         return ChartCandles(error=str(exc))
     except Exception as exc:  # a plugin that cannot even be built
         return ChartCandles(error=f"pipeline {asset.pipeline_plugin!r}: {exc}")
-    candles = resample(snapshot.candles, timeframe)
+    candles = resample(_history(plugins, pipeline, info, snapshot, now, timeframe, bars,
+                                timeout), timeframe)
     indicators: list[dict[str, Any]] = []
     if not timeframe:
         indicators = _indicators(plugins, strategy_name, strategy_config, snapshot, timeout,
@@ -216,6 +218,30 @@ def chart_candles(app: Flask, asset: Asset, now: datetime, bars: int = CHART_BAR
     return ChartCandles(bars=candle_rows(snapshot, bars, candles), snapshot=snapshot,
                         timeframe=timeframe, volume=volume_rows(candles, bars),
                         indicators=indicators)
+
+
+def _history(plugins: ChartPlugins, pipeline: Any, info: AssetInfo, snapshot: MarketSnapshot,
+             now: datetime, timeframe: str, bars: int, timeout: float) -> pd.DataFrame:
+    """The pipeline's bars covering ``bars`` candles of ``timeframe``, for resampling.
+
+    The snapshot holds only the strategy's window (a few hours of minute bars: five
+    hourly candles), so a coarser timeframe asks the pipeline's ``bars()`` for the span,
+    at most :data:`MAX_SOURCE_BARS` of its own bars. A pipeline without ``bars()``, or
+    one that fails, leaves the snapshot's candles: fewer candles, never an error.
+    """
+    candles = snapshot.candles
+    if not timeframe or len(candles) < 2:
+        return candles
+    native = pd.Series(candles.index).diff().median()
+    span = min(pd.Timedelta(TIMEFRAMES[timeframe]) * bars, native * MAX_SOURCE_BARS)
+    try:
+        history = plugins.caller.call("pipeline", pipeline.name, "bars", pipeline.bars, info,
+                                      now - span.to_pytimedelta(), now, timeout=timeout)
+    except Exception:  # no bars() or a failing one: the snapshot will do
+        return candles
+    if not isinstance(history, pd.DataFrame) or len(history) <= len(candles):
+        return candles
+    return history
 
 
 def _indicators(plugins: ChartPlugins, name: str, config: dict[str, Any],
