@@ -14,7 +14,7 @@ import math
 TOTAL_CAPITAL_MIN_EXCLUSIVE = 0.0
 #: ``total_capital`` must be at most this (finite; the API's documented maximum).
 TOTAL_CAPITAL_MAX = 1e15
-TOTAL_CAPITAL_RULE = f"must be > 0 and at most {TOTAL_CAPITAL_MAX:,.0f}"
+TOTAL_CAPITAL_RULE = f"must be greater than 0 and at most {TOTAL_CAPITAL_MAX:,.0f}"
 
 
 def total_capital_problem(value: object) -> str | None:

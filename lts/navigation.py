@@ -72,7 +72,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("Loop", "bi-arrow-repeat", "admin.loop", admin_only=True, section=ADMIN_SECTION),
     MenuEntry("Logs", "bi-file-text", "admin.logs", admin_only=True, section=ADMIN_SECTION),
     MenuEntry("Profile", "bi-person-circle", "auth.profile", section=ACCOUNT_SECTION),
-    MenuEntry("API docs", "bi-code-slash", "api_docs.index", section=ACCOUNT_SECTION),
+    MenuEntry("API docs", "bi-code-slash", "api_docs", section=ACCOUNT_SECTION),
 )
 
 
@@ -129,7 +129,29 @@ def _active_endpoint(endpoints: Iterable[str], current_endpoint: str | None) -> 
     return best
 
 
-def build_nav(user: Any, current_endpoint: str | None) -> list[NavItem]:
+def _active_by_path(urls: dict[str, str], path: str | None) -> str | None:
+    """The entry whose URL is the longest leading part of ``path`` (whole segments).
+
+    A form posted to its list page (``POST /admin/users`` failing validation) renders
+    under another endpoint (``admin.create_user``), whose name shares more letters with
+    ``admin.config`` than with ``admin.users``; its path does not mislead. The root
+    ``/`` matches only itself.
+    """
+    if not path:
+        return None
+    best: str | None = None
+    best_length = 0
+    for endpoint, url in urls.items():
+        base = url.split("?", 1)[0].rstrip("/")
+        if not base:
+            continue
+        if (path == base or path.startswith(base + "/")) and len(base) > best_length:
+            best, best_length = endpoint, len(base)
+    return best
+
+
+def build_nav(user: Any, current_endpoint: str | None,
+              current_path: str | None = None) -> list[NavItem]:
     """Build the sidebar items for ``user`` on the page ``current_endpoint``.
 
     Needs an application context (and a request context to build URLs). ``user``
@@ -145,14 +167,20 @@ def build_nav(user: Any, current_endpoint: str | None) -> list[NavItem]:
         for entry in MENU
         if entry.endpoint in view_functions and (show_admin or not entry.admin_only)
     ]
-    active = _active_endpoint((entry.endpoint for entry in entries), current_endpoint)
-    items: list[NavItem] = []
+    urls: dict[str, str] = {}
     for entry in entries:
         try:
-            url = url_for(entry.endpoint)
+            urls[entry.endpoint] = url_for(entry.endpoint)
         except BuildError:
             # An endpoint that needs URL arguments cannot be a menu link.
             continue
+    entries = [entry for entry in entries if entry.endpoint in urls]
+    active = (current_endpoint if current_endpoint in urls else None) \
+        or _active_by_path(urls, current_path) \
+        or _active_endpoint((entry.endpoint for entry in entries), current_endpoint)
+    items: list[NavItem] = []
+    for entry in entries:
+        url = urls[entry.endpoint]
         items.append(
             NavItem(
                 label=entry.label,
@@ -194,7 +222,7 @@ def register_navigation(app: Flask) -> None:
                 from flask_login import current_user
 
                 user = current_user
-            nav_items = build_nav(user, request.endpoint)
+            nav_items = build_nav(user, request.endpoint, request.script_root + request.path)
         return {
             "nav_items": nav_items,
             "nav_urls": {item.endpoint: item.url for item in nav_items},

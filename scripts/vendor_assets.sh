@@ -25,6 +25,7 @@ packages=(
   "bootstrap-icons|1.13.2|font/bootstrap-icons.min.css font/fonts/*.woff2 font/fonts/*.woff"
   "htmx.org|2.0.11|dist/htmx.min.js"
   "chart.js|4.6.1|dist/chart.umd.min.js"
+  "chartjs-adapter-date-fns|3.0.0|dist/chartjs-adapter-date-fns.bundle.min.js"
   "lightweight-charts|5.2.1|dist/lightweight-charts.standalone.production.js"
   "swagger-ui-dist|5.35.0|swagger-ui-bundle.js swagger-ui.css"
 )

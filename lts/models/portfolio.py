@@ -43,6 +43,9 @@ class Portfolio(db.Model):
     portfolio_plugin: Mapped[str] = mapped_column(String(64), default="equal_weight")
     portfolio_config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total_capital: Mapped[float]
+    # ISO 4217 code the portfolio's money is counted and shown in (display only: no
+    # conversion happens anywhere).
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     last_execution: Mapped[datetime | None] = mapped_column(UTCDateTime())
     portfolio_latency: Mapped[int] = mapped_column(default=60)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -32,6 +32,8 @@ class PortfolioSchema(Schema):
     portfolio_plugin = fields.String(required=True)
     portfolio_config = PluginConfigField(required=True)
     total_capital = fields.Float(required=True)
+    currency = fields.String(required=True, metadata={
+        "description": "ISO 4217 code the portfolio's money is shown in (no conversion)."})
     portfolio_latency = fields.Integer(required=True)
     risk_state = fields.String(required=True, validate=validate.OneOf(RISK_STATES))
     max_drawdown_pct = fields.Float(allow_none=True, required=True)
@@ -59,6 +61,8 @@ class _PortfolioFieldsSchema(Schema):
     portfolio_plugin = fields.String(validate=validate.Length(min=1, max=64))
     portfolio_config = fields.Dict(keys=fields.String())
     total_capital = fields.Float(validate=TOTAL_CAPITAL_RANGE)
+    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error=(
+        "must be a three-letter currency code, e.g. USD or EUR")))
     portfolio_latency = strict_integer(validate=validate.Range(min=1, max=525_600))
     max_drawdown_pct = fields.Float(allow_none=True,
                                     validate=validate.Range(min=0, min_inclusive=False,

@@ -92,8 +92,13 @@ def public_broker_config(asset: Asset) -> dict[str, Any]:
     return public_plugin_config(asset, "broker")
 
 
-def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None) -> None:
-    """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
+def field_errors(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every broken rule of ``values``, by field (each plugin's config included).
+
+    The one place the asset rules live: the service raises with them, and the page
+    form asks for them even when some of its own fields failed to parse, so a user
+    sees every problem (plugin configs too) in one round.
+    """
     errors: dict[str, Any] = {}
     symbol = values.get("symbol")
     if not isinstance(symbol, str) or not symbol.strip():
@@ -113,8 +118,41 @@ def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None)
                                           "year), or null for 3 bar periods"]
     for kind in PLUGIN_KINDS:
         check_plugin(kind, values.get(f"{kind}_plugin"), values.get(f"{kind}_config"), errors)
+    return errors
+
+
+def check_asset(data: Mapping[str, Any], asset: Asset | None) -> dict[str, Any]:
+    """The rule errors ``data`` would meet on create (``asset`` None) or update.
+
+    Nothing is written. Masked secrets are restored from ``asset`` as an update would.
+    Used by the page form to report every problem at once (its own parse errors, the
+    fields' rules and each plugin's config) instead of one round after another.
+    """
+    reg = registry()
+    values: dict[str, Any] = {"name": "", "is_active": True}
+    stored: dict[str, Mapping[str, Any]] = {}
+    for kind in PLUGIN_KINDS:
+        values[f"{kind}_plugin"] = (getattr(asset, f"{kind}_plugin") if asset is not None
+                                    else reg.default(kind))
+        values[f"{kind}_config"] = {}
+    values.update(data)
+    if asset is not None:
+        for kind in PLUGIN_KINDS:
+            if values[f"{kind}_plugin"] == getattr(asset, f"{kind}_plugin"):
+                stored[kind] = dict(getattr(asset, f"{kind}_config") or {})
+    try:
+        _prepare_configs(values, stored)
+    except ValidationFailed as exc:
+        return dict(exc.fields)
+    return field_errors(values)
+
+
+def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None) -> None:
+    """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
+    errors = field_errors(values)
     if errors:
         raise ValidationFailed("the asset is not valid", errors)
+    symbol = str(values.get("symbol"))
     clash = select(Asset.id).where(Asset.portfolio_id == portfolio_id,
                                    Asset.symbol == symbol.strip())
     if current_id is not None:
@@ -258,7 +296,7 @@ def delete_asset(actor: User, asset_id: int, *, expected_updated_at: datetime | 
     check_version(asset, expected_updated_at=expected_updated_at, if_match=if_match)
     if db.session.scalar(select(exists().where(Order.asset_id == asset.id))):
         raise Conflict(f"asset {asset.id} ({asset.symbol}) has orders and cannot be deleted; "
-                       "deactivate it instead (is_active=false)")
+                       "deactivate it instead")
     symbol = asset.symbol
     db.session.delete(asset)
     db.session.flush()

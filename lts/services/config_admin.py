@@ -7,6 +7,7 @@ runtime keys; secrets are masked. Only runtime keys can be changed here, validat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,7 @@ class ConfigItem:
     secret: bool
     source: str  # "table" (runtime override) or "config" (merged sources)
     updated_at: datetime | None
+    nullable: bool = False  # may be empty (null): "no limit"
 
 
 def _shown(key: str, value: Any) -> Any:
@@ -59,7 +61,8 @@ def _items(keys: tuple[str, ...]) -> list[ConfigItem]:
             key=key, value=_shown(key, value), default=_shown(key, setting.default),
             description=setting.description, runtime=setting.runtime, secret=setting.secret,
             source="table" if row is not None else "config",
-            updated_at=row.updated_at if row is not None else None))
+            updated_at=row.updated_at if row is not None else None,
+            nullable=setting.nullable))
     return result
 
 
@@ -77,6 +80,22 @@ def get_config(actor: User, key: str, *, ip: str | None = None) -> ConfigItem:
     return _items((key,))[0]
 
 
+def _editor_value(setting: Any, value: Any) -> Any:
+    """The value as the rules should see it: "" is null for a nullable key; no inf/NaN.
+
+    The editor says "empty: no limit", so an empty field must mean null rather than make
+    the admin type ``null``. JSON parsing turns ``1e400`` into infinity and accepts
+    ``NaN``: neither is a setting anyone means (a limit of inf would be shown as "inf"
+    and compare true against everything), so they are refused naming the value.
+    """
+    if setting.nullable and isinstance(value, str) and not value.strip():
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationFailed(f"invalid value for {setting.key}", {
+            "value": [f"must be a finite number, got {value!r} (too large or not a number)"]})
+    return value
+
+
 def set_config(actor: User, key: str, value: Any, *, ip: str | None = None) -> ConfigItem:
     """Store a runtime setting (admins), validated; read by the loop at its next tick."""
     require_admin(actor, "config.update", ip=ip)
@@ -86,6 +105,7 @@ def set_config(actor: User, key: str, value: Any, *, ip: str | None = None) -> C
     if not setting.runtime:
         raise ValidationFailed(f"{key} is not a runtime setting; change it in the "
                                "configuration and restart", {"key": ["not a runtime setting"]})
+    value = _editor_value(setting, value)
     try:
         stored = set_runtime_setting(key, value)
     except ConfigError as exc:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lts.extensions import db
 from lts.models import (
@@ -25,10 +25,18 @@ from lts.models import (
     Statistic,
     User,
 )
-from lts.models.statistic_keys import UNREALIZED_PNL, asset_key
+from lts.models.statistic_keys import (
+    CAPITAL_CHANGE,
+    EQUITY,
+    UNREALIZED_PNL,
+    asset_key,
+    portfolio_key,
+)
+from lts.services.access import scoped
 from lts.services.error_display import ErrorView, error_view, report_unrecorded
 from lts.services.forecast_chart import forecast_data
-from lts.trading.chart import CHART_BARS, chart_candles, epoch
+from lts.trading.chart import CHART_BARS, TIMEFRAMES, chart_candles, epoch
+from lts.trading.order_state import OPEN_STATUSES
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,12 @@ class AssetChart:
     data: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     as_of: datetime | None = None
+    timeframe: str = ""
+
+    @property
+    def timeframes(self) -> list[tuple[str, str]]:
+        """``(value, label)`` of each timeframe the selector offers, the pipeline's first."""
+        return [(key, key or "pipeline bars") for key in TIMEFRAMES]
 
 
 def _bar_time(moment: datetime, times: list[int]) -> int | None:
@@ -52,23 +66,27 @@ def _bar_time(moment: datetime, times: list[int]) -> int | None:
     return best
 
 
-def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS) -> AssetChart:
-    """The pipeline's recent bars, fills as markers, SL/TP of open positions as lines.
+def asset_chart(asset: Asset, now: datetime, bars: int = CHART_BARS,
+                timeframe: str = "") -> AssetChart:
+    """The pipeline's recent bars, fills as markers, SL/TP and resting orders as lines.
 
     The candles come from :func:`lts.trading.chart.chart_candles` (the loop's timeout
-    and isolation, one worker per app); a failing or slow pipeline gives a chart with
-    ``error`` set, never an error page. The app is handed to its worker thread.
+    and isolation, one worker per app), resampled there to ``timeframe``; a failing or
+    slow pipeline gives a chart with ``error`` set, never an error page. The app is
+    handed to its worker thread.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    candles = chart_candles(app, asset, now, bars)
+    candles = chart_candles(app, asset, now, bars, timeframe)
     if candles.snapshot is None:
         return AssetChart(error=report_unrecorded(f"asset {asset.id} chart",
-                                                  candles.error or "no snapshot"))
+                                                  candles.error or "no snapshot"),
+                          timeframe=timeframe)
     times = candles.times
     return AssetChart(data={"bars": candles.bars, "markers": _markers(asset.id, times),
-                            "lines": _sl_tp_lines(asset.id),
+                            "lines": _sl_tp_lines(asset.id) + _resting_order_lines(asset.id),
+                            "volume": candles.volume, "indicators": candles.indicators,
                             "forecast": forecast_data(candles.snapshot)},
-                      as_of=candles.snapshot.as_of)
+                      as_of=candles.snapshot.as_of, timeframe=timeframe)
 
 
 def _markers(asset_id: int, times: list[int]) -> list[dict[str, Any]]:
@@ -92,7 +110,8 @@ def _markers(asset_id: int, times: list[int]) -> list[dict[str, Any]]:
             "position": "belowBar" if buy else "aboveBar",
             "color": "#6c757d" if exit_ else ("#198754" if buy else "#dc3545"),
             "shape": "circle" if exit_ else ("arrowUp" if buy else "arrowDown"),
-            "text": f"{'exit' if exit_ else order.side} {order.filled_quantity:g}",
+            # No text: labels of several fills piled up over the newest candles; the
+            # shape and colour say entry/exit and side, the orders table the rest.
         })
     return sorted(markers, key=lambda m: m["time"])
 
@@ -103,11 +122,29 @@ def _sl_tp_lines(asset_id: int) -> list[dict[str, Any]]:
     for position in db.session.scalars(select(Position).where(
             Position.asset_id == asset_id, Position.status == "open")):
         lines.append({"price": position.entry_price, "color": "#0d6efd",
-                      "title": f"entry {position.side}"})
+                      "title": f"entry {position.side}", "kind": "entry"})
         if position.stop_loss:
-            lines.append({"price": position.stop_loss, "color": "#dc3545", "title": "SL"})
+            lines.append({"price": position.stop_loss, "color": "#dc3545", "title": "SL",
+                          "kind": "stop_loss"})
         if position.take_profit:
-            lines.append({"price": position.take_profit, "color": "#198754", "title": "TP"})
+            lines.append({"price": position.take_profit, "color": "#198754", "title": "TP",
+                          "kind": "take_profit"})
+    return lines
+
+
+def _resting_order_lines(asset_id: int) -> list[dict[str, Any]]:
+    """A line at the price of each order still resting at the broker (limit/stop orders).
+
+    Market orders have no price to rest at and are left out; so are orders already
+    filled or cancelled.
+    """
+    lines = []
+    for order in db.session.scalars(select(Order).where(
+            Order.asset_id == asset_id, Order.status.in_(OPEN_STATUSES),
+            Order.price.is_not(None), Order.order_type != "market").order_by(Order.id)
+            .limit(50)):
+        lines.append({"price": order.price, "color": "#6f42c1", "kind": "order",
+                      "title": f"{order.order_type} {order.side} {order.quantity:g}"})
     return lines
 
 
@@ -200,3 +237,49 @@ def series_labels(keys: list[str]) -> dict[str, str]:
         name = SERIES_NAMES.get(series, series.replace("_", " "))
         labels[key] = f"{owner} · {name}" if owner else f"{kind} · {name}"
     return labels
+
+
+def equity_steps(portfolio_ids: list[int], series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where a summed equity curve jumps by capital, not by trading: markers for the chart.
+
+    A portfolio whose first equity sample falls inside the plotted ``series`` adds its
+    whole capital at once (a 5,000 portfolio shows as +50 % on a 10,000 total), and a
+    deposit or withdrawal moves equity the same way. Each such step is returned as
+    ``{"t": iso, "v": amount, "label": why}`` so charts.js marks it as a capital change
+    instead of letting it read as a gain. ``portfolio_ids`` must already be the viewer's.
+    """
+    if not portfolio_ids or not series:
+        return []
+    start = datetime.fromisoformat(series[0]["t"])
+    end = datetime.fromisoformat(series[-1]["t"])
+    equity_keys = {portfolio_key(pid, EQUITY): pid for pid in portfolio_ids}
+    first = db.session.execute(
+        select(Statistic.key, func.min(Statistic.timestamp))
+        .where(Statistic.key.in_(list(equity_keys)), Statistic.portfolio_id.in_(portfolio_ids))
+        .group_by(Statistic.key)).all()
+    steps: list[dict[str, Any]] = []
+    names = dict(db.session.execute(select(Portfolio.id, Portfolio.name).where(
+        Portfolio.id.in_(portfolio_ids))).all())
+    for key, moment in first:
+        if start < moment <= end:
+            value = db.session.scalar(select(Statistic.value).where(
+                Statistic.key == key, Statistic.timestamp == moment).limit(1))
+            name = names.get(equity_keys[key])
+            steps.append({"t": moment.isoformat(), "v": round(float(value or 0.0), 2),
+                          "label": f"Portfolio {name} added" if name else "Portfolio added"})
+    change_keys = [portfolio_key(pid, CAPITAL_CHANGE) for pid in portfolio_ids]
+    for moment, value in db.session.execute(
+            select(Statistic.timestamp, Statistic.value)
+            .where(Statistic.key.in_(change_keys), Statistic.portfolio_id.in_(portfolio_ids),
+                   Statistic.timestamp > start, Statistic.timestamp <= end)):
+        steps.append({"t": moment.isoformat(), "v": round(float(value), 2),
+                      "label": "Deposit" if value >= 0 else "Withdrawal"})
+    return sorted(steps, key=lambda step: step["t"])
+
+
+def asset_choices(actor: User) -> list[tuple[int, str]]:
+    """``(asset id, "SYMBOL · portfolio")`` of the assets ``actor`` may see, for filters."""
+    statement = scoped(select(Asset.id, Asset.symbol, Portfolio.name).join(Portfolio),
+                       actor, "asset")
+    return [(asset_id, f"{symbol} · {name}") for asset_id, symbol, name in
+            db.session.execute(statement.order_by(Asset.symbol, Portfolio.name).limit(500))]

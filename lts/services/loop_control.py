@@ -8,15 +8,15 @@ resuming are admin actions, audited, and so is the global risk state (see
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from lts.errors import Conflict, ServiceError, ValidationFailed
 from lts.extensions import db
-from lts.models import Portfolio, User
+from lts.models import AuditLog, ConfigEntry, Portfolio, User
 from lts.plugins.base import TickReport
 from lts.services import risk_controls
 from lts.services.access import is_admin, load_owned, record, require_admin
@@ -30,6 +30,47 @@ from lts.trading.status import LoopStatus, loop_status, set_paused
 HIDDEN_LEADER = "a server process"
 
 
+def _interval_at(moment: datetime) -> float | None:
+    """The ``global_latency`` in force at ``moment``, when it changed since (else None).
+
+    Read from the config table's row time and the audited changes: the newest
+    ``config.update`` of the key at or before ``moment``, or the configured value when
+    none was made through LTS by then.
+    """
+    row = db.session.scalar(select(ConfigEntry).where(ConfigEntry.key == "global_latency"))
+    if row is None or row.updated_at is None or row.updated_at <= moment:
+        return None
+    details = db.session.scalar(
+        select(AuditLog.details).where(AuditLog.action == "config.update",
+                                       AuditLog.resource == "config:global_latency",
+                                       AuditLog.outcome == "ok",
+                                       AuditLog.timestamp <= moment)
+        .order_by(AuditLog.timestamp.desc(), AuditLog.id.desc()).limit(1))
+    value = (details or {}).get("value") if isinstance(details, dict) else None
+    if value is None:
+        value = current_app.config["LTS"].get("global_latency")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _next_tick_on_the_running_schedule(status: LoopStatus) -> LoopStatus:
+    """Correct ``next_tick_at`` right after ``global_latency`` changed.
+
+    The scheduler follows a new interval only after its next tick (it reschedules then,
+    see :mod:`lts.trading.scheduler`), so until that tick the next one is still due
+    one *old* interval after the last: last + new interval was shown, a wrong time.
+    """
+    if status.last_tick_at is None:
+        return status
+    running = _interval_at(status.last_tick_at)
+    if running is None or running == status.interval_minutes:
+        return status
+    return dataclasses.replace(status,
+                               next_tick_at=status.last_tick_at + timedelta(minutes=running))
+
+
 def get_status(actor: User, now: datetime | None = None) -> LoopStatus:
     """The loop's status; the leader's host and PID and recent errors only for admins.
 
@@ -37,6 +78,7 @@ def get_status(actor: User, now: datetime | None = None) -> LoopStatus:
     no use for and an attacker maps the servers with.
     """
     status = loop_status(now or system_clock())
+    status = _next_tick_on_the_running_schedule(status)
     if not is_admin(actor):
         status = dataclasses.replace(status, recent_errors=(),
                                      leader=HIDDEN_LEADER if status.leader else None)

@@ -20,11 +20,12 @@ from sqlalchemy import select
 from lts.database import write_transaction
 from lts.errors import Conflict, RateLimited, RiskRefused, ValidationFailed
 from lts.extensions import db
-from lts.models import Asset, Order, User
+from lts.models import Asset, Order, Position, User
 from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
 from lts.models.sorting import ORDER_SORTS
 from lts.services.access import load_owned, record
 from lts.services.listing import ListShape, check_choice, ordered, scoped_list
+from lts.services.number_format import format_price
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.trading import cancel, manual
 from lts.trading.orders import PlacedOrder
@@ -69,10 +70,48 @@ class ManualOrderResult:
                      "order_id": self.order.id if self.order is not None else None,
                      "client_order_id": self.client_order_id or None})
 
+    def summary(self) -> str:
+        """What happened, in the trader's words: "Bought 24 XAU_USD at 101.77"."""
+        if self.order is None:
+            return f"Order {self.status}."
+        return describe_order(self.order)
+
     @property
     def outcome(self) -> str:
         """The audit outcome: ``denied`` when the risk checks refused the order."""
         return "ok" if self.rejected_by is None else "denied"
+
+
+def _number(value: float) -> str:
+    """A quantity or price as people write it: no trailing zeros, thousands separated."""
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
+
+
+def describe_order(order: Order) -> str:
+    """One sentence on an order for a toast, without internal ids.
+
+    Filled: "Bought 24 XAU_USD at 101.77"; partly filled, resting, refused or cancelled
+    orders say so with their side, quantity and (limit/stop) price.
+    """
+    symbol = order.asset.symbol if order.asset is not None else f"asset {order.asset_id}"
+    side = order.side
+    if order.status == "filled" and order.fill_price is not None:
+        verb = "Bought" if side == "buy" else "Sold"
+        quantity = order.filled_quantity or order.quantity
+        return f"{verb} {_number(quantity)} {symbol} at {format_price(order.fill_price)}."
+    kind = "" if order.order_type == "market" else f" {order.order_type}"
+    at = f" at {format_price(order.price)}" if order.price is not None and kind else ""
+    what = f"{side.capitalize()}{kind} order for {_number(order.quantity)} {symbol}{at}"
+    if order.status == "partially_filled":
+        fill = f" at {format_price(order.fill_price)}" if order.fill_price is not None else ""
+        return f"{what}: {_number(order.filled_quantity)} filled{fill} so far."
+    if order.status in ("pending", "submitted"):
+        return f"{what} sent to the broker."
+    if order.status == "cancelled":
+        return f"{what} cancelled."
+    if order.status == "rejected":
+        return f"{what} refused by the broker."
+    return f"{what}: {order.status.replace('_', ' ')}."
 
 
 def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int | None = None,
@@ -114,6 +153,85 @@ def get_order(actor: User, order_id: int, *, ip: str | None = None) -> Order:
     return load_owned(Order, order_id, actor, "read", ip=ip)
 
 
+def order_errors(asset: Asset, *, side: Any, quantity: Any = None, order_type: Any = "market",
+                 price: Any = None, stop_loss: Any = None, take_profit: Any = None
+                 ) -> dict[str, list[str]]:
+    """Every broken rule of a manual order on ``asset``, by field; {} when it may go.
+
+    The one place these rules live (the API and the page form both ask here, the form
+    even when some of its own fields did not parse, so all errors show in one round).
+    ``asset`` must already be one the caller may trade. Besides types and signs: a
+    limit/stop order needs its price, and stop loss and take profit must sit on the
+    sides of the entry that protect it (buy: stop below, target above; sell: the
+    reverse), the entry being the order's price or, at market, the last known price.
+    """
+    errors: dict[str, list[str]] = {}
+    if side not in ORDER_SIDES:
+        errors["side"] = ["must be buy or sell"]
+    if order_type not in ORDER_TYPES:
+        errors["order_type"] = [f"must be one of {', '.join(ORDER_TYPES)}"]
+    for name, value in (("quantity", quantity), ("price", price), ("stop_loss", stop_loss),
+                        ("take_profit", take_profit)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not 0 < value < float("inf")):
+            errors[name] = ["must be greater than 0" if isinstance(value, int | float)
+                            and not isinstance(value, bool) and value <= 0
+                            else "must be a positive number"]
+    if order_type in ("limit", "stop") and price is None and "price" not in errors:
+        errors["price"] = [f"a {order_type} order needs a price"]
+    if side in ORDER_SIDES:
+        at_price = order_type in ("limit", "stop")
+        entry = price if at_price else last_price(asset.id)
+        where = f"the {order_type} price" if at_price else "the last price"
+        _check_protection_sides(errors, side, entry, where, stop_loss, take_profit)
+    return errors
+
+
+def _check_protection_sides(errors: dict[str, list[str]], side: str, entry: Any, where: str,
+                            stop_loss: Any, take_profit: Any) -> None:
+    """Refuse a stop loss or take profit on the side of ``entry`` where it cannot protect.
+
+    A buy's stop below the entry, its target above; a sell's the other way round. With
+    no entry known (a market order on an asset never priced) only the two are compared.
+    """
+    buy = side == "buy"
+    usable = {name: value for name, value in (("stop_loss", stop_loss),
+                                               ("take_profit", take_profit))
+              if name not in errors and isinstance(value, int | float)
+              and not isinstance(value, bool)}
+    if isinstance(entry, int | float) and not isinstance(entry, bool) and entry > 0 \
+            and "price" not in errors:
+        if "stop_loss" in usable and (usable["stop_loss"] >= entry if buy
+                                      else usable["stop_loss"] <= entry):
+            errors["stop_loss"] = [f"must be {'below' if buy else 'above'} {where} "
+                                   f"({entry:g}) for a {side}"]
+        if "take_profit" in usable and (usable["take_profit"] <= entry if buy
+                                        else usable["take_profit"] >= entry):
+            errors["take_profit"] = [f"must be {'above' if buy else 'below'} {where} "
+                                     f"({entry:g}) for a {side}"]
+    elif {"stop_loss", "take_profit"} <= usable.keys() and (
+            usable["stop_loss"] >= usable["take_profit"] if buy
+            else usable["stop_loss"] <= usable["take_profit"]):
+        errors["stop_loss"] = [f"must be {'below' if buy else 'above'} the take profit "
+                               f"for a {side}"]
+
+
+def last_price(asset_id: int) -> float | None:
+    """The asset's last known price: an open position's mark, else the last fill."""
+    marked = db.session.scalar(
+        select(Position.current_price).where(Position.asset_id == asset_id,
+                                             Position.status == "open",
+                                             Position.current_price.is_not(None))
+        .order_by(Position.id.desc()).limit(1))
+    if marked is not None:
+        return float(marked)
+    filled = db.session.scalar(
+        select(Order.fill_price).where(Order.asset_id == asset_id,
+                                       Order.fill_price.is_not(None))
+        .order_by(Order.filled_at.desc(), Order.id.desc()).limit(1))
+    return float(filled) if filled is not None else None
+
+
 def place_manual_order(actor: User, asset_id: int, *, side: str, quantity: float | None = None,
                        order_type: str = "market", price: float | None = None,
                        stop_loss: float | None = None, take_profit: float | None = None,
@@ -125,18 +243,8 @@ def place_manual_order(actor: User, asset_id: int, *, side: str, quantity: float
     asset or its portfolio is inactive. A risk refusal is a result with ``rejected_by``.
     """
     asset = load_owned(Asset, asset_id, actor, "trade", ip=ip)
-    errors: dict[str, list[str]] = {}
-    if side not in ORDER_SIDES:
-        errors["side"] = ["must be buy or sell"]
-    if order_type not in ORDER_TYPES:
-        errors["order_type"] = [f"must be one of {', '.join(ORDER_TYPES)}"]
-    for name, value in (("quantity", quantity), ("price", price), ("stop_loss", stop_loss),
-                        ("take_profit", take_profit)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or not 0 < value < float("inf")):
-            errors[name] = ["must be a positive number"]
-    if order_type in ("limit", "stop") and price is None and "price" not in errors:
-        errors["price"] = [f"a {order_type} order needs a price"]
+    errors = order_errors(asset, side=side, quantity=quantity, order_type=order_type,
+                          price=price, stop_loss=stop_loss, take_profit=take_profit)
     if errors:
         raise ValidationFailed("the order is not valid", errors)
     if not asset.is_active or not asset.portfolio.is_active:

@@ -71,6 +71,19 @@ class Overview:
         """Portfolios, assets, open positions, orders (and users for admins)."""
         return overview_counts(self.actor)
 
+    @cached_property
+    def currency(self) -> str:
+        """The one currency of the visible portfolios, or "" when they differ (or none).
+
+        Totals across currencies are sums of unlike units; the page then shows no code
+        rather than a wrong one.
+        """
+        if not self.portfolio_ids:
+            return ""
+        codes = set(db.session.scalars(select(Portfolio.currency).where(
+            Portfolio.id.in_(self.portfolio_ids)).distinct()))
+        return codes.pop() if len(codes) == 1 else ""
+
     @property
     def total_capital(self) -> float:
         """Capital of every visible portfolio."""
@@ -124,6 +137,13 @@ class Overview:
     def equity_series(self) -> list[dict[str, Any]]:
         """Total equity over the last ``days``."""
         return combined_equity(self.portfolio_ids, self.now - timedelta(days=self.days))
+
+    @cached_property
+    def equity_steps(self) -> list[dict[str, Any]]:
+        """Capital steps in the total equity curve (a portfolio added, a deposit): markers."""
+        from lts.services.dashboard_queries import equity_steps
+
+        return equity_steps(self.portfolio_ids, self.equity_series)
 
 
 def visible_portfolio_ids(actor: User) -> list[int]:

@@ -9,6 +9,7 @@ half-written; each write is audited in the same transaction.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -46,7 +47,9 @@ from lts.trading import statistics as trading_statistics
 from lts.trading.plugin_source import public_config
 
 EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_config",
-            "total_capital", "portfolio_latency", "max_drawdown_pct")
+            "total_capital", "portfolio_latency", "max_drawdown_pct", "currency")
+# An ISO 4217 code: money is shown in it; nothing is converted.
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
 def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool | None = None,
@@ -94,8 +97,13 @@ def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,
     return load_owned(Portfolio, portfolio_id, actor, action, ip=ip)
 
 
-def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) -> None:
-    """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
+def field_errors(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every broken rule of ``values``, by field (plugin config errors included).
+
+    The one place the portfolio rules live: the service raises with them, and the
+    page form asks for them even when some of its own fields failed to parse, so a
+    user sees every problem in one round.
+    """
     errors: dict[str, Any] = {}
     name = values.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -109,7 +117,7 @@ def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) 
         errors["total_capital"] = [capital_problem]
     latency = values.get("portfolio_latency")
     if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
-        errors["portfolio_latency"] = ["must be a whole number of minutes >= 1"]
+        errors["portfolio_latency"] = ["must be greater than 0 (whole minutes)"]
     drawdown = values.get("max_drawdown_pct")
     if drawdown is not None and (isinstance(drawdown, bool)
                                  or not isinstance(drawdown, int | float)
@@ -117,10 +125,46 @@ def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) 
         errors["max_drawdown_pct"] = ["must be > 0 and <= 100, or empty"]
     if not isinstance(values.get("is_active", True), bool):
         errors["is_active"] = ["must be true or false"]
+    currency = values.get("currency", "USD")
+    if not isinstance(currency, str) or not CURRENCY_CODE.fullmatch(currency):
+        errors["currency"] = ["must be a three-letter currency code, e.g. USD or EUR"]
     check_plugin("portfolio", values.get("portfolio_plugin"), values.get("portfolio_config"),
                  errors)
+    return errors
+
+
+def check_portfolio(data: Mapping[str, Any], portfolio: Portfolio | None) -> dict[str, Any]:
+    """The rule errors ``data`` would meet on create (``portfolio`` None) or update.
+
+    Nothing is written. Masked secrets are restored from ``portfolio`` as an update
+    would, so an unchanged secret is not reported. Used by the page form to report
+    every problem at once, its own parse errors and these together.
+    """
+    values = {"description": "", "is_active": True, "portfolio_config": {},
+              "portfolio_plugin": registry().default("portfolio"), "max_drawdown_pct": None,
+              **(_editable_values(portfolio) if portfolio is not None else {}), **data}
+    plugin = values.get("portfolio_plugin")
+    stored = (portfolio.portfolio_config if portfolio is not None
+              and plugin == portfolio.portfolio_plugin else {})
+    try:
+        values["portfolio_config"] = config_to_validate(
+            "portfolio", plugin, values.get("portfolio_config"), stored)
+    except ValidationFailed as exc:
+        return dict(exc.fields)
+    return field_errors(values)
+
+
+def _editable_values(portfolio: Portfolio) -> dict[str, Any]:
+    """The stored values of the editable fields (the base an update starts from)."""
+    return {key: getattr(portfolio, key) for key in EDITABLE}
+
+
+def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) -> None:
+    """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
+    errors = field_errors(values)
     if errors:
         raise ValidationFailed("the portfolio is not valid", errors)
+    name = str(values.get("name"))
     clash = select(Portfolio.id).where(Portfolio.user_id == owner_id,
                                        Portfolio.name == name.strip())
     if current_id is not None:
@@ -251,7 +295,7 @@ def delete_portfolio(actor: User, portfolio_id: int, *,
         Order.asset_id == Asset.id, Asset.portfolio_id == portfolio.id)))
     if has_orders:
         raise Conflict(f"portfolio {portfolio.id} has orders and cannot be deleted; "
-                       "deactivate it instead (is_active=false)")
+                       "deactivate it instead")
     name = portfolio.name
     db.session.delete(portfolio)
     db.session.flush()

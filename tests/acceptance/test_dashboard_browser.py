@@ -171,7 +171,7 @@ def test_a_user_closes_a_position_after_confirming(live_app, open_browser):
     expect(row).to_contain_text("open")  # dismissed: nothing happened
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Close").click()
-    expect(page.locator("#lts-toasts")).to_contain_text("Closing order")
+    expect(page.locator("#lts-toasts")).to_contain_text("Closing: Sold")
     expect(page.locator("#positions-table tbody tr[id^=position-]").first).to_contain_text(
         "closed")
     browser.shot("positions")

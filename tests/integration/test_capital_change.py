@@ -105,5 +105,5 @@ def test_the_equity_chart_shows_a_withdrawal_as_such(app, db, client, login_as):
     login_as(user)
     html = client.get(f"/portfolios/{portfolio.id}").get_data(as_text=True)
     assert 'id="capital-changes"' in html
-    assert "Withdrawal of 5,000.00 on 2026-01-05 00:10 UTC" in html
+    assert "Withdrawal of 5,000.00 USD on 2026-01-05 00:10 UTC" in html
     assert 'data-events="[{&#34;t&#34;: &#34;2026-01-05T00:10:30+00:00&#34;' in html

@@ -21,7 +21,7 @@ SPEC_COLUMNS = {
     "statistics": "id key value timestamp",
     "portfolios": "id user_id name description is_active portfolio_plugin portfolio_config "
                   "total_capital last_execution portfolio_latency created_at updated_at "
-                  "risk_state max_drawdown_pct capital_changed_at",
+                  "risk_state max_drawdown_pct capital_changed_at currency",
     "assets": "id portfolio_id symbol name strategy_plugin strategy_config broker_plugin "
               "broker_config pipeline_plugin pipeline_config allocated_capital is_active "
               "created_at updated_at",

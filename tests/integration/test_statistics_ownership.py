@@ -145,17 +145,25 @@ def test_migration_0010_backfills_owner_ids_and_downgrades(empty_database: str,
     with app.app_context():
         upgrade(revision="0009")
         alice = gen_user("alice")
-        portfolio = gen_portfolio(alice)
-        # The asset is written with the columns revision 0009 has (the ORM model also holds
-        # the columns of later revisions).
+        # The portfolio and the asset are written with the columns revision 0009 has (the
+        # ORM models also hold the columns of later revisions, e.g. 0015's currency).
+        portfolios = sa.table("portfolios", sa.column("portfolio_config", sa.JSON),
+                              *(sa.column(n) for n in (
+                                  "user_id", "name", "description", "is_active",
+                                  "portfolio_plugin", "total_capital", "portfolio_latency",
+                                  "created_at", "updated_at", "risk_state")))
+        portfolio_id = db.session.execute(sa.insert(portfolios).values(
+            user_id=alice.id, name="p", description="", is_active=True,
+            portfolio_plugin="equal_weight", portfolio_config={}, total_capital=1000.0,
+            portfolio_latency=60, created_at=NOW, updated_at=NOW, risk_state="active",
+        ).returning(sa.column("id"))).scalar_one()
         assets = sa.table("assets", *(sa.column(n, sa.JSON) for n in _JSON_COLUMNS),
                           *(sa.column(n) for n in _PLAIN_COLUMNS))
         asset_id = db.session.execute(sa.insert(assets).values(
-            portfolio_id=portfolio.id, symbol="EUR/USD", name="", allocated_capital=0.0,
+            portfolio_id=portfolio_id, symbol="EUR/USD", name="", allocated_capital=0.0,
             is_active=True, created_at=NOW, updated_at=NOW, strategy_plugin="sma_cross",
             broker_plugin="paper", pipeline_plugin="synthetic",
             **{n: {} for n in _JSON_COLUMNS}).returning(sa.column("id"))).scalar_one()
-        portfolio_id = portfolio.id
         gone = portfolio_id + 1000
         samples = [f"portfolio.{portfolio_id}.equity", f"portfolio.{portfolio_id}.equity",
                    f"asset.{asset_id}.unrealized_pnl", f"portfolio.{gone}.equity",

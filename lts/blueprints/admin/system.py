@@ -56,7 +56,8 @@ def set_config(key: str) -> ResponseReturnValue:
         errors[key] = "; ".join(str(m) for m in messages) or exc.message
         status = 422
     else:
-        flash(f"{item.key} set to {item.value!r}.", "success")
+        shown = "empty (none)" if item.value is None else repr(item.value)
+        flash(f"{item.key} set to {shown}.", "success")
         status = 200
     items = config_admin.list_config(actor())
     if is_htmx():

@@ -7,21 +7,34 @@ from typing import Any
 
 from flask import Blueprint
 
+from lts.services.number_format import format_price
 from lts.web.display import time_tag, viewer_zone
 
 
-def money(value: Any, digits: int = 2) -> str:
-    """``12,345.67``; empty for None."""
-    if value is None:
-        return ""
-    return f"{float(value):,.{digits}f}"
+def _with_currency(text: str, currency: str | None) -> str:
+    """``text`` followed by its currency code when one is known."""
+    return f"{text} {currency}" if currency else text
 
 
-def signed(value: Any, digits: int = 2) -> str:
-    """``+12.30`` / ``-4.00``: P&L with its sign."""
+def money(value: Any, currency: str | None = None, digits: int = 2) -> str:
+    """``12,345.67 USD`` (the portfolio's currency when given); empty for None."""
     if value is None:
         return ""
-    return f"{float(value):+,.{digits}f}"
+    return _with_currency(f"{float(value):,.{digits}f}", currency)
+
+
+def signed(value: Any, currency: str | None = None, digits: int = 2) -> str:
+    """``+12.30 USD`` / ``-4.00 USD``: P&L with its sign (and currency when given)."""
+    if value is None:
+        return ""
+    return _with_currency(f"{float(value):+,.{digits}f}", currency)
+
+
+def percent_of(value: Any, base: Any) -> str:
+    """``+1.25 %``: ``value`` as a signed share of ``base``; empty without a base."""
+    if value is None or not base:
+        return ""
+    return f"{100.0 * float(value) / float(base):+.2f} %"
 
 
 def quantity(value: Any) -> str:
@@ -31,13 +44,11 @@ def quantity(value: Any) -> str:
     return f"{float(value):,.6f}".rstrip("0").rstrip(".")
 
 
-def price(value: Any) -> str:
-    """A price with up to 5 decimals (FX pips), trailing zeros trimmed to 2."""
+def price(value: Any, reference: Any = None) -> str:
+    """A price with the instrument's fixed decimals (from ``reference``, else itself)."""
     if value is None:
         return ""
-    text = f"{float(value):.5f}".rstrip("0")
-    whole, _, decimals = text.partition(".")
-    return f"{int(whole):,}.{decimals.ljust(2, '0')}" if whole.lstrip("-").isdigit() else text
+    return format_price(float(value), None if reference is None else float(reference))
 
 
 def pnl_class(value: Any) -> str:
@@ -76,6 +87,7 @@ def status_color(value: Any) -> str:
 def register_filters(bp: Blueprint) -> None:
     """Make the filters available to every template of the app."""
     for name, func in (("money", money), ("signed", signed), ("qty", quantity),
+                       ("percent_of", percent_of),
                        ("price", price), ("pnl_class", pnl_class), ("when", when),
                        ("status_color", status_color)):
         bp.add_app_template_filter(func, name)

@@ -7,7 +7,7 @@ and the app-wide handler answers it (:mod:`lts.web.errors`).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import flash, request
@@ -49,23 +49,50 @@ def overview() -> ResponseReturnValue:
                        ov=build_overview(actor(), now), now=now)
 
 
+def _day_range(filters: dict[str, str]) -> dict[str, datetime | None]:
+    """``from``/``to`` dates (YYYY-MM-DD, UTC days, both included) as ``since``/``until``.
+
+    ``to`` is a whole day: the range ends at the next midnight (the services' ``until``
+    is exclusive). A date that does not parse is a ValidationFailed naming the field.
+    """
+    bounds: dict[str, datetime | None] = {"since": None, "until": None}
+    errors: dict[str, list[str]] = {}
+    for name, key, shift in (("from", "since", 0), ("to", "until", 1)):
+        text = filters.get(name)
+        if not text:
+            continue
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            errors[name] = ["must be a date, YYYY-MM-DD"]
+            continue
+        bounds[key] = datetime.combine(day + timedelta(days=shift), time(0), tzinfo=UTC)
+    if errors:
+        raise ValidationFailed("invalid filter", errors)
+    return bounds
+
+
 def _table_page(kind: str) -> ResponseReturnValue:
     """The orders or positions page: filters, sortable headers, pager."""
     sorted_rows = orders.list_orders if kind == "orders" else positions.list_positions
     default_sort = "created_at" if kind == "orders" else "opened_at"
     state = table_state(f"dashboard.{kind}", f"{kind}-table",
-                        ("portfolio_id", "status", "side"), default_sort)
+                        ("portfolio_id", "asset_id", "status", "side", "from", "to"),
+                        default_sort)
     error = None
     try:
         page = sorted_rows(actor(), portfolio_id=request.args.get("portfolio_id", type=int),
+                           asset_id=request.args.get("asset_id", type=int),
                            status=state.filters.get("status"), side=state.filters.get("side"),
+                           **_day_range(state.filters),
                            sort=state.sort, direction=state.direction, page=state.page,
                            per_page=TABLE_PER_PAGE)
     except ValidationFailed as exc:
         error = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.fields.items()) or exc.message
         page = sorted_rows(actor(), page=1, per_page=TABLE_PER_PAGE)
     return render_page(f"dashboard/{kind}.html", {f"{kind}-table": f"partials/_{kind}_table.html"},
-                       page=page, table=state, error=error, portfolios=my_portfolios())
+                       page=page, table=state, error=error, portfolios=my_portfolios(),
+                       asset_choices=dashboard_queries.asset_choices(actor()))
 
 
 @bp.get("/orders", endpoint="orders")
@@ -88,7 +115,7 @@ def close_position(position_id: int) -> ResponseReturnValue:
     if result.rejected_by:
         flash(f"Close refused by the {result.rejected_by} check: {result.message}", "warning")
     else:
-        flash(f"Closing order {result.client_order_id}: {result.status}.", "success")
+        flash(f"Closing: {result.summary()}", "success")
     if is_htmx():
         position = positions.get_position(actor(), position_id)
         return render_partial("partials/_position_row.html", position=position,
@@ -100,7 +127,7 @@ def close_position(position_id: int) -> ResponseReturnValue:
 def cancel_order(order_id: int) -> ResponseReturnValue:
     """Cancel a live order through its broker (the same service as the API)."""
     order = orders.cancel_order(actor(), order_id, via="dashboard", ip=client_ip())
-    flash(f"Order {order.client_order_id} cancelled.", "success")
+    flash(orders.describe_order(order), "success")
     if is_htmx():
         order = orders.get_order(actor(), order_id)
         return with_trigger(render_partial("partials/_order_row.html", order=order,

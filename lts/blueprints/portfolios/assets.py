@@ -17,6 +17,7 @@ from lts.blueprints.portfolios import bp
 from lts.blueprints.portfolios.forms import (
     AssetForm,
     ManualOrderForm,
+    add_rule_errors,
     add_service_errors,
     expected_version,
 )
@@ -27,6 +28,7 @@ from lts.security.authz import client_ip
 from lts.services import assets, dashboard_queries, orders, portfolios, positions
 from lts.services.broker_view import broker_view
 from lts.services.plugin_forms import parse_plugin_choice, plugin_choice, raw_values
+from lts.trading.chart import parse_timeframe
 from lts.trading.clock import system_clock
 from lts.web.htmx import hx_redirect, hx_target, render_page, render_partial
 from lts.web.request import actor, is_htmx, with_trigger
@@ -98,9 +100,15 @@ def _save_asset(portfolio: Portfolio, asset: Asset | None) -> ResponseReturnValu
         data[f"{kind}_config"] = config
         if errors:
             parse_errors[f"{kind}_config"] = errors
-    if not form.validate() or parse_errors:
-        return _asset_form(portfolio, asset, form, 422, parse_errors, submitted=True)
     data.update(form.values())
+    if not form.validate() or parse_errors:
+        # One round: the fields' rules and every plugin's config rules come with the
+        # form's own errors (a config value that did not parse keeps its own message).
+        rest = add_rule_errors(form, assets.check_asset(data, asset))
+        for key, errors in parse_errors.items():
+            rule = rest.get(key)
+            rest[key] = {**(rule if isinstance(rule, dict) else {}), **errors}
+        return _asset_form(portfolio, asset, form, 422, rest, submitted=True)
     try:
         if asset is None:
             saved = assets.create_asset(actor(), portfolio.id, data, ip=client_ip())
@@ -223,12 +231,17 @@ def _asset_context(asset: Asset, form: ManualOrderForm | None = None,
     """Everything the asset page and its partials show."""
     who = actor()
     now = system_clock()
+    timeframe = parse_timeframe(request.args.get("timeframe"))
     return {
         "asset": asset,
         "portfolio": asset.portfolio,
         # A paused asset's data source is not asked either (it may share the token).
-        "chart": dashboard_queries.asset_chart(asset, now)
+        "chart": dashboard_queries.asset_chart(asset, now, timeframe=timeframe)
         if chart and not asset.paused_reason else None,
+        "timeframe": timeframe,
+        # The chart's poll keeps the chosen timeframe.
+        "chart_url": url_for("portfolios.asset_detail", asset_id=asset.id,
+                             timeframe=timeframe or None),
         "debug": dashboard_queries.asset_debug(asset),
         "orders": orders.list_orders(who, asset_id=asset.id, per_page=20).items,
         "positions": positions.list_positions(who, asset_id=asset.id, per_page=20).items,
@@ -260,6 +273,9 @@ def manual_order(asset_id: int) -> ResponseReturnValue:
     status = 200
     refusal = None
     if not form.validate():
+        # The service's rules too, in the same round (a missing limit price is reported
+        # with the bad quantity, not after it is fixed).
+        add_rule_errors(form, orders.order_errors(asset, **form.values()))
         status = 422
     else:
         try:
@@ -279,7 +295,7 @@ def manual_order(asset_id: int) -> ResponseReturnValue:
                 refusal = result
                 status = 422
             else:
-                flash(f"Order {result.client_order_id}: {result.status}.", "success")
+                flash(result.summary(), "success")
                 form = ManualOrderForm(formdata=None)
     context = {**_asset_context(asset, form, chart=False), "refusal": refusal}
     if is_htmx():

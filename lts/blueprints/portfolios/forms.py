@@ -12,33 +12,31 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional
 
-from lts.limits import total_capital_problem
 from lts.web.forms import LtsForm
 
 
-def capital_in_bounds(form: Any, field: Any) -> None:
-    """The one ``total_capital`` rule (:mod:`lts.limits`), under the field."""
-    problem = total_capital_problem(field.data) if field.data is not None else None
-    if problem:
-        raise ValidationError(problem)
-
-
 class PortfolioForm(LtsForm):
-    """Name, capital, interval and drawdown limit of a portfolio."""
+    """Name, capital, interval and drawdown limit of a portfolio.
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    The fields check types and presence only (InputRequired: a typed 0 is present, not
+    "required"); the rules on the values are the service's
+    (:func:`lts.services.portfolios.check_portfolio`), asked in the same round.
+    """
+
+    name = StringField("Name", validators=[InputRequired(), Length(max=100)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
-    total_capital = FloatField("Total capital", validators=[DataRequired(), capital_in_bounds],
+    total_capital = FloatField("Total capital", validators=[InputRequired()],
                                description="Money the portfolio plugin splits among the assets.")
-    portfolio_latency = IntegerField("Run every (minutes)", validators=[DataRequired(),
-                                                                        NumberRange(min=1)],
+    portfolio_latency = IntegerField("Run every (minutes)", validators=[InputRequired()],
                                      description="Minutes between two runs of this portfolio.")
-    max_drawdown_pct = FloatField("Max drawdown (%)", validators=[Optional(),
-                                                                   NumberRange(min=0.01, max=100)],
+    max_drawdown_pct = FloatField("Max drawdown (%)", validators=[Optional()],
                                   description="Halts the portfolio when equity falls this far "
                                               "below its peak. Empty: no limit.")
+    currency = StringField("Currency", default="USD", validators=[Length(max=3)],
+                           description="Three-letter code its money is shown in (no "
+                                       "conversion), e.g. USD, EUR.")
     is_active = BooleanField("Active (the loop runs it)", default=True)
     owner_id = SelectField("Owner", coerce=int, validators=[Optional()],
                            description="The user whose portfolio this is.")
@@ -63,20 +61,21 @@ class PortfolioForm(LtsForm):
                 "total_capital": float(self.total_capital.data or 0),
                 "portfolio_latency": int(self.portfolio_latency.data or 0),
                 "max_drawdown_pct": self.max_drawdown_pct.data,
+                "currency": (self.currency.data or "USD").strip().upper(),
                 "is_active": bool(self.is_active.data)}
 
 
 class AssetForm(LtsForm):
     """Symbol, display name and state of an asset (its plugins come with their configs)."""
 
-    symbol = StringField("Symbol", validators=[DataRequired(), Length(max=32)],
+    symbol = StringField("Symbol", validators=[InputRequired(), Length(max=32)],
                          description="Instrument as the pipeline and broker know it, "
                                      "e.g. EUR_USD.")
     name = StringField("Name", validators=[Optional(), Length(max=100)])
     is_active = BooleanField("Active (traded by the loop)", default=True)
     max_data_age_minutes = FloatField(
         "Max data age (minutes)",
-        validators=[Optional(), NumberRange(min=0.01, max=527_040)],
+        validators=[Optional()],
         description="No opening order when the newest bar ended longer ago than this; "
                     "empty: 3 bar periods.")
 
@@ -88,17 +87,21 @@ class AssetForm(LtsForm):
 
 
 class ManualOrderForm(LtsForm):
-    """A manual order: the same fields as the API's."""
+    """A manual order: the same fields as the API's.
+
+    The rules are the service's (:func:`lts.services.orders.order_errors`), asked even
+    when a field did not parse.
+    """
 
     side = SelectField("Side", choices=[SelectChoice("buy", "Buy"), SelectChoice("sell", "Sell")])
     order_type = SelectField("Type", choices=[SelectChoice("market", "Market"),
                                               SelectChoice("limit", "Limit"),
                                               SelectChoice("stop", "Stop")])
-    quantity = FloatField("Quantity", validators=[Optional(), NumberRange(min=0)],
+    quantity = FloatField("Quantity", validators=[Optional()],
                           description="Empty: sized from the asset's allocated capital.")
-    price = FloatField("Limit / stop price", validators=[Optional(), NumberRange(min=0)])
-    stop_loss = FloatField("Stop loss", validators=[Optional(), NumberRange(min=0)])
-    take_profit = FloatField("Take profit", validators=[Optional(), NumberRange(min=0)])
+    price = FloatField("Limit / stop price", validators=[Optional()])
+    stop_loss = FloatField("Stop loss", validators=[Optional()])
+    take_profit = FloatField("Take profit", validators=[Optional()])
 
     def values(self) -> dict[str, Any]:
         """Keyword arguments of ``orders.place_manual_order``."""
@@ -117,6 +120,17 @@ def add_service_errors(form: FlaskForm, fields: dict[str, Any]) -> dict[str, Any
         else:
             rest[name] = messages
     return rest
+
+
+def add_rule_errors(form: FlaskForm, fields: dict[str, Any]) -> dict[str, Any]:
+    """Like :func:`add_service_errors`, but a field the form already refused keeps its own.
+
+    An unparsable number is not also reported as "must be greater than 0".
+    """
+    fresh = {name: messages for name, messages in fields.items()
+             if not getattr(getattr(form, name, None), "errors", None)
+             or isinstance(messages, dict)}
+    return add_service_errors(form, fresh)
 
 
 def expected_version(form_data: Any) -> datetime | None:

@@ -15,7 +15,12 @@ from flask import abort, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from lts.blueprints.portfolios import bp
-from lts.blueprints.portfolios.forms import PortfolioForm, add_service_errors, expected_version
+from lts.blueprints.portfolios.forms import (
+    PortfolioForm,
+    add_rule_errors,
+    add_service_errors,
+    expected_version,
+)
 from lts.errors import NotFound, ServiceError
 from lts.models import Portfolio, statistic_keys
 from lts.plugins.base import PLUGIN_KINDS
@@ -108,9 +113,15 @@ def _save(portfolio: Portfolio | None) -> ResponseReturnValue:
     form.offer_owners(portfolios.owner_choices(actor()) if portfolio is None else None,
                       actor().id)
     name, config, parse_errors = parse_plugin_choice("portfolio", request.form)
-    if not form.validate() or parse_errors:
-        return _form_response(form, portfolio, 422, config_errors=parse_errors, raw=True)
     data = {**form.values(), "portfolio_plugin": name, "portfolio_config": config}
+    if not form.validate() or parse_errors:
+        # One round: the service's rules (plugin config included) are asked too, so
+        # every problem shows now, not after the first ones are fixed.
+        rest = add_rule_errors(form, portfolios.check_portfolio(data, portfolio))
+        config_errors = {**(rest.pop("portfolio_config", None) or {}), **parse_errors}
+        plugin_errors = tuple(str(m) for m in rest.pop("portfolio_plugin", ()))
+        return _form_response(form, portfolio, 422, config_errors=config_errors,
+                              plugin_errors=plugin_errors, raw=True)
     try:
         if portfolio is None:
             saved = portfolios.create_portfolio(actor(), data, owner_id=form.owner(),
