@@ -144,16 +144,22 @@ def test_migration_0010_backfills_owner_ids_and_downgrades(empty_database: str,
                      sa.column("value", sa.Float), sa.column("timestamp", UTCDateTime()))
     with app.app_context():
         upgrade(revision="0009")
-        alice = gen_user("alice")
-        # The portfolio and the asset are written with the columns revision 0009 has (the
-        # ORM models also hold the columns of later revisions, e.g. 0015's currency).
+        # Every row is written with the columns revision 0009 has (the ORM models also
+        # hold later revisions' columns: 0014's user preferences, 0015's currency).
+        users = sa.table("users", *(sa.column(n) for n in (
+            "username", "email", "password_hash", "role", "is_active", "created_at",
+            "failed_logins")))
+        alice_id = db.session.execute(sa.insert(users).values(
+            username="alice", email="alice@example.com", password_hash="x", role="user",
+            is_active=True, created_at=NOW, failed_logins=0).returning(sa.column("id"))
+        ).scalar_one()
         portfolios = sa.table("portfolios", sa.column("portfolio_config", sa.JSON),
                               *(sa.column(n) for n in (
                                   "user_id", "name", "description", "is_active",
                                   "portfolio_plugin", "total_capital", "portfolio_latency",
                                   "created_at", "updated_at", "risk_state")))
         portfolio_id = db.session.execute(sa.insert(portfolios).values(
-            user_id=alice.id, name="p", description="", is_active=True,
+            user_id=alice_id, name="p", description="", is_active=True,
             portfolio_plugin="equal_weight", portfolio_config={}, total_capital=1000.0,
             portfolio_latency=60, created_at=NOW, updated_at=NOW, risk_state="active",
         ).returning(sa.column("id"))).scalar_one()

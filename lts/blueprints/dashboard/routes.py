@@ -20,6 +20,7 @@ from lts.security.authz import client_ip
 from lts.services import dashboard_queries, orders, portfolios, positions, statistics
 from lts.services.overview import build_overview
 from lts.trading.clock import system_clock
+from lts.web.display import viewer_zone
 from lts.web.htmx import render_page, render_partial
 from lts.web.request import actor, is_htmx, redirect_back, with_trigger
 
@@ -50,8 +51,9 @@ def overview() -> ResponseReturnValue:
 
 
 def _day_range(filters: dict[str, str]) -> dict[str, datetime | None]:
-    """``from``/``to`` dates (YYYY-MM-DD, UTC days, both included) as ``since``/``until``.
+    """``from``/``to`` dates (YYYY-MM-DD, viewer's days, both included) as since/until.
 
+    Days of the viewer's time zone, as the closed-trades filters read them.
     ``to`` is a whole day: the range ends at the next midnight (the services' ``until``
     is exclusive). A date that does not parse is a ValidationFailed naming the field.
     """
@@ -66,7 +68,8 @@ def _day_range(filters: dict[str, str]) -> dict[str, datetime | None]:
         except ValueError:
             errors[name] = ["must be a date, YYYY-MM-DD"]
             continue
-        bounds[key] = datetime.combine(day + timedelta(days=shift), time(0), tzinfo=UTC)
+        bounds[key] = datetime.combine(day + timedelta(days=shift), time(0),
+                                       tzinfo=viewer_zone()).astimezone(UTC)
     if errors:
         raise ValidationFailed("invalid filter", errors)
     return bounds
