@@ -490,14 +490,27 @@ class StrategyPlugin(Plugin):
         candles = snapshot.candles
         if candles.empty:
             return None
-        newest = candles.index[-1]
-        stored = self.__dict__.get("_prepared_frames", {}).get(snapshot.symbol)
+        stored = self.stored_prepared(snapshot, rows)
         if stored is not None:
-            end = int(stored.index.searchsorted(newest, side="right"))
-            if end >= rows and stored.index[end - 1] == newest:
-                return stored.iloc[end - rows:end]
+            return stored
         frame = self.prepare(candles.iloc[-(self.prepare_window + rows - 1):])
         return None if frame is None else frame.iloc[-rows:]
+
+    def stored_prepared(self, snapshot: MarketSnapshot, rows: int = 1) -> pd.DataFrame | None:
+        """The handed-over frame's last ``rows`` rows up to the newest bar, or None (live).
+
+        Split from :meth:`prepared` so a strategy can compute its live row without a
+        DataFrame: building one per decision cost more than the strategy itself (issue 10).
+        """
+        stored = self.__dict__.get("_prepared_frames", {}).get(snapshot.symbol)
+        candles = snapshot.candles
+        if stored is None or candles.empty:
+            return None
+        newest = candles.index[-1]
+        end = int(stored.index.searchsorted(newest, side="right"))
+        if end >= rows and stored.index[end - 1] == newest:
+            return stored.iloc[end - rows:end]
+        return None
 
     @abc.abstractmethod
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
