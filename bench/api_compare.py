@@ -9,11 +9,21 @@ of the per-round ratios (this tree / base; > 1 is slower).
 
 Run: ``git archive BASE | tar -x -C /tmp/base`` then
 ``.venv/bin/python bench/api_compare.py /tmp/base [--rounds 4] [--requests 150]``.
+
+Instructions per request (load-independent), one tree and one path at a time::
+
+    valgrind --tool=callgrind --instr-atstart=no .venv/bin/python bench/api_compare.py \
+        /tmp/base --callgrind /api/v1/auth/me --requests 200 [--tree /tmp/base]
+
+counts only the ``--requests`` requests (after seeding, 20 warm-up requests and a
+``gc.freeze()``, as in a worker);
+divide callgrind's "Collected" by ``--requests``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -45,13 +55,51 @@ def child(tree: Path, requests: int) -> None:
     print(json.dumps(dict(costs)))
 
 
+def count_instructions(tree: Path, path: str, requests: int) -> None:
+    """Seed, warm up, then run ``requests`` GETs of ``path`` with callgrind counting."""
+    spec = importlib.util.spec_from_file_location("api_bench", ROOT / "bench" / "api_bench.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sys.path[:] = [str(tree)] + [p for p in sys.path if p not in (str(ROOT), str(tree))]
+    from lts import create_app
+
+    with tempfile.TemporaryDirectory(prefix="lts-api-callgrind-") as tmp:
+        database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        os.environ["BENCH_DATABASE_URL"] = database_url
+        token = bench.seed(database_url, Path(tmp) / "instance")
+        app = create_app({"database_url": database_url, "secret_key": bench.SECRET,
+                          "loop_enabled": False, "log_level": "WARNING"},
+                         instance_path=Path(tmp) / "instance")
+        client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
+        for _ in range(20):
+            assert client.get(path, headers=headers).status_code == 200, path
+        # As a gunicorn worker does after start-up (lts.server.freeze_startup_objects):
+        # else a full collection landing inside the window adds ~1 % per request.
+        gc.collect()
+        gc.freeze()
+        switch = ["callgrind_control", "-i", "on", str(os.getpid())]
+        subprocess.run(switch, check=True, capture_output=True)
+        for _ in range(requests):
+            client.get(path, headers=headers)
+        subprocess.run([*switch[:2], "off", switch[3]], check=True, capture_output=True)
+    print(f"{tree}: {requests} x GET {path} counted")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", type=Path, help="the base revision's source tree")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--requests", type=int, default=150)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--callgrind", metavar="PATH",
+                        help="count one path's instructions (run under callgrind, see above)")
+    parser.add_argument("--tree", type=Path, default=ROOT,
+                        help="with --callgrind: the tree to count (default this one)")
     args = parser.parse_args()
+    if args.callgrind:
+        count_instructions(args.tree, args.callgrind, args.requests)
+        return
     if args.child:
         child(args.child, args.requests)
         return

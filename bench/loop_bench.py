@@ -10,6 +10,9 @@ Issue 10: no more than 10 % slower than the tree before the money-safety work; c
 with ``--compare <that tree>`` (for instance a ``git worktree`` of commit 4cd72ff).
 Run: .venv/bin/python bench/loop_bench.py [--portfolios 100] [--assets 10]
      .venv/bin/python bench/loop_bench.py --compare /path/to/base/tree [--rounds 5]
+Instructions of the steady ticks only (load-independent; any tree with ``--tree``):
+     valgrind --tool=callgrind --instr-atstart=no .venv/bin/python bench/loop_bench.py \
+         --callgrind --portfolios 20 --ticks 2 [--tree /path/to/base/tree]
 """
 
 from __future__ import annotations
@@ -89,8 +92,20 @@ def show(label: str, m: dict[str, float]) -> None:
           f"[target <= 1 ms/asset; tick target <= 2 s]")
 
 
-def measure(tree: Path, portfolios: int, assets: int, ticks: int, *, quiet: bool = False
-            ) -> list[dict[str, float]]:
+def callgrind(on: bool) -> None:
+    """Switch callgrind's instrumentation (started with ``--instr-atstart=no``) on or off.
+
+    Why: the set-up (migrations, seeding, the cold first tick) dwarfs a steady tick; only
+    the steady ticks are counted, and instruction counts do not move with the load.
+    """
+    import os
+
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
+                   check=True, capture_output=True)
+
+
+def measure(tree: Path, portfolios: int, assets: int, ticks: int, *, quiet: bool = False,
+            count_instructions: bool = False) -> list[dict[str, float]]:
     """Build the database with ``tree``'s LTS, run a first and ``ticks`` steady ticks.
 
     LTS is imported from ``tree`` (put first on ``sys.path``), so the same script measures
@@ -124,11 +139,15 @@ def measure(tree: Path, portfolios: int, assets: int, ticks: int, *, quiet: bool
                 figures.append(run_tick(engine, clock(), total))
                 if not quiet:
                     show("first tick (cold plugins)", figures[-1])
+                if count_instructions:
+                    callgrind(True)
                 for n in range(ticks):
                     clock.advance(minutes=1)
                     figures.append(run_tick(engine, clock(), total))
                     if not quiet:
                         show(f"steady tick {n + 1}", figures[-1])
+                if count_instructions:
+                    callgrind(False)
             finally:
                 engine.close()
             count = db.session.scalar(select(func.count(models.Order.id)))
@@ -223,13 +242,17 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, metavar="BASE_TREE",
                         help="alternate runs of BASE_TREE and this tree, print ratios")
     parser.add_argument("--rounds", type=int, default=5, help="pairs of runs for --compare")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="under valgrind --tool=callgrind --instr-atstart=no: count "
+                             "the steady ticks' instructions only")
     parser.add_argument("--json", action="store_true",
                         help="print the ticks' figures as one JSON line only")
     args = parser.parse_args()
     if args.compare is not None:
         compare(args.compare, args)
         return
-    figures = measure(args.tree, args.portfolios, args.assets, args.ticks, quiet=args.json)
+    figures = measure(args.tree, args.portfolios, args.assets, args.ticks, quiet=args.json,
+                      count_instructions=args.callgrind)
     if args.json:
         print(json.dumps(figures))
         return

@@ -7,7 +7,6 @@ process (gunicorn worker, CLI command, test) builds its own app with
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -198,39 +197,15 @@ def _init_write_mode(app: Flask) -> None:
     app.teardown_request(end_write_mode)
 
 
-REQUEST_ID_HEADER = "X-Request-ID"
-
-
 def _init_request_ids(app: Flask) -> None:
-    """Give every request an id: the caller's sane ``X-Request-ID``, else a new one.
+    """Give every request an id (:class:`lts.logging_setup.RequestIds`, outermost).
 
-    It is echoed in the response's ``X-Request-ID`` (gunicorn's access line logs it) and
-    set on every log line of the request (:mod:`lts.logging_setup`). The hook runs
-    before every other one, so even a refused request (bad Host, 401) has its id.
+    Installed last, so it wraps every other WSGI layer (the body limit): even a request
+    refused there has its id.
     """
-    from flask import g, request
+    from lts.logging_setup import RequestIds
 
-    from lts.logging_setup import request_id_from, reset_context, set_context
-
-    def begin() -> None:
-        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-        g.lts_log_context = set_context(request_id=g.request_id)
-
-    def echo(response):  # type: ignore[no-untyped-def]
-        request_id = g.get("request_id")
-        if request_id is not None:
-            response.headers[REQUEST_ID_HEADER] = request_id
-        return response
-
-    def end(_exc: BaseException | None) -> None:
-        token = g.pop("lts_log_context", None)
-        if token is not None:
-            with contextlib.suppress(ValueError):  # a hook ran in another context
-                reset_context(token)
-
-    app.before_request_funcs.setdefault(None, []).insert(0, begin)
-    app.after_request(echo)
-    app.teardown_request(end)
+    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def _init_security(app: Flask) -> None:

@@ -536,25 +536,39 @@ class StrategyPlugin(Plugin):
         candles = snapshot.candles
         if candles.empty:
             return None
-        stored = self.__dict__.get("_prepared_frames", {}).get(snapshot.symbol)
+        stored = self.stored_prepared(snapshot, rows)
         if stored is not None:
-            known = self.__dict__.get("_prepared_stamps", {}).get(snapshot.symbol)
-            index = candles.index
-            factor = _NS_PER_UNIT.get(getattr(index, "unit", ""))
-            if known is not None and factor is not None \
-                    and known[0] == (getattr(index, "tz", None) is not None):
-                newest = int(index.asi8[-1]) * factor
-                stamps = known[1]
-                end = int(np.searchsorted(stamps, newest, side="right"))
-                if end >= rows and stamps[end - 1] == newest:
-                    return stored.iloc[end - rows:end]
-            else:  # an index of another kind: pandas compares it (or refuses to)
-                newest_stamp = index[-1]
-                end = int(stored.index.searchsorted(newest_stamp, side="right"))
-                if end >= rows and stored.index[end - 1] == newest_stamp:
-                    return stored.iloc[end - rows:end]
+            return stored
         frame = self.prepare(candles.iloc[-(self.prepare_window + rows - 1):])
         return None if frame is None else frame.iloc[-rows:]
+
+    def stored_prepared(self, snapshot: MarketSnapshot, rows: int = 1) -> pd.DataFrame | None:
+        """The handed-over frame's last ``rows`` rows up to the newest bar, or None (live).
+
+        Split from :meth:`prepared` so a strategy can compute its live row without a
+        DataFrame: building one per decision cost more than the strategy itself (issue 10).
+        A backtest looks the row up by integer search on the stored nanosecond stamps.
+        """
+        stored = self.__dict__.get("_prepared_frames", {}).get(snapshot.symbol)
+        candles = snapshot.candles
+        if stored is None or candles.empty:
+            return None
+        known = self.__dict__.get("_prepared_stamps", {}).get(snapshot.symbol)
+        index = candles.index
+        factor = _NS_PER_UNIT.get(getattr(index, "unit", ""))
+        if known is not None and factor is not None \
+                and known[0] == (getattr(index, "tz", None) is not None):
+            newest = int(index.asi8[-1]) * factor
+            stamps = known[1]
+            end = int(np.searchsorted(stamps, newest, side="right"))
+            if end >= rows and stamps[end - 1] == newest:
+                return stored.iloc[end - rows:end]
+            return None
+        newest_stamp = index[-1]  # an index of another kind: pandas compares it (or refuses)
+        end = int(stored.index.searchsorted(newest_stamp, side="right"))
+        if end >= rows and stored.index[end - 1] == newest_stamp:
+            return stored.iloc[end - rows:end]
+        return None
 
     @abc.abstractmethod
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,

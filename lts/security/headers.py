@@ -17,19 +17,34 @@ CONTENT_SECURITY_POLICY = (
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+#: Sent on every answer unless a view set the header itself: (name, lower-case name, value).
+_ALWAYS = tuple((name, name.lower(), value) for name, value in (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+))
+
+
 def set_security_headers(response: Response) -> Response:
-    """Add CSP, nosniff, Referrer-Policy and friends (HSTS over HTTPS only)."""
+    """Add CSP, nosniff, Referrer-Policy and friends (HSTS over HTTPS only).
+
+    A header a view set is kept (``setdefault`` semantics). The present names are read
+    once: a ``setdefault`` per header scanned the whole header list each time, a
+    measurable share of every API call (issue 12).
+    """
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", HSTS)
+    present = {key.lower() for key, _ in headers.items()}
+    for name, lower, value in _ALWAYS:
+        if lower not in present:
+            headers.add(name, value)
+    if request.is_secure and "strict-transport-security" not in present:
+        headers.add("Strict-Transport-Security", HSTS)
     if request.endpoint != "static":
         # Pages and API answers carry personal data: never kept by shared caches.
-        headers.setdefault("Cache-Control", "no-store")
+        if "cache-control" not in present:
+            headers.add("Cache-Control", "no-store")
         response.vary.add("HX-Request")  # a page and its htmx fragment differ
     return response

@@ -50,3 +50,20 @@ def test_pages_have_no_inline_scripts_styles_or_handlers(client, db, login_as):
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
         assert " style=" not in html, path
         assert not re.search(r"\son[a-z]+=", html), path
+
+
+def test_a_header_the_view_set_is_kept_and_none_is_doubled(app):
+    from flask import Response
+
+    from lts.security.headers import set_security_headers
+
+    with app.test_request_context("/api/v1/auth/me", base_url="https://localhost"):
+        response = Response("x", headers={"Cache-Control": "private, max-age=5",
+                                          "x-frame-options": "SAMEORIGIN"})
+        headers = set_security_headers(response).headers
+        assert headers.getlist("Cache-Control") == ["private, max-age=5"]
+        assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+        assert headers.getlist("Content-Security-Policy") == [EXPECTED_CSP]
+        assert headers["Strict-Transport-Security"].startswith("max-age=")
+        again = set_security_headers(response).headers  # idempotent
+        assert len(again.getlist("Content-Security-Policy")) == 1

@@ -12,6 +12,8 @@ from lts.database import engine_options, resolve_database_url
 from lts.logging_setup import (
     ContextFilter,
     JsonFormatter,
+    RequestIds,
+    current_context,
     gunicorn_logconfig,
     log_context,
     request_id_from,
@@ -115,3 +117,37 @@ def test_postgres_urls_get_psycopg_3_and_the_pool_settings(tmp_path):
     assert options == {"pool_pre_ping": False, "pool_size": 8, "max_overflow": 2,
                        "pool_timeout": 5.0, "pool_recycle": 600}
     assert "pool_size" not in engine_options(f"sqlite:///{tmp_path / 'x.db'}", {})
+
+
+def _call(middleware: RequestIds, environ: dict) -> list[tuple[str, str]]:
+    """Run one WSGI request through ``middleware``; return the headers it started with."""
+    started: list[list[tuple[str, str]]] = []
+    body = middleware(environ, lambda status, headers, exc_info=None: started.append(headers))
+    assert b"".join(body) == b"ok"
+    return started[0]
+
+
+def test_the_request_id_is_on_the_log_context_inside_and_gone_after():
+    seen = []
+
+    def app(environ, start_response):
+        seen.append((current_context().get("request_id"), environ["lts.request_id"]))
+        start_response("200 OK", [("Content-Type", "text/plain"), ("x-request-id", "inner")])
+        return [b"ok"]
+
+    headers = _call(RequestIds(app), {"HTTP_X_REQUEST_ID": "trace-7"})
+    assert seen == [("trace-7", "trace-7")]
+    # the inner layer's header is replaced, never doubled
+    assert [v for k, v in headers if k.lower() == "x-request-id"] == ["trace-7"]
+    assert "request_id" not in current_context()
+
+
+def test_a_request_without_a_sane_id_gets_a_new_one_each_time():
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    middleware = RequestIds(app)
+    first = dict(_call(middleware, {"HTTP_X_REQUEST_ID": "a b"}))["X-Request-ID"]
+    second = dict(_call(middleware, {}))["X-Request-ID"]
+    assert len(first) == 32 and len(second) == 32 and first != second

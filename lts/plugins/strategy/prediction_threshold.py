@@ -84,7 +84,9 @@ def naive_forecasts(closes: np.ndarray, window: int, horizon: int) -> np.ndarray
     out = np.full(len(closes), np.nan)
     if len(closes) < window:
         return out
-    windows = np.lib.stride_tricks.sliding_window_view(closes, window)
+    # One window (the live case) is the same row without building a strided view.
+    windows = (closes.reshape(1, -1) if len(closes) == window
+               else np.lib.stride_tricks.sliding_window_view(closes, window))
     x = np.arange(window, dtype=np.float64)
     centred_x = x - (window - 1) / 2.0
     means = windows.sum(axis=1) / window
@@ -152,10 +154,20 @@ class PredictionThreshold(StrategyPlugin):
             if len(column):
                 step = min(horizon, len(column)) - 1
                 return float(column.iloc[step]), _source(predictions)
-        rows = self.prepared(snapshot)
-        if rows is None or not len(rows) or not np.isfinite(rows["naive_forecast"].iloc[-1]):
+        stored = self.stored_prepared(snapshot)
+        if stored is not None:
+            value = float(stored["naive_forecast"].iloc[-1])
+        else:
+            # Live: :meth:`prepare`'s arithmetic on the last window of closes, without the
+            # DataFrames around it (they tripled a decision's cost: issue 10's loop bench).
+            window = int(self.config["forecast_window"])
+            closes = snapshot.candles["close"].to_numpy(dtype=np.float64)[-window:]
+            if len(closes) < window:
+                return None
+            value = float(naive_forecasts(closes, window, horizon)[-1])
+        if not np.isfinite(value):
             return None
-        return float(rows["naive_forecast"].iloc[-1]), "naive forecast"
+        return value, "naive forecast"
 
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
