@@ -15,7 +15,11 @@ class StatisticsQuerySchema(Schema):
     key = fields.String(required=True, validate=validate.Length(min=1, max=200))
     since = utc_datetime(load_default=None)
     until = utc_datetime(load_default=None)
-    bucket = fields.String(load_default=None, validate=validate.Length(min=1, max=12))
+    bucket = fields.String(load_default=None, validate=validate.Length(min=1, max=12), metadata={
+        "description": "the width each point averages: whole seconds (`300`) or a number "
+                       "with a unit `s`, `m`, `h` or `d` (`30s`, `5m`, `1h`, `1d`), from "
+                       "1 s to 366 days; absent: chosen so at most `max_points` points "
+                       "come back", "pattern": "^[0-9]+[smhdSMHD]?$", "example": "5m"})
     max_points = fields.Integer(load_default=MAX_POINTS,
                                 validate=validate.Range(min=1, max=MAX_POINTS))
 
@@ -106,11 +110,13 @@ class PluginListSchema(Schema):
     errors = fields.List(fields.Nested(PluginErrorSchema), required=True)
 
 
+PLUGIN_KINDS = ("aaa", "core", "pipeline", "strategy", "broker", "portfolio")
+
+
 class PluginQuerySchema(Schema):
     """``GET /plugins``: an optional kind."""
 
-    kind = fields.String(load_default=None, validate=validate.OneOf(
-        ("aaa", "core", "pipeline", "strategy", "broker", "portfolio")))
+    kind = fields.String(load_default=None, validate=validate.OneOf(PLUGIN_KINDS))
 
 
 class LoopStatusSchema(Schema):

@@ -28,20 +28,20 @@ class AuditQuerySchema(Schema):
 class AuditLogSchema(Schema):
     """One audit row."""
 
-    id = fields.Integer()
-    timestamp = fields.AwareDateTime()
-    user_id = fields.Integer(allow_none=True)
-    action = fields.String()
-    resource = fields.String(allow_none=True)
-    outcome = fields.String()
-    ip = fields.String(allow_none=True)
-    details = fields.Raw(allow_none=True)
+    id = fields.Integer(required=True)
+    timestamp = fields.AwareDateTime(required=True)
+    user_id = fields.Integer(allow_none=True, required=True)
+    action = fields.String(required=True)
+    resource = fields.String(allow_none=True, required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(AUDIT_OUTCOMES))
+    ip = fields.String(allow_none=True, required=True)
+    details = fields.Raw(allow_none=True, required=True)
 
 
 class AuditRowSchema(AuditLogSchema):
     """An audit row as listed, with the acting user's name."""
 
-    username = fields.String(allow_none=True)
+    username = fields.String(allow_none=True, required=True)
 
 
 class AuditPageSchema(Schema):

@@ -92,7 +92,9 @@ class ManualOrderSchema(Schema):
 class ManualOrderResultSchema(Schema):
     """What became of a placed manual order or close (refusals answer 422/429 instead)."""
 
-    order = fields.Nested(OrderSchema, allow_none=True, required=True)
+    # Always the order row written: a refusal is an error answer, never this shape (a
+    # nullable ``order`` made generated clients leave it untyped).
+    order = fields.Nested(OrderSchema, required=True)
     client_order_id = fields.String(required=True)
     status = fields.String(required=True)
     rejected_by = fields.String(allow_none=True, required=True, metadata={

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request, url_for
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError
+from marshmallow.validate import Range
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnprocessableEntity
 
@@ -134,9 +135,32 @@ def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:
                       "next": link(page.page + 1) if page.has_next else None}}
 
 
+def _limited_operations(app: Flask) -> set[tuple[str, str]]:
+    """``(method, path)`` of the API operations behind a Flask-Limiter limit (a 429)."""
+    from flask_limiter.util import get_qualified_name
+
+    from lts.blueprints.api._document import _flask_to_openapi
+    from lts.extensions import limiter
+
+    marked = limiter._marked_for_limiting  # the names its decorators registered
+    found = {("post", f"{URL_PREFIX}/assets/{{asset_id}}/orders"),  # the order limit
+             ("post", f"{URL_PREFIX}/positions/{{position_id}}/close")}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        if rule.rule.startswith(URL_PREFIX + "/") and view is not None \
+                and get_qualified_name(view) in marked:
+            found |= {(method.lower(), _flask_to_openapi(rule.rule))
+                      for method in rule.methods & {"POST"}}
+    return found
+
+
 def openapi_document() -> dict[str, Any]:
-    """The generated OpenAPI document of the current app."""
-    return current_app.extensions[EXTENSION_KEY].spec.to_dict()  # type: ignore[no-any-return]
+    """The OpenAPI document of the current app: generated, then finished (ids, errors...)."""
+    from lts.blueprints.api._document import finish_document
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    document = app.extensions[EXTENSION_KEY].spec.to_dict()
+    return finish_document(document, app, URL_PREFIX, _limited_operations(app))
 
 
 def _openapi_json() -> Response:
@@ -149,6 +173,22 @@ def _fast_items_properties(self: Any, field: Any, **kwargs: Any) -> dict[str, An
     if isinstance(field, FastItems):
         return {"type": "array", "items": self.resolve_nested_schema(field.item_schema)}
     return {}
+
+
+def _exclusive_bounds(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """Document a ``Range`` that excludes its bound as exclusive (``> 0``, not ``>= 0``).
+
+    apispec writes ``minimum: 0`` for ``Range(min=0, min_inclusive=False)``, which tells
+    a client 0 is allowed; OpenAPI 3.0 says otherwise with ``exclusiveMinimum: true``.
+    """
+    found: dict[str, Any] = {}
+    for validator in getattr(field, "validators", ()):
+        if isinstance(validator, Range):
+            if validator.min is not None and not validator.min_inclusive:
+                found["exclusiveMinimum"] = True
+            if validator.max is not None and not validator.max_inclusive:
+                found["exclusiveMaximum"] = True
+    return found
 
 
 def init_api(app: Flask) -> LtsApi:
@@ -168,6 +208,7 @@ def init_api(app: Flask) -> LtsApi:
                                                        "maximum": MAX_ID})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.ma_plugin.converter.add_attribute_function(_fast_items_properties)
+    api.ma_plugin.converter.add_attribute_function(_exclusive_bounds)
     api.register_blueprint(bp, url_prefix=URL_PREFIX)
     app.extensions[EXTENSION_KEY] = api
     app.add_url_rule(f"{URL_PREFIX}/openapi.json", "api_openapi", _openapi_json)

@@ -5,11 +5,15 @@ The acting user comes from the web layer (:func:`lts.web.request.actor`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import request
 
+from lts.security.authz import role_required
 from lts.services.access import etag_of
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 IF_MATCH_PARAM = {"in": "header", "name": "If-Match", "required": False,
                   "schema": {"type": "string"},
@@ -39,3 +43,14 @@ class Extended:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._obj, name)
+
+
+def admin_only(view: F) -> F:
+    """Require the admin role, and mark the operation so in the document.
+
+    The mark (``x-admin-only``) becomes a declared 403 and an "Admin only." summary
+    (:mod:`lts.blueprints.api._document`): a client sees it without trying.
+    """
+    from lts.blueprints.api import bp
+
+    return bp.doc(**{"x-admin-only": True})(role_required("admin")(view))  # type: ignore[no-any-return]

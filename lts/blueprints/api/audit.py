@@ -7,15 +7,14 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp
-from lts.blueprints.api._common import Extended
+from lts.blueprints.api._common import Extended, admin_only
 from lts.schemas.audit import AuditPageSchema, AuditQuerySchema
-from lts.security.authz import role_required
 from lts.services.audit import AuditFilter, query_audit, usernames
 from lts.web.request import actor
 
 
 @bp.get("/audit")
-@role_required("admin")
+@admin_only
 @bp.arguments(AuditQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, AuditPageSchema)
 def list_audit(args: dict[str, Any]) -> Any:
