@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from lts.database import write_transaction
-from lts.errors import ValidationFailed
+from lts.errors import Conflict
 from lts.extensions import db
 from lts.models import Position, User
 from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
@@ -54,7 +54,8 @@ def close_position(actor: User, position_id: int, *, now: datetime | None = None
     """Close an open position at market through its broker (a manual closing order)."""
     position = load_owned(Position, position_id, actor, "close", ip=ip)
     if position.status != "open":
-        raise ValidationFailed("the position is already closed", {"position": ["is not open"]})
+        # A state conflict (409), not bad input: the same request was fine a moment ago.
+        raise Conflict("the position is already closed", {"position": ["is not open"]})
     db.session.commit()  # the engine path refuses an open transaction
     placed = manual.close_position(position.id, user_id=actor.id, now=now)
     result = ManualOrderResult.of(placed)

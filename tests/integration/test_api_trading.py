@@ -71,7 +71,9 @@ def test_manual_order_and_close_position(client, alice, as_alice):
     assert closed.status_code == 201, closed.get_json()
     assert database.session.get(Position, position_id).status == "closed"
     again = client.post(f"/api/v1/positions/{position_id}/close", headers=as_alice)
-    assert again.status_code == 422
+    assert again.status_code == 409  # a state conflict, not bad input
+    assert again.get_json()["error"]["fields"] == {"position": ["is not open"]}
+    assert closed.headers["Location"] == f"/api/v1/orders/{closed.get_json()['order']['id']}"
     actions = set(database.session.scalars(database.select(AuditLog.action)))
     assert {"order.manual", "position.close"} <= actions
 

@@ -19,6 +19,7 @@ from marshmallow.validate import Range
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnprocessableEntity
 
+from lts.blueprints.api._http import init_blueprint_hooks, init_http
 from lts.errors import ServiceError
 from lts.http_errors import error_response
 from lts.routing import IdConverter
@@ -59,6 +60,7 @@ class LtsParser(FlaskParser):
 
 bp = Blueprint("api", __name__, description="LTS JSON API")
 bp.ARGUMENTS_PARSER = LtsParser()
+init_blueprint_hooks(bp)
 URL_PREFIX = "/api/v1"
 API_VERSION = "1.0"
 EXTENSION_KEY = "lts.api"
@@ -211,6 +213,7 @@ def init_api(app: Flask) -> LtsApi:
     api.ma_plugin.converter.add_attribute_function(_exclusive_bounds)
     api.register_blueprint(bp, url_prefix=URL_PREFIX)
     app.extensions[EXTENSION_KEY] = api
+    init_http(app)
     app.add_url_rule(f"{URL_PREFIX}/openapi.json", "api_openapi", _openapi_json)
     docs.register_docs_page(app)
     return api

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import request
+from flask import request, url_for
 
+from lts.blueprints.api._http import not_modified
 from lts.security.authz import role_required
 from lts.services.access import etag_of
 
@@ -25,9 +26,22 @@ def if_match() -> str | None:
     return request.headers.get("If-Match")
 
 
-def with_etag(obj: Any, status: int = 200) -> tuple[Any, int, dict[str, str]]:
-    """Return ``obj`` for serialization with its ETag header."""
-    return obj, status, {"ETag": etag_of(obj)}
+def with_etag(obj: Any, status: int = 200) -> Any:
+    """Return ``obj`` for serialization with its ETag header (304 if the client has it).
+
+    The 304 is decided before the body is dumped: a poller's unchanged object costs
+    the read and its ownership check only.
+    """
+    etag = etag_of(obj)
+    return not_modified(etag) or (obj, status, {"ETag": etag})
+
+
+def created(obj: Any, endpoint: str, **values: Any) -> tuple[Any, int, dict[str, str]]:
+    """A 201 for a new object: its ``Location`` (``url_for(endpoint)``), and its ETag."""
+    headers = {"Location": url_for(endpoint, **values)}
+    if getattr(obj, "updated_at", None) is not None:
+        headers["ETag"] = etag_of(obj)
+    return obj, 201, headers
 
 
 class Extended:

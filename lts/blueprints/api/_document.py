@@ -181,6 +181,28 @@ def _declare_errors(path: str, method: str, operation: dict[str, Any],
         responses[key] = response
 
 
+IF_NONE_MATCH = {"in": "header", "name": "If-None-Match", "required": False,
+                 "schema": {"type": "string"},
+                 "description": "The ETag you hold: 304 (no body) while it is current."}
+ETAG_HEADER = {"description": "The version of this object (send it back in `If-Match` "
+                              "or `If-None-Match`).", "schema": {"type": "string"}}
+LOCATION_HEADER = {"description": "The URL of what was created.",
+                   "schema": {"type": "string"}}
+
+
+def _declare_http(path: str, method: str, operation: dict[str, Any]) -> None:
+    """Document conditional GETs (ETag, If-None-Match, 304) and creates' Location."""
+    responses = operation.get("responses", {})
+    if method == "get" and "{" in path and "200" in responses:
+        operation.setdefault("parameters", []).append(dict(IF_NONE_MATCH))
+        responses["200"].setdefault("headers", {})["ETag"] = ETAG_HEADER
+        responses["304"] = {"description": "Not modified: the ETag sent is current.",
+                            "headers": {"ETag": ETAG_HEADER}}
+    created = responses.get("201")
+    if created is not None and not path.endswith("/auth/register"):
+        created.setdefault("headers", {})["Location"] = LOCATION_HEADER
+
+
 def _enum_name(values: list[Any]) -> str | None:
     """The component name of an enum's values (None: an enum of its own)."""
     wanted = tuple(value for value in values if value is not None)
@@ -276,6 +298,7 @@ def finish_document(document: dict[str, Any], app: Flask, prefix: str,
             if operation.get(ADMIN_ONLY):
                 operation["summary"] = "Admin only. " + operation.get("summary", "")
             _declare_errors(path, method, operation, (method, path) in limited)
+            _declare_http(path, method, operation)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     document["paths"] = _share_enums(document.get("paths", {}))
     for name in list(schemas):

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp, page_body
-from lts.blueprints.api._common import IF_MATCH_PARAM, if_match, with_etag
+from lts.blueprints.api._common import IF_MATCH_PARAM, created, if_match, with_etag
 from lts.schemas.admin import TickResultSchema
 from lts.schemas.assets import (
     AssetCreateSchema,
@@ -49,7 +49,7 @@ def create_portfolio(data: dict[str, Any]) -> Any:
     """Create a portfolio; plugin and config are validated by the plugin's schema."""
     owner = data.pop("user_id", None)
     portfolio = portfolios.create_portfolio(actor(), data, owner_id=owner, ip=client_ip())
-    return with_etag(portfolio, 201)
+    return created(portfolio, "api.get_portfolio", portfolio_id=portfolio.id)
 
 
 @bp.get("/portfolios/<int:portfolio_id>")
@@ -125,7 +125,8 @@ def list_assets(args: dict[str, Any], portfolio_id: int) -> Any:
 @bp.response(201, AssetSchema)
 def create_asset(data: dict[str, Any], portfolio_id: int) -> Any:
     """Add an asset; plugins and configs are validated; broker secrets are encrypted."""
-    return with_etag(assets.create_asset(actor(), portfolio_id, data, ip=client_ip()), 201)
+    asset = assets.create_asset(actor(), portfolio_id, data, ip=client_ip())
+    return created(asset, "api.get_asset", asset_id=asset.id)
 
 
 @bp.get("/assets/<int:asset_id>")

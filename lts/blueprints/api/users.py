@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lts.blueprints.api import bp
-from lts.blueprints.api._common import admin_only
+from lts.blueprints.api._common import admin_only, created
 from lts.models import User
 from lts.schemas.users import (
     SessionsEndedSchema,
@@ -34,8 +34,9 @@ def list_users() -> Any:
 @bp.response(201, UserSchema)
 def create_user(data: dict[str, Any]) -> Any:
     """Create a user (any role)."""
-    return auth_admin.admin_create_user(actor(), data["username"], data["email"],
+    user = auth_admin.admin_create_user(actor(), data["username"], data["email"],
                                         data["role"], data["password"], ip=client_ip())
+    return created(user, "api.get_user", user_id=user.id)
 
 
 @bp.get("/users/<int:user_id>")
