@@ -154,9 +154,16 @@ class PageQuerySchema(Schema):
                               validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
+CURSOR_DOC = ("the `next_cursor` of the page before (as given, with the same filters and "
+              "sort): the page after it, which inserts elsewhere never shift; `page` is "
+              "then ignored")
+
+
 class TimeRangeQuerySchema(PageQuerySchema):
     """A page of a list filtered by portfolio, asset, status and ``[since, until)``."""
 
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=1000),
+                           metadata={"description": CURSOR_DOC})
     portfolio_id = id_field(load_default=None)
     asset_id = id_field(load_default=None)
     since = utc_datetime(load_default=None)
@@ -176,10 +183,14 @@ class LinksSchema(Schema):
 class PageSchema(Schema):
     """Envelope of a list: the items plus totals and links (subclasses set ``items``)."""
 
-    page = fields.Integer(required=True)
+    page = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "this page's number; null for a page found by `cursor`"})
     per_page = fields.Integer(required=True)
     total = fields.Integer(required=True)
     pages = fields.Integer(required=True)
+    next_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "pass as `?cursor=` for the page after this one (null: none, or "
+                       "this sort pages by number only)"})
     links = fields.Nested(LinksSchema, required=True)
 
 

@@ -153,6 +153,8 @@ class PositionQuerySchema(TimeRangeQuerySchema):
 
     status = fields.String(load_default=None, validate=validate.OneOf(POSITION_STATUSES))
     side = fields.String(load_default=None, validate=validate.OneOf(POSITION_SIDES))
+    updated_since = utc_datetime(load_default=None, metadata={
+        "description": "changed at or after this time (updated_at >=)"})
     sort = fields.String(load_default="opened_at",
                          validate=validate.OneOf(POSITION_SORT_KEYS))
     direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))

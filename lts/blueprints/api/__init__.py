@@ -119,9 +119,14 @@ def _unencodable(exc: UnicodeEncodeError) -> Any:
 
 
 def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """A list envelope: the page's items, totals and relative links keeping the filters."""
+    """A list envelope: the page's items, totals and relative links keeping the filters.
+
+    A page past the end links back (``prev``) to the last page. A page found by cursor
+    has no number: its ``next`` link is the next cursor's.
+    """
     params = {k: v.isoformat() if hasattr(v, "isoformat") else v
-              for k, v in args.items() if v is not None and k not in ("page", "per_page")}
+              for k, v in args.items()
+              if v is not None and k not in ("page", "per_page", "cursor")}
     # One url_for for the filters, the page numbers appended: building each of up to
     # five links through the URL map cost ~0.03 ms apiece.
     base = url_for(request.endpoint or "", **(request.view_args or {}), **params)
@@ -130,10 +135,23 @@ def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:
     def link(number: int) -> str:
         return f"{base}{joint}page={number}&per_page={page.per_page}"
 
+    def cursor_link(cursor: str) -> str:
+        return f"{base}{joint}cursor={cursor}&per_page={page.per_page}"
+
+    cursor = getattr(page, "next_cursor", None)
+    if getattr(page, "by_cursor", False):
+        own = args.get("cursor")
+        return {"items": page.items, "page": None, "per_page": page.per_page,
+                "total": page.total, "pages": page.pages, "next_cursor": cursor,
+                "links": {"self": cursor_link(own) if own else link(1), "first": link(1),
+                          "last": link(page.pages), "prev": None,
+                          "next": cursor_link(cursor) if cursor else None}}
+    past_end = page.page > page.pages
     return {"items": page.items, "page": page.page, "per_page": page.per_page,
-            "total": page.total, "pages": page.pages,
+            "total": page.total, "pages": page.pages, "next_cursor": cursor,
             "links": {"self": link(page.page), "first": link(1), "last": link(page.pages),
-                      "prev": link(page.page - 1) if page.has_prev else None,
+                      "prev": link(page.pages) if past_end else (
+                          link(page.page - 1) if page.has_prev else None),
                       "next": link(page.page + 1) if page.has_next else None}}
 
 

@@ -28,8 +28,8 @@ _REFUSED = ("Refused by a risk check (`risk_rejected`): the check, the reason, a
             "`rejected` order stored for it; or the request is not valid.")
 _THROTTLED = "Too many orders this minute (`rate_limited`): retry after `Retry-After` s."
 _FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until", "sort",
-            "direction", "page", "per_page")
-_ORDER_FILTERS = (*_FILTERS, "client_order_id", "source", "updated_since")
+            "direction", "page", "per_page", "updated_since", "cursor")
+_ORDER_FILTERS = (*_FILTERS, "client_order_id", "source")
 
 
 @bp.get("/orders")
