@@ -8,6 +8,8 @@ from lts.list_limits import MAX_POINTS
 from lts.models.enums import RISK_STATES
 from lts.schemas.common import utc_datetime
 
+PLUGIN_KINDS = ("aaa", "core", "pipeline", "strategy", "broker", "portfolio")
+
 
 class StatisticsQuerySchema(Schema):
     """``GET /statistics``: one key, a range and an optional bucket (``5m``, ``1h``...)."""
@@ -80,7 +82,7 @@ class ConfigValueSchema(Schema):
 class PluginSchema(Schema):
     """A loaded plugin with the JSON Schema of its config."""
 
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(PLUGIN_KINDS))
     name = fields.String(required=True)
     description = fields.String(required=True)
     origin = fields.String(required=True)
@@ -97,7 +99,7 @@ class PluginSchema(Schema):
 class PluginErrorSchema(Schema):
     """A plugin that failed to load (shown to admins)."""
 
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(PLUGIN_KINDS))
     name = fields.String(required=True)
     origin = fields.String(required=True)
     message = fields.String(required=True)
@@ -108,9 +110,6 @@ class PluginListSchema(Schema):
 
     items = fields.List(fields.Nested(PluginSchema), required=True)
     errors = fields.List(fields.Nested(PluginErrorSchema), required=True)
-
-
-PLUGIN_KINDS = ("aaa", "core", "pipeline", "strategy", "broker", "portfolio")
 
 
 class PluginQuerySchema(Schema):
