@@ -60,6 +60,8 @@ ORDER_FIELDS = ("id", "asset_id", "client_order_id", "source", "order_type", "si
                 "quantity", "filled_quantity", "price", "stop_loss", "take_profit", "status",
                 "fill_price", "commission", "reason", "broker_order_id", "broker_response",
                 "created_at", "updated_at", "filled_at", "plugin_versions")
+# A list leaves broker_response out unless ?include=broker_response (issue 18).
+ORDER_LIST_FIELDS = tuple(name for name in ORDER_FIELDS if name != "broker_response")
 PORTFOLIO_FIELDS = ("id", "user_id", "name", "description", "is_active", "portfolio_plugin",
                     "portfolio_config", "total_capital", "portfolio_latency", "risk_state",
                     "max_drawdown_pct", "last_execution", "created_at", "updated_at")
@@ -94,7 +96,7 @@ def baseline_app() -> Any:
     order_ids = (select(orders_t.c.id).select_from(owned)
                  .where(portfolios_t.c.user_id == bindparam("user")).order_by(*newest)
                  .limit(bindparam("limit")).offset(bindparam("offset")))
-    order_page = (select(*(orders_t.c[name] for name in ORDER_FIELDS))
+    order_page = (select(*(orders_t.c[name] for name in ORDER_LIST_FIELDS))
                   .where(orders_t.c.id.in_(order_ids)).order_by(*newest))
     portfolio_count = (select(func.count()).select_from(portfolios_t)
                        .where(portfolios_t.c.user_id == bindparam("user")))

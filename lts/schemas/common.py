@@ -313,6 +313,8 @@ class FastItems(fields.Field):
         self._from_mapping: Callable[[Any], dict[str, Any]] | None = None
         self._from_object: Callable[[Any], dict[str, Any]] | None = None
         self._compiled = False
+        # Plans for rows read without some columns (an omitted field), by what is missing.
+        self._reduced: dict[frozenset[str], Callable[[Any], dict[str, Any]]] = {}
 
     def _compile(self) -> list[tuple[str, str, Callable[[Any], Any]]] | None:
         """(output key, attribute, converter) per field, or None when not compilable."""
@@ -335,6 +337,11 @@ class FastItems(fields.Field):
             self._plan, self._compiled = self._compile(), True
         if self._plan is None:
             return self._nested._serialize(value, attr, obj, **kwargs)
+        if value and isinstance(value[0], Mapping):
+            missing = frozenset(attribute for _, attribute, _ in self._plan
+                                if attribute not in value[0])
+            if missing:  # rows of one query share their keys: one reduced plan for all
+                return [self._reduced_plan(missing)(item) for item in value]
         result = []
         for item in value:
             if isinstance(item, Mapping):
@@ -345,6 +352,14 @@ class FastItems(fields.Field):
             else:
                 result.append(self._from_object(item))  # type: ignore[misc]
         return result
+
+    def _reduced_plan(self, missing: frozenset[str]) -> Callable[[Any], dict[str, Any]]:
+        """The row function of the plan without the ``missing`` attributes (left out)."""
+        found = self._reduced.get(missing)
+        if found is None:
+            plan = [step for step in self._plan or () if step[1] not in missing]
+            found = self._reduced[missing] = _row_function(plan, mapping=True)
+        return found
 
     def _sparse(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """Dump a mapping that lacks some fields (they are left out, as marshmallow does)."""

@@ -56,7 +56,16 @@ class OrderSchema(Schema):
                        "record"})
 
 
-OrderPageSchema = page_schema(OrderSchema, "OrderPageSchema")
+class OrderListItemSchema(OrderSchema):
+    """An order as a list shows it: ``broker_response`` only when asked for."""
+
+    broker_response = fields.Raw(allow_none=True, metadata={
+        "description": "the broker's answer, as stored; in lists only with "
+                       "`?include=broker_response` (it is most of a row's bytes)"})
+
+
+OrderPageSchema = page_schema(OrderListItemSchema, "OrderPageSchema")
+INCLUDABLE = ("broker_response",)
 
 
 class OrderQuerySchema(TimeRangeQuerySchema):
@@ -71,6 +80,9 @@ class OrderQuerySchema(TimeRangeQuerySchema):
                            metadata={"description": "who placed it"})
     updated_since = utc_datetime(load_default=None, metadata={
         "description": "changed at or after this time (updated_at >=)"})
+    include = fields.String(load_default=None, validate=validate.OneOf(INCLUDABLE), metadata={
+        "description": "`broker_response`: add each order's broker answer (left out by "
+                       "default)"})
     sort = fields.String(load_default="created_at", validate=validate.OneOf(ORDER_SORT_KEYS))
     direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
 

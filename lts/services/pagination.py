@@ -96,7 +96,8 @@ class PageQuery:
     rows: bool
 
 
-def page_query(statement: Select[Any], *, key: Any = None, rows: bool = False) -> PageQuery:
+def page_query(statement: Select[Any], *, key: Any = None, rows: bool = False,
+               omit: tuple[str, ...] = ()) -> PageQuery:
     """The :class:`PageQuery` of ``statement`` (one entity, ordered, ending in a unique key).
 
     ``statement`` must hold no literal values that differ between callers: build it
@@ -109,7 +110,7 @@ def page_query(statement: Select[Any], *, key: Any = None, rows: bool = False) -
 
     ``rows=True`` reads the entity's columns as read-only dicts (same values and types,
     no ORM objects): what the JSON API dumps, at a fraction of the cost of hydrating
-    objects into the session.
+    objects into the session. ``omit`` leaves those columns out of the rows (not read).
     """
     window = statement.limit(bindparam("page_limit")).offset(bindparam("page_offset"))
     if key is not None:
@@ -117,7 +118,9 @@ def page_query(statement: Select[Any], *, key: Any = None, rows: bool = False) -
             key, maintain_column_froms=True)))
     if rows:
         table = statement.column_descriptions[0]["entity"].__table__
-        window = window.with_only_columns(*table.columns, maintain_column_froms=True)
+        window = window.with_only_columns(
+            *(column for column in table.columns if column.key not in omit),
+            maintain_column_froms=True)
     return PageQuery(count=_counting(statement), page=window, rows=rows)
 
 
@@ -207,9 +210,11 @@ def after_cursor(statement: Select[Any], column: Any, unique: Any, direction: st
 
 
 def cursor_query(statement: Select[Any], column: Any, unique: Any, direction: str, *,
-                 key: Any = None, rows: bool = False) -> PageQuery:
+                 key: Any = None, rows: bool = False, omit: tuple[str, ...] = ()
+                 ) -> PageQuery:
     """A :class:`PageQuery` whose page starts after a cursor, counting the whole list."""
-    paged = page_query(after_cursor(statement, column, unique, direction), key=key, rows=rows)
+    paged = page_query(after_cursor(statement, column, unique, direction), key=key, rows=rows,
+                       omit=omit)
     return dataclasses.replace(paged, count=_counting(statement))
 
 

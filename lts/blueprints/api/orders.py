@@ -41,7 +41,9 @@ def list_orders(args: dict[str, Any]) -> Any:
     After a timeout, ``?client_order_id=`` finds the order, or ``?source=manual&
     updated_since=`` what changed since the request was sent.
     """
-    page = orders.list_orders(actor(), rows=True, **{k: args[k] for k in _ORDER_FILTERS})
+    omit = () if args["include"] == "broker_response" else ("broker_response",)
+    page = orders.list_orders(actor(), rows=True, omit=omit,
+                              **{k: args[k] for k in _ORDER_FILTERS})
     return page_body(page, args)
 
 
