@@ -26,14 +26,15 @@ def if_match() -> str | None:
     return request.headers.get("If-Match")
 
 
-def with_etag(obj: Any, status: int = 200) -> Any:
+def with_etag(obj: Any, status: int = 200, *, shown: Any = None) -> Any:
     """Return ``obj`` for serialization with its ETag header (304 if the client has it).
 
     The 304 is decided before the body is dumped: a poller's unchanged object costs
-    the read and its ownership check only.
+    the read and its ownership check only. ``shown``: what to dump instead (``obj``
+    with more values beside it); the ETag stays the row's, the one ``If-Match`` checks.
     """
     etag = etag_of(obj)
-    return not_modified(etag) or (obj, status, {"ETag": etag})
+    return not_modified(etag) or (obj if shown is None else shown, status, {"ETag": etag})
 
 
 def created(obj: Any, endpoint: str, **values: Any) -> tuple[Any, int, dict[str, str]]:

@@ -36,6 +36,8 @@ from lts.models.enums import (
 )
 from lts.models.sorting import ORDER_SORTS, POSITION_SORTS
 from lts.schemas.admin import PLUGIN_KINDS
+from lts.schemas.orders import INCLUDABLE
+from lts.schemas.portfolios import PORTFOLIO_SORT_KEYS
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
@@ -47,7 +49,8 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "AuditOutcome": AUDIT_OUTCOMES, "DecisionAction": DECISION_ACTIONS,
     "OrderSort": tuple(ORDER_SORTS), "PositionSort": tuple(POSITION_SORTS),
     "SortDirection": ("asc", "desc"), "ConfigSource": ("table", "config"),
-    "PluginKind": PLUGIN_KINDS,
+    "PluginKind": PLUGIN_KINDS, "PortfolioSort": PORTFOLIO_SORT_KEYS,
+    "OrderInclude": INCLUDABLE,
 }
 # Names a view function does not say well (the client method a script writer looks for).
 OPERATION_IDS = {"place_order": "createManualOrder", "me": "getCurrentUser",
