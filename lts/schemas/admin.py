@@ -24,6 +24,12 @@ class StatisticsQuerySchema(Schema):
                        "come back", "pattern": "^[0-9]+[smhdSMHD]?$", "example": "5m"})
     max_points = fields.Integer(load_default=MAX_POINTS,
                                 validate=validate.Range(min=1, max=MAX_POINTS))
+    raw = fields.Boolean(load_default=False, metadata={
+        "description": "the stored rows themselves, oldest first, `max_points` at a time "
+                       "(no averaging; `bucket` not allowed): page on with `cursor`"})
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=1000),
+                           metadata={"description": "with `raw`: the `next_cursor` of the "
+                                                    "answer before (the rows after it)"})
 
 
 class PointSchema(Schema):
@@ -38,6 +44,9 @@ class SeriesSchema(Schema):
 
     key = fields.String(required=True)
     bucket_seconds = fields.Integer(required=True)
+    next_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "with `raw`: pass as `?cursor=` for the rows after these (null: "
+                       "none yet)"})
     raw_count = fields.Integer(required=True)
     points = fields.List(fields.Nested(PointSchema), required=True)
 

@@ -149,3 +149,32 @@ def test_a_page_past_the_end_links_back_to_the_last_page(client, alice, as_alice
     assert last["next_cursor"] is None and len(last["items"]) == 1
     other = gen_user("bob")
     assert other.id != alice.id
+
+
+def test_statistics_raw_rows_page_by_cursor_without_skip_or_repeat(client, alice, as_alice):
+    from lts.models import Statistic
+
+    portfolio = gen_portfolio(alice)
+    key = f"portfolio.{portfolio.id}.equity"
+
+    def store(minutes: int, value: float) -> None:
+        database.session.add(Statistic(key=key, value=value, portfolio_id=portfolio.id,
+                                       timestamp=NOW + timedelta(minutes=minutes)))
+        database.session.commit()
+
+    for i in range(7):
+        store(i // 2, float(i))  # pairs share a timestamp: the id orders them
+    url = f"/api/v1/statistics?key={key}&raw=true&max_points=3"
+    body = client.get(url, headers=as_alice).get_json()
+    values = [point["value"] for point in body["points"]]
+    assert body["bucket_seconds"] == 0 and body["raw_count"] == 7
+    while body["next_cursor"]:
+        store(100, 99.0)  # a newer row arrives while the client pages
+        body = client.get(f"{url}&cursor={body['next_cursor']}", headers=as_alice).get_json()
+        values.extend(point["value"] for point in body["points"])
+    assert values[:7] == [float(i) for i in range(7)]
+    assert len(values) == 7 + values.count(99.0) and values.count(99.0) >= 1
+    mixed = client.get(f"{url}&bucket=5m", headers=as_alice)
+    assert mixed.status_code == 422 and "bucket" in mixed.get_json()["error"]["fields"]
+    stray = client.get(f"/api/v1/statistics?key={key}&cursor=abc", headers=as_alice)
+    assert stray.status_code == 422 and "cursor" in stray.get_json()["error"]["fields"]

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp
+from lts.errors import ValidationFailed
 from lts.schemas.admin import (
     SeriesSchema,
     StatisticKeysQuerySchema,
@@ -22,12 +23,24 @@ from lts.web.request import actor
 @bp.arguments(StatisticsQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, SeriesSchema)
 def get_statistics(args: dict[str, Any]) -> Any:
-    """A series (``?key=&since=&until=&bucket=``); at most ``max_points`` (<= 1000) points."""
-    series = statistics.get_series(actor(), args["key"], since=args["since"],
-                                   until=args["until"], bucket=args["bucket"],
-                                   max_points=args["max_points"], ip=client_ip())
+    """A series (``?key=&since=&until=&bucket=``); at most ``max_points`` (<= 1000) points.
+
+    ``raw=true`` pages the stored rows themselves by ``cursor`` (copying a series).
+    """
+    if args["raw"]:
+        if args["bucket"] is not None:
+            raise ValidationFailed("invalid filter", {"bucket": ["cannot be used with raw"]})
+        series = statistics.raw_series(actor(), args["key"], since=args["since"],
+                                       until=args["until"], cursor=args["cursor"],
+                                       max_points=args["max_points"], ip=client_ip())
+    elif args["cursor"] is not None:
+        raise ValidationFailed("invalid filter", {"cursor": ["needs raw=true"]})
+    else:
+        series = statistics.get_series(actor(), args["key"], since=args["since"],
+                                       until=args["until"], bucket=args["bucket"],
+                                       max_points=args["max_points"], ip=client_ip())
     return {"key": series.key, "bucket_seconds": series.bucket_seconds,
-            "raw_count": series.raw_count,
+            "raw_count": series.raw_count, "next_cursor": series.next_cursor,
             "points": [{"timestamp": ts, "value": value} for ts, value in series.points]}
 
 
