@@ -119,6 +119,26 @@ def get_series(actor: User, key: str, *, since: datetime | None = None,
                    bucket=bucket, max_points=max_points)
 
 
+def read_series(actor: User, key: str, *, since: datetime | None = None,
+                until: datetime | None = None, bucket: str | int | None = None,
+                max_points: int = MAX_POINTS, raw: bool = False, cursor: str | None = None,
+                ip: str | None = None) -> Series:
+    """``GET /statistics``: averaged (:func:`get_series`) or, with ``raw``, raw by cursor.
+
+    ``bucket`` only averages and ``cursor`` only pages raw rows: mixing them is a
+    ValidationFailed naming the field.
+    """
+    if raw and bucket is not None:
+        raise ValidationFailed("invalid filter", {"bucket": ["cannot be used with raw"]})
+    if not raw and cursor is not None:
+        raise ValidationFailed("invalid filter", {"cursor": ["needs raw=true"]})
+    if raw:
+        return raw_series(actor, key, since=since, until=until, cursor=cursor,
+                          max_points=max_points, ip=ip)
+    return get_series(actor, key, since=since, until=until, bucket=bucket,
+                      max_points=max_points, ip=ip)
+
+
 def raw_series(actor: User, key: str, *, since: datetime | None = None,
                until: datetime | None = None, cursor: str | None = None,
                max_points: int = MAX_POINTS, ip: str | None = None) -> Series:

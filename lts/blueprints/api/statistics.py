@@ -7,7 +7,6 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp
-from lts.errors import ValidationFailed
 from lts.schemas.admin import (
     SeriesSchema,
     StatisticKeysQuerySchema,
@@ -27,18 +26,10 @@ def get_statistics(args: dict[str, Any]) -> Any:
 
     ``raw=true`` pages the stored rows themselves by ``cursor`` (copying a series).
     """
-    if args["raw"]:
-        if args["bucket"] is not None:
-            raise ValidationFailed("invalid filter", {"bucket": ["cannot be used with raw"]})
-        series = statistics.raw_series(actor(), args["key"], since=args["since"],
-                                       until=args["until"], cursor=args["cursor"],
-                                       max_points=args["max_points"], ip=client_ip())
-    elif args["cursor"] is not None:
-        raise ValidationFailed("invalid filter", {"cursor": ["needs raw=true"]})
-    else:
-        series = statistics.get_series(actor(), args["key"], since=args["since"],
-                                       until=args["until"], bucket=args["bucket"],
-                                       max_points=args["max_points"], ip=client_ip())
+    series = statistics.read_series(actor(), args["key"], since=args["since"],
+                                    until=args["until"], bucket=args["bucket"],
+                                    max_points=args["max_points"], raw=args["raw"],
+                                    cursor=args["cursor"], ip=client_ip())
     return {"key": series.key, "bucket_seconds": series.bucket_seconds,
             "raw_count": series.raw_count, "next_cursor": series.next_cursor,
             "points": [{"timestamp": ts, "value": value} for ts, value in series.points]}
