@@ -85,7 +85,8 @@ def baseline_app() -> Any:
     engine = create_engine(os.environ["BENCH_DATABASE_URL"])
     user_id = int(os.environ.get("BENCH_USER_ID", "1"))
     tables = MetaData()
-    tables.reflect(engine, only=["orders", "assets", "portfolios"])
+    tables.reflect(engine, only=["orders", "assets", "portfolios", "positions", "statistics"])
+    positions_t, statistics_t = tables.tables["positions"], tables.tables["statistics"]
     orders_t, assets_t, portfolios_t = (tables.tables[name]
                                         for name in ("orders", "assets", "portfolios"))
     owned = (orders_t.join(assets_t, assets_t.c.id == orders_t.c.asset_id)
@@ -129,12 +130,41 @@ def baseline_app() -> Any:
                                   "prev": link(page - 1) if page > 1 else None,
                                   "next": link(page + 1) if page < pages else None}})
 
-    def listing(count: Any, rows: Any) -> Any:
+    from sqlalchemy import case
+
+    def with_money(connection: Any, found: list[Any]) -> list[dict[str, Any]]:
+        """Portfolios plus equity and P&L, as LTS shows them (the same three reads)."""
+        rows = [dict(row) for row in found]
+        ids = [row["id"] for row in rows]
+        money = {pid: {"equity": None, "realized_pnl": 0.0, "unrealized_pnl": 0.0}
+                 for pid in ids}
+        for pid, realized, unrealized in connection.execute(
+                select(assets_t.c.portfolio_id, func.sum(positions_t.c.realized_pnl),
+                       func.sum(case((positions_t.c.status == "open",
+                                      positions_t.c.unrealized_pnl), else_=0.0)))
+                .join(positions_t, positions_t.c.asset_id == assets_t.c.id)
+                .where(assets_t.c.portfolio_id.in_(ids)).group_by(assets_t.c.portfolio_id)):
+            money[pid].update(realized_pnl=float(realized or 0.0),
+                              unrealized_pnl=float(unrealized or 0.0))
+        keys = {f"portfolio.{pid}.equity": pid for pid in ids}
+        newest = (select(statistics_t.c.key, func.max(statistics_t.c.timestamp).label("at"))
+                  .where(statistics_t.c.key.in_(keys)).group_by(statistics_t.c.key)
+                  .subquery())
+        for key, value in connection.execute(
+                select(statistics_t.c.key, statistics_t.c.value).join(newest, (
+                    statistics_t.c.key == newest.c.key) & (
+                    statistics_t.c.timestamp == newest.c.at))):
+            money[keys[key]]["equity"] = float(value)
+        return [{**row, **money[row["id"]]} for row in rows]
+
+    def listing(count: Any, rows: Any, money: bool = False) -> Any:
         page, per_page = page_args()
         params = {"user": user_id, "limit": per_page, "offset": (page - 1) * per_page}
         with engine.connect() as connection:
             total = connection.execute(count, params).scalar_one()
             found = connection.execute(rows, params).mappings().all()
+            if money:
+                found = with_money(connection, found)
         return envelope(found, total, page, per_page)
 
     def one_order(order_id: int) -> Any:
@@ -156,7 +186,7 @@ def baseline_app() -> Any:
     app.add_url_rule("/orders", "orders", lambda: listing(order_count, order_page))
     app.add_url_rule("/orders/<int:order_id>", "order", one_order)
     app.add_url_rule("/portfolios", "portfolios",
-                     lambda: listing(portfolio_count, portfolio_page))
+                     lambda: listing(portfolio_count, portfolio_page, money=True))
     return app
 
 
