@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 RUN_SETTINGS := --set session_cookie_secure=false \
   --set public_url=$(or $(LTS_PUBLIC_URL),http://127.0.0.1:$(or $(LTS_PORT),8000))
 
-.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api bench-concurrency screenshots
+.PHONY: run test test-unit test-integration test-system test-acceptance lint browser clean help fuzz bench-api bench-concurrency screenshots client
 
 help:
 	@echo "make run   - install, migrate, seed the demo and serve LTS with its trading loop"
@@ -55,6 +55,13 @@ fuzz: $(STAMP)
 	  tests/integration/test_api_fuzz.py
 
 # The API benchmark (gunicorn, 2 workers, wrk); prints requests/s and latencies.
+# A typed Python client of /api/v1 in clients/python/ (not committed: clients/README.md).
+client: $(STAMP)
+	$(BIN)/python scripts/export_openapi.py build/openapi.json
+	$(BIN)/openapi-python-client generate --path build/openapi.json \
+	  --output-path clients/python --meta setup --overwrite \
+	  --config clients/openapi-python-client.yml
+
 bench-api: $(STAMP)
 	$(BIN)/python bench/api_bench.py
 

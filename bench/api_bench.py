@@ -15,8 +15,11 @@ same items (checked before anything is timed). wrk drives both:
   from each request's *scheduled* time, so a slow answer cannot hide the queueing
   of the requests behind it (wrk2 is not in Debian; this is its idea in wrk's Lua).
 
-Endpoints: ``GET /api/v1/orders?per_page=50`` and ``GET /api/v1/portfolios`` with a
-bearer token; the baseline's ``/orders?per_page=50`` and ``/portfolios``.
+Endpoints: ``GET /api/v1/orders?per_page=50``, ``GET /api/v1/portfolios`` and one order
+by id, ``GET /api/v1/orders/<id>`` (its ETag read first), then the same with
+``If-None-Match: <that ETag>`` (304, no body: what a poller costs), with a bearer
+token; the baseline's ``/orders?per_page=50``, ``/portfolios`` and ``/orders/<id>``
+(the same owner check, the same ETag rule and 304).
 Targets (issue 5): LTS >= 70% of the baseline's requests/s; p99 <= 50 ms at 200 req/s.
 Run: ``make bench-api`` or ``.venv/bin/python bench/api_bench.py [--rounds 5] [--only
 portfolios]``.
@@ -57,6 +60,8 @@ ORDER_FIELDS = ("id", "asset_id", "client_order_id", "source", "order_type", "si
                 "quantity", "filled_quantity", "price", "stop_loss", "take_profit", "status",
                 "fill_price", "commission", "reason", "broker_order_id", "broker_response",
                 "created_at", "updated_at", "filled_at", "plugin_versions")
+# A list leaves broker_response out unless ?include=broker_response (issue 18).
+ORDER_LIST_FIELDS = tuple(name for name in ORDER_FIELDS if name != "broker_response")
 PORTFOLIO_FIELDS = ("id", "user_id", "name", "description", "is_active", "portfolio_plugin",
                     "portfolio_config", "total_capital", "portfolio_latency", "risk_state",
                     "max_drawdown_pct", "last_execution", "created_at", "updated_at")
@@ -72,13 +77,16 @@ def baseline_app() -> Any:
     timestamps are written as ISO-8601 UTC: the API's contract, which raw SQLite text
     ("2026-01-01 12:00:00.000000", JSON as a string) would not meet.
     """
-    from flask import Flask, jsonify, request
+    import hashlib
+
+    from flask import Flask, Response, abort, jsonify, request
     from sqlalchemy import MetaData, bindparam, create_engine, func, select
 
     engine = create_engine(os.environ["BENCH_DATABASE_URL"])
     user_id = int(os.environ.get("BENCH_USER_ID", "1"))
     tables = MetaData()
-    tables.reflect(engine, only=["orders", "assets", "portfolios"])
+    tables.reflect(engine, only=["orders", "assets", "portfolios", "positions", "statistics"])
+    positions_t, statistics_t = tables.tables["positions"], tables.tables["statistics"]
     orders_t, assets_t, portfolios_t = (tables.tables[name]
                                         for name in ("orders", "assets", "portfolios"))
     owned = (orders_t.join(assets_t, assets_t.c.id == orders_t.c.asset_id)
@@ -89,7 +97,7 @@ def baseline_app() -> Any:
     order_ids = (select(orders_t.c.id).select_from(owned)
                  .where(portfolios_t.c.user_id == bindparam("user")).order_by(*newest)
                  .limit(bindparam("limit")).offset(bindparam("offset")))
-    order_page = (select(*(orders_t.c[name] for name in ORDER_FIELDS))
+    order_page = (select(*(orders_t.c[name] for name in ORDER_LIST_FIELDS))
                   .where(orders_t.c.id.in_(order_ids)).order_by(*newest))
     portfolio_count = (select(func.count()).select_from(portfolios_t)
                        .where(portfolios_t.c.user_id == bindparam("user")))
@@ -97,6 +105,9 @@ def baseline_app() -> Any:
                       .where(portfolios_t.c.user_id == bindparam("user"))
                       .order_by(portfolios_t.c.id)
                       .limit(bindparam("limit")).offset(bindparam("offset")))
+    order_one = (select(*(orders_t.c[name] for name in ORDER_FIELDS)).select_from(owned)
+                 .where(portfolios_t.c.user_id == bindparam("user"),
+                        orders_t.c.id == bindparam("order_id")))
     app = Flask("baseline")
 
     def page_args() -> tuple[int, int]:
@@ -119,17 +130,63 @@ def baseline_app() -> Any:
                                   "prev": link(page - 1) if page > 1 else None,
                                   "next": link(page + 1) if page < pages else None}})
 
-    def listing(count: Any, rows: Any) -> Any:
+    from sqlalchemy import case
+
+    def with_money(connection: Any, found: list[Any]) -> list[dict[str, Any]]:
+        """Portfolios plus equity and P&L, as LTS shows them (the same three reads)."""
+        rows = [dict(row) for row in found]
+        ids = [row["id"] for row in rows]
+        money = {pid: {"equity": None, "realized_pnl": 0.0, "unrealized_pnl": 0.0}
+                 for pid in ids}
+        for pid, realized, unrealized in connection.execute(
+                select(assets_t.c.portfolio_id, func.sum(positions_t.c.realized_pnl),
+                       func.sum(case((positions_t.c.status == "open",
+                                      positions_t.c.unrealized_pnl), else_=0.0)))
+                .join(positions_t, positions_t.c.asset_id == assets_t.c.id)
+                .where(assets_t.c.portfolio_id.in_(ids)).group_by(assets_t.c.portfolio_id)):
+            money[pid].update(realized_pnl=float(realized or 0.0),
+                              unrealized_pnl=float(unrealized or 0.0))
+        keys = {f"portfolio.{pid}.equity": pid for pid in ids}
+        newest = (select(statistics_t.c.key, func.max(statistics_t.c.timestamp).label("at"))
+                  .where(statistics_t.c.key.in_(keys)).group_by(statistics_t.c.key)
+                  .subquery())
+        for key, value in connection.execute(
+                select(statistics_t.c.key, statistics_t.c.value).join(newest, (
+                    statistics_t.c.key == newest.c.key) & (
+                    statistics_t.c.timestamp == newest.c.at))):
+            money[keys[key]]["equity"] = float(value)
+        return [{**row, **money[row["id"]]} for row in rows]
+
+    def listing(count: Any, rows: Any, money: bool = False) -> Any:
         page, per_page = page_args()
         params = {"user": user_id, "limit": per_page, "offset": (page - 1) * per_page}
         with engine.connect() as connection:
             total = connection.execute(count, params).scalar_one()
             found = connection.execute(rows, params).mappings().all()
+            if money:
+                found = with_money(connection, found)
         return envelope(found, total, page, per_page)
 
+    def one_order(order_id: int) -> Any:
+        """One order with LTS's ETag rule (type, id, updated_at); 304 when it matches."""
+        with engine.connect() as connection:
+            row = connection.execute(order_one, {"user": user_id, "order_id": order_id}
+                                     ).mappings().first()
+        if row is None:
+            abort(404)
+        stamp = row["updated_at"].replace(tzinfo=UTC).isoformat()
+        etag = '"' + hashlib.sha256(f"Order:{order_id}:{stamp}".encode()).hexdigest()[:32] \
+            + '"'
+        if request.if_none_match.contains_weak(etag.strip('"')):
+            return Response(status=304, headers={"ETag": etag})
+        answer = jsonify(item(row))
+        answer.headers["ETag"] = etag
+        return answer
+
     app.add_url_rule("/orders", "orders", lambda: listing(order_count, order_page))
+    app.add_url_rule("/orders/<int:order_id>", "order", one_order)
     app.add_url_rule("/portfolios", "portfolios",
-                     lambda: listing(portfolio_count, portfolio_page))
+                     lambda: listing(portfolio_count, portfolio_page, money=True))
     return app
 
 
@@ -178,8 +235,13 @@ def seed(database_url: str, instance: Path) -> str:
         return str(app.extensions["lts.aaa"].issue_token(user, "bench", 24).raw)
 
 
-ENDPOINTS = (("orders?per_page=50", "/api/v1/orders?per_page=50", "/orders?per_page=50"),
-             ("portfolios", "/api/v1/portfolios", "/portfolios"))
+ORDER_ID = ORDERS // 2  # one order of the bench user, mid-table
+# (name, LTS path, baseline path, conditional: send the answer's own ETag back)
+ENDPOINTS = (("orders?per_page=50", "/api/v1/orders?per_page=50", "/orders?per_page=50",
+              False),
+             ("portfolios", "/api/v1/portfolios", "/portfolios", False),
+             ("order by id", f"/api/v1/orders/{ORDER_ID}", f"/orders/{ORDER_ID}", False),
+             ("order 304", f"/api/v1/orders/{ORDER_ID}", f"/orders/{ORDER_ID}", True))
 
 
 # ------------------------------------------------------------------------ servers
@@ -226,13 +288,15 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(url: str, token: str | None, duration: int, connections: int,
-            rate: float | None, workdir: Path) -> dict[str, float]:
+            rate: float | None, workdir: Path, headers: dict[str, str] | None = None
+            ) -> dict[str, float]:
     """One wrk run; returns requests/s, p50, p99 (ms) and non-2xx count.
 
     Without ``rate``: as fast as ``connections`` connections go (throughput). With
     ``rate``: ``bench/paced.lua`` sends on a fixed schedule, one connection per wrk
     thread, and p50/p99 are measured from each request's scheduled time (no
     coordinated omission), so they are the latencies at that offered rate.
+    ``headers`` are added to every request (``-H``: ``If-None-Match`` for the 304 run).
     """
     if rate:
         interval = connections * 1000.0 / rate
@@ -244,8 +308,10 @@ def run_wrk(url: str, token: str | None, duration: int, connections: int,
                           else "\n")
         args = ["-t", "2", "-c", str(connections), "-s", str(script)]
         extra = []
+    flags = [flag for name, value in (headers or {}).items()
+             for flag in ("-H", f"{name}: {value}")]
     result = subprocess.run(
-        ["wrk", *args, "-d", f"{duration}s", "--latency", url, *extra],
+        ["wrk", *args, *flags, "-d", f"{duration}s", "--latency", url, *extra],
         capture_output=True, text=True, check=True)
     out = result.stdout
     if "Requests/sec" not in out or " 99%" not in out:
@@ -285,12 +351,22 @@ def inprocess_costs(database_url: str, instance: Path, token: str, rounds: int =
     cases = [("LTS /api/v1/auth/me", lts, "/api/v1/auth/me", headers),
              ("LTS /api/v1/orders?per_page=50", lts, "/api/v1/orders?per_page=50", headers),
              ("LTS /api/v1/portfolios", lts, "/api/v1/portfolios", headers),
+             ("LTS /api/v1/orders/<id>", lts, f"/api/v1/orders/{ORDER_ID}", headers),
              ("baseline /orders?per_page=50", base, "/orders?per_page=50", {}),
-             ("baseline /portfolios", base, "/portfolios", {})]
+             ("baseline /portfolios", base, "/portfolios", {}),
+             ("baseline /orders/<id>", base, f"/orders/{ORDER_ID}", {})]
     for lts_path, base_path in (("/api/v1/orders?per_page=50", "/orders?per_page=50"),
                                 ("/api/v1/portfolios", "/portfolios")):
         same_answer(lts.get(lts_path, headers=headers).get_json(),
                     base.get(base_path).get_json(), lts_path)
+    single = lts.get(f"/api/v1/orders/{ORDER_ID}", headers=headers)
+    if single.get_json() != base.get(f"/orders/{ORDER_ID}").get_json():
+        raise SystemExit("the baseline's order differs from LTS's")
+    tag = single.headers["ETag"]
+    cases += [("LTS /api/v1/orders/<id> 304", lts, f"/api/v1/orders/{ORDER_ID}",
+               {**headers, "If-None-Match": tag}),
+              ("baseline /orders/<id> 304", base, f"/orders/{ORDER_ID}",
+               {"If-None-Match": base.get(f"/orders/{ORDER_ID}").headers["ETag"]})]
     result = []
     for name, client, path, extra in cases:
         times = []
@@ -298,7 +374,8 @@ def inprocess_costs(database_url: str, instance: Path, token: str, rounds: int =
             started = time.perf_counter()
             response = client.get(path, headers=extra)
             times.append(time.perf_counter() - started)
-            assert response.status_code == 200, (path, response.status_code)
+            wanted = 304 if "If-None-Match" in extra else 200
+            assert response.status_code == wanted, (path, response.status_code)
         result.append((name, statistics.median(times) * 1000))
     return result
 
@@ -308,6 +385,16 @@ def same_answer(lts_body: dict[str, Any], base_body: dict[str, Any], path: str) 
     keys = ("items", "page", "per_page", "total", "pages")
     if not lts_body["items"] or any(lts_body[k] != base_body[k] for k in keys):
         raise SystemExit(f"the baseline's answer differs from LTS's for {path}")
+
+
+def etag_of_url(url: str, token: str | None) -> str:
+    """The ETag a server answers for ``url`` (what a poller then sends back)."""
+    import urllib.request
+
+    asked = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}
+                                   if token else {})
+    with urllib.request.urlopen(asked, timeout=30) as answer:
+        return str(answer.headers["ETag"])
 
 
 # --------------------------------------------------------------------------- main
@@ -327,7 +414,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="paced requests/s")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per gunicorn worker (1: sync workers)")
-    parser.add_argument("--only", choices=[name for name, _, _ in ENDPOINTS],
+    parser.add_argument("--only", choices=[name for name, _, _, _ in ENDPOINTS],
                         help="bench one endpoint")
     parser.add_argument("--lts-tree", type=Path, default=ROOT,
                         help="serve LTS from this source tree (a base revision's "
@@ -352,24 +439,30 @@ def main() -> int:
                                   args.threads)]
         try:
             rows = []
-            for name, lts_path, base_path in ENDPOINTS:
+            for name, lts_path, base_path, conditional in ENDPOINTS:
                 if args.only and name != args.only:
                     continue
                 lts_url = f"http://127.0.0.1:{lts_port}{lts_path}"
                 base_url = f"http://127.0.0.1:{base_port}{base_path}"
-                run_wrk(lts_url, token, 2, args.connections, None, work)  # warm-up
-                run_wrk(base_url, None, 2, args.connections, None, work)
+                lts_headers = {"If-None-Match": etag_of_url(lts_url, token)} \
+                    if conditional else {}
+                base_headers = {"If-None-Match": etag_of_url(base_url, None)} \
+                    if conditional else {}
+                run_wrk(lts_url, token, 2, args.connections, None, work,
+                        lts_headers)  # warm-up
+                run_wrk(base_url, None, 2, args.connections, None, work, base_headers)
                 pairs = []
                 for round_number in range(args.rounds):
                     # Each pair runs back to back, in alternating order, so a neighbour's
                     # load on this shared machine weighs on both sides of a ratio alike.
                     first_lts = round_number % 2 == 0
-                    runs = [(lts_url, token), (base_url, None)]
-                    measured = [run_wrk(url, tok, args.duration, args.connections, None, work)
-                                for url, tok in (runs if first_lts else runs[::-1])]
+                    runs = [(lts_url, token, lts_headers), (base_url, None, base_headers)]
+                    measured = [run_wrk(url, tok, args.duration, args.connections, None, work,
+                                        extra)
+                                for url, tok, extra in (runs if first_lts else runs[::-1])]
                     pairs.append(measured if first_lts else measured[::-1])
                 paced = run_wrk(lts_url, token, args.paced_duration, args.paced_connections,
-                                args.rate, work)
+                                args.rate, work, lts_headers)
                 rows.append((name, pairs, paced))
         finally:
             for server in servers:

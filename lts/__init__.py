@@ -108,6 +108,10 @@ def _apply_settings(app: Flask, settings: dict[str, Any]) -> None:
         # /readyz reports Redis unreachable.
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=bool(settings["redis_url"]),
         RATELIMIT_HEADERS_ENABLED=True,
+        # The IETF RateLimit field names (not X-RateLimit-*), on every limited answer.
+        RATELIMIT_HEADER_LIMIT="RateLimit-Limit",
+        RATELIMIT_HEADER_REMAINING="RateLimit-Remaining",
+        RATELIMIT_HEADER_RESET="RateLimit-Reset",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session
     )
 

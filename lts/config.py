@@ -131,6 +131,9 @@ _SETTINGS: tuple[Setting, ...] = (
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("max_content_length", int, 1_048_576, "Largest request body in bytes.",
             minimum=1024),
+    Setting("cors_allowed_origins", str, "",
+            "Origins (comma-separated, e.g. https://app.example.com) whose pages may call "
+            "/api/ from a browser; empty: none (CORS off)."),
     # Deployment (issue 16): database pool, gunicorn, logs. Ignored where they do not apply
     # (the pool settings on SQLite, the gunicorn ones outside gunicorn).
     Setting("db_pool_size", int, 5,
@@ -286,6 +289,20 @@ def split_host_list(value: str) -> list[str]:
     return [name.strip().lower() for name in value.split(",") if name.strip()]
 
 
+def split_origins(value: str) -> list[str]:
+    """The origins of a comma-separated ``cors_allowed_origins`` value (no trailing /)."""
+    return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+
+
+def _check_origins(value: str) -> None:
+    """Each origin is ``scheme://host[:port]``: no path, no wildcard (CORS matches exactly)."""
+    for origin in split_origins(value):
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path \
+                or parts.query or parts.fragment or parts.username:
+            raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+
+
 def _check_rate(value: str) -> None:
     """A Flask-Limiter rate such as ``10 per minute`` (checked here, not at the first POST)."""
     from limits import parse_many
@@ -344,6 +361,7 @@ _FORMAT_CHECKS: dict[str, Callable[[Any], None]] = {
     "forwarded_allow_ips": _check_forwarded_ips,
     "celery_broker_url": _check_celery_url,
     "celery_result_backend": _check_result_backend,
+    "cors_allowed_origins": _check_origins,
 }
 
 

@@ -40,6 +40,17 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class PreconditionFailed(Conflict):
+    """``If-Match`` names a version that is no longer current (HTTP 412).
+
+    A Conflict, so callers that catch a stale edit keep doing so; HTTP says 412 here,
+    409 staying for state conflicts (closing a closed position, a duplicate name).
+    """
+
+    status = 412
+    code = "precondition_failed"
+
+
 class Forbidden(ServiceError):
     """The caller is known but not allowed to do this."""
 

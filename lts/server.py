@@ -75,6 +75,7 @@ ACCESS_LOG_FORMAT = ('%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-
 
 def gunicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Gunicorn options derived from LTS settings (``flask lts run`` and gunicorn.conf.py)."""
+    from lts.http_errors import install_gunicorn_json_errors
     from lts.logging_setup import gunicorn_logconfig
 
     log_format = settings.get("log_format", "text")
@@ -96,6 +97,8 @@ def gunicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:
         "logconfig_dict": gunicorn_logconfig(log_format, level),
         "preload_app": False,
         "worker_exit": stop_worker_loop,
+        # gunicorn's own refusals (414 request line too long, 400...) in the API's JSON.
+        "post_worker_init": install_gunicorn_json_errors,
     }
 
 

@@ -8,6 +8,8 @@ from lts.list_limits import MAX_POINTS
 from lts.models.enums import RISK_STATES
 from lts.schemas.common import utc_datetime
 
+PLUGIN_KINDS = ("aaa", "core", "pipeline", "strategy", "broker", "portfolio")
+
 
 class StatisticsQuerySchema(Schema):
     """``GET /statistics``: one key, a range and an optional bucket (``5m``, ``1h``...)."""
@@ -15,9 +17,19 @@ class StatisticsQuerySchema(Schema):
     key = fields.String(required=True, validate=validate.Length(min=1, max=200))
     since = utc_datetime(load_default=None)
     until = utc_datetime(load_default=None)
-    bucket = fields.String(load_default=None, validate=validate.Length(min=1, max=12))
+    bucket = fields.String(load_default=None, validate=validate.Length(min=1, max=12), metadata={
+        "description": "the width each point averages: whole seconds (`300`) or a number "
+                       "with a unit `s`, `m`, `h` or `d` (`30s`, `5m`, `1h`, `1d`), from "
+                       "1 s to 366 days; absent: chosen so at most `max_points` points "
+                       "come back", "pattern": "^[0-9]+[smhdSMHD]?$", "example": "5m"})
     max_points = fields.Integer(load_default=MAX_POINTS,
                                 validate=validate.Range(min=1, max=MAX_POINTS))
+    raw = fields.Boolean(load_default=False, metadata={
+        "description": "the stored rows themselves, oldest first, `max_points` at a time "
+                       "(no averaging; `bucket` not allowed): page on with `cursor`"})
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=1000),
+                           metadata={"description": "with `raw`: the `next_cursor` of the "
+                                                    "answer before (the rows after it)"})
 
 
 class PointSchema(Schema):
@@ -32,6 +44,9 @@ class SeriesSchema(Schema):
 
     key = fields.String(required=True)
     bucket_seconds = fields.Integer(required=True)
+    next_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "with `raw`: pass as `?cursor=` for the rows after these (null: "
+                       "none yet)"})
     raw_count = fields.Integer(required=True)
     points = fields.List(fields.Nested(PointSchema), required=True)
 
@@ -76,7 +91,7 @@ class ConfigValueSchema(Schema):
 class PluginSchema(Schema):
     """A loaded plugin with the JSON Schema of its config."""
 
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(PLUGIN_KINDS))
     name = fields.String(required=True)
     description = fields.String(required=True)
     origin = fields.String(required=True)
@@ -93,7 +108,7 @@ class PluginSchema(Schema):
 class PluginErrorSchema(Schema):
     """A plugin that failed to load (shown to admins)."""
 
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(PLUGIN_KINDS))
     name = fields.String(required=True)
     origin = fields.String(required=True)
     message = fields.String(required=True)
@@ -109,8 +124,7 @@ class PluginListSchema(Schema):
 class PluginQuerySchema(Schema):
     """``GET /plugins``: an optional kind."""
 
-    kind = fields.String(load_default=None, validate=validate.OneOf(
-        ("aaa", "core", "pipeline", "strategy", "broker", "portfolio")))
+    kind = fields.String(load_default=None, validate=validate.OneOf(PLUGIN_KINDS))
 
 
 class LoopStatusSchema(Schema):

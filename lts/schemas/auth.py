@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from lts.plugins.aaa.passwords import MAX_LENGTH
 from lts.schemas.common import strict_integer
+from lts.schemas.users import EMAIL_DOC, PASSWORD_DOC, USERNAME_DOC
 
 MAX_TTL_HOURS = 24 * 366
 
@@ -33,14 +34,14 @@ class TokenCreateSchema(Schema):
 class TokenSchema(Schema):
     """A token as listed: never its secret (only shown once, at creation)."""
 
-    id = fields.Integer()
-    name = fields.String()
-    kind = fields.String()
-    created_at = fields.AwareDateTime()
-    expires_at = fields.AwareDateTime()
-    last_used_at = fields.AwareDateTime(allow_none=True)
-    revoked_at = fields.AwareDateTime(allow_none=True)
-    ip = fields.String(allow_none=True)
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+    last_used_at = fields.AwareDateTime(allow_none=True, required=True)
+    revoked_at = fields.AwareDateTime(allow_none=True, required=True)
+    ip = fields.String(allow_none=True, required=True)
 
 
 class PasswordChangeSchema(Schema):
@@ -48,16 +49,16 @@ class PasswordChangeSchema(Schema):
 
     current_password = fields.String(required=True, load_only=True)
     new_password = fields.String(required=True, load_only=True,
-                                 validate=validate.Length(max=MAX_LENGTH))
+                                 validate=validate.Length(max=MAX_LENGTH), metadata=PASSWORD_DOC)
 
 
 class RegisterSchema(Schema):
     """``POST /auth/register`` (only while registration is open)."""
 
-    username = fields.String(required=True)
-    email = fields.String(required=True)
+    username = fields.String(required=True, metadata=USERNAME_DOC)
+    email = fields.String(required=True, metadata=EMAIL_DOC)
     password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(max=MAX_LENGTH))
+                             validate=validate.Length(max=MAX_LENGTH), metadata=PASSWORD_DOC)
 
 
 class ResetRequestSchema(Schema):
@@ -71,7 +72,7 @@ class ResetConfirmSchema(Schema):
 
     token = fields.String(required=True, validate=validate.Length(min=1, max=1000))
     password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(max=MAX_LENGTH))
+                             validate=validate.Length(max=MAX_LENGTH), metadata=PASSWORD_DOC)
 
 
 class IssuedTokenSchema(TokenSchema):

@@ -154,9 +154,16 @@ class PageQuerySchema(Schema):
                               validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
+CURSOR_DOC = ("the `next_cursor` of the page before (as given, with the same filters and "
+              "sort): the page after it, which inserts elsewhere never shift; `page` is "
+              "then ignored")
+
+
 class TimeRangeQuerySchema(PageQuerySchema):
     """A page of a list filtered by portfolio, asset, status and ``[since, until)``."""
 
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=1000),
+                           metadata={"description": CURSOR_DOC})
     portfolio_id = id_field(load_default=None)
     asset_id = id_field(load_default=None)
     since = utc_datetime(load_default=None)
@@ -176,10 +183,14 @@ class LinksSchema(Schema):
 class PageSchema(Schema):
     """Envelope of a list: the items plus totals and links (subclasses set ``items``)."""
 
-    page = fields.Integer(required=True)
+    page = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "this page's number; null for a page found by `cursor`"})
     per_page = fields.Integer(required=True)
     total = fields.Integer(required=True)
     pages = fields.Integer(required=True)
+    next_cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "pass as `?cursor=` for the page after this one (null: none, or "
+                       "this sort pages by number only)"})
     links = fields.Nested(LinksSchema, required=True)
 
 
@@ -302,6 +313,8 @@ class FastItems(fields.Field):
         self._from_mapping: Callable[[Any], dict[str, Any]] | None = None
         self._from_object: Callable[[Any], dict[str, Any]] | None = None
         self._compiled = False
+        # Plans for rows read without some columns (an omitted field), by what is missing.
+        self._reduced: dict[frozenset[str], Callable[[Any], dict[str, Any]]] = {}
 
     def _compile(self) -> list[tuple[str, str, Callable[[Any], Any]]] | None:
         """(output key, attribute, converter) per field, or None when not compilable."""
@@ -324,6 +337,11 @@ class FastItems(fields.Field):
             self._plan, self._compiled = self._compile(), True
         if self._plan is None:
             return self._nested._serialize(value, attr, obj, **kwargs)
+        if value and isinstance(value[0], Mapping):
+            missing = frozenset(attribute for _, attribute, _ in self._plan
+                                if attribute not in value[0])
+            if missing:  # rows of one query share their keys: one reduced plan for all
+                return [self._reduced_plan(missing)(item) for item in value]
         result = []
         for item in value:
             if isinstance(item, Mapping):
@@ -334,6 +352,14 @@ class FastItems(fields.Field):
             else:
                 result.append(self._from_object(item))  # type: ignore[misc]
         return result
+
+    def _reduced_plan(self, missing: frozenset[str]) -> Callable[[Any], dict[str, Any]]:
+        """The row function of the plan without the ``missing`` attributes (left out)."""
+        found = self._reduced.get(missing)
+        if found is None:
+            plan = [step for step in self._plan or () if step[1] not in missing]
+            found = self._reduced[missing] = _row_function(plan, mapping=True)
+        return found
 
     def _sparse(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """Dump a mapping that lacks some fields (they are left out, as marshmallow does)."""

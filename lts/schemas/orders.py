@@ -56,7 +56,16 @@ class OrderSchema(Schema):
                        "record"})
 
 
-OrderPageSchema = page_schema(OrderSchema, "OrderPageSchema")
+class OrderListItemSchema(OrderSchema):
+    """An order as a list shows it: ``broker_response`` only when asked for."""
+
+    broker_response = fields.Raw(allow_none=True, metadata={
+        "description": "the broker's answer, as stored; in lists only with "
+                       "`?include=broker_response` (it is most of a row's bytes)"})
+
+
+OrderPageSchema = page_schema(OrderListItemSchema, "OrderPageSchema")
+INCLUDABLE = ("broker_response",)
 
 
 class OrderQuerySchema(TimeRangeQuerySchema):
@@ -71,6 +80,9 @@ class OrderQuerySchema(TimeRangeQuerySchema):
                            metadata={"description": "who placed it"})
     updated_since = utc_datetime(load_default=None, metadata={
         "description": "changed at or after this time (updated_at >=)"})
+    include = fields.String(load_default=None, validate=validate.OneOf(INCLUDABLE), metadata={
+        "description": "`broker_response`: add each order's broker answer (left out by "
+                       "default)"})
     sort = fields.String(load_default="created_at", validate=validate.OneOf(ORDER_SORT_KEYS))
     direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))
 
@@ -92,7 +104,9 @@ class ManualOrderSchema(Schema):
 class ManualOrderResultSchema(Schema):
     """What became of a placed manual order or close (refusals answer 422/429 instead)."""
 
-    order = fields.Nested(OrderSchema, allow_none=True, required=True)
+    # Always the order row written: a refusal is an error answer, never this shape (a
+    # nullable ``order`` made generated clients leave it untyped).
+    order = fields.Nested(OrderSchema, required=True)
     client_order_id = fields.String(required=True)
     status = fields.String(required=True)
     rejected_by = fields.String(allow_none=True, required=True, metadata={
@@ -151,6 +165,8 @@ class PositionQuerySchema(TimeRangeQuerySchema):
 
     status = fields.String(load_default=None, validate=validate.OneOf(POSITION_STATUSES))
     side = fields.String(load_default=None, validate=validate.OneOf(POSITION_SIDES))
+    updated_since = utc_datetime(load_default=None, metadata={
+        "description": "changed at or after this time (updated_at >=)"})
     sort = fields.String(load_default="opened_at",
                          validate=validate.OneOf(POSITION_SORT_KEYS))
     direction = fields.String(load_default="desc", validate=validate.OneOf(("asc", "desc")))

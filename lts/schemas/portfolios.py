@@ -42,7 +42,19 @@ class PortfolioSchema(Schema):
     updated_at = fields.AwareDateTime(required=True)
 
 
-PortfolioPageSchema = page_schema(PortfolioSchema, "PortfolioPageSchema")
+class PortfolioMoneySchema(PortfolioSchema):
+    """A portfolio as its GETs show it: the row plus its equity and P&L, as stored."""
+
+    equity = fields.Float(allow_none=True, required=True, metadata={
+        "description": "the latest equity the engine stored (null before its first tick)"})
+    realized_pnl = fields.Float(required=True, metadata={
+        "description": "the sum of its positions' realized P&L"})
+    unrealized_pnl = fields.Float(required=True, metadata={
+        "description": "the sum of its open positions' unrealized P&L, as last marked"})
+
+
+PortfolioPageSchema = page_schema(PortfolioMoneySchema, "PortfolioPageSchema")
+PORTFOLIO_SORT_KEYS = ("id", "name", "created_at", "updated_at", "total_capital")
 
 
 class PortfolioQuerySchema(PageQuerySchema):
@@ -50,6 +62,8 @@ class PortfolioQuerySchema(PageQuerySchema):
 
     user_id = id_field(load_default=None)
     is_active = fields.Boolean(load_default=None)
+    sort = fields.String(load_default="id", validate=validate.OneOf(PORTFOLIO_SORT_KEYS))
+    direction = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
 
 
 class _PortfolioFieldsSchema(Schema):

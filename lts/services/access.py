@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, bindparam, false, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from lts.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from lts.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, AuditLog, Order, Portfolio, Position, Statistic, User, UserSession
 from lts.models.backtest import BacktestRun
@@ -157,9 +157,9 @@ def check_version(obj: Any, *, expected_updated_at: datetime | None = None,
     if if_match is not None and if_match.strip() != "*":
         tags = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
         if etag_of(obj) not in tags:
-            raise Conflict(f"{type(obj).__name__.lower()} {obj.id} was changed by someone "
-                           "else; reload it and try again",
-                           {"If-Match": ["does not match the current ETag"]})
+            raise PreconditionFailed(f"{type(obj).__name__.lower()} {obj.id} was changed by "
+                                     "someone else; reload it and try again",
+                                     {"If-Match": ["does not match the current ETag"]})
 
 
 @dataclass(frozen=True)

@@ -348,7 +348,7 @@ def close_and_deactivate(actor: User, asset_id: int, *, now: datetime | None = N
     for position_id in position_ids:
         try:
             closes.append(positions.close_position(actor, position_id, now=now, ip=ip))
-        except ValidationFailed:
+        except (Conflict, ValidationFailed):
             continue  # closed meanwhile (a stop, another request): nothing left to do
     asset = update_asset(actor, asset_id, {"is_active": False}, ip=ip)
     still_open = open_position_counts([asset.id]).get(asset.id, 0)

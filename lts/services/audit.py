@@ -8,12 +8,20 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from lts.errors import ValidationFailed
 from lts.extensions import db
 from lts.models import AuditLog, User
 from lts.models.enums import AUDIT_OUTCOMES
 from lts.services.access import scoped
 from lts.services.listing import ordered
-from lts.services.pagination import Page, paginate
+from lts.services.pagination import (
+    Page,
+    cursor_query,
+    decode_cursor,
+    paginate,
+    run_cursor_page,
+    with_next_cursor,
+)
 
 AUDIT_SORTS = {"timestamp": AuditLog.timestamp}
 
@@ -27,6 +35,9 @@ class AuditFilter:
     outcome: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    #: Aware datetimes, ``[since, until)``: the time filters of every other list.
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 def _filtered(statement: Select[Any], flt: AuditFilter) -> Select[Any]:
@@ -45,6 +56,10 @@ def _filtered(statement: Select[Any], flt: AuditFilter) -> Select[Any]:
         statement = statement.where(
             AuditLog.timestamp < datetime.combine(flt.date_to + timedelta(days=1), time.min,
                                                   UTC))
+    if flt.since:
+        statement = statement.where(AuditLog.timestamp >= flt.since)
+    if flt.until:
+        statement = statement.where(AuditLog.timestamp < flt.until)
     return statement
 
 
@@ -56,9 +71,21 @@ def usernames(user_ids: set[int]) -> dict[int, str]:
     return {user_id: username for user_id, username in rows}
 
 
-def query_audit(actor: User, flt: AuditFilter, page: int = 1, per_page: int = 50
-                ) -> Page[AuditLog]:
-    """Rows the actor may see, newest first: ``per_page`` of ``page`` (both clamped)."""
+def query_audit(actor: User, flt: AuditFilter, page: int = 1, per_page: int = 50,
+                cursor: str | None = None) -> Page[AuditLog]:
+    """Rows the actor may see, newest first: ``per_page`` of ``page`` (both clamped).
+
+    ``cursor`` (a page's ``next_cursor``) gives the page after it instead: new rows
+    arrive all the time, and a cursor never shows one twice or skips one.
+    """
+    if flt.since and flt.until and flt.since >= flt.until:
+        raise ValidationFailed("invalid time range", {"until": ["must be after since"]})
     statement = _filtered(scoped(select(AuditLog), actor, "audit"), flt)
-    return paginate(ordered(statement, AUDIT_SORTS, "timestamp", "desc", AuditLog.id),
-                    page, per_page, key=AuditLog.id)
+    statement = ordered(statement, AUDIT_SORTS, "timestamp", "desc", AuditLog.id)
+    if cursor is not None:
+        at = decode_cursor(cursor, sort="timestamp", direction="desc")
+        query = cursor_query(statement, AuditLog.timestamp, AuditLog.id, "desc",
+                             key=AuditLog.id)
+        return run_cursor_page(query, {}, at, per_page, "timestamp")
+    return with_next_cursor(paginate(statement, page, per_page, key=AuditLog.id),
+                            "timestamp", "desc", "timestamp")

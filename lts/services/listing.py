@@ -98,6 +98,33 @@ def scoped_list(statement: Select[Any], model: Any, time_column: Any, shape: Lis
 DIRECTIONS = ("asc", "desc")
 
 
+def _cursor_sorts(columns: dict[str, Any], table: str) -> dict[str, str]:
+    """``sort name -> column name`` of the sorts a cursor can page: on ``table``, NOT NULL."""
+    found = {}
+    for name, attribute in columns.items():
+        column = attribute.property.columns[0]
+        if column.table.name == table and not column.nullable:
+            found[name] = column.key
+    return found
+
+
+def cursor_column(columns: dict[str, Any], table: str, sort: str, cursor: str | None
+                  ) -> str | None:
+    """The column a cursor of ``sort`` reads (None: this sort pages by number only).
+
+    A cursor needs the sort value on the row itself and never NULL (NULLs order
+    differently in SQLite and PostgreSQL): a joined column (``symbol``) or a nullable
+    one (``closed_at``) pages by number; asked for a cursor, it is a 422 naming it.
+    """
+    usable = _cursor_sorts(columns, table)
+    if sort in usable:
+        return usable[sort]
+    if cursor is not None:
+        raise ValidationFailed("invalid cursor", {"cursor": [
+            f"paging by cursor needs sort to be one of {', '.join(usable)}"]})
+    return None
+
+
 def check_sort(columns: dict[str, Any], sort: str, direction: str) -> None:
     """Refuse a sort column outside ``columns`` or a direction other than asc/desc."""
     errors = {}

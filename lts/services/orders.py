@@ -24,9 +24,18 @@ from lts.models import Asset, Order, Position, User
 from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
 from lts.models.sorting import ORDER_SORTS
 from lts.services.access import load_owned, record
-from lts.services.listing import ListShape, check_choice, ordered, scoped_list
+from lts.services.listing import ListShape, check_choice, cursor_column, ordered, scoped_list
 from lts.services.number_format import format_price
-from lts.services.pagination import Page, PageQuery, page_query, run_page
+from lts.services.pagination import (
+    Page,
+    PageQuery,
+    cursor_query,
+    decode_cursor,
+    page_query,
+    run_cursor_page,
+    run_page,
+    with_next_cursor,
+)
 from lts.trading import cancel, manual
 from lts.trading.orders import PlacedOrder
 
@@ -120,13 +129,16 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
                 client_order_id: str | None = None, source: str | None = None,
                 updated_since: datetime | None = None,
                 sort: str = "created_at", direction: str = "desc", page: int | None = 1,
-                per_page: int | None = None, rows: bool = False) -> Page[Any]:
+                per_page: int | None = None, rows: bool = False, cursor: str | None = None,
+                omit: tuple[str, ...] = ()) -> Page[Any]:
     """Orders the actor may see, filtered; newest first unless ``sort``/``direction`` say.
 
     ``sort`` is one of ORDER_SORTS; the id always breaks ties, so pages are stable.
     ``client_order_id`` finds one order after a timeout; ``source`` and ``updated_since``
     (``updated_at >=``) find what changed since a client last looked.
-    ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
+    ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists);
+    ``omit`` then leaves those columns out (``broker_response``: most of a row's bytes).
+    ``cursor`` (a page's ``next_cursor``) gives the page after it instead of ``page``.
     """
     check_choice("source", source, ORDER_SOURCES)
     if updated_since is not None and updated_since.tzinfo is None:
@@ -137,15 +149,30 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
         "since": since, "until": until, "client_order_id": client_order_id,
         "source": source, "updated_since": updated_since}, sort, direction, kind="order",
         statuses=ORDER_STATUSES, sides=ORDER_SIDES, sorts=ORDER_SORTS)
-    return run_page(_order_list(shape, rows), params, page, per_page)
+    column = cursor_column(ORDER_SORTS, "orders", sort, cursor)
+    if cursor is not None:
+        at = decode_cursor(cursor, sort=sort, direction=direction)
+        return run_cursor_page(_order_cursor_list(shape, rows, omit), params, at, per_page,
+                               column)
+    found = run_page(_order_list(shape, rows, omit), params, page, per_page)
+    return with_next_cursor(found, sort, direction, column) if column else found
 
 
 @functools.lru_cache(maxsize=256)
-def _order_list(shape: ListShape, rows: bool) -> PageQuery:
+def _order_cursor_list(shape: ListShape, rows: bool, omit: tuple[str, ...]) -> PageQuery:
+    """The statements of one shape of order list paged by cursor (built once)."""
+    statement = scoped_list(select(Order), Order, Order.created_at, shape)
+    statement = ordered(statement, ORDER_SORTS, shape.sort, shape.direction, Order.id)
+    return cursor_query(statement, ORDER_SORTS[shape.sort], Order.id, shape.direction,
+                        key=Order.id, rows=rows, omit=omit)
+
+
+@functools.lru_cache(maxsize=256)
+def _order_list(shape: ListShape, rows: bool, omit: tuple[str, ...] = ()) -> PageQuery:
     """The statements of one shape of order list (built once, see :class:`ListShape`)."""
     statement = scoped_list(select(Order), Order, Order.created_at, shape)
     return page_query(ordered(statement, ORDER_SORTS, shape.sort, shape.direction, Order.id),
-                      key=Order.id, rows=rows)
+                      key=Order.id, rows=rows, omit=omit)
 
 
 def get_order(actor: User, order_id: int, *, ip: str | None = None) -> Order:

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import bindparam, case, exists, func, select
 
 from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
 from lts.limits import total_capital_problem
-from lts.models import Asset, Order, Portfolio, User
+from lts.models import Asset, Order, Portfolio, Position, Statistic, User
+from lts.models.statistic_keys import EQUITY, portfolio_key
 from lts.models.types import utcnow
 from lts.services.access import (
     check_id_filter,
@@ -34,6 +35,7 @@ from lts.services.access import (
     refuse_unknown_fields,
     scoped,
 )
+from lts.services.listing import check_sort, ordered
 from lts.services.pagination import Page, PageQuery, page_query, run_page
 from lts.services.plugin_validation import (
     check_plugin,
@@ -52,15 +54,22 @@ EDITABLE = ("name", "description", "is_active", "portfolio_plugin", "portfolio_c
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
+PORTFOLIO_SORTS = {"id": Portfolio.id, "name": Portfolio.name,
+                   "created_at": Portfolio.created_at, "updated_at": Portfolio.updated_at,
+                   "total_capital": Portfolio.total_capital}
+
+
 def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool | None = None,
-                    page: int | None = 1, per_page: int | None = None, rows: bool = False
-                    ) -> Page[Any]:
+                    page: int | None = 1, per_page: int | None = None, rows: bool = False,
+                    sort: str = "id", direction: str = "asc") -> Page[Any]:
     """The portfolios the aaa plugin lets the actor see (or ``user_id``'s), ordered by id.
 
     ``user_id`` of someone whose portfolios the actor may not see is Forbidden.
     ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
+    ``sort``/``direction``: one of PORTFOLIO_SORTS, the id breaking ties.
     """
     check_id_filter("user_id", user_id)
+    check_sort(PORTFOLIO_SORTS, sort, direction)
     scope = list_scope(actor, "portfolio")
     params: dict[str, Any] = scope.params()
     if user_id is not None:
@@ -70,11 +79,13 @@ def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool 
     if is_active is not None:
         params["is_active"] = is_active
     filters = tuple(name for name in ("user_id", "is_active") if name in params)
-    return run_page(_portfolio_list(filters, scope.shape, rows), params, page, per_page)
+    return run_page(_portfolio_list(filters, scope.shape, rows, sort, direction), params,
+                    page, per_page)
 
 
-@functools.lru_cache(maxsize=16)
-def _portfolio_list(filters: tuple[str, ...], scope_shape: str, rows: bool) -> PageQuery:
+@functools.lru_cache(maxsize=64)
+def _portfolio_list(filters: tuple[str, ...], scope_shape: str, rows: bool,
+                    sort: str = "id", direction: str = "asc") -> PageQuery:
     """The statements of one shape of portfolio list: which filters are bound, by name.
 
     Built once per shape (values are bind parameters, see
@@ -88,7 +99,42 @@ def _portfolio_list(filters: tuple[str, ...], scope_shape: str, rows: bool) -> P
         statement = statement.where(Portfolio.user_id == bindparam("user_id"))
     if "is_active" in filters:
         statement = statement.where(Portfolio.is_active == bindparam("is_active"))
-    return page_query(statement.order_by(Portfolio.id), rows=rows)
+    return page_query(ordered(statement, PORTFOLIO_SORTS, sort, direction, Portfolio.id),
+                      rows=rows)
+
+
+MONEY_FIELDS = ("equity", "realized_pnl", "unrealized_pnl")
+
+
+def portfolio_money(portfolio_ids: list[int]) -> dict[int, dict[str, float | None]]:
+    """Equity and P&L per portfolio, as stored: what a portfolio GET shows beside its row.
+
+    ``realized_pnl`` sums its positions' realized P&L, ``unrealized_pnl`` its open
+    positions' (both as the engine last marked them); ``equity`` is the latest stored
+    ``portfolio.<id>.equity`` statistic, None before the first tick wrote one. Three
+    queries for a whole page, whatever its size.
+    """
+    if not portfolio_ids:
+        return {}
+    money: dict[int, dict[str, float | None]] = {
+        pid: {"equity": None, "realized_pnl": 0.0, "unrealized_pnl": 0.0}
+        for pid in portfolio_ids}
+    pnl = db.session.execute(
+        select(Asset.portfolio_id, func.sum(Position.realized_pnl),
+               func.sum(case((Position.status == "open", Position.unrealized_pnl), else_=0.0)))
+        .join(Position, Position.asset_id == Asset.id)
+        .where(Asset.portfolio_id.in_(portfolio_ids)).group_by(Asset.portfolio_id))
+    for pid, realized, unrealized in pnl:
+        money[pid]["realized_pnl"] = float(realized or 0.0)
+        money[pid]["unrealized_pnl"] = float(unrealized or 0.0)
+    keys = {str(portfolio_key(pid, EQUITY)): pid for pid in portfolio_ids}
+    newest = (select(Statistic.key, func.max(Statistic.timestamp).label("at"))
+              .where(Statistic.key.in_(keys)).group_by(Statistic.key).subquery())
+    for key, value in db.session.execute(
+            select(Statistic.key, Statistic.value).join(
+                newest, (Statistic.key == newest.c.key) & (Statistic.timestamp == newest.c.at))):
+        money[keys[key]]["equity"] = float(value)
+    return money
 
 
 def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,

@@ -8,15 +8,24 @@ from datetime import datetime
 from sqlalchemy import select
 
 from lts.database import write_transaction
-from lts.errors import ValidationFailed
+from lts.errors import Conflict
 from lts.extensions import db
 from lts.models import Position, User
 from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
 from lts.models.sorting import POSITION_SORTS
 from lts.services.access import load_owned, record
-from lts.services.listing import ListShape, ordered, scoped_list
+from lts.services.listing import ListShape, cursor_column, ordered, scoped_list
 from lts.services.orders import ManualOrderResult
-from lts.services.pagination import Page, PageQuery, page_query, run_page
+from lts.services.pagination import (
+    Page,
+    PageQuery,
+    cursor_query,
+    decode_cursor,
+    page_query,
+    run_cursor_page,
+    run_page,
+    with_next_cursor,
+)
 from lts.trading import manual
 
 
@@ -24,16 +33,35 @@ def list_positions(actor: User, *, portfolio_id: int | None = None,
                    asset_id: int | None = None, status: str | None = None,
                    since: datetime | None = None, until: datetime | None = None,
                    side: str | None = None, sort: str = "opened_at", direction: str = "desc",
-                   page: int | None = 1, per_page: int | None = None) -> Page[Position]:
+                   page: int | None = 1, per_page: int | None = None,
+                   updated_since: datetime | None = None, cursor: str | None = None
+                   ) -> Page[Position]:
     """Positions the actor may see, filtered; newest opened first unless ``sort`` says.
 
     ``sort`` is one of POSITION_SORTS; the id always breaks ties, so pages are stable.
+    ``updated_since`` (``updated_at >=``) finds what changed since a client last looked;
+    ``cursor`` (a page's ``next_cursor``) gives the page after it instead of ``page``.
     """
     shape, params = ListShape.of(actor, {
         "portfolio_id": portfolio_id, "asset_id": asset_id, "status": status, "side": side,
-        "since": since, "until": until}, sort, direction, kind="position",
-        statuses=POSITION_STATUSES, sides=POSITION_SIDES, sorts=POSITION_SORTS)
-    return run_page(_position_list(shape), params, page, per_page)
+        "since": since, "until": until, "updated_since": updated_since}, sort, direction,
+        kind="position", statuses=POSITION_STATUSES, sides=POSITION_SIDES,
+        sorts=POSITION_SORTS)
+    column = cursor_column(POSITION_SORTS, "positions", sort, cursor)
+    if cursor is not None:
+        at = decode_cursor(cursor, sort=sort, direction=direction)
+        return run_cursor_page(_position_cursor_list(shape), params, at, per_page, column)
+    found = run_page(_position_list(shape), params, page, per_page)
+    return with_next_cursor(found, sort, direction, column) if column else found
+
+
+@functools.lru_cache(maxsize=256)
+def _position_cursor_list(shape: ListShape) -> PageQuery:
+    """The statements of one shape of position list paged by cursor (built once)."""
+    statement = scoped_list(select(Position), Position, Position.opened_at, shape)
+    statement = ordered(statement, POSITION_SORTS, shape.sort, shape.direction, Position.id)
+    return cursor_query(statement, POSITION_SORTS[shape.sort], Position.id, shape.direction,
+                        key=Position.id)
 
 
 @functools.lru_cache(maxsize=256)
@@ -54,7 +82,8 @@ def close_position(actor: User, position_id: int, *, now: datetime | None = None
     """Close an open position at market through its broker (a manual closing order)."""
     position = load_owned(Position, position_id, actor, "close", ip=ip)
     if position.status != "open":
-        raise ValidationFailed("the position is already closed", {"position": ["is not open"]})
+        # A state conflict (409), not bad input: the same request was fine a moment ago.
+        raise Conflict("the position is already closed", {"position": ["is not open"]})
     db.session.commit()  # the engine path refuses an open transaction
     placed = manual.close_position(position.id, user_id=actor.id, now=now)
     result = ManualOrderResult.of(placed)

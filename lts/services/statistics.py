@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, and_, cast, func, or_, select
 
 from lts.errors import Forbidden, NotFound, ValidationFailed
 from lts.extensions import db
@@ -27,6 +27,7 @@ from lts.models import Asset, Portfolio, Statistic, User
 from lts.models.statistic_keys import GLOBAL_SERIES, KEY_MAX_LENGTH, portfolio_key
 from lts.services.access import list_scope, load_owned, record, scoped
 from lts.services.listing import check_range
+from lts.services.pagination import decode_cursor, encode_cursor
 
 BUCKET = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -44,6 +45,8 @@ class Series:
     points: list[tuple[datetime, float]]
     bucket_seconds: int
     raw_count: int
+    #: Raw paging (``raw=True``): the cursor of the rows after these, None at the end.
+    next_cursor: str | None = None
 
 
 def parse_bucket(bucket: str | int | None) -> int | None:
@@ -114,6 +117,60 @@ def get_series(actor: User, key: str, *, since: datetime | None = None,
     owned = check_key_access(actor, key, ip=ip)
     return _series(key, [Statistic.key == key, owned], since=since, until=until,
                    bucket=bucket, max_points=max_points)
+
+
+def read_series(actor: User, key: str, *, since: datetime | None = None,
+                until: datetime | None = None, bucket: str | int | None = None,
+                max_points: int = MAX_POINTS, raw: bool = False, cursor: str | None = None,
+                ip: str | None = None) -> Series:
+    """``GET /statistics``: averaged (:func:`get_series`) or, with ``raw``, raw by cursor.
+
+    ``bucket`` only averages and ``cursor`` only pages raw rows: mixing them is a
+    ValidationFailed naming the field.
+    """
+    if raw and bucket is not None:
+        raise ValidationFailed("invalid filter", {"bucket": ["cannot be used with raw"]})
+    if not raw and cursor is not None:
+        raise ValidationFailed("invalid filter", {"cursor": ["needs raw=true"]})
+    if raw:
+        return raw_series(actor, key, since=since, until=until, cursor=cursor,
+                          max_points=max_points, ip=ip)
+    return get_series(actor, key, since=since, until=until, bucket=bucket,
+                      max_points=max_points, ip=ip)
+
+
+def raw_series(actor: User, key: str, *, since: datetime | None = None,
+               until: datetime | None = None, cursor: str | None = None,
+               max_points: int = MAX_POINTS, ip: str | None = None) -> Series:
+    """The raw rows of ``key``, oldest first, ``max_points`` at a time, by cursor.
+
+    For a client copying a series: each answer's ``next_cursor`` gives the rows after
+    its last one (by timestamp, then id), so rows written meanwhile are neither skipped
+    nor repeated; None when no row follows (yet).
+    """
+    owned = check_key_access(actor, key, ip=ip)
+    check_range(since, until)
+    max_points = max(1, min(int(max_points), MAX_POINTS))
+    conditions = [Statistic.key == key, owned]
+    if since is not None:
+        conditions.append(Statistic.timestamp >= since)
+    if until is not None:
+        conditions.append(Statistic.timestamp < until)
+    total = int(db.session.scalar(select(func.count(Statistic.id)).where(*conditions)) or 0)
+    statement = select(Statistic.id, Statistic.timestamp, Statistic.value).where(*conditions)
+    if cursor is not None:
+        at = decode_cursor(cursor, sort="timestamp", direction="asc")
+        statement = statement.where(or_(
+            Statistic.timestamp > at.value,
+            and_(Statistic.timestamp == at.value, Statistic.id > at.id)))
+    rows = db.session.execute(statement.order_by(Statistic.timestamp, Statistic.id)
+                              .limit(max_points + 1)).all()
+    following = None
+    if len(rows) > max_points:
+        last = rows[max_points - 1]
+        following = encode_cursor("timestamp", "asc", _as_utc(last.timestamp), last.id)
+    return Series(key=key, points=[(_as_utc(ts), float(v)) for _, ts, v in rows[:max_points]],
+                  bucket_seconds=0, raw_count=total, next_cursor=following)
 
 
 def portfolio_series(actor: User, portfolio_id: int, name: str, *,

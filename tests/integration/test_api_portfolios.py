@@ -32,8 +32,8 @@ def test_create_read_update_delete_portfolio(client, as_alice):
     assert patched.status_code == 200 and patched.get_json()["description"] == "long only"
     stale = client.patch(url, headers={**as_alice, "If-Match": got.headers["ETag"]},
                          json={"description": "overwrite"})
-    assert stale.status_code == 409
-    assert stale.get_json()["error"]["code"] == "conflict"
+    assert stale.status_code == 412
+    assert stale.get_json()["error"]["code"] == "precondition_failed"
     old = client.patch(url, headers=as_alice, json={"description": "x",
                                                     "expected_updated_at": body["updated_at"]})
     assert old.status_code == 409
@@ -79,7 +79,8 @@ def test_duplicate_name_is_a_409(client, as_alice):
 def test_non_json_and_oversized_bodies_answer_the_error_shape(client, as_alice):
     text = client.post("/api/v1/portfolios", headers=as_alice, data="name=x",
                        content_type="text/plain")
-    assert text.status_code == 422 and "error" in text.get_json()
+    assert text.status_code == 415
+    assert text.get_json()["error"]["code"] == "unsupported_media_type"
     broken = client.post("/api/v1/portfolios", headers=as_alice, data="{not json",
                          content_type="application/json")
     assert broken.status_code == 400 and "error" in broken.get_json()

@@ -42,7 +42,13 @@ def test_orders_list_filters_and_pages(client, alice, as_alice):
                         headers=as_alice).get_json()
     assert "status=filled" in linked["links"]["next"] and "since=" in linked["links"]["next"]
     one = body["items"][0]
-    assert client.get(f"/api/v1/orders/{one['id']}", headers=as_alice).get_json() == one
+    single = client.get(f"/api/v1/orders/{one['id']}", headers=as_alice).get_json()
+    assert "broker_response" not in one  # lists leave it out unless asked for
+    assert single == {**one, "broker_response": None}
+    included = client.get("/api/v1/orders?per_page=3&include=broker_response",
+                          headers=as_alice).get_json()
+    assert included["items"][0] == single
+    assert "include=broker_response" in included["links"]["last"]
 
 
 @pytest.mark.parametrize("query", ["status=bogus", "since=yesterday", "asset_id=0",
@@ -71,7 +77,9 @@ def test_manual_order_and_close_position(client, alice, as_alice):
     assert closed.status_code == 201, closed.get_json()
     assert database.session.get(Position, position_id).status == "closed"
     again = client.post(f"/api/v1/positions/{position_id}/close", headers=as_alice)
-    assert again.status_code == 422
+    assert again.status_code == 409  # a state conflict, not bad input
+    assert again.get_json()["error"]["fields"] == {"position": ["is not open"]}
+    assert closed.headers["Location"] == f"/api/v1/orders/{closed.get_json()['order']['id']}"
     actions = set(database.session.scalars(database.select(AuditLog.action)))
     assert {"order.manual", "position.close"} <= actions
 

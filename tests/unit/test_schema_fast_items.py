@@ -66,7 +66,7 @@ def test_documented_as_an_array_of_the_item_schema(app):
     with app.app_context():
         schemas = openapi_document()["components"]["schemas"]
     items = schemas["OrderPage"]["properties"]["items"]
-    assert items["type"] == "array" and items["items"]["$ref"].endswith("/Order")
+    assert items["type"] == "array" and items["items"]["$ref"].endswith("/OrderListItem")
 
 
 def test_no_generated_code_and_mixed_rows_still_equal_marshmallow():

@@ -15,9 +15,11 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request, url_for
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError
+from marshmallow.validate import Range
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import UnprocessableEntity
 
+from lts.blueprints.api._http import init_blueprint_hooks, init_http
 from lts.errors import ServiceError
 from lts.http_errors import error_response
 from lts.routing import IdConverter
@@ -58,6 +60,7 @@ class LtsParser(FlaskParser):
 
 bp = Blueprint("api", __name__, description="LTS JSON API")
 bp.ARGUMENTS_PARSER = LtsParser()
+init_blueprint_hooks(bp)
 URL_PREFIX = "/api/v1"
 API_VERSION = "1.0"
 EXTENSION_KEY = "lts.api"
@@ -116,9 +119,14 @@ def _unencodable(exc: UnicodeEncodeError) -> Any:
 
 
 def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """A list envelope: the page's items, totals and relative links keeping the filters."""
+    """A list envelope: the page's items, totals and relative links keeping the filters.
+
+    A page past the end links back (``prev``) to the last page. A page found by cursor
+    has no number: its ``next`` link is the next cursor's.
+    """
     params = {k: v.isoformat() if hasattr(v, "isoformat") else v
-              for k, v in args.items() if v is not None and k not in ("page", "per_page")}
+              for k, v in args.items()
+              if v is not None and k not in ("page", "per_page", "cursor")}
     # One url_for for the filters, the page numbers appended: building each of up to
     # five links through the URL map cost ~0.03 ms apiece.
     base = url_for(request.endpoint or "", **(request.view_args or {}), **params)
@@ -127,16 +135,52 @@ def page_body(page: Any, args: dict[str, Any]) -> dict[str, Any]:
     def link(number: int) -> str:
         return f"{base}{joint}page={number}&per_page={page.per_page}"
 
+    def cursor_link(cursor: str) -> str:
+        return f"{base}{joint}cursor={cursor}&per_page={page.per_page}"
+
+    cursor = getattr(page, "next_cursor", None)
+    if getattr(page, "by_cursor", False):
+        own = args.get("cursor")
+        return {"items": page.items, "page": None, "per_page": page.per_page,
+                "total": page.total, "pages": page.pages, "next_cursor": cursor,
+                "links": {"self": cursor_link(own) if own else link(1), "first": link(1),
+                          "last": link(page.pages), "prev": None,
+                          "next": cursor_link(cursor) if cursor else None}}
+    past_end = page.page > page.pages
     return {"items": page.items, "page": page.page, "per_page": page.per_page,
-            "total": page.total, "pages": page.pages,
+            "total": page.total, "pages": page.pages, "next_cursor": cursor,
             "links": {"self": link(page.page), "first": link(1), "last": link(page.pages),
-                      "prev": link(page.page - 1) if page.has_prev else None,
+                      "prev": link(page.pages) if past_end else (
+                          link(page.page - 1) if page.has_prev else None),
                       "next": link(page.page + 1) if page.has_next else None}}
 
 
+def _limited_operations(app: Flask) -> set[tuple[str, str]]:
+    """``(method, path)`` of the API operations behind a Flask-Limiter limit (a 429)."""
+    from flask_limiter.util import get_qualified_name
+
+    from lts.blueprints.api._document import _flask_to_openapi
+    from lts.extensions import limiter
+
+    marked = limiter._marked_for_limiting  # the names its decorators registered
+    found = {("post", f"{URL_PREFIX}/assets/{{asset_id}}/orders"),  # the order limit
+             ("post", f"{URL_PREFIX}/positions/{{position_id}}/close")}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        if rule.rule.startswith(URL_PREFIX + "/") and view is not None \
+                and get_qualified_name(view) in marked:
+            found |= {(method.lower(), _flask_to_openapi(rule.rule))
+                      for method in rule.methods & {"POST"}}
+    return found
+
+
 def openapi_document() -> dict[str, Any]:
-    """The generated OpenAPI document of the current app."""
-    return current_app.extensions[EXTENSION_KEY].spec.to_dict()  # type: ignore[no-any-return]
+    """The OpenAPI document of the current app: generated, then finished (ids, errors...)."""
+    from lts.blueprints.api._document import finish_document
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    document = app.extensions[EXTENSION_KEY].spec.to_dict()
+    return finish_document(document, app, URL_PREFIX, _limited_operations(app))
 
 
 def _openapi_json() -> Response:
@@ -149,6 +193,22 @@ def _fast_items_properties(self: Any, field: Any, **kwargs: Any) -> dict[str, An
     if isinstance(field, FastItems):
         return {"type": "array", "items": self.resolve_nested_schema(field.item_schema)}
     return {}
+
+
+def _exclusive_bounds(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """Document a ``Range`` that excludes its bound as exclusive (``> 0``, not ``>= 0``).
+
+    apispec writes ``minimum: 0`` for ``Range(min=0, min_inclusive=False)``, which tells
+    a client 0 is allowed; OpenAPI 3.0 says otherwise with ``exclusiveMinimum: true``.
+    """
+    found: dict[str, Any] = {}
+    for validator in getattr(field, "validators", ()):
+        if isinstance(validator, Range):
+            if validator.min is not None and not validator.min_inclusive:
+                found["exclusiveMinimum"] = True
+            if validator.max is not None and not validator.max_inclusive:
+                found["exclusiveMaximum"] = True
+    return found
 
 
 def init_api(app: Flask) -> LtsApi:
@@ -168,8 +228,10 @@ def init_api(app: Flask) -> LtsApi:
                                                        "maximum": MAX_ID})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.ma_plugin.converter.add_attribute_function(_fast_items_properties)
+    api.ma_plugin.converter.add_attribute_function(_exclusive_bounds)
     api.register_blueprint(bp, url_prefix=URL_PREFIX)
     app.extensions[EXTENSION_KEY] = api
+    init_http(app)
     app.add_url_rule(f"{URL_PREFIX}/openapi.json", "api_openapi", _openapi_json)
     docs.register_docs_page(app)
     return api

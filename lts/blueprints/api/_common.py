@@ -5,11 +5,16 @@ The acting user comes from the web layer (:func:`lts.web.request.actor`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import request
+from flask import request, url_for
 
+from lts.blueprints.api._http import not_modified
+from lts.security.authz import role_required
 from lts.services.access import etag_of
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 IF_MATCH_PARAM = {"in": "header", "name": "If-Match", "required": False,
                   "schema": {"type": "string"},
@@ -21,9 +26,23 @@ def if_match() -> str | None:
     return request.headers.get("If-Match")
 
 
-def with_etag(obj: Any, status: int = 200) -> tuple[Any, int, dict[str, str]]:
-    """Return ``obj`` for serialization with its ETag header."""
-    return obj, status, {"ETag": etag_of(obj)}
+def with_etag(obj: Any, status: int = 200, *, shown: Any = None) -> Any:
+    """Return ``obj`` for serialization with its ETag header (304 if the client has it).
+
+    The 304 is decided before the body is dumped: a poller's unchanged object costs
+    the read and its ownership check only. ``shown``: what to dump instead (``obj``
+    with more values beside it); the ETag stays the row's, the one ``If-Match`` checks.
+    """
+    etag = etag_of(obj)
+    return not_modified(etag) or (obj if shown is None else shown, status, {"ETag": etag})
+
+
+def created(obj: Any, endpoint: str, **values: Any) -> tuple[Any, int, dict[str, str]]:
+    """A 201 for a new object: its ``Location`` (``url_for(endpoint)``), and its ETag."""
+    headers = {"Location": url_for(endpoint, **values)}
+    if getattr(obj, "updated_at", None) is not None:
+        headers["ETag"] = etag_of(obj)
+    return obj, 201, headers
 
 
 class Extended:
@@ -39,3 +58,14 @@ class Extended:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._obj, name)
+
+
+def admin_only(view: F) -> F:
+    """Require the admin role, and mark the operation so in the document.
+
+    The mark (``x-admin-only``) becomes a declared 403 and an "Admin only." summary
+    (:mod:`lts.blueprints.api._document`): a client sees it without trying.
+    """
+    from lts.blueprints.api import bp
+
+    return bp.doc(**{"x-admin-only": True})(role_required("admin")(view))  # type: ignore[no-any-return]

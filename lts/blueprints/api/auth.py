@@ -9,7 +9,7 @@ from flask import current_app
 from flask_login import current_user
 
 from lts.blueprints.api import bp
-from lts.blueprints.api._common import Extended
+from lts.blueprints.api._common import Extended, created
 from lts.http_errors import error_response
 from lts.models import UserSession
 from lts.plugins.aaa import current_aaa
@@ -66,7 +66,8 @@ def login(data: dict[str, Any]) -> Any:
         return error_response(401, GENERIC_LOGIN_FAILURE)
     audit("login", f"user:{result.user.id}", {"via": "api"}, user=result.user)
     issued = aaa.issue_token(result.user, data["name"], data["ttl_hours"], ip=client_ip())
-    return Extended(issued.row, token=issued.raw)
+    return created(Extended(issued.row, token=issued.raw), "api.revoke_token",
+                   token_id=issued.row.id)
 
 
 @bp.post("/auth/logout")
@@ -113,7 +114,8 @@ def create_token(data: dict[str, Any]) -> Any:
             return error_response(401, "the password is not correct",
                                   {"password": ["is not correct"]}, code="reauth_required")
     issued = aaa.issue_token(user, data["name"], data["ttl_hours"], ip=client_ip())
-    return Extended(issued.row, token=issued.raw)
+    return created(Extended(issued.row, token=issued.raw), "api.revoke_token",
+                   token_id=issued.row.id)
 
 
 @bp.delete("/auth/tokens/<int:token_id>")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from lts.blueprints.api import bp
+from lts.blueprints.api._common import admin_only
 from lts.schemas.admin import LoopStatusSchema, TickResultSchema
 from lts.schemas.portfolios import KillSwitchSchema, RiskStateSchema
-from lts.security.authz import client_ip, role_required
+from lts.security.authz import client_ip
 from lts.services import loop_control
 from lts.web.request import actor
 
@@ -20,7 +21,7 @@ def loop_status() -> Any:
 
 
 @bp.post("/loop/tick")
-@role_required("admin")
+@admin_only
 @bp.response(200, TickResultSchema)
 def loop_tick() -> Any:
     """Run one tick now, in this process."""
@@ -28,7 +29,7 @@ def loop_tick() -> Any:
 
 
 @bp.post("/loop/pause")
-@role_required("admin")
+@admin_only
 @bp.response(200, LoopStatusSchema)
 def loop_pause() -> Any:
     """Pause the loop: ticks are skipped until it is resumed."""
@@ -36,7 +37,7 @@ def loop_pause() -> Any:
 
 
 @bp.post("/loop/resume")
-@role_required("admin")
+@admin_only
 @bp.response(200, LoopStatusSchema)
 def loop_resume() -> Any:
     """Resume the loop."""
@@ -44,7 +45,7 @@ def loop_resume() -> Any:
 
 
 @bp.post("/loop/kill-switch")
-@role_required("admin")
+@admin_only
 @bp.arguments(KillSwitchSchema)
 @bp.response(200, LoopStatusSchema)
 def loop_kill_switch(data: dict[str, Any]) -> Any:
@@ -53,7 +54,7 @@ def loop_kill_switch(data: dict[str, Any]) -> Any:
 
 
 @bp.put("/loop/risk-state")
-@role_required("admin")
+@admin_only
 @bp.arguments(RiskStateSchema)
 @bp.response(200, LoopStatusSchema)
 def loop_risk_state(data: dict[str, Any]) -> Any:

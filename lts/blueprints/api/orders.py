@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp, page_body
+from lts.blueprints.api._common import created, with_etag
 from lts.blueprints.api._idempotency import idempotent
 from lts.schemas.orders import (
     ManualOrderResultSchema,
@@ -27,8 +28,8 @@ _REFUSED = ("Refused by a risk check (`risk_rejected`): the check, the reason, a
             "`rejected` order stored for it; or the request is not valid.")
 _THROTTLED = "Too many orders this minute (`rate_limited`): retry after `Retry-After` s."
 _FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until", "sort",
-            "direction", "page", "per_page")
-_ORDER_FILTERS = (*_FILTERS, "client_order_id", "source", "updated_since")
+            "direction", "page", "per_page", "updated_since", "cursor")
+_ORDER_FILTERS = (*_FILTERS, "client_order_id", "source")
 
 
 @bp.get("/orders")
@@ -40,15 +41,17 @@ def list_orders(args: dict[str, Any]) -> Any:
     After a timeout, ``?client_order_id=`` finds the order, or ``?source=manual&
     updated_since=`` what changed since the request was sent.
     """
-    page = orders.list_orders(actor(), rows=True, **{k: args[k] for k in _ORDER_FILTERS})
+    omit = () if args["include"] == "broker_response" else ("broker_response",)
+    page = orders.list_orders(actor(), rows=True, omit=omit,
+                              **{k: args[k] for k in _ORDER_FILTERS})
     return page_body(page, args)
 
 
 @bp.get("/orders/<int:order_id>")
 @bp.response(200, OrderSchema)
 def get_order(order_id: int) -> Any:
-    """One order."""
-    return orders.get_order(actor(), order_id, ip=client_ip())
+    """One order, with its ETag (``If-None-Match`` with it: 304)."""
+    return with_etag(orders.get_order(actor(), order_id, ip=client_ip()))
 
 
 @bp.post("/assets/<int:asset_id>/orders")
@@ -64,7 +67,8 @@ def place_order(data: dict[str, Any], asset_id: int) -> Any:
     A risk refusal is a 422 ``risk_rejected`` naming the check, with the ``rejected``
     order stored for it; the per-minute order limit is a 429 with ``Retry-After``.
     """
-    return orders.place_manual_order(actor(), asset_id, ip=client_ip(), **data).accepted()
+    result = orders.place_manual_order(actor(), asset_id, ip=client_ip(), **data).accepted()
+    return created(result, "api.get_order", order_id=result.order.id)
 
 
 @bp.get("/positions")
@@ -79,8 +83,8 @@ def list_positions(args: dict[str, Any]) -> Any:
 @bp.get("/positions/<int:position_id>")
 @bp.response(200, PositionSchema)
 def get_position(position_id: int) -> Any:
-    """One position."""
-    return positions.get_position(actor(), position_id, ip=client_ip())
+    """One position, with its ETag (``If-None-Match`` with it: 304)."""
+    return with_etag(positions.get_position(actor(), position_id, ip=client_ip()))
 
 
 @bp.post("/positions/<int:position_id>/close")
@@ -89,7 +93,8 @@ def get_position(position_id: int) -> Any:
 @bp.alt_response(422, schema=RefusalSchema, description=_REFUSED)
 def close_position(position_id: int) -> Any:
     """Close an open position at market through its broker (refusals as for orders)."""
-    return positions.close_position(actor(), position_id, ip=client_ip()).accepted()
+    result = positions.close_position(actor(), position_id, ip=client_ip()).accepted()
+    return created(result, "api.get_order", order_id=result.order.id)
 
 
 _CANCEL_ERRORS = {

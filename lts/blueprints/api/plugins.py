@@ -7,8 +7,9 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp
+from lts.blueprints.api._common import admin_only
 from lts.schemas.admin import PluginListSchema, PluginQuerySchema
-from lts.security.authz import client_ip, role_required
+from lts.security.authz import client_ip
 from lts.services import plugin_catalog
 from lts.services.access import is_admin
 from lts.web.request import actor
@@ -25,7 +26,7 @@ def list_plugins(args: dict[str, Any]) -> Any:
 
 
 @bp.post("/plugins/reload")
-@role_required("admin")
+@admin_only
 @bp.response(200, PluginListSchema)
 def reload_plugins() -> Any:
     """Discover the plugins again without a restart (newly installed distributions appear).

@@ -7,7 +7,13 @@ from typing import Any
 from marshmallow import RAISE
 
 from lts.blueprints.api import bp, page_body
-from lts.blueprints.api._common import IF_MATCH_PARAM, if_match, with_etag
+from lts.blueprints.api._common import (
+    IF_MATCH_PARAM,
+    Extended,
+    created,
+    if_match,
+    with_etag,
+)
 from lts.schemas.admin import TickResultSchema
 from lts.schemas.assets import (
     AssetCreateSchema,
@@ -20,6 +26,7 @@ from lts.schemas.assets import (
 from lts.schemas.portfolios import (
     KillSwitchSchema,
     PortfolioCreateSchema,
+    PortfolioMoneySchema,
     PortfolioPageSchema,
     PortfolioQuerySchema,
     PortfolioSchema,
@@ -35,10 +42,17 @@ from lts.web.request import actor
 @bp.arguments(PortfolioQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, PortfolioPageSchema)
 def list_portfolios(args: dict[str, Any]) -> Any:
-    """Your portfolios (admins: everyone's, or one user's with ``user_id``)."""
+    """Your portfolios (admins: everyone's, or one user's with ``user_id``), with P&L.
+
+    Each carries its equity and P&L; ``sort``/``direction`` order them (id by default).
+    """
     page = portfolios.list_portfolios(actor(), user_id=args["user_id"],
                                       is_active=args["is_active"], page=args["page"],
-                                      per_page=args["per_page"], rows=True)
+                                      per_page=args["per_page"], rows=True,
+                                      sort=args["sort"], direction=args["direction"])
+    money = portfolios.portfolio_money([row["id"] for row in page.items])
+    for row in page.items:  # plain dicts read for this request
+        row.update(money[row["id"]])
     return page_body(page, args)
 
 
@@ -49,14 +63,16 @@ def create_portfolio(data: dict[str, Any]) -> Any:
     """Create a portfolio; plugin and config are validated by the plugin's schema."""
     owner = data.pop("user_id", None)
     portfolio = portfolios.create_portfolio(actor(), data, owner_id=owner, ip=client_ip())
-    return with_etag(portfolio, 201)
+    return created(portfolio, "api.get_portfolio", portfolio_id=portfolio.id)
 
 
 @bp.get("/portfolios/<int:portfolio_id>")
-@bp.response(200, PortfolioSchema)
+@bp.response(200, PortfolioMoneySchema)
 def get_portfolio(portfolio_id: int) -> Any:
-    """One portfolio, with its ETag."""
-    return with_etag(portfolios.get_portfolio(actor(), portfolio_id, ip=client_ip()))
+    """One portfolio with its equity and P&L, and its ETag (of the row: ``If-Match``)."""
+    portfolio = portfolios.get_portfolio(actor(), portfolio_id, ip=client_ip())
+    money = portfolios.portfolio_money([portfolio.id])[portfolio.id]
+    return with_etag(portfolio, shown=Extended(portfolio, **money))
 
 
 @bp.patch("/portfolios/<int:portfolio_id>")
@@ -125,7 +141,8 @@ def list_assets(args: dict[str, Any], portfolio_id: int) -> Any:
 @bp.response(201, AssetSchema)
 def create_asset(data: dict[str, Any], portfolio_id: int) -> Any:
     """Add an asset; plugins and configs are validated; broker secrets are encrypted."""
-    return with_etag(assets.create_asset(actor(), portfolio_id, data, ip=client_ip()), 201)
+    asset = assets.create_asset(actor(), portfolio_id, data, ip=client_ip())
+    return created(asset, "api.get_asset", asset_id=asset.id)
 
 
 @bp.get("/assets/<int:asset_id>")

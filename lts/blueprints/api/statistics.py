@@ -22,12 +22,16 @@ from lts.web.request import actor
 @bp.arguments(StatisticsQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, SeriesSchema)
 def get_statistics(args: dict[str, Any]) -> Any:
-    """A series (``?key=&since=&until=&bucket=``); at most ``max_points`` (<= 1000) points."""
-    series = statistics.get_series(actor(), args["key"], since=args["since"],
-                                   until=args["until"], bucket=args["bucket"],
-                                   max_points=args["max_points"], ip=client_ip())
+    """A series (``?key=&since=&until=&bucket=``); at most ``max_points`` (<= 1000) points.
+
+    ``raw=true`` pages the stored rows themselves by ``cursor`` (copying a series).
+    """
+    series = statistics.read_series(actor(), args["key"], since=args["since"],
+                                    until=args["until"], bucket=args["bucket"],
+                                    max_points=args["max_points"], raw=args["raw"],
+                                    cursor=args["cursor"], ip=client_ip())
     return {"key": series.key, "bucket_seconds": series.bucket_seconds,
-            "raw_count": series.raw_count,
+            "raw_count": series.raw_count, "next_cursor": series.next_cursor,
             "points": [{"timestamp": ts, "value": value} for ts, value in series.points]}
 
 

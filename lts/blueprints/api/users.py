@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lts.blueprints.api import bp
+from lts.blueprints.api._common import admin_only, created
 from lts.models import User
 from lts.schemas.users import (
     SessionsEndedSchema,
@@ -13,14 +14,14 @@ from lts.schemas.users import (
     UserSchema,
     UserUpdateSchema,
 )
-from lts.security.authz import client_ip, role_required
+from lts.security.authz import client_ip
 from lts.services import auth_admin
 from lts.web.owned import get_owned_or_404
 from lts.web.request import actor
 
 
 @bp.get("/users")
-@role_required("admin")
+@admin_only
 @bp.response(200, UserListSchema)
 def list_users() -> Any:
     """Every user."""
@@ -28,17 +29,18 @@ def list_users() -> Any:
 
 
 @bp.post("/users")
-@role_required("admin")
+@admin_only
 @bp.arguments(UserCreateSchema)
 @bp.response(201, UserSchema)
 def create_user(data: dict[str, Any]) -> Any:
     """Create a user (any role)."""
-    return auth_admin.admin_create_user(actor(), data["username"], data["email"],
+    user = auth_admin.admin_create_user(actor(), data["username"], data["email"],
                                         data["role"], data["password"], ip=client_ip())
+    return created(user, "api.get_user", user_id=user.id)
 
 
 @bp.get("/users/<int:user_id>")
-@role_required("admin")
+@admin_only
 @bp.response(200, UserSchema)
 def get_user(user_id: int) -> Any:
     """One user."""
@@ -46,7 +48,7 @@ def get_user(user_id: int) -> Any:
 
 
 @bp.patch("/users/<int:user_id>")
-@role_required("admin")
+@admin_only
 @bp.arguments(UserUpdateSchema)
 @bp.response(200, UserSchema)
 def update_user(data: dict[str, Any], user_id: int) -> Any:
@@ -60,7 +62,7 @@ def update_user(data: dict[str, Any], user_id: int) -> Any:
 
 
 @bp.post("/users/<int:user_id>/unlock")
-@role_required("admin")
+@admin_only
 @bp.response(200, UserSchema)
 def unlock_user(user_id: int) -> Any:
     """Lift a lockout."""
@@ -69,7 +71,7 @@ def unlock_user(user_id: int) -> Any:
 
 
 @bp.post("/users/<int:user_id>/revoke-sessions")
-@role_required("admin")
+@admin_only
 @bp.response(200, SessionsEndedSchema)
 def revoke_user_sessions(user_id: int) -> Any:
     """Sign a user out everywhere: every browser session and API token ends."""

@@ -114,7 +114,7 @@ def test_manual_order_goes_through_the_engine_and_is_audited(db, people):
     closed = positions.close_position(people["alice"], position.id, now=NOW + timedelta(1))
     assert closed.order is not None
     assert db.session.get(Position, position.id).status == "closed"
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(Conflict):  # a state conflict (409), not bad input
         positions.close_position(people["alice"], position.id, now=NOW + timedelta(2))
 
 
