@@ -22,6 +22,7 @@ from typing import Any
 
 from flask import Flask
 
+from lts.models.backtest import BACKTEST_STATUSES
 from lts.models.enums import (
     AUDIT_OUTCOMES,
     DECISION_ACTIONS,
@@ -50,7 +51,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "OrderSort": tuple(ORDER_SORTS), "PositionSort": tuple(POSITION_SORTS),
     "SortDirection": ("asc", "desc"), "ConfigSource": ("table", "config"),
     "PluginKind": PLUGIN_KINDS, "PortfolioSort": PORTFOLIO_SORT_KEYS,
-    "OrderInclude": INCLUDABLE,
+    "OrderInclude": INCLUDABLE, "BacktestStatus": BACKTEST_STATUSES,
 }
 # Names a view function does not say well (the client method a script writer looks for).
 OPERATION_IDS = {"place_order": "createManualOrder", "me": "getCurrentUser",
