@@ -111,30 +111,45 @@ def portfolio_money(portfolio_ids: list[int]) -> dict[int, dict[str, float | Non
 
     ``realized_pnl`` sums its positions' realized P&L, ``unrealized_pnl`` its open
     positions' (both as the engine last marked them); ``equity`` is the latest stored
-    ``portfolio.<id>.equity`` statistic, None before the first tick wrote one. Three
-    queries for a whole page, whatever its size.
+    ``portfolio.<id>.equity`` statistic, None before the first tick wrote one. Two
+    queries for a whole page, whatever its size, built once (:func:`_money_statements`)
+    and run on the session's connection: building and ORM-executing them per request
+    cost more than the rest of the list (issue 12's API bound).
     """
     if not portfolio_ids:
         return {}
     money: dict[int, dict[str, float | None]] = {
         pid: {"equity": None, "realized_pnl": 0.0, "unrealized_pnl": 0.0}
         for pid in portfolio_ids}
-    pnl = db.session.execute(
-        select(Asset.portfolio_id, func.sum(Position.realized_pnl),
-               func.sum(case((Position.status == "open", Position.unrealized_pnl), else_=0.0)))
-        .join(Position, Position.asset_id == Asset.id)
-        .where(Asset.portfolio_id.in_(portfolio_ids)).group_by(Asset.portfolio_id))
-    for pid, realized, unrealized in pnl:
+    pnl_statement, equity_statement = _money_statements()
+    connection = db.session.connection()
+    for pid, realized, unrealized in connection.execute(pnl_statement,
+                                                        {"ids": portfolio_ids}):
         money[pid]["realized_pnl"] = float(realized or 0.0)
         money[pid]["unrealized_pnl"] = float(unrealized or 0.0)
     keys = {str(portfolio_key(pid, EQUITY)): pid for pid in portfolio_ids}
-    newest = (select(Statistic.key, func.max(Statistic.timestamp).label("at"))
-              .where(Statistic.key.in_(keys)).group_by(Statistic.key).subquery())
-    for key, value in db.session.execute(
-            select(Statistic.key, Statistic.value).join(
-                newest, (Statistic.key == newest.c.key) & (Statistic.timestamp == newest.c.at))):
+    for key, value in connection.execute(equity_statement, {"keys": list(keys)}):
         money[keys[key]]["equity"] = float(value)
     return money
+
+
+@functools.cache
+def _money_statements() -> tuple[Any, Any]:
+    """The two statements of :func:`portfolio_money` (expanding ``ids``/``keys`` lists)."""
+    positions, assets, statistics = (Position.__table__, Asset.__table__,
+                                     Statistic.__table__)
+    pnl = (select(assets.c.portfolio_id, func.sum(positions.c.realized_pnl),
+                  func.sum(case((positions.c.status == "open", positions.c.unrealized_pnl),
+                                else_=0.0)))
+           .select_from(positions.join(assets, positions.c.asset_id == assets.c.id))
+           .where(assets.c.portfolio_id.in_(bindparam("ids", expanding=True)))
+           .group_by(assets.c.portfolio_id))
+    newest = (select(statistics.c.key, func.max(statistics.c.timestamp).label("at"))
+              .where(statistics.c.key.in_(bindparam("keys", expanding=True)))
+              .group_by(statistics.c.key).subquery())
+    equity = select(statistics.c.key, statistics.c.value).join(
+        newest, (statistics.c.key == newest.c.key) & (statistics.c.timestamp == newest.c.at))
+    return pnl, equity
 
 
 def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,
