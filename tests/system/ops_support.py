@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
 from tests.system.concurrency_mix import PROJECT_ROOT, SECRET, Server, launch
 
@@ -134,3 +135,24 @@ def run_partials(base_url: str, session: requests.Session, deadline: float, seed
                                   error=repr(exc)[:300]))
     session.close()
     return answers
+
+
+def rows(database_url: str, sql: str) -> list[Any]:
+    """The rows of ``sql`` on a fresh connection (the server's own writes, committed)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+def wait_for(predicate: Any, seconds: float, what: str) -> Any:
+    """``predicate()``'s first truthy answer, polled until ``seconds`` pass (then fail)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)  # polling files and rows, bounded by the deadline
+    raise AssertionError(f"{what} within {seconds} s")

@@ -19,16 +19,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.system.concurrency_mix import PROJECT_ROOT, SECRET, broker_lost_orders
-from tests.system.ops_support import install_test_plugins, seed_portfolios, start
+from tests.system.ops_support import (
+    install_test_plugins,
+    rows,
+    seed_portfolios,
+    start,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system-celery")]
 
@@ -46,25 +50,6 @@ def _broker_or_skip(variable: str, example: str) -> str:
 # PostgreSQL only: the fixture skips without LTS_TEST_DATABASE_URL.
 ON_POSTGRES = pytest.mark.parametrize(
     "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-
-
-def _rows(database_url: str, sql: str) -> list:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(sql)).all())
-    finally:
-        engine.dispose()
-
-
-def _wait(predicate, seconds: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)  # polling files and rows, bounded by the deadline
-    raise AssertionError(f"{what} within {seconds} s")
 
 
 def _settings(broker: str, queue: str, visibility: str = "30") -> dict[str, str]:
@@ -118,16 +103,16 @@ class Worker:
 
 def _equity_runs(database_url: str) -> Counter:
     """(equity key, tick time) -> how many times that step finished."""
-    return Counter((key, stamp) for key, stamp in _rows(
+    return Counter((key, stamp) for key, stamp in rows(
         database_url, "SELECT key, timestamp FROM statistics WHERE key LIKE 'portfolio.%.equity'"))
 
 
 def _orders_consistent(database_url: str) -> None:
     """No duplicate client id; every order the paper broker booked is one LTS order."""
-    lts = [coid for (coid,) in _rows(database_url, "SELECT client_order_id FROM orders "
+    lts = [coid for (coid,) in rows(database_url, "SELECT client_order_id FROM orders "
                                                    "WHERE source = 'strategy'")]
     assert len(lts) == len(set(lts)), "an order was duplicated"
-    broker = [coid for (coid,) in _rows(database_url, "SELECT client_order_id FROM paper_orders")]
+    broker = [coid for (coid,) in rows(database_url, "SELECT client_order_id FROM paper_orders")]
     assert len(broker) == len(set(broker)), "the broker got an order twice"
     assert set(broker) <= set(lts), "the broker has an order LTS lost"
     assert broker_lost_orders(database_url) == []
@@ -156,27 +141,27 @@ def test_kill_9_of_a_worker_mid_step_redelivers_its_step_which_completes_exactly
         leader = start(database_url, tmp_path / "leader", env=env, **settings)
         # The crash hook: the first order of all processes is committed ``pending`` and
         # booked by the broker; its worker then hangs in the broker call.
-        hook = _wait(lambda: marker.exists() and marker.read_text().strip(), 60,
+        hook = wait_for(lambda: marker.exists() and marker.read_text().strip(), 60,
                      "no worker reached an order submission")
         client_order_id, pid = hook.split()
         hung = next(w for w in workers if w.process.pid == int(pid))
-        assert _rows(database_url, "SELECT status FROM orders WHERE client_order_id = "
+        assert rows(database_url, "SELECT status FROM orders WHERE client_order_id = "
                              f"'{client_order_id}'") in ([("pending",)], [("submitted",)])
         asset_id, tick_epoch = client_order_id.split("-")[1:3]
-        ((portfolio_id,),) = _rows(database_url,
+        ((portfolio_id,),) = rows(database_url,
                                    f"SELECT portfolio_id FROM assets WHERE id = {asset_id}")
         equity_key = f"portfolio.{portfolio_id}.equity"
-        assert not _rows(database_url, f"SELECT 1 FROM statistics WHERE key = '{equity_key}'"), \
+        assert not rows(database_url, f"SELECT 1 FROM statistics WHERE key = '{equity_key}'"), \
             "the hung step finished"
 
         os.killpg(hung.process.pid, signal.SIGKILL)  # kill -9, mid-step
         hung.process.wait()
         # Redelivered to a surviving worker: the step finishes, under the same claim.
-        _wait(lambda: _rows(database_url, "SELECT 1 FROM statistics WHERE key = "
+        wait_for(lambda: rows(database_url, "SELECT 1 FROM statistics WHERE key = "
                                     f"'{equity_key}' AND floor(extract(epoch FROM timestamp))"
                                     f"::bigint = {tick_epoch}"), 40,
               "the killed step was not redelivered")
-        _wait(lambda: _rows(database_url, "SELECT status FROM orders WHERE client_order_id = "
+        wait_for(lambda: rows(database_url, "SELECT status FROM orders WHERE client_order_id = "
                                     f"'{client_order_id}' AND status NOT IN "
                                     "('pending', 'submitted')"), 30,
               "the crashed order was not settled")
@@ -189,11 +174,11 @@ def test_kill_9_of_a_worker_mid_step_redelivers_its_step_which_completes_exactly
     runs = _equity_runs(database_url)
     assert runs and max(runs.values()) == 1, f"a step finished twice: {runs}"
     _orders_consistent(database_url)
-    (crashed,) = _rows(database_url, "SELECT status FROM orders WHERE client_order_id = "
+    (crashed,) = rows(database_url, "SELECT status FROM orders WHERE client_order_id = "
                                f"'{client_order_id}'")
     assert crashed == ("filled",)
     # The redelivered run met the crashed order by its client id: one row, sent once.
-    assert _rows(database_url, "SELECT count(*) FROM paper_orders WHERE client_order_id = "
+    assert rows(database_url, "SELECT count(*) FROM paper_orders WHERE client_order_id = "
                                f"'{client_order_id}'") == [(1,)]
 
 
@@ -206,14 +191,15 @@ def test_a_worker_that_is_down_only_delays_its_steps(database_url: str, tmp_path
     worker = None
     try:
         # No worker yet: the leader claims both portfolios and reports their steps missing.
-        _wait(lambda: "no step result" in leader.log(), 60, "the leader reported no missing step")
-        claimed = _rows(database_url, "SELECT id, last_execution FROM portfolios "
+        wait_for(lambda: "no step result" in leader.log(), 60,
+                 "the leader reported no missing step")
+        claimed = rows(database_url, "SELECT id, last_execution FROM portfolios "
                                 "WHERE last_execution IS NOT NULL ORDER BY id")
         assert len(claimed) == 2
         assert _equity_runs(database_url) == Counter(), "a step ran with no worker up"
         worker = Worker(database_url, tmp_path / "w", settings, {}, "late")
         # The queued steps run once the worker is up, for the interval they were claimed in.
-        _wait(lambda: len({k for k, _ in _equity_runs(database_url)}) == 2, 45,
+        wait_for(lambda: len({k for k, _ in _equity_runs(database_url)}) == 2, 45,
               "the delayed steps did not run")
     finally:
         leader.stop()

@@ -10,36 +10,15 @@ settled once (filled, as the broker has it), no order is duplicated, none is los
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKENDS
 from tests.system.concurrency_mix import broker_lost_orders
-from tests.system.ops_support import seed_portfolios, start
+from tests.system.ops_support import rows, seed_portfolios, start, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system-ops")]
-
-
-def _rows(database_url: str, sql: str) -> list:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(sql)).all())
-    finally:
-        engine.dispose()
-
-
-def _wait(predicate, seconds: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)  # polling files and rows, bounded by the deadline
-    raise AssertionError(f"{what} within {seconds} s")
 
 
 @pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
@@ -54,20 +33,20 @@ def test_kill_9_of_the_leader_after_an_order_row_is_committed_loses_and_duplicat
     leader = start(database_url, tmp_path / "a", env=env, **settings)
     successor = None
     try:
-        hook = _wait(lambda: marker.exists() and marker.read_text().strip(), 60,
+        hook = wait_for(lambda: marker.exists() and marker.read_text().strip(), 60,
                      "the leader reached no order submission")
         client_order_id = hook.split()[0]
         # At the hook: LTS's row is committed and still pending; the broker booked it.
-        (status,) = _wait(lambda: _rows(database_url, (
+        (status,) = wait_for(lambda: rows(database_url, (
             f"SELECT status FROM orders WHERE client_order_id = '{client_order_id}'")),
             10, "the order row is not committed")
         assert status[0] in ("pending", "submitted"), status
-        assert _rows(database_url, "SELECT status FROM paper_orders WHERE client_order_id "
+        assert rows(database_url, "SELECT status FROM paper_orders WHERE client_order_id "
                                    f"= '{client_order_id}'") == [("filled",)]
         leader.kill()  # kill -9 of the whole process group, mid-tick
 
         successor = start(database_url, tmp_path / "b", env=env, **settings)
-        settled = _wait(lambda: _rows(database_url, (
+        settled = wait_for(lambda: rows(database_url, (
             "SELECT status FROM orders WHERE client_order_id = "
             f"'{client_order_id}' AND status NOT IN ('pending', 'submitted')")), 60,
             "the successor did not settle the crashed order")
@@ -79,9 +58,9 @@ def test_kill_9_of_the_leader_after_an_order_row_is_committed_loses_and_duplicat
     assert settled == [("filled",)]
     assert broker_lost_orders(database_url) == []
     # Every order the broker booked is one LTS order with the broker's status, and back.
-    lts = _rows(database_url, "SELECT client_order_id, status FROM orders "
+    lts = rows(database_url, "SELECT client_order_id, status FROM orders "
                               "WHERE source = 'strategy'")
-    broker = _rows(database_url, "SELECT client_order_id, status FROM paper_orders")
+    broker = rows(database_url, "SELECT client_order_id, status FROM paper_orders")
     ids = [coid for coid, _ in lts]
     assert len(ids) == len(set(ids)), "an order was duplicated"
     assert {coid for coid, _ in broker} <= set(ids), "the broker has an order LTS lost"
