@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, select
+from sqlalchemy import bindparam, case, exists, func, null, select, union_all
 
 from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
@@ -111,8 +111,8 @@ def portfolio_money(portfolio_ids: list[int]) -> dict[int, dict[str, float | Non
 
     ``realized_pnl`` sums its positions' realized P&L, ``unrealized_pnl`` its open
     positions' (both as the engine last marked them); ``equity`` is the latest stored
-    ``portfolio.<id>.equity`` statistic, None before the first tick wrote one. Two
-    queries for a whole page, whatever its size, built once (:func:`_money_statements`)
+    ``portfolio.<id>.equity`` statistic, None before the first tick wrote one. One
+    query for a whole page, whatever its size, built once (:func:`_money_statement`)
     and run on the session's connection: building and ORM-executing them per request
     cost more than the rest of the list (issue 12's API bound).
     """
@@ -121,35 +121,40 @@ def portfolio_money(portfolio_ids: list[int]) -> dict[int, dict[str, float | Non
     money: dict[int, dict[str, float | None]] = {
         pid: {"equity": None, "realized_pnl": 0.0, "unrealized_pnl": 0.0}
         for pid in portfolio_ids}
-    pnl_statement, equity_statement = _money_statements()
-    connection = db.session.connection()
-    for pid, realized, unrealized in connection.execute(pnl_statement,
-                                                        {"ids": portfolio_ids}):
-        money[pid]["realized_pnl"] = float(realized or 0.0)
-        money[pid]["unrealized_pnl"] = float(unrealized or 0.0)
     keys = {str(portfolio_key(pid, EQUITY)): pid for pid in portfolio_ids}
-    for key, value in connection.execute(equity_statement, {"keys": list(keys)}):
-        money[keys[key]]["equity"] = float(value)
+    for pid, key, realized, unrealized, equity in db.session.connection().execute(
+            _money_statement(), {"ids": portfolio_ids, "keys": list(keys)}):
+        row = money[pid if pid is not None else keys[key]]
+        if key is None:
+            row["realized_pnl"] = float(realized or 0.0)
+            row["unrealized_pnl"] = float(unrealized or 0.0)
+        else:
+            row["equity"] = float(equity)
     return money
 
 
 @functools.cache
-def _money_statements() -> tuple[Any, Any]:
-    """The two statements of :func:`portfolio_money` (expanding ``ids``/``keys`` lists)."""
+def _money_statement() -> Any:
+    """:func:`portfolio_money`'s one statement (expanding ``ids``/``keys`` lists).
+
+    The positions' P&L per portfolio (key NULL) and the newest equity sample per key
+    (portfolio NULL), as one UNION ALL: one round trip and one execution per page.
+    """
     positions, assets, statistics = (Position.__table__, Asset.__table__,
                                      Statistic.__table__)
-    pnl = (select(assets.c.portfolio_id, func.sum(positions.c.realized_pnl),
+    pnl = (select(assets.c.portfolio_id, null().label("key"),
+                  func.sum(positions.c.realized_pnl),
                   func.sum(case((positions.c.status == "open", positions.c.unrealized_pnl),
-                                else_=0.0)))
+                                else_=0.0)), null())
            .select_from(positions.join(assets, positions.c.asset_id == assets.c.id))
            .where(assets.c.portfolio_id.in_(bindparam("ids", expanding=True)))
            .group_by(assets.c.portfolio_id))
     newest = (select(statistics.c.key, func.max(statistics.c.timestamp).label("at"))
               .where(statistics.c.key.in_(bindparam("keys", expanding=True)))
               .group_by(statistics.c.key).subquery())
-    equity = select(statistics.c.key, statistics.c.value).join(
+    equity = select(null(), statistics.c.key, null(), null(), statistics.c.value).join(
         newest, (statistics.c.key == newest.c.key) & (statistics.c.timestamp == newest.c.at))
-    return pnl, equity
+    return union_all(pnl, equity)
 
 
 def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,
