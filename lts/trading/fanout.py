@@ -33,46 +33,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
-from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from sqlalchemy import bindparam, select
 
-from lts.extensions import db
-from lts.logging_setup import log_context
-from lts.models import Asset, Order, Portfolio, Statistic
 from lts.plugins.base import AssetOutcome, Decision, PortfolioFailure, StepTiming
-from lts.trading import statistics
-from lts.trading.clock import system_clock
-from lts.trading.lease import process_holder_id, renew_claim
-from lts.trading.order_state import OPEN_STATUSES
 
 if TYPE_CHECKING:
     from celery import Celery
-
-    from lts.trading.engine import Engine
 
 log = logging.getLogger(__name__)
 TASK_NAME = "lts.step_portfolio"
 EXTENSION_KEY = "lts_celery"
 # The step's outcome statuses (StepTiming.status).
 RAN, ALREADY_DONE, STALE, MISSING = "ran", "already_done", "stale", "missing"
-
-_CLAIMED = select(Portfolio.id).where(Portfolio.id == bindparam("pid"),
-                                      Portfolio.last_execution == bindparam("now"))
-_FINISHED = select(Statistic.id).where(Statistic.key == bindparam("key"),
-                                       Statistic.timestamp == bindparam("now")).limit(1)
-_LEFT_OPEN = (select(Order.id).join(Asset, Asset.id == Order.asset_id)
-              .where(Asset.portfolio_id == bindparam("pid"),
-                     Order.status.in_(OPEN_STATUSES), Order.created_at == bindparam("now"))
-              .limit(1))
-
 
 def enabled(app: Flask) -> bool:
     """Whether this app fans its steps out (a broker URL is configured)."""
@@ -89,7 +66,10 @@ def dispatcher_for(app: Flask, stopping: threading.Event | None = None
 
 
 def celery_app(app: Flask) -> Celery:
-    """The app's Celery application (built once per Flask app), with the step task.
+    """The app's Celery application (built once per Flask app): the broker and its rules.
+
+    The leader sends steps by task name; a worker registers the task's body
+    (:func:`lts.workers.steps.register_step_task`), so the loop never imports the worker.
 
     ``acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after
     its step returned, so a worker killed mid-step loses nothing; prefetch 1, so a
@@ -124,110 +104,8 @@ def celery_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         worker_redirect_stdouts=False, worker_send_task_events=False)
 
-    # shared=False: a shared task would be registered once for every Celery app of the
-    # process, bound to the first Flask app; each app keeps its own (tests, benchmarks).
-    @celery.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True,
-                 shared=False)
-    def step_portfolio(task: Any, portfolio_id: int, tick: str) -> dict[str, Any]:
-        """One claimed portfolio's step for the tick at ``tick`` (ISO time)."""
-        info = task.request.delivery_info or {}
-        return run_step(app, int(portfolio_id), datetime.fromisoformat(tick),
-                        redelivered=bool(info.get("redelivered")))
-
     app.extensions[EXTENSION_KEY] = celery
     return celery
-
-
-# --------------------------------------------------------------------------- worker
-
-_ENGINES: dict[int, Engine] = {}
-_HEARTBEATS: set[int] = set()
-_WORKER_LOCK = threading.Lock()
-
-
-def worker_name() -> str:
-    """Host and process of this worker, for the tick report."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _engine(app: Flask) -> Engine:
-    """The engine of this process (built after any fork); starts its claim heartbeat."""
-    from lts.trading.engine import Engine
-
-    pid = os.getpid()
-    with _WORKER_LOCK:
-        engine = _ENGINES.get(pid)
-        if engine is None:
-            engine = _ENGINES[pid] = Engine(app)
-        if pid not in _HEARTBEATS:
-            _HEARTBEATS.add(pid)
-            threading.Thread(target=_heartbeat, args=(app,), name="lts-claim-heartbeat",
-                             daemon=True).start()
-    return engine
-
-
-def renew_worker_claim(app: Flask) -> None:
-    """Say this worker process is alive for ``lease_seconds`` (its orders are in flight)."""
-    with app.app_context():
-        try:
-            renew_claim(db.session(), process_holder_id(), system_clock(),
-                        float(app.config["LTS"]["lease_seconds"]))
-        finally:
-            db.session.remove()
-
-
-def _heartbeat(app: Flask) -> None:
-    """Renew the process claim three times per lease, until the process ends."""
-    period = float(app.config["LTS"]["lease_seconds"]) / 3
-    while True:
-        try:
-            renew_worker_claim(app)
-        except Exception:  # a database hiccup must not end the heartbeat
-            log.exception("renewing the worker's claim failed")
-        time.sleep(period)  # the heartbeat's own cadence, in a daemon thread
-
-
-def run_step(app: Flask, portfolio_id: int, now: datetime, *, redelivered: bool = False,
-             engine: Engine | None = None) -> dict[str, Any]:
-    """Run one portfolio's step for the tick at ``now`` if it is still this tick's to run.
-
-    Returns the JSON answer the leader turns back into outcomes (:func:`step_answer`).
-    ``engine``: the worker process's own unless given (tests pass one on fake plugins).
-    """
-    started = time.perf_counter()
-    engine = engine or _engine(app)
-    with app.app_context(), log_context(tick=now.isoformat(timespec="seconds"),
-                                        portfolio_id=portfolio_id):
-        session = db.session()
-        try:
-            if session.execute(_CLAIMED, {"pid": portfolio_id, "now": now}).first() is None:
-                log.info("step of portfolio %s for %s skipped: a later tick claimed it",
-                         portfolio_id, now.isoformat())
-                return _answer(portfolio_id, STALE, started, redelivered)
-            key = str(statistics.equity_key(portfolio_id))
-            if session.execute(_FINISHED, {"key": key, "now": now}).first() is not None:
-                return _answer(portfolio_id, ALREADY_DONE, started, True)
-            if session.execute(_LEFT_OPEN, {"pid": portfolio_id, "now": now}).first():
-                # An earlier run of this very step wrote orders (its worker died): settle
-                # those whose placing process is gone before the step runs again.
-                redelivered = True
-                session.commit()
-                engine.start_up(system_clock(), portfolio_ids=[portfolio_id])
-            session.commit()
-            outcomes, failures = engine.step_portfolio(now, portfolio_id)
-            return _answer(portfolio_id, RAN, started, redelivered, outcomes, failures)
-        finally:
-            db.session.remove()
-
-
-def _answer(portfolio_id: int, status: str, started: float, redelivered: bool,
-            outcomes: list[AssetOutcome] | None = None,
-            failures: list[PortfolioFailure] | None = None) -> dict[str, Any]:
-    """The JSON-safe answer of one step."""
-    return {"portfolio_id": portfolio_id, "status": status, "worker": worker_name(),
-            "seconds": time.perf_counter() - started, "redelivered": redelivered,
-            "outcomes": [asdict(o) for o in outcomes or []],
-            "failures": [asdict(f) for f in failures or []]}
 
 
 def step_answer(raw: dict[str, Any]
@@ -265,7 +143,6 @@ class CeleryDispatch:
                  ) -> tuple[list[AssetOutcome], list[PortfolioFailure], tuple[StepTiming, ...]]:
         """Fan the steps out; return every answer, and a failure for each missing one."""
         celery = celery_app(self.app)
-        task = celery.tasks[TASK_NAME]
         deadline_seconds = float(self.app.config["LTS"]["celery_step_deadline_seconds"])
         tick = now.isoformat()
         outcomes: list[AssetOutcome] = []
@@ -274,7 +151,7 @@ class CeleryDispatch:
         sent = []
         for pid in portfolio_ids:
             try:
-                sent.append((pid, task.apply_async((pid, tick))))
+                sent.append((pid, celery.send_task(TASK_NAME, args=(pid, tick))))
             except Exception as exc:  # broker unreachable: this step cannot run this tick
                 log.error("portfolio %s: step not sent: %s", pid, exc)
                 failures.append(PortfolioFailure(pid, "step_missing", "celery",

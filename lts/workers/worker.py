@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from flask import Flask
 
 from lts.extensions import db
-from lts.trading.fanout import celery_app, enabled, renew_worker_claim
+from lts.trading.fanout import celery_app, enabled
+from lts.workers.steps import register_step_task, renew_worker_claim
 
 POOLS = ("solo", "prefork", "threads")
 
@@ -43,6 +44,7 @@ def start_worker(app: Flask, options: WorkerOptions) -> int:
     if options.concurrency < 1:
         raise ValueError(f"concurrency: must be >= 1, got {options.concurrency}")
     celery = celery_app(app)
+    register_step_task(celery, app)
     renew_worker_claim(app)  # known alive before its first step
     with app.app_context():
         # No pooled connection may cross the fork of prefork children (shared sockets).

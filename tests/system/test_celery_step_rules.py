@@ -32,10 +32,10 @@ from lts.trading.fanout import (
     STALE,
     celery_app,
     dispatcher_for,
-    run_step,
     step_answer,
 )
 from lts.trading.report import format_report
+from lts.workers.steps import run_step
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.system.concurrency_mix import PROJECT_ROOT
 from tests.trading_fakes import EPOCH, FAKE_ASSET, BookBroker, fake_source, reset_book
