@@ -6,6 +6,7 @@ exception or CSP violation.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -67,6 +68,20 @@ def test_equity_chart_x_axis_is_proportional_to_time_and_not_smoothed(live_app, 
     browser.assert_clean()
 
 
+
+def wait_for_candles(page: Any, seconds: float = 15.0) -> None:
+    """Until the candle chart is drawn (its element holds the chart), bounded.
+
+    Polled from the test through ``evaluate`` (run over the DevTools protocol, which the
+    page's CSP allows): ``wait_for_function`` polls inside the page with ``eval``, which
+    the CSP refuses whenever the chart is not drawn at the first look.
+    """
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(
+            "() => Boolean(document.querySelector('[data-lts-chart=candles]')?.ltsChart)"):
+        assert time.monotonic() < deadline, f"candle chart not drawn within {seconds} s"
+        page.wait_for_timeout(50)  # the browser's own timer, between two looks
+
 def test_sl_and_tp_far_outside_the_candles_stay_on_the_chart(live_app, open_browser):
     def build() -> int:
         user = gen_user("sam")
@@ -87,7 +102,7 @@ def test_sl_and_tp_far_outside_the_candles_stay_on_the_chart(live_app, open_brow
     browser.goto(f"/assets/{asset_id}")
     chart = browser.page.locator("#asset-chart [data-lts-chart=candles]")
     expect(chart).to_be_visible()
-    browser.page.wait_for_function("document.querySelector('[data-lts-chart=candles]').ltsChart")
+    wait_for_candles(browser.page)
     rows = browser.page.evaluate(
         """(el) => ({height: el.ltsChart.chart.paneSize().height,
                     sl: el.ltsChart.series.priceToCoordinate(2.0),
@@ -100,7 +115,7 @@ def test_sl_and_tp_far_outside_the_candles_stay_on_the_chart(live_app, open_brow
     browser.page.select_option("#chart-timeframe", "1h")
     expect(browser.page).to_have_url(re.compile(r"timeframe=1h"))
     expect(browser.page.locator("#chart-timeframe")).to_have_value("1h")
-    browser.page.wait_for_function("document.querySelector('[data-lts-chart=candles]').ltsChart")
+    wait_for_candles(browser.page)
     browser.assert_clean()
 
 
