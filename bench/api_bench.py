@@ -64,7 +64,7 @@ ORDER_FIELDS = ("id", "asset_id", "client_order_id", "source", "order_type", "si
 ORDER_LIST_FIELDS = tuple(name for name in ORDER_FIELDS if name != "broker_response")
 PORTFOLIO_FIELDS = ("id", "user_id", "name", "description", "is_active", "portfolio_plugin",
                     "portfolio_config", "total_capital", "portfolio_latency", "risk_state",
-                    "max_drawdown_pct", "last_execution", "created_at", "updated_at")
+                    "max_drawdown_pct", "last_execution", "created_at", "updated_at", "currency")
 
 
 def baseline_app() -> Any:
