@@ -260,6 +260,24 @@ class BrokerState:
 
 
 @dataclass(frozen=True)
+class InstrumentSpec:
+    """How finely a broker prices and sizes an instrument (:meth:`BrokerPlugin.instrument`).
+
+    ``price_decimals``: decimals of the broker's prices (OANDA ``displayPrecision``; 5 for
+    EUR/USD): limit prices, stop losses and take profits are stored rounded half-even to
+    them, as the broker holds them. ``quantity_decimals``: decimals of a quantity (OANDA
+    ``tradeUnitsPrecision``; 0 for whole units): sized quantities are rounded *down* to
+    them. ``min_quantity``: the smallest order the broker takes (OANDA
+    ``minimumTradeSize``); a smaller sized quantity is not placed. None: not known, no
+    rounding or bound of that kind beyond LTS's own (see :mod:`lts.trading.precision`).
+    """
+
+    price_decimals: int | None = None
+    quantity_decimals: int | None = None
+    min_quantity: float | None = None
+
+
+@dataclass(frozen=True)
 class BrokerAccount:
     """A real account as its broker reports it (:meth:`BrokerPlugin.account`).
 
@@ -613,6 +631,19 @@ class BrokerPlugin(Plugin):
         A broker holding a real account answers it, and its figures are the truth for
         the portfolio's equity and margin (SPEC 2a); the default (None, e.g. ``paper``)
         leaves LTS's own books in charge. May raise like every broker call.
+        """
+        return None
+
+    def instrument(self, asset: AssetInfo) -> InstrumentSpec | None:
+        """Price and quantity precision of ``asset``'s instrument at this broker, or None.
+
+        Optional (the default answers None: prices and quantities are stored as
+        computed, quantities rounded to ``lot_step`` only). A broker that knows its
+        instruments' precision answers it, so LTS stores what the broker holds: sized
+        quantities rounded down to ``quantity_decimals`` (never more than the margin
+        checks allowed), prices rounded half-even to ``price_decimals`` (SPEC 2a, see
+        :mod:`lts.trading.precision`). Called when orders are sized and placed; answer
+        from a cache (it may raise like every broker call: LTS then goes on unrounded).
         """
         return None
 

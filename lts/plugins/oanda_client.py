@@ -45,6 +45,8 @@ import marshmallow
 import requests
 from marshmallow import fields, validate, validates_schema
 
+from lts.plugins.base import InstrumentSpec
+
 ENVIRONMENTS = {
     "practice": "https://api-fxpractice.oanda.com",
     "live": "https://api-fxtrade.oanda.com",
@@ -157,6 +159,17 @@ class Instrument:
     def price(self, value: float) -> str:
         """A price rounded to the instrument's precision, as a v20 string."""
         return format_decimal(value, self.display_precision)
+
+    def spec(self) -> InstrumentSpec:
+        """The broker contract's view (:meth:`lts.plugins.base.BrokerPlugin.instrument`).
+
+        ``displayPrecision`` -> price decimals, ``tradeUnitsPrecision`` -> quantity
+        decimals, ``minimumTradeSize`` -> minimum quantity: LTS stores prices and sizes
+        quantities on the grid OANDA holds them on.
+        """
+        return InstrumentSpec(price_decimals=self.display_precision,
+                              quantity_decimals=self.trade_units_precision,
+                              min_quantity=self.minimum_trade_size)
 
 
 # ------------------------------------------------------------------ config

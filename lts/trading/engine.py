@@ -80,7 +80,7 @@ from lts.trading.positions import (
     write_marks,
 )
 from lts.trading.risk import RISK_SETTING_KEYS, RiskLimits, lock_portfolio
-from lts.trading.sizing import round_to_step, size_quantity
+from lts.trading.sizing import fit_quantity, round_to_step, size_quantity
 from lts.trading.staleness import stale_warning
 from lts.trading.units import AssetUnit, build_unit, config_leverage, portfolio_info
 
@@ -886,8 +886,9 @@ def plan_orders(decision: Decision, unit: AssetUnit, snapshot: MarketSnapshot,
     else:
         quantity = size_quantity(unit.info.allocated_capital, order_price or price,
                                  leverage=unit.leverage, lot_step=unit.lot_step)
+    quantity, finer = fit_quantity(quantity, unit.instrument)  # the broker's decimals
     if quantity <= 0:
-        why = _too_small(unit, decision, order_price or price)
+        why = finer or _too_small(unit, decision, order_price or price)
         if intents:  # the reversal closes; the new side cannot be opened
             return replace(decision, action="close", side=None,
                            reason=_because(f"closing only, {why}", decision)), intents

@@ -23,7 +23,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,10 +37,12 @@ from lts.plugins.base import (
     AssetInfo,
     BrokerPlugin,
     BrokerResult,
+    InstrumentSpec,
     MarketSnapshot,
     OrderRequest,
     PositionInfo,
 )
+from lts.plugins.precision import exit_crossed, round_price
 from lts.trading.books import Books, SqlBooks, audit_values, write_audit_rows
 from lts.trading.clock import epoch_seconds
 from lts.trading.errors import PluginCallError, RiskRejected
@@ -50,6 +52,8 @@ from lts.trading.plugin_calls import PluginCaller
 from lts.trading.plugin_versions import app_registry, order_plugin_versions
 from lts.trading.positions import apply_fill
 from lts.trading.risk import OrderCheck, RiskLimits, check_order
+from lts.trading.sizing import fit_quantity
+from lts.trading.units import instrument_of
 
 log = logging.getLogger(__name__)
 _EPSILON = 1e-9
@@ -187,6 +191,46 @@ def stage_pending(books: Books, intent: OrderIntent, coid: str | Callable[[], st
     return order, closing_info
 
 
+PRECISION_CHECK = "instrument_precision"
+
+
+def fit_intent(intent: OrderIntent, spec: InstrumentSpec | None) -> OrderIntent:
+    """``intent`` on the instrument's grid, as it is stored and sent (SPEC 2a).
+
+    Prices (the limit or stop price, the reference price, stop loss, take profit) are
+    rounded half-even to the broker's price decimals; an opening order's quantity is
+    rounded down to its quantity decimals (:func:`~lts.trading.sizing.fit_quantity`: never
+    more than the checks allowed). A closing order keeps its quantity: it closes what
+    the position holds. Raises :class:`RiskRejected` (check ``instrument_precision``)
+    when an opening quantity rounds to 0 or below the broker's minimum, or when rounding
+    moves a stop loss or take profit onto or past the price (a buy's stop at or above
+    its price would trigger at once): refused, never placed unprotected.
+    """
+    if spec is None:
+        return intent
+    decimals = spec.price_decimals
+    price = None if intent.price is None else round_price(intent.price, decimals)
+    stop = None if intent.stop_loss is None else round_price(intent.stop_loss, decimals)
+    target = None if intent.take_profit is None else round_price(intent.take_profit, decimals)
+    quantity = intent.quantity
+    if intent.closes_position_id is None and not intent.flatten:
+        quantity, why = fit_quantity(quantity, spec)
+        if quantity <= 0 and why is not None:
+            raise RiskRejected(PRECISION_CHECK, why)
+        market = intent.price if intent.price is not None else intent.reference_price
+        for kind, level, rounded in (("stop_loss", intent.stop_loss, stop),
+                                     ("take_profit", intent.take_profit, target)):
+            if exit_crossed(intent.side, market, level, rounded, kind):
+                raise RiskRejected(PRECISION_CHECK, (
+                    f"{kind.replace('_', ' ')} {level:g} rounds to {rounded:g} at the "
+                    f"instrument's {decimals} price decimals, on the wrong side of the "
+                    f"{intent.side} price {market:g}: not placed"))
+    fitted = replace(intent, quantity=quantity, price=price, stop_loss=stop,
+                     take_profit=target,
+                     reference_price=round_price(intent.reference_price, decimals))
+    return intent if fitted == intent else fitted
+
+
 RATE_LIMIT_CHECK = "max_orders_per_minute"
 _RATE_WINDOW = timedelta(minutes=1)
 _ASSETS = Asset.__table__
@@ -304,6 +348,11 @@ class OrderExecutor:
         ``coid`` may be a function of the connection, called inside the write transaction
         (manual orders count existing ids there, so two at once cannot pick the same).
         """
+        try:
+            intent = fit_intent(intent, instrument_of(broker, asset))
+        except RiskRejected as exc:
+            return self._refused(intent, coid if callable(coid) else None,
+                                 coid if isinstance(coid, str) else "", exc, now, user_id)
         # Nothing has reached the broker yet: a unit the database refused as a whole
         # (deadlock, serialization failure, lock timeout) is simply run again.
         created = retry_unit(lambda: self._insert_pending(intent, coid, asset, snapshot, now,
@@ -506,6 +555,7 @@ def place_on_books(books: Books, intent: OrderIntent, coid: str, asset: AssetInf
     nothing else writes to these books meanwhile.
     """
     try:
+        intent = fit_intent(intent, instrument_of(broker, asset))
         order, position = stage_pending(books, intent, coid, now, limits, leverage=leverage)
     except RiskRejected as exc:
         books.add_audit(audit_values(

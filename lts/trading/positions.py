@@ -121,11 +121,28 @@ def mark_to_market(position: Any, price: float, now: datetime) -> None:
     position.updated_at = now
 
 
+def average_price(price: float | None, quantity: float, added_price: float,
+                  added_quantity: float) -> float:
+    """The average price after adding ``added_quantity`` at ``added_price``.
+
+    Written as a move from the old average, not (p1 q1 + p2 q2) / (q1 + q2): a first
+    fill, or fills all at one price, keep the broker's price exactly (the sum form
+    turned one fill at 1.80737 of 29.15 units into 1.8073700000000001, about one fill in
+    eight), so the stored fill price is what the broker said (issue 18).
+    """
+    if price is None or quantity <= 0:
+        return added_price
+    total = quantity + added_quantity
+    if total <= 0 or added_price == price:
+        return price
+    return price + (added_price - price) * added_quantity / total
+
+
 def record_fill_on_order(order: Any, fill: Fill) -> None:
     """Add a fill to the order's filled quantity, average price and commission."""
     total = order.filled_quantity + fill.quantity
-    previous = (order.fill_price or 0.0) * order.filled_quantity
-    order.fill_price = (previous + fill.price * fill.quantity) / total if total else fill.price
+    order.fill_price = average_price(order.fill_price, order.filled_quantity, fill.price,
+                                     fill.quantity)
     order.filled_quantity = total
     order.commission = (order.commission or 0.0) + fill.commission
 
@@ -162,8 +179,8 @@ def _book_opening_fill(books: Books, order: Any, fill: Fill, now: datetime,
         )
     else:
         total = position.quantity + fill.quantity
-        position.entry_price = (position.entry_price * position.quantity
-                                + fill.price * fill.quantity) / total
+        position.entry_price = average_price(position.entry_price, position.quantity,
+                                             fill.price, fill.quantity)
         position.quantity = total
         position.commission += fill.commission
     mark_to_market(position, fill.price, now)

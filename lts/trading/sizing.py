@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+from lts.plugins.base import InstrumentSpec
+from lts.plugins.precision import floor_quantity
+
 # Tolerance for float noise such as 0.30000000000000004 / 0.1 = 2.9999999999999996.
 _EPSILON = 1e-9
 
@@ -26,3 +29,24 @@ def round_to_step(quantity: float, lot_step: float) -> float:
     if lot_step <= 0:
         return quantity
     return round(math.floor(quantity / lot_step + _EPSILON) * lot_step, 10)
+
+
+def fit_quantity(quantity: float, spec: InstrumentSpec | None) -> tuple[float, str | None]:
+    """``quantity`` rounded down to the instrument's decimals; 0 and why when it cannot trade.
+
+    Down, never to nearest: the quantity was sized (or checked) against the allocation,
+    leverage and margin, and a quantity rounded up could exceed them (SPEC 2a; see
+    :mod:`lts.plugins.precision`). Returns (0, reason) when it rounds to 0 or falls below
+    the broker's minimum order: the order is not placed, and the decision says why.
+    """
+    if spec is None or not quantity > 0:
+        return quantity, None
+    fitted = floor_quantity(quantity, spec.quantity_decimals)
+    if fitted <= 0:
+        return 0.0, (f"quantity {quantity:g} rounds down to 0 at the instrument's "
+                     f"{spec.quantity_decimals} quantity decimals")
+    minimum = spec.min_quantity
+    if minimum is not None and fitted < minimum * (1 - _EPSILON):
+        return 0.0, (f"quantity {fitted:g} is below the instrument's minimum order "
+                     f"of {minimum:g}")
+    return fitted, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -15,6 +16,7 @@ from lts.models import Asset, Portfolio
 from lts.plugins.base import (
     AssetInfo,
     BrokerPlugin,
+    InstrumentSpec,
     PipelinePlugin,
     PortfolioInfo,
     StrategyPlugin,
@@ -22,6 +24,8 @@ from lts.plugins.base import (
 from lts.trading.errors import PluginCallError
 from lts.trading.plugin_calls import traceback_summary
 from lts.trading.plugin_source import PluginSource
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ class AssetUnit:
         """Smallest quantity increment, as the broker plugin declares it (default 1)."""
         return float(self.broker.lot_step or 1.0)
 
+    @functools.cached_property
+    def instrument(self) -> InstrumentSpec | None:
+        """The broker's precision of this asset's instrument (asked once per unit).
+
+        Cached like :attr:`MarketSnapshot.last_price` (a frozen dataclass's
+        ``__dict__``): sizing asks it for every opening order. See :func:`instrument_of`.
+        """
+        return instrument_of(self.broker, self.info)
+
     def as_reduce_only(self) -> AssetUnit:
         """A copy for a deactivated asset still holding a position: it may only close.
 
@@ -59,6 +72,29 @@ class AssetUnit:
     def with_allocation(self, capital: float) -> AssetUnit:
         """Return a copy of the unit with a new allocated capital."""
         return replace(self, info=replace(self.info, allocated_capital=capital))
+
+
+def instrument_of(broker: BrokerPlugin, asset: AssetInfo) -> InstrumentSpec | None:
+    """``broker.instrument(asset)``, or None when it fails or answers something else.
+
+    Precision is a refinement: a broker that cannot say it now (a network error) still
+    gets its orders, unrounded as before the contract had it, and its own submit
+    formats what it sends (OANDA rounds to the instrument's precision itself). The
+    failure is logged, not hidden.
+    """
+    try:
+        spec = broker.instrument(asset)
+    except Exception as exc:
+        log.warning("asset %s: broker %r could not say the instrument's precision "
+                    "(orders go unrounded): %s: %s", asset.id, getattr(broker, "name", "?"),
+                    type(exc).__name__, exc)
+        return None
+    if spec is not None and not isinstance(spec, InstrumentSpec):
+        log.warning("asset %s: broker %r answered instrument() with %s, not an "
+                    "InstrumentSpec: ignored", asset.id, getattr(broker, "name", "?"),
+                    type(spec).__name__)
+        return None
+    return spec
 
 
 def _get(plugins: PluginSource, kind: str, name: str, config: Mapping[str, Any] | None) -> Any:

@@ -73,6 +73,7 @@ from lts.plugins.base import (
     BrokerState,
     CredentialsRefused,
     Fill,
+    InstrumentSpec,
     MarketSnapshot,
     OrderRequest,
     PluginError,
@@ -226,6 +227,15 @@ class OandaBroker(BrokerPlugin):
         key = (str(self.config.get("environment")), str(self.config.get("account_id")))
         with self._links_lock:
             return self._links.setdefault(key, {})
+
+    def instrument(self, asset: AssetInfo) -> InstrumentSpec | None:
+        """Precision and minimum size of the asset's v20 instrument (cached daily).
+
+        From ``GET accounts/{id}/instruments`` (the same cached answer orders are
+        formatted with): ``displayPrecision``, ``tradeUnitsPrecision``,
+        ``minimumTradeSize``. Raises like every call when OANDA cannot be asked.
+        """
+        return self._instrument(self.client, asset).spec()
 
     def _instrument(self, client: V20Client, asset: AssetInfo) -> Instrument:
         """The v20 instrument of ``asset`` (precision and minimum size, cached daily)."""

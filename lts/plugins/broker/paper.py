@@ -20,6 +20,11 @@ config fits a 1.10 currency pair and a 4,000 index alike:
   low <= stop (a short when high >= stop), takes profit when high >= target (short: low
   <= target). When one bar touches both, the stop wins. A bar opening beyond the stop
   fills at its open, not at the stop price. These exits pay no spread or slippage;
+- **precision**: with ``price_decimals`` set, every fill price (market, limit, stop,
+  exit) is rounded half-even to it, and :meth:`PaperBroker.instrument` tells LTS so that
+  limit prices, stop losses and take profits are stored on the same grid; with
+  ``quantity_decimals`` set, LTS rounds sized quantities down to it
+  (:mod:`lts.plugins.precision`). Both default to empty: no rounding;
 - every fill pays ``commission_fixed + commission_pct / 100 * quantity * fill price``;
 - an opening order may not cost more than ``allocated_capital * leverage`` at the
   reference price (the last close for market orders, the limit or stop price
@@ -70,12 +75,14 @@ from lts.plugins.base import (
     BrokerResult,
     BrokerState,
     Fill,
+    InstrumentSpec,
     MarketSnapshot,
     OrderRequest,
     PluginError,
     PositionInfo,
 )
 from lts.plugins.broker._sizing import leverage_field, lot_step_field
+from lts.plugins.precision import round_price
 
 log = logging.getLogger(__name__)
 _TABLE = PaperOrder.__table__
@@ -139,6 +146,17 @@ class PaperConfig(marshmallow.Schema):
                                                            "of its notional (0.01 = 1 bp)."})
     leverage = leverage_field(1000)
     lot_step = lot_step_field()
+    price_decimals = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=10),
+        metadata={"description": "Decimals of the simulated exchange's prices (5 for "
+                                 "EUR/USD, 2 for an index): fills, limits, stop losses "
+                                 "and take profits are rounded half-even to them. Empty: "
+                                 "prices as computed."})
+    quantity_decimals = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=10),
+        metadata={"description": "Decimals of an order quantity (0: whole units): sized "
+                                 "quantities are rounded down to them. Empty: lot_step "
+                                 "alone."})
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -295,10 +313,35 @@ class PaperBroker(BrokerPlugin):
 
     # ---------------------------------------------------------------- pricing
 
+    def instrument(self, asset: AssetInfo) -> InstrumentSpec | None:
+        """The config's ``price_decimals`` / ``quantity_decimals``; None when neither is set.
+
+        The memory book of backtests inherits it, so a backtest rounds as the live
+        paper broker does.
+        """
+        spec = self.__dict__.get("_instrument_spec", False)
+        if spec is False:  # worked out once: the config of an instance never changes
+            prices, quantities = self.config.get("price_decimals"), \
+                self.config.get("quantity_decimals")
+            spec = None if prices is None and quantities is None else InstrumentSpec(
+                price_decimals=None if prices is None else int(prices),
+                quantity_decimals=None if quantities is None else int(quantities))
+            self.__dict__["_instrument_spec"] = spec
+        return spec
+
+    def fill_price(self, price: float) -> float:
+        """A simulated fill price on the exchange's grid: half-even to ``price_decimals``."""
+        decimals = self.config.get("price_decimals")
+        return price if decimals is None else round_price(price, int(decimals))
+
     def market_fill_price(self, side: str, reference: float) -> float:
-        """Return the fill price of a market order: ``reference`` moved against the trader."""
+        """Return the fill price of a market order: ``reference`` moved against the trader.
+
+        Rounded to ``price_decimals`` when set (:meth:`fill_price`), like every fill.
+        """
         cost = (float(self.config["spread_bps"]) / 2 + float(self.config["slippage_bps"])) / _BPS
-        return reference * (1 + cost) if side == "buy" else reference * (1 - cost)
+        return self.fill_price(reference * (1 + cost) if side == "buy"
+                               else reference * (1 - cost))
 
     def commission(self, quantity: float, price: float) -> float:
         """Return the commission of one fill."""
@@ -560,6 +603,7 @@ class PaperBroker(BrokerPlugin):
                                    row["order_type"], float(row["price"]))
             if crossed is not None:
                 when, price = crossed
+                price = self.fill_price(price)
                 filled.append((row["id"], price, self.commission(row["quantity"], price), when))
         for position in watched:
             trigger = exit_trigger(bars, position, since[("position", position.id)])
@@ -604,6 +648,7 @@ class PaperBroker(BrokerPlugin):
     def _exit_row(self, asset: AssetInfo, position: PositionInfo, when: datetime,
                   price: float, reason: str) -> dict[str, Any]:
         """The book row of a position's stop-loss or take-profit exit."""
+        price = self.fill_price(price)
         return {
             "client_order_id": f"{EXIT_PREFIX}{position.id}",
             "asset_id": asset.id,

@@ -129,6 +129,7 @@ class MemoryPaperBroker(PaperBroker):
                 row["last_checked_bar"] = newest
                 continue
             when, price = crossed
+            price = self.fill_price(price)  # the paper broker's rounding (price_decimals)
             row.update(status="filled", fill_price=price, filled_at=when,
                        commission=self.commission(row["quantity"], price))
             del self._resting[row["client_order_id"]]
