@@ -83,18 +83,21 @@ def step_of(decimals: int | None) -> float | None:
 
 
 def exit_crossed(side: str, reference: float, level: float | None, rounded: float | None,
-                 kind: str) -> bool:
-    """Whether rounding moved an exit ``level`` onto or past ``reference``.
+                 kind: str, rounded_reference: float | None = None) -> bool:
+    """Whether rounding moved an exit ``level`` onto or past the price.
 
     ``kind`` is ``stop_loss`` or ``take_profit``; ``side`` the opening order's side
-    (``buy``: the stop below the price, the target above; ``sell``: the reverse). Only a
-    level rounding moved across counts: one the strategy put on the wrong side itself
-    is left to the rules that apply to it today.
+    (``buy``: the stop below the price, the target above; ``sell``: the reverse).
+    ``level`` was on its side of ``reference``; ``rounded`` (the stored level) must stay
+    strictly on its side of ``rounded_reference`` (the price as stored; default
+    ``reference``). Only a level rounding moved across counts: one the strategy put on
+    the wrong side itself is left to the rules that apply to it today.
     """
     if level is None or rounded is None or not math.isfinite(level) \
             or not math.isfinite(reference):
         return False
+    after = reference if rounded_reference is None else rounded_reference
     below = (kind == "stop_loss") == (side == "buy")  # where the level belongs
     if below:
-        return level < reference <= rounded
-    return level > reference >= rounded
+        return level < reference and rounded >= after
+    return level > reference and rounded <= after

@@ -30,7 +30,12 @@ from lts.trading.plugin_calls import PluginCaller
 from lts.trading.plugin_source import PluginSource, RegistryPluginSource
 from lts.trading.positions import position_info
 from lts.trading.risk import RiskLimits
-from lts.trading.sizing import round_to_step, size_quantity
+from lts.trading.sizing import (
+    fit_quantity,
+    quantity_step_error,
+    round_to_step,
+    size_quantity,
+)
 from lts.trading.units import AssetUnit, build_unit
 
 SOURCE_KEY = "lts_plugin_source"
@@ -76,6 +81,10 @@ def submit_manual_order(asset_id: int, side: str, quantity: float | None = None,
     plugins = plugins or _plugin_source(app)
     now = now or system_clock()
     unit = _unit(asset_id, plugins)
+    if quantity is not None:
+        finer = quantity_step_error(quantity, unit.lot_step, unit.instrument)
+        if finer is not None:
+            raise ValidationFailed("invalid order", {"quantity": [finer]})
     caller = PluginCaller(app)
     executor: OrderExecutor | None = None
     try:
@@ -88,9 +97,10 @@ def submit_manual_order(asset_id: int, side: str, quantity: float | None = None,
                                      leverage=unit.leverage, lot_step=unit.lot_step)
         else:
             quantity = round_to_step(quantity, unit.lot_step)
+        quantity, finer = fit_quantity(quantity, unit.instrument)
         if quantity <= 0:
             raise ValidationFailed("invalid order",
-                                   {"quantity": ["less than one lot at this price"]})
+                                   {"quantity": [finer or "less than one lot at this price"]})
         intent = OrderIntent(asset_id=asset_id, side=side, quantity=quantity,
                              reference_price=reference, order_type=order_type,
                              price=price if order_type != "market" else None,

@@ -218,13 +218,14 @@ def fit_intent(intent: OrderIntent, spec: InstrumentSpec | None) -> OrderIntent:
         if quantity <= 0 and why is not None:
             raise RiskRejected(PRECISION_CHECK, why)
         market = intent.price if intent.price is not None else intent.reference_price
+        stored = round_price(market, decimals)
         for kind, level, rounded in (("stop_loss", intent.stop_loss, stop),
                                      ("take_profit", intent.take_profit, target)):
-            if exit_crossed(intent.side, market, level, rounded, kind):
+            if exit_crossed(intent.side, market, level, rounded, kind, stored):
                 raise RiskRejected(PRECISION_CHECK, (
-                    f"{kind.replace('_', ' ')} {level:g} rounds to {rounded:g} at the "
-                    f"instrument's {decimals} price decimals, on the wrong side of the "
-                    f"{intent.side} price {market:g}: not placed"))
+                    f"{kind.replace('_', ' ')} {level:.10g} rounds to {rounded:.10g} at "
+                    f"the instrument's {decimals} price decimals, on or past the "
+                    f"{intent.side} price {stored:.10g}: on the wrong side, not placed"))
     fitted = replace(intent, quantity=quantity, price=price, stop_loss=stop,
                      take_profit=target,
                      reference_price=round_price(intent.reference_price, decimals))

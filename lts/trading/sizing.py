@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from lts.plugins.base import InstrumentSpec
-from lts.plugins.precision import floor_quantity
+from lts.plugins.precision import floor_quantity, on_grid, step_of
 
 # Tolerance for float noise such as 0.30000000000000004 / 0.1 = 2.9999999999999996.
 _EPSILON = 1e-9
@@ -50,3 +50,26 @@ def fit_quantity(quantity: float, spec: InstrumentSpec | None) -> tuple[float, s
         return 0.0, (f"quantity {fitted:g} is below the instrument's minimum order "
                      f"of {minimum:g}")
     return fitted, None
+
+
+def quantity_step_error(quantity: float, lot_step: float,
+                        spec: InstrumentSpec | None) -> str | None:
+    """Why a quantity a person typed cannot be sent as it is, or None.
+
+    A manual order's quantity is refused, not rounded behind the user's back, when it is
+    finer than the lot step (the broker config's ``lot_step``) or the instrument's
+    quantity decimals, or below the broker's minimum order.
+    """
+    if lot_step > 0 and not math.isclose(quantity / lot_step, round(quantity / lot_step),
+                                         rel_tol=0, abs_tol=_EPSILON * 1000):
+        return (f"{quantity:g} is not a multiple of the lot step {lot_step:g} "
+                f"(the broker config's lot_step)")
+    if spec is None:
+        return None
+    decimals = spec.quantity_decimals
+    if decimals is not None and not on_grid(quantity, decimals):
+        return (f"{quantity:g} is finer than the instrument's quantity step "
+                f"{step_of(decimals):g} ({decimals} decimals)")
+    if spec.min_quantity is not None and quantity < spec.min_quantity * (1 - _EPSILON):
+        return f"{quantity:g} is below the instrument's minimum order of {spec.min_quantity:g}"
+    return None
