@@ -55,8 +55,8 @@ def test_sized_quantity_rounds_down_to_the_quantity_decimals():
     # 1000 / 3.3 = 303.03...: lot_step 0.0001 alone would keep 303.0303; 3 decimals keep
     # 303.030, never 303.031 (which would cost more than the allocation).
     _, (intent,) = plan_orders(Decision(action="open", side="buy"),
-                                    unit(CRYPTO, config={"lot_step": 0.0001}),
-                                    snapshot(3.3), [])
+                               unit(CRYPTO, config={"lot_step": 0.0001}),
+                               snapshot(3.3), [])
     assert intent.quantity == 303.03
     assert intent.quantity * 3.3 <= 1_000.0
 
