@@ -131,3 +131,21 @@ def test_two_assets_sharing_equity_book_the_same_in_memory_as_live(app, db, tmp_
     assert set(backtest.trades["symbol"]) == {"AAA", "BBB"}
     assert_same_books(backtest, live_run(app, db, data, ("AAA", "BBB"),
                                          broker_config=leveraged))
+
+
+def test_instrument_precision_rounds_the_same_in_memory_as_live(app, db, tmp_path):
+    # The paper broker's price_decimals / quantity_decimals (issue 18): fills rounded
+    # half-even to 2 decimals, quantities down to 1, in the memory book as in the table,
+    # and the engine's sizing and stored prices the same in both replays.
+    write_walk(tmp_path / "data")
+    data = load_bars(tmp_path / "data", ["AAA"], START, END)
+    precise = {**COSTS, "price_decimals": 2, "quantity_decimals": 1, "lot_step": 0.01}
+    spec = BacktestSpec(assets=(AssetSpec("AAA", "sma_cross", CONFIG, precise, lookback=60),),
+                        start=START, end=END, capital=5000.0)
+    backtest = run_backtest(spec, data, MemoryReplay(RegistryPluginSource(app)))
+    assert len(backtest.trades) >= 3, "the case must trade to prove anything"
+    prices = backtest.fills["price"]
+    assert (prices == prices.round(2)).all() and (prices != prices.round(1)).any()
+    quantities = backtest.orders["quantity"]
+    assert (quantities == quantities.round(1)).all()
+    assert_same_books(backtest, live_run(app, db, data, broker_config=precise))
