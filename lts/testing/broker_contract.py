@@ -17,11 +17,13 @@ from lts.plugins.base import (
     BrokerPlugin,
     BrokerResult,
     Fill,
+    InstrumentSpec,
     MarketSnapshot,
     OrderRequest,
     PluginError,
     PositionInfo,
 )
+from lts.plugins.precision import on_grid
 from lts.testing.base_contract import PluginContract, make_snapshot, sample_asset
 
 _ids = itertools.count(1)
@@ -82,6 +84,30 @@ class BrokerContract(PluginContract):
                 else:
                     assert fill.price <= snapshot.last_price, (
                         f"expected a sell at or below {snapshot.last_price}, came {fill.price}")
+
+    def test_instrument_precision_is_none_or_a_usable_spec(
+            self, plugin: BrokerPlugin, asset: AssetInfo, snapshot: MarketSnapshot) -> None:
+        """``instrument`` answers None or sane decimals, and its fills sit on that grid.
+
+        A broker that states ``price_decimals`` reports fill prices with at most that
+        many decimals: LTS stores the broker's price as it came (issue 18).
+        """
+        spec = plugin.instrument(asset)
+        if spec is None:
+            return
+        assert isinstance(spec, InstrumentSpec), (
+            f"expected None or an InstrumentSpec, came {type(spec).__name__}")
+        for name in ("price_decimals", "quantity_decimals"):
+            value = getattr(spec, name)
+            assert value is None or (isinstance(value, int) and 0 <= value <= 15), (
+                f"expected {name} None or an int in 0..15, came {value!r}")
+        assert spec.min_quantity is None or spec.min_quantity > 0, (
+            f"expected min_quantity None or above 0, came {spec.min_quantity!r}")
+        result = plugin.submit(self.market(asset, snapshot))
+        for fill in result.fills:
+            assert on_grid(fill.price, spec.price_decimals), (
+                f"expected a fill price with at most {spec.price_decimals} decimals, came "
+                f"{fill.price!r}")
 
     def test_submit_is_idempotent_on_client_order_id(self, plugin: BrokerPlugin,
                                                      asset: AssetInfo,

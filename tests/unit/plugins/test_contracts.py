@@ -94,3 +94,11 @@ class TestPaperBrokerContract(BrokerContract):
     @pytest.fixture
     def asset(self, asset_info: AssetInfo) -> AssetInfo:
         return asset_info
+
+
+class TestPaperBrokerWithPrecisionContract(TestPaperBrokerContract):
+    """The paper broker stating its precision (issue 18): fills on a 2-decimal grid."""
+
+    @pytest.fixture
+    def plugin(self, db) -> PaperBroker:  # type: ignore[no-untyped-def]
+        return PaperBroker({"price_decimals": 2, "quantity_decimals": 0})
