@@ -69,7 +69,7 @@ def quantity_step_error(quantity: float, lot_step: float,
     decimals = spec.quantity_decimals
     if decimals is not None and not on_grid(quantity, decimals):
         return (f"{quantity:g} is finer than the instrument's quantity step "
-                f"{step_of(decimals):g} ({decimals} decimals)")
+                f"{step_of(decimals):g}")
     if spec.min_quantity is not None and quantity < spec.min_quantity * (1 - _EPSILON):
         return f"{quantity:g} is below the instrument's minimum order of {spec.min_quantity:g}"
     return None

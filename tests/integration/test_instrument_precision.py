@@ -21,6 +21,7 @@ from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.factories import gen_asset, gen_portfolio
 from tests.fakes.oanda_v20 import ACCOUNT, TOKEN
+from tests.helpers import csrf_from
 from tests.trading_fakes import HoldStrategy
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -87,7 +88,7 @@ def test_a_manual_quantity_finer_than_the_instrument_is_refused_on_its_field(
                                  "take_profit": 1.2})
     assert response.status_code == 422
     assert response.get_json()["error"]["fields"] == {"quantity": [
-        "1000.5 is finer than the instrument's quantity step 1 (0 decimals)"]}
+        "1000.5 is finer than the instrument's quantity step 1"]}
     assert db.session.scalar(select(Order.id)) is None
     assert fake_v20.placed == {}
 
@@ -101,6 +102,22 @@ def test_a_manual_quantity_off_the_lot_step_is_refused_not_floored(
     assert response.status_code == 422
     assert response.get_json()["error"]["fields"] == {"quantity": [
         "12 is not a multiple of the lot step 5 (the broker config's lot_step)"]}
+
+
+def test_the_manual_order_form_shows_the_step_refusal_beside_quantity(
+        client, db, alice, login_as):
+    asset = gen_asset(gen_portfolio(alice), "AAA", allocated_capital=10_000.0,
+                      broker_config={"lot_step": 0.01, "quantity_decimals": 1})
+    login_as(alice)
+    token = csrf_from(client.get(f"/assets/{asset.id}").get_data(as_text=True))
+    response = client.post(f"/assets/{asset.id}/orders", headers={"HX-Request": "true"},
+                           data={"csrf_token": token, "side": "buy", "order_type": "market",
+                                 "quantity": "0.25"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="quantity-errors"' in page
+    assert "0.25 is finer than the instrument&#39;s quantity step 0.1" in page
+    assert db.session.scalar(select(Order.id)) is None
 
 
 # ---------------------------------------------------------------------- paper

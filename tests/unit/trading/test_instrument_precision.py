@@ -115,8 +115,7 @@ def test_fit_quantity(quantity, spec, expected):
 @pytest.mark.parametrize(("quantity", "lot_step", "spec", "message"), [
     (10, 1, FX, None),
     (10.5, 1, None, "10.5 is not a multiple of the lot step 1 (the broker config's lot_step)"),
-    (0.0015, 0.0001, CRYPTO, "0.0015 is finer than the instrument's quantity step 0.001 "
-                             "(3 decimals)"),
+    (0.0015, 0.0001, CRYPTO, "0.0015 is finer than the instrument's quantity step 0.001"),
     (0.3, 0.1, InstrumentSpec(quantity_decimals=1, min_quantity=0.5),
      "0.3 is below the instrument's minimum order of 0.5"),
     (0.3, 0.1, InstrumentSpec(quantity_decimals=1), None),
