@@ -161,7 +161,7 @@ class _Tick:
 
     now: datetime
     counters: dict[int, int] = field(default_factory=dict)
-    opened: list[tuple[int, float, str, float]] = field(default_factory=list)
+    opened: list[tuple[int, float, str, float, int | None]] = field(default_factory=list)
 
     def next_client_order_id(self, asset_id: int) -> str:
         """The asset's next deterministic client id in this tick (as live)."""
@@ -399,9 +399,9 @@ class MemoryReplay:
                 snapshots: dict[int, MarketSnapshot]) -> None:
         """Settle new positions; the kill switch on equity and drawdown; the peak."""
         books, now = self.books, tick.now
-        for order_id, last_price, anchor, reference in tick.opened:
+        for order_id, last_price, anchor, reference, decimals in tick.opened:
             books.settle_opened(order_id, last_price, anchor=anchor, reference=reference,
-                                now=now)
+                                now=now, price_decimals=decimals)
         portfolio = books.portfolios[PORTFOLIO_ID]
         capital, state = portfolio["total_capital"], portfolio["risk_state"]
         realized, unrealized, _ = books.portfolio_pnl(PORTFOLIO_ID)

@@ -158,7 +158,8 @@ class Books(Protocol):
         """Mark the asset's open positions at ``price``; their views, marked."""
 
     def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
-                      reference: float, now: datetime) -> None:
+                      reference: float, now: datetime,
+                      price_decimals: int | None = None) -> None:
         """Exits of the position ``order_id`` opened moved to its fill; marked at the close."""
 
     # audit ----------------------------------------------------------------------------
@@ -326,10 +327,11 @@ class SqlBooks:
         return mark_rows(self.connection, still_open, price, now)
 
     def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
-                      reference: float, now: datetime) -> None:
+                      reference: float, now: datetime,
+                      price_decimals: int | None = None) -> None:
         """:func:`lts.trading.positions.settle_opened` on this connection (written at once)."""
         settle_opened(self.connection, order_id, last_price, anchor=anchor,
-                      reference=reference, now=now)
+                      reference=reference, now=now, price_decimals=price_decimals)
 
     def _known(self, values: dict[str, Any]) -> Record:
         """Return the record already tracked for this row, or track a new one."""
@@ -550,15 +552,16 @@ class MemoryBooks:
         return [position_info(p) for p in still]
 
     def settle_opened(self, order_id: int, last_price: float, *, anchor: str,
-                      reference: float, now: datetime) -> None:
+                      reference: float, now: datetime,
+                      price_decimals: int | None = None) -> None:
         """:func:`lts.trading.positions.settle_opened` on the records."""
         for position in self._opened_by.get(order_id, ()):
             if position.status != "open":
                 continue
             position.stop_loss = reanchor(position.stop_loss, anchor, reference,
-                                          position.entry_price)
+                                          position.entry_price, price_decimals)
             position.take_profit = reanchor(position.take_profit, anchor, reference,
-                                            position.entry_price)
+                                            position.entry_price, price_decimals)
             mark_to_market(position, last_price, now)
 
     # audit

@@ -125,8 +125,8 @@ class TickContext:
     order_counters: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     # Positions opened this tick, settled (marked at the last close, relative exits moved
     # to the fill) in the portfolio's closing transaction: (order id, last close, exit
-    # anchor, reference price).
-    opened: list[tuple[int, float, str, float]] = field(default_factory=list)
+    # anchor, reference price, the instrument's price decimals or None).
+    opened: list[tuple[int, float, str, float, int | None]] = field(default_factory=list)
     # Warnings of an asset's marking (bars the broker could not load), for its outcome.
     warnings: dict[int, list[str]] = field(default_factory=dict)
     # Portfolio-wide problems (allocator failed or over-allocated), for the report.
@@ -540,9 +540,9 @@ class Engine:
         with context.executor.transaction() as connection:
             lock_portfolio(connection, portfolio_id)
             books = SqlBooks(connection)
-            for order_id, last_price, anchor, reference in context.opened:
+            for order_id, last_price, anchor, reference, decimals in context.opened:
                 books.settle_opened(order_id, last_price, anchor=anchor,
-                                    reference=reference, now=now)
+                                    reference=reference, now=now, price_decimals=decimals)
             context.opened.clear()
             capital, max_drawdown_pct, risk_state, capital_changed_at = connection.execute(
                 _PORTFOLIO_LIMITS, {"pid": portfolio_id}).one()
@@ -933,11 +933,12 @@ def strategy_orders(unit: AssetUnit, snapshot: MarketSnapshot, infos: list[Posit
 
 def place_intents(intents: list[OrderIntent], decision: Decision, snapshot: MarketSnapshot,
                   place: Callable[[OrderIntent], PlacedOrder],
-                  opened: list[tuple[int, float, str, float]]) -> list[int]:
+                  opened: list[tuple[int, float, str, float, int | None]]) -> list[int]:
     """Place ``intents`` in order; the ids of the rows.
 
     Appended to ``opened`` as each is placed (an error on a later intent keeps them):
-    (order id, last close, exit anchor, reference price) of each filled opening order,
+    (order id, last close, exit anchor, reference price, price decimals) of each filled
+    opening order,
     settled (marked at the close, relative exits moved to the fill) when the
     portfolio's step ends (:meth:`Books.settle_opened`).
     """
@@ -949,7 +950,7 @@ def place_intents(intents: list[OrderIntent], decision: Decision, snapshot: Mark
             if intent.closes_position_id is None and placed.status in (
                     "filled", "partially_filled"):
                 opened.append((placed.order_id, snapshot.last_price, decision.exit_anchor,
-                               intent.reference_price))
+                               intent.reference_price, placed.price_decimals))
     return order_ids
 
 

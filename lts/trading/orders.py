@@ -105,6 +105,9 @@ class PlacedOrder:
     message: str = ""
     duplicate: bool = False
     retry_after: int | None = None  # seconds, when the rate limit refused it
+    #: The instrument's price decimals it was placed with (None: not known): the exits
+    #: moved to its fill (``Decision.exit_anchor``) are rounded to them.
+    price_decimals: int | None = None
 
 
 def client_order_id(asset_id: int, tick_time: datetime, n: int | str) -> str:
@@ -349,8 +352,9 @@ class OrderExecutor:
         ``coid`` may be a function of the connection, called inside the write transaction
         (manual orders count existing ids there, so two at once cannot pick the same).
         """
+        spec = instrument_of(broker, asset)
         try:
-            intent = fit_intent(intent, instrument_of(broker, asset))
+            intent = fit_intent(intent, spec)
         except RiskRejected as exc:
             return self._refused(intent, coid if callable(coid) else None,
                                  coid if isinstance(coid, str) else "", exc, now, user_id)
@@ -365,8 +369,9 @@ class OrderExecutor:
         with placing(order_id):
             result = self._send(broker, request, position)
             # Booking only records the broker's answer; a refused attempt kept nothing.
-            return retry_unit(lambda: self._book(order_id, request.client_order_id, result,
-                                                 now), what="booking an order")
+            placed = retry_unit(lambda: self._book(order_id, request.client_order_id, result,
+                                                   now), what="booking an order")
+        return placed if spec is None else replace(placed, price_decimals=spec.price_decimals)
 
     def _insert_pending(self, intent: OrderIntent,
                         coid: str | Callable[[Connection], str],
@@ -555,8 +560,9 @@ def place_on_books(books: Books, intent: OrderIntent, coid: str, asset: AssetInf
     strategy's order live; there is no rate-limit wait, no lease and no in-flight list:
     nothing else writes to these books meanwhile.
     """
+    spec = instrument_of(broker, asset)
     try:
-        intent = fit_intent(intent, instrument_of(broker, asset))
+        intent = fit_intent(intent, spec)
         order, position = stage_pending(books, intent, coid, now, limits, leverage=leverage)
     except RiskRejected as exc:
         books.add_audit(audit_values(
@@ -576,4 +582,5 @@ def place_on_books(books: Books, intent: OrderIntent, coid: str, asset: AssetInf
         result = BrokerResult(status="unknown", message=f"{type(exc).__name__}: {exc}")
     apply_broker_result(books, order, result, now)
     books.write()
-    return PlacedOrder(order.id, coid, order.status, message=result.message)
+    return PlacedOrder(order.id, coid, order.status, message=result.message,
+                       price_decimals=None if spec is None else spec.price_decimals)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from lts.models import Position
 from lts.plugins.base import Fill, PositionInfo
+from lts.plugins.precision import round_price
 
 if TYPE_CHECKING:
     from lts.trading.books import Books
@@ -232,24 +233,27 @@ def _book_closing_fill(books: Books, position: Any, order: Any, fill: Fill,
     position.updated_at = now
 
 
-def reanchor(level: float | None, anchor: str, reference: float, fill: float
-             ) -> float | None:
+def reanchor(level: float | None, anchor: str, reference: float, fill: float,
+             price_decimals: int | None = None) -> float | None:
     """Move an exit level computed from ``reference`` to the ``fill`` (see Decision).
 
     ``pct`` keeps the percentage distance, ``distance`` the price distance; ``price``
-    (absolute levels) and unusable prices leave the level as it is.
+    (absolute levels) and unusable prices leave the level as it is. A moved level is
+    rounded half-even to the instrument's ``price_decimals`` (None: as computed), as
+    the broker will hold it (:mod:`lts.plugins.precision`).
     """
     if level is None or reference <= 0 or fill <= 0:
         return level
     if anchor == "pct":
-        return level * fill / reference
+        return round_price(level * fill / reference, price_decimals)
     if anchor == "distance":
-        return level + (fill - reference)
+        return round_price(level + (fill - reference), price_decimals)
     return level
 
 
 def settle_opened(connection: Connection, order_id: int, last_price: float, *,
-                  anchor: str, reference: float, now: datetime) -> None:
+                  anchor: str, reference: float, now: datetime,
+                  price_decimals: int | None = None) -> None:
     """Finish a position an opening order just opened: exits from the fill, mark at the close.
 
     The position was booked at its fill price (spread and slippage included); it is
@@ -262,7 +266,8 @@ def settle_opened(connection: Connection, order_id: int, last_price: float, *,
         return
     connection.execute(_SETTLE, [
         {"pid": r.id, "now": now, "price": last_price,
-         "stop": reanchor(r.stop_loss, anchor, reference, r.entry_price),
-         "target": reanchor(r.take_profit, anchor, reference, r.entry_price),
+         "stop": reanchor(r.stop_loss, anchor, reference, r.entry_price, price_decimals),
+         "target": reanchor(r.take_profit, anchor, reference, r.entry_price,
+                            price_decimals),
          "pnl": pnl(r.side, r.entry_price, last_price, r.quantity, r.commission)}
         for r in rows])

@@ -124,7 +124,7 @@ def test_the_manual_order_form_shows_the_step_refusal_beside_quantity(
 
 
 class OpenNoisy(StrategyPlugin):
-    """Opens a long with float-noisy levels when flat; closes after a few bars."""
+    """Opens a long with float-noisy levels (kept in % of the fill); closes after 3 bars."""
 
     name = "open_noisy_for_test"
     interface_version = "1.0"
@@ -135,7 +135,8 @@ class OpenNoisy(StrategyPlugin):
         last = snapshot.last_price
         if position is None:
             return Decision(action="open", side="buy", stop_loss=last * 0.997,
-                            take_profit=last * 1.003 + 1e-9, reason="noisy entry")
+                            take_profit=last * 1.003 + 1e-9, reason="noisy entry",
+                            exit_anchor="pct")  # moved to the fill: rounded again
         if snapshot.as_of - position.opened_at >= timedelta(minutes=3):
             return Decision(action="close", reason="time")
         return Decision.hold("riding")

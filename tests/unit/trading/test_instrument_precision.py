@@ -11,7 +11,7 @@ from lts.plugins.base import AssetInfo, Decision, InstrumentSpec, MarketSnapshot
 from lts.trading.engine import plan_orders
 from lts.trading.errors import RiskRejected
 from lts.trading.orders import PRECISION_CHECK, OrderIntent, fit_intent
-from lts.trading.positions import average_price
+from lts.trading.positions import average_price, reanchor
 from lts.trading.sizing import fit_quantity, quantity_step_error
 from lts.trading.units import AssetUnit, instrument_of
 from tests.trading_fakes import BookBroker, MomentumStrategy, WalkPipeline
@@ -196,3 +196,14 @@ def test_one_fill_keeps_the_brokers_price_exactly():
 
 def test_fills_at_two_prices_average_by_quantity():
     assert average_price(1.0, 1.0, 2.0, 3.0) == pytest.approx(1.75)
+
+
+@pytest.mark.parametrize(("anchor", "expected"), [
+    ("pct", 1.07011),        # 1.07 x 1.08245 / 1.0823412 = 1.0701075...
+    ("distance", 1.07011),   # 1.07 + (1.08245 - 1.0823412) = 1.0701088
+    ("price", 1.07),         # an absolute level stays (rounded when it was stored)
+])
+def test_exits_moved_to_the_fill_are_rounded_to_the_price_decimals(anchor, expected):
+    assert reanchor(1.07, anchor, 1.0823412, 1.08245, 5) == expected
+    moved = reanchor(1.07, anchor, 1.0823412, 1.08245)  # no decimals: as computed
+    assert moved == pytest.approx(expected, abs=1e-5)
