@@ -42,6 +42,7 @@ from lts.plugins.base import (
     TickReport,
 )
 from lts.plugins.portfolio._common import capped
+from lts.plugins.precision import round_price
 from lts.runtime_config import effective_settings
 from lts.trading import statistics
 from lts.trading.affinity import shared_cpu
@@ -881,6 +882,8 @@ def plan_orders(decision: Decision, unit: AssetUnit, snapshot: MarketSnapshot,
         intents.append(_closing_intent(asset_id, position, price,
                                        decision.reason or "reverse"))
     order_price = decision.price if decision.order_type != "market" else None
+    if order_price is not None and unit.instrument is not None:  # sized as it is sent
+        order_price = round_price(order_price, unit.instrument.price_decimals)
     if decision.quantity is not None:
         quantity = round_to_step(decision.quantity, unit.lot_step)
     else:

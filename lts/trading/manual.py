@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 from lts.errors import NotFound, ValidationFailed
 from lts.extensions import db
 from lts.models import Asset, Position
+from lts.plugins.precision import round_price
 from lts.runtime_config import effective_settings
 from lts.trading.clock import system_clock
 from lts.trading.engine import TICK_SETTING_KEYS
@@ -92,6 +93,8 @@ def submit_manual_order(asset_id: int, side: str, quantity: float | None = None,
         snapshot = caller.call("pipeline", unit.pipeline.name, "snapshot", unit.pipeline.snapshot,
                                unit.info, now, timeout=timeout)
         reference = snapshot.last_price
+        if price is not None and unit.instrument is not None:  # sized as it is sent
+            price = round_price(price, unit.instrument.price_decimals)
         if quantity is None:
             quantity = size_quantity(unit.info.allocated_capital, price or reference,
                                      leverage=unit.leverage, lot_step=unit.lot_step)

@@ -200,8 +200,11 @@ PRECISION_CHECK = "instrument_precision"
 def fit_intent(intent: OrderIntent, spec: InstrumentSpec | None) -> OrderIntent:
     """``intent`` on the instrument's grid, as it is stored and sent (SPEC 2a).
 
-    Prices (the limit or stop price, the reference price, stop loss, take profit) are
-    rounded half-even to the broker's price decimals; an opening order's quantity is
+    Prices sent to the broker (the limit or stop price, stop loss, take profit) are
+    rounded half-even to the broker's price decimals; the reference price (the last
+    close a market order was sized and risk-checked at, a valuation, not a broker
+    price) is kept, so the risk checks value the order as it was sized (rounded up, it
+    could push a fully allocated order over its allocation). An opening order's quantity is
     rounded down to its quantity decimals (:func:`~lts.trading.sizing.fit_quantity`: never
     more than the checks allowed). A closing order keeps its quantity: it closes what
     the position holds. Raises :class:`RiskRejected` (check ``instrument_precision``)
@@ -230,8 +233,7 @@ def fit_intent(intent: OrderIntent, spec: InstrumentSpec | None) -> OrderIntent:
                     f"the instrument's {decimals} price decimals, on or past the "
                     f"{intent.side} price {stored:.10g}: on the wrong side, not placed"))
     fitted = replace(intent, quantity=quantity, price=price, stop_loss=stop,
-                     take_profit=target,
-                     reference_price=round_price(intent.reference_price, decimals))
+                     take_profit=target)
     return intent if fitted == intent else fitted
 
 

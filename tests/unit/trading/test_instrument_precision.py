@@ -61,6 +61,15 @@ def test_sized_quantity_rounds_down_to_the_quantity_decimals():
     assert intent.quantity * 3.3 <= 1_000.0
 
 
+def test_a_limit_order_is_sized_at_its_rounded_price():
+    # 1000 / 3.333336 buys 300, but the limit is sent (and checked) at 3.33334:
+    # 300 x 3.33334 = 1000.002 would exceed the allocation; 299 does not.
+    _, (intent,) = plan_orders(Decision(action="open", side="buy", order_type="limit",
+                                        price=3.333336), unit(FX), snapshot(3.4), [])
+    assert (intent.price, intent.quantity) == (3.33334, 299.0)
+    assert intent.notional <= 1_000.0
+
+
 def test_quantity_below_the_broker_minimum_is_a_hold_that_says_why():
     decision, intents = plan_orders(Decision(action="open", side="buy", quantity=0.5),
                                     unit(InstrumentSpec(quantity_decimals=1, min_quantity=1.0),
@@ -136,8 +145,9 @@ def intent(**changes):
 
 def test_prices_are_stored_half_even_to_the_price_decimals():
     fitted = fit_intent(intent(order_type="limit", price=1.0823450001), FX)
-    assert (fitted.price, fitted.reference_price, fitted.stop_loss, fitted.take_profit) == (
-        1.08235, 1.08234, 1.08, 1.09001)
+    assert (fitted.price, fitted.stop_loss, fitted.take_profit) == (1.08235, 1.08, 1.09001)
+    # The reference (the last close it was sized and risk-checked at) is a valuation.
+    assert fitted.reference_price == 1.0823412
     assert fitted.quantity == 1000.0
 
 
