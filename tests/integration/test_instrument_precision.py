@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from lts.models import Order, Position
+from lts.models import AuditLog, Order, Position
 from lts.models.paper import PaperOrder
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
 from lts.plugins.registry import get_registry
@@ -185,3 +185,37 @@ def test_paper_with_two_price_decimals_stores_two_decimals_everywhere(app, db, a
                         headers=as_alice).get_json()["items"]
     stored = {o.id: o.fill_price for o in orders}
     assert {o["id"]: o["fill_price"] for o in listed} == stored
+
+
+class TightStop(StrategyPlugin):
+    """Opens a long whose stop sits a hair under the price: whole-unit prices put it on it."""
+
+    name = "tight_stop_for_test"
+    interface_version = "1.0"
+
+    def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
+               allocation: float) -> Decision:
+        """Buy with a stop 0.001 below the last close."""
+        last = snapshot.last_price
+        return Decision(action="open", side="buy", stop_loss=last - 0.001, reason="tight")
+
+
+def test_a_strategy_stop_rounded_onto_the_price_is_refused_and_audited(app, db, alice):
+    get_registry(app).register("strategy", TightStop, origin="test")
+    asset = gen_asset(gen_portfolio(alice, portfolio_latency=1), "IDX",
+                      strategy_plugin="tight_stop_for_test", allocated_capital=10_000.0,
+                      pipeline_config={"interval_minutes": 1, "start_price": 4_000.0},
+                      broker_config={"price_decimals": 0})
+    engine = Engine(app, clock=ManualClock(START))
+    try:
+        report = engine.tick(START)
+    finally:
+        engine.close()
+    assert report.errors == ()
+    assert db.session.scalar(select(Order.id).where(Order.asset_id == asset.id)) is None
+    assert db.session.scalar(select(PaperOrder.id)) is None  # nothing reached the broker
+    refusal = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "order.risk_rejected")).one()
+    assert refusal.details["check"] == "instrument_precision"
+    assert "rounds to" in refusal.details["message"]
+    assert "wrong side" in refusal.details["message"]
