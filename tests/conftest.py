@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,8 +16,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from lts import create_app
 
@@ -155,20 +152,13 @@ def postgres_url() -> Iterator[str]:
 
     Skips when ``LTS_TEST_DATABASE_URL`` is unset; CI sets it when PostgreSQL answers.
     """
+    from lts.testing.postgres import fresh_schema
+
     base = os.environ.get(POSTGRES_URL_VARIABLE)
     if not base:
         pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set")
-    schema = f"lts_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(base) as url:
+        yield url
 
 
 # --- authentication fixtures (AAA issue) --------------------------------------------
