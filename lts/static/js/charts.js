@@ -21,7 +21,9 @@
  *       is drawn as a dashed line with its interval
  *
  * Charts are drawn on page load and in every fragment htmx swaps in, and freed
- * when htmx removes their element. Needs chart.umd.min.js (+ the date adapter) and/or
+ * when htmx removes their element; other scripts' charts join that lifecycle through
+ * window.LTSCharts.register(attribute, build) (build returns the chart, or null while
+ * its library is missing). Needs chart.umd.min.js (+ the date adapter) and/or
  * lightweight-charts.standalone.production.js loaded before this file.
  */
 (function () {
@@ -260,10 +262,23 @@
 
   const BUILDERS = { line: lineChart, doughnut: doughnutChart, candles: candleChart };
 
-  function draw(root) {
+  // The kinds of chart element: the attribute that marks them and how to build one (null
+  // while the library it needs is not loaded). Other scripts add theirs through
+  // window.LTSCharts.register (backtests.js), so every chart shares one lifecycle.
+  const kinds = [];
+
+  function elementsUnder(root, attribute) {
     if (!root || !root.querySelectorAll) {
-      return;
+      return [];
     }
+    const found = Array.from(root.querySelectorAll(`[${attribute}]`));
+    if (root.matches && root.matches(`[${attribute}]`)) {
+      found.push(root);
+    }
+    return found;
+  }
+
+  function draw(root) {
     // Charts whose element htmx swapped out are freed (polling replaces sections).
     Array.from(instances.keys()).forEach((el) => {
       if (!el.isConnected) {
@@ -271,40 +286,43 @@
         instances.delete(el);
       }
     });
-    const elements = Array.from(root.querySelectorAll('[data-lts-chart]'));
-    if (root.matches && root.matches('[data-lts-chart]')) {
-      elements.push(root);
-    }
-    elements.forEach((el) => {
-      if (instances.has(el)) {
-        return;
-      }
-      const builder = BUILDERS[el.getAttribute('data-lts-chart')];
-      const ready = el.getAttribute('data-lts-chart') === 'candles'
-        ? window.LightweightCharts : window.Chart;
-      if (!builder || !ready) {
-        return;
-      }
-      instances.set(el, builder(el));
+    kinds.forEach(({ attribute, build }) => {
+      elementsUnder(root, attribute).forEach((el) => {
+        if (!instances.has(el)) {
+          const chart = build(el);
+          if (chart) {
+            instances.set(el, chart);
+          }
+        }
+      });
     });
   }
 
   function free(root) {
-    if (!root || !root.querySelectorAll) {
-      return;
-    }
-    const elements = Array.from(root.querySelectorAll('[data-lts-chart]'));
-    if (root.matches && root.matches('[data-lts-chart]')) {
-      elements.push(root);
-    }
-    elements.forEach((el) => {
-      const chart = instances.get(el);
-      if (chart) {
-        chart.destroy();
-        instances.delete(el);
-      }
+    kinds.forEach(({ attribute }) => {
+      elementsUnder(root, attribute).forEach((el) => {
+        const chart = instances.get(el);
+        if (chart) {
+          chart.destroy();
+          instances.delete(el);
+        }
+      });
     });
   }
+
+  function register(attribute, build) {
+    kinds.push({ attribute, build });
+    if (document.readyState !== 'loading') {
+      draw(document);
+    }
+  }
+
+  register('data-lts-chart', (el) => {
+    const kind = el.getAttribute('data-lts-chart');
+    const ready = kind === 'candles' ? window.LightweightCharts : window.Chart;
+    return BUILDERS[kind] && ready ? BUILDERS[kind](el) : null;
+  });
+  window.LTSCharts = { register, cssVar };
 
   // Colours are read from the theme when a chart is drawn: redraw on a theme switch.
   new MutationObserver(() => {
