@@ -19,7 +19,7 @@
 
   const COLORS = ['#0d6efd', '#fd7e14', '#198754', '#dc3545', '#6f42c1'];
 
-  const { cssVar } = window.LTSCharts;
+  const { themeColors, lineOptions } = window.LTSCharts;
 
   function parse(el) {
     try {
@@ -49,8 +49,7 @@
     const series = parse(el);
     const format = el.getAttribute('data-lts-backtest-chart');
     const fill = el.getAttribute('data-fill') === 'true';
-    const text = cssVar('--bs-body-color', '#212529');
-    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const { text, grid } = themeColors();
     const all = series.flatMap((s) => s.points.map((p) => p.t));
     const first = all.length ? Math.min(...all) : 0;
     const last = all.length ? Math.max(...all) : 0;
@@ -69,11 +68,8 @@
       type: 'line',
       data: { datasets },
       options: {
-        animation: false,
-        maintainAspectRatio: false,
-        parsing: false,
+        ...lineOptions(),
         normalized: true,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
         plugins: {
           legend: { display: series.length > 1, labels: { color: text } },
           tooltip: {

@@ -63,6 +63,25 @@
     return value;
   }
 
+  // The theme's text and grid colours, read when a chart is drawn.
+  function themeColors() {
+    return {
+      text: cssVar('--bs-body-color', '#212529'),
+      grid: cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)'),
+    };
+  }
+
+  // How every LTS line chart behaves (backtests.js's too): drawn at once, sized by its
+  // box, points given as {x, y}, the tooltip showing the values nearest in time.
+  function lineOptions() {
+    return {
+      animation: false,
+      maintainAspectRatio: false,
+      parsing: false,
+      interaction: { mode: 'nearest', axis: 'x', intersect: false },
+    };
+  }
+
   // Financial series are drawn as they are: on a time scale (points spaced by the
   // time between them, not evenly), straight segments (no smoothing that would
   // invent values between samples), and capital changes as markers, not gains.
@@ -70,8 +89,7 @@
     const series = (parse(el, 'data-series') || []).filter((p) => !Number.isNaN(epoch(p.t)));
     const events = parse(el, 'data-events') || [];
     const color = el.getAttribute('data-color') || cssVar('--bs-primary', '#0d6efd');
-    const text = cssVar('--bs-body-color', '#212529');
-    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const { text, grid } = themeColors();
     const datasets = [{
       label: el.getAttribute('data-label') || '',
       data: series.map((p) => ({ x: epoch(p.t), y: p.v })),
@@ -99,10 +117,7 @@
       type: 'line',
       data: { datasets },
       options: {
-        animation: false,
-        maintainAspectRatio: false,
-        parsing: false,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        ...lineOptions(),
         plugins: {
           legend: { display: events.length > 0 },
           tooltip: {
@@ -145,7 +160,7 @@
       options: {
         animation: false,
         maintainAspectRatio: false,
-        plugins: { legend: { position: 'bottom', labels: { color: cssVar('--bs-body-color', '#212529') } } },
+        plugins: { legend: { position: 'bottom', labels: { color: themeColors().text } } },
       },
     });
   }
@@ -159,8 +174,7 @@
   function candleChart(el) {
     const LW = window.LightweightCharts;
     const data = parse(el, 'data-candles') || {};
-    const text = cssVar('--bs-body-color', '#212529');
-    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const { text, grid } = themeColors();
     const lines = data.lines || [];
     const volume = data.volume || [];
     const chart = LW.createChart(el, {
@@ -322,7 +336,7 @@
     const ready = kind === 'candles' ? window.LightweightCharts : window.Chart;
     return BUILDERS[kind] && ready ? BUILDERS[kind](el) : null;
   });
-  window.LTSCharts = { register, cssVar };
+  window.LTSCharts = { register, themeColors, lineOptions };
 
   // Colours are read from the theme when a chart is drawn: redraw on a theme switch.
   new MutationObserver(() => {
