@@ -169,14 +169,6 @@ def time_weighted_points(equity: Iterable[tuple[datetime, float]],
         previous = value
 
 
-def time_weighted_curve(equity: list[tuple[datetime, float]],
-                        changes: list[tuple[datetime, float]]
-                        ) -> tuple[list[datetime], list[float]]:
-    """:func:`time_weighted_points` as two lists (times, values)."""
-    points = list(time_weighted_points(equity, changes))
-    return [t for t, _ in points], [v for _, v in points]
-
-
 class _Curve:
     """Max drawdown over every point and each UTC day's last value, fed oldest first.
 
@@ -351,14 +343,6 @@ class _PeriodTotals:
         return [PeriodRow(start=start, label=start.strftime(_LABELS[period]),
                           trades=int(count), pnl=float(pnl), wins=int(wins))
                 for start, (count, pnl, wins) in sorted(self.by_start.items(), reverse=True)]
-
-
-def period_rows(trades: Iterable[Trade], tz: tzinfo, period: str) -> list[PeriodRow]:
-    """Profit per day, week or month of exit, newest first (periods without trades left out)."""
-    totals = _PeriodTotals()
-    for trade in trades:
-        totals.add(period_start(trade.closed_at, tz, period), trade.pnl)
-    return totals.rows(period)
 
 
 def heat_level(pnl: float, largest: float) -> int:
