@@ -30,34 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _common import seed
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Slowdown against the base tree that issue 10 allows.
 ALLOWED_RATIO = 1.10
-
-
-def seed(db: Any, models: Any, portfolios: int, assets: int) -> None:
-    """One user, ``portfolios`` portfolios of ``assets`` assets each, bulk-inserted."""
-    from sqlalchemy import insert, select
-
-    now = datetime.now(UTC)
-    db.session.execute(insert(models.User), [{
-        "username": "bench", "email": "bench@example.com", "password_hash": "x",
-        "role": "user", "created_at": now}])
-    user_id = db.session.scalar(select(models.User.id))
-    db.session.execute(insert(models.Portfolio), [
-        {"user_id": user_id, "name": f"bench {p}", "total_capital": 100_000.0,
-         "portfolio_plugin": "equal_weight", "portfolio_config": {}, "portfolio_latency": 1,
-         "created_at": now, "updated_at": now, "description": "", "is_active": True,
-         "risk_state": "active"} for p in range(portfolios)])
-    ids = db.session.scalars(select(models.Portfolio.id).order_by(models.Portfolio.id)).all()
-    db.session.execute(insert(models.Asset), [
-        {"portfolio_id": pid, "symbol": f"SYM{p:03d}{a}", "name": "",
-         "pipeline_plugin": "synthetic", "pipeline_config": {"lookback": 500},
-         "strategy_plugin": "prediction_threshold", "strategy_config": {},
-         "broker_plugin": "paper", "broker_config": {}, "allocated_capital": 0.0,
-         "is_active": True, "created_at": now, "updated_at": now}
-        for p, pid in enumerate(ids) for a in range(assets)])
-    db.session.commit()
 
 
 def run_tick(engine: Any, now: datetime, assets: int) -> dict[str, float]:
@@ -131,7 +108,7 @@ def measure(tree: Path, portfolios: int, assets: int, ticks: int, *, quiet: bool
         with app.app_context():
             logging.getLogger("alembic").setLevel(logging.ERROR)
             upgrade()
-            seed(db, models, portfolios, assets)
+            seed(db, models, portfolios * assets, assets)
             total = portfolios * assets
             clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
             engine = Engine(app, clock=clock)

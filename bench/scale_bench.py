@@ -50,8 +50,11 @@ SERVICE_VARIABLE = "LTS_TEST_SLOW_SERVICE_URL"  # LTS_TEST_*: tooling, not a set
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _common import seed  # noqa: E402
+
 from lts.plugins.base import AssetInfo, MarketSnapshot  # noqa: E402
 from lts.plugins.pipeline.synthetic import SyntheticPipeline  # noqa: E402
+from lts.testing.postgres import fresh_schema  # noqa: E402
 
 
 class SlowServicePipeline(SyntheticPipeline):
@@ -113,50 +116,6 @@ def plugin_site(folder: Path) -> Path:
     return folder
 
 
-@contextlib.contextmanager
-def fresh_schema(base_url: str) -> Iterator[str]:
-    """A URL on a new PostgreSQL schema, dropped afterwards."""
-    from sqlalchemy import create_engine, make_url, text
-
-    schema = f"lts_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def seed(db: Any, models: Any, assets: int, per_portfolio: int, pipeline: str) -> None:
-    """One user, ``assets`` assets in portfolios of ``per_portfolio``, bulk-inserted."""
-    from sqlalchemy import insert, select
-
-    now = datetime.now(UTC)
-    db.session.execute(insert(models.User), [{
-        "username": "bench", "email": "bench@example.com", "password_hash": "x",
-        "role": "user", "created_at": now}])
-    user_id = db.session.scalar(select(models.User.id))
-    portfolios = max(1, assets // per_portfolio)
-    db.session.execute(insert(models.Portfolio), [
-        {"user_id": user_id, "name": f"bench {p}", "total_capital": 100_000.0,
-         "portfolio_plugin": "equal_weight", "portfolio_config": {}, "portfolio_latency": 1,
-         "created_at": now, "updated_at": now, "description": "", "is_active": True,
-         "risk_state": "active"} for p in range(portfolios)])
-    ids = db.session.scalars(select(models.Portfolio.id).order_by(models.Portfolio.id)).all()
-    db.session.execute(insert(models.Asset), [
-        {"portfolio_id": pid, "symbol": f"SYM{p:04d}{a}", "name": "",
-         "pipeline_plugin": pipeline, "pipeline_config": {"lookback": 500},
-         "strategy_plugin": "prediction_threshold", "strategy_config": {},
-         "broker_plugin": "paper", "broker_config": {}, "allocated_capital": 0.0,
-         "is_active": True, "created_at": now, "updated_at": now}
-        for p, pid in enumerate(ids) for a in range(per_portfolio)][:assets])
-    db.session.commit()
-
-
 def rss_mb(pid: int | str = "self") -> float:
     """Resident memory of a process in MB (from /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -210,7 +169,8 @@ def run(mode: str, plugin_set: str, args: argparse.Namespace, site: Path,
     pipeline = "synthetic" if plugin_set == "cpu" else "bench_slow_service"
     workers_wanted = {"in-process": 0, "celery x1": 1, "celery x3": 3}[mode]
     queue = f"lts-bench-{uuid.uuid4().hex[:8]}"
-    with fresh_schema(args.database_url) as url, tempfile.TemporaryDirectory() as folder:
+    with (fresh_schema(args.database_url, "lts_bench") as url,
+          tempfile.TemporaryDirectory() as folder):
         overrides: dict[str, Any] = {
             "database_url": url, "secret_key": "bench", "loop_enabled": False,
             "log_level": "ERROR", "plugin_timeout_seconds": 60.0,

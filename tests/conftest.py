@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from lts import create_app
 
@@ -154,20 +152,13 @@ def postgres_url() -> Iterator[str]:
 
     Skips when ``LTS_TEST_DATABASE_URL`` is unset; CI sets it when PostgreSQL answers.
     """
+    from lts.testing.postgres import fresh_schema
+
     base = os.environ.get(POSTGRES_URL_VARIABLE)
     if not base:
         pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set")
-    schema = f"lts_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(base) as url:
+        yield url
 
 
 # --- authentication fixtures (AAA issue) --------------------------------------------
@@ -256,12 +247,46 @@ def clock():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def fresh_book():  # type: ignore[no-untyped-def]
-    """Empty the fake broker's in-memory book before and after a trading test."""
-    from tests.trading_fakes import reset_book
+    """Empty the fake broker's in-memory book before and after a trading test.
+
+    The hanging fake strategy blocks during the test and is released after it, so a
+    thread it hung never outlives the test.
+    """
+    from tests.trading_fakes import HangingStrategy, reset_book
 
     reset_book()
+    HangingStrategy.RELEASE.clear()
     yield
+    HangingStrategy.RELEASE.set()
     reset_book()
+
+
+@pytest.fixture
+def walk_clock():  # type: ignore[no-untyped-def]
+    """The fake plugins' clock: 10 minutes after their ``EPOCH``, moved by the test.
+
+    Not ``clock`` (that one starts at the real time): the ``walk`` pipeline builds every
+    bar since ``EPOCH``, so at today's date a snapshot takes long enough to hit a short
+    ``plugin_timeout_seconds``.
+    """
+    from lts.trading.clock import ManualClock
+    from tests.trading_fakes import EPOCH
+
+    return ManualClock(EPOCH + timedelta(minutes=10))
+
+
+@pytest.fixture
+def engine(app: Flask, db, walk_clock):  # type: ignore[no-untyped-def]
+    """An engine over ``tests.trading_fakes``' plugins at ``walk_clock`` (closed after).
+
+    Modules trading other plugins (equity fakes, OANDA fake) override it.
+    """
+    from lts.trading.engine import Engine
+    from tests.trading_fakes import fake_source
+
+    engine = Engine(app, plugins=fake_source(), clock=walk_clock)
+    yield engine
+    engine.close()
 
 
 # --- OANDA v20 fake (issue 13) -------------------------------------------------------

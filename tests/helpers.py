@@ -7,6 +7,7 @@ import shutil
 import tomllib
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from lts.models.types import utcnow
 from lts.trading.clock import ManualClock
@@ -21,6 +22,17 @@ class FakeClock(ManualClock):
 
     def __init__(self, start: datetime | None = None) -> None:
         super().__init__(start or utcnow())
+
+
+def tick_once(app: Any, now: datetime, plugins: Any = None) -> Any:
+    """One tick of a fresh engine whose clock reads ``now``, closed after; its TickReport."""
+    from lts.trading.engine import Engine
+
+    engine = Engine(app, plugins=plugins, clock=ManualClock(now))
+    try:
+        return engine.tick()
+    finally:
+        engine.close()
 
 
 def csrf_from(html: str) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,21 +104,56 @@ def _under_water(equity: np.ndarray, times: Sequence[pd.Timestamp]) -> tuple[int
     return longest, seconds
 
 
+@dataclass
+class TradeTotals:
+    """The sums the trade metrics are made of; batches of trades add up (streaming).
+
+    A live portfolio's performance page feeds its closed trades batch by batch, so
+    100,000 trades never sit in memory at once, and gets the backtest's figures.
+    """
+
+    count: int = 0
+    wins: int = 0
+    gross_profit: float = 0.0
+    gross_loss: float = 0.0
+    pnl: float = 0.0
+    seconds: float = 0.0
+    longest: float | None = None
+
+    def add(self, pnl: np.ndarray, seconds: np.ndarray) -> None:
+        """Add a batch: each trade's P&L (net of fees) and its entry-to-exit seconds."""
+        if not len(pnl):
+            return
+        self.count += len(pnl)
+        self.wins += int((pnl > 0).sum())
+        self.gross_profit += float(pnl[pnl > 0].sum())
+        self.gross_loss += float(-pnl[pnl < 0].sum())
+        self.pnl += float(pnl.sum())
+        self.seconds += float(seconds.sum())
+        longest = float(seconds.max())
+        self.longest = longest if self.longest is None else max(self.longest, longest)
+
+    def metrics(self) -> dict[str, Any]:
+        """Counts and averages of the trades added so far (see the module doc)."""
+        count = self.count
+        return {
+            "trades": count,
+            "win_rate": self.wins / count if count else None,
+            "profit_factor": (self.gross_profit / self.gross_loss if self.gross_loss > 0
+                              else None),
+            "expectancy": self.pnl / count if count else None,
+            "average_trade_seconds": self.seconds / count if count else None,
+            "longest_trade_seconds": self.longest if count else None,
+        }
+
+
 def trade_metrics(trades: pd.DataFrame) -> dict[str, Any]:
     """Counts and averages of closed trades (P&L net of fees)."""
-    count = len(trades)
-    pnl = trades["pnl"].astype(float).to_numpy()
-    wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
-    durations = ((trades["exit_time"] - trades["entry_time"]).dt.total_seconds().to_numpy()
-                 if count else np.array([]))
-    return {
-        "trades": count,
-        "win_rate": float((pnl > 0).sum() / count) if count else None,
-        "profit_factor": float(wins / losses) if losses > 0 else None,
-        "expectancy": float(pnl.mean()) if count else None,
-        "average_trade_seconds": float(durations.mean()) if count else None,
-        "longest_trade_seconds": float(durations.max()) if count else None,
-    }
+    totals = TradeTotals()
+    if len(trades):
+        totals.add(trades["pnl"].astype(float).to_numpy(),
+                   (trades["exit_time"] - trades["entry_time"]).dt.total_seconds().to_numpy())
+    return totals.metrics()
 
 
 def exposure_mask(result: BacktestResult, symbol: str | None) -> np.ndarray:

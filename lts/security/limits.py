@@ -32,13 +32,18 @@ def login_rate() -> str:
     return str(current_app.config["LTS"]["login_rate_limit"])
 
 
+def _submitted(field: str, longest: int) -> str:
+    """``field`` of the form (or else of a JSON body): stripped, lower case, ``longest`` max."""
+    value = request.form.get(field)
+    if value is None and request.is_json:
+        body = request.get_json(silent=True)
+        value = body.get(field) if isinstance(body, dict) else None
+    return str(value or "").strip().lower()[:longest]
+
+
 def username_key() -> str:
     """Rate-limit key of the username being tried (form field or JSON body)."""
-    name = request.form.get("username")
-    if name is None and request.is_json:
-        body = request.get_json(silent=True)
-        name = body.get("username") if isinstance(body, dict) else None
-    return f"username:{str(name or '').strip().lower()[:64]}"
+    return f"username:{_submitted('username', 64)}"
 
 
 def identifier_key() -> str:
@@ -49,11 +54,7 @@ def identifier_key() -> str:
     The key is the text, not the account it names: a username and its email sharing a
     budget would let anyone test which email belongs to which username.
     """
-    name = request.form.get("identifier")
-    if name is None and request.is_json:
-        body = request.get_json(silent=True)
-        name = body.get("identifier") if isinstance(body, dict) else None
-    return f"account:{str(name or '').strip().lower()[:254]}"
+    return f"account:{_submitted('identifier', 254)}"
 
 
 def current_username_key() -> str:

@@ -80,6 +80,24 @@ def edited_values(obj: Any, changes: Mapping[str, Any], editable: Iterable[str],
     return values
 
 
+def refuse_invalid_or_taken(errors: Mapping[str, Any], what: str, model: Any,
+                            current_id: int | None, clash: Conflict, **same: Any) -> None:
+    """Raise ValidationFailed naming ``errors``, else ``clash`` if a row holds ``same``.
+
+    The create/update check of objects with a unique name in their scope (a portfolio's
+    name per owner, an asset's symbol per portfolio): ``same`` are the column values
+    another row of ``model`` must not share; the row being updated (``current_id``)
+    does not count against itself.
+    """
+    if errors:
+        raise ValidationFailed(f"the {what} is not valid", dict(errors))
+    taken = select(model.id).filter_by(**same)
+    if current_id is not None:
+        taken = taken.where(model.id != current_id)
+    if db.session.scalar(taken) is not None:
+        raise clash
+
+
 def refuse_unknown_fields(data: Mapping[str, Any], editable: Iterable[str]) -> None:
     """Raise ValidationFailed naming every key of ``data`` that is not an editable field."""
     unknown = sorted(set(data) - set(editable))

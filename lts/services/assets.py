@@ -29,6 +29,7 @@ from lts.services.access import (
     is_admin,
     load_owned,
     record,
+    refuse_invalid_or_taken,
     refuse_unknown_fields,
     scoped,
 )
@@ -149,17 +150,11 @@ def check_asset(data: Mapping[str, Any], asset: Asset | None) -> dict[str, Any]:
 
 def _validate(values: dict[str, Any], portfolio_id: int, current_id: int | None) -> None:
     """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
-    errors = field_errors(values)
-    if errors:
-        raise ValidationFailed("the asset is not valid", errors)
-    symbol = str(values.get("symbol"))
-    clash = select(Asset.id).where(Asset.portfolio_id == portfolio_id,
-                                   Asset.symbol == symbol.strip())
-    if current_id is not None:
-        clash = clash.where(Asset.id != current_id)
-    if db.session.scalar(clash) is not None:
-        raise Conflict(f"the portfolio already trades {symbol.strip()!r}",
-                       {"symbol": ["already in this portfolio"]})
+    symbol = str(values.get("symbol")).strip()
+    refuse_invalid_or_taken(field_errors(values), "asset", Asset, current_id,
+                            Conflict(f"the portfolio already trades {symbol!r}",
+                                     {"symbol": ["already in this portfolio"]}),
+                            portfolio_id=portfolio_id, symbol=symbol)
 
 
 def _prepare_configs(values: dict[str, Any], stored: Mapping[str, Mapping[str, Any]]) -> None:

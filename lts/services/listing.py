@@ -1,5 +1,8 @@
 """List helpers of every paged list (orders, positions, statistics, audit).
 
+The order and position lists run through one function (:func:`list_page`): they differ
+only in their table, time column and sorts (:data:`LIST_KINDS`).
+
 One place for what each list used to repeat: a filter value outside its choices, an
 unknown sort column or a naive/empty time range is a ValidationFailed naming the field;
 the sort always ends on the unique id, so pages never overlap; and a hot list's SQL is
@@ -8,15 +11,27 @@ keyed by its :class:`ListShape` (never by values), so its statements are built o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam
+from sqlalchemy import Select, bindparam, select
 
 from lts.errors import ValidationFailed
-from lts.models import Asset, Portfolio, User
+from lts.models import Asset, Order, Portfolio, Position, User
+from lts.models.sorting import ORDER_SORTS, POSITION_SORTS
 from lts.services.access import check_id_filter, list_scope, user_condition
+from lts.services.pagination import (
+    Page,
+    PageQuery,
+    cursor_query,
+    decode_cursor,
+    page_query,
+    run_cursor_page,
+    run_page,
+    with_next_cursor,
+)
 
 # Filters an order or position list may carry, in the order their bind parameters are
 # named; which of them a request sets is part of the list's shape (see ListShape).
@@ -96,6 +111,54 @@ def scoped_list(statement: Select[Any], model: Any, time_column: Any, shape: Lis
 
 
 DIRECTIONS = ("asc", "desc")
+
+
+@dataclass(frozen=True)
+class ListKind:
+    """What differs between the order and the position lists: the table and its columns."""
+
+    model: Any
+    time_column: Any  # what since/until compare with
+    sorts: dict[str, Any]
+    table: str
+
+
+LIST_KINDS = {
+    "order": ListKind(Order, Order.created_at, ORDER_SORTS, "orders"),
+    "position": ListKind(Position, Position.opened_at, POSITION_SORTS, "positions"),
+}
+
+
+def list_page(shape: ListShape, params: dict[str, Any], *, page: int | None,
+              per_page: int | None, cursor: str | None, rows: bool = False,
+              omit: tuple[str, ...] = ()) -> Page[Any]:
+    """One page of an order or position list of ``shape`` (``cursor``: the page after it).
+
+    A page by number carries the ``next_cursor`` of its sort when that sort can page
+    by cursor. ``rows``/``omit``: column mappings instead of ORM objects, less ``omit``.
+    """
+    kind = LIST_KINDS[shape.kind]
+    column = cursor_column(kind.sorts, kind.table, shape.sort, cursor)
+    if cursor is not None:
+        at = decode_cursor(cursor, sort=shape.sort, direction=shape.direction)
+        return run_cursor_page(list_query(shape, rows, omit, by_cursor=True), params, at,
+                               per_page, column)
+    found = run_page(list_query(shape, rows, omit), params, page, per_page)
+    return with_next_cursor(found, shape.sort, shape.direction, column) if column else found
+
+
+@functools.lru_cache(maxsize=512)
+def list_query(shape: ListShape, rows: bool = False, omit: tuple[str, ...] = (), *,
+               by_cursor: bool = False) -> PageQuery:
+    """The statements of one shape of list, built once (see :class:`ListShape`)."""
+    kind = LIST_KINDS[shape.kind]
+    model = kind.model
+    statement = scoped_list(select(model), model, kind.time_column, shape)
+    statement = ordered(statement, kind.sorts, shape.sort, shape.direction, model.id)
+    if by_cursor:
+        return cursor_query(statement, kind.sorts[shape.sort], model.id, shape.direction,
+                            key=model.id, rows=rows, omit=omit)
+    return page_query(statement, key=model.id, rows=rows, omit=omit)
 
 
 def _cursor_sorts(columns: dict[str, Any], table: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ risk checks apply, and every transition is audited.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,18 +23,9 @@ from lts.models import Asset, Order, Position, User
 from lts.models.enums import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
 from lts.models.sorting import ORDER_SORTS
 from lts.services.access import load_owned, record
-from lts.services.listing import ListShape, check_choice, cursor_column, ordered, scoped_list
+from lts.services.listing import ListShape, check_choice, list_page
 from lts.services.number_format import format_price
-from lts.services.pagination import (
-    Page,
-    PageQuery,
-    cursor_query,
-    decode_cursor,
-    page_query,
-    run_cursor_page,
-    run_page,
-    with_next_cursor,
-)
+from lts.services.pagination import Page
 from lts.trading import cancel, manual
 from lts.trading.orders import PlacedOrder
 
@@ -149,30 +139,8 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
         "since": since, "until": until, "client_order_id": client_order_id,
         "source": source, "updated_since": updated_since}, sort, direction, kind="order",
         statuses=ORDER_STATUSES, sides=ORDER_SIDES, sorts=ORDER_SORTS)
-    column = cursor_column(ORDER_SORTS, "orders", sort, cursor)
-    if cursor is not None:
-        at = decode_cursor(cursor, sort=sort, direction=direction)
-        return run_cursor_page(_order_cursor_list(shape, rows, omit), params, at, per_page,
-                               column)
-    found = run_page(_order_list(shape, rows, omit), params, page, per_page)
-    return with_next_cursor(found, sort, direction, column) if column else found
-
-
-@functools.lru_cache(maxsize=256)
-def _order_cursor_list(shape: ListShape, rows: bool, omit: tuple[str, ...]) -> PageQuery:
-    """The statements of one shape of order list paged by cursor (built once)."""
-    statement = scoped_list(select(Order), Order, Order.created_at, shape)
-    statement = ordered(statement, ORDER_SORTS, shape.sort, shape.direction, Order.id)
-    return cursor_query(statement, ORDER_SORTS[shape.sort], Order.id, shape.direction,
-                        key=Order.id, rows=rows, omit=omit)
-
-
-@functools.lru_cache(maxsize=256)
-def _order_list(shape: ListShape, rows: bool, omit: tuple[str, ...] = ()) -> PageQuery:
-    """The statements of one shape of order list (built once, see :class:`ListShape`)."""
-    statement = scoped_list(select(Order), Order, Order.created_at, shape)
-    return page_query(ordered(statement, ORDER_SORTS, shape.sort, shape.direction, Order.id),
-                      key=Order.id, rows=rows, omit=omit)
+    return list_page(shape, params, page=page, per_page=per_page, cursor=cursor, rows=rows,
+                     omit=omit)
 
 
 def get_order(actor: User, order_id: int, *, ip: str | None = None) -> Order:

@@ -32,6 +32,7 @@ from lts.services.access import (
     load_owned,
     owner_filter,
     record,
+    refuse_invalid_or_taken,
     refuse_unknown_fields,
     scoped,
 )
@@ -227,17 +228,11 @@ def _editable_values(portfolio: Portfolio) -> dict[str, Any]:
 
 def _validate(values: Mapping[str, Any], owner_id: int, current_id: int | None) -> None:
     """Raise ValidationFailed/Conflict naming every offending field of ``values``."""
-    errors = field_errors(values)
-    if errors:
-        raise ValidationFailed("the portfolio is not valid", errors)
-    name = str(values.get("name"))
-    clash = select(Portfolio.id).where(Portfolio.user_id == owner_id,
-                                       Portfolio.name == name.strip())
-    if current_id is not None:
-        clash = clash.where(Portfolio.id != current_id)
-    if db.session.scalar(clash) is not None:
-        raise Conflict(f"a portfolio named {name.strip()!r} already exists",
-                       {"name": ["already used by another of your portfolios"]})
+    name = str(values.get("name")).strip()
+    refuse_invalid_or_taken(field_errors(values), "portfolio", Portfolio, current_id,
+                            Conflict(f"a portfolio named {name!r} already exists",
+                                     {"name": ["already used by another of your portfolios"]}),
+                            user_id=owner_id, name=name)
 
 
 def _commit(actor: User, action: str, portfolio: Portfolio, details: Mapping[str, Any],

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
-
-from sqlalchemy import select
 
 from lts.database import write_transaction
 from lts.errors import Conflict
@@ -14,18 +11,9 @@ from lts.models import Position, User
 from lts.models.enums import POSITION_SIDES, POSITION_STATUSES
 from lts.models.sorting import POSITION_SORTS
 from lts.services.access import load_owned, record
-from lts.services.listing import ListShape, cursor_column, ordered, scoped_list
+from lts.services.listing import ListShape, list_page
 from lts.services.orders import ManualOrderResult
-from lts.services.pagination import (
-    Page,
-    PageQuery,
-    cursor_query,
-    decode_cursor,
-    page_query,
-    run_cursor_page,
-    run_page,
-    with_next_cursor,
-)
+from lts.services.pagination import Page
 from lts.trading import manual
 
 
@@ -47,29 +35,7 @@ def list_positions(actor: User, *, portfolio_id: int | None = None,
         "since": since, "until": until, "updated_since": updated_since}, sort, direction,
         kind="position", statuses=POSITION_STATUSES, sides=POSITION_SIDES,
         sorts=POSITION_SORTS)
-    column = cursor_column(POSITION_SORTS, "positions", sort, cursor)
-    if cursor is not None:
-        at = decode_cursor(cursor, sort=sort, direction=direction)
-        return run_cursor_page(_position_cursor_list(shape), params, at, per_page, column)
-    found = run_page(_position_list(shape), params, page, per_page)
-    return with_next_cursor(found, sort, direction, column) if column else found
-
-
-@functools.lru_cache(maxsize=256)
-def _position_cursor_list(shape: ListShape) -> PageQuery:
-    """The statements of one shape of position list paged by cursor (built once)."""
-    statement = scoped_list(select(Position), Position, Position.opened_at, shape)
-    statement = ordered(statement, POSITION_SORTS, shape.sort, shape.direction, Position.id)
-    return cursor_query(statement, POSITION_SORTS[shape.sort], Position.id, shape.direction,
-                        key=Position.id)
-
-
-@functools.lru_cache(maxsize=256)
-def _position_list(shape: ListShape) -> PageQuery:
-    """The statements of one shape of position list (built once, see ListShape)."""
-    statement = scoped_list(select(Position), Position, Position.opened_at, shape)
-    return page_query(ordered(statement, POSITION_SORTS, shape.sort, shape.direction,
-                              Position.id), key=Position.id)
+    return list_page(shape, params, page=page, per_page=per_page, cursor=cursor)
 
 
 def get_position(actor: User, position_id: int, *, ip: str | None = None) -> Position:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -101,4 +102,17 @@ def test_a_user_backtests_a_portfolio_from_the_dashboard(live_app, open_browser,
     assert axis["type"] == "linear" and axis["points"] == 241
     assert axis["share"] == pytest.approx(1 / 3, abs=1e-6)
     browser.shot("backtest-report")
+    # charts.js owns every chart's lifecycle: a theme switch redraws this one (a new
+    # Chart.js instance on the same canvas), as it does the candles.
+    before = equity.evaluate("(canvas) => window.Chart.getChart(canvas).id")
+    page.evaluate("() => document.documentElement.setAttribute('data-bs-theme', 'dark')")
+    deadline = time.monotonic() + 15  # polled with evaluate: the CSP refuses eval
+    while equity.evaluate("(canvas) => window.Chart.getChart(canvas)?.id") in (before, None):
+        assert time.monotonic() < deadline, "the backtest chart was not redrawn"
+        page.wait_for_timeout(50)
+    run_id = int(page.url.rsplit("/", 1)[1])
+    browser.goto(f"/backtests/compare?first={run_id}&second={run_id}")
+    returns = page.locator('canvas[data-lts-backtest-chart="percent"]')
+    expect(returns).to_be_visible()
+    assert returns.evaluate("(canvas) => window.Chart.getChart(canvas).data.datasets.length") == 2
     browser.assert_clean()

@@ -8,7 +8,7 @@ import pytest
 
 from lts.extensions import db as database
 from lts.models import Order
-from lts.services import orders
+from lts.services import listing, orders
 from tests.conftest import BACKENDS
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
@@ -61,13 +61,13 @@ def test_filter_values_stay_bind_parameters_of_one_cached_statement(db, alice):
     asset = gen_asset(gen_portfolio(alice))
     add_order(asset, "a'; DROP TABLE orders; --", source="manual")
     add_order(asset, "plain")
-    orders._order_list.cache_clear()
+    listing.list_query.cache_clear()
     found = [orders.list_orders(alice, client_order_id=coid).items
              for coid in ("a'; DROP TABLE orders; --", "plain")]
     assert [[o.client_order_id for o in page] for page in found] == [
         ["a'; DROP TABLE orders; --"], ["plain"]]
     # Two values, one shape: the statement was built once and reused.
-    assert orders._order_list.cache_info().misses == 1
+    assert listing.list_query.cache_info().misses == 1
 
 
 def test_the_service_refuses_an_unknown_source_and_a_naive_time(db, alice):

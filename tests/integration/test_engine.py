@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import func, select
 
 from lts.models import AssetDecision, AuditLog, Order, Position, Statistic
 from lts.plugins.base import AssetOutcome, Decision
 from lts.runtime_config import set_runtime_setting
-from lts.trading.clock import ManualClock
 from lts.trading.decisions import record_decisions
 from lts.trading.engine import Engine
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.trading_fakes import (
-    EPOCH,
-    FAKE_ASSET,
-    BookBroker,
-    HangingStrategy,
-    fake_source,
-    reset_book,
-)
+from tests.trading_fakes import FAKE_ASSET, BookBroker
 
-
-@pytest.fixture(autouse=True)
-def _fresh_book() -> Iterator[None]:
-    reset_book()
-    HangingStrategy.RELEASE.clear()
-    yield
-    HangingStrategy.RELEASE.set()
-    reset_book()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(EPOCH + timedelta(minutes=10))
-
-
-@pytest.fixture
-def engine(app, db, clock) -> Iterator[Engine]:
-    engine = Engine(app, plugins=fake_source(), clock=clock)
-    yield engine
-    engine.close()
+pytestmark = pytest.mark.usefixtures("fresh_book")
 
 
 def make_portfolio(db, *, assets=("AAA",), latency=1, **fields):
@@ -54,7 +24,7 @@ def make_portfolio(db, *, assets=("AAA",), latency=1, **fields):
     return portfolio, made
 
 
-def test_tick_opens_a_position_with_pending_then_filled_order(db, engine, clock):
+def test_tick_opens_a_position_with_pending_then_filled_order(db, engine, walk_clock):
     portfolio, (asset,) = make_portfolio(db)
     asset.strategy_plugin = "fixed"
     asset.strategy_config = {"action": "open", "side": "buy"}
@@ -63,7 +33,7 @@ def test_tick_opens_a_position_with_pending_then_filled_order(db, engine, clock)
     assert report.portfolios_run == (portfolio.id,)
     assert report.errors == ()
     order = db.session.scalars(select(Order)).one()
-    epoch = int(clock().timestamp())
+    epoch = int(walk_clock().timestamp())
     assert order.client_order_id == f"lts-{asset.id}-{epoch}-1"
     assert order.status == "filled"
     price = order.fill_price
@@ -78,12 +48,12 @@ def test_tick_opens_a_position_with_pending_then_filled_order(db, engine, clock)
             f"portfolio.{portfolio.id}.realized_pnl", f"asset.{asset.id}.unrealized_pnl"} <= keys
 
 
-def test_portfolio_not_due_is_skipped_until_its_latency_passes(db, engine, clock):
+def test_portfolio_not_due_is_skipped_until_its_latency_passes(db, engine, walk_clock):
     portfolio, _ = make_portfolio(db, latency=5)
     assert engine.tick().portfolios_run == (portfolio.id,)
-    clock.advance(minutes=4)
+    walk_clock.advance(minutes=4)
     assert engine.tick().portfolios_run == ()
-    clock.advance(minutes=1)
+    walk_clock.advance(minutes=1)
     assert engine.tick().portfolios_run == (portfolio.id,)
 
 
@@ -135,7 +105,7 @@ def test_hanging_plugin_times_out_and_the_tick_goes_on(db, app, engine):
 
 
 def test_broker_exception_after_sending_leaves_order_unknown_then_lookup_resolves(db, engine,
-                                                                                   clock):
+                                                                                   walk_clock):
     _portfolio, (asset,) = make_portfolio(db)
     asset.strategy_plugin = "fixed"
     asset.strategy_config = {"action": "open", "side": "sell"}
@@ -147,7 +117,7 @@ def test_broker_exception_after_sending_leaves_order_unknown_then_lookup_resolve
     assert order.status == "unknown"
     assert "HTTP 503" in order.broker_response["message"]
     BookBroker.fail_submit = None
-    changes = engine.reconcile(clock())
+    changes = engine.reconcile(walk_clock())
     assert [(c.before, c.after) for c in changes] == [("unknown", "filled")]
     db.session.refresh(order)
     assert order.status == "filled"
@@ -157,7 +127,7 @@ def test_broker_exception_after_sending_leaves_order_unknown_then_lookup_resolve
 
 
 def test_replayed_tick_maps_to_the_same_client_order_id_and_sends_nothing_twice(
-        db, engine, clock):
+        db, engine, walk_clock):
     portfolio, (asset,) = make_portfolio(db)
     asset.strategy_plugin = "fixed"
     asset.strategy_config = {"action": "open", "side": "buy"}
@@ -195,7 +165,7 @@ def test_unexpected_error_in_one_portfolio_does_not_stop_the_others(db, engine, 
         Statistic.key == f"portfolio.{second.id}.equity")) is not None
 
 
-def test_each_assets_latest_decision_is_kept_holds_included(db, engine, clock):
+def test_each_assets_latest_decision_is_kept_holds_included(db, engine, walk_clock):
     _portfolio, (held, traded, broken) = make_portfolio(db, assets=("AAA", "BBB", "CCC"))
     held.strategy_plugin, traded.strategy_plugin = "fixed", "fixed"
     held.strategy_config = {"action": "hold", "reason": "prediction 0.1% < threshold 0.5%"}
@@ -209,21 +179,21 @@ def test_each_assets_latest_decision_is_kept_holds_included(db, engine, clock):
             rows[held.id].reason) == ("hold", None, 0, "prediction 0.1% < threshold 0.5%")
     assert (rows[traded.id].action, rows[traded.id].side,
             rows[traded.id].orders_placed) == ("open", "buy", 1)
-    clock.advance(minutes=1)
+    walk_clock.advance(minutes=1)
     engine.tick()
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(AssetDecision)) == 2
-    assert db.session.get(AssetDecision, held.id).decided_at == clock()
+    assert db.session.get(AssetDecision, held.id).decided_at == walk_clock()
     held_id = held.id
     db.session.delete(held)  # an asset without orders may go: its decision goes with it
     db.session.commit()
     assert db.session.get(AssetDecision, held_id) is None
 
 
-def test_a_decision_for_an_asset_deleted_during_the_tick_is_dropped(db, clock):
+def test_a_decision_for_an_asset_deleted_during_the_tick_is_dropped(db, walk_clock):
     _portfolio, (asset,) = make_portfolio(db)
     outcomes = [AssetOutcome(asset_id=asset.id, ok=True, decision=Decision.hold("x" * 900)),
                 AssetOutcome(asset_id=asset.id + 1000, ok=True, decision=Decision.hold("gone"))]
-    assert record_decisions(db.session, outcomes, clock()) == 1
+    assert record_decisions(db.session, outcomes, walk_clock()) == 1
     db.session.commit()
     assert len(db.session.get(AssetDecision, asset.id).reason) == 500

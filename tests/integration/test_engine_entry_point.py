@@ -15,11 +15,10 @@ from sqlalchemy import select
 
 from lts.models import Order
 from lts.plugins.registry import get_registry
-from lts.trading.clock import ManualClock
-from lts.trading.engine import Engine
 from tests.conftest import make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.helpers import PLUGIN_PACKAGE as PACKAGE
+from tests.helpers import tick_once
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -42,11 +41,7 @@ def test_installed_entry_point_strategy_is_used_in_a_tick(installed_package, dat
         portfolio = gen_portfolio(gen_user(), portfolio_latency=1)
         asset = gen_asset(portfolio, "EUR_USD", strategy_plugin="momentum",
                           strategy_config={"lookback": 5, "threshold": 0.0})
-        engine = Engine(app, clock=ManualClock(NOW))
-        try:
-            report = engine.tick()
-        finally:
-            engine.close()
+        report = tick_once(app, NOW)
         (outcome,) = report.outcomes
         assert outcome.ok, outcome.error
         assert "momentum" in outcome.decision.reason and "over 5 bars" in \

@@ -16,6 +16,7 @@ from lts.trading.engine import Engine
 from lts.trading.manual import close_position, submit_manual_order
 from tests.conftest import BACKENDS, make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.helpers import tick_once
 from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source
 
 NOW = EPOCH + timedelta(minutes=10)
@@ -69,11 +70,7 @@ def test_a_refused_strategy_order_is_audited_but_stores_no_row(app, db):
     asset.strategy_config = {"action": "open", "side": "buy"}
     database.session.commit()
     set_runtime_setting("kill_switch", True)
-    engine = Engine(app, plugins=fake_source(), clock=ManualClock(NOW))
-    try:
-        engine.tick()
-    finally:
-        engine.close()
+    tick_once(app, NOW, plugins=fake_source())
     denied = db.session.scalars(select(AuditLog).where(
         AuditLog.action == "order.risk_rejected")).one()
     assert denied.details["source"] == "strategy" and denied.resource == f"asset:{asset.id}"
@@ -256,11 +253,7 @@ def test_drawdown_flattens_when_flatten_on_kill(app, db):
     asset.strategy_config = {"action": "open", "side": "buy"}
     database.session.commit()
     set_runtime_setting("flatten_on_kill", True)
-    engine = Engine(app, plugins=fake_source(), clock=ManualClock(NOW))
-    try:
-        engine.tick()
-    finally:
-        engine.close()
+    tick_once(app, NOW, plugins=fake_source())
     db.session.refresh(portfolio)
     assert portfolio.risk_state == "halted"
     position = db.session.scalars(select(Position)).one()

@@ -5,34 +5,13 @@ And ``latency_unit_seconds``: the system tests' seconds-long portfolio latencies
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
-
 import pytest
 
-from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.trading_fakes import EPOCH, FAKE_ASSET, fake_source, reset_book
+from tests.trading_fakes import FAKE_ASSET, fake_source
 
-
-@pytest.fixture(autouse=True)
-def _fresh_book() -> Iterator[None]:
-    reset_book()
-    yield
-    reset_book()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(EPOCH + timedelta(minutes=10))
-
-
-@pytest.fixture
-def engine(app, db, clock) -> Iterator[Engine]:
-    engine = Engine(app, plugins=fake_source(), clock=clock)
-    yield engine
-    engine.close()
+pytestmark = pytest.mark.usefixtures("fresh_book")
 
 
 def _portfolios(db, count: int) -> list[int]:
@@ -48,7 +27,7 @@ def _portfolios(db, count: int) -> list[int]:
 
 
 def test_a_stop_asked_during_a_portfolio_lets_it_finish_and_leaves_the_rest_due(
-        db, engine, clock, monkeypatch):
+        db, engine, walk_clock, monkeypatch):
     ids = _portfolios(db, 3)
     stepped: list[int] = []
     original = engine._run_portfolio
@@ -65,7 +44,7 @@ def test_a_stop_asked_during_a_portfolio_lets_it_finish_and_leaves_the_rest_due(
     assert {o.asset_id for o in report.outcomes} and all(o.ok for o in report.outcomes)
 
     # The others were never claimed: a new leader's engine runs them at once.
-    successor = Engine(engine.app, plugins=fake_source(), clock=clock)
+    successor = Engine(engine.app, plugins=fake_source(), clock=walk_clock)
     try:
         assert successor.tick().portfolios_run == tuple(ids[1:])
     finally:
@@ -73,16 +52,16 @@ def test_a_stop_asked_during_a_portfolio_lets_it_finish_and_leaves_the_rest_due(
 
 
 def test_latency_unit_seconds_makes_portfolio_latency_count_in_that_many_seconds(
-        app, db, clock):
+        app, db, walk_clock):
     (pid,) = _portfolios(db, 1)
     app.config["LTS"]["latency_unit_seconds"] = 2.0
     app.config["LTS"]["global_latency"] = 1 / 60  # one-second ticks: slack 0.5 s
-    engine = Engine(app, plugins=fake_source(), clock=clock)
+    engine = Engine(app, plugins=fake_source(), clock=walk_clock)
     try:
         assert engine.tick().portfolios_run == (pid,)
-        clock.advance(seconds=1)
+        walk_clock.advance(seconds=1)
         assert engine.tick().portfolios_run == ()  # due 2 s after, minus 0.5 s slack
-        clock.advance(seconds=1)
+        walk_clock.advance(seconds=1)
         assert engine.tick().portfolios_run == (pid,)
     finally:
         engine.close()

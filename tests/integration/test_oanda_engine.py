@@ -23,7 +23,7 @@ from lts.trading.engine import Engine
 from tests.conftest import BACKENDS
 from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.fakes.oanda_v20 import ACCOUNT, TOKEN
-from tests.helpers import csrf_from
+from tests.helpers import csrf_from, tick_once
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OPEN_UNTIL = START + timedelta(minutes=4)
@@ -456,11 +456,7 @@ def test_a_paper_portfolio_keeps_lts_own_equity(app, db):
     from lts.trading.broker_accounts import reports_account
 
     asset = gen_asset(gen_portfolio(gen_user()), "EUR/USD")
-    engine = Engine(app, clock=ManualClock(START))
-    try:
-        engine.tick(START)
-    finally:
-        engine.close()
+    tick_once(app, START)
     samples = _equity_samples(db, asset.portfolio_id)
     assert samples == [pytest.approx(10_000.0)]
     assert not reports_account(get_registry(app).create("broker", "paper", {}))

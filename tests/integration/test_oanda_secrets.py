@@ -17,10 +17,9 @@ from lts.extensions import db as database
 from lts.models import Asset, AuditLog, Order
 from lts.plugins import config_secrets as broker_secrets
 from lts.plugins.broker.oanda import OandaBroker
-from lts.trading.clock import ManualClock
-from lts.trading.engine import Engine
 from tests.factories import gen_portfolio, gen_user
 from tests.fakes.oanda_v20 import ACCOUNT, TOKEN
+from tests.helpers import tick_once
 
 
 def asset_body(fake: Any, **broker: Any) -> dict[str, Any]:
@@ -56,11 +55,7 @@ def test_the_token_is_encrypted_and_never_shown_again(app, client, alice, auth_h
 
     # The engine trades with the decrypted token (the fake checks it on every call).
     now = datetime.now(UTC)
-    engine = Engine(app, clock=ManualClock(now))
-    try:
-        report = engine.tick(now)
-    finally:
-        engine.close()
+    report = tick_once(app, now)
     assert report.errors == (), report.errors
     assert any(path.endswith("/candles") for _, path in fake_v20.requests)
     placed = client.post(f"/api/v1/assets/{asset_id}/orders", headers=headers, json={

@@ -15,10 +15,9 @@ from sqlalchemy import select
 from lts.models import Order, Position, User
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
 from lts.plugins.registry import get_registry, lts_version
-from lts.trading.clock import ManualClock
-from lts.trading.engine import Engine
 from lts.trading.manual import close_position, submit_manual_order
 from tests.factories import gen_asset, gen_portfolio, gen_user
+from tests.helpers import tick_once
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -58,11 +57,7 @@ def asset(app, db):
 
 
 def test_a_tick_records_the_plugin_versions_of_its_orders(app, db, asset):
-    engine = Engine(app, clock=ManualClock(NOW))
-    try:
-        report = engine.tick()
-    finally:
-        engine.close()
+    report = tick_once(app, NOW)
     assert report.errors == ()
     order = db.session.scalars(select(Order)).one()
     assert order.source == "strategy"
@@ -89,11 +84,7 @@ def test_a_protective_exit_records_them(app, db, asset):
     position.stop_loss = position.entry_price * 0.999
     position.take_profit = position.entry_price * 1.001
     db.session.commit()
-    engine = Engine(app, clock=ManualClock(NOW + timedelta(hours=6)))
-    try:
-        engine.tick()
-    finally:
-        engine.close()
+    tick_once(app, NOW + timedelta(hours=6))
     position = db.session.scalars(select(Position).where(Position.id == position.id)).one()
     exit_order = db.session.get(Order, position.close_order_id)
     assert exit_order.source == "risk"

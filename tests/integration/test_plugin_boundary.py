@@ -27,13 +27,11 @@ from lts.plugins.config_secrets import encrypt_config
 from lts.plugins.pipeline.synthetic import SyntheticPipeline
 from lts.plugins.portfolio.equal_weight import EqualWeight
 from lts.plugins.registry import get_registry
-from lts.trading.clock import ManualClock
-from lts.trading.engine import Engine
 from lts.trading.plugin_source import RegistryPluginSource
 from lts.trading.units import build_unit
 from tests.conftest import make_test_app
 from tests.factories import gen_asset, gen_portfolio, gen_user
-from tests.helpers import PLUGIN_PACKAGE
+from tests.helpers import PLUGIN_PACKAGE, tick_once
 from tests.trading_fakes import KeyedPaper, KeyedSynthetic
 
 SECRET_KEY = "S3CRET-app-key-0123456789abcdef"
@@ -177,11 +175,7 @@ def test_each_plugin_holds_its_own_secret_and_no_other(boundary_app):
 
 def test_a_tick_hands_no_plugin_a_secret_in_its_arguments(boundary_app):
     asset = keyed_asset(boundary_app)
-    engine = Engine(boundary_app, clock=ManualClock(NOW))
-    try:
-        report = engine.tick()
-    finally:
-        engine.close()
+    report = tick_once(boundary_app, NOW)
     (outcome,) = report.outcomes
     assert outcome.ok, outcome.error
     everything = (*APP_SECRETS, BROKER_KEY, PIPELINE_KEY)

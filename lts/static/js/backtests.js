@@ -10,19 +10,16 @@
  * ticks printed as UTC dates: a bar's distance on screen is proportional to time, so
  * gaps in the data (weekends, outages) show as gaps, and two runs over different
  * ranges sit where they belong. No smoothing (tension 0): financial series are steps
- * between known values, not curves. Drawn on load and in every htmx swap (the run
- * page's report arrives in a poll), freed when htmx removes the element.
+ * between known values, not curves. Drawn and freed by charts.js (loaded before this
+ * file), as every LTS chart: on load, in every htmx swap (the run page's report
+ * arrives in a poll), on a theme switch.
  */
 (function () {
   'use strict';
 
   const COLORS = ['#0d6efd', '#fd7e14', '#198754', '#dc3545', '#6f42c1'];
-  const instances = new Map();
 
-  function cssVar(name, fallback) {
-    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-    return value || fallback;
-  }
+  const { themeColors, lineOptions } = window.LTSCharts;
 
   function parse(el) {
     try {
@@ -52,8 +49,7 @@
     const series = parse(el);
     const format = el.getAttribute('data-lts-backtest-chart');
     const fill = el.getAttribute('data-fill') === 'true';
-    const text = cssVar('--bs-body-color', '#212529');
-    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const { text, grid } = themeColors();
     const all = series.flatMap((s) => s.points.map((p) => p.t));
     const first = all.length ? Math.min(...all) : 0;
     const last = all.length ? Math.max(...all) : 0;
@@ -72,11 +68,8 @@
       type: 'line',
       data: { datasets },
       options: {
-        animation: false,
-        maintainAspectRatio: false,
-        parsing: false,
+        ...lineOptions(),
         normalized: true,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
         plugins: {
           legend: { display: series.length > 1, labels: { color: text } },
           tooltip: {
@@ -103,56 +96,5 @@
     });
   }
 
-  function elementsUnder(root) {
-    if (!root || !root.querySelectorAll) {
-      return [];
-    }
-    const found = Array.from(root.querySelectorAll('[data-lts-backtest-chart]'));
-    if (root.matches && root.matches('[data-lts-backtest-chart]')) {
-      found.push(root);
-    }
-    return found;
-  }
-
-  function draw(root) {
-    if (!window.Chart) {
-      return;
-    }
-    Array.from(instances.keys()).forEach((el) => {
-      if (!el.isConnected) {
-        instances.get(el).destroy();
-        instances.delete(el);
-      }
-    });
-    elementsUnder(root).forEach((el) => {
-      if (!instances.has(el)) {
-        instances.set(el, build(el));
-      }
-    });
-  }
-
-  function free(root) {
-    elementsUnder(root).forEach((el) => {
-      const chart = instances.get(el);
-      if (chart) {
-        chart.destroy();
-        instances.delete(el);
-      }
-    });
-  }
-
-  // Colours come from the theme: redraw on a theme switch.
-  new MutationObserver(() => {
-    Array.from(instances.keys()).forEach((el) => {
-      instances.get(el).destroy();
-      instances.delete(el);
-      if (el.isConnected) {
-        draw(el);
-      }
-    });
-  }).observe(document.documentElement, { attributes: true, attributeFilter: ['data-bs-theme'] });
-
-  document.addEventListener('DOMContentLoaded', () => draw(document));
-  document.addEventListener('htmx:load', (evt) => draw(evt.detail.elt));
-  document.addEventListener('htmx:beforeCleanupElement', (evt) => free(evt.detail.elt));
+  window.LTSCharts.register('data-lts-backtest-chart', (el) => (window.Chart ? build(el) : null));
 })();

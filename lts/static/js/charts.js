@@ -21,7 +21,9 @@
  *       is drawn as a dashed line with its interval
  *
  * Charts are drawn on page load and in every fragment htmx swaps in, and freed
- * when htmx removes their element. Needs chart.umd.min.js (+ the date adapter) and/or
+ * when htmx removes their element; other scripts' charts join that lifecycle through
+ * window.LTSCharts.register(attribute, build) (build returns the chart, or null while
+ * its library is missing). Needs chart.umd.min.js (+ the date adapter) and/or
  * lightweight-charts.standalone.production.js loaded before this file.
  */
 (function () {
@@ -61,6 +63,25 @@
     return value;
   }
 
+  // The theme's text and grid colours, read when a chart is drawn.
+  function themeColors() {
+    return {
+      text: cssVar('--bs-body-color', '#212529'),
+      grid: cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)'),
+    };
+  }
+
+  // How every LTS line chart behaves (backtests.js's too): drawn at once, sized by its
+  // box, points given as {x, y}, the tooltip showing the values nearest in time.
+  function lineOptions() {
+    return {
+      animation: false,
+      maintainAspectRatio: false,
+      parsing: false,
+      interaction: { mode: 'nearest', axis: 'x', intersect: false },
+    };
+  }
+
   // Financial series are drawn as they are: on a time scale (points spaced by the
   // time between them, not evenly), straight segments (no smoothing that would
   // invent values between samples), and capital changes as markers, not gains.
@@ -68,8 +89,7 @@
     const series = (parse(el, 'data-series') || []).filter((p) => !Number.isNaN(epoch(p.t)));
     const events = parse(el, 'data-events') || [];
     const color = el.getAttribute('data-color') || cssVar('--bs-primary', '#0d6efd');
-    const text = cssVar('--bs-body-color', '#212529');
-    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const { text, grid } = themeColors();
     const datasets = [{
       label: el.getAttribute('data-label') || '',
       data: series.map((p) => ({ x: epoch(p.t), y: p.v })),
@@ -97,10 +117,7 @@
       type: 'line',
       data: { datasets },
       options: {
-        animation: false,
-        maintainAspectRatio: false,
-        parsing: false,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        ...lineOptions(),
         plugins: {
           legend: { display: events.length > 0 },
           tooltip: {
@@ -143,7 +160,7 @@
       options: {
         animation: false,
         maintainAspectRatio: false,
-        plugins: { legend: { position: 'bottom', labels: { color: cssVar('--bs-body-color', '#212529') } } },
+        plugins: { legend: { position: 'bottom', labels: { color: themeColors().text } } },
       },
     });
   }
@@ -157,8 +174,7 @@
   function candleChart(el) {
     const LW = window.LightweightCharts;
     const data = parse(el, 'data-candles') || {};
-    const text = cssVar('--bs-body-color', '#212529');
-    const grid = cssVar('--bs-border-color-translucent', 'rgba(0,0,0,.1)');
+    const { text, grid } = themeColors();
     const lines = data.lines || [];
     const volume = data.volume || [];
     const chart = LW.createChart(el, {
@@ -260,10 +276,23 @@
 
   const BUILDERS = { line: lineChart, doughnut: doughnutChart, candles: candleChart };
 
-  function draw(root) {
+  // The kinds of chart element: the attribute that marks them and how to build one (null
+  // while the library it needs is not loaded). Other scripts add theirs through
+  // window.LTSCharts.register (backtests.js), so every chart shares one lifecycle.
+  const kinds = [];
+
+  function elementsUnder(root, attribute) {
     if (!root || !root.querySelectorAll) {
-      return;
+      return [];
     }
+    const found = Array.from(root.querySelectorAll(`[${attribute}]`));
+    if (root.matches && root.matches(`[${attribute}]`)) {
+      found.push(root);
+    }
+    return found;
+  }
+
+  function draw(root) {
     // Charts whose element htmx swapped out are freed (polling replaces sections).
     Array.from(instances.keys()).forEach((el) => {
       if (!el.isConnected) {
@@ -271,40 +300,43 @@
         instances.delete(el);
       }
     });
-    const elements = Array.from(root.querySelectorAll('[data-lts-chart]'));
-    if (root.matches && root.matches('[data-lts-chart]')) {
-      elements.push(root);
-    }
-    elements.forEach((el) => {
-      if (instances.has(el)) {
-        return;
-      }
-      const builder = BUILDERS[el.getAttribute('data-lts-chart')];
-      const ready = el.getAttribute('data-lts-chart') === 'candles'
-        ? window.LightweightCharts : window.Chart;
-      if (!builder || !ready) {
-        return;
-      }
-      instances.set(el, builder(el));
+    kinds.forEach(({ attribute, build }) => {
+      elementsUnder(root, attribute).forEach((el) => {
+        if (!instances.has(el)) {
+          const chart = build(el);
+          if (chart) {
+            instances.set(el, chart);
+          }
+        }
+      });
     });
   }
 
   function free(root) {
-    if (!root || !root.querySelectorAll) {
-      return;
-    }
-    const elements = Array.from(root.querySelectorAll('[data-lts-chart]'));
-    if (root.matches && root.matches('[data-lts-chart]')) {
-      elements.push(root);
-    }
-    elements.forEach((el) => {
-      const chart = instances.get(el);
-      if (chart) {
-        chart.destroy();
-        instances.delete(el);
-      }
+    kinds.forEach(({ attribute }) => {
+      elementsUnder(root, attribute).forEach((el) => {
+        const chart = instances.get(el);
+        if (chart) {
+          chart.destroy();
+          instances.delete(el);
+        }
+      });
     });
   }
+
+  function register(attribute, build) {
+    kinds.push({ attribute, build });
+    if (document.readyState !== 'loading') {
+      draw(document);
+    }
+  }
+
+  register('data-lts-chart', (el) => {
+    const kind = el.getAttribute('data-lts-chart');
+    const ready = kind === 'candles' ? window.LightweightCharts : window.Chart;
+    return BUILDERS[kind] && ready ? BUILDERS[kind](el) : null;
+  });
+  window.LTSCharts = { register, themeColors, lineOptions };
 
   // Colours are read from the theme when a chart is drawn: redraw on a theme switch.
   new MutationObserver(() => {

@@ -59,6 +59,22 @@ def test_duplicate_name_is_a_conflict(db, people):
     portfolios.create_portfolio(people["bob"], {"name": "A", "total_capital": 1})
 
 
+def test_a_name_clash_names_the_field_and_an_update_never_clashes_with_itself(db, people):
+    first = portfolios.create_portfolio(people["alice"], {"name": "A", "total_capital": 1})
+    second = portfolios.create_portfolio(people["alice"], {"name": "B", "total_capital": 1})
+    portfolios.update_portfolio(people["alice"], first.id, {"name": " A ", "description": "x"})
+    with pytest.raises(Conflict) as caught:
+        portfolios.update_portfolio(people["alice"], second.id, {"name": "A"})
+    assert caught.value.fields == {"name": ["already used by another of your portfolios"]}
+    p = gen_portfolio(people["alice"])
+    asset = assets.create_asset(people["alice"], p.id, {"symbol": "EUR_USD"})
+    other = assets.create_asset(people["alice"], p.id, {"symbol": "GBP_USD"})
+    assets.update_asset(people["alice"], asset.id, {"symbol": "EUR_USD", "name": "euro"})
+    with pytest.raises(Conflict) as caught:
+        assets.update_asset(people["alice"], other.id, {"symbol": " EUR_USD"})
+    assert caught.value.fields == {"symbol": ["already in this portfolio"]}
+
+
 def test_users_see_only_their_portfolios_admins_all(db, people):
     a = gen_portfolio(people["alice"])
     b = gen_portfolio(people["bob"])

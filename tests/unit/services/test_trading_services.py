@@ -53,14 +53,14 @@ def test_cached_list_statements_carry_no_one_users_values(db, people):
     _orders(db, b, 3)
     for rows in (False, True):
         alice = orders.list_orders(people["alice"], status="filled", rows=rows)
-        hits = orders._order_list.cache_info().hits
+        hits = listing.list_query.cache_info().hits
         bob = orders.list_orders(people["bob"], status="filled", rows=rows)
-        assert orders._order_list.cache_info().hits == hits + 1  # the same statements
+        assert listing.list_query.cache_info().hits == hits + 1  # the same statements
         ids = [o["id"] if rows else o.id for o in bob.items]
         assert bob.total == 3 and len(ids) == 3
         assert {o["asset_id"] if rows else o.asset_id for o in bob.items} == {b.id}
         assert alice.total == 2
-    query = orders._order_list(listing.ListShape("order", "one", ("status",), "created_at",
+    query = listing.list_query(listing.ListShape("order", "one", ("status",), "created_at",
                                                 "desc"), True)
     for statement in (query.count, query.page):
         values = statement.compile().params
