@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest
 
 from lts.extensions import csrf, login_manager
-from lts.models import User
+from lts.models import User, UserSession
 from lts.plugins.aaa import EXTENSION_KEY, build_aaa_plugin, current_aaa
 from lts.plugins.aaa.base import neutralise
 from lts.security.authz import (
@@ -35,6 +35,7 @@ from lts.security.authz import (
     unauthenticated,
 )
 from lts.security.headers import set_security_headers
+from lts.security.tokens import init_token_cache, token_cache
 
 SESSION_KEY = "lts_sid"
 PUBLIC_ENDPOINTS = frozenset({"static"})
@@ -64,6 +65,7 @@ def init_security(app: Flask) -> None:
     login_manager.unauthorized_handler(unauthenticated)
     session_protected.connect(_end_hijacked_session, app)
 
+    init_token_cache(app)
     app.before_request(_authenticate_bearer)
     app.before_request(enforce_authentication)
     app.before_request(_check_csrf)
@@ -122,7 +124,7 @@ def _authenticate_bearer() -> Any:
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
-    row = current_aaa().verify_token(raw.strip())
+    row = _verified_token(raw.strip())
     if row is None:
         audit("token.rejected", request.path, None, "denied", user=None)
         return unauthenticated(audited=True)
@@ -131,6 +133,23 @@ def _authenticate_bearer() -> Any:
     g.lts_auth_row = row
     g.lts_auth_method = "token"
     return None
+
+
+def _verified_token(raw: str) -> UserSession | None:
+    """The live token row for ``raw``: from the worker's cache, else from the aaa plugin.
+
+    See :mod:`lts.security.tokens` for how long a cached token is trusted.
+    """
+    aaa = current_aaa()
+    cache = token_cache()
+    row = cache.get(raw, aaa.clock())
+    if row is not None:
+        return row
+    generation = cache.generation()
+    row = aaa.verify_token(raw)
+    if row is not None:
+        cache.put(raw, row, generation, aaa.clock())
+    return row
 
 
 def _check_csrf() -> None:
