@@ -19,7 +19,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, Request, current_app, g, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user, session_protected
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest
@@ -35,6 +36,7 @@ from lts.security.authz import (
     unauthenticated,
 )
 from lts.security.headers import set_security_headers
+from lts.security.limits import skip_limiter_hooks_unless_post
 from lts.security.tokens import init_token_cache, token_cache
 
 SESSION_KEY = "lts_sid"
@@ -66,6 +68,8 @@ def init_security(app: Flask) -> None:
     session_protected.connect(_end_hijacked_session, app)
 
     init_token_cache(app)
+    skip_limiter_hooks_unless_post(app)
+    app.session_interface = CookieOnlyWhenSent()
     app.before_request(_authenticate_bearer)
     app.before_request(enforce_authentication)
     app.before_request(_check_csrf)
@@ -75,6 +79,22 @@ def init_security(app: Flask) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, NeutraliseFilter) for f in logger.filters):
             logger.addFilter(NeutraliseFilter())
+
+
+class CookieOnlyWhenSent(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for requests without one.
+
+    A bearer-token API call sends no cookie: its empty session then costs nothing to
+    open (Flask built an itsdangerous serializer on every request to read nothing).
+    Saving is unchanged (Flask's ``save_session`` builds its own signer when a
+    session was actually written).
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """An empty session when the request carries no session cookie."""
+        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 class NeutraliseFilter(logging.Filter):
