@@ -144,6 +144,11 @@ def _owner_path(model: type) -> tuple[Any, ...]:
     return ()
 
 
+# The columns of an owning parent the owner check needs (its id, its own parent's id).
+_KEYS: dict[type, tuple[Any, ...]] = {Asset: (Asset.id, Asset.portfolio_id),
+                                      Portfolio: (Portfolio.id, Portfolio.user_id)}
+
+
 @functools.cache
 def _owned_statement(model: type) -> Select[Any]:
     """One statement loading ``model`` by id with its owning chain (built once per model).
@@ -154,10 +159,13 @@ def _owned_statement(model: type) -> Select[Any]:
     statement = select(model)
     path = _owner_path(model)
     if path:
+        # Of the parents, only what the owner check reads (ids and the owner's id): the
+        # rest of their columns load on first use, as a lazy load would have.
         loader = joinedload(path[0], innerjoin=True)
         for step in path[1:]:
-            loader = loader.joinedload(step, innerjoin=True)
-        statement = statement.options(loader)
+            loader = loader.load_only(*_KEYS[step.property.parent.class_]).joinedload(
+                step, innerjoin=True)
+        statement = statement.options(loader.load_only(*_KEYS[Portfolio]))
     return statement.where(model.id == bindparam("object_id"))  # type: ignore[attr-defined]
 
 
