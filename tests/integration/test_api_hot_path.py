@@ -81,6 +81,7 @@ def test_a_verified_token_is_not_read_again_within_the_cache_ttl(app, client, db
             answer = client.get("/api/v1/auth/me", headers=bearer(raw))
             assert answer.status_code == 200 and answer.get_json()["username"] == "alice"
     assert seen.of("SELECT", "sessions") == []
+    assert "Set-Cookie" not in answer.headers  # a bearer call opens no cookie session
     clock.advance(seconds=TOKEN_CACHE_SECONDS)  # the entry lapses: the plugin is asked
     with Statements(db.engine) as seen:
         assert client.get("/api/v1/auth/me", headers=bearer(raw)).status_code == 200
