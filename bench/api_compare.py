@@ -13,7 +13,8 @@ Run: ``git archive BASE | tar -x -C /tmp/base`` then
 Instructions per request (load-independent), one tree and one path at a time::
 
     valgrind --tool=callgrind --instr-atstart=no .venv/bin/python bench/api_compare.py \
-        /tmp/base --callgrind /api/v1/auth/me --requests 200 [--tree /tmp/base]
+        /tmp/base --callgrind /api/v1/auth/me --requests 200 [--tree /tmp/base] \
+        [--if-none-match]
 
 counts only the ``--requests`` requests (after seeding, 20 warm-up requests and a
 ``gc.freeze()``, as in a worker);
@@ -55,8 +56,13 @@ def child(tree: Path, requests: int) -> None:
     print(json.dumps(dict(costs)))
 
 
-def count_instructions(tree: Path, path: str, requests: int) -> None:
-    """Seed, warm up, then run ``requests`` GETs of ``path`` with callgrind counting."""
+def count_instructions(tree: Path, path: str, requests: int, conditional: bool = False
+                       ) -> None:
+    """Seed, warm up, then run ``requests`` GETs of ``path`` with callgrind counting.
+
+    ``conditional``: each GET sends the answer's own ETag back (``If-None-Match``), and
+    is answered 304: what a poller of an unchanged object costs.
+    """
     spec = importlib.util.spec_from_file_location("api_bench", ROOT / "bench" / "api_bench.py")
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
@@ -72,8 +78,12 @@ def count_instructions(tree: Path, path: str, requests: int) -> None:
                           "loop_enabled": False, "log_level": "WARNING"},
                          instance_path=Path(tmp) / "instance")
         client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
+        expected = 200
+        if conditional:
+            headers["If-None-Match"] = client.get(path, headers=headers).headers["ETag"]
+            expected = 304
         for _ in range(20):
-            assert client.get(path, headers=headers).status_code == 200, path
+            assert client.get(path, headers=headers).status_code == expected, path
         # As a gunicorn worker does after start-up (lts.server.freeze_startup_objects):
         # else a full collection landing inside the window adds ~1 % per request.
         gc.collect()
@@ -83,7 +93,7 @@ def count_instructions(tree: Path, path: str, requests: int) -> None:
         for _ in range(requests):
             client.get(path, headers=headers)
         subprocess.run([*switch[:2], "off", switch[3]], check=True, capture_output=True)
-    print(f"{tree}: {requests} x GET {path} counted")
+    print(f"{tree}: {requests} x GET {path}{' (304)' if conditional else ''} counted")
 
 
 def main() -> None:
@@ -96,9 +106,11 @@ def main() -> None:
                         help="count one path's instructions (run under callgrind, see above)")
     parser.add_argument("--tree", type=Path, default=ROOT,
                         help="with --callgrind: the tree to count (default this one)")
+    parser.add_argument("--if-none-match", action="store_true",
+                        help="with --callgrind: send the answer's ETag back (count the 304)")
     args = parser.parse_args()
     if args.callgrind:
-        count_instructions(args.tree, args.callgrind, args.requests)
+        count_instructions(args.tree, args.callgrind, args.requests, args.if_none_match)
         return
     if args.child:
         child(args.child, args.requests)

@@ -205,7 +205,12 @@ def _as_is(value: Any) -> Any:
 
 
 def _masked(value: Any) -> dict[str, Any]:
-    """A stored plugin config with its secrets masked (write-only)."""
+    """A stored plugin config with its secrets masked (write-only).
+
+    An empty config (most portfolios) has nothing to mask: a new empty dict at once.
+    """
+    if not value and isinstance(value, dict):
+        return {}
     from lts.plugins.config_secrets import mask_stored
 
     return mask_stored(value)

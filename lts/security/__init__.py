@@ -19,13 +19,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, Request, current_app, g, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user, session_protected
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest
 
 from lts.extensions import csrf, login_manager
-from lts.models import User
+from lts.models import User, UserSession
 from lts.plugins.aaa import EXTENSION_KEY, build_aaa_plugin, current_aaa
 from lts.plugins.aaa.base import neutralise
 from lts.security.authz import (
@@ -35,6 +36,8 @@ from lts.security.authz import (
     unauthenticated,
 )
 from lts.security.headers import set_security_headers
+from lts.security.limits import skip_limiter_hooks_unless_post
+from lts.security.tokens import init_token_cache, token_cache
 
 SESSION_KEY = "lts_sid"
 PUBLIC_ENDPOINTS = frozenset({"static"})
@@ -64,6 +67,9 @@ def init_security(app: Flask) -> None:
     login_manager.unauthorized_handler(unauthenticated)
     session_protected.connect(_end_hijacked_session, app)
 
+    init_token_cache(app)
+    skip_limiter_hooks_unless_post(app)
+    app.session_interface = CookieOnlyWhenSent()
     app.before_request(_authenticate_bearer)
     app.before_request(enforce_authentication)
     app.before_request(_check_csrf)
@@ -73,6 +79,22 @@ def init_security(app: Flask) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, NeutraliseFilter) for f in logger.filters):
             logger.addFilter(NeutraliseFilter())
+
+
+class CookieOnlyWhenSent(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for requests without one.
+
+    A bearer-token API call sends no cookie: its empty session then costs nothing to
+    open (Flask built an itsdangerous serializer on every request to read nothing).
+    Saving is unchanged (Flask's ``save_session`` builds its own signer when a
+    session was actually written).
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """An empty session when the request carries no session cookie."""
+        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 class NeutraliseFilter(logging.Filter):
@@ -122,7 +144,7 @@ def _authenticate_bearer() -> Any:
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
-    row = current_aaa().verify_token(raw.strip())
+    row = _verified_token(raw.strip())
     if row is None:
         audit("token.rejected", request.path, None, "denied", user=None)
         return unauthenticated(audited=True)
@@ -131,6 +153,23 @@ def _authenticate_bearer() -> Any:
     g.lts_auth_row = row
     g.lts_auth_method = "token"
     return None
+
+
+def _verified_token(raw: str) -> UserSession | None:
+    """The live token row for ``raw``: from the worker's cache, else from the aaa plugin.
+
+    See :mod:`lts.security.tokens` for how long a cached token is trusted.
+    """
+    aaa = current_aaa()
+    cache = token_cache()
+    row = cache.get(raw, aaa.clock())
+    if row is not None:
+        return row
+    generation = cache.generation()
+    row = aaa.verify_token(raw)
+    if row is not None:
+        cache.put(raw, row, generation, aaa.clock())
+    return row
 
 
 def _check_csrf() -> None:

@@ -13,6 +13,7 @@ the aaa plugin, so swapping the plugin swaps the policy, for lists as for single
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, bindparam, false, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from lts.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from lts.extensions import db
@@ -141,7 +143,7 @@ def load_owned(model: type[T], object_id: Any, actor: User | None, action: str =
     an id the database cannot hold (``2**63``) is not found without a query.
     """
     name = resource_name(model)
-    obj = db.session.get(model, object_id) if is_valid_id(object_id) else None
+    obj = _load_with_owner(model, object_id) if is_valid_id(object_id) else None
     if obj is None:
         raise NotFound(f"{name} {object_id} not found")
     if not current_aaa().authorize(actor, f"{name}.{action}", obj):
@@ -149,6 +151,47 @@ def load_owned(model: type[T], object_id: Any, actor: User | None, action: str =
                ip=ip)
         raise NotFound(f"{name} {object_id} not found")
     return obj
+
+
+def _owner_path(model: type) -> tuple[Any, ...]:
+    """The relationships from ``model`` up to the portfolio that carries its owner."""
+    if model in (Order, Position):
+        return (model.asset, Asset.portfolio)  # type: ignore[attr-defined]
+    if model is Asset:
+        return (Asset.portfolio,)
+    return ()
+
+
+# The columns of an owning parent the owner check needs (its id, its own parent's id).
+_KEYS: dict[type, tuple[Any, ...]] = {Asset: (Asset.id, Asset.portfolio_id),
+                                      Portfolio: (Portfolio.id, Portfolio.user_id)}
+
+
+@functools.cache
+def _owned_statement(model: type) -> Select[Any]:
+    """One statement loading ``model`` by id with its owning chain (built once per model).
+
+    The aaa plugin's owner check walks ``order.asset.portfolio``: loaded here in the same
+    query instead of two lazy loads (three round trips for one order).
+    """
+    statement = select(model)
+    path = _owner_path(model)
+    if path:
+        # Of the parents, only what the owner check reads (ids and the owner's id): the
+        # rest of their columns load on first use, as a lazy load would have.
+        loader = joinedload(path[0], innerjoin=True)
+        for step in path[1:]:
+            loader = loader.load_only(*_KEYS[step.property.parent.class_]).joinedload(
+                step, innerjoin=True)
+        statement = statement.options(loader.load_only(*_KEYS[Portfolio]))
+    return statement.where(model.id == bindparam("object_id"))  # type: ignore[attr-defined]
+
+
+def _load_with_owner(model: type[T], object_id: int) -> T | None:
+    """``model`` ``object_id`` (or None), its owner chain loaded with it."""
+    if not _owner_path(model):
+        return db.session.get(model, object_id)
+    return db.session.scalars(_owned_statement(model), {"object_id": object_id}).first()
 
 
 def etag_of(obj: Any) -> str:

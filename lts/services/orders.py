@@ -143,6 +143,17 @@ def list_orders(actor: User, *, portfolio_id: int | None = None, asset_id: int |
                      omit=omit)
 
 
+def rate_limit_headers(asset_id: int, now: datetime | None = None) -> dict[str, str]:
+    """``RateLimit-Limit/Remaining/Reset`` of the asset's portfolio's order limit.
+
+    The per-portfolio ``max_orders_per_minute`` window as it stands now (the caller has
+    already loaded the asset as one the actor may trade); ``Reset`` in seconds.
+    """
+    window = manual.order_rate_window(asset_id, now)
+    return {"RateLimit-Limit": str(window.limit), "RateLimit-Remaining": str(window.remaining),
+            "RateLimit-Reset": str(window.reset)}
+
+
 def get_order(actor: User, order_id: int, *, ip: str | None = None) -> Order:
     """One order the actor may see; NotFound otherwise."""
     return load_owned(Order, order_id, actor, "read", ip=ip)

@@ -97,7 +97,7 @@ class PageQuery:
 
 
 def page_query(statement: Select[Any], *, key: Any = None, rows: bool = False,
-               omit: tuple[str, ...] = ()) -> PageQuery:
+               omit: tuple[str, ...] = (), extra: tuple[Any, ...] = ()) -> PageQuery:
     """The :class:`PageQuery` of ``statement`` (one entity, ordered, ending in a unique key).
 
     ``statement`` must hold no literal values that differ between callers: build it
@@ -110,7 +110,9 @@ def page_query(statement: Select[Any], *, key: Any = None, rows: bool = False,
 
     ``rows=True`` reads the entity's columns as read-only dicts (same values and types,
     no ORM objects): what the JSON API dumps, at a fraction of the cost of hydrating
-    objects into the session. ``omit`` leaves those columns out of the rows (not read).
+    objects into the session. ``omit`` leaves those columns out of the rows (not read);
+    ``extra`` (labelled column expressions, e.g. correlated subqueries) are read
+    beside them, in the same statement.
     """
     window = statement.limit(bindparam("page_limit")).offset(bindparam("page_offset"))
     if key is not None:
@@ -119,7 +121,7 @@ def page_query(statement: Select[Any], *, key: Any = None, rows: bool = False,
     if rows:
         table = statement.column_descriptions[0]["entity"].__table__
         window = window.with_only_columns(
-            *(column for column in table.columns if column.key not in omit),
+            *(column for column in table.columns if column.key not in omit), *extra,
             maintain_column_froms=True)
     return PageQuery(count=_counting(statement), page=window, rows=rows)
 

@@ -14,7 +14,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, null, select, union_all
+from sqlalchemy import (
+    Float,
+    String,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 
 from lts.errors import Conflict, Forbidden, ValidationFailed
 from lts.extensions import db
@@ -62,12 +73,15 @@ PORTFOLIO_SORTS = {"id": Portfolio.id, "name": Portfolio.name,
 
 def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool | None = None,
                     page: int | None = 1, per_page: int | None = None, rows: bool = False,
-                    sort: str = "id", direction: str = "asc") -> Page[Any]:
+                    sort: str = "id", direction: str = "asc", money: bool = False
+                    ) -> Page[Any]:
     """The portfolios the aaa plugin lets the actor see (or ``user_id``'s), ordered by id.
 
     ``user_id`` of someone whose portfolios the actor may not see is Forbidden.
     ``rows=True``: items are column mappings, not ORM objects (the JSON API's lists).
     ``sort``/``direction``: one of PORTFOLIO_SORTS, the id breaking ties.
+    ``money`` (with ``rows``): each row carries its equity and P&L (:data:`MONEY_FIELDS`),
+    read by the page's own statement.
     """
     check_id_filter("user_id", user_id)
     check_sort(PORTFOLIO_SORTS, sort, direction)
@@ -80,17 +94,19 @@ def list_portfolios(actor: User, *, user_id: int | None = None, is_active: bool 
     if is_active is not None:
         params["is_active"] = is_active
     filters = tuple(name for name in ("user_id", "is_active") if name in params)
-    return run_page(_portfolio_list(filters, scope.shape, rows, sort, direction), params,
-                    page, per_page)
+    return run_page(_portfolio_list(filters, scope.shape, rows, sort, direction,
+                                    money and rows), params, page, per_page)
 
 
 @functools.lru_cache(maxsize=64)
 def _portfolio_list(filters: tuple[str, ...], scope_shape: str, rows: bool,
-                    sort: str = "id", direction: str = "asc") -> PageQuery:
+                    sort: str = "id", direction: str = "asc", money: bool = False
+                    ) -> PageQuery:
     """The statements of one shape of portfolio list: which filters are bound, by name.
 
     Built once per shape (values are bind parameters, see
-    :class:`lts.services.pagination.PageQuery`).
+    :class:`lts.services.pagination.PageQuery`). ``money``: the rows carry
+    :func:`money_columns` too.
     """
     statement = select(Portfolio)
     visible = owner_filter("portfolio", scope_shape)
@@ -101,61 +117,64 @@ def _portfolio_list(filters: tuple[str, ...], scope_shape: str, rows: bool,
     if "is_active" in filters:
         statement = statement.where(Portfolio.is_active == bindparam("is_active"))
     return page_query(ordered(statement, PORTFOLIO_SORTS, sort, direction, Portfolio.id),
-                      rows=rows)
+                      rows=rows, extra=money_columns() if money else ())
 
 
 MONEY_FIELDS = ("equity", "realized_pnl", "unrealized_pnl")
 
 
-def portfolio_money(portfolio_ids: list[int]) -> dict[int, dict[str, float | None]]:
-    """Equity and P&L per portfolio, as stored: what a portfolio GET shows beside its row.
+def money_columns() -> tuple[Any, ...]:
+    """A portfolio's equity and P&L as three columns correlated to ``portfolios.id``.
 
     ``realized_pnl`` sums its positions' realized P&L, ``unrealized_pnl`` its open
-    positions' (both as the engine last marked them); ``equity`` is the latest stored
-    ``portfolio.<id>.equity`` statistic, None before the first tick wrote one. One
-    query for a whole page, whatever its size, built once (:func:`_money_statement`)
-    and run on the session's connection: building and ORM-executing them per request
-    cost more than the rest of the list (issue 12's API bound).
+    positions' (both as the engine last marked them, 0.0 without positions);
+    ``equity`` is the newest stored ``portfolio.<id>.equity`` statistic (found by the
+    ``(key, timestamp)`` index), NULL before the first tick wrote one. The one
+    definition of these values: the list's page statement carries them (no second
+    query, no id list to expand), and :func:`portfolio_money` reads them by id.
+    """
+    positions, assets, statistics = (Position.__table__, Asset.__table__,
+                                     Statistic.__table__)
+    portfolio_id = Portfolio.__table__.c.id
+    of_portfolio = (positions.join(assets, positions.c.asset_id == assets.c.id))
+    realized = (select(func.coalesce(func.sum(positions.c.realized_pnl), 0.0))
+                .select_from(of_portfolio).where(assets.c.portfolio_id == portfolio_id)
+                .scalar_subquery())
+    unrealized = (select(func.coalesce(func.sum(case(
+        (positions.c.status == "open", positions.c.unrealized_pnl), else_=0.0)), 0.0))
+                  .select_from(of_portfolio).where(assets.c.portfolio_id == portfolio_id)
+                  .scalar_subquery())
+    # The key names come from the one module that writes them: "portfolio." id ".equity".
+    head, _, tail = str(portfolio_key(1, EQUITY)).partition(".1.")
+    key = literal(f"{head}.") + cast(portfolio_id, String) + literal(f".{tail}")
+    equity = (select(statistics.c.value).where(statistics.c.key == key)
+              .order_by(statistics.c.timestamp.desc(), statistics.c.id.desc()).limit(1)
+              .scalar_subquery())
+    return (type_coerce(equity, Float).label("equity"),
+            type_coerce(realized, Float).label("realized_pnl"),
+            type_coerce(unrealized, Float).label("unrealized_pnl"))
+
+
+def portfolio_money(portfolio_ids: list[int]) -> dict[int, dict[str, float | None]]:
+    """Equity and P&L per portfolio (:func:`money_columns`): what a portfolio GET shows.
+
+    One statement for any number of portfolios, built once (:func:`_money_statement`).
     """
     if not portfolio_ids:
         return {}
-    money: dict[int, dict[str, float | None]] = {
-        pid: {"equity": None, "realized_pnl": 0.0, "unrealized_pnl": 0.0}
-        for pid in portfolio_ids}
-    keys = {str(portfolio_key(pid, EQUITY)): pid for pid in portfolio_ids}
-    for pid, key, realized, unrealized, equity in db.session.connection().execute(
-            _money_statement(), {"ids": portfolio_ids, "keys": list(keys)}):
-        row = money[pid if pid is not None else keys[key]]
-        if key is None:
-            row["realized_pnl"] = float(realized or 0.0)
-            row["unrealized_pnl"] = float(unrealized or 0.0)
-        else:
-            row["equity"] = float(equity)
-    return money
+    return {pid: {"equity": None if equity is None else float(equity),
+                  "realized_pnl": float(realized or 0.0),
+                  "unrealized_pnl": float(unrealized or 0.0)}
+            for pid, equity, realized, unrealized in db.session.connection().execute(
+                _money_statement(), {"ids": portfolio_ids})}
 
 
 @functools.cache
 def _money_statement() -> Any:
-    """:func:`portfolio_money`'s one statement (expanding ``ids``/``keys`` lists).
-
-    The positions' P&L per portfolio (key NULL) and the newest equity sample per key
-    (portfolio NULL), as one UNION ALL: one round trip and one execution per page.
-    """
-    positions, assets, statistics = (Position.__table__, Asset.__table__,
-                                     Statistic.__table__)
-    pnl = (select(assets.c.portfolio_id, null().label("key"),
-                  func.sum(positions.c.realized_pnl),
-                  func.sum(case((positions.c.status == "open", positions.c.unrealized_pnl),
-                                else_=0.0)), null())
-           .select_from(positions.join(assets, positions.c.asset_id == assets.c.id))
-           .where(assets.c.portfolio_id.in_(bindparam("ids", expanding=True)))
-           .group_by(assets.c.portfolio_id))
-    newest = (select(statistics.c.key, func.max(statistics.c.timestamp).label("at"))
-              .where(statistics.c.key.in_(bindparam("keys", expanding=True)))
-              .group_by(statistics.c.key).subquery())
-    equity = select(null(), statistics.c.key, null(), null(), statistics.c.value).join(
-        newest, (statistics.c.key == newest.c.key) & (statistics.c.timestamp == newest.c.at))
-    return union_all(pnl, equity)
+    """:func:`portfolio_money`'s statement (an expanding ``ids`` list)."""
+    portfolio_id = Portfolio.__table__.c.id
+    return (select(portfolio_id, *money_columns())
+            .where(portfolio_id.in_(bindparam("ids", expanding=True))))
 
 
 def get_portfolio(actor: User, portfolio_id: int, action: str = "read", *,

@@ -24,8 +24,10 @@ from lts.trading.orders import (
     OrderExecutor,
     OrderIntent,
     PlacedOrder,
+    RateWindow,
     ensure_no_transaction,
     next_manual_client_order_id,
+    rate_window,
 )
 from lts.trading.plugin_calls import PluginCaller
 from lts.trading.plugin_source import PluginSource, RegistryPluginSource
@@ -153,6 +155,13 @@ def close_position(position_id: int, *, user_id: int | None = None,
         caller.close()
         if executor is not None:
             executor.close()
+
+
+def order_rate_window(asset_id: int, now: datetime | None = None) -> RateWindow:
+    """The ``max_orders_per_minute`` window of the asset's portfolio now (for RateLimit-*)."""
+    limit = int(effective_settings(("max_orders_per_minute",), db.session())
+                ["max_orders_per_minute"])
+    return rate_window(db.session().connection(), asset_id, now or system_clock(), limit)
 
 
 def _manual_coid(asset_id: int, now: datetime) -> Callable[[Connection], str]:

@@ -266,6 +266,35 @@ def _retry_after(connection: Connection, asset_id: int, now: datetime, limit: in
     return max(1, math.ceil((leaves - now).total_seconds()))
 
 
+@dataclass(frozen=True)
+class RateWindow:
+    """Where a portfolio stands against ``max_orders_per_minute`` (the RateLimit fields).
+
+    ``remaining``: orders it may still send now; ``reset``: whole seconds until the
+    window frees a slot (the order whose leaving brings the count below the limit is a
+    minute old; 0 when no order is in the window).
+    """
+
+    limit: int
+    remaining: int
+    reset: int
+
+
+def rate_window(connection: Connection, asset_id: int, now: datetime, limit: int
+                ) -> RateWindow:
+    """The rate-limit window of the portfolio of ``asset_id`` at ``now``.
+
+    The same orders the ``max_orders_per_minute`` check counts.
+    """
+    times = connection.scalars(_WINDOW_ORDERS, {"asset_id": asset_id,
+                                                "since": now - _RATE_WINDOW}).all()
+    if not times:
+        return RateWindow(limit, limit, 0)
+    leaves = times[min(max(0, len(times) - limit), len(times) - 1)] + _RATE_WINDOW
+    return RateWindow(limit, max(0, limit - len(times)),
+                      max(1, math.ceil((leaves - now).total_seconds())))
+
+
 def _rejected_row(intent: OrderIntent, coid: str, now: datetime, reason: str,
                   plugin_versions: dict[str, Any] | None = None) -> dict[str, Any]:
     """The values of a ``rejected`` order row for an intent the risk checks refused."""

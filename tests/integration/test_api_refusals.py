@@ -11,7 +11,7 @@ from lts.extensions import db as database
 from lts.models import AuditLog, Order, Position
 from lts.runtime_config import set_runtime_setting
 from tests.conftest import BACKENDS
-from tests.factories import gen_asset, gen_portfolio
+from tests.factories import gen_asset, gen_portfolio, gen_user
 from tests.helpers import csrf_from
 
 
@@ -64,6 +64,38 @@ def test_the_rate_limit_is_429_with_retry_after_and_stores_nothing(client, as_al
     assert 1 <= int(throttled.headers["Retry-After"]) <= 60
     assert error["retry_after"] == int(throttled.headers["Retry-After"])
     assert database.session.scalar(select(func.count(Order.id))) == 1
+
+
+def test_the_order_limit_is_told_in_ratelimit_fields_on_every_answer(client, as_alice, asset):
+    set_runtime_setting("max_orders_per_minute", 3)
+    seen = []
+    for _ in range(3):
+        answer = place(client, as_alice, asset.id)
+        assert answer.status_code == 201
+        seen.append((answer.headers["RateLimit-Limit"], answer.headers["RateLimit-Remaining"]))
+        # The first order of the window leaves it within a minute: then a slot is free.
+        assert 1 <= int(answer.headers["RateLimit-Reset"]) <= 60
+        assert "Retry-After" not in answer.headers
+    assert seen == [("3", "2"), ("3", "1"), ("3", "0")]
+    throttled = place(client, as_alice, asset.id)
+    assert throttled.status_code == 429
+    assert (throttled.headers["RateLimit-Limit"], throttled.headers["RateLimit-Remaining"]) \
+        == ("3", "0")
+    assert throttled.headers["RateLimit-Reset"] == throttled.headers["Retry-After"]
+    # A close is an order of the same portfolio: it tells the same window.
+    set_runtime_setting("max_orders_per_minute", 10)
+    position_id = database.session.scalar(select(Position.id))
+    closed = client.post(f"/api/v1/positions/{position_id}/close", headers=as_alice)
+    assert closed.status_code == 201, closed.get_json()
+    assert (closed.headers["RateLimit-Limit"], closed.headers["RateLimit-Remaining"]) \
+        == ("10", "6")
+
+
+def test_another_users_asset_gets_no_ratelimit_fields(client, as_alice):
+    others = gen_asset(gen_portfolio(gen_user("bob")), "EUR_USD", allocated_capital=10_000.0)
+    answer = place(client, as_alice, others.id)
+    assert answer.status_code == 404
+    assert "RateLimit-Limit" not in answer.headers
 
 
 def test_a_refused_close_is_422_with_its_stored_order(client, as_alice, asset):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from marshmallow import RAISE
@@ -9,6 +11,7 @@ from marshmallow import RAISE
 from lts.blueprints.api import bp, page_body
 from lts.blueprints.api._common import created, with_etag
 from lts.blueprints.api._idempotency import idempotent
+from lts.errors import RateLimited
 from lts.schemas.orders import (
     ManualOrderResultSchema,
     ManualOrderSchema,
@@ -30,6 +33,35 @@ _THROTTLED = "Too many orders this minute (`rate_limited`): retry after `Retry-A
 _FILTERS = ("portfolio_id", "asset_id", "status", "side", "since", "until", "sort",
             "direction", "page", "per_page", "updated_since", "cursor")
 _ORDER_FILTERS = (*_FILTERS, "client_order_id", "source")
+
+
+_RATE_HEADERS = {
+    "RateLimit-Limit": {"description": "orders the portfolio may send a minute "
+                                       "(``max_orders_per_minute``)",
+                        "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Remaining": {"description": "orders it may still send in the current minute",
+                            "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Reset": {"description": "seconds until the window frees a slot (0: none used)",
+                        "schema": {"type": "integer", "minimum": 0}},
+}
+
+
+@contextlib.contextmanager
+def _rate_fields(asset_id: int | Callable[[], int]) -> Iterator[None]:
+    """Add the portfolio's RateLimit fields to a ``rate_limited`` refusal raised inside."""
+    try:
+        yield
+    except RateLimited as exc:
+        exc.headers.update(orders.rate_limit_headers(
+            asset_id() if callable(asset_id) else asset_id))
+        raise
+
+
+def _with_rate_fields(answer: tuple[Any, int, dict[str, str]], asset_id: int
+                      ) -> tuple[Any, int, dict[str, str]]:
+    """A created order's answer with its portfolio's RateLimit fields (after this order)."""
+    body, status, headers = answer
+    return body, status, {**headers, **orders.rate_limit_headers(asset_id)}
 
 
 @bp.get("/orders")
@@ -57,18 +89,21 @@ def get_order(order_id: int) -> Any:
 @bp.post("/assets/<int:asset_id>/orders")
 @idempotent
 @bp.arguments(ManualOrderSchema)
-@bp.response(201, ManualOrderResultSchema)
+@bp.response(201, ManualOrderResultSchema, headers=_RATE_HEADERS)
 @bp.alt_response(422, schema=RefusalSchema, description=_REFUSED)
 @bp.alt_response(429, schema=RefusalSchema, description=_THROTTLED, headers={
-    "Retry-After": {"description": "seconds", "schema": {"type": "integer", "minimum": 1}}})
+    "Retry-After": {"description": "seconds", "schema": {"type": "integer", "minimum": 1}},
+    **_RATE_HEADERS})
 def place_order(data: dict[str, Any], asset_id: int) -> Any:
     """Send your own order through the engine's path (risk checks, client_order_id, audit).
 
     A risk refusal is a 422 ``risk_rejected`` naming the check, with the ``rejected``
     order stored for it; the per-minute order limit is a 429 with ``Retry-After``.
     """
-    result = orders.place_manual_order(actor(), asset_id, ip=client_ip(), **data).accepted()
-    return created(result, "api.get_order", order_id=result.order.id)
+    with _rate_fields(asset_id):
+        result = orders.place_manual_order(actor(), asset_id, ip=client_ip(), **data).accepted()
+    return _with_rate_fields(created(result, "api.get_order", order_id=result.order.id),
+                             asset_id)
 
 
 @bp.get("/positions")
@@ -89,12 +124,14 @@ def get_position(position_id: int) -> Any:
 
 @bp.post("/positions/<int:position_id>/close")
 @idempotent
-@bp.response(201, ManualOrderResultSchema)
+@bp.response(201, ManualOrderResultSchema, headers=_RATE_HEADERS)
 @bp.alt_response(422, schema=RefusalSchema, description=_REFUSED)
 def close_position(position_id: int) -> Any:
     """Close an open position at market through its broker (refusals as for orders)."""
-    result = positions.close_position(actor(), position_id, ip=client_ip()).accepted()
-    return created(result, "api.get_order", order_id=result.order.id)
+    with _rate_fields(lambda: positions.get_position(actor(), position_id).asset_id):
+        result = positions.close_position(actor(), position_id, ip=client_ip()).accepted()
+    return _with_rate_fields(created(result, "api.get_order", order_id=result.order.id),
+                             result.order.asset_id)
 
 
 _CANCEL_ERRORS = {

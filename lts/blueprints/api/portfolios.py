@@ -49,10 +49,8 @@ def list_portfolios(args: dict[str, Any]) -> Any:
     page = portfolios.list_portfolios(actor(), user_id=args["user_id"],
                                       is_active=args["is_active"], page=args["page"],
                                       per_page=args["per_page"], rows=True,
-                                      sort=args["sort"], direction=args["direction"])
-    money = portfolios.portfolio_money([row["id"] for row in page.items])
-    for row in page.items:  # plain dicts read for this request
-        row.update(money[row["id"]])
+                                      sort=args["sort"], direction=args["direction"],
+                                      money=True)
     return page_body(page, args)
 
 
