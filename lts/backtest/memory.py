@@ -32,7 +32,7 @@ broker reports none), decision records and tick statistics.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,9 +53,12 @@ from lts.plugins.base import (
     PortfolioPlugin,
     PositionInfo,
 )
-from lts.plugins.broker.paper import PaperBroker
+from lts.plugins.broker.paper import EXIT_PREFIX, PaperBroker, _finite_positive
 from lts.plugins.broker.paper_memory import MemoryPaperBroker
 from lts.plugins.portfolio._common import capped
+from lts.plugins.portfolio.equal_weight import EqualWeight
+from lts.plugins.portfolio.fixed_weights import FixedWeights
+from lts.plugins.portfolio.inverse_volatility import InverseVolatility
 from lts.plugins.registry import PluginRegistryError
 from lts.trading.books import MemoryBooks
 from lts.trading.engine import (
@@ -141,6 +144,9 @@ class _Feed:
             self.closes = bars["close"].to_numpy(dtype=np.float64)
             self.lookback = int(pipeline.config["lookback"])
             self.ends = np.asarray(bars.index.searchsorted(cutoffs, side="right"))
+            # Each tick's last close (its snapshot's ``last_price``; NaN before any bar).
+            self.tick_closes = np.where(self.ends > 0, self.closes[np.maximum(self.ends - 1, 0)],
+                                        np.nan)
 
     def snapshot(self, k: int, now: datetime) -> MarketSnapshot:
         """The snapshot at tick number ``k`` (time ``now``)."""
@@ -153,6 +159,36 @@ class _Feed:
         if end:  # the cached last close, from the array: the same float, no pandas lookup
             snapshot.__dict__["last_price"] = float(self.closes[end - 1])
         return snapshot
+
+
+class _Snapshots(Mapping[int, MarketSnapshot]):
+    """A tick's snapshots by asset id; a quiet asset's is cut from its feed when read.
+
+    Only the allocator (``inverse_volatility`` reads candles) or a flattening kill switch
+    may read a quiet asset's snapshot; the others never pay for cutting it.
+    """
+
+    def __init__(self, feeds: Mapping[int, _Feed], k: int, now: datetime,
+                 quiet: frozenset[int]) -> None:
+        self.feeds, self.k, self.now, self.quiet = feeds, k, now, quiet
+        self.known: dict[int, MarketSnapshot] = {}
+
+    def __setitem__(self, asset_id: int, snapshot: MarketSnapshot) -> None:
+        self.known[asset_id] = snapshot
+
+    def __getitem__(self, asset_id: int) -> MarketSnapshot:
+        snapshot = self.known.get(asset_id)
+        if snapshot is None:
+            if asset_id not in self.quiet:
+                raise KeyError(asset_id)
+            snapshot = self.known[asset_id] = self.feeds[asset_id].snapshot(self.k, self.now)
+        return snapshot
+
+    def __iter__(self) -> Iterator[int]:
+        return (a for a in self.feeds if a in self.known or a in self.quiet)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass
@@ -178,11 +214,12 @@ class MemoryReplay:
     """
 
     def __init__(self, plugins: PluginSource, *, settings: Mapping[str, Any] | None = None,
-                 prepare: bool = True) -> None:
+                 prepare: bool = True, skip_quiet: bool = True) -> None:
         from lts.config import defaults
 
         self.plugins = plugins
         self.prepare = prepare
+        self.skip_quiet = skip_quiet
         merged = defaults()
         self.settings = {key: merged.get(key) for key in SETTING_KEYS}
         self.settings.update(settings or {})
@@ -208,11 +245,22 @@ class MemoryReplay:
         self.feeds = {u.info.id: _Feed(u, ticks) for u in self.units}
         self.peak: float | None = None
         self.errors: list[str] = []
+        self.failed: set[int] = set()
         started = time.perf_counter()
-        for k, tick in enumerate(ticks.to_pydatetime()):
-            self.tick(k, tick)
-            if progress is not None:
-                progress(k + 1, len(ticks))
+        times = ticks.to_pydatetime()
+        skipper = _Skipper.build(self, ticks) if self.skip_quiet else None
+        if skipper is None:
+            for k, tick in enumerate(times):
+                self.tick(k, tick)
+                if progress is not None:
+                    progress(k + 1, len(ticks))
+        else:
+            k, quiet = 0, frozenset[int]()
+            while k < len(times):
+                self.tick(k, times[k], quiet)
+                if progress is not None:
+                    progress(k + 1, len(ticks))
+                k, quiet = skipper.after(k, times)
         self.seconds = time.perf_counter() - started
         symbols = {row.id: row.symbol for row in self.rows}
         halts = [(row["timestamp"], row["details"]) for row in books.audit
@@ -274,23 +322,34 @@ class MemoryReplay:
             bars[bars.index < pd.Timestamp(end)]))
 
     # ------------------------------------------------------------------ one tick
-    def tick(self, k: int, now: datetime) -> None:
-        """The engine's portfolio step at tick ``k`` (see the module docstring)."""
+    def tick(self, k: int, now: datetime, quiet: frozenset[int] = frozenset()) -> None:
+        """The engine's portfolio step at tick ``k`` (see the module docstring).
+
+        ``quiet``: assets whose step is known to change nothing but their marks (see
+        :class:`_Skipper`): marked at the close, no snapshot unless the allocator reads
+        it, no broker mark (it has nothing to fill), no decision (it would hold).
+        """
         books = self.books
         tick = _Tick(now)
         stored = books.assets
         units = [_allocated(u, stored[u.info.id]["allocated_capital"]) for u in self.units]
         failed: set[int] = set()
-        snapshots: dict[int, MarketSnapshot] = {}
+        snapshots: Any = _Snapshots(self.feeds, k, now, quiet) if quiet else {}
         for unit in units:
+            if unit.info.id in quiet:
+                continue
             try:
                 snapshots[unit.info.id] = self.feeds[unit.info.id].snapshot(k, now)
             except PluginCallError as exc:
                 self._fail(unit, exc, now, failed)
         positions: dict[int, list[PositionInfo]] = {}
         for unit in units:
-            if unit.info.id not in failed:
-                self._guarded(unit, now, failed, self._mark, unit, snapshots[unit.info.id],
+            asset_id = unit.info.id
+            if asset_id in quiet:
+                positions[asset_id] = books.mark(
+                    asset_id, float(self.feeds[asset_id].tick_closes[k]), now)
+            elif asset_id not in failed:
+                self._guarded(unit, now, failed, self._mark, unit, snapshots[asset_id],
                               now, positions)
         equity, risk_state = self._equity_and_state(now)
         allocated = [u for u in units if u.info.id not in failed and not u.reduce_only]
@@ -302,9 +361,10 @@ class MemoryReplay:
         units = [_allocated(u, allocation.get(u.info.id, 0.0)) for u in units]
         self.units = units
         for unit in units:
-            if unit.info.id not in failed:
+            if unit.info.id not in failed and unit.info.id not in quiet:
                 self._guarded(unit, now, failed, self._decide, unit, snapshots[unit.info.id],
                               positions.get(unit.info.id, []), risk_state, tick)
+        self.failed = failed
         self._finish(tick, units, snapshots)
 
     def _guarded(self, unit: AssetUnit, now: datetime, failed: set[int],
@@ -352,7 +412,7 @@ class MemoryReplay:
         return equity, state
 
     def _allocate(self, now: datetime, equity: float, allocatable: float,
-                  units: list[AssetUnit], snapshots: dict[int, MarketSnapshot]
+                  units: list[AssetUnit], snapshots: Mapping[int, MarketSnapshot]
                   ) -> dict[int, float]:
         """Split the allocatable equity as the engine does, and store it on the assets."""
         pinfo = portfolio_info(self.portfolio, equity=equity, allocatable=allocatable)
@@ -396,7 +456,7 @@ class MemoryReplay:
                               leverage=unit.leverage)
 
     def _finish(self, tick: _Tick, units: list[AssetUnit],
-                snapshots: dict[int, MarketSnapshot]) -> None:
+                snapshots: Mapping[int, MarketSnapshot]) -> None:
         """Settle new positions; the kill switch on equity and drawdown; the peak."""
         books, now = self.books, tick.now
         for order_id, last_price, anchor, reference in tick.opened:
@@ -422,7 +482,7 @@ class MemoryReplay:
             self._flatten(tick, units, snapshots)
 
     def _flatten(self, tick: _Tick, units: list[AssetUnit],
-                 snapshots: dict[int, MarketSnapshot]) -> None:
+                 snapshots: Mapping[int, MarketSnapshot]) -> None:
         """Close every open position with orders that pass the kill switch (as live)."""
         from lts.trading.engine import _closing_intent
 
@@ -445,3 +505,163 @@ def _infos(books: MemoryBooks, asset_id: int) -> list[PositionInfo]:
 
     return [position_info(p) for p in books.open_positions(asset_id)]
 
+
+
+#: Portfolio plugins whose allocation is a pure function of their inputs (and capped, so
+#: never reported over-allocated): skipping their calls on quiet ticks changes nothing a
+#: later tick reads. Any other allocator keeps every tick.
+_PURE_ALLOCATORS: tuple[type, ...] = (EqualWeight, FixedWeights, InverseVolatility)
+
+
+class _Skipper:
+    """Which ticks :class:`MemoryReplay` may skip, and which assets are quiet at the others.
+
+    An asset is *quiet* at a tick when its step there can change nothing but its marks:
+
+    - its strategy's :meth:`~lts.plugins.base.StrategyPlugin.quiet` says ``decide`` holds
+      on that bar for the asset's position side (flat, long, short), the tick bringing
+      exactly one new bar of a csv feed read by position;
+    - the paper broker has nothing to fill: no resting order, no position with a stop or a
+      target, no booked exit waiting, no order not yet terminal on the books;
+    - its last step did not fail.
+
+    A tick where every asset is quiet is skipped, unless the kill switch could trip there:
+    the equity of each skipped tick is computed with numpy from the same closes and the
+    same P&L formula, summed in the books' order (so the same floats), and the first tick
+    at or below zero equity or past the drawdown limit is replayed in full. Before the next
+    replayed tick, the open positions get the marks of the tick before it, as a bar-by-bar
+    replay leaves them; the drawdown peak covers the skipped ticks. At a replayed tick the
+    quiet assets are only marked (no snapshot unless the allocator reads one, no broker
+    call, no decision). Allocations are computed at replayed ticks only, so only for
+    allocators in :data:`_PURE_ALLOCATORS`; with any other, no tick is skipped.
+    ``MemoryReplay(skip_quiet=False)`` replays every tick in full;
+    ``tests/integration/test_backtest_skip_quiet.py`` holds both to the same books.
+    """
+
+    def __init__(self, replay: MemoryReplay, loud: dict[int, list[np.ndarray]]) -> None:
+        self.replay = replay
+        self.loud = loud  # asset id -> per position side: sorted ticks not quiet, then n
+
+    @classmethod
+    def build(cls, replay: MemoryReplay, ticks: pd.DatetimeIndex) -> _Skipper | None:
+        """The skipper of this run, or None when nothing can ever be quiet."""
+        if not isinstance(replay.allocator, _PURE_ALLOCATORS):
+            return None
+        loud = {}
+        for unit in replay.units:
+            quiet = _quiet_ticks(unit, replay.feeds[unit.info.id], len(ticks))
+            if quiet is not None:
+                loud[unit.info.id] = [np.append(np.flatnonzero(~quiet[:, side]), len(ticks))
+                                      for side in range(3)]
+        return cls(replay, loud) if loud else None
+
+    def after(self, k: int, times: Any) -> tuple[int, frozenset[int]]:
+        """The next tick to replay after tick ``k``, and the assets quiet at it."""
+        replay, books = self.replay, self.replay.books
+        n = len(times)
+        if k + 1 >= n:
+            return n, frozenset()
+        nexts: dict[int, int] = {}
+        for unit in replay.units:
+            asset_id = unit.info.id
+            loud = self.loud.get(asset_id)
+            still = books.open_positions(asset_id)
+            if loud is None or asset_id in replay.failed or _busy(books, unit, still):
+                nexts[asset_id] = k + 1
+                continue
+            side = 0 if not still else 1 if still[0].side == "long" else 2
+            ticks = loud[side]
+            nexts[asset_id] = int(ticks[np.searchsorted(ticks, k + 1)])
+        target = min(min(nexts.values(), default=n), n - 1)
+        if target > k + 1:
+            target = self._skip_equity(k, target)
+        if target > k + 1:  # the marks the last skipped tick leaves, as bar by bar
+            last, when = target - 1, times[target - 1]
+            for unit in replay.units:
+                asset_id = unit.info.id
+                if books.open_positions(asset_id):
+                    books.mark(asset_id, float(replay.feeds[asset_id].tick_closes[last]), when)
+        return target, frozenset(a for a, nxt in nexts.items() if nxt > target)
+
+    def _skip_equity(self, k: int, target: int) -> int:
+        """The first tick in (k, target] the kill switch must see; the peak moved past the rest.
+
+        The equity of ticks k+1 .. target-1 as :meth:`MemoryReplay._finish` computes it:
+        capital + realized (unchanged: nothing fills) + each asset's open positions'
+        ``pnl`` at the tick's close, summed per asset then over assets in the books' order.
+        """
+        replay, books = self.replay, self.replay.books
+        from lts.trading.positions import direction
+
+        portfolio = books.portfolios[PORTFOLIO_ID]
+        capital = portfolio["total_capital"]
+        realized, _, _ = books.portfolio_pnl(PORTFOLIO_ID)
+        span = slice(k + 1, target)
+        unrealized = np.zeros(target - k - 1)
+        for asset_id in books.assets:
+            still = books.open_positions(asset_id)
+            if not still:
+                continue
+            closes = replay.feeds[asset_id].tick_closes[span]
+            summed = np.zeros(len(closes))
+            for p in still:
+                summed = summed + (direction(p.side) * (closes - p.entry_price) * p.quantity
+                                   - p.commission)
+            unrealized = unrealized + summed
+        equity = capital + realized + unrealized
+        bad = ~np.isfinite(equity)
+        if portfolio["risk_state"] != "halted":
+            bad |= equity <= 0
+            limit = replay.portfolio.max_drawdown_pct
+            if limit is not None:
+                before = np.concatenate(([replay.peak], equity[:-1]))
+                peaks = np.maximum(np.maximum.accumulate(before), capital)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    drawdown = np.where(peaks > 0, (peaks - equity) / peaks * 100, 0.0)
+                bad |= drawdown >= limit - _EPSILON
+        first = np.flatnonzero(bad)
+        if len(first):
+            target = k + 1 + int(first[0])
+        skipped = equity[:target - k - 1]
+        if len(skipped):
+            assert replay.peak is not None  # tick 0 is always replayed
+            replay.peak = max(replay.peak, float(skipped.max()))
+        return target
+
+
+def _busy(books: MemoryBooks, unit: AssetUnit, still: list[Any]) -> bool:
+    """Whether the asset's broker could fill something (or has a fill to report)."""
+    broker: Any = unit.broker
+    if broker._resting or books.open_orders(unit.info.id):
+        return True
+    return any(_finite_positive(p.stop_loss) or _finite_positive(p.take_profit)
+               or f"{EXIT_PREFIX}{p.id}" in broker.book for p in still)
+
+
+def _quiet_ticks(unit: AssetUnit, feed: _Feed, n: int) -> np.ndarray | None:
+    """Per tick and position side, whether the asset's strategy surely holds; None: never.
+
+    A tick maps to the prepared row of its snapshot's newest bar, and counts only when it
+    brings exactly one new bar (a gap or a repeated bar: replayed in full).
+    """
+    strategy = unit.strategy
+    frame = strategy.__dict__.get("_prepared_frames", {}).get(unit.info.symbol)
+    if feed.bars is None or frame is None or not len(frame) or n < 2:
+        return None
+    bars = feed.bars.iloc[:len(frame)]
+    if not bars.index.equals(frame.index):
+        return None
+    try:
+        marks = strategy.quiet(bars, frame)
+    except Exception:  # a broken hook: every tick in full, where decide reports it
+        return None
+    if not isinstance(marks, np.ndarray) or marks.shape != (len(frame), 3) \
+            or marks.dtype != np.bool_:
+        return None
+    ends = feed.ends
+    rows = ends - 1
+    stepped = np.zeros(n, dtype=bool)
+    stepped[1:] = (ends[1:] == ends[:-1] + 1) & (ends[:-1] >= 1) & (rows[1:] < len(frame))
+    quiet = np.zeros((n, 3), dtype=bool)
+    quiet[stepped] = marks[rows[stepped]]
+    return quiet

@@ -145,6 +145,26 @@ class PredictionThreshold(StrategyPlugin):
             closes, int(self.config["forecast_window"]), int(self.config["horizon"]))},
             index=candles.index)
 
+    def quiet(self, candles: pd.DataFrame, prepared: pd.DataFrame) -> np.ndarray | None:
+        """Where :meth:`decide` surely holds (see :meth:`StrategyPlugin.quiet`).
+
+        The naive forecast's move against the close, as :meth:`decide` computes it: no
+        forecast (or a close <= 0) holds in every state; a long holds without a down
+        signal, a short without an up one; a flat asset without a signal it would open
+        on (any signal with ``require_interval``: no prediction interval to clear).
+        """
+        price = candles["close"].to_numpy(dtype=np.float64)
+        predicted = prepared["naive_forecast"].to_numpy(dtype=np.float64)
+        threshold = float(self.config["threshold"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            move = (predicted - price) / price
+        blind = ~np.isfinite(predicted) | ~(price > 0)
+        up, down = move > threshold, move < -threshold
+        opens = up | (down & bool(self.config["allow_short"]))
+        if self.config.get("require_interval"):
+            opens = np.zeros(len(price), dtype=bool)
+        return np.column_stack((blind | ~opens, blind | ~down, blind | ~up))
+
     def forecast(self, snapshot: MarketSnapshot) -> tuple[float, str] | None:
         """Return the forecast price and where it came from, or None without enough data."""
         horizon = int(self.config["horizon"])

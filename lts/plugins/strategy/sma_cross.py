@@ -127,6 +127,32 @@ class SmaCross(StrategyPlugin):
         return pd.DataFrame({"fast": fast, "slow": slow, "regime": regime},
                             index=candles.index)
 
+    def quiet(self, candles: pd.DataFrame, prepared: pd.DataFrame) -> np.ndarray | None:
+        """Where :meth:`decide` surely holds (see :meth:`StrategyPlugin.quiet`).
+
+        Long (short): the regime is long (short) or the averages are equal. Flat: equal
+        averages, a short regime with shorts off, or (``cross`` entries) no other regime
+        among the ``cross_bars`` rows before, so no fresh cross. ``trend`` entries open
+        whenever flat with capital, so a flat asset is never quiet there.
+        """
+        regime = prepared["regime"].to_numpy(dtype=np.float64)
+        known = ~np.isnan(regime)
+        out = np.zeros((len(regime), 3), dtype=bool)
+        out[:, 1] = known & (regime >= 0)
+        out[:, 2] = known & (regime <= 0)
+        flat = known & (regime == 0)
+        if not self.config["allow_short"]:
+            flat |= known & (regime < 0)
+        if self.config["entry"] == "cross":
+            bars = int(self.config["cross_bars"])
+            fresh = np.zeros(len(regime), dtype=bool)
+            for back in range(1, min(bars, len(regime)) + 1):
+                earlier = regime[:-back]
+                fresh[back:] |= ~np.isnan(earlier) & (earlier != regime[back:])
+            flat |= known & ~fresh
+        out[:, 0] = flat
+        return out
+
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
         """Close or reverse against the regime, open on a fresh cross, hold otherwise."""
