@@ -249,15 +249,18 @@ class MemoryReplay:
         started = time.perf_counter()
         times = ticks.to_pydatetime()
         skipper = _Skipper.build(self, ticks) if self.skip_quiet else None
+        self.ticks_replayed = 0  # ticks stepped (the others skipped as quiet)
         if skipper is None:
             for k, tick in enumerate(times):
                 self.tick(k, tick)
+                self.ticks_replayed += 1
                 if progress is not None:
                     progress(k + 1, len(ticks))
         else:
             k, quiet = 0, frozenset[int]()
             while k < len(times):
                 self.tick(k, times[k], quiet)
+                self.ticks_replayed += 1
                 if progress is not None:
                     progress(k + 1, len(ticks))
                 k, quiet = skipper.after(k, times)
@@ -528,9 +531,9 @@ class _Skipper:
     A tick where every asset is quiet is skipped, unless the kill switch could trip there:
     the equity of each skipped tick is computed with numpy from the same closes and the
     same P&L formula, summed in the books' order (so the same floats), and the first tick
-    at or below zero equity or past the drawdown limit is replayed in full. Before the next
-    replayed tick, the open positions get the marks of the tick before it, as a bar-by-bar
-    replay leaves them; the drawdown peak covers the skipped ticks. At a replayed tick the
+    at or below zero equity or past the drawdown limit is replayed in full; the drawdown
+    peak covers the skipped ticks. The skipped marks need no catching up: a replayed tick
+    marks every open position at its close before anything reads it. At a replayed tick the
     quiet assets are only marked (no snapshot unless the allocator reads one, no broker
     call, no decision). Allocations are computed at replayed ticks only, so only for
     allocators in :data:`_PURE_ALLOCATORS`; with any other, no tick is skipped.
@@ -575,12 +578,6 @@ class _Skipper:
         target = min(min(nexts.values(), default=n), n - 1)
         if target > k + 1:
             target = self._skip_equity(k, target)
-        if target > k + 1:  # the marks the last skipped tick leaves, as bar by bar
-            last, when = target - 1, times[target - 1]
-            for unit in replay.units:
-                asset_id = unit.info.id
-                if books.open_positions(asset_id):
-                    books.mark(asset_id, float(replay.feeds[asset_id].tick_closes[last]), when)
         return target, frozenset(a for a, nxt in nexts.items() if nxt > target)
 
     def _skip_equity(self, k: int, target: int) -> int:
