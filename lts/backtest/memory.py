@@ -126,13 +126,14 @@ class _Feed:
     Other pipelines (or a resampling csv) are asked for each snapshot.
     """
 
-    def __init__(self, unit: AssetUnit, ticks: pd.DatetimeIndex) -> None:
+    def __init__(self, unit: AssetUnit, ticks: pd.DatetimeIndex,
+                 read: pd.DataFrame | None = None) -> None:
         self.unit = unit
         pipeline: Any = unit.pipeline
         self.bars: pd.DataFrame | None = None
         if pipeline.name == "csv" and not pipeline.config.get("resample_minutes"):
-            try:
-                bars = pipeline.all_bars(unit.info)
+            try:  # ``read``: the series already read for ``prepare`` (one read, not two)
+                bars = read if read is not None else pipeline.all_bars(unit.info)
             except Exception:  # asked at each tick instead, which fails that asset
                 return
             period = pipeline.period(bars)
@@ -241,8 +242,11 @@ class MemoryReplay:
             max_drawdown_pct=spec.max_drawdown_pct)
         books.add_portfolio(PORTFOLIO_ID, total_capital=spec.capital)
         self.allocator = self._allocator()
+        self._read: dict[int, pd.DataFrame] = {}  # series read for prepare, by asset id
         self.rows, self.units = self._units(spec, data)
-        self.feeds = {u.info.id: _Feed(u, ticks) for u in self.units}
+        self.feeds = {u.info.id: _Feed(u, ticks, self._read.get(u.info.id))
+                      for u in self.units}
+        self._read = {}
         self.peak: float | None = None
         self.errors: list[str] = []
         self.failed: set[int] = set()
@@ -304,15 +308,17 @@ class MemoryReplay:
             unit = AssetUnit(info=unit.info, pipeline=unit.pipeline, strategy=unit.strategy,
                              broker=MemoryPaperBroker.like(unit.broker))
             if self.prepare:
-                self._prepare(unit, spec.end)
+                read = self._prepare(unit, spec.end)
+                if read is not None:
+                    self._read[asset_id] = read
             self.books.add_asset(asset_id, PORTFOLIO_ID, broker_config=row.broker_config)
             rows.append(row)
             units.append(unit)
         return rows, units
 
     @staticmethod
-    def _prepare(unit: AssetUnit, end: datetime) -> None:
-        """Indicators once over the series before ``end`` (warm-up included).
+    def _prepare(unit: AssetUnit, end: datetime) -> pd.DataFrame | None:
+        """Indicators once over the series before ``end`` (warm-up included); the series.
 
         A series that cannot be read is left to the ticks: each one asks the pipeline,
         which fails that asset's step, as live (reported per tick).
@@ -320,9 +326,10 @@ class MemoryReplay:
         try:
             bars = unit.pipeline.all_bars(unit.info)  # type: ignore[attr-defined]
         except Exception:  # see above
-            return
+            return None
         unit.strategy.use_prepared(unit.info.symbol, unit.strategy.prepare(
             bars[bars.index < pd.Timestamp(end)]))
+        return bars
 
     # ------------------------------------------------------------------ one tick
     def tick(self, k: int, now: datetime, quiet: frozenset[int] = frozenset()) -> None:
@@ -594,22 +601,31 @@ class _Skipper:
         capital = portfolio["total_capital"]
         realized, _, _ = books.portfolio_pnl(PORTFOLIO_ID)
         span = slice(k + 1, target)
-        unrealized = np.zeros(target - k - 1)
+        unrealized: Any = 0.0
         for asset_id in books.assets:
             still = books.open_positions(asset_id)
             if not still:
                 continue
             closes = replay.feeds[asset_id].tick_closes[span]
-            summed = np.zeros(len(closes))
+            summed: Any = 0.0
             for p in still:
                 summed = summed + (direction(p.side) * (closes - p.entry_price) * p.quantity
                                    - p.commission)
             unrealized = unrealized + summed
+        limit = replay.portfolio.max_drawdown_pct
+        halted = portfolio["risk_state"] == "halted"
         equity = capital + realized + unrealized
+        if not isinstance(equity, np.ndarray):  # nothing open: the same equity throughout
+            equity = np.full(target - k - 1, equity)
+        low, high = float(equity.min()), float(equity.max())
+        # The common case (no drawdown limit, nothing near zero) needs no mask per tick.
+        if (limit is None or halted) and np.isfinite(low) and np.isfinite(high) \
+                and (halted or low > 0):
+            replay.peak = max(replay.peak, high)  # type: ignore[type-var]
+            return target
         bad = ~np.isfinite(equity)
-        if portfolio["risk_state"] != "halted":
+        if not halted:
             bad |= equity <= 0
-            limit = replay.portfolio.max_drawdown_pct
             if limit is not None:
                 before = np.concatenate(([replay.peak], equity[:-1]))
                 peaks = np.maximum(np.maximum.accumulate(before), capital)

@@ -33,7 +33,12 @@ import pandas as pd
 from marshmallow import fields, validate
 
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
-from lts.plugins.strategy._common import ExitsConfig, exit_prices, percent
+from lts.plugins.strategy._common import (
+    ExitsConfig,
+    exit_prices,
+    percent,
+    prepared_values,
+)
 
 
 class PredictionThresholdConfig(ExitsConfig):
@@ -174,8 +179,12 @@ class PredictionThreshold(StrategyPlugin):
             if len(column):
                 step = min(horizon, len(column)) - 1
                 return float(column.iloc[step]), _source(predictions)
-        stored = self.stored_prepared(snapshot)
-        if stored is not None:
+        # A backtest: its arrays, no pandas.
+        fast = prepared_values(self, snapshot, 1, ("naive_forecast",))
+        stored = self.stored_prepared(snapshot) if fast is None else None
+        if fast is not None:
+            value = float(fast[-1, 0])
+        elif stored is not None:
             value = float(stored["naive_forecast"].iloc[-1])
         else:
             # Live: :meth:`prepare`'s arithmetic on the last window of closes, without the

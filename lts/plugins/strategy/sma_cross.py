@@ -33,9 +33,12 @@ import pandas as pd
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
-from lts.plugins.strategy._common import ExitsConfig, exit_prices
+from lts.plugins.strategy._common import ExitsConfig, exit_prices, prepared_values
 
 Regime = str | None  # "long", "short", or None when the averages are equal
+_NAMES: dict[float, Regime] = {1.0: "long", -1.0: "short", 0.0: None}
+#: :meth:`SmaCross.prepare`'s columns, in this order.
+_COLUMNS = ("fast", "slow", "regime")
 
 
 class SmaCrossConfig(ExitsConfig):
@@ -160,18 +163,18 @@ class SmaCross(StrategyPlugin):
         bars = len(snapshot.candles)
         if bars < slow_n:
             return Decision.hold(f"not enough data: {bars} bars, slow SMA needs {slow_n}")
-        rows = self.prepared(snapshot, int(self.config["cross_bars"]) + 1)
-        assert rows is not None  # prepare always answers
-        # One array for the few rows (a backtest calls this on every bar: pandas column
-        # lookups and a boolean filter cost more than the whole decision).
-        columns = rows.columns
-        values = rows.to_numpy(dtype=np.float64)
-        values = values[~np.isnan(values[:, columns.get_loc("slow")])]
-        fast = float(values[-1, columns.get_loc("fast")])
-        slow = float(values[-1, columns.get_loc("slow")])
+        # One array for the few rows (pandas column lookups and a boolean filter cost
+        # more than the whole decision); a backtest's rows straight from its arrays.
+        values = prepared_values(self, snapshot, int(self.config["cross_bars"]) + 1,
+                                 _COLUMNS)
+        if values is None:
+            rows = self.prepared(snapshot, int(self.config["cross_bars"]) + 1)
+            assert rows is not None  # prepare always answers
+            values = rows[list(_COLUMNS)].to_numpy(dtype=np.float64)
+        values = values[~np.isnan(values[:, 1])]
+        fast, slow = float(values[-1, 0]), float(values[-1, 1])
         described = f"SMA{fast_n} {fast:.6g} vs SMA{slow_n} {slow:.6g}"
-        names: dict[float, Regime] = {1.0: "long", -1.0: "short", 0.0: None}
-        regimes = [names[value] for value in values[:, columns.get_loc("regime")].tolist()]
+        regimes = [_NAMES[value] for value in values[:, 2].tolist()]
         regime = regimes[-1]
 
         if position is not None:
