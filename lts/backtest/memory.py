@@ -143,6 +143,8 @@ class _Feed:
             self.bars = bars.copy(deep=False)
             self.bars.attrs = {}
             self.closes = bars["close"].to_numpy(dtype=np.float64)
+            self.lows = bars["low"].to_numpy()  # as the paper broker reads them
+            self.highs = bars["high"].to_numpy()
             self.lookback = int(pipeline.config["lookback"])
             self.ends = np.asarray(bars.index.searchsorted(cutoffs, side="right"))
             # Each tick's last close (its snapshot's ``last_price``; NaN before any bar).
@@ -572,20 +574,58 @@ class _Skipper:
         if k + 1 >= n:
             return n, frozenset()
         nexts: dict[int, int] = {}
+        watching: dict[int, list[tuple[str, str, float]]] = {}
         for unit in replay.units:
             asset_id = unit.info.id
             loud = self.loud.get(asset_id)
             still = books.open_positions(asset_id)
-            if loud is None or asset_id in replay.failed or _busy(books, unit, still):
+            levels = _levels(books, unit, still) if loud is not None else None
+            if levels is None or asset_id in replay.failed:
                 nexts[asset_id] = k + 1
                 continue
             side = 0 if not still else 1 if still[0].side == "long" else 2
             ticks = loud[side]
             nexts[asset_id] = int(ticks[np.searchsorted(ticks, k + 1)])
+            if levels:
+                watching[asset_id] = levels
+                nexts[asset_id] = self._first_touch(asset_id, k, nexts[asset_id], levels)
         target = min(min(nexts.values(), default=n), n - 1)
         if target > k + 1:
             target = self._skip_equity(k, target)
-        return target, frozenset(a for a, nxt in nexts.items() if nxt > target)
+        quiet = frozenset(a for a, nxt in nexts.items() if nxt > target)
+        for asset_id in watching:  # the check marks a bar-by-bar replay leaves
+            self._checked_up_to(asset_id, target if asset_id in quiet else target - 1)
+        return target, quiet
+
+    def _first_touch(self, asset_id: int, k: int, until: int,
+                     levels: list[tuple[str, str, float]]) -> int:
+        """The first tick in (k, until) whose new bar touches a level; else ``until``.
+
+        The paper broker's own tests (``_first_cross``, ``exit_trigger``) on the bars'
+        arrays: a tick whose bar touches nothing fills nothing there.
+        """
+        feed = self.replay.feeds[asset_id]
+        first, last = int(feed.ends[k]), int(feed.ends[min(until, len(feed.ends)) - 1])
+        if last <= first:
+            return until
+        touched = np.zeros(last - first, dtype=bool)
+        for column, how, level in levels:
+            prices = (feed.lows if column == "low" else feed.highs)[first:last]
+            touched |= prices <= level if how == "<=" else prices >= level
+        hits = np.flatnonzero(touched)
+        return k + 1 + int(hits[0]) if len(hits) else until
+
+    def _checked_up_to(self, asset_id: int, k: int) -> None:
+        """The broker's check marks as ``mark`` leaves them at tick ``k`` (nothing filled)."""
+        feed = self.replay.feeds[asset_id]
+        assert feed.bars is not None
+        newest = feed.bars.index[int(feed.ends[k]) - 1].to_pydatetime()
+        broker: Any = next(u.broker for u in self.replay.units if u.info.id == asset_id)
+        for p in self.replay.books.open_positions(asset_id):
+            if p.id in broker._checked:  # every watched one is (see _levels)
+                broker._checked[p.id] = newest
+        for row in broker._resting.values():
+            row["last_checked_bar"] = newest
 
     def _skip_equity(self, k: int, target: int) -> int:
         """The first tick in (k, target] the kill switch must see; the peak moved past the rest.
@@ -642,13 +682,44 @@ class _Skipper:
         return target
 
 
-def _busy(books: MemoryBooks, unit: AssetUnit, still: list[Any]) -> bool:
-    """Whether the asset's broker could fill something (or has a fill to report)."""
+def _levels(books: MemoryBooks, unit: AssetUnit, still: list[Any]
+            ) -> list[tuple[str, str, float]] | None:
+    """The prices at which the asset's paper broker could fill something; None: unsure.
+
+    Each level is (bar column, ``<=`` or ``>=``, price), the paper broker's tests: a
+    long's stop ``low <= stop`` and target ``high >= target`` (a short's the other way),
+    a buy limit ``low <= price``, a sell limit ``high >= price``, stop entries the other
+    way. Unsure (so the next tick is replayed): a stop, target or resting order the
+    broker has not checked at a replayed tick yet (opened or placed at this one), a
+    booked exit still to report, an order on the books the broker is not resting.
+    """
     broker: Any = unit.broker
-    if broker._resting or books.open_orders(unit.info.id):
-        return True
-    return any(_finite_positive(p.stop_loss) or _finite_positive(p.take_profit)
-               or f"{EXIT_PREFIX}{p.id}" in broker.book for p in still)
+    resting = broker._resting
+    if any(o.client_order_id not in resting for o in books.open_orders(unit.info.id)):
+        return None
+    levels: list[tuple[str, str, float]] = []
+    for row in resting.values():
+        if row["last_checked_bar"] is None:
+            return None
+        buy = row["side"] == "buy"
+        lower = buy if row["order_type"] == "limit" else not buy
+        levels.append(("low", "<=", float(row["price"])) if lower
+                      else ("high", ">=", float(row["price"])))
+    for p in still:
+        if f"{EXIT_PREFIX}{p.id}" in broker.book:
+            return None
+        stop, target = _finite_positive(p.stop_loss), _finite_positive(p.take_profit)
+        if not (stop or target):
+            continue
+        if p.id not in broker._checked:
+            return None
+        long = p.side == "long"
+        if stop:
+            levels.append(("low", "<=", p.stop_loss) if long else ("high", ">=", p.stop_loss))
+        if target:
+            levels.append(("high", ">=", p.take_profit) if long
+                          else ("low", "<=", p.take_profit))
+    return levels
 
 
 def _quiet_ticks(unit: AssetUnit, feed: _Feed, n: int) -> np.ndarray | None:
