@@ -553,6 +553,9 @@ class _Skipper:
     def __init__(self, replay: MemoryReplay, loud: dict[int, list[np.ndarray]]) -> None:
         self.replay = replay
         self.loud = loud  # asset id -> per position side: sorted ticks not quiet, then n
+        self.quiet: frozenset[int] = frozenset()  # the assets quiet at the last tick
+        self.cache: dict[int, tuple[int, int]] = {}  # asset -> (next loud tick, orders)
+        self.watching: dict[int, bool] = {}  # asset -> stops or resting orders to check
 
     @classmethod
     def build(cls, replay: MemoryReplay, ticks: pd.DatetimeIndex) -> _Skipper | None:
@@ -568,18 +571,31 @@ class _Skipper:
         return cls(replay, loud) if loud else None
 
     def after(self, k: int, times: Any) -> tuple[int, frozenset[int]]:
-        """The next tick to replay after tick ``k``, and the assets quiet at it."""
+        """The next tick to replay after tick ``k``, and the assets quiet at it.
+
+        An asset quiet at tick ``k`` keeps its next loud tick: nothing of it changed there
+        (unless an order was placed for it, a flattening kill switch).
+        """
         replay, books = self.replay, self.replay.books
         n = len(times)
-        if k + 1 >= n:
+        if k + 1 >= n:  # the check marks of the assets quiet at the last tick
+            for asset_id in self.quiet:
+                if self.watching.get(asset_id):
+                    self._checked_up_to(asset_id, k)
             return n, frozenset()
         nexts: dict[int, int] = {}
-        watching: dict[int, list[tuple[str, str, float]]] = {}
         for unit in replay.units:
             asset_id = unit.info.id
+            placed = len(books._orders_of.get(asset_id, ()))
+            cached = self.cache.get(asset_id)
+            if asset_id in self.quiet and cached is not None and cached[0] > k + 1 \
+                    and cached[1] == placed:
+                nexts[asset_id] = cached[0]
+                continue
             loud = self.loud.get(asset_id)
             still = books.open_positions(asset_id)
             levels = _levels(books, unit, still) if loud is not None else None
+            self.watching[asset_id] = bool(levels)
             if levels is None or asset_id in replay.failed:
                 nexts[asset_id] = k + 1
                 continue
@@ -587,14 +603,16 @@ class _Skipper:
             ticks = loud[side]
             nexts[asset_id] = int(ticks[np.searchsorted(ticks, k + 1)])
             if levels:
-                watching[asset_id] = levels
                 nexts[asset_id] = self._first_touch(asset_id, k, nexts[asset_id], levels)
+            self.cache[asset_id] = (nexts[asset_id], placed)
         target = min(min(nexts.values(), default=n), n - 1)
         if target > k + 1:
             target = self._skip_equity(k, target)
         quiet = frozenset(a for a, nxt in nexts.items() if nxt > target)
-        for asset_id in watching:  # the check marks a bar-by-bar replay leaves
-            self._checked_up_to(asset_id, target if asset_id in quiet else target - 1)
+        for asset_id, watched in self.watching.items():  # as a bar-by-bar replay leaves
+            if watched and asset_id not in quiet:      # them, before the broker reads them
+                self._checked_up_to(asset_id, target - 1)
+        self.quiet = quiet
         return target, quiet
 
     def _first_touch(self, asset_id: int, k: int, until: int,
