@@ -20,6 +20,8 @@ Run: .venv/bin/python bench/backtest_bench.py [--bars 100000] [--lts-bars 0]
      [--assets 20] [--assets-bars 100000] [--assets-lts-bars 0]
      [--replay memory|every-bar|engine]
      [--profile FILE]  (cProfile of the LTS side, for finding what a bar costs)
+Instructions of one side's run only: valgrind --tool=callgrind --instr-atstart=no
+     .venv/bin/python bench/backtest_bench.py --worker lts|backtesting --assets 1 --callgrind
 Needs ``backtesting`` (requirements-bench.txt, never a runtime requirement).
 """
 
@@ -62,7 +64,7 @@ def peak_rss_mb() -> float:
 
 # ------------------------------------------------------------------ workers
 
-def work_backtesting(bars: int, assets: int) -> dict[str, Any]:
+def work_backtesting(bars: int, assets: int, count: bool = False) -> dict[str, Any]:
     """backtesting.py's SmaCross on each asset's series; total bars and seconds."""
     import warnings
 
@@ -89,20 +91,36 @@ def work_backtesting(bars: int, assets: int) -> dict[str, Any]:
     for n in range(assets):
         frame = random_walk(bars, seed=n).rename(columns=str.capitalize)
         frame.index = frame.index.tz_localize(None)
+        if count:
+            callgrind(True)
         started, cpu_started = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stats = Backtest(frame, SmaCross, cash=1e9, commission=0.0,
                              finalize_trades=True).run()
         seconds += time.perf_counter() - started
+        if count:
+            callgrind(False)
         cpu += time.process_time() - cpu_started
         trades += int(stats["# Trades"])
     return {"bars": bars * assets, "seconds": seconds, "cpu_seconds": cpu, "trades": trades,
             "peak_rss_mb": peak_rss_mb()}
 
 
+def callgrind(on: bool) -> None:
+    """Switch callgrind's instrumentation (run with ``--instr-atstart=no``) on or off.
+
+    Only ``run_backtest`` is counted (not the imports, the app or writing the CSV files);
+    instruction counts do not move with the machine's load.
+    """
+    import os
+
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
+                   check=True, capture_output=True)
+
+
 def work_lts(bars: int, assets: int, replay_name: str | None,
-             profile: str | None = None) -> dict[str, Any]:
+             profile: str | None = None, count: bool = False) -> dict[str, Any]:
     """LTS's run_backtest on the first ``bars`` bars of each asset's series."""
     import importlib
     import logging
@@ -153,9 +171,13 @@ def work_lts(bars: int, assets: int, replay_name: str | None,
 
                 profiler = cProfile.Profile()
                 profiler.enable()
+            if count:
+                callgrind(True)
             started, cpu_started = time.perf_counter(), time.process_time()
             result = run_backtest(spec, data, replay)
             seconds = time.perf_counter() - started
+            if count:
+                callgrind(False)
             cpu = time.process_time() - cpu_started
             if profiler is not None:
                 profiler.disable()
@@ -230,13 +252,17 @@ def main() -> None:
                              "or module:attribute of a Replay")
     parser.add_argument("--profile", default=None,
                         help="write a cProfile of the LTS side of the one-symbol run here")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="with --worker under valgrind --tool=callgrind "
+                             "--instr-atstart=no: count only the backtest's instructions")
     parser.add_argument("--worker", choices=("lts", "backtesting"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "lts":
-        print(json.dumps(work_lts(args.bars, args.assets, args.replay, args.profile)))
+        print(json.dumps(work_lts(args.bars, args.assets, args.replay, args.profile,
+                                  args.callgrind)))
         return
     if args.worker == "backtesting":
-        print(json.dumps(work_backtesting(args.bars, args.assets)))
+        print(json.dumps(work_backtesting(args.bars, args.assets, args.callgrind)))
         return
     compare("one symbol", args.bars, args.lts_bars, 1, args.replay, args.profile)
     if args.assets > 1:
