@@ -25,6 +25,13 @@ to protect); a plugin that raises still fails only its asset's step, as live.
 now. ``tests/integration/test_backtest_one_engine.py`` proves it books the orders,
 fills and equity the live engine books over SQLite.
 
+Quiet ticks are skipped (:class:`_Skipper`): where every asset's strategy surely holds
+(its ``quiet`` hook), no resting order, stop or target can fill and the kill switch
+cannot trip, nothing but marks would change, so only the ticks where something can
+happen are stepped, with the same functions; the skipped ticks' equity is checked with
+numpy. ``MemoryReplay(skip_quiet=False)`` steps every tick (debugging, and
+``tests/integration/test_backtest_skip_quiet.py``, which proves both book the same).
+
 What it leaves out, because a backtest has none of it: reconciliation (nothing is in
 flight), leases and claims, paused credentials, broker-reported accounts (the paper
 broker reports none), decision records and tick statistics.
@@ -533,8 +540,9 @@ class _Skipper:
     - its strategy's :meth:`~lts.plugins.base.StrategyPlugin.quiet` says ``decide`` holds
       on that bar for the asset's position side (flat, long, short), the tick bringing
       exactly one new bar of a csv feed read by position;
-    - the paper broker has nothing to fill: no resting order, no position with a stop or a
-      target, no booked exit waiting, no order not yet terminal on the books;
+    - the paper broker fills nothing there: the tick's new bar touches no level of a
+      resting order, stop or target (:func:`_levels`, the paper broker's own tests, run
+      on the bars' arrays), all of them already checked once at a replayed tick;
     - its last step did not fail.
 
     A tick where every asset is quiet is skipped, unless the kill switch could trip there:
@@ -542,7 +550,9 @@ class _Skipper:
     same P&L formula, summed in the books' order (so the same floats), and the first tick
     at or below zero equity or past the drawdown limit is replayed in full; the drawdown
     peak covers the skipped ticks. The skipped marks need no catching up: a replayed tick
-    marks every open position at its close before anything reads it. At a replayed tick the
+    marks every open position at its close before anything reads it; the broker's check
+    marks (newest bar checked) are moved as a bar-by-bar replay leaves them before the
+    broker reads them, and at the end. At a replayed tick the
     quiet assets are only marked (no snapshot unless the allocator reads one, no broker
     call, no decision). Allocations are computed at replayed ticks only, so only for
     allocators in :data:`_PURE_ALLOCATORS`; with any other, no tick is skipped.
