@@ -170,7 +170,9 @@ class SmaCross(StrategyPlugin):
         if values is None:
             rows = self.prepared(snapshot, int(self.config["cross_bars"]) + 1)
             assert rows is not None  # prepare always answers
-            values = rows[list(_COLUMNS)].to_numpy(dtype=np.float64)
+            columns = rows.columns  # live: no column selection (a new DataFrame)
+            values = rows.to_numpy(dtype=np.float64)[
+                :, [columns.get_loc(name) for name in _COLUMNS]]
         values = values[~np.isnan(values[:, 1])]
         fast, slow = float(values[-1, 0]), float(values[-1, 1])
         described = f"SMA{fast_n} {fast:.6g} vs SMA{slow_n} {slow:.6g}"
