@@ -259,6 +259,7 @@ class MemoryReplay:
         self.peak: float | None = None
         self.errors: list[str] = []
         self.failed: set[int] = set()
+        self.allocation: dict[int, float] = {}  # the last tick's, by asset id
         started = time.perf_counter()
         times = ticks.to_pydatetime()
         skipper = _Skipper.build(self, ticks) if self.skip_quiet else None
@@ -351,7 +352,12 @@ class MemoryReplay:
         books = self.books
         tick = _Tick(now)
         stored = books.assets
-        units = [_allocated(u, stored[u.info.id]["allocated_capital"]) for u in self.units]
+        # A quiet asset's unit keeps its allocation: nothing of this tick reads it (its
+        # step is skipped, the pure allocators read ids and symbols, the fallback and a
+        # flattening read the stored allocation), and a new unit per asset per tick cost
+        # more than the rest of a quiet asset's tick.
+        units = [u if u.info.id in quiet else
+                 _allocated(u, stored[u.info.id]["allocated_capital"]) for u in self.units]
         failed: set[int] = set()
         snapshots: Any = _Snapshots(self.feeds, k, now, quiet) if quiet else {}
         for unit in units:
@@ -377,7 +383,9 @@ class MemoryReplay:
         self.portfolio.risk_state = books.portfolios[PORTFOLIO_ID]["risk_state"]
         allocation = self._allocate(now, equity, max(0.0, equity - held), allocated,
                                     snapshots)
-        units = [_allocated(u, allocation.get(u.info.id, 0.0)) for u in units]
+        self.allocation = allocation
+        units = [u if u.info.id in quiet else _allocated(u, allocation.get(u.info.id, 0.0))
+                 for u in units]
         self.units = units
         for unit in units:
             if unit.info.id not in failed and unit.info.id not in quiet:
@@ -450,7 +458,9 @@ class MemoryReplay:
         except (PluginCallError, ValueError) as exc:
             summary = exc.summary if isinstance(exc, PluginCallError) else str(exc)
             self.errors.append(f"{now.isoformat()} allocation_failed: {summary}")
-            allocation = capped({u.info.id: u.info.allocated_capital for u in units}, limit)
+            stored = self.books.assets  # the units' allocation at the tick's start
+            allocation = capped({u.info.id: stored[u.info.id]["allocated_capital"]
+                                 for u in units}, limit)
         final = {}
         for asset_id, row in self.books.assets.items():
             value = allocation.get(asset_id, 0.0)
@@ -505,7 +515,8 @@ class MemoryReplay:
         """Close every open position with orders that pass the kill switch (as live)."""
         from lts.trading.engine import _closing_intent
 
-        for unit in units:
+        for unit in units:  # a quiet asset's unit gets this tick's allocation here
+            unit = _allocated(unit, self.allocation.get(unit.info.id, 0.0))
             for info in _infos(self.books, unit.info.id):
                 price = info.current_price or info.entry_price
                 intent = _closing_intent(unit.info.id, info, price, "kill switch: flatten",
