@@ -8,15 +8,20 @@ cross, no commission) on the same bars. Each side runs in a child process of its
 so the peak RSS printed is that side's alone. Then 20 assets x N bars.
 
 LTS runs :class:`lts.backtest.memory.MemoryReplay` by default (the engine's step on
-in-memory books, the paper broker's fill rules in memory, plugin calls made directly).
+in-memory books, the paper broker's fill rules in memory, plugin calls made directly,
+quiet ticks skipped: only the ticks where a decision, a fill or the kill switch can
+happen are stepped). ``--replay every-bar`` steps every tick (``skip_quiet=False``).
 ``--replay engine`` runs :class:`lts.backtest.runner.EngineReplay` instead (the live
 engine over a throw-away SQLite database: tens of bars/s, so give it ``--lts-bars``),
 and ``--replay module:attribute`` any other Replay. ``--lts-bars N`` replays only the
 first N bars of the series (0: all) and extrapolates the full run's time.
 
 Run: .venv/bin/python bench/backtest_bench.py [--bars 100000] [--lts-bars 0]
-     [--assets 20] [--assets-bars 100000] [--assets-lts-bars 0] [--replay memory|engine]
+     [--assets 20] [--assets-bars 100000] [--assets-lts-bars 0]
+     [--replay memory|every-bar|engine]
      [--profile FILE]  (cProfile of the LTS side, for finding what a bar costs)
+Instructions of one side's run only: valgrind --tool=callgrind --instr-atstart=no
+     .venv/bin/python bench/backtest_bench.py --worker lts|backtesting --assets 1 --callgrind
 Needs ``backtesting`` (requirements-bench.txt, never a runtime requirement).
 """
 
@@ -59,7 +64,7 @@ def peak_rss_mb() -> float:
 
 # ------------------------------------------------------------------ workers
 
-def work_backtesting(bars: int, assets: int) -> dict[str, Any]:
+def work_backtesting(bars: int, assets: int, count: bool = False) -> dict[str, Any]:
     """backtesting.py's SmaCross on each asset's series; total bars and seconds."""
     import warnings
 
@@ -86,20 +91,36 @@ def work_backtesting(bars: int, assets: int) -> dict[str, Any]:
     for n in range(assets):
         frame = random_walk(bars, seed=n).rename(columns=str.capitalize)
         frame.index = frame.index.tz_localize(None)
+        if count:
+            callgrind(True)
         started, cpu_started = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stats = Backtest(frame, SmaCross, cash=1e9, commission=0.0,
                              finalize_trades=True).run()
         seconds += time.perf_counter() - started
+        if count:
+            callgrind(False)
         cpu += time.process_time() - cpu_started
         trades += int(stats["# Trades"])
     return {"bars": bars * assets, "seconds": seconds, "cpu_seconds": cpu, "trades": trades,
             "peak_rss_mb": peak_rss_mb()}
 
 
+def callgrind(on: bool) -> None:
+    """Switch callgrind's instrumentation (run with ``--instr-atstart=no``) on or off.
+
+    Only ``run_backtest`` is counted (not the imports, the app or writing the CSV files);
+    instruction counts do not move with the machine's load.
+    """
+    import os
+
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
+                   check=True, capture_output=True)
+
+
 def work_lts(bars: int, assets: int, replay_name: str | None,
-             profile: str | None = None) -> dict[str, Any]:
+             profile: str | None = None, count: bool = False) -> dict[str, Any]:
     """LTS's run_backtest on the first ``bars`` bars of each asset's series."""
     import importlib
     import logging
@@ -135,9 +156,10 @@ def work_lts(bars: int, assets: int, replay_name: str | None,
             from lts.backtest.memory import MemoryReplay
             from lts.trading.plugin_source import RegistryPluginSource
 
-            if replay_name in (None, "memory"):
+            if replay_name in (None, "memory", "every-bar"):
                 upgrade()  # the plugin registry reads its generation from the Config table
-                replay = MemoryReplay(RegistryPluginSource(app))
+                replay = MemoryReplay(RegistryPluginSource(app),
+                                      skip_quiet=replay_name != "every-bar")
             elif replay_name == "engine":
                 replay = EngineReplay(create_app)
             else:
@@ -149,9 +171,13 @@ def work_lts(bars: int, assets: int, replay_name: str | None,
 
                 profiler = cProfile.Profile()
                 profiler.enable()
+            if count:
+                callgrind(True)
             started, cpu_started = time.perf_counter(), time.process_time()
             result = run_backtest(spec, data, replay)
             seconds = time.perf_counter() - started
+            if count:
+                callgrind(False)
             cpu = time.process_time() - cpu_started
             if profiler is not None:
                 profiler.disable()
@@ -159,6 +185,7 @@ def work_lts(bars: int, assets: int, replay_name: str | None,
     return {"bars": bars * assets, "ticks": result.bars_replayed, "seconds": seconds,
             "cpu_seconds": cpu,
             "replay_seconds": getattr(replay, "seconds", None), "trades": len(result.trades),
+            "stepped": getattr(replay, "ticks_replayed", None),
             "errors": len(result.errors), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -192,6 +219,8 @@ def compare(label: str, bars: int, lts_bars: int, assets: int, replay: str | Non
           f"peak RSS {theirs['peak_rss_mb']:.0f} MB")
     replay_part = (f" (replay loop {mine['replay_seconds']:.2f} s)"
                    if mine.get("replay_seconds") else "")
+    if mine.get("stepped") is not None:
+        replay_part += f" ({mine['stepped']:,} ticks stepped, the others quiet)"
     print(f"LTS runner     : {mine['bars']:,} bars ({mine['ticks']:,} ticks) in "
           f"{mine['seconds']:.2f} s{replay_part} = {my_rate:,.1f} bars/s, "
           f"{mine['trades']} trades, {mine['errors']} errors, "
@@ -219,16 +248,21 @@ def main() -> None:
     parser.add_argument("--assets-lts-bars", type=int, default=0,
                         help="bars per asset LTS replays in the multi-asset run (0: all)")
     parser.add_argument("--replay", default=None,
-                        help="memory (default), engine, or module:attribute of a Replay")
+                        help="memory (default), every-bar (memory, no tick skipped), engine, "
+                             "or module:attribute of a Replay")
     parser.add_argument("--profile", default=None,
                         help="write a cProfile of the LTS side of the one-symbol run here")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="with --worker under valgrind --tool=callgrind "
+                             "--instr-atstart=no: count only the backtest's instructions")
     parser.add_argument("--worker", choices=("lts", "backtesting"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "lts":
-        print(json.dumps(work_lts(args.bars, args.assets, args.replay, args.profile)))
+        print(json.dumps(work_lts(args.bars, args.assets, args.replay, args.profile,
+                                  args.callgrind)))
         return
     if args.worker == "backtesting":
-        print(json.dumps(work_backtesting(args.bars, args.assets)))
+        print(json.dumps(work_backtesting(args.bars, args.assets, args.callgrind)))
         return
     compare("one symbol", args.bars, args.lts_bars, 1, args.replay, args.profile)
     if args.assets > 1:

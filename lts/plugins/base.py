@@ -528,6 +528,28 @@ class StrategyPlugin(Plugin):
         """
         return None
 
+    #: Columns of :meth:`quiet`'s answer: the asset's position when ``decide`` is asked.
+    QUIET_STATES = ("flat", "long", "short")
+
+    def quiet(self, candles: pd.DataFrame, prepared: pd.DataFrame) -> np.ndarray | None:
+        """Optional hook (backtests only): the bars where ``decide`` surely holds.
+
+        ``candles`` is a whole series, ``prepared`` :meth:`prepare` over it (same index).
+        The answer is a boolean array of shape ``(len(candles), 3)``, its columns
+        :attr:`QUIET_STATES`: ``[i, 0]`` True promises that ``decide`` on a snapshot whose
+        newest bar is row ``i`` (no ``predictions``) returns ``Decision.hold`` when the
+        asset is flat, *whatever the allocation*; ``[i, 1]`` (``[i, 2]``) the same when
+        the position passed is long (short), whatever its quantity, prices, stops and
+        marks. False promises nothing (the bar is replayed in full). A backtest skips the
+        bars where every asset's strategy holds and nothing else can happen (no resting
+        order, stop or target, no kill switch), filling marks and equity in between
+        exactly as a bar-by-bar replay books them; a wrong True would skip a real
+        decision, so answer True only where the rule makes a hold certain.
+
+        None (the default): every bar is replayed in full.
+        """
+        return None
+
     def use_prepared(self, symbol: str, frame: pd.DataFrame | None) -> None:
         """Hand over indicators computed once over a whole series (backtests); None drops.
 

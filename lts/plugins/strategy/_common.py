@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import marshmallow
+import numpy as np
 from marshmallow import fields, validate
 
-from lts.plugins.base import Side
+from lts.plugins.base import _NS_PER_UNIT, MarketSnapshot, Side, StrategyPlugin
 
 
 class ExitsConfig(marshmallow.Schema):
@@ -66,3 +67,37 @@ def exit_prices(side: Side, price: float, config: Mapping[str, Any]
 def percent(value: float) -> str:
     """Format a relative move as a signed percentage for reason strings."""
     return f"{value * 100:+.3f}%"
+
+
+def prepared_values(strategy: StrategyPlugin, snapshot: MarketSnapshot, rows: int,
+                    columns: tuple[str, ...]) -> np.ndarray | None:
+    """The handed-over frame's last ``rows`` rows of ``columns`` up to the newest bar.
+
+    The rows :meth:`StrategyPlugin.stored_prepared` answers (the same search on the same
+    nanosecond stamps), read from the frame's values converted once instead of a
+    DataFrame slice per decision: a backtest decides thousands of times. None where
+    ``stored_prepared`` would answer None or search with pandas (then ask it).
+    """
+    frames = strategy.__dict__.get("_prepared_frames")
+    if not frames:
+        return None
+    frame = frames.get(snapshot.symbol)
+    known = strategy.__dict__.get("_prepared_stamps", {}).get(snapshot.symbol)
+    index = snapshot.candles.index
+    factor = _NS_PER_UNIT.get(getattr(index, "unit", ""))
+    if frame is None or known is None or factor is None or not len(index) \
+            or known[0] != (getattr(index, "tz", None) is not None):
+        return None
+    cache = strategy.__dict__.setdefault("_prepared_values", {})
+    cached = cache.get(snapshot.symbol)
+    if cached is None or cached[0] is not frame:
+        if not set(columns) <= set(frame.columns):
+            return None
+        cached = cache[snapshot.symbol] = (frame, frame[list(columns)].to_numpy(
+            dtype=np.float64))
+    newest = int(index.asi8[-1]) * factor
+    stamps = known[1]
+    end = int(np.searchsorted(stamps, newest, side="right"))
+    if end >= rows and stamps[end - 1] == newest:
+        return cached[1][end - rows:end]
+    return None

@@ -33,7 +33,12 @@ import pandas as pd
 from marshmallow import fields, validate
 
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
-from lts.plugins.strategy._common import ExitsConfig, exit_prices, percent
+from lts.plugins.strategy._common import (
+    ExitsConfig,
+    exit_prices,
+    percent,
+    prepared_values,
+)
 
 
 class PredictionThresholdConfig(ExitsConfig):
@@ -145,6 +150,26 @@ class PredictionThreshold(StrategyPlugin):
             closes, int(self.config["forecast_window"]), int(self.config["horizon"]))},
             index=candles.index)
 
+    def quiet(self, candles: pd.DataFrame, prepared: pd.DataFrame) -> np.ndarray | None:
+        """Where :meth:`decide` surely holds (see :meth:`StrategyPlugin.quiet`).
+
+        The naive forecast's move against the close, as :meth:`decide` computes it: no
+        forecast (or a close <= 0) holds in every state; a long holds without a down
+        signal, a short without an up one; a flat asset without a signal it would open
+        on (any signal with ``require_interval``: no prediction interval to clear).
+        """
+        price = candles["close"].to_numpy(dtype=np.float64)
+        predicted = prepared["naive_forecast"].to_numpy(dtype=np.float64)
+        threshold = float(self.config["threshold"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            move = (predicted - price) / price
+        blind = ~np.isfinite(predicted) | ~(price > 0)
+        up, down = move > threshold, move < -threshold
+        opens = up | (down & bool(self.config["allow_short"]))
+        if self.config.get("require_interval"):
+            opens = np.zeros(len(price), dtype=bool)
+        return np.column_stack((blind | ~opens, blind | ~down, blind | ~up))
+
     def forecast(self, snapshot: MarketSnapshot) -> tuple[float, str] | None:
         """Return the forecast price and where it came from, or None without enough data."""
         horizon = int(self.config["horizon"])
@@ -154,8 +179,12 @@ class PredictionThreshold(StrategyPlugin):
             if len(column):
                 step = min(horizon, len(column)) - 1
                 return float(column.iloc[step]), _source(predictions)
-        stored = self.stored_prepared(snapshot)
-        if stored is not None:
+        # A backtest: its arrays, no pandas.
+        fast = prepared_values(self, snapshot, 1, ("naive_forecast",))
+        stored = self.stored_prepared(snapshot) if fast is None else None
+        if fast is not None:
+            value = float(fast[-1, 0])
+        elif stored is not None:
             value = float(stored["naive_forecast"].iloc[-1])
         else:
             # Live: :meth:`prepare`'s arithmetic on the last window of closes, without the

@@ -33,9 +33,12 @@ import pandas as pd
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from lts.plugins.base import Decision, MarketSnapshot, PositionInfo, StrategyPlugin
-from lts.plugins.strategy._common import ExitsConfig, exit_prices
+from lts.plugins.strategy._common import ExitsConfig, exit_prices, prepared_values
 
 Regime = str | None  # "long", "short", or None when the averages are equal
+_NAMES: dict[float, Regime] = {1.0: "long", -1.0: "short", 0.0: None}
+#: :meth:`SmaCross.prepare`'s columns, in this order.
+_COLUMNS = ("fast", "slow", "regime")
 
 
 class SmaCrossConfig(ExitsConfig):
@@ -127,6 +130,32 @@ class SmaCross(StrategyPlugin):
         return pd.DataFrame({"fast": fast, "slow": slow, "regime": regime},
                             index=candles.index)
 
+    def quiet(self, candles: pd.DataFrame, prepared: pd.DataFrame) -> np.ndarray | None:
+        """Where :meth:`decide` surely holds (see :meth:`StrategyPlugin.quiet`).
+
+        Long (short): the regime is long (short) or the averages are equal. Flat: equal
+        averages, a short regime with shorts off, or (``cross`` entries) no other regime
+        among the ``cross_bars`` rows before, so no fresh cross. ``trend`` entries open
+        whenever flat with capital, so a flat asset is never quiet there.
+        """
+        regime = prepared["regime"].to_numpy(dtype=np.float64)
+        known = ~np.isnan(regime)
+        out = np.zeros((len(regime), 3), dtype=bool)
+        out[:, 1] = known & (regime >= 0)
+        out[:, 2] = known & (regime <= 0)
+        flat = known & (regime == 0)
+        if not self.config["allow_short"]:
+            flat |= known & (regime < 0)
+        if self.config["entry"] == "cross":
+            bars = int(self.config["cross_bars"])
+            fresh = np.zeros(len(regime), dtype=bool)
+            for back in range(1, min(bars, len(regime)) + 1):
+                earlier = regime[:-back]
+                fresh[back:] |= ~np.isnan(earlier) & (earlier != regime[back:])
+            flat |= known & ~fresh
+        out[:, 0] = flat
+        return out
+
     def decide(self, snapshot: MarketSnapshot, position: PositionInfo | None,
                allocation: float) -> Decision:
         """Close or reverse against the regime, open on a fresh cross, hold otherwise."""
@@ -134,18 +163,20 @@ class SmaCross(StrategyPlugin):
         bars = len(snapshot.candles)
         if bars < slow_n:
             return Decision.hold(f"not enough data: {bars} bars, slow SMA needs {slow_n}")
-        rows = self.prepared(snapshot, int(self.config["cross_bars"]) + 1)
-        assert rows is not None  # prepare always answers
-        # One array for the few rows (a backtest calls this on every bar: pandas column
-        # lookups and a boolean filter cost more than the whole decision).
-        columns = rows.columns
-        values = rows.to_numpy(dtype=np.float64)
-        values = values[~np.isnan(values[:, columns.get_loc("slow")])]
-        fast = float(values[-1, columns.get_loc("fast")])
-        slow = float(values[-1, columns.get_loc("slow")])
+        # One array for the few rows (pandas column lookups and a boolean filter cost
+        # more than the whole decision); a backtest's rows straight from its arrays.
+        values = prepared_values(self, snapshot, int(self.config["cross_bars"]) + 1,
+                                 _COLUMNS)
+        if values is None:
+            rows = self.prepared(snapshot, int(self.config["cross_bars"]) + 1)
+            assert rows is not None  # prepare always answers
+            columns = rows.columns  # live: no column selection (a new DataFrame)
+            values = rows.to_numpy(dtype=np.float64)[
+                :, [columns.get_loc(name) for name in _COLUMNS]]
+        values = values[~np.isnan(values[:, 1])]
+        fast, slow = float(values[-1, 0]), float(values[-1, 1])
         described = f"SMA{fast_n} {fast:.6g} vs SMA{slow_n} {slow:.6g}"
-        names: dict[float, Regime] = {1.0: "long", -1.0: "short", 0.0: None}
-        regimes = [names[value] for value in values[:, columns.get_loc("regime")].tolist()]
+        regimes = [_NAMES[value] for value in values[:, 2].tolist()]
         regime = regimes[-1]
 
         if position is not None:
