@@ -157,10 +157,10 @@ def seed(db: Any, models: Any, assets: int, per_portfolio: int, pipeline: str) -
     db.session.commit()
 
 
-def rss_mb(pid: int | str = "self") -> float:
-    """Resident memory of a process in MB (from /proc)."""
+def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """Resident memory of a process in MB (from /proc); ``VmHWM``: its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -230,11 +230,14 @@ def run(mode: str, plugin_set: str, args: argparse.Namespace, site: Path,
             engine = Engine(app)
             now = datetime.now(UTC).replace(microsecond=0)
             seconds = []
+            cpu = 0.0  # this process's CPU seconds in the measured ticks (load-independent)
             try:
                 for n in range(args.ticks + 1):
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     report = engine.tick(now + timedelta(minutes=n))
                     seconds.append(time.perf_counter() - started)
+                    if n:
+                        cpu += time.process_time() - cpu_started
                     missing = [f for f in report.portfolio_failures if f.kind == "step_missing"]
                     if len(report.outcomes) != assets or missing:
                         raise SystemExit(f"{mode} {plugin_set}: {len(report.outcomes)} of "
@@ -249,11 +252,13 @@ def run(mode: str, plugin_set: str, args: argparse.Namespace, site: Path,
     tick = sum(measured) / len(measured)
     figures = {"assets": assets, "warmup_s": seconds[0], "tick_s": tick,
                "assets_per_s": assets / tick, "leader_rss_mb": rss_mb(),
+               "leader_peak_mb": rss_mb(field="VmHWM"),
                "worker_rss_mb": max(worker_rss, default=0.0)}
     print(f"{plugin_set:>3} {mode:<10} {assets:>6} assets: warm-up {seconds[0]:7.2f} s, "
           f"tick {tick:7.2f} s, {figures['assets_per_s']:8.1f} assets/s, leader RSS "
-          f"{figures['leader_rss_mb']:.0f} MB" + (f", worker RSS {figures['worker_rss_mb']:.0f}"
-                                                   " MB" if workers else ""), flush=True)
+          f"{figures['leader_rss_mb']:.0f} MB (peak {figures['leader_peak_mb']:.0f} MB), "
+          f"CPU {cpu / len(measured):.2f} s/tick, load {os.getloadavg()[0]:.1f}"
+          + (f", worker RSS {figures['worker_rss_mb']:.0f} MB" if workers else ""), flush=True)
     return figures
 
 

@@ -39,8 +39,8 @@ MEMORY = 200
 _WEIGHTS = REVERSION ** np.arange(MEMORY - 1, -1, -1, dtype=np.float64)
 # Chunk paths (8 KB each) and chunk start levels (one float) are cached apart: the
 # starts of 10,000 symbols fit in a few MB, while their paths would take 160 MB, so
-# paths are kept for about a thousand symbols (16 MB) and recomputed beyond (issue 16).
-_PATH_CACHE_SIZE = 2048
+# paths are kept for about 500 symbols (8 MB) and recomputed beyond (issue 16).
+_PATH_CACHE_SIZE = 1024
 _START_CACHE_SIZE = 65_536
 _TWO_PI = 2.0 * math.pi
 _U53 = float(2**53)
