@@ -691,9 +691,18 @@ class Engine:
         if not calls:
             return []
         ensure_no_transaction(self.session)  # no transaction open during plugin calls
-        return self.caller.call_many(
-            [(plugin.kind, plugin.name, method, func, args)
-             for plugin, method, func, args in calls], timeout=context.timeout)
+        many = getattr(self.caller, "call_many", None)
+        if many is not None:
+            return many([(plugin.kind, plugin.name, method, func, args)  # type: ignore[no-any-return]
+                         for plugin, method, func, args in calls], timeout=context.timeout)
+        # A caller without batches (a backtest's inline DirectCaller): one call at a time.
+        results = []
+        for plugin, method, func, args in calls:
+            try:
+                results.append(CallResult(self._call(context, plugin, method, func, *args)))
+            except PluginCallError as exc:
+                results.append(CallResult(error=exc))
+        return results
 
     def _history_caller(self) -> PluginCaller:
         """The worker that loads older bars for ``mark`` (reused: no thread per asset)."""
