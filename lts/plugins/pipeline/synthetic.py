@@ -93,7 +93,7 @@ def _mix(values: np.ndarray) -> np.ndarray:
     return z ^ (z >> _S31)
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8192)  # ~1.5 us to rebuild; 65,536 held 8 MB at 10,000 symbols
 def stream_key(seed: int, symbol: str, stream: str) -> int:
     """Return a 64-bit key for one random stream of one symbol under one seed."""
     digest = hashlib.blake2b(f"{seed}\x1f{symbol}\x1f{stream}".encode(), digest_size=8)
