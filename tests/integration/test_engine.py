@@ -220,6 +220,24 @@ def test_each_assets_latest_decision_is_kept_holds_included(db, engine, clock):
     assert db.session.get(AssetDecision, held_id) is None
 
 
+def test_decisions_are_written_in_slices_updated_and_inserted_alike(db, clock, monkeypatch):
+    import lts.trading.decisions as decisions
+
+    monkeypatch.setattr(decisions, "SLICE", 2)  # 5 assets: slices of 2, 2 and 1
+    _portfolio, assets = make_portfolio(db, assets=("A", "B", "C", "D", "E"))
+    first = [AssetOutcome(asset_id=a.id, ok=True, decision=Decision.hold("one"))
+             for a in assets[::2]]  # A, C, E get a row now; B, D on the next write
+    assert record_decisions(db.session, first, clock()) == 3
+    later = clock() + timedelta(minutes=1)
+    every = [AssetOutcome(asset_id=a.id, ok=True, decision=Decision.hold("two"))
+             for a in assets]
+    assert record_decisions(db.session, every, later) == 5
+    db.session.commit()
+    rows = {r.asset_id: (r.reason, r.decided_at) for r in db.session.scalars(
+        select(AssetDecision))}
+    assert rows == {a.id: ("two", later) for a in assets}
+
+
 def test_a_decision_for_an_asset_deleted_during_the_tick_is_dropped(db, clock):
     _portfolio, (asset,) = make_portfolio(db)
     outcomes = [AssetOutcome(asset_id=asset.id, ok=True, decision=Decision.hold("x" * 900)),
