@@ -19,6 +19,7 @@ I/O-bound ticks >= 2.5x faster with 3 workers than with 1; < 200 MB per web work
 
 Run:  .venv/bin/python bench/scale_bench.py [--assets 10000] [--io-assets 1000]
       [--sets cpu,io] [--database-url URL] [--broker amqp://guest:guest@127.0.0.1:5672//]
+      [--count-statements]
 The database URL defaults to LTS_TEST_DATABASE_URL; each run's schema is dropped after.
 """
 
@@ -37,6 +38,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,10 +118,20 @@ def plugin_site(folder: Path) -> Path:
     return folder
 
 
-def rss_mb(pid: int | str = "self") -> float:
-    """Resident memory of a process in MB (from /proc)."""
+def count_statements(engine: Any, counts: Counter[str]) -> None:
+    """Count every statement sent on ``engine`` by thread: the tick's, or a plugin worker's."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_: Any) -> None:
+        name = threading.current_thread().name
+        counts["plugin worker" if name.startswith("lts-plugin") else "engine"] += 1
+
+
+def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """Resident memory of a process in MB (from /proc); ``VmHWM``: its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -188,13 +200,21 @@ def run(mode: str, plugin_set: str, args: argparse.Namespace, site: Path,
                 workers = start_workers(workers_wanted, url, args.broker, queue, site,
                                         service_url, logs)
             engine = Engine(app)
+            statements: Counter[str] = Counter()
+            if args.count_statements:
+                count_statements(db.engine, statements)
             now = datetime.now(UTC).replace(microsecond=0)
             seconds = []
+            cpu = 0.0  # this process's CPU seconds in the measured ticks (load-independent)
             try:
                 for n in range(args.ticks + 1):
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     report = engine.tick(now + timedelta(minutes=n))
                     seconds.append(time.perf_counter() - started)
+                    if n:
+                        cpu += time.process_time() - cpu_started
+                    else:
+                        statements.clear()  # count the measured ticks only
                     missing = [f for f in report.portfolio_failures if f.kind == "step_missing"]
                     if len(report.outcomes) != assets or missing:
                         raise SystemExit(f"{mode} {plugin_set}: {len(report.outcomes)} of "
@@ -209,11 +229,17 @@ def run(mode: str, plugin_set: str, args: argparse.Namespace, site: Path,
     tick = sum(measured) / len(measured)
     figures = {"assets": assets, "warmup_s": seconds[0], "tick_s": tick,
                "assets_per_s": assets / tick, "leader_rss_mb": rss_mb(),
+               "leader_peak_mb": rss_mb(field="VmHWM"),
                "worker_rss_mb": max(worker_rss, default=0.0)}
     print(f"{plugin_set:>3} {mode:<10} {assets:>6} assets: warm-up {seconds[0]:7.2f} s, "
           f"tick {tick:7.2f} s, {figures['assets_per_s']:8.1f} assets/s, leader RSS "
-          f"{figures['leader_rss_mb']:.0f} MB" + (f", worker RSS {figures['worker_rss_mb']:.0f}"
-                                                   " MB" if workers else ""), flush=True)
+          f"{figures['leader_rss_mb']:.0f} MB (peak {figures['leader_peak_mb']:.0f} MB), "
+          f"CPU {cpu / len(measured):.2f} s/tick, load {os.getloadavg()[0]:.1f}"
+          + (f", worker RSS {figures['worker_rss_mb']:.0f} MB" if workers else ""), flush=True)
+    if statements:
+        steps = assets * len(measured)
+        print("    SQL statements per asset step: " + ", ".join(
+            f"{thread} {count / steps:.2f}" for thread, count in statements.most_common()))
     return figures
 
 
@@ -229,6 +255,9 @@ def main() -> None:
     parser.add_argument("--modes", default="in-process,celery x1,celery x3")
     parser.add_argument("--database-url", default=os.environ.get("LTS_TEST_DATABASE_URL"))
     parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672//")
+    parser.add_argument("--count-statements", action="store_true",
+                        help="print SQL statements per asset step (in-process runs: the "
+                             "engine's thread and the plugin worker's)")
     args = parser.parse_args()
     if not args.database_url or not args.database_url.startswith("postgresql"):
         raise SystemExit("--database-url: a postgresql+psycopg:// URL is required "

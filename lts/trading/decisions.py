@@ -2,7 +2,7 @@
 
 One row per asset, overwritten: the dashboard shows what each strategy last decided and
 why, holds included, without a table that grows with every tick. All of a tick's
-decisions are written together, with three statements whatever the number of assets.
+decisions are written together, three statements per thousand assets.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from lts.models import Asset, AssetDecision
 from lts.plugins.base import AssetOutcome
 
 REASON_LENGTH = 500
+SLICE = 1000
 _DECISIONS = AssetDecision.__table__
 _ASSETS = Asset.__table__
 # Which of the tick's assets still exist and which already have a row: an asset deleted
@@ -48,8 +49,20 @@ def decision_rows(outcomes: Iterable[AssetOutcome], now: datetime) -> list[dict[
 
 def record_decisions(session: Session, outcomes: Iterable[AssetOutcome], now: datetime
                      ) -> int:
-    """Write the tick's decisions (in the caller's transaction); return how many."""
-    rows = decision_rows(outcomes, now)
+    """Write the tick's decisions (in the caller's transaction); return how many.
+
+    In slices of :data:`SLICE` assets, all in the caller's one transaction: a
+    10,000-asset tick never holds every row's parameters at once (issue 16, memory).
+    """
+    outcomes = list(outcomes)
+    written = 0
+    for start in range(0, len(outcomes), SLICE):
+        written += _record_slice(session, decision_rows(outcomes[start:start + SLICE], now))
+    return written
+
+
+def _record_slice(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Update or insert ``rows`` (three statements at most)."""
     if not rows:
         return 0
     known = session.execute(_KNOWN, {"ids": [row["asset_id"] for row in rows]}).all()

@@ -71,7 +71,7 @@ from lts.trading.orders import (
     ensure_no_transaction,
     placing_window,
 )
-from lts.trading.plugin_calls import PluginCaller, traceback_summary
+from lts.trading.plugin_calls import CallResult, PluginCaller, traceback_summary
 from lts.trading.plugin_source import PluginSource, RegistryPluginSource
 from lts.trading.positions import (
     apply_fill,
@@ -166,6 +166,9 @@ class Engine:
         self.plugins = plugins or RegistryPluginSource(app)
         self.clock = clock
         self.caller = PluginCaller(app)
+        # Older bars for the broker's protective checks load here (see BarsHistory):
+        # ``mark`` runs in the caller's worker, which cannot wait on itself.
+        self.history_caller: PluginCaller | None = None
         # Set by a stopping server (SIGTERM): the tick finishes the portfolio it steps and
         # claims no other; those stay due for the next leader (issue 16).
         self.stopping = threading.Event()
@@ -179,8 +182,11 @@ class Engine:
         return db.session()
 
     def close(self) -> None:
-        """Stop the plugin worker thread."""
+        """Stop the plugin worker threads."""
         self.caller.close()
+        if self.history_caller is not None:
+            self.history_caller.close()
+            self.history_caller = None
 
     # --------------------------------------------------------------------- tick
 
@@ -365,28 +371,39 @@ class Engine:
         ensure_no_transaction(session)
 
         snapshots: dict[int, MarketSnapshot] = {}
-        for unit in units:
-            try:
-                snapshots[unit.info.id] = self._call(
-                    context, unit.pipeline, "snapshot", unit.pipeline.snapshot,
-                    unit.info, context.now)
-            except PluginCallError as exc:
-                outcomes[unit.info.id] = self._fail(unit.info.id, portfolio_id, exc,
+        # One hand-off to the plugin worker per phase (snapshots, marks, decisions), each
+        # call still under its own timeout (PluginCaller.call_many).
+        answers = self._call_many(context, [
+            (unit.pipeline, "snapshot", unit.pipeline.snapshot, (unit.info, context.now))
+            for unit in units])
+        for unit, answer in zip(units, answers, strict=True):
+            if answer.error is not None:
+                outcomes[unit.info.id] = self._fail(unit.info.id, portfolio_id, answer.error,
                                                     context.now)
+            else:
+                snapshots[unit.info.id] = answer.value
         audit_forecast_fallbacks(self.session, snapshots, portfolio_id, context.now)
         # One read for every asset's open positions; each asset's step re-checks in its
         # own write transactions (marks update open rows only, closes re-read the row).
         held = open_positions(session, [a.id for a in stepped])
         ensure_no_transaction(session)
         positions = {asset_id: [info for info, _ in rows] for asset_id, rows in held.items()}
-        for unit in units:
-            if unit.info.id not in outcomes:
-                marked = self._guarded(context, unit, self._mark, context, unit,
-                                       snapshots[unit.info.id], held.get(unit.info.id, []))
-                if isinstance(marked, AssetOutcome):
-                    outcomes[unit.info.id] = marked
-                else:
-                    positions[unit.info.id] = marked
+        marking = [u for u in units if u.info.id not in outcomes]
+        histories = [BarsHistory(self.app, session, u.pipeline, u.info, context.now,
+                                 context.timeout / 2, caller=self._history_caller())
+                     for u in marking]
+        answers = self._call_many(context, [
+            (u.broker, "mark", u.broker.mark, (u.info, h.attach(snapshots[u.info.id]),
+                                              [info for info, _ in held.get(u.info.id, [])]))
+            for u, h in zip(marking, histories, strict=True)])
+        for unit, history, answer in zip(marking, histories, answers, strict=True):
+            marked = self._guarded(context, unit, self._mark, context, unit,
+                                   snapshots[unit.info.id], held.get(unit.info.id, []),
+                                   answer, history)
+            if isinstance(marked, AssetOutcome):
+                outcomes[unit.info.id] = marked
+            else:
+                positions[unit.info.id] = marked
         reporting = units if not any(u.info.id in outcomes for u in units) else []
         accounts = self._broker_accounts(context, reporting)
         equity, risk_state, tripped, own_equity = self._equity_and_state(
@@ -404,12 +421,18 @@ class Engine:
             portfolio.portfolio_plugin, dict(portfolio.portfolio_config or {}), allocated,
             snapshots, assets)
         units = [u.with_allocation(allocation.get(u.info.id, 0.0)) for u in units]
-        for unit in units:
-            if unit.info.id in outcomes:
-                continue
+        deciding = [u for u in units if u.info.id not in outcomes]
+        # Every strategy is asked before any order is placed: no asset's decision reads
+        # another's orders (each sees its own position and its allocation, fixed above).
+        decided = dict(zip((u.info.id for u in deciding), self._call_many(context, [
+            (u.strategy, "decide", u.strategy.decide,
+             (snapshots[u.info.id], (positions.get(u.info.id) or [None])[0],
+              u.info.allocated_capital))
+            for u in deciding]), strict=True)) if risk_state != "halted" else {}
+        for unit in deciding:
             outcome = self._guarded(context, unit, self._decide, context, unit,
                                     snapshots[unit.info.id], positions.get(unit.info.id, []),
-                                    risk_state)
+                                    risk_state, decided.get(unit.info.id))
             assert isinstance(outcome, AssetOutcome)
             outcomes[unit.info.id] = outcome
         self._finish_portfolio(context, portfolio_id, units, snapshots, tripped=tripped,
@@ -603,7 +626,8 @@ class Engine:
             return self._fail(unit.info.id, unit.info.portfolio_id, error, context.now)
 
     def _decide(self, context: TickContext, unit: AssetUnit, snapshot: MarketSnapshot,
-                infos: list[PositionInfo], risk_state: str) -> AssetOutcome:
+                infos: list[PositionInfo], risk_state: str,
+                decided: CallResult | None = None) -> AssetOutcome:
         """Ask the strategy, size and place its orders (the asset is already marked).
 
         A halted portfolio's strategy is not asked (nothing it says could be placed:
@@ -612,9 +636,11 @@ class Engine:
         """
         asset_id = unit.info.id
         warnings = context.warnings.pop(asset_id, [])
+        # ``decided``: the strategy's answer, already asked in the portfolio's batch.
+        call = functools.partial(self._call, context) if decided is None else \
+            lambda *_: decided.get()
         decision, intents, more = strategy_orders(
-            unit, snapshot, infos, risk_state, context.now,
-            functools.partial(self._call, context))
+            unit, snapshot, infos, risk_state, context.now, call)
         warnings += more
         order_ids = place_intents(
             intents, decision, snapshot, lambda intent: context.executor.place(
@@ -624,17 +650,18 @@ class Engine:
                             order_ids=tuple(order_ids), warnings=tuple(warnings))
 
     def _mark(self, context: TickContext, unit: AssetUnit, snapshot: MarketSnapshot,
-              held: list[tuple[PositionInfo, float]]) -> list[PositionInfo]:
-        """Book the broker's protective fills, mark what stays open; the open positions."""
-        session = self.session
+              held: list[tuple[PositionInfo, float]], answer: CallResult,
+              history: BarsHistory) -> list[PositionInfo]:
+        """Book the broker's protective fills, mark what stays open; the open positions.
+
+        ``answer``: the broker's ``mark`` (asked in the portfolio's batch, the snapshot's
+        ``history`` being ``history``: bars older than the window it could not load are
+        audited here, also when ``mark`` failed).
+        """
         asset_id = unit.info.id
         infos = [info for info, _ in held]
-        ensure_no_transaction(session)
-        # The broker may load bars older than the window (a gap); missing ones are audited.
-        with BarsHistory(self.app, session, unit.pipeline, unit.info, context.now,
-                         context.timeout / 2) as history:
-            fills = self._call(context, unit.broker, "mark", unit.broker.mark, unit.info,
-                               history.attach(snapshot), infos)
+        with history:
+            fills = answer.get()
         context.warnings[asset_id] = list(history.warnings)
         if fills:
             with context.executor.transaction() as connection:
@@ -657,6 +684,32 @@ class Engine:
         """Call a plugin method through the timeout guard."""
         return self.caller.call(plugin.kind, plugin.name, method, func, *args,
                                 timeout=context.timeout)
+
+    def _call_many(self, context: TickContext,
+                   calls: list[tuple[Any, str, Callable[..., Any], tuple[Any, ...]]]
+                   ) -> list[CallResult]:
+        """``(plugin, method, func, args)`` calls in one batch, each under the timeout."""
+        if not calls:
+            return []
+        ensure_no_transaction(self.session)  # no transaction open during plugin calls
+        many = getattr(self.caller, "call_many", None)
+        if many is not None:
+            return many([(plugin.kind, plugin.name, method, func, args)  # type: ignore[no-any-return]
+                         for plugin, method, func, args in calls], timeout=context.timeout)
+        # A caller without batches (a backtest's inline DirectCaller): one call at a time.
+        results = []
+        for plugin, method, func, args in calls:
+            try:
+                results.append(CallResult(self._call(context, plugin, method, func, *args)))
+            except PluginCallError as exc:
+                results.append(CallResult(error=exc))
+        return results
+
+    def _history_caller(self) -> PluginCaller:
+        """The worker that loads older bars for ``mark`` (reused: no thread per asset)."""
+        if self.history_caller is None:
+            self.history_caller = PluginCaller(self.app)
+        return self.history_caller
 
     def _fail(self, asset_id: int, portfolio_id: int, error: PluginCallError,
               now: datetime) -> AssetOutcome:

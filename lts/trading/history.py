@@ -59,7 +59,13 @@ class BarsHistory:
     """
 
     def __init__(self, app: Flask, session: Session, pipeline: PipelinePlugin,
-                 asset: AssetInfo, now: datetime, timeout: float) -> None:
+                 asset: AssetInfo, now: datetime, timeout: float, *,
+                 caller: PluginCaller | None = None) -> None:
+        """Set up the loader of one ``mark`` call.
+
+        ``caller``: a worker to reuse (the engine's, one for every asset); by default
+        one is started on first use and stopped on exit.
+        """
         self.app = app
         self.session = session
         self.pipeline = pipeline
@@ -67,7 +73,8 @@ class BarsHistory:
         self.now = now
         self.timeout = timeout
         self.missing: list[MissingBars] = []
-        self._caller: PluginCaller | None = None
+        self._caller: PluginCaller | None = caller
+        self._owns_caller = caller is None
 
     def attach(self, snapshot: MarketSnapshot) -> MarketSnapshot:
         """Return ``snapshot`` with this loader as its ``history``."""
@@ -109,8 +116,8 @@ class BarsHistory:
         return tuple(gap.describe() for gap in self.missing)
 
     def close(self) -> None:
-        """Stop the worker thread, if one was started."""
-        if self._caller is not None:
+        """Stop the worker thread, if one was started here."""
+        if self._caller is not None and self._owns_caller:
             self._caller.close()
             self._caller = None
 

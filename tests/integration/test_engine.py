@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -188,6 +190,24 @@ def test_each_assets_latest_decision_is_kept_holds_included(db, engine, walk_clo
     db.session.delete(held)  # an asset without orders may go: its decision goes with it
     db.session.commit()
     assert db.session.get(AssetDecision, held_id) is None
+
+
+def test_decisions_are_written_in_slices_updated_and_inserted_alike(db, walk_clock, monkeypatch):
+    import lts.trading.decisions as decisions
+
+    monkeypatch.setattr(decisions, "SLICE", 2)  # 5 assets: slices of 2, 2 and 1
+    _portfolio, assets = make_portfolio(db, assets=("A", "B", "C", "D", "E"))
+    first = [AssetOutcome(asset_id=a.id, ok=True, decision=Decision.hold("one"))
+             for a in assets[::2]]  # A, C, E get a row now; B, D on the next write
+    assert record_decisions(db.session, first, walk_clock()) == 3
+    later = walk_clock() + timedelta(minutes=1)
+    every = [AssetOutcome(asset_id=a.id, ok=True, decision=Decision.hold("two"))
+             for a in assets]
+    assert record_decisions(db.session, every, later) == 5
+    db.session.commit()
+    rows = {r.asset_id: (r.reason, r.decided_at) for r in db.session.scalars(
+        select(AssetDecision))}
+    assert rows == {a.id: ("two", later) for a in assets}
 
 
 def test_a_decision_for_an_asset_deleted_during_the_tick_is_dropped(db, walk_clock):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 
 from lts.models import SchedulerLease
@@ -58,6 +61,46 @@ def test_readyz_fails_when_the_configured_redis_is_unreachable(database_url, tmp
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"] == {"ok": False, "error": "ConnectionError"}
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("scheme", ["amqp", "redis"])
+def test_readyz_fails_when_the_configured_celery_broker_is_unreachable(
+        database_url, tmp_path, scheme):
+    url = (f"amqp://guest:guest@127.0.0.1:{_closed_port()}//" if scheme == "amqp"
+           else f"redis://127.0.0.1:{_closed_port()}/0")
+    app = make_test_app(database_url, tmp_path, celery_broker_url=url,
+                        celery_visibility_timeout=3600.0)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["checks"]["broker"] == {"ok": False, "error": "OperationalError"}
+    assert body["checks"]["database"]["ok"] is True  # only the broker is down
+    assert "guest:guest" not in response.get_data(as_text=True)  # no URL echoed
+
+
+def test_readyz_passes_with_a_reachable_celery_broker(database_url, tmp_path):
+    url = os.environ.get("LTS_TEST_AMQP_URL")
+    if not url:
+        pytest.skip("LTS_TEST_AMQP_URL is not set (e.g. amqp://guest:guest@127.0.0.1:5672//)")
+    app = make_test_app(database_url, tmp_path, celery_broker_url=url,
+                        celery_visibility_timeout=3600.0)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["checks"]["broker"] == {"ok": True, "transport": "amqp"}
+    # A refused login is "not ready" too (the broker answers, the worker could not).
+    wrong = url.replace("guest:guest@", "guest:wrong-password@")
+    refused = make_test_app(database_url, tmp_path / "wrong", celery_broker_url=wrong,
+                            celery_visibility_timeout=3600.0).test_client().get("/readyz")
+    assert refused.status_code == 503
+    assert refused.get_json()["checks"]["broker"]["ok"] is False
+    assert "wrong-password" not in refused.get_data(as_text=True)
 
 
 def test_every_answer_carries_a_request_id_and_a_sane_one_is_honoured(client):

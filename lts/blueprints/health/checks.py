@@ -12,6 +12,7 @@ from lts.services.schema import database_reachable, migration_status
 from lts.trading.lease import current_holder
 
 REDIS_TIMEOUT_SECONDS = 1.0
+BROKER_TIMEOUT_SECONDS = 1.0
 
 
 def check_database() -> dict[str, Any]:
@@ -61,3 +62,33 @@ def check_redis() -> dict[str, Any] | None:
         return {"ok": False, "error": exc.__class__.__name__}
     finally:
         client.close()
+
+
+def check_broker() -> dict[str, Any] | None:
+    """The Celery broker accepts a connection (None when no ``celery_broker_url`` is set).
+
+    A short-timeout connection through kombu (Celery's own transport layer): one try, no
+    retry loop, so a dead broker costs the probe about a second, never Celery's default
+    minutes of reconnecting. The URL is never echoed (it may carry a password).
+    """
+    url = current_app.config["LTS"].get("celery_broker_url")
+    if not url:
+        return None
+    try:
+        from kombu import Connection
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        return {"ok": False, "error": "kombu not installed (pip install lts[workers])"}
+    options: dict[str, Any] = {}
+    if url.startswith(("redis://", "rediss://")):
+        options = {"socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+                   "socket_timeout": BROKER_TIMEOUT_SECONDS}
+    connection = Connection(url, connect_timeout=BROKER_TIMEOUT_SECONDS,
+                            transport_options=options)
+    try:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
+                                     timeout=BROKER_TIMEOUT_SECONDS)
+        return {"ok": True, "transport": connection.transport_cls}
+    except Exception as exc:  # any failure to connect means "not ready"
+        return {"ok": False, "error": exc.__class__.__name__}
+    finally:
+        connection.release()

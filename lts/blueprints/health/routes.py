@@ -8,6 +8,7 @@ from flask import Response, jsonify
 
 from lts.blueprints.health import bp
 from lts.blueprints.health.checks import (
+    check_broker,
     check_database,
     check_migrations,
     check_redis,
@@ -31,7 +32,8 @@ def readyz() -> tuple[Response, int]:
     """Readiness: 200 when every check passes, else 503; the body names each check.
 
     Checks: database reachable, migrations at head, a scheduler leader known (required
-    when this process runs the loop), Redis reachable when ``redis_url`` is set. The
+    when this process runs the loop), Redis reachable when ``redis_url`` is set, the
+    Celery broker reachable when ``celery_broker_url`` is set. The
     ``database`` and ``migration`` keys are the body the old ``/healthz`` answered.
     """
     from lts.version import __version__
@@ -46,6 +48,9 @@ def readyz() -> tuple[Response, int]:
     redis_check = check_redis()
     if redis_check is not None:
         checks["redis"] = redis_check
+    broker_check = check_broker()
+    if broker_check is not None:
+        checks["broker"] = broker_check
     ready = all(check["ok"] for check in checks.values())
     migrations = checks["migrations"]
     body: dict[str, Any] = {

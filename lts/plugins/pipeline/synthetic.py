@@ -37,7 +37,11 @@ CHUNK = 1024
 REVERSION = 0.9
 MEMORY = 200
 _WEIGHTS = REVERSION ** np.arange(MEMORY - 1, -1, -1, dtype=np.float64)
-_CACHE_SIZE = 8192
+# Chunk paths (8 KB each) and chunk start levels (one float) are cached apart: the
+# starts of 10,000 symbols fit in a few MB, while their paths would take 160 MB, so
+# paths are kept for about 500 symbols (8 MB) and recomputed beyond (issue 16).
+_PATH_CACHE_SIZE = 1024
+_START_CACHE_SIZE = 65_536
 _TWO_PI = 2.0 * math.pi
 _U53 = float(2**53)
 _COLUMNS = pd.Index(["open", "high", "low", "close", "volume"])
@@ -89,24 +93,36 @@ def _mix(values: np.ndarray) -> np.ndarray:
     return z ^ (z >> _S31)
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8192)  # ~1.5 us to rebuild; 65,536 held 8 MB at 10,000 symbols
 def stream_key(seed: int, symbol: str, stream: str) -> int:
     """Return a 64-bit key for one random stream of one symbol under one seed."""
     digest = hashlib.blake2b(f"{seed}\x1f{symbol}\x1f{stream}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "little")
 
 
-def _uniforms(key: int, indexes: np.ndarray) -> np.ndarray:
-    """Uniform numbers in (0, 1), one per (key, index)."""
-    counters = indexes.astype(np.int64).view(np.uint64)
-    bits = _mix(_mix(counters) ^ np.uint64(key))
+@functools.lru_cache(maxsize=64)
+def _mixed_counters(first: int, count: int) -> np.ndarray:
+    """``_mix`` of the counters ``first .. first + count - 1`` (read-only).
+
+    The first round of every stream's hash depends on the bar indexes only: in one tick
+    every symbol asks for the same few ranges, so each is hashed once, not per symbol.
+    """
+    counters = np.arange(first, first + count, dtype=np.int64).view(np.uint64)
+    mixed = _mix(counters)
+    mixed.setflags(write=False)
+    return mixed
+
+
+def _uniforms(key: int, first: int, count: int) -> np.ndarray:
+    """Uniform numbers in (0, 1), one per (key, index) for indexes ``first ..+count``."""
+    bits = _mix(_mixed_counters(first, count) ^ np.uint64(key))
     return ((bits >> _S11).astype(np.float64) + 0.5) / _U53
 
 
-def _normals(key: int, indexes: np.ndarray) -> np.ndarray:
-    """Return standard normals, one per (key, index), by Box-Muller on two streams."""
-    u1 = _uniforms(key, indexes)
-    u2 = _uniforms(key ^ 0x5DEECE66D, indexes)
+def _normals(key: int, first: int, count: int) -> np.ndarray:
+    """Standard normals, one per (key, index) for ``first ..+count``, by Box-Muller."""
+    u1 = _uniforms(key, first, count)
+    u2 = _uniforms(key ^ 0x5DEECE66D, first, count)
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
 
 
@@ -137,7 +153,8 @@ class _WalkCache:
                 self._items.popitem(last=False)
 
 
-_cache = _WalkCache(_CACHE_SIZE)
+_paths = _WalkCache(_PATH_CACHE_SIZE)
+_starts = _WalkCache(_START_CACHE_SIZE)
 
 
 def _chunk_start(key: int, chunk: int) -> float:
@@ -148,28 +165,28 @@ def _chunk_start(key: int, chunk: int) -> float:
     less than 1e-9): prices wander like a random walk within days but stay around
     ``start_price`` over years.
     """
-    cached = _cache.get(("start", key, chunk))
+    cached = _starts.get((key, chunk))
     if cached is not None:
         return float(cached)
-    shocks = _normals(key ^ 0x7F4A7C15, np.arange(chunk - MEMORY, chunk, dtype=np.int64))
+    shocks = _normals(key ^ 0x7F4A7C15, chunk - MEMORY, MEMORY)
     level = float(np.dot(_WEIGHTS, shocks)) * math.sqrt(CHUNK)
-    _cache.put(("start", key, chunk), level)
+    _starts.put((key, chunk), level)
     return level
 
 
 def _chunk_path(key: int, chunk: int) -> np.ndarray:
     """Return the unit walk level after each bar of ``chunk``, from the chunk's start."""
-    cached = _cache.get(("path", key, chunk))
+    cached = _paths.get((key, chunk))
     if cached is not None:
         return cached
     first = chunk * CHUNK
-    steps = _normals(key, np.arange(first, first + CHUNK, dtype=np.int64))
+    steps = _normals(key, first, CHUNK)
     partial = np.cumsum(steps)
     total = _chunk_start(key, chunk + 1) - _chunk_start(key, chunk)
     # Brownian bridge: the same path law, pinned to end exactly at the chunk's total.
     path = partial - (np.arange(1, CHUNK + 1) / CHUNK) * (partial[-1] - total)
     path.setflags(write=False)
-    _cache.put(("path", key, chunk), path)
+    _paths.put((key, chunk), path)
     return path
 
 
@@ -197,19 +214,32 @@ def synthetic_bars(symbol: str, first: int, last: int, *, seed: int, interval_mi
     log_close = volatility * levels + drift * (indexes + 1)
     closes = start_price * np.exp(log_close)
     opens, closes = closes[:-1], closes[1:]
-    bar_indexes = indexes[1:]
-    wick_up = np.abs(_normals(stream_key(seed, symbol, "high"), bar_indexes))
-    wick_down = np.abs(_normals(stream_key(seed, symbol, "low"), bar_indexes))
+    count = last - first + 1
+    wick_up = np.abs(_normals(stream_key(seed, symbol, "high"), first, count))
+    wick_down = np.abs(_normals(stream_key(seed, symbol, "low"), first, count))
     highs = np.maximum(opens, closes) * np.exp(0.5 * volatility * wick_up)
     lows = np.minimum(opens, closes) * np.exp(-0.5 * volatility * wick_down)
-    volumes = base_volume * (0.5 + _uniforms(stream_key(seed, symbol, "volume"), bar_indexes))
-    epoch_ns = pd.Timestamp(EPOCH).value
-    step_ns = interval_minutes * 60 * 1_000_000_000
-    stamps = (epoch_ns + bar_indexes * step_ns).astype("datetime64[ns]")
-    index = pd.DatetimeIndex(stamps, name="time").tz_localize(UTC)
+    volumes = base_volume * (0.5 + _uniforms(stream_key(seed, symbol, "volume"), first,
+                                             count))
     # One 2-D block: far cheaper for pandas than five separate columns.
     values = np.column_stack((opens, highs, lows, closes, volumes))
-    return pd.DataFrame(values, index=index, columns=_COLUMNS, copy=False)
+    # A view: the frame's own index object (its name may be set) over the shared times.
+    return pd.DataFrame(values, index=_bar_times(first, last, interval_minutes).view(),
+                        columns=_COLUMNS, copy=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _bar_times(first: int, last: int, interval_minutes: int) -> pd.DatetimeIndex:
+    """The bar times of grid indexes ``first..last``, built once per tick.
+
+    Every symbol of a tick asks for the same range, and building the index cost a third
+    of a snapshot.
+    """
+    epoch_ns = pd.Timestamp(EPOCH).value
+    step_ns = interval_minutes * 60 * 1_000_000_000
+    stamps = (epoch_ns + np.arange(first, last + 1, dtype=np.int64) * step_ns
+              ).astype("datetime64[ns]")
+    return pd.DatetimeIndex(stamps, name="time").tz_localize(UTC)
 
 
 def last_bar_index(now: datetime, interval_minutes: int) -> int:

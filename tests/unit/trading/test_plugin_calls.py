@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -53,3 +54,74 @@ def test_system_exit_is_not_swallowed(caller):
 
     with pytest.raises(SystemExit):
         caller.call("broker", "b", "submit", die, timeout=5)
+
+
+def test_call_many_answers_in_order_and_a_raising_call_fails_alone(caller):
+    def explode():
+        raise ValueError("bad bar")
+
+    results = caller.call_many([
+        ("pipeline", "a", "snapshot", lambda x: x * 2, (21,)),
+        ("pipeline", "b", "snapshot", explode, ()),
+        ("strategy", "c", "decide", lambda: "third", ())], timeout=5)
+    assert results[0].get() == 42 and results[2].get() == "third"
+    error = results[1].error
+    assert (error.kind, error.name, error.method, error.timed_out) == (
+        "pipeline", "b", "snapshot", False)
+    assert error.summary.startswith("ValueError: bad bar") and isinstance(
+        error.__cause__, ValueError)
+    with pytest.raises(PluginCallError):
+        results[1].get()
+    assert caller.calls == 3
+
+
+def test_call_many_times_out_each_call_on_its_own_clock_and_goes_on(caller):
+    release = threading.Event()
+    ran: list[str] = []
+    try:
+        results = caller.call_many([
+            ("broker", "ok", "mark", lambda: ran.append("first") or 1, ()),
+            ("broker", "slow", "mark", release.wait, (30,)),
+            ("broker", "after", "mark", lambda: ran.append("third") or 3, ())],
+            timeout=0.2)
+        assert results[0].get() == 1 and results[2].get() == 3
+        assert results[1].error.timed_out and results[1].error.name == "slow"
+        assert "timed out after 0.2 s (plugin_timeout_seconds)" in results[1].error.summary
+        assert ran == ["first", "third"]
+        # The hung worker was abandoned: later calls get a fresh one.
+        assert caller.call("broker", "b", "lookup", lambda: "ok", timeout=5) == "ok"
+    finally:
+        release.set()
+
+
+def test_call_many_gives_each_call_the_whole_timeout(caller):
+    """Three calls of 0.1 s under a 0.25 s timeout: together longer, none over it."""
+    results = caller.call_many([("s", "n", "decide", time.sleep, (0.1,))] * 3, timeout=0.25)
+    assert [r.error for r in results] == [None, None, None]
+
+
+def test_an_abandoned_batch_runs_no_further_call_in_its_old_worker(caller):
+    release = threading.Event()
+    hung_in: list[threading.Thread] = []
+    ran: list[int] = []
+
+    def hang():
+        hung_in.append(threading.current_thread())
+        release.wait(30)
+
+    results = caller.call_many([
+        ("broker", "slow", "mark", hang, ()),
+        ("broker", "next", "mark", ran.append, (1,))], timeout=0.1)
+    assert results[0].error.timed_out and results[1].error is None
+    release.set()  # the hung call returns in the abandoned worker, which must stop there
+    hung_in[0].join(5)
+    assert not hung_in[0].is_alive()
+    assert ran == [1]  # run once, by the fresh worker
+
+
+def test_call_many_does_not_swallow_system_exit(caller):
+    def die():
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        caller.call_many([("broker", "b", "submit", die, ())], timeout=5)
