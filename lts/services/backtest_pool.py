@@ -214,8 +214,13 @@ def execute(app: Flask, run_id: int, spec: BacktestSpec, data: BarData, folder: 
                              progress_total=total):
                 return  # taken for dead while it waited (see recover_orphans): not run
 
+            written = [0]  # the last progress stored
+
             def progress(done: int, of: int) -> None:
-                if done % every == 0 or done == of:
+                # Crossing a step, not landing on one: quiet bars are skipped, so
+                # ``done`` jumps and may never be a multiple of ``every``.
+                if done // every > written[0] // every or done == of:
+                    written[0] = done
                     write_run(engine, run_id, progress_done=done, progress_total=of,
                               heartbeat_at=clock())
 

@@ -27,16 +27,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 
 class GatedReplay:
-    """The real replay, held at half of its bars until ``gate`` is set."""
+    """The real replay, held at its first progress report past half of its bars until
+    ``gate`` is set (quiet bars are skipped, so progress need not stop at exactly half);
+    ``held_at`` is the ``(done, total)`` it is held at."""
 
     def __init__(self, inner: Any, gate: threading.Event) -> None:
         self.inner = inner
         self.gate = gate
+        self.held_at: tuple[int, int] | None = None
+        self.reached = threading.Event()
 
     def __call__(self, spec: Any, data: Any, ticks: Any, progress: Any) -> Any:
         def held(done: int, total: int) -> None:
             progress(done, total)
-            if done == total // 2:
+            if self.held_at is None and total // 2 <= done < total:
+                self.held_at = (done, total)
+                self.reached.set()
                 self.gate.wait(timeout=120)
 
         return self.inner(spec, data, ticks, held)
@@ -61,7 +67,13 @@ X_AXIS_PROBE = """
 def test_a_user_backtests_a_portfolio_from_the_dashboard(live_app, open_browser, monkeypatch):
     gate = threading.Event()
     real = backtest_pool.make_replay
-    monkeypatch.setattr(backtest_pool, "make_replay", lambda app: GatedReplay(real(app), gate))
+    gated: list[GatedReplay] = []
+
+    def make_gated(app: Any) -> GatedReplay:
+        gated.append(GatedReplay(real(app), gate))
+        return gated[-1]
+
+    monkeypatch.setattr(backtest_pool, "make_replay", make_gated)
 
     def build() -> int:
         user = gen_user("bruno")
@@ -87,8 +99,13 @@ def test_a_user_backtests_a_portfolio_from_the_dashboard(live_app, open_browser,
         expect(page).to_have_url(re.compile(r"/backtests/\d+$"))
         run = page.locator("#backtest-run")
         expect(run).to_have_attribute("data-status", "running")
-        expect(run.locator("[data-lts-run-progress]")).to_have_text("120 / 240 bars",
-                                                                    timeout=120_000)
+        assert gated and gated[0].reached.wait(timeout=120)
+        done, total = gated[0].held_at
+        assert total == 240 and 120 <= done < 240
+        # progress is stored on crossing each 2-bar step (1 % of 240): the report the run
+        # is held at, or the one bar before it
+        expect(run.locator("[data-lts-run-progress]")).to_have_text(
+            re.compile(rf"^({done - 1}|{done}) / 240 bars$"), timeout=120_000)
         browser.shot("backtest-running")
     finally:
         gate.set()

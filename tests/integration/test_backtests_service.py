@@ -246,3 +246,38 @@ def test_a_run_whose_replay_fails_ends_failed_with_the_reason(db):
     assert "EUR_USD" in run.error and "nonsense" in run.error
     assert run.metrics is None and run.equity is None
     assert backtests.report(run).rows[0].values == ["-"]  # a page still renders
+
+
+def test_progress_is_stored_whenever_a_step_is_crossed_though_skipped_bars_jump_it(
+        db, monkeypatch):
+    """Quiet bars are skipped, so progress jumps; here only reports at multiples of 7
+    get through (at least 7 bars apart): each crosses a 1 % step (2 of 240 bars), so
+    each is stored, odd ones too, not only those landing on a step."""
+    from lts.services import backtest_pool
+
+    real, stored, reported = backtest_pool.make_replay, [], []
+    real_write = backtest_pool.write_run
+
+    def jumping(app):  # type: ignore[no-untyped-def]
+        inner = real(app)
+
+        def replay(spec, data, ticks, progress):  # type: ignore[no-untyped-def]
+            def sparse(done: int, total: int) -> None:
+                if done % 7 == 0 or done == total:
+                    reported.append(done)
+                    progress(done, total)
+            return inner(spec, data, ticks, sparse)
+        return replay
+
+    def spying(engine, run_id, **fields):  # type: ignore[no-untyped-def]
+        if "progress_done" in fields and fields.get("status") is None:
+            stored.append(fields["progress_done"])
+        return real_write(engine, run_id, **fields)
+
+    monkeypatch.setattr(backtest_pool, "make_replay", jumping)
+    monkeypatch.setattr(backtest_pool, "write_run", spying)
+    alice = gen_user("alice")
+    run = run_to_end(db, alice, backtestable(alice))
+    assert run.status == "done", run.error
+    assert stored == reported and reported[-1] == 240
+    assert any(done % 2 for done in reported)  # an odd report: no step landed on
