@@ -568,9 +568,7 @@ class Engine:
         with context.executor.transaction() as connection:
             lock_portfolio(connection, portfolio_id)
             books = SqlBooks(connection)
-            for order_id, last_price, anchor, reference, decimals in context.opened:
-                books.settle_opened(order_id, last_price, anchor=anchor,
-                                    reference=reference, now=now, price_decimals=decimals)
+            books.settle_opened_many(context.opened, now)  # one read for all
             context.opened.clear()
             capital, max_drawdown_pct, risk_state, capital_changed_at = connection.execute(
                 _PORTFOLIO_LIMITS, {"pid": portfolio_id}).one()
