@@ -118,14 +118,32 @@ def plugin_site(folder: Path) -> Path:
     return folder
 
 
-def count_statements(engine: Any, counts: Counter[str]) -> None:
-    """Count every statement sent on ``engine`` by thread: the tick's, or a plugin worker's."""
+def count_statements(engine: Any, counts: Counter[str], kinds: Counter[str]) -> None:
+    """Count every statement sent on ``engine`` by thread: the tick's, or a plugin worker's.
+
+    ``kinds`` counts them by thread and statement head (verb and table), to see which
+    ones run per asset.
+    """
     from sqlalchemy import event
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_: Any) -> None:
+    def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         name = threading.current_thread().name
-        counts["plugin worker" if name.startswith("lts-plugin") else "engine"] += 1
+        thread = "plugin worker" if name.startswith("lts-plugin") else "engine"
+        counts[thread] += 1
+        kinds[f"{thread}: {_head(statement)}"] += 1
+
+
+def _head(statement: str) -> str:
+    """A statement's verb and first table: ``SELECT paper_orders``, ``UPDATE positions``."""
+    words = statement.split()
+    if not words:
+        return "?"
+    upper = [w.upper() for w in words]
+    verb = upper[0]
+    marker = {"UPDATE": "UPDATE", "INSERT": "INTO"}.get(verb, "FROM")
+    at = upper.index(marker) if marker in upper else len(words)
+    return f"{verb} {words[at + 1].strip('(),')}" if at + 1 < len(words) else verb
 
 
 def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
@@ -201,8 +219,9 @@ def run(mode: str, plugin_set: str, args: argparse.Namespace, site: Path,
                                         service_url, logs)
             engine = Engine(app)
             statements: Counter[str] = Counter()
+            kinds: Counter[str] = Counter()
             if args.count_statements:
-                count_statements(db.engine, statements)
+                count_statements(db.engine, statements, kinds)
             now = datetime.now(UTC).replace(microsecond=0)
             seconds = []
             cpu = 0.0  # this process's CPU seconds in the measured ticks (load-independent)
@@ -215,6 +234,7 @@ def run(mode: str, plugin_set: str, args: argparse.Namespace, site: Path,
                         cpu += time.process_time() - cpu_started
                     else:
                         statements.clear()  # count the measured ticks only
+                        kinds.clear()
                     missing = [f for f in report.portfolio_failures if f.kind == "step_missing"]
                     if len(report.outcomes) != assets or missing:
                         raise SystemExit(f"{mode} {plugin_set}: {len(report.outcomes)} of "
@@ -240,6 +260,8 @@ def run(mode: str, plugin_set: str, args: argparse.Namespace, site: Path,
         steps = assets * len(measured)
         print("    SQL statements per asset step: " + ", ".join(
             f"{thread} {count / steps:.2f}" for thread, count in statements.most_common()))
+        for kind, count in kinds.most_common(10):
+            print(f"      {count / steps:6.3f}  {kind}")
     return figures
 
 

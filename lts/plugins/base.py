@@ -634,6 +634,26 @@ class BrokerPlugin(Plugin):
              positions: Sequence[PositionInfo]) -> list[Fill]:
         """Report fills triggered by new bars: stop loss, take profit, resting limits."""
 
+    def mark_many(self, requests: Sequence[tuple[AssetInfo, MarketSnapshot,
+                                                 Sequence[PositionInfo]]]
+                  ) -> list[list[Fill] | Exception]:
+        """Optional: :meth:`mark` for several assets of one portfolio in one call.
+
+        ``requests`` are ``(asset, snapshot, positions)`` as :meth:`mark` takes them;
+        the answer has one entry per request, in order: its fills, or the exception
+        marking that asset raised (it fails alone). Raising fails every asset of the
+        call. Override it to share work between assets (the paper broker reads its book
+        once for them all); the engine uses it only when overridden, and this default
+        marks each in turn.
+        """
+        answers: list[list[Fill] | Exception] = []
+        for asset, snapshot, positions in requests:
+            try:
+                answers.append(self.mark(asset, snapshot, positions))
+            except Exception as exc:
+                answers.append(exc)
+        return answers
+
     @abc.abstractmethod
     def lookup(self, asset: AssetInfo, client_order_id: str) -> BrokerResult:
         """Find an order by client id; ``not_found`` only when the broker is sure."""

@@ -43,6 +43,7 @@ from lts.trading.positions import (
     position_info,
     reanchor,
     settle_opened,
+    settle_opened_many,
 )
 from lts.trading.risk import RiskSubject, load_subject
 from lts.trading.units import config_leverage
@@ -332,6 +333,11 @@ class SqlBooks:
         """:func:`lts.trading.positions.settle_opened` on this connection (written at once)."""
         settle_opened(self.connection, order_id, last_price, anchor=anchor,
                       reference=reference, now=now, price_decimals=price_decimals)
+
+    def settle_opened_many(self, opened: Sequence[tuple[int, float, str, float, int | None]],
+                           now: datetime) -> None:
+        """:func:`lts.trading.positions.settle_opened_many` on this connection (at once)."""
+        settle_opened_many(self.connection, opened, now)
 
     def _known(self, values: dict[str, Any]) -> Record:
         """Return the record already tracked for this row, or track a new one."""

@@ -29,6 +29,7 @@ from lts.models import Asset, Order, Portfolio, Position, User
 from lts.plugins.base import (
     AssetOutcome,
     BrokerAccount,
+    BrokerPlugin,
     CredentialsRefused,
     Decision,
     Fill,
@@ -103,6 +104,9 @@ _ASSETS = Asset.__table__
 # Every asset: active ones trade, deactivated ones holding a position stay reduce-only.
 _PORTFOLIO_ASSETS = (select(_ASSETS).where(_ASSETS.c.portfolio_id == bindparam("pid"))
                      .order_by(_ASSETS.c.id))
+#: At most this many assets per batched ``mark_many`` call (Engine._mark_answers): a
+#: portfolio's assets share one read, and a call that hangs fails no more than these.
+MARK_CHUNK = 64
 HALTED_HOLD = ("portfolio halted: positions are marked and their stops and targets "
                "checked, but the strategy is not asked and no order is placed")
 REDUCE_ONLY = "asset deactivated: reduce-only until flat"
@@ -392,9 +396,9 @@ class Engine:
         histories = [BarsHistory(self.app, session, u.pipeline, u.info, context.now,
                                  context.timeout / 2, caller=self._history_caller())
                      for u in marking]
-        answers = self._call_many(context, [
-            (u.broker, "mark", u.broker.mark, (u.info, h.attach(snapshots[u.info.id]),
-                                              [info for info, _ in held.get(u.info.id, [])]))
+        answers = self._mark_answers(context, [
+            (u, (u.info, h.attach(snapshots[u.info.id]),
+                 [info for info, _ in held.get(u.info.id, [])]))
             for u, h in zip(marking, histories, strict=True)])
         for unit, history, answer in zip(marking, histories, answers, strict=True):
             marked = self._guarded(context, unit, self._mark, context, unit,
@@ -564,9 +568,7 @@ class Engine:
         with context.executor.transaction() as connection:
             lock_portfolio(connection, portfolio_id)
             books = SqlBooks(connection)
-            for order_id, last_price, anchor, reference, decimals in context.opened:
-                books.settle_opened(order_id, last_price, anchor=anchor,
-                                    reference=reference, now=now, price_decimals=decimals)
+            books.settle_opened_many(context.opened, now)  # one read for all
             context.opened.clear()
             capital, max_drawdown_pct, risk_state, capital_changed_at = connection.execute(
                 _PORTFOLIO_LIMITS, {"pid": portfolio_id}).one()
@@ -679,6 +681,59 @@ class Engine:
             return [replace(info, current_price=snapshot.last_price) for info in infos]
         return infos
 
+    def _mark_answers(self, context: TickContext,
+                      requests: list[tuple[AssetUnit, tuple[Any, ...]]]) -> list[CallResult]:
+        """The brokers' ``mark`` of a portfolio's assets, one answer per request, in order.
+
+        A broker overriding :meth:`BrokerPlugin.mark_many` (the paper broker: one read of
+        its book for all) gets one call per instance and chunk of at most
+        :data:`MARK_CHUNK` assets, under ``plugin_timeout_seconds`` times the chunk's
+        size (what the same calls one by one may take at most); the others get a
+        ``mark`` call per asset. An asset whose marking raised fails alone.
+        """
+        answers: list[CallResult | None] = [None] * len(requests)
+        groups: dict[int, list[int]] = {}
+        single: list[int] = []
+        for index, (unit, _) in enumerate(requests):
+            if type(unit.broker).mark_many is not BrokerPlugin.mark_many:
+                groups.setdefault(id(unit.broker), []).append(index)
+            else:
+                single.append(index)
+        chunks = [indexes[start:start + MARK_CHUNK] for indexes in groups.values()
+                  for start in range(0, len(indexes), MARK_CHUNK)]
+        if chunks:
+            size = max(len(chunk) for chunk in chunks)
+            batched = self._call_many(context, [
+                (requests[chunk[0]][0].broker, "mark", requests[chunk[0]][0].broker.mark_many,
+                 ([requests[index][1] for index in chunk],))
+                for chunk in chunks], timeout=context.timeout * size)
+            for chunk, result in zip(chunks, batched, strict=True):
+                broker = requests[chunk[0]][0].broker
+                values = result.value if result.error is None else None
+                if result.error is None and (not isinstance(values, list)
+                                             or len(values) != len(chunk)):
+                    result = CallResult(error=PluginCallError(
+                        broker.kind, broker.name, "mark",
+                        f"mark_many answered {type(values).__name__} for {len(chunk)} assets"))
+                for position, index in enumerate(chunk):
+                    if result.error is not None:
+                        answers[index] = result
+                        continue
+                    value = values[position]  # type: ignore[index]
+                    if isinstance(value, Exception):
+                        error = PluginCallError(broker.kind, broker.name, "mark",
+                                                traceback_summary(value))
+                        error.__cause__ = value
+                        answers[index] = CallResult(error=error)
+                    else:
+                        answers[index] = CallResult(value)
+        if single:
+            for index, result in zip(single, self._call_many(context, [
+                    (requests[i][0].broker, "mark", requests[i][0].broker.mark, requests[i][1])
+                    for i in single]), strict=True):
+                answers[index] = result
+        return [answer for answer in answers if answer is not None]
+
     def _call(self, context: TickContext, plugin: Any, method: str, func: Callable[..., T],
               *args: Any) -> T:
         """Call a plugin method through the timeout guard."""
@@ -686,16 +741,20 @@ class Engine:
                                 timeout=context.timeout)
 
     def _call_many(self, context: TickContext,
-                   calls: list[tuple[Any, str, Callable[..., Any], tuple[Any, ...]]]
-                   ) -> list[CallResult]:
-        """``(plugin, method, func, args)`` calls in one batch, each under the timeout."""
+                   calls: list[tuple[Any, str, Callable[..., Any], tuple[Any, ...]]],
+                   timeout: float | None = None) -> list[CallResult]:
+        """``(plugin, method, func, args)`` calls in one batch, each under the timeout.
+
+        ``timeout``: each call's, when not the tick's ``plugin_timeout_seconds``.
+        """
         if not calls:
             return []
         ensure_no_transaction(self.session)  # no transaction open during plugin calls
         many = getattr(self.caller, "call_many", None)
         if many is not None:
             return many([(plugin.kind, plugin.name, method, func, args)  # type: ignore[no-any-return]
-                         for plugin, method, func, args in calls], timeout=context.timeout)
+                         for plugin, method, func, args in calls],
+                        timeout=context.timeout if timeout is None else timeout)
         # A caller without batches (a backtest's inline DirectCaller): one call at a time.
         results = []
         for plugin, method, func, args in calls:

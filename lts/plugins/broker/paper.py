@@ -115,6 +115,20 @@ _RESTING_OR_EXITS = select(_TABLE).where(or_(
     and_(_TABLE.c.asset_id == bindparam("asset_id"),
          _TABLE.c.client_order_id.in_(bindparam("exit_ids", expanding=True))),
 )).order_by(_TABLE.c.id)
+# The same for a batch of assets (:meth:`PaperBroker.mark_many`): one expanding IN per
+# batch, not per asset.
+_RESTING_OF_ASSETS = and_(_TABLE.c.asset_id.in_(bindparam("asset_ids", expanding=True)),
+                          _TABLE.c.status == "submitted",
+                          or_(_TABLE.c.order_type == "limit", _TABLE.c.order_type == "stop"))
+_RESTING_MANY = select(_TABLE).where(_RESTING_OF_ASSETS).order_by(_TABLE.c.id)
+_RESTING_OR_EXITS_MANY = select(_TABLE).where(or_(
+    _RESTING_OF_ASSETS,
+    and_(_TABLE.c.asset_id.in_(bindparam("asset_ids", expanding=True)),
+         _TABLE.c.client_order_id.in_(bindparam("exit_ids", expanding=True))),
+)).order_by(_TABLE.c.id)
+_CHECKS_OF_ASSETS = select(_CHECKS.c.asset_id, _CHECKS.c.position_id,
+                           _CHECKS.c.last_checked_bar).where(
+    _CHECKS.c.asset_id.in_(bindparam("asset_ids", expanding=True)))
 # Built once, columns from the parameters' keys: building ``.values(**row)`` per order
 # (coercion and cache key of every value) cost a third of a submit.
 _INSERT = insert(_TABLE)
@@ -176,6 +190,11 @@ def since_opening(moment: datetime) -> datetime:
 def _finite_positive(value: float | None) -> bool:
     """Tell whether ``value`` is a finite number above zero."""
     return value is not None and math.isfinite(value) and value > 0
+
+
+def _is_resting(row: Mapping[str, Any]) -> bool:
+    """Tell whether a book row is a resting order (:data:`_RESTING_CONDITION`)."""
+    return row["status"] == "submitted" and row["order_type"] in ("limit", "stop")
 
 
 def _first_cross(candles: pd.DataFrame, after: datetime, side: str, order_type: str,
@@ -577,6 +596,51 @@ class PaperBroker(BrokerPlugin):
         """Fill resting orders and stop/target exits the new bars trigger (see module doc)."""
         exit_ids = {f"{EXIT_PREFIX}{p.id}": p for p in positions if p.asset_id == asset.id}
         rows, checked = self._watched(asset.id, exit_ids)
+        return self._mark_watched(asset, snapshot, positions, exit_ids, rows, checked,
+                                  retry=_retry)
+
+    def mark_many(self, requests: Sequence[tuple[AssetInfo, MarketSnapshot,
+                                                 Sequence[PositionInfo]]]
+                  ) -> list[list[Fill] | Exception]:
+        """:meth:`mark` for several assets, their book read in two queries for them all.
+
+        Each asset's fills, or the exception its marking raised (one asset's failure is
+        not its neighbours'); writes stay per asset, only when something is filled or a
+        check mark moves, exactly as :meth:`mark` makes them. A failing read raises: no
+        asset was marked. A subclass that overrides :meth:`mark` gets its own ``mark``
+        per asset (the batched read knows only this book).
+        """
+        if type(self).mark is not PaperBroker.mark:
+            return super().mark_many(requests)
+        exit_ids: list[dict[str, PositionInfo]] = [
+            {f"{EXIT_PREFIX}{p.id}": p for p in positions if p.asset_id == asset.id}
+            for asset, _, positions in requests]
+        asset_ids = list(dict.fromkeys(asset.id for asset, _, _ in requests))
+        rows, checked = self._watched_many(
+            asset_ids, [cid for ids in exit_ids for cid in ids],
+            [asset.id for (asset, _, _), ids in zip(requests, exit_ids, strict=True) if ids])
+        answers: list[list[Fill] | Exception] = []
+        seen: set[int] = set()
+        for (asset, snapshot, positions), ids in zip(requests, exit_ids, strict=True):
+            try:
+                if asset.id in seen:  # asked twice: the read above may be stale by now
+                    answers.append(self.mark(asset, snapshot, positions))
+                    continue
+                seen.add(asset.id)
+                mine = [row for row in rows.get(asset.id, ())
+                        if row["client_order_id"] in ids or _is_resting(row)]
+                answers.append(self._mark_watched(
+                    asset, snapshot, positions, ids, mine,
+                    checked.get(asset.id, {}) if ids else {}))
+            except Exception as exc:
+                answers.append(exc)
+        return answers
+
+    def _mark_watched(self, asset: AssetInfo, snapshot: MarketSnapshot,
+                      positions: Sequence[PositionInfo], exit_ids: Mapping[str, PositionInfo],
+                      rows: Sequence[Mapping[str, Any]], checked: Mapping[int, datetime], *,
+                      retry: bool = False) -> list[Fill]:
+        """:meth:`mark` once the asset's watched rows and position checks are read."""
         fills: list[Fill] = []
         booked_exits: set[str] = set()
         resting: list[Mapping[str, Any]] = []
@@ -621,7 +685,7 @@ class PaperBroker(BrokerPlugin):
                     connection.execute(_FORGET_CHECK, {"position_id": values["position_id"]})
                 self._write_marks(connection, asset.id, marks, checked)
         except IntegrityError:
-            if _retry:
+            if retry:
                 raise
             # Another caller booked the same exit first: report what the book now says.
             return self.mark(asset, snapshot, positions, _retry=True)
@@ -643,6 +707,30 @@ class PaperBroker(BrokerPlugin):
             rows = [row._mapping for row in result]
             checked = ({position_id: bar for position_id, bar in connection.execute(
                 _CHECKS_OF_ASSET, {"asset_id": asset_id})} if exit_ids else {})
+        return rows, checked
+
+    def _watched_many(self, asset_ids: Sequence[int], exit_ids: Sequence[str],
+                      holding: Sequence[int]
+                      ) -> tuple[dict[int, list[Mapping[str, Any]]],
+                                 dict[int, dict[int, datetime]]]:
+        """:meth:`_watched` of several assets, by asset id, on one connection.
+
+        Rows are the assets' resting orders and those of their rows whose client id is in
+        ``exit_ids`` (the caller keeps each asset's own); checks are read for the
+        ``holding`` assets only.
+        """
+        rows: dict[int, list[Mapping[str, Any]]] = {}
+        checked: dict[int, dict[int, datetime]] = {}
+        with self._engine().connect() as connection:
+            statement = _RESTING_OR_EXITS_MANY if exit_ids else _RESTING_MANY
+            for row in connection.execute(statement, {"asset_ids": list(asset_ids),
+                                                      "exit_ids": list(exit_ids)}):
+                mapping = row._mapping
+                rows.setdefault(mapping["asset_id"], []).append(mapping)
+            if holding:
+                for asset_id, position_id, bar in connection.execute(
+                        _CHECKS_OF_ASSETS, {"asset_ids": list(holding)}):
+                    checked.setdefault(asset_id, {})[position_id] = bar
         return rows, checked
 
     def _exit_row(self, asset: AssetInfo, position: PositionInfo, when: datetime,

@@ -362,3 +362,85 @@ def test_a_resting_order_remembers_its_checked_bars(broker, asset_info, db):
     db.session.rollback()
     row = db.session.query(PaperOrder).filter_by(client_order_id="limit-far").one()
     assert row.last_checked_bar == T0 + timedelta(minutes=12)
+
+
+# --------------------------------------------------------------- mark_many (issue 16)
+
+def _sibling(asset_row, symbol: str) -> AssetInfo:  # type: ignore[no-untyped-def]
+    """Another asset of ``asset_row``'s portfolio."""
+    from tests.factories import gen_asset
+
+    row = gen_asset(asset_row.portfolio, symbol, allocated_capital=10_000.0)
+    return AssetInfo(id=row.id, portfolio_id=row.portfolio_id, symbol=symbol, name=symbol,
+                     allocated_capital=10_000.0)
+
+
+def _count_statements(db):  # type: ignore[no-untyped-def]
+    """A list that collects the SELECTs run on the app's engine (listen/remove pair)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    return seen, lambda: event.remove(db.engine, "before_cursor_execute", before)
+
+
+def test_mark_many_answers_like_mark_per_asset_from_one_read(broker, asset_info, asset_row,
+                                                             db):
+    other = _sibling(asset_row, "OTHER")
+    idle = _sibling(asset_row, "IDLE")
+    placed = snap(bars((100, 100, 100, 100)))
+    broker.submit(order(other, placed, order_type="limit", price=99.0, cid="limit-other"))
+    broker.submit(order(asset_info, placed, order_type="limit", price=90.0, cid="limit-far"))
+    dip = snap(bars((100, 100, 100, 100), (100, 100.5, 98.5, 99)))
+    stopped = held(asset_info)  # stop 99: the dip stops it
+    kept = PositionInfo(**{**held(other, stop=95.0, pid=8).__dict__})  # stop 95: stays
+    seen, stop = _count_statements(db)
+    try:
+        answers = broker.mark_many([(asset_info, dip, [stopped]), (other, dip, [kept]),
+                                    (idle, dip, [])])
+    finally:
+        stop()
+    assert [[(f.client_order_id, f.price, f.reason) for f in a] for a in answers] == [
+        [("paper-exit-7", 99.0, "stop_loss")],
+        [("limit-other", 99.0, "limit")],
+        [],
+    ]
+    # Two reads for the three assets' books (orders, position checks), and one more for
+    # the filled limit's row: per asset it was two reads each.
+    assert len(seen) == 3
+    assert broker.lookup(other, "limit-other").status == "filled"
+    assert broker.lookup(asset_info, "limit-far").status == "submitted"
+    # The booked exit is reported again, to its own asset only, until recorded.
+    again = broker.mark_many([(other, dip, [kept]), (asset_info, dip, [stopped])])
+    assert again[0] == []
+    assert [f.client_order_id for f in again[1]] == ["paper-exit-7"]
+
+
+def test_mark_many_fails_one_asset_alone(broker, asset_info, asset_row):
+    other = _sibling(asset_row, "OTHER")
+    placed = snap(bars((100, 100, 100, 100)))
+    broker.submit(order(asset_info, placed, order_type="limit", price=99.0, cid="limit-a"))
+    broker.submit(order(other, placed, order_type="limit", price=99.0, cid="limit-b"))
+    dip = bars((100, 100, 100, 100), (100, 100.5, 98.5, 99))
+    broken = MarketSnapshot("TEST", dip.drop(columns=["low"]),
+                            dip.index[-1].to_pydatetime() + timedelta(minutes=1))
+    first, second = broker.mark_many([(asset_info, broken, []), (other, snap(dip), [])])
+    assert isinstance(first, KeyError)
+    assert [f.client_order_id for f in second] == ["limit-b"]
+    assert broker.lookup(asset_info, "limit-a").status == "submitted"
+
+
+def test_mark_many_of_the_memory_book_uses_its_own_mark(asset_info):
+    from lts.plugins.broker.paper_memory import MemoryPaperBroker
+
+    memory = MemoryPaperBroker({"spread_bps": 10.0, "slippage_bps": 5.0})
+    memory.submit(order(asset_info, snap(bars((100, 100, 100, 100))), order_type="limit",
+                        price=99.0, cid="limit-m"))
+    (answer,) = memory.mark_many([(asset_info, snap(bars((100, 100, 100, 100),
+                                                         (100, 100.5, 98.5, 99))), [])])
+    assert [f.client_order_id for f in answer] == ["limit-m"]
