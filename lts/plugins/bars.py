@@ -31,8 +31,8 @@ from lts.plugins.base import PluginError
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Microseconds per step of a datetime64 unit that a ``datetime`` holds exactly.
-_MICROS = {"s": 1_000_000, "ms": 1_000, "us": 1}
+# A datetime64 unit's step in microseconds, as (numerator, denominator).
+_PER_MICRO = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
 _AGGREGATE = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 
 
@@ -133,17 +133,18 @@ def bar_end(candles: pd.DataFrame, as_of: datetime) -> datetime:
         return as_of
     index = candles.index
     dtype = index.dtype
-    micros = _MICROS.get(getattr(dtype, "unit", None))
-    if micros is not None and getattr(dtype, "tz", None) is UTC and len(index) >= 2:
-        # The same moment as below in integers (UTC stamps of whole microseconds): the
-        # Timestamp/Timedelta boxing cost ~40 us, every paper market order pays it.
+    scale = _PER_MICRO.get(getattr(dtype, "unit", None))
+    if scale is not None and getattr(dtype, "tz", None) is UTC and len(index) >= 2:
+        # The same moment as below in integers (UTC stamps): the Timestamp/Timedelta
+        # boxing cost ~40 us, and every paper market order pays it.
         stamps = index.asi8
         steps = np.diff(stamps)
         positive = steps[steps > 0]
         if not len(positive):
             return as_of
-        end = _EPOCH + timedelta(microseconds=int(stamps[-1] + positive.min()) * micros)
-        return min(end, as_of)
+        micros, rest = divmod(int(stamps[-1] + positive.min()) * scale[0], scale[1])
+        if not rest:  # else below: to_pydatetime drops the nanoseconds, with a warning
+            return min(_EPOCH + timedelta(microseconds=micros), as_of)
     period = bar_period(index)
     if period is None:
         return as_of
