@@ -395,6 +395,22 @@ class SqlBooks:
 
 # --------------------------------------------------------------------------- memory
 
+class _Watched(Record):
+    """A :class:`MemoryBooks` record: any assignment marks its asset's figures stale."""
+
+    def __init__(self, values: dict[str, Any], stale: set[int]) -> None:
+        super().__init__(values, new=True)
+        self.__dict__["_stale"] = stale
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set a column, remember it, and mark the asset (before and after) stale."""
+        stale = self.__dict__["_stale"]
+        stale.add(self.__dict__["asset_id"])
+        self.__dict__[name] = value
+        self._assigned.add(name)
+        stale.add(self.__dict__["asset_id"])
+
+
 class MemoryBooks:
     """:class:`Books` on plain Python objects, for backtests: no database at all.
 
@@ -427,6 +443,11 @@ class MemoryBooks:
         # Asset ids per portfolio, rebuilt when ``assets`` changes size (see _portfolio_assets)
         self._assets_of: dict[int, list[int]] = {}
         self._assets_seen = -1
+        # Per asset: (committed margin, realized, unrealized, any position) as risk_subject
+        # and portfolio_pnl work them out, kept until a record of the asset is assigned or
+        # created (``_stale``): a tick reads every asset's figures once per order placed.
+        self._figures: dict[int, tuple[float, float, float, bool]] = {}
+        self._stale: set[int] = set()
 
     def add_portfolio(self, portfolio_id: int, *, total_capital: float,
                       risk_state: str = "active", **values: Any) -> dict[str, Any]:
@@ -464,7 +485,9 @@ class MemoryBooks:
             raise DuplicateClientOrderId(coid)
         # new=True: no copy of the loaded values (nothing here is written back; a long
         # replay holds thousands of records)
-        order = Record({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)}, new=True)
+        order = _Watched({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)},
+                         self._stale)
+        self._stale.add(order.asset_id)
         self.orders[order.id] = order
         if coid is not None:
             self._by_coid[coid] = order
@@ -486,8 +509,9 @@ class MemoryBooks:
 
     def new_position(self, **values: Any) -> Record:
         """Store a new position under the next id."""
-        position = Record({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)},
-                          new=True)
+        position = _Watched({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)},
+                            self._stale)
+        self._stale.add(position.asset_id)
         self.positions[position.id] = position
         self._live.setdefault(position.asset_id, []).append(position)
         if position.order_id is not None:
@@ -611,14 +635,7 @@ class MemoryBooks:
         equity = float(portfolio["total_capital"])
         committed = other_margin = 0.0
         for each in siblings:
-            still = self._open(each)
-            # An order closing a position closed meanwhile is terminal (filled): only
-            # open positions' closing orders can still be live.
-            closing_ids = {p.close_order_id for p in still if p.close_order_id is not None}
-            used = sum(p.quantity * p.entry_price for p in still)
-            used += sum(o.quantity * (o.price or 0.0) for o in self._pending(each)
-                        if o.status in OPEN_STATUSES and o.id not in closing_ids)
-            realized, unrealized, _ = self._asset_pnl(each, still)
+            used, realized, unrealized, _ = self._figures_of(each)
             equity += realized + unrealized
             if each == asset_id:
                 committed = used
@@ -629,12 +646,28 @@ class MemoryBooks:
                            equity=equity, other_margin=other_margin,
                            asset_active=bool(asset["is_active"]))
 
+    def _figures_of(self, asset_id: int) -> tuple[float, float, float, bool]:
+        """(committed margin, realized, unrealized, any position) of the asset's records."""
+        figures = self._figures.get(asset_id)
+        if figures is None or asset_id in self._stale:
+            still = self._open(asset_id)
+            # An order closing a position closed meanwhile is terminal (filled): only
+            # open positions' closing orders can still be live.
+            closing_ids = {p.close_order_id for p in still if p.close_order_id is not None}
+            used = sum(p.quantity * p.entry_price for p in still)
+            used += sum(o.quantity * (o.price or 0.0) for o in self._pending(asset_id)
+                        if o.status in OPEN_STATUSES and o.id not in closing_ids)
+            figures = (used, *self._asset_pnl(asset_id, still))
+            self._figures[asset_id] = figures
+            self._stale.discard(asset_id)
+        return figures
+
     def portfolio_pnl(self, portfolio_id: int) -> tuple[float, float, dict[int, float]]:
         """(realized, unrealized, unrealized per asset holding positions)."""
         realized = 0.0
         per_asset: dict[int, float] = {}
         for asset_id in self._portfolio_assets(portfolio_id):
-            asset_realized, unrealized, any_position = self._asset_pnl(asset_id)
+            _, asset_realized, unrealized, any_position = self._figures_of(asset_id)
             if any_position:
                 realized += asset_realized
                 per_asset[asset_id] = unrealized
