@@ -399,16 +399,18 @@ class _Watched(Record):
     """A :class:`MemoryBooks` record: any assignment marks its asset's figures stale."""
 
     def __init__(self, values: dict[str, Any], stale: set[int]) -> None:
-        super().__init__(values, new=True)
-        self.__dict__["_stale"] = stale
+        state = self.__dict__
+        state.update(values)
+        state.update(_loaded={}, _assigned=set(), _stale=stale)  # Record(values, new=True)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Set a column, remember it, and mark the asset (before and after) stale."""
-        stale = self.__dict__["_stale"]
-        stale.add(self.__dict__["asset_id"])
-        self.__dict__[name] = value
-        self._assigned.add(name)
-        stale.add(self.__dict__["asset_id"])
+        state = self.__dict__
+        if name == "asset_id":
+            state["_stale"].add(state["asset_id"])
+        state[name] = value
+        state["_assigned"].add(name)
+        state["_stale"].add(state["asset_id"])
 
 
 class MemoryBooks:
