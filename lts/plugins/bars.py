@@ -22,7 +22,7 @@ slicing by ``<= now`` themselves; brokers use :func:`bar_period` and :func:`bar_
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ import pandas as pd
 from lts.plugins.base import PluginError
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A datetime64 unit's step in microseconds, as (numerator, denominator).
+_PER_MICRO = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
 _AGGREGATE = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 
 
@@ -128,7 +131,21 @@ def bar_end(candles: pd.DataFrame, as_of: datetime) -> datetime:
     """
     if candles.empty:
         return as_of
-    period = bar_period(candles.index)
+    index = candles.index
+    dtype = index.dtype
+    scale = _PER_MICRO.get(getattr(dtype, "unit", None))
+    if scale is not None and getattr(dtype, "tz", None) is UTC and len(index) >= 2:
+        # The same moment as below in integers (UTC stamps): the Timestamp/Timedelta
+        # boxing cost ~40 us, and every paper market order pays it.
+        stamps = index.asi8
+        steps = np.diff(stamps)
+        positive = steps[steps > 0]
+        if not len(positive):
+            return as_of
+        micros, rest = divmod(int(stamps[-1] + positive.min()) * scale[0], scale[1])
+        if not rest:  # else below: to_pydatetime drops the nanoseconds, with a warning
+            return min(_EPOCH + timedelta(microseconds=micros), as_of)
+    period = bar_period(index)
     if period is None:
         return as_of
-    return min((candles.index[-1] + period).to_pydatetime(), as_of)
+    return min((index[-1] + period).to_pydatetime(), as_of)

@@ -401,6 +401,24 @@ class SqlBooks:
 
 # --------------------------------------------------------------------------- memory
 
+class _Watched(Record):
+    """A :class:`MemoryBooks` record: any assignment marks its asset's figures stale."""
+
+    def __init__(self, values: dict[str, Any], stale: set[int]) -> None:
+        state = self.__dict__
+        state.update(values)
+        state.update(_loaded={}, _assigned=set(), _stale=stale)  # Record(values, new=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set a column, remember it, and mark the asset (before and after) stale."""
+        state = self.__dict__
+        if name == "asset_id":
+            state["_stale"].add(state["asset_id"])
+        state[name] = value
+        state["_assigned"].add(name)
+        state["_stale"].add(state["asset_id"])
+
+
 class MemoryBooks:
     """:class:`Books` on plain Python objects, for backtests: no database at all.
 
@@ -430,6 +448,14 @@ class MemoryBooks:
         self._closed_realized: dict[int, float] = {}
         self._live_orders: dict[int, list[Record]] = {}  # per asset: maybe not terminal
         self._unordered: set[int] = set()  # assets with an order created "in the past"
+        # Asset ids per portfolio, rebuilt when ``assets`` changes size (see _portfolio_assets)
+        self._assets_of: dict[int, list[int]] = {}
+        self._assets_seen = -1
+        # Per asset: (committed margin, realized, unrealized, any position) as risk_subject
+        # and portfolio_pnl work them out, kept until a record of the asset is assigned or
+        # created (``_stale``): a tick reads every asset's figures once per order placed.
+        self._figures: dict[int, tuple[float, float, float, bool]] = {}
+        self._stale: set[int] = set()
 
     def add_portfolio(self, portfolio_id: int, *, total_capital: float,
                       risk_state: str = "active", **values: Any) -> dict[str, Any]:
@@ -467,7 +493,9 @@ class MemoryBooks:
             raise DuplicateClientOrderId(coid)
         # new=True: no copy of the loaded values (nothing here is written back; a long
         # replay holds thousands of records)
-        order = Record({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)}, new=True)
+        order = _Watched({**_ORDER_DEFAULTS, **values, "id": next(self._order_ids)},
+                         self._stale)
+        self._stale.add(order.asset_id)
         self.orders[order.id] = order
         if coid is not None:
             self._by_coid[coid] = order
@@ -481,7 +509,7 @@ class MemoryBooks:
     # positions
     def related_positions(self, order: Any) -> list[Record]:
         """The open position ``order`` closes and any it opened, by id."""
-        found = {p.id: p for p in self.open_positions(order.asset_id)
+        found = {p.id: p for p in self._open(order.asset_id)
                  if p.close_order_id == order.id}
         found.update((p.id, p) for p in self._opened_by.get(order.id, ())
                      if p.asset_id == order.asset_id)
@@ -489,8 +517,9 @@ class MemoryBooks:
 
     def new_position(self, **values: Any) -> Record:
         """Store a new position under the next id."""
-        position = Record({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)},
-                          new=True)
+        position = _Watched({**_POSITION_DEFAULTS, **values, "id": next(self._position_ids)},
+                            self._stale)
+        self._stale.add(position.asset_id)
         self.positions[position.id] = position
         self._live.setdefault(position.asset_id, []).append(position)
         if position.order_id is not None:
@@ -501,7 +530,7 @@ class MemoryBooks:
         """The open position ``order_id`` closes, if any."""
         order = self.orders.get(order_id)
         assets = [order.asset_id] if order is not None else list(self._live)
-        return next((p for asset_id in assets for p in self.open_positions(asset_id)
+        return next((p for asset_id in assets for p in self._open(asset_id)
                      if p.close_order_id == order_id), None)
 
     def position(self, position_id: int) -> Record | None:
@@ -522,6 +551,10 @@ class MemoryBooks:
         Positions found closed leave the asset's live list for good (a position never
         reopens), their realized P&L counted once in :meth:`_realized_closed`.
         """
+        return list(self._open(asset_id))
+
+    def _open(self, asset_id: int) -> list[Record]:
+        """:meth:`open_positions` without the copy: the live list itself, read-only."""
         live = self._live.get(asset_id)
         if not live:
             return []
@@ -530,11 +563,13 @@ class MemoryBooks:
             closed = sum(p.realized_pnl for p in live if p.status != "open")
             self._closed_realized[asset_id] = self._closed_realized.get(asset_id, 0.0) + closed
             self._live[asset_id] = still
-        return list(still)
+        return still
 
-    def _asset_pnl(self, asset_id: int) -> tuple[float, float, bool]:
+    def _asset_pnl(self, asset_id: int, still: list[Record] | None = None
+                   ) -> tuple[float, float, bool]:
         """(realized, unrealized of the open positions, whether it has any position)."""
-        still = self.open_positions(asset_id)
+        if still is None:
+            still = self._open(asset_id)
         realized = self._closed_realized.get(asset_id, 0.0)
         realized += sum(p.realized_pnl for p in still)
         unrealized = sum(p.unrealized_pnl for p in still)
@@ -542,17 +577,21 @@ class MemoryBooks:
 
     def open_orders(self, asset_id: int) -> list[Record]:
         """The asset's orders not in a terminal state, oldest first (terminal ones pruned)."""
+        return list(self._pending(asset_id))
+
+    def _pending(self, asset_id: int) -> list[Record]:
+        """:meth:`open_orders` without the copy: the live list itself, read-only."""
         live = self._live_orders.get(asset_id)
         if not live:
             return []
         still = [o for o in live if not is_terminal(o.status)]
         if len(still) != len(live):
             self._live_orders[asset_id] = still
-        return list(still)
+        return still
 
     def mark(self, asset_id: int, price: float, now: datetime) -> list[PositionInfo]:
         """Mark the asset's open positions at ``price``; their views (see SqlBooks.mark)."""
-        still = self.open_positions(asset_id)
+        still = self._open(asset_id)
         for position in still:
             mark_to_market(position, price, now)
         return [position_info(p) for p in still]
@@ -577,7 +616,16 @@ class MemoryBooks:
 
     # portfolio
     def _portfolio_assets(self, portfolio_id: int) -> list[int]:
-        return [a for a, row in self.assets.items() if row["portfolio_id"] == portfolio_id]
+        """The portfolio's asset ids in registration order (read-only).
+
+        Assets are only ever added: the index is rebuilt when their number changes.
+        """
+        if self._assets_seen != len(self.assets):
+            self._assets_of = {}
+            for asset_id, row in self.assets.items():
+                self._assets_of.setdefault(row["portfolio_id"], []).append(asset_id)
+            self._assets_seen = len(self.assets)
+        return self._assets_of.get(portfolio_id, [])
 
     def risk_subject(self, asset_id: int, now: datetime, *, closing: bool = False
                      ) -> RiskSubject:
@@ -595,14 +643,7 @@ class MemoryBooks:
         equity = float(portfolio["total_capital"])
         committed = other_margin = 0.0
         for each in siblings:
-            still = self.open_positions(each)
-            # An order closing a position closed meanwhile is terminal (filled): only
-            # open positions' closing orders can still be live.
-            closing_ids = {p.close_order_id for p in still if p.close_order_id is not None}
-            used = sum(p.quantity * p.entry_price for p in still)
-            used += sum(o.quantity * (o.price or 0.0) for o in self.open_orders(each)
-                        if o.status in OPEN_STATUSES and o.id not in closing_ids)
-            realized, unrealized, _ = self._asset_pnl(each)
+            used, realized, unrealized, _ = self._figures_of(each)
             equity += realized + unrealized
             if each == asset_id:
                 committed = used
@@ -613,12 +654,28 @@ class MemoryBooks:
                            equity=equity, other_margin=other_margin,
                            asset_active=bool(asset["is_active"]))
 
+    def _figures_of(self, asset_id: int) -> tuple[float, float, float, bool]:
+        """(committed margin, realized, unrealized, any position) of the asset's records."""
+        figures = self._figures.get(asset_id)
+        if figures is None or asset_id in self._stale:
+            still = self._open(asset_id)
+            # An order closing a position closed meanwhile is terminal (filled): only
+            # open positions' closing orders can still be live.
+            closing_ids = {p.close_order_id for p in still if p.close_order_id is not None}
+            used = sum(p.quantity * p.entry_price for p in still)
+            used += sum(o.quantity * (o.price or 0.0) for o in self._pending(asset_id)
+                        if o.status in OPEN_STATUSES and o.id not in closing_ids)
+            figures = (used, *self._asset_pnl(asset_id, still))
+            self._figures[asset_id] = figures
+            self._stale.discard(asset_id)
+        return figures
+
     def portfolio_pnl(self, portfolio_id: int) -> tuple[float, float, dict[int, float]]:
         """(realized, unrealized, unrealized per asset holding positions)."""
         realized = 0.0
         per_asset: dict[int, float] = {}
         for asset_id in self._portfolio_assets(portfolio_id):
-            asset_realized, unrealized, any_position = self._asset_pnl(asset_id)
+            _, asset_realized, unrealized, any_position = self._figures_of(asset_id)
             if any_position:
                 realized += asset_realized
                 per_asset[asset_id] = unrealized

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -86,6 +87,33 @@ def test_bar_end_is_when_the_last_bar_ended_never_after_as_of():
     assert bar_end(bars, T0 + timedelta(minutes=4, seconds=30)) == \
         T0 + timedelta(minutes=4, seconds=30)
     assert bar_end(bars.iloc[:1], T0 + timedelta(minutes=3)) == T0 + timedelta(minutes=3)
+
+
+def test_bar_end_equals_stamp_plus_period_for_every_unit_zone_and_gap():
+    """The integer fast path (UTC, s/ms/us) answers what Timestamp + bar_period answers."""
+    rng = np.random.default_rng(7)
+    checked = 0
+    for unit in ("s", "ms", "us", "ns"):
+        for zone in ("UTC", "Europe/Paris"):
+            for _ in range(30):
+                # random steps of 0 (a repeated stamp) to 3 hours, in whole seconds
+                steps = rng.choice([0, 60, 300, 3600, 10800], size=int(rng.integers(1, 12)))
+                stamps = pd.DatetimeIndex(T0 + pd.to_timedelta(np.cumsum(steps), unit="s"))
+                index = stamps.tz_convert(zone).as_unit(unit)
+                if unit == "ns" and rng.random() < 0.5:  # not whole microseconds
+                    index = index + pd.Timedelta(int(rng.integers(1, 1000)), unit="ns")
+                bars = pd.DataFrame({"close": np.arange(len(index), dtype=float)}, index=index)
+                period = bar_period(index)
+                for as_of in (T0 + timedelta(days=2), T0 + timedelta(minutes=30), T0):
+                    with warnings.catch_warnings():  # "Discarding nonzero nanoseconds"
+                        warnings.simplefilter("ignore", UserWarning)
+                        expected = (as_of if period is None
+                                    else min((index[-1] + period).to_pydatetime(), as_of))
+                        got = bar_end(bars, as_of)
+                    assert got == expected and got.utcoffset() == expected.utcoffset()
+                    checked += 1
+    assert checked == 4 * 2 * 30 * 3
+    assert bar_end(minute_bars(3).iloc[:0], T0) == T0
 
 
 def test_a_bad_period_is_refused():
