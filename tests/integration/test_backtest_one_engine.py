@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -31,6 +30,7 @@ from lts.backtest.runner import (
 from lts.trading.clock import ManualClock
 from lts.trading.engine import Engine
 from lts.trading.plugin_source import RegistryPluginSource
+from tests.backtest_bars import write_walk_csv
 from tests.factories import gen_asset, gen_portfolio, gen_user
 
 START = datetime(2026, 2, 2, tzinfo=UTC)
@@ -46,18 +46,8 @@ def app_overrides(tmp_path):
 
 
 def write_walk(folder, symbol="AAA", seed=11):
-    """A seeded hourly random walk with a week of warm-up before START."""
-    folder.mkdir(exist_ok=True)
-    rng = np.random.default_rng(seed)
-    n = 24 * 7 + 24 * 4
-    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
-    opens = np.concatenate(([100.0], closes[:-1]))
-    wick = np.abs(rng.normal(0, 0.003, n))
-    index = pd.date_range(START - pd.Timedelta(days=7), periods=n, freq="h", tz="UTC")
-    pd.DataFrame({"time": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": opens,
-                  "high": np.maximum(opens, closes) * (1 + wick),
-                  "low": np.minimum(opens, closes) * (1 - wick), "close": closes,
-                  "volume": 1}).to_csv(folder / f"{symbol}.csv", index=False)
+    """A seeded hourly random walk of 4 days with a week of warm-up before START."""
+    write_walk_csv(folder, symbol, seed, start=START, days=4)
 
 
 def comparable(frame, drop=()):

@@ -15,7 +15,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,6 +25,7 @@ from lts.backtest.runner import AssetSpec, BacktestSpec, run_backtest
 from lts.plugins.base import Decision
 from lts.plugins.strategy.sma_cross import SmaCross
 from lts.trading.plugin_source import RegistryPluginSource
+from tests.backtest_bars import write_walk_csv
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 16
@@ -36,17 +36,8 @@ COSTS = {"spread_bps": 2.0, "slippage_bps": 1.0, "commission_pct": 0.01}
 
 def write_walk(folder, symbol, seed, volatility=0.004, drift=0.0):
     """A seeded hourly random walk with a week of warm-up before START."""
-    folder.mkdir(exist_ok=True)
-    rng = np.random.default_rng(seed)
-    n = 24 * 7 + 24 * DAYS
-    closes = 100 * np.exp(np.cumsum(rng.normal(drift, volatility, n)))
-    opens = np.concatenate(([100.0], closes[:-1]))
-    wick = np.abs(rng.normal(0, 0.003, n))
-    index = pd.date_range(START - pd.Timedelta(days=7), periods=n, freq="h", tz="UTC")
-    pd.DataFrame({"time": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": opens,
-                  "high": np.maximum(opens, closes) * (1 + wick),
-                  "low": np.minimum(opens, closes) * (1 - wick), "close": closes,
-                  "volume": 1}).to_csv(folder / f"{symbol}.csv", index=False)
+    write_walk_csv(folder, symbol, seed, start=START, days=DAYS, volatility=volatility,
+                   drift=drift)
 
 
 class LimitCross(SmaCross):
