@@ -171,6 +171,8 @@ def test_asset_crud_and_write_only_broker_secrets(app, client, alice, as_alice):
     ({}, "symbol"),
     ({"symbol": "X", "strategy_plugin": "nope"}, "strategy_plugin"),
     ({"symbol": "X", "broker_config": {"spread_bps": -3}}, "broker_config"),
+    ({"symbol": "X", "broker_config": {"price_decimals": 11}}, "broker_config"),
+    ({"symbol": "X", "broker_config": {"quantity_decimals": -1}}, "broker_config"),
     ({"symbol": "X", "pipeline_config": []}, "pipeline_config"),
     ({"symbol": "X", "unknown": 1}, "unknown"),
     ({"symbol": "X" * 40}, "symbol"),
@@ -181,6 +183,18 @@ def test_invalid_asset_is_a_422_naming_the_field(client, alice, as_alice, body, 
                            json=body)
     assert response.status_code == 422
     assert field in response.get_json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(("setting", "value"), [("price_decimals", 11),
+                                                ("quantity_decimals", -1),
+                                                ("price_decimals", "two")])
+def test_bad_instrument_decimals_are_refused_naming_the_setting(client, alice, as_alice,
+                                                                 setting, value):
+    portfolio = gen_portfolio(alice)
+    response = client.post(f"/api/v1/portfolios/{portfolio.id}/assets", headers=as_alice,
+                           json={"symbol": "X", "broker_config": {setting: value}})
+    assert response.status_code == 422
+    assert setting in str(response.get_json()["error"]["fields"]["broker_config"])
 
 
 def test_asset_with_orders_cannot_be_deleted(client, alice, as_alice):
